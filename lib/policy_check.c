@@ -1,0 +1,318 @@
+/* policy_check.c - one function per section; the first error wins. */
+#include "policy_check.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cidr.h"
+#include "limit_table.h"
+
+static int
+perr(struct policy_error *e, const char *section, int index, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static int
+perr(struct policy_error *e, const char *section, int index, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	e->section = section;
+	e->index = index;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+policy_check_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return -1;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && strchr("._@+-", *s) == NULL)
+			return -1;
+	return 0;
+}
+
+static int
+check_domain(const char *d)
+{
+	size_t n = strlen(d), label = 0;
+
+	if (n == 0 || n > 253)
+		return -1;
+	for (; *d; d++) {
+		if (*d == '.') {
+			if (label == 0)
+				return -1;
+			label = 0;
+		} else if (isalnum((unsigned char)*d) || *d == '-' ||
+		    *d == '_' || (unsigned char)*d >= 0x80) {
+			if (++label > 63)
+				return -1;
+		} else
+			return -1;
+	}
+	return label == 0 ? -1 : 0;
+}
+
+int
+policy_check_pattern(const char *p)
+{
+	if (strcmp(p, "*") == 0)
+		return 0;
+	if (strncmp(p, "*.", 2) == 0)
+		p += 2;
+	return check_domain(p);
+}
+
+int
+policy_check_sender(const char *p)
+{
+	const char *at;
+
+	if (strcmp(p, "*") == 0)
+		return 0;
+	if ((at = strrchr(p, '@')) == NULL)
+		return -1;
+	if (at != p && strcmp(p, "*") != 0) {
+		/* local part: "*" or a plain dot-atom-ish string */
+		for (const char *q = p; q < at; q++)
+			if (isspace((unsigned char)*q) || *q == '<' ||
+			    *q == '>' || *q == '"')
+				return -1;
+	}
+	return policy_check_pattern(at + 1);
+}
+
+static int
+check_networks(const Sluice__Policy *p, struct policy_error *e)
+{
+	struct cidr c;
+	char why[200], canon[64];
+	size_t i, j;
+
+	for (i = 0; i < p->n_networks; i++) {
+		if (cidr_parse(p->networks[i]->cidr, &c, why, sizeof(why)) ==
+		    -1)
+			return perr(e, "networks", (int)i, "%s", why);
+		cidr_format(&c, canon, sizeof(canon));
+		if (strcmp(canon, p->networks[i]->cidr) != 0)
+			return perr(e, "networks", (int)i,
+			    "'%s' is not canonical (write %s)",
+			    p->networks[i]->cidr, canon);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->networks[j]->cidr, canon) == 0)
+				return perr(e, "networks", (int)i,
+				    "network %s is listed twice", canon);
+	}
+	return 0;
+}
+
+static int
+check_users(const Sluice__Policy *p, enum policy_check_mode mode,
+    struct policy_error *e)
+{
+	const Sluice__User *u;
+	size_t i, j;
+
+	for (i = 0; i < p->n_users; i++) {
+		u = p->users[i];
+		if (policy_check_name(u->name) == -1)
+			return perr(e, "users", (int)i,
+			    "user name '%.64s' must be 1-64 characters of "
+			    "letters, digits and ._@+-", u->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->users[j]->name, u->name) == 0)
+				return perr(e, "users", (int)i,
+				    "user '%s' is listed twice", u->name);
+		if (u->password_hash[0] != '\0' &&
+		    strncmp(u->password_hash, "$scrypt$", 8) != 0)
+			return perr(e, "users", (int)i,
+			    "user '%s': password_hash is not an scrypt hash",
+			    u->name);
+		if (u->password_hash[0] == '\0' &&
+		    (mode == POLICY_CHECK_SNAPSHOT || !u->has_password))
+			return perr(e, "users", (int)i,
+			    "user '%s' has no password", u->name);
+		if (u->n_senders == 0)
+			return perr(e, "users", (int)i,
+			    "user '%s' may send as nobody: give at least one "
+			    "sender pattern", u->name);
+		for (j = 0; j < u->n_senders; j++)
+			if (policy_check_sender(u->senders[j]) == -1)
+				return perr(e, "users", (int)i,
+				    "user '%s': bad sender pattern '%.100s' "
+				    "(use *, *@domain or local@domain)",
+				    u->name, u->senders[j]);
+	}
+	return 0;
+}
+
+static int
+check_hops(const Sluice__Policy *p, enum policy_check_mode mode,
+    struct policy_error *e)
+{
+	const Sluice__Hop *h;
+	size_t i, j;
+
+	for (i = 0; i < p->n_hops; i++) {
+		h = p->hops[i];
+		if (policy_check_name(h->name) == -1)
+			return perr(e, "hops", (int)i,
+			    "hop name '%.64s' must be 1-64 characters of "
+			    "letters, digits and ._@+-", h->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->hops[j]->name, h->name) == 0)
+				return perr(e, "hops", (int)i,
+				    "hop '%s' is listed twice", h->name);
+		if (strcmp(h->name, "mx") == 0) {
+			if (h->host[0] != '\0')
+				return perr(e, "hops", (int)i,
+				    "hop 'mx' delivers by MX lookup and takes "
+				    "no host");
+			continue;
+		}
+		if (h->host[0] == '\0' || check_domain(h->host) == -1) {
+			/* an IP literal is fine too */
+			struct cidr c;
+			char why[128];
+			if (h->host[0] == '\0' ||
+			    cidr_parse(h->host, &c, why, sizeof(why)) == -1)
+				return perr(e, "hops", (int)i,
+				    "hop '%s': host '%.100s' is not a host "
+				    "name or address", h->name, h->host);
+		}
+		if (h->port == 0 || h->port > 65535)
+			return perr(e, "hops", (int)i,
+			    "hop '%s': port must be 1..65535", h->name);
+		if (h->tls < SLUICE__TLS_MODE__TLS_NONE ||
+		    h->tls > SLUICE__TLS_MODE__TLS_SMTPS)
+			return perr(e, "hops", (int)i,
+			    "hop '%s': unknown TLS mode", h->name);
+		if (h->weight > 1000)
+			return perr(e, "hops", (int)i,
+			    "hop '%s': weight must be 0..1000", h->name);
+		if (h->max_conn > 10000)
+			return perr(e, "hops", (int)i,
+			    "hop '%s': max_conn must be 0..10000", h->name);
+		if (h->secret[0] != '\0' && h->auth_user[0] == '\0')
+			return perr(e, "hops", (int)i,
+			    "hop '%s': a secret needs an AUTH user", h->name);
+		if (mode == POLICY_CHECK_SNAPSHOT && h->keep_secret)
+			return perr(e, "hops", (int)i,
+			    "hop '%s': snapshot cannot keep a secret", h->name);
+	}
+	return 0;
+}
+
+static const Sluice__Hop *
+find_hop(const Sluice__Policy *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_hops; i++)
+		if (strcmp(p->hops[i]->name, name) == 0)
+			return p->hops[i];
+	return NULL;
+}
+
+static int
+check_routes(const Sluice__Policy *p, struct policy_error *e)
+{
+	const Sluice__Route *r;
+	size_t i, j, k;
+
+	for (i = 0; i < p->n_routes; i++) {
+		r = p->routes[i];
+		if (policy_check_pattern(r->pattern) == -1)
+			return perr(e, "routes", (int)i,
+			    "route pattern '%.100s' must be *, *.domain or "
+			    "domain", r->pattern);
+		for (j = 0; j < i; j++)
+			if (strcasecmp(p->routes[j]->pattern, r->pattern) == 0)
+				return perr(e, "routes", (int)i,
+				    "route '%s' is listed twice", r->pattern);
+		if (r->n_groups == 0)
+			return perr(e, "routes", (int)i,
+			    "route '%s' names no hop", r->pattern);
+		for (j = 0; j < r->n_groups; j++) {
+			if (r->groups[j]->n_hops == 0)
+				return perr(e, "routes", (int)i,
+				    "route '%s': empty hop group", r->pattern);
+			for (k = 0; k < r->groups[j]->n_hops; k++) {
+				const char *hn = r->groups[j]->hops[k];
+				if (strcmp(hn, "mx") != 0 &&
+				    find_hop(p, hn) == NULL)
+					return perr(e, "routes", (int)i,
+					    "route '%s' names unknown hop "
+					    "'%.64s'", r->pattern, hn);
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+check_limits(const Sluice__Policy *p, struct policy_error *e)
+{
+	const struct limit_def *d;
+	const Sluice__Limit *l;
+	size_t i, j;
+
+	for (i = 0; i < p->n_limits; i++) {
+		l = p->limits[i];
+		if ((d = limit_find(l->key)) == NULL)
+			return perr(e, "limits", (int)i,
+			    "unknown limit '%.64s' (see: sluicectl limit list)",
+			    l->key);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->limits[j]->key, l->key) == 0)
+				return perr(e, "limits", (int)i,
+				    "limit '%s' is set twice", l->key);
+		if (l->value < d->min || l->value > d->max)
+			return perr(e, "limits", (int)i,
+			    "limit %s must be between %lld and %lld, not %lld",
+			    l->key, (long long)d->min, (long long)d->max,
+			    (long long)l->value);
+	}
+	return 0;
+}
+
+static int
+check_dkim(const Sluice__Policy *p, struct policy_error *e)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_dkim; i++) {
+		if (check_domain(p->dkim[i]->domain) == -1)
+			return perr(e, "dkim", (int)i,
+			    "DKIM domain '%.100s' is not a domain",
+			    p->dkim[i]->domain);
+		if (p->dkim[i]->selector[0] == '\0')
+			return perr(e, "dkim", (int)i,
+			    "DKIM key for %s has no selector",
+			    p->dkim[i]->domain);
+	}
+	return 0;
+}
+
+int
+policy_check(const Sluice__Policy *p, enum policy_check_mode mode,
+    struct policy_error *e)
+{
+	e->section = "";
+	e->index = -1;
+	e->msg[0] = '\0';
+	if (check_networks(p, e) == -1 || check_users(p, mode, e) == -1 ||
+	    check_hops(p, mode, e) == -1 || check_routes(p, e) == -1 ||
+	    check_limits(p, e) == -1 || check_dkim(p, e) == -1)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,234 @@
+/* policy.c - compiled policy snapshot and its pure verdicts (policy.h).
+ * Compilation parses the network list once so per-connection checks are
+ * a scan of pre-parsed prefixes. */
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "cidr.h"
+#include "limit_table.h"
+#include "log.h"
+#include "policy_check.h"
+
+struct policy {
+	int		 refs;
+	Sluice__Policy	*snap;		/* NULL for the empty policy */
+	struct cidr	*nets;
+	bool		*deny;
+	size_t		 nnets;
+};
+
+static struct policy *
+policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
+{
+	struct policy *p;
+	size_t i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->refs = 1;
+	p->snap = snap;
+	if (snap == NULL || snap->n_networks == 0)
+		return p;
+	p->nets = calloc(snap->n_networks, sizeof(*p->nets));
+	p->deny = calloc(snap->n_networks, sizeof(*p->deny));
+	if (p->nets == NULL || p->deny == NULL) {
+		free(p->nets);
+		free(p->deny);
+		free(p);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < snap->n_networks; i++) {
+		if (cidr_parse(snap->networks[i]->cidr, &p->nets[i], err,
+			errlen) == -1) {
+			free(p->nets);
+			free(p->deny);
+			free(p);
+			return NULL;
+		}
+		p->deny[i] = snap->networks[i]->deny;
+	}
+	p->nnets = snap->n_networks;
+	return p;
+}
+
+struct policy *
+policy_new(Sluice__Policy *snap, char *err, size_t errlen)
+{
+	struct policy_error pe;
+
+	if (policy_check(snap, POLICY_CHECK_SNAPSHOT, &pe) == -1) {
+		snprintf(err, errlen, "%s", pe.msg);
+		return NULL;
+	}
+	return policy_compile(snap, err, errlen);
+}
+
+struct policy *
+policy_empty(void)
+{
+	char err[64];
+	struct policy *p = policy_compile(NULL, err, sizeof(err));
+
+	if (p == NULL)
+		fatalx("policy_empty: %s", err);
+	return p;
+}
+
+struct policy *
+policy_ref(struct policy *p)
+{
+	p->refs++;
+	return p;
+}
+
+void
+policy_unref(struct policy *p)
+{
+	if (p == NULL || --p->refs > 0)
+		return;
+	if (p->snap != NULL)
+		protobuf_c_message_free_unpacked(&p->snap->base, NULL);
+	free(p->nets);
+	free(p->deny);
+	free(p);
+}
+
+uint64_t
+policy_version(const struct policy *p)
+{
+	return p->snap != NULL ? p->snap->version : 0;
+}
+
+const Sluice__Policy *
+policy_snapshot(const struct policy *p)
+{
+	return p->snap;
+}
+
+int64_t
+policy_limit(const struct policy *p, const char *key)
+{
+	return limit_get(p->snap, key);
+}
+
+bool
+policy_client_trusted(const struct policy *p, int family,
+    const uint8_t *addr)
+{
+	int best = -1;
+	bool verdict = false;
+	size_t i;
+
+	for (i = 0; i < p->nnets; i++) {
+		if (!cidr_contains(&p->nets[i], family, addr))
+			continue;
+		if ((int)p->nets[i].prefix > best ||
+		    ((int)p->nets[i].prefix == best && p->deny[i])) {
+			best = (int)p->nets[i].prefix;
+			verdict = !p->deny[i];
+		}
+	}
+	return verdict;
+}
+
+const Sluice__User *
+policy_user(const struct policy *p, const char *name)
+{
+	size_t i;
+
+	if (p->snap == NULL)
+		return NULL;
+	for (i = 0; i < p->snap->n_users; i++)
+		if (strcmp(p->snap->users[i]->name, name) == 0)
+			return p->snap->users[i];
+	return NULL;
+}
+
+/* Domain d matches pattern: "example.com" exactly, "*.example.com" any
+ * subdomain (not the apex), "*" anything.  Case-insensitive. */
+static bool
+domain_match(const char *pat, const char *d)
+{
+	size_t pl, dl;
+
+	if (strcmp(pat, "*") == 0)
+		return true;
+	if (strncmp(pat, "*.", 2) == 0) {
+		pl = strlen(pat + 1);	/* ".example.com" */
+		dl = strlen(d);
+		return dl > pl && strcasecmp(d + dl - pl, pat + 1) == 0;
+	}
+	return strcasecmp(pat, d) == 0;
+}
+
+bool
+policy_sender_allowed(const Sluice__User *u, const char *addr)
+{
+	const char *at = strrchr(addr, '@'), *pat, *pat_at;
+	size_t i;
+
+	for (i = 0; i < u->n_senders; i++) {
+		pat = u->senders[i];
+		if (strcmp(pat, "*") == 0)
+			return true;
+		if (at == NULL || (pat_at = strrchr(pat, '@')) == NULL)
+			continue;
+		if (!domain_match(pat_at + 1, at + 1))
+			continue;
+		/* "@example.com" and "*@example.com": any local part */
+		if (pat_at == pat || (pat_at == pat + 1 && pat[0] == '*'))
+			return true;
+		if ((size_t)(pat_at - pat) == (size_t)(at - addr) &&
+		    strncasecmp(pat, addr, (size_t)(at - addr)) == 0)
+			return true;
+	}
+	return false;
+}
+
+const Sluice__Hop *
+policy_hop(const struct policy *p, const char *name)
+{
+	size_t i;
+
+	if (p->snap == NULL)
+		return NULL;
+	for (i = 0; i < p->snap->n_hops; i++)
+		if (strcmp(p->snap->hops[i]->name, name) == 0)
+			return p->snap->hops[i];
+	return NULL;
+}
+
+const Sluice__Route *
+policy_route(const struct policy *p, const char *domain)
+{
+	const Sluice__Route *best = NULL, *r;
+	size_t i, bestlen = 0, l;
+
+	if (p->snap == NULL)
+		return NULL;
+	for (i = 0; i < p->snap->n_routes; i++) {
+		r = p->snap->routes[i];
+		if (strcmp(r->pattern, "*") == 0) {
+			if (best == NULL)
+				best = r;
+			continue;
+		}
+		if (!domain_match(r->pattern, domain))
+			continue;
+		/* exact beats any wildcard: rank it past every length */
+		l = strncmp(r->pattern, "*.", 2) == 0 ? strlen(r->pattern)
+						      : 100000;
+		if (l > bestlen) {
+			best = r;
+			bestlen = l;
+		}
+	}
+	return best;
+}

@@ -1,0 +1,123 @@
+"""pg.py - a real, throwaway PostgreSQL for tests.
+
+initdb into a temporary directory, listen on a Unix socket there (and on a
+loopback TCP port), trust authentication for the role "sluice".  PostgreSQL
+refuses to run as root, so as root the server runs as the "postgres" system
+user (created by Debian's postgresql package).
+
+Used two ways:
+  * suite fixture: `pg.py start STATE_FILE` / `pg.py stop STATE_FILE` (CTest
+    FIXTURES_SETUP/CLEANUP), tests read the state file via SLUICE_TEST_PG;
+  * per test: PgServer().start() for tests that stop and restart PostgreSQL.
+"""
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class PgServer:
+    def __init__(self, base=None, port=None):
+        self.base = base or tempfile.mkdtemp(prefix="sluice-pg-")
+        self.data = os.path.join(self.base, "data")
+        self.sock = self.base
+        self.port = port or free_port()
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, args, **kw):
+        if self.as_root:
+            args = ["runuser", "-u", "postgres", "--"] + args
+        return subprocess.run(args, check=True, **kw)
+
+    def conninfo(self, db="sluice"):
+        return "host=%s port=%d user=sluice dbname=%s" % (
+            self.sock, self.port, db)
+
+    def start(self):
+        if self.as_root:
+            pw = pwd.getpwnam("postgres")
+            os.chmod(self.base, 0o755)
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        if not os.path.exists(self.data):
+            self._run([PG_BIN + "/initdb", "-D", self.data, "-U", "sluice",
+                       "--auth=trust", "--no-sync", "-E", "UTF8",
+                       "--locale=C"], stdout=subprocess.DEVNULL)
+        self._run([PG_BIN + "/pg_ctl", "-D", self.data, "-w", "-s",
+                   "-l", os.path.join(self.base, "log"), "-o",
+                   "-k %s -p %d -h 127.0.0.1 -F -c max_connections=200 "
+                   "-c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off" % (self.sock, self.port),
+                   "start"])
+        return self
+
+    def stop(self, mode="fast"):
+        args = [PG_BIN + "/pg_ctl", "-D", self.data, "-w", "-s", "-m", mode,
+                "stop"]
+        if self.as_root:
+            args = ["runuser", "-u", "postgres", "--"] + args
+        subprocess.run(args, stderr=subprocess.DEVNULL)
+
+    def destroy(self):
+        self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def psql(self, sql, db="sluice"):
+        out = subprocess.run(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+             self.conninfo(db), "-c", sql], check=True,
+            capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def create_db(self, name):
+        self.psql('CREATE DATABASE "%s"' % name, db="postgres")
+        return self.conninfo(name)
+
+    def state(self):
+        return {"base": self.base, "port": self.port}
+
+    @classmethod
+    def from_state(cls, st):
+        return cls(base=st["base"], port=st["port"])
+
+
+def suite_pg():
+    """The suite's shared server (CTest fixture), or None."""
+    path = os.environ.get("SLUICE_TEST_PG")
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return PgServer.from_state(json.load(f))
+
+
+def main():
+    cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == "start":
+        pg = PgServer().start()
+        with open(path, "w") as f:
+            json.dump(pg.state(), f)
+        print("postgresql up: %s" % pg.conninfo())
+    elif cmd == "stop":
+        with open(path) as f:
+            PgServer.from_state(json.load(f)).destroy()
+        os.unlink(path)
+    else:
+        sys.exit("usage: pg.py start|stop STATE_FILE")
+
+
+if __name__ == "__main__":
+    main()
