@@ -1,0 +1,26 @@
+/* smtp_server.h - the node's SMTP listeners (roles relay, submission,
+ * smtps; optional PROXY protocol), accept, per-IP connection limits.
+ * Listener configuration comes from the node config:
+ *   listen = 127.0.0.1:2525 relay [proxy_protocol]
+ *   listen = [::1]:2587 submission
+ *   listen = 0.0.0.0:465 smtps
+ *   tls_cert = /etc/sluice/smtp.crt
+ *   tls_key = /etc/sluice/smtp.key
+ * Loop thread only. */
+#ifndef SLUICE_SMTP_SERVER_H
+#define SLUICE_SMTP_SERVER_H
+
+#include <stddef.h>
+
+struct node;
+struct smtp_server;
+
+/* Config keys this module reads (node.c accepts them). */
+extern const char *const smtp_server_config_keys[];
+
+/* Binds every listener (before privileges are dropped) and starts
+ * accepting.  NULL with err on a bad listen line or a bind failure. */
+struct smtp_server *smtp_server_open(struct node *, char *err, size_t errlen);
+void		 smtp_server_close(struct smtp_server *);
+
+#endif
