@@ -1,8 +1,267 @@
+/* node.c - sluice-node main: read the config, bind the SMTP listeners,
+ * drop privileges, open the journal and the spool, start from the cached
+ * policy when there is one, start the uplink, run the event loop.
+ *
+ * The node holds no configuration of its own beyond identity, controller
+ * endpoints, listeners and paths: policy comes from the controller. */
+#include "node.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "journal.h"
 #include "log.h"
-int main(void);
-int
-main(void)
+#include "policy.h"
+#include "policy_check.h"
+#include "smtp_server.h"
+#include "spool.h"
+#include "uplink.h"
+
+static const char *const node_config_keys[] = { "spool", "hostname", "user",
+	NULL };
+
+void
+node_policy_swap(struct node *n, struct policy *p)
 {
-	log_init("x", false);
+	uint64_t from = policy_version(n->policy);
+
+	policy_unref(n->policy);
+	n->policy = p;
+	atomic_store(&n->running_version, policy_version(p));
+	if (from != policy_version(p))
+		log_info("node %s: running policy version %" PRIu64
+			 " (was %" PRIu64 ")%s",
+		    n->name, policy_version(p), from,
+		    atomic_load(&n->policy_from_cache) ? " from cache" : "");
+}
+
+static bool
+node_key_known(const char *key)
+{
+	const char *const *lists[] = { node_config_keys, uplink_config_keys,
+		smtp_server_config_keys };
+	size_t i, j;
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (j = 0; lists[i][j] != NULL; j++)
+			if (strcmp(lists[i][j], key) == 0)
+				return true;
+	return false;
+}
+
+static int
+node_configure(struct node *n, const struct config *c, char *err,
+    size_t errlen)
+{
+	static char host[256];
+	int64_t hb;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (!node_key_known(c->entries[i].key)) {
+			snprintf(err, errlen, "%s:%d: unknown key '%s'",
+			    c->path, c->entries[i].line, c->entries[i].key);
+			return -1;
+		}
+	n->conf = c;
+	if ((n->name = config_get(c, "name")) == NULL ||
+	    policy_check_name(n->name) == -1) {
+		snprintf(err, errlen, "%s: 'name' missing or not a valid "
+				      "node name", c->path);
+		return -1;
+	}
+	if ((n->spool_dir = config_get(c, "spool")) == NULL) {
+		snprintf(err, errlen, "%s: 'spool' directory missing",
+		    c->path);
+		return -1;
+	}
+	if ((n->hostname = config_get(c, "hostname")) == NULL) {
+		if (gethostname(host, sizeof(host) - 1) == -1)
+			snprintf(host, sizeof(host), "localhost");
+		n->hostname = host;
+	}
+	if (config_get_int(c, "heartbeat_ms", 2000, &hb, err, errlen) == -1)
+		return -1;
+	if (hb < 50 || hb > 600000) {
+		snprintf(err, errlen, "%s: heartbeat_ms must be 50..600000",
+		    c->path);
+		return -1;
+	}
+	n->heartbeat_ms = (int)hb;
 	return 0;
+}
+
+/* Started as root with "user = NAME": the listeners are bound, now become
+ * that user.  The spool directory is handed to it first. */
+static int
+node_drop_privileges(struct node *n, char *err, size_t errlen)
+{
+	const char *user = config_get(n->conf, "user");
+	struct passwd *pw;
+
+	if (user == NULL || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, errlen, "user '%s' does not exist", user);
+		return -1;
+	}
+	if (chown(n->spool_dir, pw->pw_uid, pw->pw_gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", n->spool_dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		snprintf(err, errlen, "cannot drop privileges to %s: %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		snprintf(err, errlen, "privileges not dropped");
+		return -1;
+	}
+	log_info("node %s: running as %s (uid %d)", n->name, user,
+	    (int)pw->pw_uid);
+	return 0;
+}
+
+static void
+node_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct node *n = arg;
+
+	(void)what;
+	log_info("node %s: signal %d, stopping", n->name, (int)sig);
+	event_base_loopbreak(n->base);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: sluice-node --config FILE [--check-config] "
+			"[--debug]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct node n;
+	struct config *conf;
+	struct event *ev_term, *ev_int;
+	struct policy *cached;
+	const char *path = NULL;
+	bool check = false, debug = false;
+	char err[512];
+	int ch, rv = 1;
+
+	while ((ch = getopt_long(argc, argv, "c:CdV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'V':
+			printf("sluice-node %s\n", SLUICE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (path == NULL || optind != argc)
+		usage();
+	log_init("sluice-node", debug);
+	memset(&n, 0, sizeof(n));
+	if ((conf = config_load(path, err, sizeof(err))) == NULL ||
+	    node_configure(&n, conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		config_free(conf);
+		return 1;
+	}
+	if (check) {
+		printf("sluice-node: %s: configuration ok\n", path);
+		config_free(conf);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	if ((n.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if (mkdir(n.spool_dir, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "sluice-node: spool %s: %s\n", n.spool_dir,
+		    strerror(errno));
+		goto out;
+	}
+	n.policy = policy_empty();
+	if ((n.smtp = smtp_server_open(&n, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		goto out;
+	}
+	if (node_drop_privileges(&n, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		goto out;
+	}
+	if ((n.journal = journal_open(n.spool_dir)) == NULL ||
+	    (n.spool = spool_open(n.base, n.spool_dir, &n.stats)) == NULL) {
+		fprintf(stderr, "sluice-node: cannot open spool %s (see log)\n",
+		    n.spool_dir);
+		goto out;
+	}
+	if ((cached = uplink_load_cache(n.spool_dir)) != NULL) {
+		atomic_store(&n.policy_from_cache, true);
+		node_policy_swap(&n, cached);
+	}
+	if ((n.uplink = uplink_start(&n, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		goto out;
+	}
+	ev_term = evsignal_new(n.base, SIGTERM, node_on_signal, &n);
+	ev_int = evsignal_new(n.base, SIGINT, node_on_signal, &n);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	log_info("node %s: started, version %s, policy version %" PRIu64 "%s",
+	    n.name, SLUICE_VERSION, policy_version(n.policy),
+	    atomic_load(&n.policy_from_cache) ? " (cached)" : "");
+	event_base_dispatch(n.base);
+	rv = uplink_refused(n.uplink) ? 1 : 0;
+	if (rv != 0)
+		fprintf(stderr, "sluice-node: node '%s' was refused by the "
+				"controller (not enrolled, or wrong token)\n",
+		    n.name);
+	event_free(ev_term);
+	event_free(ev_int);
+out:
+	uplink_stop(n.uplink);
+	smtp_server_close(n.smtp);
+	spool_close(n.spool);
+	journal_close(n.journal);
+	policy_unref(n.policy);
+	if (n.base != NULL)
+		event_base_free(n.base);
+	config_free(conf);
+	return rv;
 }

@@ -50,6 +50,10 @@ struct node {
 	struct smtp_server	*smtp;
 	struct node_stats	 stats;
 	int			 heartbeat_ms;
+	/* What the uplink reports: the running policy version and whether
+	 * it came from the on-disk cache rather than the controller. */
+	atomic_uint_fast64_t	 running_version;
+	atomic_bool		 policy_from_cache;
 };
 
 /* Installs a new policy (takes the caller's reference).  Loop thread. */

@@ -3,6 +3,7 @@
  * a scan of pre-parsed prefixes. */
 #include "policy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,0 +1,339 @@
+/* journal.c - on-disk event journal (journal.h).
+ *
+ * <dir>/events.journal holds records [u32 length][u32 crc32][packed Event],
+ * appended with write(2): the page cache keeps them across a crash of the
+ * process, and the uplink thread fdatasyncs before each report.  <dir>/
+ * events.ack holds the highest sequence the controller acknowledged.  When
+ * everything is acknowledged and the journal has grown past a limit, it is
+ * truncated.  A torn tail record (power loss mid-append) is dropped at
+ * open.  Unacknowledged events are also kept in memory for the uplink. */
+#include "journal.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "log.h"
+#include "rpc.h"
+
+#define JOURNAL_MAX_RECORD	(1024 * 1024)
+#define JOURNAL_TRUNCATE_AT	(4 * 1024 * 1024)
+
+struct journal_rec {
+	uint64_t	 seq;
+	uint8_t		*buf;
+	size_t		 len;
+};
+
+struct journal {
+	pthread_mutex_t		 mu;
+	int			 fd;
+	char			*path;
+	char			*ack_path;
+	uint64_t		 next_seq;
+	uint64_t		 acked;
+	off_t			 size;
+	struct journal_rec	*recs;	/* unacked, in seq order */
+	size_t			 nrecs, caprecs;
+	bool			 dirty;	/* written since the last fdatasync */
+};
+
+static uint32_t
+journal_crc(const uint8_t *p, size_t n)
+{
+	return (uint32_t)crc32(0L, p, (uInt)n);
+}
+
+static int
+journal_keep(struct journal *j, uint64_t seq, uint8_t *buf, size_t len)
+{
+	struct journal_rec *r;
+
+	if (j->nrecs == j->caprecs) {
+		size_t cap = j->caprecs ? j->caprecs * 2 : 256;
+		if ((r = realloc(j->recs, cap * sizeof(*r))) == NULL)
+			return -1;
+		j->recs = r;
+		j->caprecs = cap;
+	}
+	j->recs[j->nrecs].seq = seq;
+	j->recs[j->nrecs].buf = buf;
+	j->recs[j->nrecs].len = len;
+	j->nrecs++;
+	return 0;
+}
+
+static uint64_t
+journal_read_ack(const char *path)
+{
+	FILE *f;
+	unsigned long long v = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+static int
+journal_write_ack(struct journal *j, uint64_t v)
+{
+	char tmp[4096], buf[32];
+	int fd, n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", j->ack_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v);
+	if (write(fd, buf, (size_t)n) != n || fdatasync(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return rename(tmp, j->ack_path);
+}
+
+/* Reads the journal, keeps unacked records, truncates a torn tail. */
+static int
+journal_load(struct journal *j)
+{
+	uint8_t hdr[8], *buf;
+	uint32_t len, crc;
+	off_t off = 0;
+	Sluice__Event *ev;
+	ssize_t r;
+
+	for (;;) {
+		r = pread(j->fd, hdr, sizeof(hdr), off);
+		if (r == 0)
+			break;
+		if (r != (ssize_t)sizeof(hdr))
+			goto torn;
+		memcpy(&len, hdr, 4);
+		memcpy(&crc, hdr + 4, 4);
+		if (len == 0 || len > JOURNAL_MAX_RECORD)
+			goto torn;
+		if ((buf = malloc(len)) == NULL)
+			return -1;
+		if (pread(j->fd, buf, len, off + 8) != (ssize_t)len ||
+		    journal_crc(buf, len) != crc) {
+			free(buf);
+			goto torn;
+		}
+		ev = sluice__event__unpack(NULL, len, buf);
+		if (ev == NULL) {
+			free(buf);
+			goto torn;
+		}
+		if (ev->seq >= j->next_seq)
+			j->next_seq = ev->seq + 1;
+		if (ev->seq > j->acked) {
+			if (journal_keep(j, ev->seq, buf, len) == -1) {
+				free(buf);
+				sluice__event__free_unpacked(ev, NULL);
+				return -1;
+			}
+		} else
+			free(buf);
+		sluice__event__free_unpacked(ev, NULL);
+		off += 8 + len;
+	}
+	j->size = off;
+	return 0;
+torn:
+	log_warnx("journal %s: torn record at offset %lld, truncating",
+	    j->path, (long long)off);
+	if (ftruncate(j->fd, off) == -1)
+		return -1;
+	j->size = off;
+	return 0;
+}
+
+struct journal *
+journal_open(const char *dir)
+{
+	struct journal *j;
+	char path[4096];
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	pthread_mutex_init(&j->mu, NULL);
+	snprintf(path, sizeof(path), "%s/events.journal", dir);
+	j->path = strdup(path);
+	snprintf(path, sizeof(path), "%s/events.ack", dir);
+	j->ack_path = strdup(path);
+	if (j->path == NULL || j->ack_path == NULL)
+		goto fail;
+	j->acked = journal_read_ack(j->ack_path);
+	j->next_seq = j->acked + 1;
+	if ((j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+		 0600)) == -1) {
+		log_warn("journal %s", j->path);
+		goto fail;
+	}
+	if (journal_load(j) == -1) {
+		log_warn("journal %s: load", j->path);
+		close(j->fd);
+		goto fail;
+	}
+	log_info("journal %s: %zu unacknowledged events, next seq %" PRIu64,
+	    j->path, j->nrecs, j->next_seq);
+	return j;
+fail:
+	free(j->path);
+	free(j->ack_path);
+	free(j);
+	return NULL;
+}
+
+void
+journal_close(struct journal *j)
+{
+	size_t i;
+
+	if (j == NULL)
+		return;
+	if (j->dirty)
+		(void)fdatasync(j->fd);
+	close(j->fd);
+	for (i = 0; i < j->nrecs; i++)
+		free(j->recs[i].buf);
+	free(j->recs);
+	free(j->path);
+	free(j->ack_path);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
+
+int
+journal_append(struct journal *j, Sluice__Event *ev)
+{
+	struct timeval tv;
+	uint8_t *rec;
+	uint32_t len, crc;
+	size_t n;
+	int rv = -1;
+
+	pthread_mutex_lock(&j->mu);
+	ev->seq = j->next_seq;
+	if (ev->at_ms == 0) {
+		gettimeofday(&tv, NULL);
+		ev->at_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	}
+	n = sluice__event__get_packed_size(ev);
+	if (n == 0 || n > JOURNAL_MAX_RECORD || (rec = malloc(n + 8)) == NULL)
+		goto out;
+	sluice__event__pack(ev, rec + 8);
+	len = (uint32_t)n;
+	crc = journal_crc(rec + 8, n);
+	memcpy(rec, &len, 4);
+	memcpy(rec + 4, &crc, 4);
+	if (write(j->fd, rec, n + 8) != (ssize_t)(n + 8)) {
+		log_warn("journal %s: append", j->path);
+		/* A short write leaves a torn record: cut it off again. */
+		(void)!ftruncate(j->fd, j->size);
+		free(rec);
+		goto out;
+	}
+	j->size += (off_t)(n + 8);
+	j->dirty = true;
+	memmove(rec, rec + 8, n);
+	if (journal_keep(j, ev->seq, rec, n) == -1) {
+		free(rec);
+		goto out;
+	}
+	j->next_seq++;
+	rv = 0;
+out:
+	pthread_mutex_unlock(&j->mu);
+	return rv;
+}
+
+size_t
+journal_pending(struct journal *j, size_t max, Sluice__Event ***out)
+{
+	Sluice__Event **evs;
+	size_t i, n = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&j->mu);
+	if (j->dirty) {
+		(void)fdatasync(j->fd);
+		j->dirty = false;
+	}
+	if (j->nrecs == 0)
+		goto out;
+	if (max > j->nrecs)
+		max = j->nrecs;
+	if ((evs = calloc(max, sizeof(*evs))) == NULL)
+		goto out;
+	for (i = 0; i < max; i++) {
+		evs[n] = sluice__event__unpack(NULL, j->recs[i].len,
+		    j->recs[i].buf);
+		if (evs[n] != NULL)
+			n++;
+	}
+	*out = evs;
+out:
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+void
+journal_batch_free(Sluice__Event **evs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sluice__event__free_unpacked(evs[i], NULL);
+	free(evs);
+}
+
+void
+journal_ack(struct journal *j, uint64_t upto)
+{
+	size_t i, k;
+
+	pthread_mutex_lock(&j->mu);
+	if (upto <= j->acked) {
+		pthread_mutex_unlock(&j->mu);
+		return;
+	}
+	if (upto >= j->next_seq)
+		upto = j->next_seq - 1;
+	for (i = 0; i < j->nrecs && j->recs[i].seq <= upto; i++)
+		free(j->recs[i].buf);
+	for (k = 0; i + k < j->nrecs; k++)
+		j->recs[k] = j->recs[i + k];
+	j->nrecs = k;
+	if (journal_write_ack(j, upto) == -1)
+		log_warn("journal %s: ack", j->ack_path);
+	j->acked = upto;
+	if (j->nrecs == 0 && j->size > JOURNAL_TRUNCATE_AT) {
+		if (ftruncate(j->fd, 0) == 0)
+			j->size = 0;
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+uint64_t
+journal_unacked(struct journal *j)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&j->mu);
+	n = j->nrecs;
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}

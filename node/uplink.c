@@ -1,0 +1,539 @@
+/* uplink.c - node <-> controller control plane (uplink.h).
+ *
+ * One thread, one nng REQ socket dialing every configured controller (nng
+ * fails over between them).  Each heartbeat period: Hello until it
+ * succeeds, then Heartbeat with metrics; when the controller's policy
+ * version differs from the one we run, GetPolicy, validate, write the
+ * cache, post to the loop; then report journaled events.  A controller that
+ * does not answer is logged once on the way down and once on the way up;
+ * meanwhile the node keeps running its current (possibly cached) policy. */
+#include "uplink.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "journal.h"
+#include "log.h"
+#include "node.h"
+#include "policy.h"
+#include "proto.h"
+#include "rpc.h"
+
+#define UPLINK_MAX_CONTROLLERS	8
+#define UPLINK_EVENT_BATCH	1000
+#define UPLINK_CACHE_MAX	(64 * 1024 * 1024)
+
+const char *const uplink_config_keys[] = { "name", "token", "controller",
+	"heartbeat_ms", "address", NULL };
+
+struct uplink {
+	struct node		*node;
+	struct rpc_client	*rpc;
+	pthread_t		 thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	bool			 stop;
+	bool			 started;
+	/* Posted to the loop. */
+	struct event		*ev_post;
+	struct policy		*pending;	/* under mu */
+	int			 refused;	/* under mu */
+	char			 refusal[256];
+	/* Thread-private. */
+	bool			 hello_done;
+	bool			 reachable;
+	bool			 warned_down;
+	uint64_t		 failed_version; /* invalid snapshot seen */
+	char			 cache_path[4096];
+	char			 name[128];
+	char			 token[256];
+	char			 address[256];
+};
+
+struct policy *
+uplink_load_cache(const char *spool_dir)
+{
+	char path[4096], err[256];
+	Sluice__Policy *snap;
+	struct policy *p;
+	struct stat st;
+	uint8_t *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/policy.cache", spool_dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("policy cache %s", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
+	    st.st_size > UPLINK_CACHE_MAX ||
+	    (buf = malloc((size_t)st.st_size)) == NULL) {
+		log_warnx("policy cache %s: unusable, ignored", path);
+		close(fd);
+		return NULL;
+	}
+	if (read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		log_warn("policy cache %s: read", path);
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	snap = sluice__policy__unpack(NULL, (size_t)st.st_size, buf);
+	free(buf);
+	if (snap == NULL) {
+		log_warnx("policy cache %s: corrupt, ignored", path);
+		return NULL;
+	}
+	if ((p = policy_new(snap, err, sizeof(err))) == NULL) {
+		log_warnx("policy cache %s: invalid (%s), ignored", path, err);
+		sluice__policy__free_unpacked(snap, NULL);
+		return NULL;
+	}
+	return p;
+}
+
+/* tmp + fsync + rename + fsync(dir): the cache is whole or absent. */
+static int
+uplink_write_cache(struct uplink *u, const Sluice__Policy *snap)
+{
+	char tmp[4200];
+	uint8_t *buf;
+	size_t len;
+	int fd, dfd;
+
+	if ((buf = rpc_pack(&snap->base, &len)) == NULL)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", u->cache_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		 0600)) == -1) {
+		log_warn("policy cache %s", tmp);
+		free(buf);
+		return -1;
+	}
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) == -1) {
+		log_warn("policy cache %s: write", tmp);
+		close(fd);
+		unlink(tmp);
+		free(buf);
+		return -1;
+	}
+	close(fd);
+	free(buf);
+	if (rename(tmp, u->cache_path) == -1) {
+		log_warn("policy cache %s: rename", u->cache_path);
+		return -1;
+	}
+	if ((dfd = open(u->node->spool_dir, O_RDONLY | O_DIRECTORY)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* Loop thread: install what the uplink thread posted. */
+static void
+uplink_on_post(evutil_socket_t fd, short what, void *arg)
+{
+	struct uplink *u = arg;
+	struct policy *p;
+	int refused;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&u->mu);
+	p = u->pending;
+	u->pending = NULL;
+	refused = u->refused;
+	pthread_mutex_unlock(&u->mu);
+	if (refused) {
+		log_warnx("node %s: controller refused this node: %s; "
+			  "stopping", u->name, u->refusal);
+		event_base_loopbreak(u->node->base);
+		return;
+	}
+	if (p != NULL) {
+		atomic_store(&u->node->policy_from_cache, false);
+		node_policy_swap(u->node, p);
+	}
+}
+
+static void
+uplink_fill_auth(struct uplink *u, Sluice__NodeAuth *a)
+{
+	a->node_name = u->name;
+	a->token = u->token;
+}
+
+/* One request/reply.  Returns the reply (caller frees) or NULL; on a
+ * controller-side error sets *code to its code. */
+static Sluice__NodeReply *
+uplink_call(struct uplink *u, Sluice__NodeRequest *req, char *code,
+    size_t codelen, char *msg, size_t msglen)
+{
+	ProtobufCMessage *r;
+	Sluice__NodeReply *rep;
+	char err[256];
+
+	code[0] = '\0';
+	if (rpc_client_call(u->rpc, &req->base, &sluice__node_reply__descriptor,
+		&r, err, sizeof(err)) == -1) {
+		if (u->reachable || !u->warned_down)
+			log_warnx("node %s: controller unreachable: %s; "
+				  "running policy version %" PRIu64 "%s",
+			    u->name, err,
+			    (uint64_t)atomic_load(&u->node->running_version),
+			    atomic_load(&u->node->policy_from_cache)
+				? " (from cache)"
+				: "");
+		u->reachable = false;
+		u->warned_down = true;
+		snprintf(msg, msglen, "%s", err);
+		snprintf(code, codelen, "transport");
+		return NULL;
+	}
+	if (!u->reachable && u->warned_down)
+		log_info("node %s: controller reachable again", u->name);
+	u->reachable = true;
+	rep = (Sluice__NodeReply *)r;
+	if (rep->error != NULL) {
+		snprintf(code, codelen, "%s", rep->error->code);
+		snprintf(msg, msglen, "%s", rep->error->message);
+		sluice__node_reply__free_unpacked(rep, NULL);
+		return NULL;
+	}
+	return rep;
+}
+
+static void
+uplink_refuse(struct uplink *u, const char *msg)
+{
+	pthread_mutex_lock(&u->mu);
+	u->refused = 1;
+	snprintf(u->refusal, sizeof(u->refusal), "%s", msg);
+	pthread_mutex_unlock(&u->mu);
+	event_active(u->ev_post, EV_READ, 0);
+}
+
+static int
+uplink_hello(struct uplink *u)
+{
+	Sluice__NodeRequest req = SLUICE__NODE_REQUEST__INIT;
+	Sluice__HelloRequest h = SLUICE__HELLO_REQUEST__INIT;
+	Sluice__NodeAuth a = SLUICE__NODE_AUTH__INIT;
+	Sluice__NodeReply *rep;
+	char code[32], msg[256];
+
+	uplink_fill_auth(u, &a);
+	h.auth = &a;
+	h.software_version = (char *)(uintptr_t)SLUICE_VERSION;
+	h.address = u->address;
+	req.body_case = SLUICE__NODE_REQUEST__BODY_HELLO;
+	req.hello = &h;
+	if ((rep = uplink_call(u, &req, code, sizeof(code), msg,
+		 sizeof(msg))) == NULL) {
+		if (strcmp(code, "denied") == 0)
+			uplink_refuse(u, msg);
+		else if (strcmp(code, "transport") != 0)
+			log_warnx("node %s: hello: %s: %s", u->name, code,
+			    msg);
+		return -1;
+	}
+	if (rep->body_case == SLUICE__NODE_REPLY__BODY_HELLO)
+		log_info("node %s: enrolled with controller as id %" PRIu64
+			 ", latest policy version %" PRIu64,
+		    u->name, rep->hello->node_id, rep->hello->policy_version);
+	sluice__node_reply__free_unpacked(rep, NULL);
+	u->hello_done = true;
+	return 0;
+}
+
+static void
+uplink_fetch_policy(struct uplink *u, uint64_t want)
+{
+	Sluice__NodeRequest req = SLUICE__NODE_REQUEST__INIT;
+	Sluice__GetPolicyRequest g = SLUICE__GET_POLICY_REQUEST__INIT;
+	Sluice__NodeAuth a = SLUICE__NODE_AUTH__INIT;
+	Sluice__NodeReply *rep;
+	Sluice__Policy *snap;
+	struct policy *p, *old;
+	char code[32], msg[256], err[256];
+
+	uplink_fill_auth(u, &a);
+	g.auth = &a;
+	req.body_case = SLUICE__NODE_REQUEST__BODY_GET_POLICY;
+	req.get_policy = &g;
+	if ((rep = uplink_call(u, &req, code, sizeof(code), msg,
+		 sizeof(msg))) == NULL) {
+		if (strcmp(code, "transport") != 0)
+			log_warnx("node %s: get policy: %s", u->name, msg);
+		return;
+	}
+	if (rep->body_case != SLUICE__NODE_REPLY__BODY_GET_POLICY ||
+	    rep->get_policy->policy == NULL) {
+		log_warnx("node %s: get policy: malformed reply", u->name);
+		sluice__node_reply__free_unpacked(rep, NULL);
+		return;
+	}
+	/* Detach the snapshot so it outlives the reply. */
+	snap = rep->get_policy->policy;
+	rep->get_policy->policy = NULL;
+	sluice__node_reply__free_unpacked(rep, NULL);
+	/* free_unpacked of a detached submessage: it was allocated with the
+	 * default allocator piecewise, so freeing it alone is safe. */
+	if ((p = policy_new(snap, err, sizeof(err))) == NULL) {
+		if (u->failed_version != snap->version)
+			log_warnx("node %s: policy version %" PRIu64
+				  " is invalid (%s); keeping version %" PRIu64,
+			    u->name, snap->version, err,
+			    (uint64_t)atomic_load(&u->node->running_version));
+		u->failed_version = snap->version;
+		sluice__policy__free_unpacked(snap, NULL);
+		return;
+	}
+	(void)want;
+	uplink_write_cache(u, snap);
+	pthread_mutex_lock(&u->mu);
+	old = u->pending;
+	u->pending = p;
+	pthread_mutex_unlock(&u->mu);
+	/* An older pending policy never reached the loop: drop it here;
+	 * the loop has not referenced it. */
+	policy_unref(old);
+	event_active(u->ev_post, EV_READ, 0);
+}
+
+static void
+uplink_fill_metrics(struct uplink *u, Sluice__QueueMetrics *m)
+{
+	struct node_stats *s = &u->node->stats;
+	int64_t oldest = atomic_load(&s->queue_oldest_at);
+	time_t now = time(NULL);
+
+	m->messages = atomic_load(&s->queue_messages);
+	m->bytes = atomic_load(&s->queue_bytes);
+	m->active = atomic_load(&s->queue_active);
+	m->deferred = atomic_load(&s->queue_deferred);
+	m->held = atomic_load(&s->queue_held);
+	m->oldest_age_s = oldest > 0 && oldest < now ? (uint64_t)(now - oldest)
+						     : 0;
+	m->connections = atomic_load(&s->connections);
+	m->accepted = atomic_load(&s->accepted);
+	m->refused = atomic_load(&s->refused);
+	m->delivered = atomic_load(&s->delivered);
+	m->deferred_attempts = atomic_load(&s->deferred_attempts);
+	m->bounced = atomic_load(&s->bounced);
+	m->auth_failures = atomic_load(&s->auth_failures);
+}
+
+static void
+uplink_heartbeat(struct uplink *u)
+{
+	Sluice__NodeRequest req = SLUICE__NODE_REQUEST__INIT;
+	Sluice__HeartbeatRequest hb = SLUICE__HEARTBEAT_REQUEST__INIT;
+	Sluice__NodeAuth a = SLUICE__NODE_AUTH__INIT;
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	Sluice__NodeReply *rep;
+	uint64_t running, latest;
+	char code[32], msg[256];
+
+	uplink_fill_auth(u, &a);
+	uplink_fill_metrics(u, &m);
+	running = atomic_load(&u->node->running_version);
+	hb.auth = &a;
+	hb.policy_version = running;
+	hb.metrics = &m;
+	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
+	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
+	req.heartbeat = &hb;
+	if ((rep = uplink_call(u, &req, code, sizeof(code), msg,
+		 sizeof(msg))) == NULL) {
+		if (strcmp(code, "denied") == 0)
+			uplink_refuse(u, msg);
+		else if (strcmp(code, "transport") != 0)
+			log_warnx("node %s: heartbeat: %s: %s", u->name, code,
+			    msg);
+		return;
+	}
+	latest = rep->body_case == SLUICE__NODE_REPLY__BODY_HEARTBEAT
+		     ? rep->heartbeat->policy_version
+		     : 0;
+	sluice__node_reply__free_unpacked(rep, NULL);
+	/* Fetch only on a change; the controller's version 0 means "no
+	 * policy yet" and the empty policy is what we already run. */
+	if (latest != 0 && latest != running && latest != u->failed_version)
+		uplink_fetch_policy(u, latest);
+}
+
+static void
+uplink_report_events(struct uplink *u)
+{
+	Sluice__NodeRequest req = SLUICE__NODE_REQUEST__INIT;
+	Sluice__ReportEventsRequest re = SLUICE__REPORT_EVENTS_REQUEST__INIT;
+	Sluice__NodeAuth a = SLUICE__NODE_AUTH__INIT;
+	Sluice__NodeReply *rep;
+	Sluice__Event **evs;
+	char code[32], msg[256];
+	size_t n;
+
+	if (u->node->journal == NULL)
+		return;
+	while (!u->stop && (n = journal_pending(u->node->journal,
+				UPLINK_EVENT_BATCH, &evs)) > 0) {
+		uplink_fill_auth(u, &a);
+		re.auth = &a;
+		re.events = evs;
+		re.n_events = n;
+		req.body_case = SLUICE__NODE_REQUEST__BODY_REPORT_EVENTS;
+		req.report_events = &re;
+		rep = uplink_call(u, &req, code, sizeof(code), msg,
+		    sizeof(msg));
+		journal_batch_free(evs, n);
+		if (rep == NULL) {
+			if (strcmp(code, "transport") != 0)
+				log_warnx("node %s: report events: %s",
+				    u->name, msg);
+			return;
+		}
+		if (rep->body_case == SLUICE__NODE_REPLY__BODY_REPORT_EVENTS)
+			journal_ack(u->node->journal,
+			    rep->report_events->acked_seq);
+		sluice__node_reply__free_unpacked(rep, NULL);
+		if (n < UPLINK_EVENT_BATCH)
+			return;
+	}
+}
+
+static void *
+uplink_main(void *arg)
+{
+	struct uplink *u = arg;
+	struct timespec until;
+
+	for (;;) {
+		pthread_mutex_lock(&u->mu);
+		if (u->stop || u->refused) {
+			pthread_mutex_unlock(&u->mu);
+			break;
+		}
+		pthread_mutex_unlock(&u->mu);
+		if (!u->hello_done)
+			uplink_hello(u);
+		if (u->hello_done) {
+			uplink_heartbeat(u);
+			uplink_report_events(u);
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += u->node->heartbeat_ms / 1000;
+		until.tv_nsec += (long)(u->node->heartbeat_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&u->mu);
+		while (!u->stop &&
+		    pthread_cond_timedwait(&u->cv, &u->mu, &until) == 0)
+			;
+		pthread_mutex_unlock(&u->mu);
+	}
+	return NULL;
+}
+
+struct uplink *
+uplink_start(struct node *n, char *err, size_t errlen)
+{
+	const char *urls[UPLINK_MAX_CONTROLLERS], *v;
+	struct uplink *u;
+	size_t nurls = 0;
+	int timeout;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	u->node = n;
+	u->reachable = true;
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_cond_init(&u->cv, NULL);
+	snprintf(u->cache_path, sizeof(u->cache_path), "%s/policy.cache",
+	    n->spool_dir);
+	snprintf(u->name, sizeof(u->name), "%s", n->name);
+	if ((v = config_get(n->conf, "token")) == NULL || *v == '\0') {
+		snprintf(err, errlen, "no 'token' in the config: run "
+				      "'sluicectl node add %s' on a controller",
+		    n->name);
+		goto fail;
+	}
+	snprintf(u->token, sizeof(u->token), "%s", v);
+	v = config_get(n->conf, "address");
+	snprintf(u->address, sizeof(u->address), "%s",
+	    v != NULL ? v : n->hostname);
+	while (nurls < UPLINK_MAX_CONTROLLERS &&
+	    (urls[nurls] = config_get_nth(n->conf, "controller", nurls)) !=
+		NULL)
+		nurls++;
+	if (nurls == 0) {
+		snprintf(err, errlen, "no 'controller' endpoint in the config");
+		goto fail;
+	}
+	timeout = n->heartbeat_ms * 2 < 3000 ? 3000 : n->heartbeat_ms * 2;
+	if ((u->rpc = rpc_client_open(urls, nurls, timeout, err, errlen)) ==
+	    NULL)
+		goto fail;
+	if ((u->ev_post = event_new(n->base, -1, 0, uplink_on_post, u)) ==
+	    NULL) {
+		snprintf(err, errlen, "event_new failed");
+		goto fail;
+	}
+	if (pthread_create(&u->thread, NULL, uplink_main, u) != 0) {
+		snprintf(err, errlen, "cannot start uplink thread");
+		goto fail;
+	}
+	u->started = true;
+	return u;
+fail:
+	if (u->ev_post != NULL)
+		event_free(u->ev_post);
+	rpc_client_close(u->rpc);
+	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->cv);
+	free(u);
+	return NULL;
+}
+
+void
+uplink_stop(struct uplink *u)
+{
+	if (u == NULL)
+		return;
+	pthread_mutex_lock(&u->mu);
+	u->stop = true;
+	pthread_cond_signal(&u->cv);
+	pthread_mutex_unlock(&u->mu);
+	if (u->started)
+		pthread_join(u->thread, NULL);
+	rpc_client_close(u->rpc);
+	policy_unref(u->pending);
+	event_free(u->ev_post);
+	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->cv);
+	free(u);
+}
+
+int
+uplink_refused(const struct uplink *u)
+{
+	return u != NULL && u->refused;
+}
