@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 struct event_base;
 struct node_stats;
@@ -58,5 +60,101 @@ typedef void	(*spool_commit_cb)(uint64_t cookie, const char *queue_id,
 void		 spool_msg_commit(struct spool_msg *,
 		    const struct spool_envelope *, spool_commit_cb,
 		    uint64_t cookie);
+
+/*
+ * Additions (the delivery engine, queue listing, tests).
+ *
+ * Queue state of a message.  Every change below is applied in memory at
+ * once (spool_foreach sees it) and journaled with group commit; the
+ * optional callback says when it is durable.  A change lost to a crash
+ * before it was durable is redone by the caller (at-least-once).
+ */
+enum spool_state {
+	SPOOL_ACTIVE = 0,	/* due now */
+	SPOOL_DEFERRED = 1,	/* waiting for next_attempt_at */
+	SPOOL_HELD = 2,		/* operator hold: never due until released */
+};
+enum spool_rcpt_status {
+	SPOOL_RCPT_PENDING = 0,
+	SPOOL_RCPT_DELIVERED = 1,
+	SPOOL_RCPT_BOUNCED = 2,
+};
+
+/* A queued message as seen by spool_foreach/spool_lookup.  Pointers are
+ * owned by the spool and valid until the message is removed or the spool
+ * closed; copy what must outlive the callback. */
+struct spool_info {
+	const char		*queue_id;
+	struct spool_envelope	 env;
+	const uint8_t		*rcpt_status;	/* [env.nrcpts] spool_rcpt_status */
+	size_t			 npending;	/* recipients still PENDING */
+	uint64_t		 size;		/* message data octets */
+	enum spool_state	 state;
+	int64_t			 next_attempt_at;	/* unix s, 0: now */
+	int64_t			 committed_at;	/* unix s */
+};
+
+/* Options for spool_open_opts; zero fields take the defaults. */
+struct spool_opts {
+	uint64_t	segment_size;	/* preallocated segment, default 64 MiB */
+	size_t		spill_size;	/* in-memory data before a tmp file,
+					 * default 256 KiB */
+};
+struct spool	*spool_open_opts(struct event_base *, const char *dir,
+		    struct node_stats *, const struct spool_opts *);
+
+/* Calls cb for every queued message, oldest commit first; a non-zero
+ * return stops the walk and is returned.  cb must not remove messages. */
+typedef int	(*spool_foreach_cb)(const struct spool_info *, void *arg);
+int		 spool_foreach(struct spool *, spool_foreach_cb, void *arg);
+/* 0 and *out filled, or -1 if queue_id is not queued. */
+int		 spool_lookup(struct spool *, const char *queue_id,
+		    struct spool_info *out);
+
+/* Where a message's data lies: *fd (owned by the spool, read it with
+ * pread only; valid until the message is removed), *off, *len.  The data
+ * is exactly what spool_msg_write was given.  0, or -1 if not queued. */
+int		 spool_data(struct spool *, const char *queue_id, int *fd,
+		    uint64_t *off, uint64_t *len);
+/* Reads up to n octets of the data from off; octets read or -1. */
+ssize_t		 spool_read(struct spool *, const char *queue_id, uint64_t off,
+		    void *, size_t n);
+
+/* Called on the loop thread when a change is durable (ok) or failed. */
+typedef void	(*spool_done_cb)(uint64_t cookie, const char *queue_id,
+		    bool ok);
+/* Recipient idx (of env.rcpts) is delivered or bounced: journaled so a
+ * restart does not deliver it again.  -1 if unknown id/idx. cb may be
+ * NULL. */
+int		 spool_rcpt_done(struct spool *, const char *queue_id,
+		    size_t idx, enum spool_rcpt_status, spool_done_cb,
+		    uint64_t cookie);
+/* Moves the message to state (active/deferred/held) with its next
+ * attempt time. -1 if unknown. */
+int		 spool_set_state(struct spool *, const char *queue_id,
+		    enum spool_state, int64_t next_attempt_at, spool_done_cb,
+		    uint64_t cookie);
+/* Removes the message (a tombstone in the log; its segment is reclaimed
+ * once nothing in it is live).  -1 if unknown. */
+int		 spool_remove(struct spool *, const char *queue_id,
+		    spool_done_cb, uint64_t cookie);
+
+/* Counters for tests and /metrics. */
+struct spool_counters {
+	uint64_t	commits;	/* messages made durable */
+	uint64_t	records;	/* all records made durable */
+	uint64_t	flushes;	/* fdatasync batches */
+	uint64_t	failures;	/* failed commits/records */
+	uint64_t	segments;	/* segment files now on disk */
+	uint64_t	segments_deleted;
+};
+void		 spool_counters(const struct spool *, struct spool_counters *);
+
+/* Reads the queue in dir without changing anything (no lock, no
+ * truncation, no reclaim) and prints one line per queued message:
+ *   QUEUEID state=active size=N from=<s> to=<r1>,<r2> done=<r3>
+ * Returns the number of messages, or -1 on error.  For tests and
+ * tools (tests/spool/spool_list.c). */
+int		 spool_dump(const char *dir, FILE *);
 
 #endif
