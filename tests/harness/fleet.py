@@ -91,6 +91,8 @@ class Fleet:
         self.admin_url = "ipc://%s/admin.sock" % self.dir
         self.controllers = []
         self.nodes = {}
+        self.tokens = {}
+        self.extras = {}
 
     # -- PostgreSQL and controllers
     def start_pg(self):
@@ -161,11 +163,22 @@ class Fleet:
     def start_node(self, name, token=None, extra="", controllers=None):
         if token is None:
             token = self.add_node(name)
+        self.tokens[name] = token
+        self.extras[name] = (extra, controllers)
         conf = self.node_conf(name, token, extra, controllers)
         n = Proc([binary("sluice-node"), "--config", conf],
                  os.path.join(self.dir, name, "node.log")).start()
         self.nodes[name] = n
         return n
+
+    def restart_node(self, name, sig=None):
+        """Stop (SIGTERM, or sig) and start again with the same config."""
+        if sig is None:
+            self.nodes[name].stop()
+        else:
+            self.nodes[name].stop(sig)
+        extra, controllers = self.extras[name]
+        return self.start_node(name, self.tokens[name], extra, controllers)
 
     def node_status(self, name):
         for n in self.ctl_json("node", "list")["nodes"]:

@@ -1,0 +1,56 @@
+"""Enrollment: the right token is accepted and the node shows up; a wrong
+token or an unknown name is refused, logged, and the node exits non-zero
+with a clear message."""
+import time
+
+from fleet import Fleet, wait_until
+
+
+def main():
+    with Fleet("enroll", heartbeat_ms=200).start() as f:
+        token = f.add_node("edge-1")
+        assert len(token) >= 40, token
+        node = f.start_node("edge-1", token,
+                            extra="address = 127.0.0.1:2525\n")
+        st = wait_until(lambda: (f.node_status("edge-1") or {})
+                        .get("state") == "up" and f.node_status("edge-1"),
+                        what="edge-1 up")
+        assert st["address"] == "127.0.0.1:2525", st
+        assert st["software_version"], st
+        assert st["last_heartbeat_at"] > time.time() - 30, st
+        first = st["last_heartbeat_at"]
+        wait_until(lambda: f.node_status("edge-1")["last_heartbeat_at"]
+                   > first or time.sleep(0.2), timeout=10,
+                   what="heartbeats to continue")
+        human = f.ctl("node", "list").stdout
+        assert "edge-1" in human and "up" in human, human
+
+        # Adding the same name twice is refused with one line.
+        r = f.ctl("node", "add", "edge-1", check=False)
+        assert r.returncode != 0 and r.stderr.count("\n") == 1, r
+
+        # Wrong token: refused, logged by the controller, node exits 1.
+        f.add_node("edge-2")
+        bad = f.start_node("edge-2", "A" * 43)
+        rc = bad.wait(15)
+        assert rc != 0, rc
+        assert "refused" in bad.output(), bad.output()
+        st2 = f.node_status("edge-2")
+        assert st2["state"] == "new", st2
+        wait_until(lambda: "edge-2" in f.controllers[0].output(),
+                   what="controller to log the refusal")
+
+        # Unknown name: same.
+        ghost = f.start_node("ghost", "B" * 43)
+        assert ghost.wait(15) != 0
+        assert "refused" in ghost.output(), ghost.output()
+        assert f.node_status("ghost") is None
+
+        # The good node was never disturbed.
+        assert node.alive()
+        assert f.node_status("edge-1")["state"] == "up"
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
