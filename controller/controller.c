@@ -1,8 +1,209 @@
+/* controller.c - sluice-controller main: reads the config, applies the
+ * schema migrations, then serves the node endpoint and the admin endpoint
+ * on one thread each, every thread with its own PostgreSQL connection.
+ * SIGTERM/SIGINT stop both loops and the process exits 0.  Nothing is kept
+ * on disk: several controllers may serve one database. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "config.h"
 #include "log.h"
-int main(void);
-int
-main(void)
+#include "rpc.h"
+#include "store.h"
+
+#define CONTROLLER_HEARTBEAT_MS 2000 /* the node's default heartbeat */
+
+static volatile sig_atomic_t controller_stop;
+
+struct controller_endpoint {
+	const char		*url;
+	struct rpc_server	*srv;
+	struct api		 api;
+	rpc_handler		 handler;
+	pthread_t		 thread;
+};
+
+static void
+controller_on_signal(int sig)
 {
-	log_init("x", false);
-	return 0;
+	(void)sig;
+	controller_stop = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: sluice-controller --config FILE [--database CONNINFO] "
+	    "[--debug]\n");
+	exit(2);
+}
+
+static void *
+controller_serve(void *arg)
+{
+	struct controller_endpoint *ep = arg;
+
+	rpc_server_serve(ep->srv, ep->handler, &ep->api, &controller_stop);
+	return NULL;
+}
+
+static void
+controller_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR &&
+	    !controller_stop)
+		;
+}
+
+/* Waits for PostgreSQL (it may start after us) and migrates the schema. */
+static int
+controller_migrate(struct store *st)
+{
+	int rc, backoff = 100;
+
+	while (!controller_stop) {
+		if ((rc = store_migrate(st)) == STORE_OK)
+			return 0;
+		if (rc != STORE_UNAVAILABLE)
+			return -1;
+		controller_sleep_ms(backoff);
+		backoff = backoff < 2000 ? backoff * 2 : 2000;
+	}
+	return -1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const char *const allowed[] = {"database", "node_listen",
+	    "admin_listen", "silent_after_ms", NULL};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"database", required_argument, NULL, 'd'},
+	    {"debug", no_argument, NULL, 'D'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct controller_endpoint eps[2];
+	const struct config_entry *bad;
+	struct config *cf;
+	struct sigaction sa;
+	const char *conf = NULL, *database = NULL;
+	char err[512];
+	int64_t silent_after_ms;
+	bool debug = false;
+	int ch, i, status = 1;
+
+	while ((ch = getopt_long(argc, argv, "c:d:D", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			database = optarg;
+			break;
+		case 'D':
+			debug = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (conf == NULL || optind != argc)
+		usage();
+	log_init("sluice-controller", debug);
+
+	if ((cf = config_load(conf, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	if ((bad = config_unknown(cf, allowed)) != NULL) {
+		log_warnx("%s:%d: unknown key '%s'", conf, bad->line, bad->key);
+		goto out;
+	}
+	if (database == NULL)
+		database = config_get(cf, "database");
+	memset(eps, 0, sizeof(eps));
+	eps[0].url = config_get(cf, "node_listen");
+	eps[1].url = config_get(cf, "admin_listen");
+	if (database == NULL || eps[0].url == NULL || eps[1].url == NULL) {
+		log_warnx("%s: database, node_listen and admin_listen are "
+			  "required",
+		    conf);
+		goto out;
+	}
+	if (config_get_int(cf, "silent_after_ms", 3 * CONTROLLER_HEARTBEAT_MS,
+		&silent_after_ms, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		goto out;
+	}
+	if (silent_after_ms <= 0) {
+		log_warnx("%s: silent_after_ms must be positive", conf);
+		goto out;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = controller_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	eps[0].api.endpoint = "node";
+	eps[0].handler = api_node_handle;
+	eps[1].api.endpoint = "admin";
+	eps[1].handler = api_admin_handle;
+	for (i = 0; i < 2; i++) {
+		eps[i].api.silent_after_ms = silent_after_ms;
+		if ((eps[i].api.store = store_new(database,
+			 eps[i].api.endpoint)) == NULL) {
+			log_warnx("out of memory");
+			goto stores;
+		}
+	}
+	if (controller_migrate(eps[0].api.store) == -1) {
+		if (!controller_stop)
+			log_warnx("cannot prepare the database schema; "
+				  "exiting");
+		status = controller_stop ? 0 : 1;
+		goto stores;
+	}
+	/* The admin socket is the access control: owner only. */
+	if ((eps[0].srv = rpc_server_open(eps[0].url, 0, err,
+		 sizeof(err))) == NULL ||
+	    (eps[1].srv = rpc_server_open(eps[1].url, 0600, err,
+		 sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		goto servers;
+	}
+	for (i = 0; i < 2; i++)
+		if ((errno = pthread_create(&eps[i].thread, NULL,
+			 controller_serve, &eps[i])) != 0)
+			fatalx("pthread_create: %s", strerror(errno));
+	log_info("controller started node_listen=%s admin_listen=%s "
+		 "silent_after_ms=%lld version=%s",
+	    eps[0].url, eps[1].url, (long long)silent_after_ms,
+	    SLUICE_VERSION);
+	for (i = 0; i < 2; i++)
+		pthread_join(eps[i].thread, NULL);
+	log_info("controller stopped");
+	status = 0;
+servers:
+	for (i = 0; i < 2; i++)
+		rpc_server_close(eps[i].srv);
+stores:
+	for (i = 0; i < 2; i++)
+		store_free(eps[i].api.store);
+out:
+	config_free(cf);
+	return status;
 }

@@ -1,0 +1,49 @@
+/* api.h - the controller's two endpoints.  api_node.c answers nodes
+ * (NodeRequest), api_admin.c answers sluicectl (AdminRequest); api.c holds
+ * what both need: error sentences and rate-limited warnings.  Each endpoint
+ * runs on its own thread with its own struct api and store connection;
+ * handlers have the rpc_handler signature (lib/rpc.h) and never crash on
+ * peer input: garbage becomes an error reply with code "bad_request". */
+#ifndef SLUICE_API_H
+#define SLUICE_API_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "rpc.h"
+#include "store.h"
+
+struct api {
+	struct store	*store;
+	const char	*endpoint;	 /* "node" or "admin", for logs */
+	int64_t		 silent_after_ms;
+	int64_t		 warn_window_at; /* rate limit of peer warnings */
+	int		 warn_count;
+	int		 warn_dropped;
+};
+
+/* An error reply: a code from the proto comment list and one sentence. */
+struct api_error {
+	char	code[16];
+	char	msg[400];
+};
+
+void	api_node_handle(void *arg, const uint8_t *req, size_t len,
+	    const struct rpc_peer *, uint8_t **out, size_t *outlen);
+void	api_admin_handle(void *arg, const uint8_t *req, size_t len,
+	    const struct rpc_peer *, uint8_t **out, size_t *outlen);
+
+void	api_error_set(struct api_error *, const char *code, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+/* The sentence for a failed store call. */
+void	api_error_store(struct api_error *, int rc);
+/* At most 10 lines a second: a peer sending garbage cannot flood the log. */
+void	api_warn(struct api *, const struct rpc_peer *, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Copy of untrusted text safe for logs and replies: printable ASCII,
+ * at most 64 characters. */
+const char *api_printable(const char *in, char *out, size_t len);
+/* "1.2.3.4", "local uid 0" or "unknown". */
+const char *api_peer(const struct rpc_peer *, char *out, size_t len);
+
+#endif

@@ -1,0 +1,290 @@
+/* api_node.c - the node endpoint: one handler per NodeRequest body (hello,
+ * heartbeat, get_policy, report_events).  Every request is authenticated
+ * by NodeAuth against the stored token digest before anything else; an
+ * unauthenticated peer learns only "denied".  Garbage gets "bad_request"
+ * and a rate-limited warning; store failures map to "unavailable" or
+ * "internal".  Runs on the node thread only (see controller.c). */
+#include "api.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "token.h"
+
+/* The reply a handler fills in: every pointer in it is owned by the
+ * handler's frame or freed by api_node_handle after packing. */
+struct api_node_out {
+	Sluice__NodeReply		 reply;
+	Sluice__HelloReply		 hello;
+	Sluice__HeartbeatReply		 heartbeat;
+	Sluice__Command			 cmd;
+	Sluice__Command			*cmds[1];
+	Sluice__GetPolicyReply		 get_policy;
+	Sluice__Policy			 empty;
+	Sluice__Policy			*policy; /* unpacked snapshot to free */
+	Sluice__ReportEventsReply	 report_events;
+};
+
+static int
+api_node_auth(struct api *a, const struct rpc_peer *peer,
+    const Sluice__NodeAuth *auth, uint64_t *id, struct api_error *e)
+{
+	struct store_node_auth row;
+	char digest[TOKEN_DIGEST_LEN + 1], name[80], who[96];
+	const char *why;
+	int rc;
+
+	api_printable(auth ? auth->node_name : "", name, sizeof(name));
+	if (auth == NULL || auth->node_name[0] == '\0') {
+		why = "no node name";
+		goto denied;
+	}
+	if (token_digest(auth->token, digest) == -1) {
+		api_error_set(e, "internal", "The controller cannot hash the "
+					     "token; see its log.");
+		return -1;
+	}
+	rc = store_node_auth(a->store, auth->node_name, &row);
+	if (rc == STORE_NOT_FOUND) {
+		why = "unknown node";
+		goto denied;
+	}
+	if (rc != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	if (!token_digest_equal(digest, row.digest)) {
+		why = "wrong token";
+		goto denied;
+	}
+	*id = row.id;
+	return 0;
+denied:
+	/* Not rate limited: refusals are what an operator looks for. */
+	log_warnx("node: denied name=%s peer=%s reason=\"%s\"", name,
+	    api_peer(peer, who, sizeof(who)), why);
+	api_error_set(e, "denied",
+	    "node '%s' is not enrolled or its token is wrong", name);
+	return -1;
+}
+
+static int
+api_node_hello(struct api *a, const struct rpc_peer *peer,
+    const Sluice__HelloRequest *req, struct api_node_out *o,
+    struct api_error *e)
+{
+	Sluice__HelloReply *hr = &o->hello;
+	uint64_t id, head;
+	char name[80], who[96];
+	int rc;
+
+	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
+		return -1;
+	if ((rc = store_node_hello(a->store, id, req->software_version,
+		 req->address)) != STORE_OK ||
+	    (rc = store_policy_head(a->store, false, &head)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	log_info("node: hello name=%s id=%llu version=%s peer=%s",
+	    api_printable(req->auth->node_name, name, sizeof(name)),
+	    (unsigned long long)id,
+	    api_printable(req->software_version, who, sizeof(who)),
+	    peer->addr[0] ? peer->addr : "unknown");
+	sluice__hello_reply__init(hr);
+	hr->node_id = id;
+	hr->policy_version = head;
+	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HELLO;
+	o->reply.hello = hr;
+	return 0;
+}
+
+static int
+api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
+    const Sluice__HeartbeatRequest *req, struct api_node_out *o,
+    struct api_error *e)
+{
+	Sluice__HeartbeatReply *hb = &o->heartbeat;
+	uint8_t *metrics = NULL;
+	size_t mlen = 0;
+	uint64_t id, head, drain_seq;
+	bool is_draining, node_draining;
+	int rc;
+
+	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
+		return -1;
+	if (req->metrics != NULL &&
+	    (metrics = rpc_pack(&req->metrics->base, &mlen)) == NULL) {
+		api_error_set(e, "internal", "The controller ran out of "
+					     "memory.");
+		return -1;
+	}
+	rc = store_node_heartbeat(a->store, id, req->policy_version,
+	    req->policy_from_cache, metrics, mlen, &is_draining, &drain_seq);
+	free(metrics);
+	if (rc == STORE_OK)
+		rc = store_policy_head(a->store, false, &head);
+	if (rc != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	sluice__heartbeat_reply__init(hb);
+	hb->policy_version = head;
+	/* The drain flag is the command: repeat it until the node's metrics
+	 * say it follows.  drain_seq changes on every drain/resume. */
+	node_draining = req->metrics != NULL && req->metrics->draining;
+	if (is_draining != node_draining) {
+		sluice__command__init(&o->cmd);
+		o->cmd.id = drain_seq;
+		o->cmd.kind = is_draining ? SLUICE__COMMAND_KIND__CMD_DRAIN
+					  : SLUICE__COMMAND_KIND__CMD_RESUME;
+		o->cmds[0] = &o->cmd;
+		hb->commands = o->cmds;
+		hb->n_commands = 1;
+	}
+	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HEARTBEAT;
+	o->reply.heartbeat = hb;
+	return 0;
+}
+
+static int
+api_node_get_policy(struct api *a, const struct rpc_peer *peer,
+    const Sluice__GetPolicyRequest *req, struct api_node_out *o,
+    struct api_error *e)
+{
+	Sluice__GetPolicyReply *gp = &o->get_policy;
+	uint8_t *buf;
+	size_t len;
+	uint64_t id, head;
+	int rc;
+
+	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
+		return -1;
+	if ((rc = store_policy_head(a->store, false, &head)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	sluice__get_policy_reply__init(gp);
+	if (head == 0) {
+		/* No policy yet: the empty policy, which relays nothing. */
+		sluice__policy__init(&o->empty);
+		gp->policy = &o->empty;
+	} else {
+		if ((rc = store_policy_snapshot(a->store, head, &buf, &len)) !=
+		    STORE_OK) {
+			api_error_store(e, rc);
+			return -1;
+		}
+		o->policy = sluice__policy__unpack(NULL, len, buf);
+		free(buf);
+		if (o->policy == NULL) {
+			log_warnx("node: policy version %llu does not decode",
+			    (unsigned long long)head);
+			api_error_set(e, "internal",
+			    "The stored policy does not decode; see the "
+			    "controller log.");
+			return -1;
+		}
+		gp->policy = o->policy;
+	}
+	o->reply.body_case = SLUICE__NODE_REPLY__BODY_GET_POLICY;
+	o->reply.get_policy = gp;
+	return 0;
+}
+
+static int
+api_node_report_events(struct api *a, const struct rpc_peer *peer,
+    const Sluice__ReportEventsRequest *req, struct api_node_out *o,
+    struct api_error *e)
+{
+	Sluice__ReportEventsReply *re = &o->report_events;
+	uint64_t id, max = 0;
+	size_t i;
+	int rc;
+
+	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
+		return -1;
+	for (i = 0; i < req->n_events; i++) {
+		if (req->events[i]->seq > INT64_MAX ||
+		    req->events[i]->kind[0] == '\0') {
+			api_warn(a, peer, "event %zu of the batch has a bad seq "
+					  "or no kind", i);
+			api_error_set(e, "bad_request",
+			    "event %zu has a sequence number out of range or "
+			    "no kind", i);
+			return -1;
+		}
+		if (req->events[i]->seq > max)
+			max = req->events[i]->seq;
+	}
+	if ((rc = store_event_insert(a->store, id, req->auth->node_name,
+		 req->events, req->n_events)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	sluice__report_events_reply__init(re);
+	re->acked_seq = max;
+	o->reply.body_case = SLUICE__NODE_REPLY__BODY_REPORT_EVENTS;
+	o->reply.report_events = re;
+	return 0;
+}
+
+void
+api_node_handle(void *arg, const uint8_t *req, size_t len,
+    const struct rpc_peer *peer, uint8_t **out, size_t *outlen)
+{
+	struct api *a = arg;
+	struct api_node_out o;
+	struct api_error e;
+	Sluice__NodeRequest *r;
+	Sluice__Error err;
+	int rv = -1;
+
+	memset(&o, 0, sizeof(o));
+	sluice__node_reply__init(&o.reply);
+	memset(&e, 0, sizeof(e));
+	r = sluice__node_request__unpack(NULL, len, req);
+	if (r == NULL) {
+		api_warn(a, peer, "undecodable request of %zu bytes", len);
+		api_error_set(&e, "bad_request",
+		    "The request is not a valid NodeRequest.");
+	} else {
+		switch (r->body_case) {
+		case SLUICE__NODE_REQUEST__BODY_HELLO:
+			rv = api_node_hello(a, peer, r->hello, &o, &e);
+			break;
+		case SLUICE__NODE_REQUEST__BODY_HEARTBEAT:
+			rv = api_node_heartbeat(a, peer, r->heartbeat, &o, &e);
+			break;
+		case SLUICE__NODE_REQUEST__BODY_GET_POLICY:
+			rv = api_node_get_policy(a, peer, r->get_policy, &o,
+			    &e);
+			break;
+		case SLUICE__NODE_REQUEST__BODY_REPORT_EVENTS:
+			rv = api_node_report_events(a, peer, r->report_events,
+			    &o, &e);
+			break;
+		default:
+			api_warn(a, peer, "request without a body (%zu bytes)",
+			    len);
+			api_error_set(&e, "bad_request",
+			    "The request has no body.");
+			break;
+		}
+	}
+	if (rv == -1) {
+		sluice__error__init(&err);
+		err.code = e.code;
+		err.message = e.msg;
+		o.reply.error = &err;
+		o.reply.body_case = SLUICE__NODE_REPLY__BODY__NOT_SET;
+	}
+	if ((*out = rpc_pack(&o.reply.base, outlen)) == NULL)
+		log_warnx("node: out of memory packing a reply");
+	if (o.policy != NULL)
+		sluice__policy__free_unpacked(o.policy, NULL);
+	if (r != NULL)
+		sluice__node_request__free_unpacked(r, NULL);
+}

@@ -1,0 +1,20 @@
+# embed.cmake - turns controller/migrations/NNN_name.sql into a C array
+# (migrations_data.c) so the controller carries its schema and needs nothing
+# on disk.  Run by the build: cmake -DOUT=file.c -DFILES=a.sql|b.sql -P.
+string(REPLACE "|" ";" FILES "${FILES}")
+list(SORT FILES)
+set(out "/* Generated from controller/migrations by embed.cmake. */\n")
+string(APPEND out "#include \"migrations.h\"\n\n")
+set(entries "")
+set(i 0)
+foreach(f ${FILES})
+	get_filename_component(name ${f} NAME_WE)
+	file(READ ${f} hex HEX)
+	string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+	string(APPEND out "static const unsigned char mig_${i}[] = {${hex}0x00};\n")
+	string(APPEND entries "\t{\"${name}\", mig_${i}},\n")
+	math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND out "\nconst struct migration migrations[] = {\n${entries}\t{0, 0}\n};\n")
+string(APPEND out "const size_t migrations_count = ${i};\n")
+file(WRITE ${OUT} "${out}")

@@ -1,0 +1,319 @@
+/* store.c - the PostgreSQL connection of one controller thread: connect,
+ * lose, reconnect with backoff; the query helper; transactions; schema
+ * migrations.  Queries on nodes, policy and events live in store_node.c,
+ * store_policy.c and store_event.c.  libpq errors become enum store_rc
+ * here and are logged once. */
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "migrations.h"
+
+#define STORE_BACKOFF_MIN_MS	100
+#define STORE_BACKOFF_MAX_MS	2000
+/* pg_advisory_xact_lock key for migrations: "sluice" in ASCII. */
+#define STORE_MIGRATE_LOCK	"0x736c75696365"
+
+static int64_t
+store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+store_rc_code(int rc)
+{
+	switch (rc) {
+	case STORE_OK:
+		return "ok";
+	case STORE_NOT_FOUND:
+		return "not_found";
+	case STORE_EXISTS:
+		return "exists";
+	case STORE_UNAVAILABLE:
+		return "unavailable";
+	case STORE_INVALID:
+		return "invalid";
+	default:
+		return "internal";
+	}
+}
+
+struct store *
+store_new(const char *conninfo, const char *name)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->conninfo = strdup(conninfo)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->backoff_ms = STORE_BACKOFF_MIN_MS;
+	return s;
+}
+
+void
+store_free(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s->conninfo);
+	free(s);
+}
+
+/* One line, no trailing newline, for logs. */
+static const char *
+store_errmsg(PGconn *conn, char *buf, size_t len)
+{
+	char *nl;
+
+	snprintf(buf, len, "%s", conn ? PQerrorMessage(conn) : "no memory");
+	while ((nl = strchr(buf, '\n')) != NULL)
+		*nl = (nl[1] == '\0') ? '\0' : ' ';
+	return buf;
+}
+
+int
+store_connect(struct store *s)
+{
+	/* connect_timeout first: the operator's conninfo may override it. */
+	const char *const keys[] = {"connect_timeout", "application_name",
+	    "dbname", NULL};
+	const char *vals[] = {"5", "sluice-controller", s->conninfo, NULL};
+	char msg[512];
+	int64_t now;
+
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return STORE_OK;
+	now = store_now_ms();
+	if (now < s->retry_at_ms)
+		return STORE_UNAVAILABLE;
+	if (s->conn == NULL)
+		s->conn = PQconnectdbParams(keys, vals, 1);
+	else
+		PQreset(s->conn);
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
+		if (s->is_lost)
+			log_info("store %s: connected to PostgreSQL again",
+			    s->name);
+		s->is_lost = false;
+		s->backoff_ms = STORE_BACKOFF_MIN_MS;
+		s->retry_at_ms = 0;
+		return STORE_OK;
+	}
+	if (!s->is_lost)
+		log_warnx("store %s: cannot connect to PostgreSQL: %s "
+			  "(retrying with backoff)",
+		    s->name, store_errmsg(s->conn, msg, sizeof(msg)));
+	s->is_lost = true;
+	s->retry_at_ms = now + s->backoff_ms;
+	s->backoff_ms *= 2;
+	if (s->backoff_ms > STORE_BACKOFF_MAX_MS)
+		s->backoff_ms = STORE_BACKOFF_MAX_MS;
+	return STORE_UNAVAILABLE;
+}
+
+/* Classifies a failed result: connection trouble, bad data or a bug. */
+static int
+store_classify(struct store *s, PGresult *res, const char *sql)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+				: NULL;
+	char msg[512];
+
+	if (PQstatus(s->conn) != CONNECTION_OK ||
+	    (state != NULL &&
+		(strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+		    strcmp(state, "57P02") == 0 ||
+		    strcmp(state, "57P03") == 0))) {
+		if (!s->is_lost)
+			log_warnx("store %s: lost PostgreSQL: %s", s->name,
+			    store_errmsg(s->conn, msg, sizeof(msg)));
+		s->is_lost = true;
+		return STORE_UNAVAILABLE;
+	}
+	if (state != NULL && strcmp(state, "23505") == 0)
+		return STORE_EXISTS;
+	if (state != NULL && strncmp(state, "22", 2) == 0) {
+		log_warnx("store %s: data refused: %s", s->name,
+		    store_errmsg(s->conn, msg, sizeof(msg)));
+		return STORE_INVALID;
+	}
+	log_warnx("store %s: query failed: %s sql=\"%.60s\"", s->name,
+	    store_errmsg(s->conn, msg, sizeof(msg)), sql);
+	return STORE_ERROR;
+}
+
+PGresult *
+store_exec(struct store *s, const char *sql, int nparams,
+    const char *const *vals, const int *lens, const int *fmts, int *rc)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	if ((*rc = store_connect(s)) != STORE_OK)
+		return NULL;
+	/* Without parameters PQexec also runs multi-statement migrations. */
+	if (nparams == 0)
+		res = PQexec(s->conn, sql);
+	else
+		res = PQexecParams(s->conn, sql, nparams, NULL, vals, lens,
+		    fmts, 0);
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	*rc = store_classify(s, res, sql);
+	PQclear(res);
+	return NULL;
+}
+
+int
+store_run(struct store *s, const char *sql, int nparams,
+    const char *const *vals)
+{
+	PGresult *res;
+	int rc;
+
+	if ((res = store_exec(s, sql, nparams, vals, NULL, NULL, &rc)) ==
+	    NULL)
+		return rc;
+	PQclear(res);
+	return STORE_OK;
+}
+
+int64_t
+store_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+bool
+store_bool(const PGresult *res, int row, int col)
+{
+	return PQgetvalue(res, row, col)[0] == 't';
+}
+
+int
+store_begin(struct store *s)
+{
+	return store_run(s, "BEGIN", 0, NULL);
+}
+
+int
+store_commit(struct store *s)
+{
+	return store_run(s, "COMMIT", 0, NULL);
+}
+
+void
+store_rollback(struct store *s)
+{
+	PGresult *res;
+
+	/* Never reconnect just to roll back: a new session has nothing open. */
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
+		return;
+	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+		return;
+	res = PQexec(s->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+/* "001_initial" -> 1 */
+static long
+store_migration_version(const char *name)
+{
+	return strtol(name, NULL, 10);
+}
+
+int
+store_migrate(struct store *s)
+{
+	PGresult *res;
+	const char *vals[2];
+	char vbuf[24];
+	size_t i;
+	long v, have_max = 0;
+	int rc, row, applied = 0;
+	bool have;
+
+	if ((rc = store_begin(s)) != STORE_OK)
+		return rc;
+	/* Serialises controllers starting at once; released at COMMIT. */
+	if ((rc = store_run(s,
+		 "SELECT pg_advisory_xact_lock(" STORE_MIGRATE_LOCK ")", 0,
+		 NULL)) != STORE_OK)
+		goto fail;
+	if ((rc = store_run(s,
+		 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		 " version integer PRIMARY KEY,"
+		 " name text NOT NULL,"
+		 " applied_at timestamptz NOT NULL DEFAULT now())",
+		 0, NULL)) != STORE_OK)
+		goto fail;
+	if ((res = store_exec(s, "SELECT version FROM schema_migrations", 0,
+		 NULL, NULL, NULL, &rc)) == NULL)
+		goto fail;
+	for (i = 0; i < migrations_count; i++) {
+		v = store_migration_version(migrations[i].name);
+		have = false;
+		for (row = 0; row < PQntuples(res); row++)
+			if (store_int(res, row, 0) == v)
+				have = true;
+		if (have)
+			continue;
+		/* Several statements, no parameters: PQexec runs them all. */
+		if ((rc = store_run(s, (const char *)migrations[i].sql, 0,
+			 NULL)) != STORE_OK) {
+			log_warnx("store: migration %s failed",
+			    migrations[i].name);
+			PQclear(res);
+			goto fail;
+		}
+		snprintf(vbuf, sizeof(vbuf), "%ld", v);
+		vals[0] = vbuf;
+		vals[1] = migrations[i].name;
+		if ((rc = store_run(s,
+			 "INSERT INTO schema_migrations (version, name) "
+			 "VALUES ($1, $2)",
+			 2, vals)) != STORE_OK) {
+			PQclear(res);
+			goto fail;
+		}
+		log_info("store: applied migration %s", migrations[i].name);
+		applied++;
+	}
+	for (row = 0; row < PQntuples(res); row++)
+		if (store_int(res, row, 0) > have_max)
+			have_max = (long)store_int(res, row, 0);
+	PQclear(res);
+	if ((rc = store_commit(s)) != STORE_OK)
+		goto fail;
+	if (migrations_count > 0 &&
+	    have_max > store_migration_version(
+			   migrations[migrations_count - 1].name))
+		log_warnx("store: database schema version %ld is newer than "
+			  "this controller knows; running anyway",
+		    have_max);
+	log_info("store: schema up to date migrations=%zu applied=%d",
+	    migrations_count, applied);
+	return STORE_OK;
+fail:
+	store_rollback(s);
+	return rc;
+}

@@ -1,0 +1,149 @@
+/* store_event.c - the delivery record: batches of node events inserted
+ * idempotently (UNIQUE (node_id, seq), ON CONFLICT DO NOTHING) in one
+ * transaction, as multi-row INSERTs.  Called by api_node.c (ReportEvents). */
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EV_COLS		18	/* per-row parameters after $1 $2 */
+#define EV_CHUNK	500	/* rows per INSERT: stays far below 65535 */
+#define EV_NUMLEN	24
+
+/* A PostgreSQL text[] literal: {"a","b\"c"}.  malloc'd, NULL on ENOMEM. */
+static char *
+store_event_array(char *const *v, size_t n)
+{
+	size_t i, len = 3;
+	const char *p;
+	char *out, *o;
+
+	for (i = 0; i < n; i++)
+		len += 3 + 2 * strlen(v[i]);
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	o = out;
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+static int
+store_event_chunk(struct store *s, const char *idb, const char *node_name,
+    Sluice__Event *const *ev, size_t n)
+{
+	size_t sqllen = 200 + n * 256, i, k;
+	const char **vals = NULL;
+	char **arrays = NULL;
+	char (*num)[EV_NUMLEN] = NULL;
+	char *sql = NULL, *o;
+	int rc = STORE_ERROR, p;
+
+	vals = calloc(2 + n * EV_COLS, sizeof(*vals));
+	arrays = calloc(n, sizeof(*arrays));
+	num = calloc(n * 6, sizeof(*num));
+	sql = malloc(sqllen);
+	if (vals == NULL || arrays == NULL || num == NULL || sql == NULL)
+		goto done;
+	o = sql;
+	o += sprintf(o, "INSERT INTO events (node_id, node_name, seq, at, kind,"
+			" queue_id, message_id, client, auth_user, sender,"
+			" recipients, recipient, size, hop, host, code,"
+			" enhanced, reply, duration_ms, tls) VALUES ");
+	vals[0] = idb;
+	vals[1] = node_name;
+	p = 3;
+	for (i = 0; i < n; i++) {
+		const Sluice__Event *e = ev[i];
+		const char **v = vals + 2 + i * EV_COLS;
+		char (*nb)[EV_NUMLEN] = num + i * 6;
+
+		if ((arrays[i] = store_event_array(e->recipients,
+			 e->n_recipients)) == NULL)
+			goto done;
+		snprintf(nb[0], EV_NUMLEN, "%" PRIu64, e->seq);
+		snprintf(nb[1], EV_NUMLEN, "%" PRId64, e->at_ms);
+		snprintf(nb[2], EV_NUMLEN, "%" PRIu64, e->size);
+		snprintf(nb[3], EV_NUMLEN, "%" PRIu32, e->code);
+		snprintf(nb[4], EV_NUMLEN, "%" PRIu32, e->duration_ms);
+		k = 0;
+		v[k++] = nb[0];
+		v[k++] = nb[1];
+		v[k++] = e->kind;
+		v[k++] = e->queue_id;
+		v[k++] = e->message_id;
+		v[k++] = e->client;
+		v[k++] = e->auth_user;
+		v[k++] = e->sender;
+		v[k++] = arrays[i];
+		v[k++] = e->recipient;
+		v[k++] = nb[2];
+		v[k++] = e->hop;
+		v[k++] = e->host;
+		v[k++] = nb[3];
+		v[k++] = e->enhanced;
+		v[k++] = e->reply;
+		v[k++] = nb[4];
+		v[k++] = e->tls ? "t" : "f";
+		o += sprintf(o,
+		    "%s($1,$2,$%d,to_timestamp($%d::bigint/1000.0),$%d,$%d,$%d,"
+		    "$%d,$%d,$%d,$%d::text[],$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,"
+		    "$%d)",
+		    i > 0 ? "," : "", p, p + 1, p + 2, p + 3, p + 4, p + 5,
+		    p + 6, p + 7, p + 8, p + 9, p + 10, p + 11, p + 12, p + 13,
+		    p + 14, p + 15, p + 16, p + 17);
+		p += EV_COLS;
+	}
+	snprintf(o, sqllen - (size_t)(o - sql),
+	    " ON CONFLICT (node_id, seq) DO NOTHING");
+	rc = store_run(s, sql, (int)(2 + n * EV_COLS), vals);
+done:
+	if (arrays != NULL)
+		for (i = 0; i < n; i++)
+			free(arrays[i]);
+	free(arrays);
+	free(vals);
+	free(num);
+	free(sql);
+	return rc;
+}
+
+int
+store_event_insert(struct store *s, uint64_t node_id, const char *node_name,
+    Sluice__Event *const *events, size_t n)
+{
+	char idb[24];
+	size_t i, k;
+	int rc;
+
+	if (n == 0)
+		return STORE_OK;
+	snprintf(idb, sizeof(idb), "%" PRIu64, node_id);
+	if ((rc = store_begin(s)) != STORE_OK)
+		return rc;
+	for (i = 0; i < n; i += k) {
+		k = n - i > EV_CHUNK ? EV_CHUNK : n - i;
+		if ((rc = store_event_chunk(s, idb, node_name, events + i,
+			 k)) != STORE_OK) {
+			store_rollback(s);
+			return rc;
+		}
+	}
+	if ((rc = store_commit(s)) != STORE_OK)
+		store_rollback(s);
+	return rc;
+}

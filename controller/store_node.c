@@ -1,0 +1,175 @@
+/* store_node.c - queries on the nodes table: enrollment, authentication
+ * lookup, hello/heartbeat bookkeeping, drain flag and the fleet listing.
+ * Called by api_node.c and api_admin.c; errors as in store.h. */
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+u64(char *buf, size_t len, uint64_t v)
+{
+	snprintf(buf, len, "%" PRIu64, v);
+}
+
+int
+store_node_auth(struct store *s, const char *name,
+    struct store_node_auth *out)
+{
+	const char *vals[1] = {name};
+	PGresult *res;
+	int rc;
+
+	if ((res = store_exec(s,
+		 "SELECT id, token_digest FROM nodes WHERE name = $1", 1, vals,
+		 NULL, NULL, &rc)) == NULL)
+		return rc;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_NOT_FOUND;
+	}
+	out->id = (uint64_t)store_int(res, 0, 0);
+	snprintf(out->digest, sizeof(out->digest), "%s",
+	    PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return STORE_OK;
+}
+
+int
+store_node_hello(struct store *s, uint64_t id, const char *version,
+    const char *address)
+{
+	char idb[24];
+	const char *vals[3] = {idb, version, address};
+
+	u64(idb, sizeof(idb), id);
+	return store_run(s,
+	    "UPDATE nodes SET software_version = $2, address = $3,"
+	    " hello_at = now(), last_heartbeat_at = now() WHERE id = $1",
+	    3, vals);
+}
+
+int
+store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
+    bool from_cache, const uint8_t *metrics, size_t metrics_len,
+    bool *is_draining, uint64_t *drain_seq)
+{
+	char idb[24], pvb[24];
+	const char *vals[4] = {idb, pvb, from_cache ? "t" : "f",
+	    (const char *)metrics};
+	int lens[4] = {0, 0, 0, (int)metrics_len};
+	int fmts[4] = {0, 0, 0, 1};
+	PGresult *res;
+	int rc;
+
+	u64(idb, sizeof(idb), id);
+	u64(pvb, sizeof(pvb), policy_version);
+	if ((res = store_exec(s,
+		 "UPDATE nodes SET policy_version = $2,"
+		 " policy_from_cache = $3, metrics = $4,"
+		 " last_heartbeat_at = now() WHERE id = $1"
+		 " RETURNING draining, drain_seq",
+		 4, vals, lens, fmts, &rc)) == NULL)
+		return rc;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_NOT_FOUND;
+	}
+	*is_draining = store_bool(res, 0, 0);
+	*drain_seq = (uint64_t)store_int(res, 0, 1);
+	PQclear(res);
+	return STORE_OK;
+}
+
+int
+store_node_add(struct store *s, const char *name, const char *digest)
+{
+	const char *vals[2] = {name, digest};
+
+	return store_run(s,
+	    "INSERT INTO nodes (name, token_digest) VALUES ($1, $2)", 2, vals);
+}
+
+/* For statements that must touch exactly one named node. */
+static int
+store_node_one(struct store *s, const char *sql, int n,
+    const char *const *vals)
+{
+	PGresult *res;
+	int rc;
+
+	if ((res = store_exec(s, sql, n, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	rc = strcmp(PQcmdTuples(res), "1") == 0 ? STORE_OK : STORE_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+int
+store_node_remove(struct store *s, const char *name)
+{
+	const char *vals[1] = {name};
+
+	return store_node_one(s, "DELETE FROM nodes WHERE name = $1", 1,
+	    vals);
+}
+
+int
+store_node_set_draining(struct store *s, const char *name, bool on)
+{
+	const char *vals[2] = {name, on ? "t" : "f"};
+
+	/* drain_seq moves only on a real change: it is the command id. */
+	return store_node_one(s,
+	    "UPDATE nodes SET draining = $2,"
+	    " drain_seq = drain_seq + CASE WHEN draining = $2 THEN 0 ELSE 1 END"
+	    " WHERE name = $1",
+	    2, vals);
+}
+
+int
+store_node_list(struct store *s, store_node_cb cb, void *arg)
+{
+	struct store_node_row r;
+	PGresult *res;
+	unsigned char *m;
+	size_t mlen;
+	int rc, i, stop = 0;
+
+	if ((res = store_exec(s,
+		 "SELECT id, name, address, software_version, policy_version,"
+		 " coalesce(extract(epoch FROM last_heartbeat_at)::bigint, 0),"
+		 " coalesce((extract(epoch FROM now() - last_heartbeat_at)"
+		 "  * 1000)::bigint, -1),"
+		 " extract(epoch FROM created_at)::bigint,"
+		 " draining, policy_from_cache, metrics"
+		 " FROM nodes ORDER BY name",
+		 0, NULL, NULL, NULL, &rc)) == NULL)
+		return rc;
+	for (i = 0; i < PQntuples(res) && stop == 0; i++) {
+		memset(&r, 0, sizeof(r));
+		r.id = (uint64_t)store_int(res, i, 0);
+		r.name = PQgetvalue(res, i, 1);
+		r.address = PQgetvalue(res, i, 2);
+		r.software_version = PQgetvalue(res, i, 3);
+		r.policy_version = (uint64_t)store_int(res, i, 4);
+		r.last_heartbeat_at = store_int(res, i, 5);
+		r.heartbeat_age_ms = store_int(res, i, 6);
+		r.created_at = store_int(res, i, 7);
+		r.is_draining = store_bool(res, i, 8);
+		r.policy_from_cache = store_bool(res, i, 9);
+		m = NULL;
+		if (!PQgetisnull(res, i, 10)) {
+			m = PQunescapeBytea(
+			    (const unsigned char *)PQgetvalue(res, i, 10),
+			    &mlen);
+			r.metrics = m;
+			r.metrics_len = m ? mlen : 0;
+		}
+		stop = cb(arg, &r);
+		PQfreemem(m);
+	}
+	PQclear(res);
+	return STORE_OK;
+}
