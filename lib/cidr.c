@@ -55,8 +55,8 @@ cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 		pl = strtol(slash, &end, 10);
 		if (*slash == '\0' || *end != '\0' || errno != 0 || pl < 0 ||
 		    (unsigned long)pl > max) {
-			snprintf(err, errlen, "'%s': prefix length must be 0..%u",
-			    s, max);
+			snprintf(err, errlen,
+			    "'%s': prefix length must be 0..%u", s, max);
 			return -1;
 		}
 		c.prefix = (unsigned)pl;
@@ -86,8 +86,8 @@ cidr_format(const struct cidr *c, char *buf, size_t len)
 bool
 cidr_contains(const struct cidr *c, int family, const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff };
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint8_t a[16];
 	size_t len;
 

@@ -93,8 +93,8 @@ config_parse(const char *text, const char *name, char *err, size_t errlen)
 		k = config_trim(line);
 		v = config_trim(eq + 1);
 		if (*k == '\0') {
-			snprintf(err, errlen, "%s:%d: missing key", name,
-			    lineno);
+			snprintf(
+			    err, errlen, "%s:%d: missing key", name, lineno);
 			goto fail;
 		}
 		for (char *p = k; *p; p++) {
@@ -197,8 +197,8 @@ config_get_int(const struct config *c, const char *key, int64_t def,
 	errno = 0;
 	ll = strtoll(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0') {
-		snprintf(err, errlen, "%s: %s: '%s' is not an integer",
-		    c->path, key, v);
+		snprintf(err, errlen, "%s: %s: '%s' is not an integer", c->path,
+		    key, v);
 		return -1;
 	}
 	*out = ll;

@@ -11,19 +11,19 @@
 #include "proto.h"
 
 struct limit_def {
-	const char	*key;
-	int64_t		 def;
-	int64_t		 min;
-	int64_t		 max;
-	const char	*help;
+	const char *key;
+	int64_t def;
+	int64_t min;
+	int64_t max;
+	const char *help;
 };
 
-extern const struct limit_def	limit_table[];
-extern const size_t		limit_count;
+extern const struct limit_def limit_table[];
+extern const size_t limit_count;
 
-const struct limit_def	*limit_find(const char *key);
+const struct limit_def *limit_find(const char *key);
 /* The policy's value for key, or the table default. Aborts on unknown key:
  * callers name keys from the table. */
-int64_t			 limit_get(const Sluice__Policy *, const char *key);
+int64_t limit_get(const Sluice__Policy *, const char *key);
 
 #endif

@@ -34,18 +34,21 @@ log_vemit(const char *level, const char *fmt, va_list ap, int err)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	w = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s", 
+	w = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s",
 	    (long)(tv.tv_usec / 1000), log_prog, (int)getpid(), level);
 	if (w > 0)
-		n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
+		n += (size_t)w < sizeof(line) - n ? (size_t)w
+		                                  : sizeof(line) - n - 1;
 	w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (w > 0)
-		n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
+		n += (size_t)w < sizeof(line) - n ? (size_t)w
+		                                  : sizeof(line) - n - 1;
 	if (err != 0 && n < sizeof(line) - 1) {
 		w = snprintf(line + n, sizeof(line) - n, ": %s", strerror(err));
 		if (w > 0)
-			n += (size_t)w < sizeof(line) - n ? (size_t)w
-							   : sizeof(line) - n - 1;
+			n += (size_t)w < sizeof(line) - n
+			         ? (size_t)w
+			         : sizeof(line) - n - 1;
 	}
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;

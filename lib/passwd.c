@@ -12,11 +12,11 @@
 
 #include "log.h"
 
-#define PASSWD_LN	14	/* N = 16384: ~16 MiB, tens of ms */
-#define PASSWD_R	8
-#define PASSWD_P	1
-#define PASSWD_SALT	16
-#define PASSWD_KEY	32
+#define PASSWD_LN   14 /* N = 16384: ~16 MiB, tens of ms */
+#define PASSWD_R    8
+#define PASSWD_P    1
+#define PASSWD_SALT 16
+#define PASSWD_KEY  32
 
 static int
 passwd_kdf(const char *pw, const unsigned char *salt, size_t saltlen,
@@ -35,10 +35,10 @@ passwd_kdf(const char *pw, const unsigned char *salt, size_t saltlen,
 	EVP_KDF_free(kdf);
 	if (ctx == NULL)
 		return -1;
-	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
-	    (void *)(uintptr_t)pw, strlen(pw));
-	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-	    (void *)(uintptr_t)salt, saltlen);
+	*q++ = OSSL_PARAM_construct_octet_string(
+	    OSSL_KDF_PARAM_PASSWORD, (void *)(uintptr_t)pw, strlen(pw));
+	*q++ = OSSL_PARAM_construct_octet_string(
+	    OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, saltlen);
 	*q++ = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
 	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r32);
 	*q++ = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p32);
@@ -57,7 +57,7 @@ passwd_hash(const char *pw, char *out, size_t outlen)
 
 	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    passwd_kdf(pw, salt, sizeof(salt), PASSWD_LN, PASSWD_R, PASSWD_P,
-		key, sizeof(key)) == -1) {
+	        key, sizeof(key)) == -1) {
 		log_warnx("passwd: scrypt failed");
 		return -1;
 	}
@@ -65,7 +65,7 @@ passwd_hash(const char *pw, char *out, size_t outlen)
 	EVP_EncodeBlock((unsigned char *)k64, key, sizeof(key));
 	OPENSSL_cleanse(key, sizeof(key));
 	if ((size_t)snprintf(out, outlen, "$scrypt$ln=%d,r=%d,p=%d$%s$%s",
-		PASSWD_LN, PASSWD_R, PASSWD_P, s64, k64) >= outlen)
+	        PASSWD_LN, PASSWD_R, PASSWD_P, s64, k64) >= outlen)
 		return -1;
 	return 0;
 }
@@ -102,7 +102,8 @@ passwd_verify(const char *pw, const char *hash)
 	bool ok;
 
 	if (sscanf(hash, "$scrypt$ln=%u,r=%u,p=%u$%n", &ln, &r, &p, &off) !=
-		3 || off == 0)
+	        3 ||
+	    off == 0)
 		return false;
 	if (ln < 1 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16)
 		return false;

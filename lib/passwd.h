@@ -12,8 +12,8 @@
 #define PASSWD_HASH_MAX 160
 
 /* 0 with out filled, -1 on failure (logged). */
-int	passwd_hash(const char *password, char *out, size_t outlen);
+int passwd_hash(const char *password, char *out, size_t outlen);
 /* Constant-time compare; false on any malformed hash. */
-bool	passwd_verify(const char *password, const char *hash);
+bool passwd_verify(const char *password, const char *hash);
 
 #endif

@@ -9,9 +9,8 @@
 #include "cidr.h"
 #include "limit_table.h"
 
-static int
-perr(struct policy_error *e, const char *section, int index, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+static int perr(struct policy_error *e, const char *section, int index,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int
 perr(struct policy_error *e, const char *section, int index, const char *fmt,
@@ -53,7 +52,7 @@ check_domain(const char *d)
 				return -1;
 			label = 0;
 		} else if (isalnum((unsigned char)*d) || *d == '-' ||
-		    *d == '_' || (unsigned char)*d >= 0x80) {
+		           *d == '_' || (unsigned char)*d >= 0x80) {
 			if (++label > 63)
 				return -1;
 		} else
@@ -127,7 +126,8 @@ check_users(const Sluice__Policy *p, enum policy_check_mode mode,
 		if (policy_check_name(u->name) == -1)
 			return perr(e, "users", (int)i,
 			    "user name '%.64s' must be 1-64 characters of "
-			    "letters, digits and ._@+-", u->name);
+			    "letters, digits and ._@+-",
+			    u->name);
 		for (j = 0; j < i; j++)
 			if (strcmp(p->users[j]->name, u->name) == 0)
 				return perr(e, "users", (int)i,
@@ -144,7 +144,8 @@ check_users(const Sluice__Policy *p, enum policy_check_mode mode,
 		if (u->n_senders == 0)
 			return perr(e, "users", (int)i,
 			    "user '%s' may send as nobody: give at least one "
-			    "sender pattern", u->name);
+			    "sender pattern",
+			    u->name);
 		for (j = 0; j < u->n_senders; j++)
 			if (policy_check_sender(u->senders[j]) == -1)
 				return perr(e, "users", (int)i,
@@ -167,7 +168,8 @@ check_hops(const Sluice__Policy *p, enum policy_check_mode mode,
 		if (policy_check_name(h->name) == -1)
 			return perr(e, "hops", (int)i,
 			    "hop name '%.64s' must be 1-64 characters of "
-			    "letters, digits and ._@+-", h->name);
+			    "letters, digits and ._@+-",
+			    h->name);
 		for (j = 0; j < i; j++)
 			if (strcmp(p->hops[j]->name, h->name) == 0)
 				return perr(e, "hops", (int)i,
@@ -187,7 +189,8 @@ check_hops(const Sluice__Policy *p, enum policy_check_mode mode,
 			    cidr_parse(h->host, &c, why, sizeof(why)) == -1)
 				return perr(e, "hops", (int)i,
 				    "hop '%s': host '%.100s' is not a host "
-				    "name or address", h->name, h->host);
+				    "name or address",
+				    h->name, h->host);
 		}
 		if (h->port == 0 || h->port > 65535)
 			return perr(e, "hops", (int)i,
@@ -234,7 +237,8 @@ check_routes(const Sluice__Policy *p, struct policy_error *e)
 		if (policy_check_pattern(r->pattern) == -1)
 			return perr(e, "routes", (int)i,
 			    "route pattern '%.100s' must be *, *.domain or "
-			    "domain", r->pattern);
+			    "domain",
+			    r->pattern);
 		for (j = 0; j < i; j++)
 			if (strcasecmp(p->routes[j]->pattern, r->pattern) == 0)
 				return perr(e, "routes", (int)i,
@@ -252,7 +256,8 @@ check_routes(const Sluice__Policy *p, struct policy_error *e)
 				    find_hop(p, hn) == NULL)
 					return perr(e, "routes", (int)i,
 					    "route '%s' names unknown hop "
-					    "'%.64s'", r->pattern, hn);
+					    "'%.64s'",
+					    r->pattern, hn);
 			}
 		}
 	}

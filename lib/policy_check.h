@@ -10,25 +10,25 @@
 #include "proto.h"
 
 struct policy_error {
-	const char	*section;	/* "networks", "users", "hops", ... */
-	int		 index;		/* element in that section, -1: none */
-	char		 msg[256];	/* one sentence, names the element */
+	const char *section; /* "networks", "users", "hops", ... */
+	int index;           /* element in that section, -1: none */
+	char msg[256];       /* one sentence, names the element */
 };
 
 enum policy_check_mode {
-	POLICY_CHECK_APPLY,	/* secrets may be "kept" (keep_secret) */
-	POLICY_CHECK_SNAPSHOT,	/* complete: secrets and hashes present */
+	POLICY_CHECK_APPLY,    /* secrets may be "kept" (keep_secret) */
+	POLICY_CHECK_SNAPSHOT, /* complete: secrets and hashes present */
 };
 
 /* 0 when valid; -1 with *err filled at the first problem. */
-int	policy_check(const Sluice__Policy *, enum policy_check_mode,
-	    struct policy_error *err);
+int policy_check(
+    const Sluice__Policy *, enum policy_check_mode, struct policy_error *err);
 /* Valid route pattern: "*", "*.example.com" or "example.com". */
-int	policy_check_pattern(const char *pattern);
+int policy_check_pattern(const char *pattern);
 /* Valid sender pattern for a user: "*", "*@example.com", "a@example.com",
  * "@example.com". */
-int	policy_check_sender(const char *pattern);
+int policy_check_sender(const char *pattern);
 /* Valid name of a user, hop or node: [A-Za-z0-9._@+-], 1..64 chars. */
-int	policy_check_name(const char *name);
+int policy_check_name(const char *name);
 
 #endif

@@ -13,13 +13,13 @@
 #include "log.h"
 
 struct rpc_client {
-	nng_socket	sock;
-	int		timeout_ms;
+	nng_socket sock;
+	int timeout_ms;
 };
 
 struct rpc_server {
-	nng_socket	sock;
-	char		url[256];
+	nng_socket sock;
+	char url[256];
 };
 
 uint8_t *
@@ -63,10 +63,10 @@ rpc_client_open(const char *const *urls, size_t nurls, int timeout_ms,
 	for (i = 0; i < nurls; i++) {
 		/* Non-blocking: a controller that is down now is retried in
 		 * the background and used when it comes up. */
-		if ((rv = nng_dial(c->sock, urls[i], NULL,
-			 NNG_FLAG_NONBLOCK)) != 0) {
-			snprintf(err, errlen, "%s: %s", urls[i],
-			    nng_strerror(rv));
+		if ((rv = nng_dial(
+		         c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK)) != 0) {
+			snprintf(
+			    err, errlen, "%s: %s", urls[i], nng_strerror(rv));
 			nng_close(c->sock);
 			free(c);
 			return NULL;
@@ -95,7 +95,7 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
 		nng_msg_free(m);
 		snprintf(err, errlen, "cannot send to controller: %s",
 		    rv == NNG_ETIMEDOUT ? "no controller reachable"
-					: nng_strerror(rv));
+		                        : nng_strerror(rv));
 		return -1;
 	}
 	if ((rv = nng_recvmsg(c->sock, &m, 0)) != 0) {
@@ -104,12 +104,12 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
 			    "controller did not answer within %d ms",
 			    c->timeout_ms);
 		else
-			snprintf(err, errlen, "controller: %s",
-			    nng_strerror(rv));
+			snprintf(
+			    err, errlen, "controller: %s", nng_strerror(rv));
 		return -1;
 	}
-	*reply = protobuf_c_message_unpack(reply_desc, NULL, nng_msg_len(m),
-	    nng_msg_body(m));
+	*reply = protobuf_c_message_unpack(
+	    reply_desc, NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
 	if (*reply == NULL) {
 		snprintf(err, errlen, "controller sent a malformed reply");
@@ -219,8 +219,7 @@ rpc_server_serve(struct rpc_server *s, rpc_handler fn, void *arg,
 		rpc_peer_of(m, &peer);
 		out = NULL;
 		outlen = 0;
-		fn(arg, nng_msg_body(m), nng_msg_len(m), &peer, &out,
-		    &outlen);
+		fn(arg, nng_msg_body(m), nng_msg_len(m), &peer, &out, &outlen);
 		nng_msg_free(m);
 		if (out == NULL)
 			continue;
@@ -231,8 +230,8 @@ rpc_server_serve(struct rpc_server *s, rpc_handler fn, void *arg,
 		memcpy(nng_msg_body(r), out, outlen);
 		free(out);
 		if ((rv = nng_sendmsg(s->sock, r, 0)) != 0) {
-			log_warnx("rpc %s: reply: %s", s->url,
-			    nng_strerror(rv));
+			log_warnx(
+			    "rpc %s: reply: %s", s->url, nng_strerror(rv));
 			nng_msg_free(r);
 		}
 	}

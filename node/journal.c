@@ -25,26 +25,26 @@
 #include "log.h"
 #include "rpc.h"
 
-#define JOURNAL_MAX_RECORD	(1024 * 1024)
-#define JOURNAL_TRUNCATE_AT	(4 * 1024 * 1024)
+#define JOURNAL_MAX_RECORD  (1024 * 1024)
+#define JOURNAL_TRUNCATE_AT (4 * 1024 * 1024)
 
 struct journal_rec {
-	uint64_t	 seq;
-	uint8_t		*buf;
-	size_t		 len;
+	uint64_t seq;
+	uint8_t *buf;
+	size_t len;
 };
 
 struct journal {
-	pthread_mutex_t		 mu;
-	int			 fd;
-	char			*path;
-	char			*ack_path;
-	uint64_t		 next_seq;
-	uint64_t		 acked;
-	off_t			 size;
-	struct journal_rec	*recs;	/* unacked, in seq order */
-	size_t			 nrecs, caprecs;
-	bool			 dirty;	/* written since the last fdatasync */
+	pthread_mutex_t mu;
+	int fd;
+	char *path;
+	char *ack_path;
+	uint64_t next_seq;
+	uint64_t acked;
+	off_t size;
+	struct journal_rec *recs; /* unacked, in seq order */
+	size_t nrecs, caprecs;
+	bool dirty; /* written since the last fdatasync */
 };
 
 static uint32_t
@@ -152,8 +152,8 @@ journal_load(struct journal *j)
 	j->size = off;
 	return 0;
 torn:
-	log_warnx("journal %s: torn record at offset %lld, truncating",
-	    j->path, (long long)off);
+	log_warnx("journal %s: torn record at offset %lld, truncating", j->path,
+	    (long long)off);
 	if (ftruncate(j->fd, off) == -1)
 		return -1;
 	j->size = off;
@@ -178,7 +178,7 @@ journal_open(const char *dir)
 	j->acked = journal_read_ack(j->ack_path);
 	j->next_seq = j->acked + 1;
 	if ((j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-		 0600)) == -1) {
+	         0600)) == -1) {
 		log_warn("journal %s", j->path);
 		goto fail;
 	}
@@ -279,8 +279,8 @@ journal_pending(struct journal *j, size_t max, Sluice__Event ***out)
 	if ((evs = calloc(max, sizeof(*evs))) == NULL)
 		goto out;
 	for (i = 0; i < max; i++) {
-		evs[n] = sluice__event__unpack(NULL, j->recs[i].len,
-		    j->recs[i].buf);
+		evs[n] =
+		    sluice__event__unpack(NULL, j->recs[i].len, j->recs[i].buf);
 		if (evs[n] != NULL)
 			n++;
 	}

@@ -15,19 +15,18 @@
 struct journal;
 
 /* Opens (creating) <dir>/events.journal.  NULL on error, logged. */
-struct journal	*journal_open(const char *dir);
-void		 journal_close(struct journal *);
+struct journal *journal_open(const char *dir);
+void journal_close(struct journal *);
 /* Assigns ev->seq (and ev->at_ms when 0) and appends.  The caller keeps
  * ownership of ev.  -1 on write error, logged. */
-int		 journal_append(struct journal *, Sluice__Event *ev);
+int journal_append(struct journal *, Sluice__Event *ev);
 /* Up to max unacked events, oldest first, packed into a new array of
  * unpacked events the caller frees with journal_batch_free().  0 events:
  * nothing pending. */
-size_t		 journal_pending(struct journal *, size_t max,
-		    Sluice__Event ***events);
-void		 journal_batch_free(Sluice__Event **events, size_t n);
+size_t journal_pending(struct journal *, size_t max, Sluice__Event ***events);
+void journal_batch_free(Sluice__Event **events, size_t n);
 /* Everything with seq <= upto is stored by the controller. */
-void		 journal_ack(struct journal *, uint64_t upto);
-uint64_t	 journal_unacked(struct journal *);
+void journal_ack(struct journal *, uint64_t upto);
+uint64_t journal_unacked(struct journal *);
 
 #endif

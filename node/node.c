@@ -29,8 +29,8 @@
 #include "spool.h"
 #include "uplink.h"
 
-static const char *const node_config_keys[] = { "spool", "hostname", "user",
-	NULL };
+static const char *const node_config_keys[] = {
+    "spool", "hostname", "user", NULL};
 
 void
 node_policy_swap(struct node *n, struct policy *p)
@@ -42,7 +42,7 @@ node_policy_swap(struct node *n, struct policy *p)
 	atomic_store(&n->running_version, policy_version(p));
 	if (from != policy_version(p))
 		log_info("node %s: running policy version %" PRIu64
-			 " (was %" PRIu64 ")%s",
+		         " (was %" PRIu64 ")%s",
 		    n->name, policy_version(p), from,
 		    atomic_load(&n->policy_from_cache) ? " from cache" : "");
 }
@@ -50,8 +50,8 @@ node_policy_swap(struct node *n, struct policy *p)
 static bool
 node_key_known(const char *key)
 {
-	const char *const *lists[] = { node_config_keys, uplink_config_keys,
-		smtp_server_config_keys };
+	const char *const *lists[] = {
+	    node_config_keys, uplink_config_keys, smtp_server_config_keys};
 	size_t i, j;
 
 	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
@@ -62,8 +62,7 @@ node_key_known(const char *key)
 }
 
 static int
-node_configure(struct node *n, const struct config *c, char *err,
-    size_t errlen)
+node_configure(struct node *n, const struct config *c, char *err, size_t errlen)
 {
 	static char host[256];
 	int64_t hb;
@@ -78,13 +77,14 @@ node_configure(struct node *n, const struct config *c, char *err,
 	n->conf = c;
 	if ((n->name = config_get(c, "name")) == NULL ||
 	    policy_check_name(n->name) == -1) {
-		snprintf(err, errlen, "%s: 'name' missing or not a valid "
-				      "node name", c->path);
+		snprintf(err, errlen,
+		    "%s: 'name' missing or not a valid "
+		    "node name",
+		    c->path);
 		return -1;
 	}
 	if ((n->spool_dir = config_get(c, "spool")) == NULL) {
-		snprintf(err, errlen, "%s: 'spool' directory missing",
-		    c->path);
+		snprintf(err, errlen, "%s: 'spool' directory missing", c->path);
 		return -1;
 	}
 	if ((n->hostname = config_get(c, "hostname")) == NULL) {
@@ -118,8 +118,8 @@ node_drop_privileges(struct node *n, char *err, size_t errlen)
 		return -1;
 	}
 	if (chown(n->spool_dir, pw->pw_uid, pw->pw_gid) == -1) {
-		snprintf(err, errlen, "chown %s: %s", n->spool_dir,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "chown %s: %s", n->spool_dir, strerror(errno));
 		return -1;
 	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
@@ -132,8 +132,8 @@ node_drop_privileges(struct node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "privileges not dropped");
 		return -1;
 	}
-	log_info("node %s: running as %s (uid %d)", n->name, user,
-	    (int)pw->pw_uid);
+	log_info(
+	    "node %s: running as %s (uid %d)", n->name, user, (int)pw->pw_uid);
 	return 0;
 }
 
@@ -151,7 +151,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: sluice-node --config FILE [--check-config] "
-			"[--debug]\n");
+	                "[--debug]\n");
 	exit(2);
 }
 
@@ -159,11 +159,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 'C' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct node n;
 	struct config *conf;
@@ -249,8 +249,9 @@ main(int argc, char **argv)
 	event_base_dispatch(n.base);
 	rv = uplink_refused(n.uplink) ? 1 : 0;
 	if (rv != 0)
-		fprintf(stderr, "sluice-node: node '%s' was refused by the "
-				"controller (not enrolled, or wrong token)\n",
+		fprintf(stderr,
+		    "sluice-node: node '%s' was refused by the "
+		    "controller (not enrolled, or wrong token)\n",
 		    n.name);
 	event_free(ev_term);
 	event_free(ev_int);

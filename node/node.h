@@ -18,45 +18,45 @@ struct smtp_server;
 
 /* Counters since start, reported in every heartbeat (QueueMetrics). */
 struct node_stats {
-	atomic_uint_fast64_t	connections;
-	atomic_uint_fast64_t	accepted;
-	atomic_uint_fast64_t	refused;
-	atomic_uint_fast64_t	delivered;
-	atomic_uint_fast64_t	deferred_attempts;
-	atomic_uint_fast64_t	bounced;
-	atomic_uint_fast64_t	auth_failures;
+	atomic_uint_fast64_t connections;
+	atomic_uint_fast64_t accepted;
+	atomic_uint_fast64_t refused;
+	atomic_uint_fast64_t delivered;
+	atomic_uint_fast64_t deferred_attempts;
+	atomic_uint_fast64_t bounced;
+	atomic_uint_fast64_t auth_failures;
 	/* Queue gauges, kept current by the spool. */
-	atomic_uint_fast64_t	queue_messages;
-	atomic_uint_fast64_t	queue_bytes;
-	atomic_uint_fast64_t	queue_active;
-	atomic_uint_fast64_t	queue_deferred;
-	atomic_uint_fast64_t	queue_held;
-	atomic_int_fast64_t	queue_oldest_at;	/* unix s, 0: empty */
+	atomic_uint_fast64_t queue_messages;
+	atomic_uint_fast64_t queue_bytes;
+	atomic_uint_fast64_t queue_active;
+	atomic_uint_fast64_t queue_deferred;
+	atomic_uint_fast64_t queue_held;
+	atomic_int_fast64_t queue_oldest_at; /* unix s, 0: empty */
 };
 
 struct node {
-	struct event_base	*base;
-	const struct config	*conf;
-	const char		*name;
-	const char		*hostname;	/* EHLO/greeting name */
-	const char		*spool_dir;
+	struct event_base *base;
+	const struct config *conf;
+	const char *name;
+	const char *hostname; /* EHLO/greeting name */
+	const char *spool_dir;
 	/* Current policy; never NULL after start (an empty policy relays
 	 * nothing).  Replaced only by node_policy_swap() on the loop
 	 * thread; holders that need it across callbacks take a reference. */
-	struct policy		*policy;
-	struct spool		*spool;
-	struct journal		*journal;
-	struct uplink		*uplink;
-	struct smtp_server	*smtp;
-	struct node_stats	 stats;
-	int			 heartbeat_ms;
+	struct policy *policy;
+	struct spool *spool;
+	struct journal *journal;
+	struct uplink *uplink;
+	struct smtp_server *smtp;
+	struct node_stats stats;
+	int heartbeat_ms;
 	/* What the uplink reports: the running policy version and whether
 	 * it came from the on-disk cache rather than the controller. */
-	atomic_uint_fast64_t	 running_version;
-	atomic_bool		 policy_from_cache;
+	atomic_uint_fast64_t running_version;
+	atomic_bool policy_from_cache;
 };
 
 /* Installs a new policy (takes the caller's reference).  Loop thread. */
-void	node_policy_swap(struct node *, struct policy *);
+void node_policy_swap(struct node *, struct policy *);
 
 #endif

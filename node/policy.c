@@ -15,11 +15,11 @@
 #include "policy_check.h"
 
 struct policy {
-	int		 refs;
-	Sluice__Policy	*snap;		/* NULL for the empty policy */
-	struct cidr	*nets;
-	bool		*deny;
-	size_t		 nnets;
+	int refs;
+	Sluice__Policy *snap; /* NULL for the empty policy */
+	struct cidr *nets;
+	bool *deny;
+	size_t nnets;
 };
 
 static struct policy *
@@ -47,7 +47,7 @@ policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
 	}
 	for (i = 0; i < snap->n_networks; i++) {
 		if (cidr_parse(snap->networks[i]->cidr, &p->nets[i], err,
-			errlen) == -1) {
+		        errlen) == -1) {
 			free(p->nets);
 			free(p->deny);
 			free(p);
@@ -120,8 +120,7 @@ policy_limit(const struct policy *p, const char *key)
 }
 
 bool
-policy_client_trusted(const struct policy *p, int family,
-    const uint8_t *addr)
+policy_client_trusted(const struct policy *p, int family, const uint8_t *addr)
 {
 	int best = -1;
 	bool verdict = false;
@@ -162,7 +161,7 @@ domain_match(const char *pat, const char *d)
 	if (strcmp(pat, "*") == 0)
 		return true;
 	if (strncmp(pat, "*.", 2) == 0) {
-		pl = strlen(pat + 1);	/* ".example.com" */
+		pl = strlen(pat + 1); /* ".example.com" */
 		dl = strlen(d);
 		return dl > pl && strcasecmp(d + dl - pl, pat + 1) == 0;
 	}
@@ -225,7 +224,7 @@ policy_route(const struct policy *p, const char *domain)
 			continue;
 		/* exact beats any wildcard: rank it past every length */
 		l = strncmp(r->pattern, "*.", 2) == 0 ? strlen(r->pattern)
-						      : 100000;
+		                                      : 100000;
 		if (l > bestlen) {
 			best = r;
 			bestlen = l;

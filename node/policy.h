@@ -16,23 +16,23 @@ struct policy;
 /* Validates (policy_check, snapshot mode) and compiles; takes ownership of
  * snap (freed with protobuf_c_message_free_unpacked) on success only.
  * NULL with err on an invalid snapshot. */
-struct policy	*policy_new(Sluice__Policy *snap, char *err, size_t errlen);
+struct policy *policy_new(Sluice__Policy *snap, char *err, size_t errlen);
 /* The empty policy: relays nothing, default limits. */
-struct policy	*policy_empty(void);
-struct policy	*policy_ref(struct policy *);
-void		 policy_unref(struct policy *);
+struct policy *policy_empty(void);
+struct policy *policy_ref(struct policy *);
+void policy_unref(struct policy *);
 
-uint64_t	 policy_version(const struct policy *);
+uint64_t policy_version(const struct policy *);
 const Sluice__Policy *policy_snapshot(const struct policy *);
-int64_t		 policy_limit(const struct policy *, const char *key);
+int64_t policy_limit(const struct policy *, const char *key);
 
 /* Relay without AUTH?  Longest-prefix match over networks; deny wins on a
  * tie; no match: false.  addr is 4 (AF_INET) or 16 (AF_INET6) bytes. */
-bool		 policy_client_trusted(const struct policy *, int family,
-		    const uint8_t *addr);
+bool policy_client_trusted(
+    const struct policy *, int family, const uint8_t *addr);
 const Sluice__User *policy_user(const struct policy *, const char *name);
 /* May this user use this envelope sender ("a@example.com")? */
-bool		 policy_sender_allowed(const Sluice__User *, const char *addr);
+bool policy_sender_allowed(const Sluice__User *, const char *addr);
 const Sluice__Hop *policy_hop(const struct policy *, const char *name);
 /* Most specific route for a recipient domain: exact, then the longest
  * "*.suffix", then "*"; NULL: no route. */

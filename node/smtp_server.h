@@ -21,6 +21,6 @@ extern const char *const smtp_server_config_keys[];
 /* Binds every listener (before privileges are dropped) and starts
  * accepting.  NULL with err on a bad listen line or a bind failure. */
 struct smtp_server *smtp_server_open(struct node *, char *err, size_t errlen);
-void		 smtp_server_close(struct smtp_server *);
+void smtp_server_close(struct smtp_server *);
 
 #endif

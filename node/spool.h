@@ -21,45 +21,43 @@ struct node_stats;
 struct spool;
 struct spool_msg;
 
-#define SPOOL_QID_MAX 24	/* queue id string incl. NUL */
+#define SPOOL_QID_MAX 24 /* queue id string incl. NUL */
 
 struct spool_envelope {
-	const char	*sender;	/* "" for the null sender <> */
-	const char	*const *rcpts;
-	size_t		 nrcpts;
-	const char	*client;	/* "[198.51.100.7]:52100" style */
-	const char	*helo;
-	const char	*auth_user;	/* NULL or "" when not authenticated */
-	const char	*message_id;	/* Message-ID header or "" */
-	int64_t		 received_at;	/* unix seconds */
-	bool		 smtputf8;
-	bool		 eightbit;
+	const char *sender; /* "" for the null sender <> */
+	const char *const *rcpts;
+	size_t nrcpts;
+	const char *client; /* "[198.51.100.7]:52100" style */
+	const char *helo;
+	const char *auth_user;  /* NULL or "" when not authenticated */
+	const char *message_id; /* Message-ID header or "" */
+	int64_t received_at;    /* unix seconds */
+	bool smtputf8;
+	bool eightbit;
 };
 
 /* Opens (creating) dir, recovers: committed messages are queued exactly
  * once, partial ones removed.  stats may be NULL. NULL on error, logged. */
-struct spool	*spool_open(struct event_base *, const char *dir,
-		    struct node_stats *stats);
-void		 spool_close(struct spool *);
+struct spool *spool_open(
+    struct event_base *, const char *dir, struct node_stats *stats);
+void spool_close(struct spool *);
 
 /* Starts a message; NULL on error (the session answers 451 4.3.0). */
 struct spool_msg *spool_msg_new(struct spool *);
-const char	*spool_msg_id(const struct spool_msg *);
+const char *spool_msg_id(const struct spool_msg *);
 /* Appends message data (already un-dot-stuffed, CRLF line ends).
  * -1 on error (disk full: 452 4.3.1). */
-int		 spool_msg_write(struct spool_msg *, const void *, size_t);
-void		 spool_msg_abort(struct spool_msg *);
+int spool_msg_write(struct spool_msg *, const void *, size_t);
+void spool_msg_abort(struct spool_msg *);
 
 /* Called on the loop thread once the commit is durable (ok) or failed.
  * The spool owns and frees msg after the callback returns.  The callback
  * gets back the cookie it was given, never a session pointer the spool
  * would keep: the session looks itself up by cookie and may be gone. */
-typedef void	(*spool_commit_cb)(uint64_t cookie, const char *queue_id,
-		    bool ok);
+typedef void (*spool_commit_cb)(uint64_t cookie, const char *queue_id, bool ok);
 /* Hands msg to group commit: env is copied before return. */
-void		 spool_msg_commit(struct spool_msg *,
-		    const struct spool_envelope *, spool_commit_cb,
-		    uint64_t cookie);
+void spool_msg_commit(struct spool_msg *, const struct spool_envelope *,
+    spool_commit_cb, uint64_t cookie);
 
 /*
  * Additions (the delivery engine, queue listing, tests).
@@ -70,9 +68,9 @@ void		 spool_msg_commit(struct spool_msg *,
  * before it was durable is redone by the caller (at-least-once).
  */
 enum spool_state {
-	SPOOL_ACTIVE = 0,	/* due now */
-	SPOOL_DEFERRED = 1,	/* waiting for next_attempt_at */
-	SPOOL_HELD = 2,		/* operator hold: never due until released */
+	SPOOL_ACTIVE = 0,   /* due now */
+	SPOOL_DEFERRED = 1, /* waiting for next_attempt_at */
+	SPOOL_HELD = 2,     /* operator hold: never due until released */
 };
 enum spool_rcpt_status {
 	SPOOL_RCPT_PENDING = 0,
@@ -84,77 +82,73 @@ enum spool_rcpt_status {
  * owned by the spool and valid until the message is removed or the spool
  * closed; copy what must outlive the callback. */
 struct spool_info {
-	const char		*queue_id;
-	struct spool_envelope	 env;
-	const uint8_t		*rcpt_status;	/* [env.nrcpts] spool_rcpt_status */
-	size_t			 npending;	/* recipients still PENDING */
-	uint64_t		 size;		/* message data octets */
-	enum spool_state	 state;
-	int64_t			 next_attempt_at;	/* unix s, 0: now */
-	int64_t			 committed_at;	/* unix s */
+	const char *queue_id;
+	struct spool_envelope env;
+	const uint8_t *rcpt_status; /* [env.nrcpts] spool_rcpt_status */
+	size_t npending;            /* recipients still PENDING */
+	uint64_t size;              /* message data octets */
+	enum spool_state state;
+	int64_t next_attempt_at; /* unix s, 0: now */
+	int64_t committed_at;    /* unix s */
 };
 
 /* Options for spool_open_opts; zero fields take the defaults. */
 struct spool_opts {
-	uint64_t	segment_size;	/* preallocated segment, default 64 MiB */
-	size_t		spill_size;	/* in-memory data before a tmp file,
-					 * default 256 KiB */
+	uint64_t segment_size; /* preallocated segment, default 64 MiB */
+	size_t spill_size;     /* in-memory data before a tmp file,
+	                        * default 256 KiB */
 };
-struct spool	*spool_open_opts(struct event_base *, const char *dir,
-		    struct node_stats *, const struct spool_opts *);
+struct spool *spool_open_opts(struct event_base *, const char *dir,
+    struct node_stats *, const struct spool_opts *);
 
 /* Calls cb for every queued message, oldest commit first; a non-zero
  * return stops the walk and is returned.  cb must not remove messages. */
-typedef int	(*spool_foreach_cb)(const struct spool_info *, void *arg);
-int		 spool_foreach(struct spool *, spool_foreach_cb, void *arg);
+typedef int (*spool_foreach_cb)(const struct spool_info *, void *arg);
+int spool_foreach(struct spool *, spool_foreach_cb, void *arg);
 /* 0 and *out filled, or -1 if queue_id is not queued. */
-int		 spool_lookup(struct spool *, const char *queue_id,
-		    struct spool_info *out);
+int spool_lookup(struct spool *, const char *queue_id, struct spool_info *out);
 
 /* Where a message's data lies: *fd (owned by the spool, read it with
  * pread only; valid until the message is removed), *off, *len.  The data
  * is exactly what spool_msg_write was given.  0, or -1 if not queued. */
-int		 spool_data(struct spool *, const char *queue_id, int *fd,
-		    uint64_t *off, uint64_t *len);
+int spool_data(struct spool *, const char *queue_id, int *fd, uint64_t *off,
+    uint64_t *len);
 /* Reads up to n octets of the data from off; octets read or -1. */
-ssize_t		 spool_read(struct spool *, const char *queue_id, uint64_t off,
-		    void *, size_t n);
+ssize_t spool_read(
+    struct spool *, const char *queue_id, uint64_t off, void *, size_t n);
 
 /* Called on the loop thread when a change is durable (ok) or failed. */
-typedef void	(*spool_done_cb)(uint64_t cookie, const char *queue_id,
-		    bool ok);
+typedef void (*spool_done_cb)(uint64_t cookie, const char *queue_id, bool ok);
 /* Recipient idx (of env.rcpts) is delivered or bounced: journaled so a
  * restart does not deliver it again.  -1 if unknown id/idx. cb may be
  * NULL. */
-int		 spool_rcpt_done(struct spool *, const char *queue_id,
-		    size_t idx, enum spool_rcpt_status, spool_done_cb,
-		    uint64_t cookie);
+int spool_rcpt_done(struct spool *, const char *queue_id, size_t idx,
+    enum spool_rcpt_status, spool_done_cb, uint64_t cookie);
 /* Moves the message to state (active/deferred/held) with its next
  * attempt time. -1 if unknown. */
-int		 spool_set_state(struct spool *, const char *queue_id,
-		    enum spool_state, int64_t next_attempt_at, spool_done_cb,
-		    uint64_t cookie);
+int spool_set_state(struct spool *, const char *queue_id, enum spool_state,
+    int64_t next_attempt_at, spool_done_cb, uint64_t cookie);
 /* Removes the message (a tombstone in the log; its segment is reclaimed
  * once nothing in it is live).  -1 if unknown. */
-int		 spool_remove(struct spool *, const char *queue_id,
-		    spool_done_cb, uint64_t cookie);
+int spool_remove(
+    struct spool *, const char *queue_id, spool_done_cb, uint64_t cookie);
 
 /* Counters for tests and /metrics. */
 struct spool_counters {
-	uint64_t	commits;	/* messages made durable */
-	uint64_t	records;	/* all records made durable */
-	uint64_t	flushes;	/* fdatasync batches */
-	uint64_t	failures;	/* failed commits/records */
-	uint64_t	segments;	/* segment files now on disk */
-	uint64_t	segments_deleted;
+	uint64_t commits;  /* messages made durable */
+	uint64_t records;  /* all records made durable */
+	uint64_t flushes;  /* fdatasync batches */
+	uint64_t failures; /* failed commits/records */
+	uint64_t segments; /* segment files now on disk */
+	uint64_t segments_deleted;
 };
-void		 spool_counters(const struct spool *, struct spool_counters *);
+void spool_counters(const struct spool *, struct spool_counters *);
 
 /* Reads the queue in dir without changing anything (no lock, no
  * truncation, no reclaim) and prints one line per queued message:
  *   QUEUEID state=active size=N from=<s> to=<r1>,<r2> done=<r3>
  * Returns the number of messages, or -1 on error.  For tests and
  * tools (tests/spool/spool_list.c). */
-int		 spool_dump(const char *dir, FILE *);
+int spool_dump(const char *dir, FILE *);
 
 #endif

@@ -30,35 +30,35 @@
 #include "proto.h"
 #include "rpc.h"
 
-#define UPLINK_MAX_CONTROLLERS	8
-#define UPLINK_EVENT_BATCH	1000
-#define UPLINK_CACHE_MAX	(64 * 1024 * 1024)
+#define UPLINK_MAX_CONTROLLERS 8
+#define UPLINK_EVENT_BATCH     1000
+#define UPLINK_CACHE_MAX       (64 * 1024 * 1024)
 
-const char *const uplink_config_keys[] = { "name", "token", "controller",
-	"heartbeat_ms", "address", NULL };
+const char *const uplink_config_keys[] = {
+    "name", "token", "controller", "heartbeat_ms", "address", NULL};
 
 struct uplink {
-	struct node		*node;
-	struct rpc_client	*rpc;
-	pthread_t		 thread;
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	bool			 stop;
-	bool			 started;
+	struct node *node;
+	struct rpc_client *rpc;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	bool started;
 	/* Posted to the loop. */
-	struct event		*ev_post;
-	struct policy		*pending;	/* under mu */
-	int			 refused;	/* under mu */
-	char			 refusal[256];
+	struct event *ev_post;
+	struct policy *pending; /* under mu */
+	int refused;            /* under mu */
+	char refusal[256];
 	/* Thread-private. */
-	bool			 hello_done;
-	bool			 reachable;
-	bool			 warned_down;
-	uint64_t		 failed_version; /* invalid snapshot seen */
-	char			 cache_path[4096];
-	char			 name[128];
-	char			 token[256];
-	char			 address[256];
+	bool hello_done;
+	bool reachable;
+	bool warned_down;
+	uint64_t failed_version; /* invalid snapshot seen */
+	char cache_path[4096];
+	char name[128];
+	char token[256];
+	char address[256];
 };
 
 struct policy *
@@ -117,8 +117,8 @@ uplink_write_cache(struct uplink *u, const Sluice__Policy *snap)
 	if ((buf = rpc_pack(&snap->base, &len)) == NULL)
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", u->cache_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		 0600)) == -1) {
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1) {
 		log_warn("policy cache %s", tmp);
 		free(buf);
 		return -1;
@@ -160,7 +160,8 @@ uplink_on_post(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&u->mu);
 	if (refused) {
 		log_warnx("node %s: controller refused this node: %s; "
-			  "stopping", u->name, u->refusal);
+		          "stopping",
+		    u->name, u->refusal);
 		event_base_loopbreak(u->node->base);
 		return;
 	}
@@ -189,15 +190,15 @@ uplink_call(struct uplink *u, Sluice__NodeRequest *req, char *code,
 
 	code[0] = '\0';
 	if (rpc_client_call(u->rpc, &req->base, &sluice__node_reply__descriptor,
-		&r, err, sizeof(err)) == -1) {
+	        &r, err, sizeof(err)) == -1) {
 		if (u->reachable || !u->warned_down)
 			log_warnx("node %s: controller unreachable: %s; "
-				  "running policy version %" PRIu64 "%s",
+			          "running policy version %" PRIu64 "%s",
 			    u->name, err,
 			    (uint64_t)atomic_load(&u->node->running_version),
 			    atomic_load(&u->node->policy_from_cache)
-				? " (from cache)"
-				: "");
+			        ? " (from cache)"
+			        : "");
 		u->reachable = false;
 		u->warned_down = true;
 		snprintf(msg, msglen, "%s", err);
@@ -242,18 +243,17 @@ uplink_hello(struct uplink *u)
 	h.address = u->address;
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HELLO;
 	req.hello = &h;
-	if ((rep = uplink_call(u, &req, code, sizeof(code), msg,
-		 sizeof(msg))) == NULL) {
+	if ((rep = uplink_call(
+	         u, &req, code, sizeof(code), msg, sizeof(msg))) == NULL) {
 		if (strcmp(code, "denied") == 0)
 			uplink_refuse(u, msg);
 		else if (strcmp(code, "transport") != 0)
-			log_warnx("node %s: hello: %s: %s", u->name, code,
-			    msg);
+			log_warnx("node %s: hello: %s: %s", u->name, code, msg);
 		return -1;
 	}
 	if (rep->body_case == SLUICE__NODE_REPLY__BODY_HELLO)
 		log_info("node %s: enrolled with controller as id %" PRIu64
-			 ", latest policy version %" PRIu64,
+		         ", latest policy version %" PRIu64,
 		    u->name, rep->hello->node_id, rep->hello->policy_version);
 	sluice__node_reply__free_unpacked(rep, NULL);
 	u->hello_done = true;
@@ -275,8 +275,8 @@ uplink_fetch_policy(struct uplink *u, uint64_t want)
 	g.auth = &a;
 	req.body_case = SLUICE__NODE_REQUEST__BODY_GET_POLICY;
 	req.get_policy = &g;
-	if ((rep = uplink_call(u, &req, code, sizeof(code), msg,
-		 sizeof(msg))) == NULL) {
+	if ((rep = uplink_call(
+	         u, &req, code, sizeof(code), msg, sizeof(msg))) == NULL) {
 		if (strcmp(code, "transport") != 0)
 			log_warnx("node %s: get policy: %s", u->name, msg);
 		return;
@@ -296,7 +296,7 @@ uplink_fetch_policy(struct uplink *u, uint64_t want)
 	if ((p = policy_new(snap, err, sizeof(err))) == NULL) {
 		if (u->failed_version != snap->version)
 			log_warnx("node %s: policy version %" PRIu64
-				  " is invalid (%s); keeping version %" PRIu64,
+			          " is invalid (%s); keeping version %" PRIu64,
 			    u->name, snap->version, err,
 			    (uint64_t)atomic_load(&u->node->running_version));
 		u->failed_version = snap->version;
@@ -327,8 +327,8 @@ uplink_fill_metrics(struct uplink *u, Sluice__QueueMetrics *m)
 	m->active = atomic_load(&s->queue_active);
 	m->deferred = atomic_load(&s->queue_deferred);
 	m->held = atomic_load(&s->queue_held);
-	m->oldest_age_s = oldest > 0 && oldest < now ? (uint64_t)(now - oldest)
-						     : 0;
+	m->oldest_age_s =
+	    oldest > 0 && oldest < now ? (uint64_t)(now - oldest) : 0;
 	m->connections = atomic_load(&s->connections);
 	m->accepted = atomic_load(&s->accepted);
 	m->refused = atomic_load(&s->refused);
@@ -358,18 +358,18 @@ uplink_heartbeat(struct uplink *u)
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &hb;
-	if ((rep = uplink_call(u, &req, code, sizeof(code), msg,
-		 sizeof(msg))) == NULL) {
+	if ((rep = uplink_call(
+	         u, &req, code, sizeof(code), msg, sizeof(msg))) == NULL) {
 		if (strcmp(code, "denied") == 0)
 			uplink_refuse(u, msg);
 		else if (strcmp(code, "transport") != 0)
-			log_warnx("node %s: heartbeat: %s: %s", u->name, code,
-			    msg);
+			log_warnx(
+			    "node %s: heartbeat: %s: %s", u->name, code, msg);
 		return;
 	}
 	latest = rep->body_case == SLUICE__NODE_REPLY__BODY_HEARTBEAT
-		     ? rep->heartbeat->policy_version
-		     : 0;
+	             ? rep->heartbeat->policy_version
+	             : 0;
 	sluice__node_reply__free_unpacked(rep, NULL);
 	/* Fetch only on a change; the controller's version 0 means "no
 	 * policy yet" and the empty policy is what we already run. */
@@ -391,25 +391,25 @@ uplink_report_events(struct uplink *u)
 	if (u->node->journal == NULL)
 		return;
 	while (!u->stop && (n = journal_pending(u->node->journal,
-				UPLINK_EVENT_BATCH, &evs)) > 0) {
+	                        UPLINK_EVENT_BATCH, &evs)) > 0) {
 		uplink_fill_auth(u, &a);
 		re.auth = &a;
 		re.events = evs;
 		re.n_events = n;
 		req.body_case = SLUICE__NODE_REQUEST__BODY_REPORT_EVENTS;
 		req.report_events = &re;
-		rep = uplink_call(u, &req, code, sizeof(code), msg,
-		    sizeof(msg));
+		rep =
+		    uplink_call(u, &req, code, sizeof(code), msg, sizeof(msg));
 		journal_batch_free(evs, n);
 		if (rep == NULL) {
 			if (strcmp(code, "transport") != 0)
-				log_warnx("node %s: report events: %s",
-				    u->name, msg);
+				log_warnx(
+				    "node %s: report events: %s", u->name, msg);
 			return;
 		}
 		if (rep->body_case == SLUICE__NODE_REPLY__BODY_REPORT_EVENTS)
-			journal_ack(u->node->journal,
-			    rep->report_events->acked_seq);
+			journal_ack(
+			    u->node->journal, rep->report_events->acked_seq);
 		sluice__node_reply__free_unpacked(rep, NULL);
 		if (n < UPLINK_EVENT_BATCH)
 			return;
@@ -444,7 +444,7 @@ uplink_main(void *arg)
 		}
 		pthread_mutex_lock(&u->mu);
 		while (!u->stop &&
-		    pthread_cond_timedwait(&u->cv, &u->mu, &until) == 0)
+		       pthread_cond_timedwait(&u->cv, &u->mu, &until) == 0)
 			;
 		pthread_mutex_unlock(&u->mu);
 	}
@@ -471,18 +471,19 @@ uplink_start(struct node *n, char *err, size_t errlen)
 	    n->spool_dir);
 	snprintf(u->name, sizeof(u->name), "%s", n->name);
 	if ((v = config_get(n->conf, "token")) == NULL || *v == '\0') {
-		snprintf(err, errlen, "no 'token' in the config: run "
-				      "'sluicectl node add %s' on a controller",
+		snprintf(err, errlen,
+		    "no 'token' in the config: run "
+		    "'sluicectl node add %s' on a controller",
 		    n->name);
 		goto fail;
 	}
 	snprintf(u->token, sizeof(u->token), "%s", v);
 	v = config_get(n->conf, "address");
-	snprintf(u->address, sizeof(u->address), "%s",
-	    v != NULL ? v : n->hostname);
+	snprintf(
+	    u->address, sizeof(u->address), "%s", v != NULL ? v : n->hostname);
 	while (nurls < UPLINK_MAX_CONTROLLERS &&
-	    (urls[nurls] = config_get_nth(n->conf, "controller", nurls)) !=
-		NULL)
+	       (urls[nurls] = config_get_nth(n->conf, "controller", nurls)) !=
+	           NULL)
 		nurls++;
 	if (nurls == 0) {
 		snprintf(err, errlen, "no 'controller' endpoint in the config");

@@ -16,12 +16,12 @@ extern const char *const uplink_config_keys[];
 
 /* Loads <spool>/policy.cache if present and valid: the policy to start
  * with when no controller answers.  NULL when there is none. */
-struct policy	*uplink_load_cache(const char *spool_dir);
+struct policy *uplink_load_cache(const char *spool_dir);
 /* Starts the thread.  NULL with err on bad configuration. */
-struct uplink	*uplink_start(struct node *, char *err, size_t errlen);
+struct uplink *uplink_start(struct node *, char *err, size_t errlen);
 /* Stops and joins the thread. */
-void		 uplink_stop(struct uplink *);
+void uplink_stop(struct uplink *);
 /* Non-zero when the controller refused this node: node.c exits with it. */
-int		 uplink_refused(const struct uplink *);
+int uplink_refused(const struct uplink *);
 
 #endif

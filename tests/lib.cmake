@@ -1,0 +1,7 @@
+# lib/ unit tests: pure modules, table-driven.
+sluice_unit_test(test_cidr unit/test_cidr.c)
+sluice_unit_test(test_config unit/test_config.c)
+sluice_unit_test(test_policy_check unit/test_policy_check.c)
+sluice_unit_test(test_passwd unit/test_passwd.c)
+sluice_unit_test(test_node_policy unit/test_node_policy.c
+	${PROJECT_SOURCE_DIR}/node/policy.c)
