@@ -23,6 +23,7 @@
 #include "config.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "policy_check.h"
 #include "smtp_server.h"
@@ -50,8 +51,8 @@ node_policy_swap(struct node *n, struct policy *p)
 static bool
 node_key_known(const char *key)
 {
-	const char *const *lists[] = {
-	    node_config_keys, uplink_config_keys, smtp_server_config_keys};
+	const char *const *lists[] = {node_config_keys, uplink_config_keys,
+	    smtp_server_config_keys, metrics_config_keys};
 	size_t i, j;
 
 	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
@@ -169,6 +170,7 @@ main(int argc, char **argv)
 	struct config *conf;
 	struct event *ev_term, *ev_int;
 	struct policy *cached;
+	struct metrics *metrics = NULL;
 	const char *path = NULL;
 	bool check = false, debug = false;
 	char err[512];
@@ -221,6 +223,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
 	}
+	if ((metrics = metrics_open(&n, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		goto out;
+	}
 	if (node_drop_privileges(&n, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
@@ -257,6 +263,7 @@ main(int argc, char **argv)
 	event_free(ev_int);
 out:
 	uplink_stop(n.uplink);
+	metrics_close(metrics);
 	smtp_server_close(n.smtp);
 	spool_close(n.spool);
 	journal_close(n.journal);

@@ -1,0 +1,148 @@
+/* metrics.c - Prometheus text format (version 0.0.4) for a node: every
+ * sample has a HELP and TYPE line, counters end in _total, units are in
+ * the names. */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "journal.h"
+#include "node.h"
+
+const char *const metrics_config_keys[] = {"metrics_listen", NULL};
+
+struct metrics {
+	struct evhttp *http;
+};
+
+static void
+metric(struct evbuffer *b, const char *name, const char *type, const char *help,
+    uint64_t v)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n",
+	    name, help, name, type, name, v);
+}
+
+void
+metrics_render(const struct node *n, struct evbuffer *b)
+{
+	const struct node_stats *s = &n->stats;
+	int64_t oldest = atomic_load(&s->queue_oldest_at);
+	time_t now = time(NULL);
+
+	metric(b, "sluice_connections_total", "counter",
+	    "SMTP connections accepted.", atomic_load(&s->connections));
+	metric(b, "sluice_messages_accepted_total", "counter",
+	    "Messages accepted and queued (250 after fsync).",
+	    atomic_load(&s->accepted));
+	metric(b, "sluice_transactions_refused_total", "counter",
+	    "SMTP transactions or commands refused by policy or limits.",
+	    atomic_load(&s->refused));
+	metric(b, "sluice_deliveries_total", "counter", "Recipients delivered.",
+	    atomic_load(&s->delivered));
+	metric(b, "sluice_delivery_deferrals_total", "counter",
+	    "Delivery attempts deferred.", atomic_load(&s->deferred_attempts));
+	metric(b, "sluice_bounces_total", "counter", "Recipients bounced.",
+	    atomic_load(&s->bounced));
+	metric(b, "sluice_auth_failures_total", "counter",
+	    "Failed SMTP AUTH attempts.", atomic_load(&s->auth_failures));
+	metric(b, "sluice_queue_messages", "gauge", "Messages in the spool.",
+	    atomic_load(&s->queue_messages));
+	metric(b, "sluice_queue_bytes", "gauge",
+	    "Bytes of message data in the spool.",
+	    atomic_load(&s->queue_bytes));
+	evbuffer_add_printf(b,
+	    "# HELP sluice_queue_state_messages Messages in the spool by "
+	    "state.\n# TYPE sluice_queue_state_messages gauge\n"
+	    "sluice_queue_state_messages{state=\"active\"} %" PRIu64 "\n"
+	    "sluice_queue_state_messages{state=\"deferred\"} %" PRIu64 "\n"
+	    "sluice_queue_state_messages{state=\"held\"} %" PRIu64 "\n",
+	    (uint64_t)atomic_load(&s->queue_active),
+	    (uint64_t)atomic_load(&s->queue_deferred),
+	    (uint64_t)atomic_load(&s->queue_held));
+	metric(b, "sluice_queue_oldest_age_seconds", "gauge",
+	    "Age of the oldest message in the spool.",
+	    oldest > 0 && oldest < now ? (uint64_t)(now - oldest) : 0);
+	metric(b, "sluice_policy_version", "gauge",
+	    "Policy version the node runs.", atomic_load(&n->running_version));
+	metric(b, "sluice_events_unacked", "gauge",
+	    "Delivery-record events not yet acknowledged by a controller.",
+	    n->journal != NULL ? journal_unacked(n->journal) : 0);
+}
+
+static void
+metrics_on_request(struct evhttp_request *req, void *arg)
+{
+	struct node *n = arg;
+	struct evbuffer *b;
+
+	if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0) {
+		evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	metrics_render(n, b);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+}
+
+struct metrics *
+metrics_open(struct node *n, char *err, size_t errlen)
+{
+	const char *v = config_get(n->conf, "metrics_listen");
+	struct metrics *m;
+	char host[256], *colon;
+	long port;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (v == NULL)
+		return m;
+	snprintf(host, sizeof(host), "%s", v);
+	if ((colon = strrchr(host, ':')) == NULL ||
+	    (port = strtol(colon + 1, NULL, 10)) <= 0 || port > 65535) {
+		snprintf(err, errlen, "metrics_listen '%s': want ADDR:PORT", v);
+		free(m);
+		return NULL;
+	}
+	*colon = '\0';
+	if (host[0] == '[' && colon > host && colon[-1] == ']') {
+		colon[-1] = '\0';
+		memmove(host, host + 1, strlen(host));
+	}
+	if ((m->http = evhttp_new(n->base)) == NULL ||
+	    evhttp_bind_socket(m->http, host, (uint16_t)port) != 0) {
+		snprintf(err, errlen, "metrics_listen %s: cannot bind", v);
+		if (m->http != NULL)
+			evhttp_free(m->http);
+		free(m);
+		return NULL;
+	}
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET);
+	evhttp_set_gencb(m->http, metrics_on_request, n);
+	return m;
+}
+
+void
+metrics_close(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	if (m->http != NULL)
+		evhttp_free(m->http);
+	free(m);
+}
