@@ -1,0 +1,324 @@
+/* cmd_node.c - `sluicectl node ...`: enrol, list, inspect, drain, resume
+ * and remove relay nodes.  Node state and metrics come from the
+ * controller's last heartbeat of each node. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "output.h"
+
+static char *
+one_name(int argc, char **argv, const char *usage)
+{
+	if (argc != 1 || argv[0][0] == '-')
+		ctl_usage(usage);
+	return argv[0];
+}
+
+int
+cmd_node_add(struct ctl *ctl, int argc, char **argv)
+{
+	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
+	Sluice__NodeAddRequest add = SLUICE__NODE_ADD_REQUEST__INIT;
+	Sluice__AdminReply *r;
+	struct json j;
+
+	add.name = one_name(argc, argv, "node add NAME");
+	req.body_case = SLUICE__ADMIN_REQUEST__BODY_NODE_ADD;
+	req.node_add = &add;
+	r = admin_call(ctl, &req, NULL);
+	if (r->body_case != SLUICE__ADMIN_REPLY__BODY_NODE_ADD)
+		ctl_die("controller sent an unexpected reply to node add");
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_str(&j, "name", r->node_add->name);
+		json_str(&j, "token", r->node_add->token);
+		json_object_end(&j);
+	} else
+		printf("node %s added; enrollment token: %s (shown once)\n",
+		    r->node_add->name, r->node_add->token);
+	sluice__admin_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static Sluice__AdminReply *
+node_list(struct ctl *ctl)
+{
+	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
+	Sluice__Empty empty = SLUICE__EMPTY__INIT;
+	Sluice__AdminReply *r;
+
+	req.body_case = SLUICE__ADMIN_REQUEST__BODY_NODE_LIST;
+	req.node_list = &empty;
+	r = admin_call(ctl, &req, NULL);
+	if (r->body_case != SLUICE__ADMIN_REPLY__BODY_NODE_LIST ||
+	    r->node_list == NULL)
+		ctl_die("controller sent an unexpected reply to node list");
+	return r;
+}
+
+static bool
+drifts(const Sluice__NodeStatus *n, uint64_t latest)
+{
+	return n->policy_version != latest;
+}
+
+static void
+json_metrics(struct json *j, const Sluice__QueueMetrics *m)
+{
+	Sluice__QueueMetrics zero = SLUICE__QUEUE_METRICS__INIT;
+	size_t i;
+
+	if (m == NULL)
+		m = &zero;
+	json_object_begin(j, "metrics");
+	json_uint(j, "messages", m->messages);
+	json_uint(j, "bytes", m->bytes);
+	json_uint(j, "active", m->active);
+	json_uint(j, "deferred", m->deferred);
+	json_uint(j, "held", m->held);
+	json_uint(j, "oldest_age_s", m->oldest_age_s);
+	json_uint(j, "connections", m->connections);
+	json_uint(j, "accepted", m->accepted);
+	json_uint(j, "refused", m->refused);
+	json_uint(j, "delivered", m->delivered);
+	json_uint(j, "deferred_attempts", m->deferred_attempts);
+	json_uint(j, "bounced", m->bounced);
+	json_uint(j, "auth_failures", m->auth_failures);
+	json_bool(j, "draining", m->draining);
+	json_bool(j, "drained", m->drained);
+	json_array_begin(j, "hops");
+	for (i = 0; i < m->n_hops; i++) {
+		const Sluice__HopMetrics *h = m->hops[i];
+		json_object_begin(j, NULL);
+		json_str(j, "name", h->name);
+		json_bool(j, "circuit_open", h->circuit_open);
+		json_uint(j, "connections", h->connections);
+		json_uint(j, "recent_failures", h->recent_failures);
+		json_uint(j, "delivered", h->delivered);
+		json_uint(j, "failed", h->failed);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
+static void
+json_node(struct json *j, const Sluice__NodeStatus *n, uint64_t latest)
+{
+	json_object_begin(j, NULL);
+	json_str(j, "name", n->name);
+	json_uint(j, "id", n->id);
+	json_str(j, "address", n->address);
+	json_str(j, "software_version", n->software_version);
+	json_uint(j, "policy_version", n->policy_version);
+	json_int(j, "last_heartbeat_at", n->last_heartbeat_at);
+	json_int(j, "created_at", n->created_at);
+	json_str(j, "state", n->state);
+	json_bool(j, "policy_from_cache", n->policy_from_cache);
+	json_bool(j, "drift", drifts(n, latest));
+	json_metrics(j, n->metrics);
+	json_object_end(j);
+}
+
+static void
+policy_cell(const Sluice__NodeStatus *n, uint64_t latest, char *buf,
+    size_t len)
+{
+	if (n->last_heartbeat_at == 0 && n->policy_version == 0)
+		snprintf(buf, len, "-");
+	else if (drifts(n, latest))
+		snprintf(buf, len, "%" PRIu64 " (latest %" PRIu64 ") DRIFT%s",
+		    n->policy_version, latest,
+		    n->policy_from_cache ? " cached" : "");
+	else
+		snprintf(buf, len, "%" PRIu64 "%s", n->policy_version,
+		    n->policy_from_cache ? " cached" : "");
+}
+
+int
+cmd_node_list(struct ctl *ctl, int argc, char **argv)
+{
+	Sluice__AdminReply *r;
+	Sluice__NodeListReply *l;
+	struct table t;
+	struct json j;
+	char pol[64], seen[32], q[32];
+	size_t i;
+
+	(void)argv;
+	if (argc != 0)
+		ctl_usage("node list");
+	r = node_list(ctl);
+	l = r->node_list;
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "nodes");
+		for (i = 0; i < l->n_nodes; i++)
+			json_node(&j, l->nodes[i], l->latest_policy_version);
+		json_array_end(&j);
+		json_uint(&j, "latest_policy_version",
+		    l->latest_policy_version);
+		json_object_end(&j);
+	} else if (l->n_nodes == 0)
+		printf("no nodes (add one with: sluicectl node add NAME)\n");
+	else {
+		table_init(&t, 7, "NAME", "STATE", "ADDRESS", "VERSION",
+		    "POLICY", "LAST-SEEN", "QUEUE");
+		for (i = 0; i < l->n_nodes; i++) {
+			const Sluice__NodeStatus *n = l->nodes[i];
+			policy_cell(n, l->latest_policy_version, pol,
+			    sizeof(pol));
+			fmt_ago(n->last_heartbeat_at, (int64_t)time(NULL),
+			    seen, sizeof(seen));
+			snprintf(q, sizeof(q), "%" PRIu64,
+			    n->metrics ? n->metrics->messages : 0);
+			table_row(&t, n->name, n->state,
+			    n->address[0] ? n->address : "-",
+			    n->software_version[0] ? n->software_version : "-",
+			    pol, seen, q);
+		}
+		table_print(&t, stdout);
+	}
+	sluice__admin_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+cmd_node_show(struct ctl *ctl, int argc, char **argv)
+{
+	const char *name = one_name(argc, argv, "node show NAME");
+	const Sluice__NodeStatus *n = NULL;
+	const Sluice__QueueMetrics *m;
+	Sluice__QueueMetrics zero = SLUICE__QUEUE_METRICS__INIT;
+	Sluice__AdminReply *r;
+	uint64_t latest;
+	struct json j;
+	char buf[64], when[32];
+	size_t i;
+
+	r = node_list(ctl);
+	latest = r->node_list->latest_policy_version;
+	for (i = 0; i < r->node_list->n_nodes; i++)
+		if (strcmp(r->node_list->nodes[i]->name, name) == 0)
+			n = r->node_list->nodes[i];
+	if (n == NULL)
+		ctl_die("no node named '%s'", name);
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_node(&j, n, latest);
+		sluice__admin_reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	m = n->metrics ? n->metrics : &zero;
+	printf("name:              %s\n", n->name);
+	printf("id:                %" PRIu64 "\n", n->id);
+	printf("state:             %s\n", n->state);
+	printf("address:           %s\n", n->address[0] ? n->address : "-");
+	printf("software version:  %s\n",
+	    n->software_version[0] ? n->software_version : "-");
+	policy_cell(n, latest, buf, sizeof(buf));
+	printf("policy version:    %s\n", buf);
+	fmt_time(n->last_heartbeat_at, when, sizeof(when));
+	fmt_ago(n->last_heartbeat_at, (int64_t)time(NULL), buf, sizeof(buf));
+	printf("last heartbeat:    %s (%s)\n", when, buf);
+	fmt_time(n->created_at, when, sizeof(when));
+	printf("enrolled:          %s\n", when);
+	printf("queue:             %" PRIu64 " messages, %" PRIu64
+	       " bytes (active %" PRIu64 ", deferred %" PRIu64
+	       ", held %" PRIu64 ")\n",
+	    m->messages, m->bytes, m->active, m->deferred, m->held);
+	printf("oldest message:    %" PRIu64 "s\n", m->oldest_age_s);
+	printf("since start:       %" PRIu64 " connections, %" PRIu64
+	       " accepted, %" PRIu64 " refused, %" PRIu64 " delivered, %" PRIu64
+	       " deferred attempts, %" PRIu64 " bounced, %" PRIu64
+	       " AUTH failures\n",
+	    m->connections, m->accepted, m->refused, m->delivered,
+	    m->deferred_attempts, m->bounced, m->auth_failures);
+	printf("draining:          %s\n",
+	    m->drained ? "drained" : m->draining ? "yes" : "no");
+	if (m->n_hops > 0) {
+		struct table t;
+		char c[16], f[16], d[24], x[24];
+		printf("\n");
+		table_init(&t, 6, "HOP", "CIRCUIT", "CONNS", "RECENT-FAIL",
+		    "DELIVERED", "FAILED");
+		for (i = 0; i < m->n_hops; i++) {
+			const Sluice__HopMetrics *h = m->hops[i];
+			snprintf(c, sizeof(c), "%" PRIu32, h->connections);
+			snprintf(f, sizeof(f), "%" PRIu32, h->recent_failures);
+			snprintf(d, sizeof(d), "%" PRIu64, h->delivered);
+			snprintf(x, sizeof(x), "%" PRIu64, h->failed);
+			table_row(&t, h->name,
+			    h->circuit_open ? "open" : "closed", c, f, d, x);
+		}
+		table_print(&t, stdout);
+	}
+	sluice__admin_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+node_action(struct ctl *ctl, int argc, char **argv, const char *verb,
+    Sluice__AdminRequest__BodyCase which, const char *done)
+{
+	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
+	Sluice__NodeNameRequest nn = SLUICE__NODE_NAME_REQUEST__INIT;
+	Sluice__AdminReply *r;
+	char usage[64];
+	struct json j;
+
+	snprintf(usage, sizeof(usage), "node %s NAME", verb);
+	nn.name = one_name(argc, argv, usage);
+	req.body_case = which;
+	switch (which) {
+	case SLUICE__ADMIN_REQUEST__BODY_NODE_REMOVE:
+		req.node_remove = &nn;
+		break;
+	case SLUICE__ADMIN_REQUEST__BODY_NODE_DRAIN:
+		req.node_drain = &nn;
+		break;
+	default:
+		req.node_resume = &nn;
+		break;
+	}
+	r = admin_call(ctl, &req, NULL);
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_str(&j, "name", nn.name);
+		json_str(&j, "action", verb);
+		json_bool(&j, "ok", true);
+		json_object_end(&j);
+	} else
+		printf("node %s %s\n", nn.name, done);
+	sluice__admin_reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+int
+cmd_node_remove(struct ctl *ctl, int argc, char **argv)
+{
+	return node_action(ctl, argc, argv, "remove",
+	    SLUICE__ADMIN_REQUEST__BODY_NODE_REMOVE, "removed");
+}
+
+int
+cmd_node_drain(struct ctl *ctl, int argc, char **argv)
+{
+	return node_action(ctl, argc, argv, "drain",
+	    SLUICE__ADMIN_REQUEST__BODY_NODE_DRAIN,
+	    "draining: it stops accepting mail and delivers its queue");
+}
+
+int
+cmd_node_resume(struct ctl *ctl, int argc, char **argv)
+{
+	return node_action(ctl, argc, argv, "resume",
+	    SLUICE__ADMIN_REQUEST__BODY_NODE_RESUME,
+	    "resumed: it accepts mail again");
+}

@@ -1,0 +1,424 @@
+/* cmd_policy_file.c - the whole-policy commands: export, show, apply, diff
+ * and history.  A policy file is one new version, applied atomically, or
+ * nothing changes; every error in it names its line (policy_yaml.c records
+ * the lines, this file maps policy_check's and the controller's
+ * "<section> #<n>: " errors back to them). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "hop_preset.h"
+#include "output.h"
+#include "policy_check.h"
+#include "policy_diff.h"
+#include "policy_edit.h"
+#include "policy_yaml.h"
+#include "xmalloc.h"
+
+#define APPLY_TRIES 4
+
+static void
+json_policy(const Sluice__Policy *p)
+{
+	struct json j;
+	size_t i, k, h;
+
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_uint(&j, "version", p->version);
+	json_array_begin(&j, "networks");
+	for (i = 0; i < p->n_networks; i++) {
+		json_object_begin(&j, NULL);
+		json_str(&j, "cidr", p->networks[i]->cidr);
+		json_str(&j, "action", p->networks[i]->deny ? "deny" : "allow");
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_array_begin(&j, "users");
+	for (i = 0; i < p->n_users; i++) {
+		const Sluice__User *u = p->users[i];
+		json_object_begin(&j, NULL);
+		json_str(&j, "name", u->name);
+		json_array_begin(&j, "senders");
+		for (k = 0; k < u->n_senders; k++)
+			json_str(&j, NULL, u->senders[k]);
+		json_array_end(&j);
+		json_uint(&j, "rate_per_minute", u->rate_per_minute);
+		json_bool(&j, "has_password", u->has_password);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_array_begin(&j, "hops");
+	for (i = 0; i < p->n_hops; i++) {
+		const Sluice__Hop *hp = p->hops[i];
+		json_object_begin(&j, NULL);
+		json_str(&j, "name", hp->name);
+		json_str(&j, "preset", hp->preset);
+		json_str(&j, "host", hp->host);
+		json_uint(&j, "port", hp->port);
+		json_str(&j, "tls", hop_tls_name(hp->tls));
+		json_bool(&j, "verify_cert", hp->verify_cert);
+		json_str(&j, "user", hp->auth_user);
+		json_bool(&j, "has_secret", hp->has_secret);
+		json_uint(&j, "max_conn", hp->max_conn);
+		json_uint(&j, "rate_per_minute", hp->rate_per_minute);
+		json_uint(&j, "weight", hp->weight);
+		json_uint(&j, "max_rcpt", hp->max_rcpt);
+		json_uint(&j, "max_size", hp->max_size);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_array_begin(&j, "routes");
+	for (i = 0; i < p->n_routes; i++) {
+		const Sluice__Route *r = p->routes[i];
+		json_object_begin(&j, NULL);
+		json_str(&j, "pattern", r->pattern);
+		json_array_begin(&j, "groups");
+		for (k = 0; k < r->n_groups; k++) {
+			json_array_begin(&j, NULL);
+			for (h = 0; h < r->groups[k]->n_hops; h++)
+				json_str(&j, NULL, r->groups[k]->hops[h]);
+			json_array_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_begin(&j, "limits");
+	for (i = 0; i < p->n_limits; i++)
+		json_int(&j, p->limits[i]->key, p->limits[i]->value);
+	json_object_end(&j);
+	json_object_end(&j);
+}
+
+static void
+print_policy(struct ctl *ctl, const Sluice__Policy *p)
+{
+	char *y;
+
+	if (ctl->json) {
+		json_policy(p);
+		return;
+	}
+	y = policy_yaml_emit(p);
+	fputs(y, stdout);
+	free(y);
+}
+
+int
+cmd_policy_export(struct ctl *ctl, int argc, char **argv)
+{
+	Sluice__Policy *p;
+
+	(void)argv;
+	if (argc != 0)
+		ctl_usage("policy export");
+	p = admin_policy_get(ctl, 0);
+	print_policy(ctl, p);
+	sluice__policy__free_unpacked(p, NULL);
+	return 0;
+}
+
+int
+cmd_policy_show(struct ctl *ctl, int argc, char **argv)
+{
+	Sluice__Policy *p;
+	uint64_t v = 0;
+
+	if (argc == 2 && strcmp(argv[0], "--version") == 0) {
+		if (ctl_parse_u64(argv[1], UINT64_MAX, &v) == -1 || v == 0)
+			ctl_die("--version must be a version number, not '%s'",
+			    argv[1]);
+	} else if (argc != 0)
+		ctl_usage("policy show [--version N]");
+	p = admin_policy_get(ctl, v);
+	if (v != 0 && p->version != v)
+		ctl_die("no policy version %" PRIu64, v);
+	print_policy(ctl, p);
+	sluice__policy__free_unpacked(p, NULL);
+	return 0;
+}
+
+static void
+print_diff(struct ctl *ctl, const struct policy_diff *d, uint64_t version,
+    bool dry_run)
+{
+	struct json j;
+	size_t i;
+	char op[2] = { 0, 0 };
+
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_uint(&j, "version", version);
+		json_array_begin(&j, "changes");
+		for (i = 0; i < d->n; i++) {
+			op[0] = d->v[i].op;
+			json_object_begin(&j, NULL);
+			json_str(&j, "op", op);
+			json_str(&j, "kind", d->v[i].kind);
+			json_str(&j, "name", d->v[i].name);
+			json_str(&j, "detail", d->v[i].detail);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		if (dry_run)
+			json_bool(&j, "dry_run", true);
+		json_object_end(&j);
+		return;
+	}
+	if (d->n == 0) {
+		printf("no changes (version %" PRIu64 ")\n", version);
+		return;
+	}
+	for (i = 0; i < d->n; i++) {
+		const struct policy_change *c = &d->v[i];
+		if (c->detail[0] == '\0')
+			printf("%c %s %s\n", c->op, c->kind, c->name);
+		else if (c->op == '~')
+			printf("%c %s %s: %s\n", c->op, c->kind, c->name,
+			    c->detail);
+		else
+			printf("%c %s %s (%s)\n", c->op, c->kind, c->name,
+			    c->detail);
+	}
+}
+
+/* "hops #2: hop 'x' ..." from the controller: map to the file's line. */
+static void
+die_invalid(const struct policy_lines *lines, const char *fname,
+    const char *msg)
+{
+	char section[32], out[768];
+	const char *rest;
+	int n = 0, used = 0;
+
+	if (sscanf(msg, "%31[a-z] #%d: %n", section, &n, &used) == 2 &&
+	    used > 0 && n > 0) {
+		rest = msg + used;
+		policy_yaml_error(lines, fname, section, n - 1, rest, out,
+		    sizeof(out));
+		ctl_die("%s", out);
+	}
+	ctl_die("%s: %s", fname, msg);
+}
+
+/* Loads FILE against the current policy: the file's policy carrying what
+ * files do not manage (DKIM keys), checked with line numbers. */
+static Sluice__Policy *
+load_checked(const char *file, const Sluice__Policy *cur,
+    struct policy_lines **lines)
+{
+	struct policy_error perr;
+	Sluice__Policy *p;
+	char err[768];
+	size_t i;
+	int c;
+
+	if ((p = policy_yaml_load(file, lines, err, sizeof(err))) == NULL)
+		ctl_die("%s", err);
+	/* DKIM keys are not in policy files: keep the stored ones. */
+	for (i = 0; i < cur->n_dkim; i++) {
+		Sluice__Policy tmp = SLUICE__POLICY__INIT;
+		Sluice__Policy *d;
+		tmp.n_dkim = 1;
+		tmp.dkim = &cur->dkim[i];
+		d = policy_dup(&tmp);
+		p->dkim = xreallocarray(p->dkim, p->n_dkim + 1,
+		    sizeof(*p->dkim));
+		p->dkim[p->n_dkim++] = d->dkim[0];
+		d->n_dkim = 0;
+		sluice__policy__free_unpacked(d, NULL);
+	}
+	for (i = 0; i < p->n_hops; i++) {
+		if (!p->hops[i]->keep_secret)
+			continue;
+		c = policy_find_hop(cur, p->hops[i]->name);
+		if (c < 0 || !cur->hops[c]->has_secret) {
+			snprintf(perr.msg, sizeof(perr.msg),
+			    "hop '%s': 'secret: keep' but no secret is stored "
+			    "for it (use secret_env or secret_file)",
+			    p->hops[i]->name);
+			policy_yaml_error(*lines, file, "hops", (int)i,
+			    perr.msg, err, sizeof(err));
+			ctl_die("%s", err);
+		}
+	}
+	if (policy_check(p, POLICY_CHECK_APPLY, &perr) == -1) {
+		policy_yaml_error(*lines, file, perr.section, perr.index,
+		    perr.msg, err, sizeof(err));
+		ctl_die("%s", err);
+	}
+	for (i = 0; i < p->n_users; i++) {
+		if (p->users[i]->password_hash[0] != '\0')
+			continue;
+		if (policy_find_user(cur, p->users[i]->name) < 0) {
+			snprintf(perr.msg, sizeof(perr.msg),
+			    "user '%s' is new and needs password_file or "
+			    "password_env", p->users[i]->name);
+			policy_yaml_error(*lines, file, "users", (int)i,
+			    perr.msg, err, sizeof(err));
+			ctl_die("%s", err);
+		}
+	}
+	return p;
+}
+
+static const char *
+file_arg(int argc, char **argv, bool *dry_run, const char *use)
+{
+	const char *file = NULL;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
+			file = argv[++i];
+		else if (dry_run != NULL && strcmp(argv[i], "--dry-run") == 0)
+			*dry_run = true;
+		else
+			ctl_usage(use);
+	}
+	if (file == NULL)
+		ctl_usage(use);
+	return file;
+}
+
+int
+cmd_policy_diff(struct ctl *ctl, int argc, char **argv)
+{
+	const char *file = file_arg(argc, argv, NULL, "policy diff -f FILE");
+	struct policy_lines *lines = NULL;
+	Sluice__Policy *cur, *p;
+	struct policy_diff d;
+
+	cur = admin_policy_get(ctl, 0);
+	p = load_checked(file, cur, &lines);
+	policy_diff(cur, p, &d);
+	print_diff(ctl, &d, cur->version, false);
+	policy_diff_free(&d);
+	policy_lines_free(lines);
+	sluice__policy__free_unpacked(p, NULL);
+	sluice__policy__free_unpacked(cur, NULL);
+	return 0;
+}
+
+int
+cmd_policy_apply(struct ctl *ctl, int argc, char **argv)
+{
+	bool dry_run = false, changed = false;
+	const char *file = file_arg(argc, argv, &dry_run,
+	    "policy apply -f FILE [--dry-run]");
+	struct policy_lines *lines = NULL;
+	Sluice__Policy *cur, *p;
+	struct policy_diff d;
+	uint64_t version = 0;
+	char why[512];
+	int attempt;
+
+	for (attempt = 0; attempt < APPLY_TRIES; attempt++) {
+		cur = admin_policy_get(ctl, 0);
+		p = load_checked(file, cur, &lines);
+		policy_diff(cur, p, &d);
+		if (dry_run) {
+			print_diff(ctl, &d, cur->version, true);
+			if (!ctl->json && d.n > 0)
+				printf("dry run: %zu change(s), nothing "
+				       "applied\n",
+				    d.n);
+			goto out;
+		}
+		switch (admin_policy_apply(ctl, p, cur->version, &version,
+		    &changed, why, sizeof(why))) {
+		case ADMIN_APPLIED:
+			goto applied;
+		case ADMIN_CONFLICT:
+			policy_diff_free(&d);
+			policy_lines_free(lines);
+			lines = NULL;
+			sluice__policy__free_unpacked(p, NULL);
+			sluice__policy__free_unpacked(cur, NULL);
+			continue;
+		case ADMIN_INVALID:
+			die_invalid(lines, file, why);
+		}
+	}
+	ctl_die("the policy kept changing under this apply (%d tries); run "
+		"it again", APPLY_TRIES);
+applied:
+	if (ctl->json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_uint(&j, "version", version);
+		json_bool(&j, "changed", changed);
+		json_uint(&j, "changes", changed ? d.n : 0);
+		json_object_end(&j);
+	} else if (!changed)
+		printf("no changes (version %" PRIu64 ")\n", version);
+	else {
+		print_diff(ctl, &d, version, false);
+		printf("applied: policy version %" PRIu64 "\n", version);
+	}
+out:
+	policy_diff_free(&d);
+	policy_lines_free(lines);
+	sluice__policy__free_unpacked(p, NULL);
+	sluice__policy__free_unpacked(cur, NULL);
+	return 0;
+}
+
+int
+cmd_policy_history(struct ctl *ctl, int argc, char **argv)
+{
+	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
+	Sluice__Empty empty = SLUICE__EMPTY__INIT;
+	Sluice__AdminReply *r;
+	Sluice__PolicyHistoryReply *h;
+	struct table t;
+	struct json j;
+	char ver[24], when[32];
+	size_t i;
+
+	(void)argv;
+	if (argc != 0)
+		ctl_usage("policy history");
+	req.body_case = SLUICE__ADMIN_REQUEST__BODY_POLICY_HISTORY;
+	req.policy_history = &empty;
+	r = admin_call(ctl, &req, NULL);
+	if (r->body_case != SLUICE__ADMIN_REPLY__BODY_POLICY_HISTORY ||
+	    r->policy_history == NULL)
+		ctl_die("controller sent an unexpected reply to policy history");
+	h = r->policy_history;
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "versions");
+		for (i = 0; i < h->n_versions; i++) {
+			json_object_begin(&j, NULL);
+			json_uint(&j, "version", h->versions[i]->version);
+			json_int(&j, "created_at", h->versions[i]->created_at);
+			json_str(&j, "identity", h->versions[i]->identity);
+			json_str(&j, "summary", h->versions[i]->summary);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+	} else if (h->n_versions == 0)
+		printf("no policy versions yet\n");
+	else {
+		table_init(&t, 4, "VERSION", "CREATED", "IDENTITY", "SUMMARY");
+		for (i = 0; i < h->n_versions; i++) {
+			snprintf(ver, sizeof(ver), "%" PRIu64,
+			    h->versions[i]->version);
+			fmt_time(h->versions[i]->created_at, when,
+			    sizeof(when));
+			table_row(&t, ver, when, h->versions[i]->identity,
+			    h->versions[i]->summary);
+		}
+		table_print(&t, stdout);
+	}
+	sluice__admin_reply__free_unpacked(r, NULL);
+	return 0;
+}

@@ -1,0 +1,98 @@
+/* hop_preset.c - presets for cloud relays.  Used by `hop add --preset` and
+ * by policy files (`preset:`); explicit settings override what a preset
+ * fills in, so callers apply the preset first. */
+#include "hop_preset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_edit.h"
+
+/* SES caps: 50 recipients per message, 40 MB per message (v2 API). */
+#define SES_MAX_RCPT 50
+#define SES_MAX_SIZE 41943040
+
+static const char *const tls_names[] = { "none", "starttls", "require",
+	"smtps" };
+
+const char *
+hop_tls_name(Sluice__TlsMode m)
+{
+	if ((int)m < 0 || (size_t)m >= sizeof(tls_names) / sizeof(*tls_names))
+		return "unknown";
+	return tls_names[m];
+}
+
+int
+hop_tls_parse(const char *s, Sluice__TlsMode *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(tls_names) / sizeof(*tls_names); i++)
+		if (strcmp(s, tls_names[i]) == 0) {
+			*out = (Sluice__TlsMode)i;
+			return 0;
+		}
+	return -1;
+}
+
+bool
+hop_tls_verify_default(Sluice__TlsMode m)
+{
+	return m == SLUICE__TLS_MODE__TLS_REQUIRE ||
+	    m == SLUICE__TLS_MODE__TLS_SMTPS;
+}
+
+const char *
+hop_preset_names(void)
+{
+	return "sendgrid|ses|mailgun";
+}
+
+int
+hop_preset_apply(Sluice__Hop *h, const char *preset, const char *region,
+    bool eu, char *err, size_t errlen)
+{
+	char host[256];
+
+	if (strcmp(preset, "sendgrid") == 0) {
+		policy_set_str(&h->host, "smtp.sendgrid.net");
+		policy_set_str(&h->auth_user, "apikey");
+	} else if (strcmp(preset, "ses") == 0) {
+		if (region == NULL || region[0] == '\0') {
+			snprintf(err, errlen,
+			    "preset ses needs a region (e.g. eu-west-1)");
+			return -1;
+		}
+		for (const char *p = region; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') ||
+				(*p >= '0' && *p <= '9') || *p == '-')) {
+				snprintf(err, errlen,
+				    "'%.64s' is not an AWS region name",
+				    region);
+				return -1;
+			}
+		snprintf(host, sizeof(host), "email-smtp.%.64s.amazonaws.com",
+		    region);
+		policy_set_str(&h->host, host);
+		h->max_rcpt = SES_MAX_RCPT;
+		h->max_size = SES_MAX_SIZE;
+	} else if (strcmp(preset, "mailgun") == 0) {
+		policy_set_str(&h->host,
+		    eu ? "smtp.eu.mailgun.org" : "smtp.mailgun.org");
+	} else {
+		snprintf(err, errlen, "unknown preset '%.64s' (use %s)",
+		    preset, hop_preset_names());
+		return -1;
+	}
+	if (eu && strcmp(preset, "mailgun") != 0) {
+		snprintf(err, errlen, "--eu applies to the mailgun preset only");
+		return -1;
+	}
+	policy_set_str(&h->preset, preset);
+	h->port = 587;
+	h->tls = SLUICE__TLS_MODE__TLS_REQUIRE;
+	h->verify_cert = true;
+	return 0;
+}
