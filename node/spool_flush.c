@@ -1,0 +1,323 @@
+/* spool_flush.c - the spool's one worker thread: group commit.
+ *
+ * The loop queues jobs (records to append, segments to unlink); the worker
+ * takes every job queued so far, appends the records to the active segment,
+ * makes them durable with ONE fdatasync and posts the batch back to the loop
+ * (eventfd).  While it syncs, new jobs queue up for the next batch, so the
+ * batch grows with the load: one flush acknowledges every message that
+ * finished in its window.  A failed write or sync fails the jobs it covers,
+ * cuts the segment back to its last good record and starts a new one. */
+#include "spool_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const uint8_t zeros[8];
+
+/* Ends writing to the active segment: its space past the last record is
+ * given back.  The caller has synced what it needs. */
+static void
+seg_retire(struct spool *s)
+{
+	if (s->w_fd == -1)
+		return;
+	if (ftruncate(s->w_fd, (off_t)s->w_off) == -1)
+		log_warn("spool segment %016" PRIX64 " truncate", s->w_seq);
+	close(s->w_fd);
+	s->w_fd = -1;
+	s->w_full = false;
+}
+
+/* Creates the next segment: header, preallocation, file and directory
+ * entry durable before any record goes in. */
+static int
+seg_create(struct spool *s)
+{
+	uint8_t hdr[SPOOL_SEG_HDR];
+	char name[32];
+	uint64_t seq = s->next_seq;
+	int fd, rv, saved;
+
+	snprintf(name, sizeof(name), "%016" PRIX64 ".seg", seq);
+	fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return -1;
+	/* Preallocated blocks make each append+fdatasync cheap (no block
+	 * allocation per sync); without the space we still try to write. */
+	if ((rv = posix_fallocate(fd, 0, (off_t)s->segment_size)) != 0 &&
+	    rv != EOPNOTSUPP && rv != ENOSPC)
+		log_warnx("spool segment %016" PRIX64 " fallocate: %s", seq,
+		    strerror(rv));
+	spool_seg_hdr_encode(hdr, seq);
+	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    fdatasync(fd) == -1 || fsync(s->dirfd) == -1) {
+		saved = errno;
+		close(fd);
+		unlinkat(s->dirfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	s->next_seq++;
+	s->w_fd = fd;
+	s->w_seq = seq;
+	s->w_off = SPOOL_SEG_HDR;
+	s->w_full = false;
+	return 0;
+}
+
+/* Writes one record at w_off; 0 or -1 with errno.  The header goes last
+ * so a record is never valid before all of it is written. */
+static int
+rec_write(struct spool *s, struct spool_job *j)
+{
+	uint8_t *h = j->buf;
+	uint64_t off = s->w_off, total, pos;
+	uint32_t crc;
+	size_t pad;
+
+	total = j->len + j->spill_len + j->tail_len;
+	pad = spool_align8(total) - total;
+	if (total - SPOOL_REC_HDR > SPOOL_REC_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	spool_put32(h, SPOOL_REC_MAGIC);
+	spool_put16(h + 4, (uint16_t)j->type);
+	spool_put16(h + 6, 0);
+	spool_put32(h + 8, (uint32_t)(total - SPOOL_REC_HDR));
+	crc = spool_crc32c(0, h, 12);
+	crc = spool_crc32c(crc, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR);
+	if (j->spill_fd == -1) {
+		struct iovec iov[2] = {{h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR},
+		    {(void *)(uintptr_t)zeros, pad}};
+		crc = spool_crc32c(crc, NULL, 0);
+		spool_put32(h + 12, crc);
+		ssize_t want = (ssize_t)(j->len - SPOOL_REC_HDR + pad);
+		if (pwritev(s->w_fd, iov, 2, (off_t)(off + SPOOL_REC_HDR)) !=
+		    want)
+			goto short_write;
+	} else {
+		static __thread uint8_t chunk[64 << 10];
+		uint64_t done = 0;
+		pos = off + j->len;
+		if (pwrite(s->w_fd, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR,
+			(off_t)(off + SPOOL_REC_HDR)) !=
+		    (ssize_t)(j->len - SPOOL_REC_HDR))
+			goto short_write;
+		while (done < j->spill_len) {
+			size_t want = sizeof(chunk);
+			ssize_t r;
+			if (want > j->spill_len - done)
+				want = (size_t)(j->spill_len - done);
+			r = pread(j->spill_fd, chunk, want, (off_t)done);
+			if (r <= 0) {
+				if (r == 0)
+					errno = EIO;
+				return -1;
+			}
+			crc = spool_crc32c(crc, chunk, (size_t)r);
+			if (pwrite(s->w_fd, chunk, (size_t)r, (off_t)pos) != r)
+				goto short_write;
+			pos += (uint64_t)r;
+			done += (uint64_t)r;
+		}
+		crc = spool_crc32c(crc, j->tail, j->tail_len);
+		struct iovec iov[2] = {{j->tail, j->tail_len},
+		    {(void *)(uintptr_t)zeros, pad}};
+		if (pwritev(s->w_fd, iov, 2, (off_t)pos) !=
+		    (ssize_t)(j->tail_len + pad))
+			goto short_write;
+		spool_put32(h + 12, crc);
+	}
+	if (pwrite(s->w_fd, h, SPOOL_REC_HDR, (off_t)off) != SPOOL_REC_HDR)
+		goto short_write;
+	j->seg_seq = s->w_seq;
+	j->rec_off = off;
+	s->w_off = off + total + pad;
+	return 0;
+short_write:
+	if (errno == 0)
+		errno = ENOSPC;
+	return -1;
+}
+
+/* Syncs the active segment and settles the jobs written to it since the
+ * last sync (those marked unsynced in out). */
+static void
+batch_sync(struct spool *s, struct spool_jobs *out)
+{
+	struct spool_job *j;
+	bool any = false;
+	int ok;
+
+	STAILQ_FOREACH(j, out, entry)
+	any = any || j->unsynced;
+	if (!any)
+		return;
+	ok = fdatasync(s->w_fd) == 0;
+	s->n_flushes++;
+	if (!ok) {
+		/* After a failed fsync the page cache cannot be trusted:
+		 * nothing in this window is acknowledged. */
+		log_warn("spool segment %016" PRIX64 " fdatasync", s->w_seq);
+		s->w_full = true;
+	}
+	STAILQ_FOREACH(j, out, entry)
+	{
+		if (!j->unsynced)
+			continue;
+		j->unsynced = false;
+		j->ok = ok;
+		if (!ok)
+			j->err = EIO;
+	}
+}
+
+static void
+job_write(struct spool *s, struct spool_job *j, struct spool_jobs *out)
+{
+	uint64_t need = spool_align8(j->len + j->spill_len + j->tail_len);
+	uint64_t good;
+
+	if (s->w_fd != -1 &&
+	    (s->w_full || (s->w_off + need > s->segment_size &&
+			      s->w_off > SPOOL_SEG_HDR))) {
+		batch_sync(s, out);
+		seg_retire(s);
+	}
+	j->ok = false;
+	if (s->w_fd == -1 && seg_create(s) == -1) {
+		j->err = errno;
+		return;
+	}
+	good = s->w_off;
+	if (rec_write(s, j) == -1) {
+		j->err = errno;
+		/* Nothing of it may survive: cut back to the last good
+		 * record (seg_retire truncates) and use a fresh segment. */
+		s->w_off = good;
+		s->w_full = true;
+		return;
+	}
+	j->unsynced = true;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct spool *s = arg;
+	struct spool_jobs out;
+	struct spool_job *j;
+	uint64_t one = 1;
+
+	for (;;) {
+		bool dirty_dir = false;
+
+		pthread_mutex_lock(&s->mu);
+		while (STAILQ_EMPTY(&s->todo) && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (STAILQ_EMPTY(&s->todo) && s->stopping) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		STAILQ_INIT(&out);
+		STAILQ_CONCAT(&out, &s->todo);
+		pthread_mutex_unlock(&s->mu);
+
+		STAILQ_FOREACH(j, &out, entry)
+		{
+			if (j->kind == SPOOL_JOB_UNLINK) {
+				char name[32];
+				snprintf(name, sizeof(name),
+				    "%016" PRIX64 ".seg", j->seg_seq);
+				j->ok = unlinkat(s->dirfd, name, 0) == 0 ||
+				    errno == ENOENT;
+				dirty_dir = true;
+			} else
+				job_write(s, j, &out);
+		}
+		batch_sync(s, &out);
+		if (s->w_full)
+			seg_retire(s);
+		/* Unlinks are durable before the loop forgets a segment:
+		 * later segments may only go once it is gone for good. */
+		if (dirty_dir && fsync(s->dirfd) == -1)
+			log_warn("spool directory fsync");
+		STAILQ_FOREACH(j, &out, entry)
+		{
+			if (j->spill_path != NULL)
+				unlinkat(s->dirfd, j->spill_path, 0);
+		}
+		pthread_mutex_lock(&s->mu);
+		STAILQ_CONCAT(&s->done, &out);
+		pthread_mutex_unlock(&s->mu);
+		if (write(s->efd, &one, sizeof(one)) == -1)
+			log_warn("spool eventfd");
+	}
+	if (s->w_fd != -1) {
+		if (fdatasync(s->w_fd) == -1)
+			log_warn("spool fdatasync at close");
+		seg_retire(s);
+	}
+	return NULL;
+}
+
+int
+spool_flush_start(struct spool *s)
+{
+	int rv;
+
+	s->w_fd = -1;
+	if ((rv = pthread_create(&s->worker, NULL, worker_main, s)) != 0) {
+		log_warnx("spool worker: %s", strerror(rv));
+		return -1;
+	}
+	s->worker_started = true;
+	return 0;
+}
+
+void
+spool_flush_stop(struct spool *s)
+{
+	if (!s->worker_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->worker, NULL);
+	s->worker_started = false;
+}
+
+void
+spool_flush_submit(struct spool *s, struct spool_job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	STAILQ_INSERT_TAIL(&s->todo, j, entry);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A job that failed before reaching the worker still completes on the
+ * loop, never inside the caller's stack. */
+void
+spool_flush_post_done(struct spool *s, struct spool_job *j)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->mu);
+	STAILQ_INSERT_TAIL(&s->done, j, entry);
+	pthread_mutex_unlock(&s->mu);
+	if (write(s->efd, &one, sizeof(one)) == -1)
+		log_warn("spool eventfd");
+}

@@ -1,0 +1,312 @@
+/* spool_record.c - the spool's on-disk encoding (docs/spool.md): CRC32C,
+ * little-endian integers, segment headers, envelope records, queue ids.
+ * Pure: no I/O, no state; malformed input is a NULL/-1 return. */
+#include "spool_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CRC32C (Castagnoli, reflected 0x82F63B78): SSE4.2 when the CPU has it,
+ * a slicing table otherwise. */
+static uint32_t crc_table[8][256];
+static int crc_hw = -1;
+
+static void
+crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+			    crc_table[0][crc_table[t - 1][i] & 0xff];
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	crc_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+	crc_hw = 0;
+#endif
+}
+
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_sse42(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint64_t c = crc;
+
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		n -= 8;
+	}
+	while (n-- > 0)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
+
+uint32_t
+spool_crc32c(uint32_t crc, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	pthread_once(&crc_once, crc_init);
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (crc_hw == 1)
+		return ~crc_sse42(crc, p, n);
+#endif
+	while (n >= 8) {
+		uint32_t lo = crc ^ spool_get32(p);
+		uint32_t hi = spool_get32(p + 4);
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		    crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+		    crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+		p += 8;
+		n -= 8;
+	}
+	while (n-- > 0)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+void
+spool_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+void
+spool_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = v >> (8 * i);
+}
+
+void
+spool_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = v >> (8 * i);
+}
+
+uint16_t
+spool_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+uint32_t
+spool_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+uint64_t
+spool_get64(const uint8_t *p)
+{
+	return (uint64_t)spool_get32(p) | (uint64_t)spool_get32(p + 4) << 32;
+}
+
+/* Segment header: magic[8] version u32 hdr_len u32 seq u64 reserved u32
+ * crc u32 (CRC32C of the first 28 octets). */
+void
+spool_seg_hdr_encode(uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
+{
+	memset(h, 0, SPOOL_SEG_HDR);
+	memcpy(h, SPOOL_SEG_MAGIC, 8);
+	spool_put32(h + 8, SPOOL_VERSION);
+	spool_put32(h + 12, SPOOL_SEG_HDR);
+	spool_put64(h + 16, seq);
+	spool_put32(h + 28, spool_crc32c(0, h, 28));
+}
+
+int
+spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
+{
+	if (memcmp(h, SPOOL_SEG_MAGIC, 8) != 0 ||
+	    spool_get32(h + 28) != spool_crc32c(0, h, 28))
+		return -1;
+	if (spool_get32(h + 8) != SPOOL_VERSION ||
+	    spool_get32(h + 12) != SPOOL_SEG_HDR || spool_get64(h + 16) != seq)
+		return -1;
+	return 0;
+}
+
+/* MSG tail: committed_at i64, received_at i64, flags u32 (1 smtputf8,
+ * 2 8bitmime), nrcpts u32, then sender, client, helo, auth_user,
+ * message_id and each recipient as {len u32, octets}. */
+static size_t
+str_len(const char *s)
+{
+	return s == NULL ? 0 : strlen(s);
+}
+
+static uint8_t *
+put_str(uint8_t *p, const char *s)
+{
+	size_t n = str_len(s);
+
+	spool_put32(p, (uint32_t)n);
+	if (n > 0)
+		memcpy(p + 4, s, n);
+	return p + 4 + n;
+}
+
+uint8_t *
+spool_env_encode(const struct spool_envelope *env, int64_t committed_at,
+    size_t *lenp)
+{
+	const char *fixed[5] = {env->sender, env->client, env->helo,
+	    env->auth_user, env->message_id};
+	size_t len = 24;
+	uint8_t *buf, *p;
+
+	if (env->nrcpts > UINT32_MAX / 4)
+		return NULL;
+	for (int i = 0; i < 5; i++)
+		len += 4 + str_len(fixed[i]);
+	for (size_t i = 0; i < env->nrcpts; i++)
+		len += 4 + str_len(env->rcpts[i]);
+	if ((buf = malloc(len)) == NULL)
+		return NULL;
+	spool_put64(buf, (uint64_t)committed_at);
+	spool_put64(buf + 8, (uint64_t)env->received_at);
+	spool_put32(buf + 16, (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0));
+	spool_put32(buf + 20, (uint32_t)env->nrcpts);
+	p = buf + 24;
+	for (int i = 0; i < 5; i++)
+		p = put_str(p, fixed[i]);
+	for (size_t i = 0; i < env->nrcpts; i++)
+		p = put_str(p, env->rcpts[i]);
+	*lenp = len;
+	return buf;
+}
+
+/* The tail of a MSG record (above) into a fresh entry; NULL if it is
+ * malformed. */
+struct spool_ent *
+spool_ent_decode_tail(uint64_t id, uint64_t dlen, const uint8_t *p,
+    size_t len)
+{
+	struct spool_ent *e;
+	const uint8_t *end = p + len;
+	const char **fixed[5];
+	uint32_t n;
+	char *s;
+
+	if (len < 24)
+		return NULL;
+	n = spool_get32(p + 20);
+	if (n > (len - 24) / 4)
+		return NULL;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->id = id;
+	spool_qid_format(e->id, e->qid);
+	e->data_len = dlen;
+	e->committed_at = (int64_t)spool_get64(p);
+	e->env.received_at = (int64_t)spool_get64(p + 8);
+	e->env.smtputf8 = (spool_get32(p + 16) & 1) != 0;
+	e->env.eightbit = (spool_get32(p + 16) & 2) != 0;
+	e->env.nrcpts = n;
+	/* Strings are copied NUL-terminated into one block no larger than
+	 * the record. */
+	e->strings = malloc(len + 5 + n);
+	e->rcpts = calloc((size_t)n + 1, sizeof(*e->rcpts));
+	e->rcpt_status = calloc((size_t)n + 1, 1);
+	if (e->strings == NULL || e->rcpts == NULL || e->rcpt_status == NULL)
+		goto bad;
+	s = e->strings;
+	p += 24;
+	fixed[0] = &e->env.sender;
+	fixed[1] = &e->env.client;
+	fixed[2] = &e->env.helo;
+	fixed[3] = &e->env.auth_user;
+	fixed[4] = &e->env.message_id;
+	for (size_t i = 0; i < 5 + (size_t)n; i++) {
+		uint32_t sl;
+		if (end - p < 4)
+			goto bad;
+		sl = spool_get32(p);
+		p += 4;
+		if (sl > (size_t)(end - p))
+			goto bad;
+		memcpy(s, p, sl);
+		s[sl] = '\0';
+		if (i < 5)
+			*fixed[i] = s;
+		else
+			e->rcpts[i - 5] = s;
+		s += sl + 1;
+		p += sl;
+	}
+	if (p != end)
+		goto bad;
+	e->env.rcpts = e->rcpts;
+	e->npending = n;
+	return e;
+bad:
+	spool_ent_free(e);
+	return NULL;
+}
+
+/* MSG payload: id u64, data_len u64, data, tail. */
+struct spool_ent *
+spool_ent_decode(const uint8_t *pl, size_t len)
+{
+	uint64_t dlen;
+
+	if (len < 16)
+		return NULL;
+	dlen = spool_get64(pl + 8);
+	if (dlen > len - 16)
+		return NULL;
+	return spool_ent_decode_tail(spool_get64(pl), dlen, pl + 16 + dlen,
+	    len - 16 - (size_t)dlen);
+}
+
+void
+spool_qid_format(uint64_t id, char out[SPOOL_QID_MAX])
+{
+	snprintf(out, SPOOL_QID_MAX, "%014" PRIX64, id);
+}
+
+int
+spool_qid_parse(const char *s, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	if (s == NULL)
+		return -1;
+	for (; s[n] != '\0'; n++) {
+		int d;
+		if (s[n] >= '0' && s[n] <= '9')
+			d = s[n] - '0';
+		else if (s[n] >= 'A' && s[n] <= 'F')
+			d = s[n] - 'A' + 10;
+		else
+			return -1;
+		if (n >= 16)
+			return -1;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (n == 0)
+		return -1;
+	*id = v;
+	return 0;
+}
