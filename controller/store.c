@@ -17,7 +17,7 @@
 #define STORE_BACKOFF_MIN_MS	100
 #define STORE_BACKOFF_MAX_MS	2000
 /* pg_advisory_xact_lock key for migrations: "sluice" in ASCII. */
-#define STORE_MIGRATE_LOCK	"0x736c75696365"
+#define STORE_MIGRATE_LOCK	"126909663503205"
 
 static int64_t
 store_now_ms(void)

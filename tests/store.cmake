@@ -1,0 +1,18 @@
+# store/: the controller against a real, throwaway PostgreSQL.  rpc_probe is
+# the tests' nng client (Python has no nng); it lands next to the tests'
+# other binaries and the scripts find it through SLUICE_BUILD.
+add_executable(rpc_probe ${CMAKE_CURRENT_SOURCE_DIR}/store/rpc_probe.c)
+target_link_libraries(rpc_probe PRIVATE sluice_common)
+set_target_properties(rpc_probe PROPERTIES
+	RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/store)
+
+sluice_scenario_test(store_migrations store/test_migrations.py 120)
+sluice_scenario_test(store_node_auth store/test_node_auth.py 120)
+sluice_scenario_test(store_hostile store/test_hostile.py 120)
+sluice_scenario_test(store_events store/test_events.py 120)
+sluice_scenario_test(store_pg_restart store/test_pg_restart.py 120)
+sluice_scenario_test(store_policy store/test_policy.py 120)
+foreach(_t store_migrations store_node_auth store_hostile store_events
+		store_pg_restart store_policy)
+	set_property(TEST ${_t} APPEND PROPERTY LABELS store)
+endforeach()
