@@ -1,0 +1,1470 @@
+/* smtp_session.c - the inbound ESMTP state machine (smtp_session.h), one
+ * struct per connection.  Input is processed a batch at a time: every
+ * complete command in the buffer is handled and the replies are written
+ * in one send at the end (PIPELINING, RFC 2920; TCP_NODELAY is set at
+ * accept, so no Nagle/delayed-ACK stall).  Two operations leave the loop
+ * thread's hands - the spool's group commit and the AUTH password check -
+ * and both come back by session id; reading pauses meanwhile.  Peer
+ * errors are SMTP replies and a log line; nothing a peer sends can make
+ * a buffer grow past its ceiling. */
+#include "smtp_session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "auth.h"
+#include "journal.h"
+#include "log.h"
+#include "node.h"
+#include "policy.h"
+#include "proxy.h"
+#include "ratelimit.h"
+#include "smtp_parse.h"
+#include "spool.h"
+#include "tls_server.h"
+
+#define SMTP_MAX_BAD_CMDS	10	/* then 421 and close */
+#define SMTP_PROXY_TIMEOUT_S	10	/* PROXY header must come by then */
+#define SMTP_HDR_CAPTURE	65536	/* headers kept for Message-ID */
+#define SMTP_DATA_CHUNK		16384
+#define SMTP_OUT_HIGH		(256 * 1024)	/* pause reading above */
+#define SMTP_IN_HIGH		(1024 * 1024)
+
+enum smtp_state {
+	SS_PROXY = 0,	/* waiting for the PROXY header */
+	SS_CMD,		/* reading commands */
+	SS_SASL,	/* reading a SASL response line */
+	SS_DATA,	/* reading message data */
+	SS_COMMIT,	/* waiting for the spool's group commit */
+	SS_AUTH,	/* waiting for the password check */
+	SS_CLOSING,	/* last reply being written */
+};
+
+enum smtp_sasl {
+	SASL_NONE = 0,
+	SASL_PLAIN,
+	SASL_LOGIN_USER,
+	SASL_LOGIN_PASS,
+};
+
+struct smtp_session {
+	uint64_t		 id;
+	struct smtp_session	*hnext;
+	struct smtp_server	*srv;
+	struct smtp_listener	*lst;
+	struct policy		*policy;	/* ref held; refreshed at MAIL */
+	struct bufferevent	*bev;
+	struct evbuffer		*out;		/* replies of this batch */
+	struct event		*ev_total;	/* session_timeout_seconds */
+	enum smtp_state		 state;
+	int64_t			 started_at;
+
+	/* the client */
+	int			 family;
+	uint8_t			 addr[16];
+	char			 ip[INET6_ADDRSTRLEN];
+	char			 client[INET6_ADDRSTRLEN + 10];
+	bool			 counted;	/* holds a per-IP slot */
+	bool			 trusted;	/* in a policy network */
+	bool			 tls;
+	bool			 discard_line;	/* over-long line being dropped */
+	bool			 paused;	/* output over SMTP_OUT_HIGH */
+	int			 bad_cmds;
+	char			 helo[256];
+	bool			 has_helo;
+	bool			 esmtp;
+
+	/* AUTH */
+	bool			 authed;
+	char			 user[SMTP_SASL_USER_MAX];
+	enum smtp_sasl		 sasl;
+	char			 sasl_user[SMTP_SASL_USER_MAX];
+
+	/* the transaction */
+	bool			 has_mail;
+	struct smtp_path	 from;
+	struct smtp_mail_params	 mp;
+	char			**rcpts;
+	size_t			 nrcpts;
+	struct spool_msg	*msg;
+	struct smtp_data	 data;
+	bool			 overflow;	/* past max_message_size */
+	int			 write_errno;	/* spool_msg_write failed */
+	int64_t			 max_size;
+	char			*hdr;		/* first SMTP_HDR_CAPTURE */
+	size_t			 hdrlen;
+};
+
+static struct smtp_server *session_srv;	/* for callbacks by id */
+
+static void	session_process(struct smtp_session *);
+static void	session_settle(struct smtp_session *);
+static void	session_free(struct smtp_session *);
+static void	session_on_read(struct bufferevent *, void *);
+static void	session_on_write(struct bufferevent *, void *);
+static void	session_on_event(struct bufferevent *, short, void *);
+
+const char *
+smtp_role_name(enum smtp_role r)
+{
+	switch (r) {
+	case SMTP_ROLE_RELAY:
+		return "relay";
+	case SMTP_ROLE_SUBMISSION:
+		return "submission";
+	case SMTP_ROLE_SMTPS:
+		return "smtps";
+	}
+	return "?";
+}
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int64_t
+limit(struct smtp_session *s, const char *key)
+{
+	return policy_limit(s->policy, key);
+}
+
+static struct node *
+node_of(struct smtp_session *s)
+{
+	return s->srv->node;
+}
+
+/* ----------------------------------------------------------- replies */
+
+static void reply(struct smtp_session *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(s->out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(s->out, "\r\n", 2);
+}
+
+static void
+reply_err(struct smtp_session *s, const struct smtp_reply *r)
+{
+	reply(s, "%d %s %s", r->code, r->enh, r->text);
+}
+
+/* One send per batch: everything collected goes out together. */
+static void
+session_flush(struct smtp_session *s)
+{
+	if (evbuffer_get_length(s->out) > 0)
+		bufferevent_write_buffer(s->bev, s->out);
+}
+
+/* Says a last thing and closes once it is written. */
+static void
+session_close(struct smtp_session *s)
+{
+	s->state = SS_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* --------------------------------------------------------- the table */
+
+static struct smtp_session *
+session_lookup(uint64_t id)
+{
+	struct smtp_session *s;
+
+	if (session_srv == NULL)
+		return NULL;
+	for (s = session_srv->sessions[id % SMTP_SESSION_BUCKETS]; s != NULL;
+	    s = s->hnext)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void
+session_link(struct smtp_session *s)
+{
+	struct smtp_session **b =
+	    &s->srv->sessions[s->id % SMTP_SESSION_BUCKETS];
+
+	s->hnext = *b;
+	*b = s;
+	s->srv->nsessions++;
+}
+
+static void
+session_unlink(struct smtp_session *s)
+{
+	struct smtp_session **pp =
+	    &s->srv->sessions[s->id % SMTP_SESSION_BUCKETS];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == s) {
+			*pp = s->hnext;
+			s->srv->nsessions--;
+			return;
+		}
+}
+
+/* ------------------------------------------------------- transaction */
+
+static void
+txn_reset(struct smtp_session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nrcpts; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	if (s->msg != NULL)
+		spool_msg_abort(s->msg);
+	s->msg = NULL;
+	free(s->hdr);
+	s->hdr = NULL;
+	s->hdrlen = 0;
+	s->has_mail = false;
+	s->overflow = false;
+	s->write_errno = 0;
+	memset(&s->from, 0, sizeof(s->from));
+	memset(&s->mp, 0, sizeof(s->mp));
+}
+
+static void
+log_refused(struct smtp_session *s, const char *to, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One line per refused transaction step, Postfix style. */
+static void
+log_refused(struct smtp_session *s, const char *to, const char *fmt, ...)
+{
+	char r[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r, sizeof(r), fmt, ap);
+	va_end(ap);
+	atomic_fetch_add(&node_of(s)->stats.refused, 1);
+	log_info("smtp refused client=%s%s%s from=<%s>%s%s%s reply=\"%s\"",
+	    s->client, s->authed ? " user=" : "", s->authed ? s->user : "",
+	    s->from.addr, to != NULL ? " to=<" : "", to != NULL ? to : "",
+	    to != NULL ? ">" : "", r);
+}
+
+/* Replies with r and logs the refusal. */
+static void
+refuse(struct smtp_session *s, const char *to, int code, const char *enh,
+    const char *text)
+{
+	reply(s, "%d %s %s", code, enh, text);
+	log_refused(s, to, "%d %s %s", code, enh, text);
+}
+
+/* The session runs the node's current policy from the next transaction
+ * on; a session keeps its reference in between. */
+static void
+policy_refresh(struct smtp_session *s)
+{
+	struct policy *cur = node_of(s)->policy;
+
+	if (cur == s->policy)
+		return;
+	policy_unref(s->policy);
+	s->policy = policy_ref(cur);
+	s->trusted = policy_client_trusted(s->policy, s->family, s->addr);
+	if (s->authed && policy_user(s->policy, s->user) == NULL) {
+		log_info("smtp auth revoked client=%s user=%s", s->client,
+		    s->user);
+		s->authed = false;
+	}
+}
+
+/* ---------------------------------------------------------- commands */
+
+static bool
+may_relay(struct smtp_session *s)
+{
+	return s->trusted || s->authed;
+}
+
+static bool
+auth_offered(struct smtp_session *s)
+{
+	return s->tls;	/* never in clear text */
+}
+
+static void
+cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
+{
+	struct node *n = node_of(s);
+
+	if (*arg == '\0' || strlen(arg) >= sizeof(s->helo) ||
+	    strpbrk(arg, " \t") != NULL) {
+		reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	txn_reset(s);
+	snprintf(s->helo, sizeof(s->helo), "%s", arg);
+	s->has_helo = true;
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		reply(s, "250 %s", n->hostname);
+		return;
+	}
+	reply(s, "250-%s", n->hostname);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %" PRId64, limit(s, "max_message_size"));
+	reply(s, "250-8BITMIME");
+	reply(s, "250-SMTPUTF8");
+	if (s->srv->tls != NULL && !s->tls)
+		reply(s, "250-STARTTLS");
+	if (auth_offered(s))
+		reply(s, "250-AUTH PLAIN LOGIN");
+	reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+cmd_mail(struct smtp_session *s, const char *arg)
+{
+	const Sluice__User *u = NULL;
+	struct smtp_reply err;
+	char key[RATELIMIT_KEY_MAX];
+	int64_t per_user;
+
+	if (!s->has_helo) {
+		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->has_mail) {
+		reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	policy_refresh(s);
+	if (s->lst->role != SMTP_ROLE_RELAY && !s->authed) {
+		reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	if (smtp_parse_mail(arg, &s->from, &s->mp, &err) == -1) {
+		memset(&s->from, 0, sizeof(s->from));
+		reply_err(s, &err);
+		return;
+	}
+	if (s->mp.smtputf8 && !s->esmtp) {
+		reply(s, "503 5.5.1 Error: SMTPUTF8 requires EHLO");
+		goto fail;
+	}
+	if (smtp_path_check(&s->from, may_relay(s), s->mp.smtputf8, &err) ==
+	    -1) {
+		refuse(s, NULL, err.code, err.enh, err.text);
+		goto fail;
+	}
+	if (s->mp.size > limit(s, "max_message_size")) {
+		refuse(s, NULL, 552, "5.3.4", "Message size exceeds fixed limit");
+		goto fail;
+	}
+	if (s->authed) {
+		u = policy_user(s->policy, s->user);
+		if (u == NULL || !policy_sender_allowed(u, s->from.addr)) {
+			reply(s,
+			    "553 5.7.1 <%s>: Sender address rejected: not "
+			    "owned by user %s",
+			    s->from.addr, s->user);
+			log_refused(s, NULL,
+			    "553 5.7.1 Sender address rejected: not owned by "
+			    "user %s",
+			    s->user);
+			goto fail;
+		}
+	}
+	snprintf(key, sizeof(key), "msg-ip:%s", s->ip);
+	if (!ratelimit_msg_allowed(s->srv->rl, key,
+		limit(s, "messages_per_minute_per_ip"), now_s())) {
+		refuse(s, NULL, 451, "4.7.1",
+		    "Rate limit exceeded for your address, try again later");
+		goto fail;
+	}
+	if (u != NULL) {
+		per_user = u->rate_per_minute > 0
+		    ? (int64_t)u->rate_per_minute
+		    : limit(s, "messages_per_minute_per_user");
+		snprintf(key, sizeof(key), "msg-user:%s", s->user);
+		if (!ratelimit_msg_allowed(s->srv->rl, key, per_user,
+			now_s())) {
+			refuse(s, NULL, 451, "4.7.1",
+			    "Rate limit exceeded for your user, try again "
+			    "later");
+			goto fail;
+		}
+	}
+	s->has_mail = true;
+	reply(s, "250 2.1.0 Ok");
+	return;
+fail:
+	memset(&s->from, 0, sizeof(s->from));
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const char *arg)
+{
+	struct smtp_path to;
+	struct smtp_reply err;
+	char **r;
+
+	if (!s->has_mail) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (smtp_parse_rcpt(arg, &to, &err) == -1) {
+		reply_err(s, &err);
+		return;
+	}
+	if (smtp_path_check(&to, may_relay(s), s->mp.smtputf8, &err) == -1) {
+		refuse(s, to.addr, err.code, err.enh, err.text);
+		return;
+	}
+	if (!may_relay(s)) {
+		reply(s, "554 5.7.1 <%s>: Relay access denied", to.addr);
+		log_refused(s, to.addr, "554 5.7.1 Relay access denied");
+		return;
+	}
+	if ((int64_t)s->nrcpts >= limit(s, "max_recipients")) {
+		refuse(s, to.addr, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	if ((r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r))) == NULL)
+		goto oom;
+	s->rcpts = r;
+	if ((s->rcpts[s->nrcpts] = strdup(to.addr)) == NULL)
+		goto oom;
+	s->nrcpts++;
+	reply(s, "250 2.1.5 Ok");
+	return;
+oom:
+	reply(s, "452 4.3.1 Insufficient system resources");
+}
+
+static void
+cmd_data(struct smtp_session *s, const char *arg)
+{
+	struct node *n = node_of(s);
+
+	if (!s->has_mail) {
+		reply(s, "503 5.5.1 Error: need RCPT command");
+		return;
+	}
+	if (s->nrcpts == 0) {
+		/* RFC 2920 3.1: the pipelined RCPTs all failed */
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (n->spool == NULL || (s->msg = spool_msg_new(n->spool)) == NULL) {
+		refuse(s, NULL, 451, "4.3.0", "Temporary queue failure");
+		txn_reset(s);
+		return;
+	}
+	smtp_data_init(&s->data);
+	s->max_size = limit(s, "max_message_size");
+	s->state = SS_DATA;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+auth_block_refuse(struct smtp_session *s, int64_t until)
+{
+	reply(s, "454 4.7.0 Too many AUTH failures; try again later");
+	log_info("auth-block client=%s refused=auth until=%" PRId64,
+	    s->client, until);
+}
+
+/* The SASL exchange has a user and a password: check them. */
+static void
+auth_check(struct smtp_session *s, const char *user, const char *pass)
+{
+	const Sluice__User *u = policy_user(s->policy, user);
+	enum auth_start r;
+
+	snprintf(s->sasl_user, sizeof(s->sasl_user), "%s", user);
+	s->sasl = SASL_NONE;
+	r = auth_verify(s->srv->auth, user, pass,
+	    u != NULL && u->password_hash[0] != '\0' ? u->password_hash
+						     : NULL,
+	    s->id);
+	switch (r) {
+	case AUTH_BUSY:
+		s->state = SS_CMD;
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	case AUTH_CACHED_OK:
+		s->state = SS_CMD;
+		smtp_session_on_auth(s->id, true);	/* replies now */
+		break;
+	case AUTH_QUEUED:
+		s->state = SS_AUTH;
+		bufferevent_disable(s->bev, EV_READ);
+		break;
+	}
+}
+
+void
+smtp_session_on_auth(uint64_t id, bool ok)
+{
+	struct smtp_session *s = session_lookup(id);
+	int64_t block_s, max;
+	bool async;
+
+	if (s == NULL || s->state == SS_CLOSING)
+		return;	/* the client left meanwhile */
+	async = s->state == SS_AUTH;
+	s->state = SS_CMD;
+	if (ok) {
+		s->authed = true;
+		snprintf(s->user, sizeof(s->user), "%s", s->sasl_user);
+		reply(s, "235 2.7.0 Authentication successful");
+		log_info("smtp auth client=%s user=%s result=ok", s->client,
+		    s->user);
+	} else {
+		atomic_fetch_add(&node_of(s)->stats.auth_failures, 1);
+		reply(s, "535 5.7.8 Authentication credentials invalid");
+		log_info("smtp auth client=%s user=%s result=failed",
+		    s->client, s->sasl_user);
+		max = limit(s, "auth_failures_before_block");
+		block_s = limit(s, "auth_block_seconds");
+		if (ratelimit_auth_failure(s->srv->rl, s->ip, max, block_s,
+			now_s()))
+			log_info("auth-block client=%s failures=%" PRId64
+				 " seconds=%" PRId64,
+			    s->ip, max, block_s);
+	}
+	if (async) {
+		bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+		session_settle(s);
+	}
+}
+
+static void
+cmd_auth(struct smtp_session *s, const char *arg)
+{
+	char mech[16], dec[SMTP_SASL_MAX], user[SMTP_SASL_USER_MAX],
+	    pass[SMTP_SASL_PASS_MAX], b64[64];
+	const char *init = NULL;
+	size_t n = strcspn(arg, " "), declen;
+	int64_t until;
+
+	if (!auth_offered(s)) {
+		if (s->srv->tls != NULL)
+			reply(s, "530 5.7.0 Must issue a STARTTLS command "
+				 "first");
+		else
+			reply(s, "503 5.5.1 Error: authentication not "
+				 "enabled");
+		return;
+	}
+	if (!s->has_helo || !s->esmtp) {
+		reply(s, "503 5.5.1 Error: send EHLO first");
+		return;
+	}
+	if (s->authed) {
+		reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->has_mail) {
+		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	if (ratelimit_auth_blocked(s->srv->rl, s->ip, now_s(), &until)) {
+		auth_block_refuse(s, until);
+		return;
+	}
+	if (n == 0 || n >= sizeof(mech)) {
+		reply(s, "501 5.5.4 Syntax: AUTH mechanism");
+		return;
+	}
+	memcpy(mech, arg, n);
+	mech[n] = '\0';
+	if (arg[n] == ' ')
+		init = arg + n + 1;
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		if (init == NULL) {
+			s->sasl = SASL_PLAIN;
+			s->state = SS_SASL;
+			reply(s, "334 ");
+			return;
+		}
+		/* RFC 4954 4: "=" is an empty initial response */
+		if (strcmp(init, "=") == 0)
+			init = "";
+		if (smtp_b64_decode(init, strlen(init), dec, sizeof(dec),
+			&declen) == -1) {
+			reply(s, "501 5.5.2 Cannot decode response");
+			return;
+		}
+		if (smtp_sasl_plain(dec, declen, user, sizeof(user), pass,
+			sizeof(pass)) == -1) {
+			explicit_bzero(dec, sizeof(dec));
+			reply(s, "501 5.5.2 Malformed PLAIN response");
+			return;
+		}
+		explicit_bzero(dec, sizeof(dec));
+		auth_check(s, user, pass);
+		explicit_bzero(pass, sizeof(pass));
+	} else if (strcasecmp(mech, "LOGIN") == 0) {
+		if (init != NULL) {
+			if (smtp_b64_decode(init, strlen(init), dec,
+				sizeof(dec), &declen) == -1 ||
+			    smtp_sasl_login_item(dec, declen, s->sasl_user,
+				sizeof(s->sasl_user)) == -1) {
+				reply(s, "501 5.5.2 Cannot decode response");
+				return;
+			}
+			s->sasl = SASL_LOGIN_PASS;
+			smtp_b64_encode("Password:", 9, b64);
+		} else {
+			s->sasl = SASL_LOGIN_USER;
+			smtp_b64_encode("Username:", 9, b64);
+		}
+		s->state = SS_SASL;
+		reply(s, "334 %s", b64);
+	} else
+		reply(s, "504 5.5.4 Unrecognized authentication type");
+}
+
+/* One SASL response line (already bounded by SMTP_SASL_MAX). */
+static void
+sasl_line(struct smtp_session *s, const char *line)
+{
+	char dec[SMTP_SASL_MAX], user[SMTP_SASL_USER_MAX],
+	    pass[SMTP_SASL_PASS_MAX], b64[64];
+	size_t declen;
+
+	s->state = SS_CMD;
+	if (strcmp(line, "*") == 0) {
+		s->sasl = SASL_NONE;
+		reply(s, "501 5.7.0 Authentication cancelled");
+		return;
+	}
+	if (smtp_b64_decode(line, strlen(line), dec, sizeof(dec), &declen) ==
+	    -1) {
+		s->sasl = SASL_NONE;
+		reply(s, "501 5.5.2 Cannot decode response");
+		return;
+	}
+	switch (s->sasl) {
+	case SASL_PLAIN:
+		if (smtp_sasl_plain(dec, declen, user, sizeof(user), pass,
+			sizeof(pass)) == -1) {
+			s->sasl = SASL_NONE;
+			reply(s, "501 5.5.2 Malformed PLAIN response");
+			break;
+		}
+		auth_check(s, user, pass);
+		break;
+	case SASL_LOGIN_USER:
+		if (smtp_sasl_login_item(dec, declen, s->sasl_user,
+			sizeof(s->sasl_user)) == -1) {
+			s->sasl = SASL_NONE;
+			reply(s, "501 5.5.2 Cannot decode response");
+			break;
+		}
+		s->sasl = SASL_LOGIN_PASS;
+		s->state = SS_SASL;
+		smtp_b64_encode("Password:", 9, b64);
+		reply(s, "334 %s", b64);
+		break;
+	case SASL_LOGIN_PASS:
+		if (smtp_sasl_login_item(dec, declen, pass, sizeof(pass)) ==
+		    -1) {
+			s->sasl = SASL_NONE;
+			reply(s, "501 5.5.2 Cannot decode response");
+			break;
+		}
+		snprintf(user, sizeof(user), "%s", s->sasl_user);
+		auth_check(s, user, pass);
+		break;
+	case SASL_NONE:
+		break;
+	}
+	explicit_bzero(dec, sizeof(dec));
+	explicit_bzero(pass, sizeof(pass));
+}
+
+static void session_start_tls(struct smtp_session *);
+
+static void
+bad_command(struct smtp_session *s, const char *text)
+{
+	if (++s->bad_cmds >= SMTP_MAX_BAD_CMDS) {
+		reply(s, "421 4.7.0 %s Error: too many errors",
+		    node_of(s)->hostname);
+		log_info("smtp disconnect client=%s reason=too-many-errors",
+		    s->client);
+		session_close(s);
+		return;
+	}
+	reply(s, "%s", text);
+}
+
+static void
+command(struct smtp_session *s, const char *line)
+{
+	struct smtp_cmd cmd;
+
+	smtp_cmd_parse(line, &cmd);
+	switch (cmd.verb) {
+	case SMTP_HELO:
+		cmd_helo(s, cmd.arg, false);
+		break;
+	case SMTP_EHLO:
+		cmd_helo(s, cmd.arg, true);
+		break;
+	case SMTP_MAIL:
+		cmd_mail(s, cmd.arg);
+		break;
+	case SMTP_RCPT:
+		cmd_rcpt(s, cmd.arg);
+		break;
+	case SMTP_DATA:
+		cmd_data(s, cmd.arg);
+		break;
+	case SMTP_RSET:
+		txn_reset(s);
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_NOOP:
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_QUIT:
+		reply(s, "221 2.0.0 Bye");
+		session_close(s);
+		break;
+	case SMTP_VRFY:
+		/* RFC 5321 3.5.3: neither confirm nor deny */
+		reply(s, "252 2.0.0 Cannot VRFY user; send some mail");
+		break;
+	case SMTP_EXPN:
+		reply(s, "502 5.5.1 Error: EXPN not available");
+		break;
+	case SMTP_HELP:
+		reply(s, "214 2.0.0 See RFC 5321");
+		break;
+	case SMTP_BDAT:
+		/* CHUNKING is not offered */
+		bad_command(s, "502 5.5.1 Error: BDAT not implemented");
+		break;
+	case SMTP_STARTTLS:
+		if (s->srv->tls == NULL) {
+			reply(s, "502 5.5.1 Error: STARTTLS not available");
+		} else if (s->tls) {
+			reply(s, "503 5.5.1 Error: TLS already active");
+		} else if (*cmd.arg != '\0') {
+			reply(s, "501 5.5.4 Syntax: STARTTLS");
+		} else {
+			reply(s, "220 2.0.0 Ready to start TLS");
+			session_start_tls(s);
+		}
+		break;
+	case SMTP_AUTH:
+		cmd_auth(s, cmd.arg);
+		break;
+	case SMTP_UNKNOWN:
+		bad_command(s, "500 5.5.2 Error: command not recognized");
+		break;
+	}
+}
+
+/* -------------------------------------------------------------- DATA */
+
+static void
+data_write(struct smtp_session *s, const char *buf, size_t len)
+{
+	size_t n;
+
+	if (len == 0)
+		return;
+	if (s->hdrlen < SMTP_HDR_CAPTURE) {
+		if (s->hdr == NULL && (s->hdr = malloc(SMTP_HDR_CAPTURE)) ==
+		    NULL)
+			s->hdrlen = SMTP_HDR_CAPTURE;	/* no msgid then */
+		else {
+			n = SMTP_HDR_CAPTURE - s->hdrlen;
+			n = n < len ? n : len;
+			memcpy(s->hdr + s->hdrlen, buf, n);
+			s->hdrlen += n;
+		}
+	}
+	if (s->data.size > (uint64_t)s->max_size)
+		s->overflow = true;
+	if (s->overflow || s->write_errno != 0 || s->data.bare ||
+	    s->data.nul || s->data.toolong)
+		return;	/* refused anyway: read on, write nothing */
+	if (spool_msg_write(s->msg, buf, len) == -1)
+		s->write_errno = errno != 0 ? errno : EIO;
+}
+
+static void smtp_session_on_commit(uint64_t cookie, const char *qid,
+    bool ok);
+
+/* The client sent CRLF.CRLF: answer or hand to the spool. */
+static void
+data_end(struct smtp_session *s)
+{
+	struct spool_envelope env;
+	char msgid[512] = "";
+	const char *reason = NULL;
+	int code = 554;
+	const char *enh = "5.6.0";
+
+	s->state = SS_CMD;
+	if (s->overflow) {
+		code = 552;
+		enh = "5.3.4";
+		reason = "Message size exceeds fixed limit";
+	} else if (s->data.bare) {
+		/* RFC 5321 2.3.8; the 2023 SMTP smuggling advisories */
+		reason = "Message refused: bare CR or LF not allowed";
+	} else if (s->data.nul) {
+		reason = "Message refused: NUL character not allowed";
+	} else if (s->data.toolong) {
+		reason = "Message refused: line longer than 1000 octets "
+			 "(RFC 5321 4.5.3.1.6)";
+	} else if (s->write_errno == ENOSPC) {
+		code = 452;
+		enh = "4.3.1";
+		reason = "Insufficient system storage";
+	} else if (s->write_errno != 0) {
+		code = 451;
+		enh = "4.3.0";
+		reason = "Temporary queue failure";
+	}
+	if (reason != NULL) {
+		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, code, enh,
+		    reason);
+		txn_reset(s);
+		return;
+	}
+	if (s->hdr != NULL)
+		smtp_message_id(s->hdr, s->hdrlen, msgid, sizeof(msgid));
+	memset(&env, 0, sizeof(env));
+	env.sender = s->from.addr;
+	env.rcpts = (const char *const *)s->rcpts;
+	env.nrcpts = s->nrcpts;
+	env.client = s->client;
+	env.helo = s->helo;
+	env.auth_user = s->authed ? s->user : "";
+	env.message_id = msgid;
+	env.received_at = now_s();
+	env.smtputf8 = s->mp.smtputf8;
+	env.eightbit = s->mp.body == SMTP_BODY_8BITMIME;
+	/* the spool owns msg from here and calls back by id */
+	spool_msg_commit(s->msg, &env, smtp_session_on_commit, s->id);
+	s->msg = NULL;
+	s->state = SS_COMMIT;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void
+journal_received(struct smtp_session *s, const char *qid, const char *msgid)
+{
+	Sluice__Event ev = SLUICE__EVENT__INIT;
+	char q[SPOOL_QID_MAX], m[512], kind[] = "received";
+	struct node *n = node_of(s);
+
+	if (n->journal == NULL)
+		return;
+	snprintf(q, sizeof(q), "%s", qid);
+	snprintf(m, sizeof(m), "%s", msgid);
+	ev.kind = kind;
+	ev.queue_id = q;
+	ev.message_id = m;
+	ev.client = s->client;
+	if (s->authed)
+		ev.auth_user = s->user;
+	ev.sender = s->from.addr;
+	ev.recipients = s->rcpts;
+	ev.n_recipients = s->nrcpts;
+	ev.size = s->data.size;
+	ev.tls = s->tls;
+	journal_append(n->journal, &ev);
+}
+
+static void
+smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
+{
+	struct smtp_session *s = session_lookup(cookie);
+	struct node *n;
+	char key[RATELIMIT_KEY_MAX], msgid[512] = "";
+
+	if (s == NULL) {
+		/* the client left before the flush: it never saw a 250 and
+		 * will send again; the queued copy is delivered anyway */
+		if (ok)
+			log_info("%s smtp accepted-unacknowledged (client "
+				 "gone)",
+			    qid);
+		return;
+	}
+	n = node_of(s);
+	if (s->state != SS_COMMIT)
+		return;	/* timed out meanwhile; the 421 is on its way */
+	s->state = SS_CMD;
+	if (ok) {
+		reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		atomic_fetch_add(&n->stats.accepted, 1);
+		snprintf(key, sizeof(key), "msg-ip:%s", s->ip);
+		ratelimit_msg_count(s->srv->rl, key, now_s());
+		if (s->authed) {
+			snprintf(key, sizeof(key), "msg-user:%s", s->user);
+			ratelimit_msg_count(s->srv->rl, key, now_s());
+		}
+		if (s->hdr != NULL)
+			smtp_message_id(s->hdr, s->hdrlen, msgid,
+			    sizeof(msgid));
+		log_info("%s smtp accepted client=%s%s%s from=<%s> nrcpt=%zu "
+			 "size=%" PRIu64 " msgid=%s tls=%s",
+		    qid, s->client, s->authed ? " user=" : "",
+		    s->authed ? s->user : "", s->from.addr, s->nrcpts,
+		    s->data.size, msgid[0] != '\0' ? msgid : "-",
+		    s->tls ? "yes" : "no");
+		journal_received(s, qid, msgid);
+	} else
+		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 451, "4.3.0",
+		    "Temporary queue failure");
+	txn_reset(s);
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);	/* commands pipelined behind the dot */
+	session_settle(s);
+}
+
+/* ----------------------------------------------------------- reading */
+
+/* Drops an over-long line through its LF; true once its end was seen. */
+static bool
+discard_line(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
+
+	if (p.pos < 0) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return false;
+	}
+	evbuffer_drain(in, (size_t)p.pos + 1);
+	s->discard_line = false;
+	return true;
+}
+
+static void
+over_long(struct smtp_session *s)
+{
+	if (s->state == SS_SASL) {
+		s->state = SS_CMD;
+		s->sasl = SASL_NONE;
+		reply(s, "500 5.5.6 Authentication exchange line is too "
+			 "long");
+		return;
+	}
+	bad_command(s, "500 5.5.2 Error: line too long");
+}
+
+/* One line from the input; false when more input is needed. */
+static bool
+read_line(struct smtp_session *s, struct evbuffer *in)
+{
+	char line[SMTP_SASL_MAX + 1];
+	size_t len = evbuffer_get_length(in), max = SMTP_CMD_MAX, used,
+	       linelen, n;
+	const char *p;
+	bool bad, ended;
+	int rv;
+
+	if (s->discard_line) {
+		if (!discard_line(s, in))
+			return false;
+		over_long(s);
+		return true;
+	}
+	if (len == 0)
+		return false;
+	/* RFC 4954 4: AUTH lines and SASL responses may reach 12288 */
+	p = (const char *)evbuffer_pullup(in, len < 5 ? (ssize_t)len : 5);
+	if (s->state == SS_SASL || (len >= 5 && strncasecmp(p, "AUTH ", 5) ==
+						     0))
+		max = SMTP_SASL_MAX;
+	n = len < max ? len : max;
+	p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+	rv = smtp_cmd_line(p, n, max, &used, &linelen, &bad, &ended);
+	if (rv == 0)
+		return false;
+	if (rv == -1) {
+		evbuffer_drain(in, used);
+		s->discard_line = true;
+		return true;
+	}
+	memcpy(line, p, linelen);
+	line[linelen] = '\0';
+	evbuffer_drain(in, used);
+	if (bad) {
+		if (s->state == SS_SASL) {
+			s->state = SS_CMD;
+			s->sasl = SASL_NONE;
+		}
+		bad_command(s,
+		    "500 5.5.2 Error: bare CR or LF or NUL in command");
+		return true;
+	}
+	if (s->state == SS_SASL)
+		sasl_line(s, line);
+	else if (linelen == 0)
+		bad_command(s, "500 5.5.2 Error: bad syntax");
+	else
+		command(s, line);
+	explicit_bzero(line, linelen);
+	return true;
+}
+
+static bool
+read_data(struct smtp_session *s, struct evbuffer *in)
+{
+	char out[SMTP_DATA_CHUNK + 2];
+	struct evbuffer_iovec v;
+	size_t used, outlen, n;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return false;
+	n = v.iov_len < SMTP_DATA_CHUNK ? v.iov_len : SMTP_DATA_CHUNK;
+	used = smtp_data_feed(&s->data, v.iov_base, n, out, &outlen);
+	data_write(s, out, outlen);
+	evbuffer_drain(in, used);
+	if (s->data.state == SMTP_DATA_DONE)
+		data_end(s);
+	return true;
+}
+
+static bool	proxy_read(struct smtp_session *, struct evbuffer *);
+
+/* Handles everything complete in the input, then sends the replies. */
+static void
+session_process(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	for (;;) {
+		if (evbuffer_get_length(out) + evbuffer_get_length(s->out) >
+		    SMTP_OUT_HIGH) {
+			/* the client does not read its replies: wait */
+			s->paused = true;
+			bufferevent_disable(s->bev, EV_READ);
+			break;
+		}
+		if (s->state == SS_PROXY) {
+			if (!proxy_read(s, in))
+				break;
+			in = bufferevent_get_input(s->bev);
+			out = bufferevent_get_output(s->bev);
+			continue;
+		}
+		if (s->state == SS_DATA) {
+			if (!read_data(s, in))
+				break;
+		} else if (s->state == SS_CMD || s->state == SS_SASL) {
+			if (!read_line(s, in))
+				break;
+		} else
+			break;	/* COMMIT, AUTH, CLOSING */
+	}
+	session_flush(s);
+}
+
+/* Called last by every entry point: frees a finished session. */
+static void
+session_settle(struct smtp_session *s)
+{
+	if (s->state == SS_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_free(s);
+}
+
+static void
+session_on_read(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	session_process(s);
+	session_settle(s);
+}
+
+static void
+session_on_write(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == SS_CLOSING) {
+		session_settle(s);
+		return;
+	}
+	if (s->paused) {
+		s->paused = false;
+		if (s->state == SS_CMD || s->state == SS_SASL ||
+		    s->state == SS_DATA)
+			bufferevent_enable(s->bev, EV_READ);
+		session_process(s);
+		session_settle(s);
+	}
+}
+
+static void
+session_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	char buf[256];
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* implicit TLS (smtps) handshake done */
+		tls_server_describe(s->bev, buf, sizeof(buf));
+		log_info("smtp tls client=%s %s", s->client, buf);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->state == SS_PROXY) {
+			log_info("smtp proxy client=%s: no header, dropped",
+			    s->client);
+			session_free(s);
+			return;
+		}
+		if (s->state != SS_CLOSING) {
+			reply(s, "421 4.4.2 %s Error: timeout exceeded",
+			    node_of(s)->hostname);
+			log_info("smtp disconnect client=%s reason=idle-timeout",
+			    s->client);
+			session_close(s);
+			session_flush(s);
+			/* the write timeout still bounds a client that
+			 * does not read */
+			bufferevent_enable(s->bev, EV_WRITE);
+			session_settle(s);
+			return;
+		}
+		session_free(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		if (s->tls || s->lst->role == SMTP_ROLE_SMTPS) {
+			tls_server_error(s->bev, buf, sizeof(buf));
+			log_info("smtp disconnect client=%s reason=error "
+				 "tls=\"%s\"",
+			    s->client, buf);
+		} else
+			log_info("smtp disconnect client=%s reason=error",
+			    s->client);
+	} else
+		log_debug("smtp disconnect client=%s reason=eof", s->client);
+	session_free(s);
+}
+
+static void
+session_on_total(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state == SS_CLOSING || s->state == SS_PROXY) {
+		session_free(s);
+		return;
+	}
+	reply(s, "421 4.4.2 %s Error: session timeout exceeded",
+	    node_of(s)->hostname);
+	log_info("smtp disconnect client=%s reason=session-timeout",
+	    s->client);
+	session_close(s);
+	session_flush(s);
+	session_settle(s);
+}
+
+static void
+session_timeouts(struct smtp_session *s)
+{
+	struct timeval idle = { 0, 0 };
+
+	idle.tv_sec = s->state == SS_PROXY
+	    ? SMTP_PROXY_TIMEOUT_S
+	    : (time_t)limit(s, "idle_timeout_seconds");
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+}
+
+static void
+session_setup_bev(struct smtp_session *s)
+{
+	bufferevent_setcb(s->bev, session_on_read, session_on_write,
+	    session_on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_IN_HIGH);
+	session_timeouts(s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* RFC 3207 4.2 and CVE-2011-0411: whatever the client pipelined behind
+ * STARTTLS is thrown away, and the session forgets everything it was
+ * told in clear text. */
+static void
+session_start_tls(struct smtp_session *s)
+{
+	struct event_base *base = node_of(s)->base;
+	struct bufferevent *tls;
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t junk = evbuffer_get_length(in);
+
+	if (junk > 0) {
+		log_info("smtp starttls client=%s discarded=%zu octets "
+			 "pipelined after STARTTLS",
+		    s->client, junk);
+		evbuffer_drain(in, junk);
+	}
+	session_flush(s);	/* the 220 goes out in clear text */
+	if ((tls = tls_server_filter(s->srv->tls, base, s->bev)) == NULL) {
+		log_warnx("smtp starttls client=%s: cannot set up TLS",
+		    s->client);
+		session_close(s);
+		return;
+	}
+	s->bev = tls;
+	s->tls = true;
+	txn_reset(s);
+	s->has_helo = s->esmtp = false;
+	s->helo[0] = '\0';
+	s->sasl = SASL_NONE;
+	s->state = SS_CMD;
+	session_setup_bev(s);
+	/* the filter bufferevent reports BEV_EVENT_CONNECTED when the
+	 * handshake is done; session_on_event logs the version then */
+}
+
+/* --------------------------------------------------------- admission */
+
+static void
+set_client(struct smtp_session *s, int family, const void *addr,
+    uint16_t port)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
+
+	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
+		family = AF_INET;
+		addr = (const uint8_t *)addr + 12;
+	}
+	s->family = family;
+	memset(s->addr, 0, sizeof(s->addr));
+	memcpy(s->addr, addr, family == AF_INET ? 4 : 16);
+	inet_ntop(family, s->addr, s->ip, sizeof(s->ip));
+	snprintf(s->client, sizeof(s->client), "[%s]:%u", s->ip,
+	    (unsigned)port);
+}
+
+/* The client's address is known: limits, then the greeting. */
+static void
+session_admit(struct smtp_session *s)
+{
+	struct node *n = node_of(s);
+	int64_t until;
+
+	atomic_fetch_add(&n->stats.connections, 1);
+	s->trusted = policy_client_trusted(s->policy, s->family, s->addr);
+	s->state = SS_CMD;
+	session_timeouts(s);
+	log_debug("smtp connect client=%s listener=%s role=%s trusted=%s",
+	    s->client, s->lst->name, smtp_role_name(s->lst->role),
+	    s->trusted ? "yes" : "no");
+	if (ratelimit_auth_blocked(s->srv->rl, s->ip, now_s(), &until)) {
+		reply(s, "421 4.7.0 %s Too many AUTH failures from your "
+			 "address; try again later",
+		    n->hostname);
+		log_info("auth-block client=%s refused=connect until=%" PRId64,
+		    s->ip, until);
+		session_close(s);
+		return;
+	}
+	if ((int64_t)s->srv->nsessions > limit(s, "max_connections")) {
+		reply(s, "421 4.7.0 %s Too many connections, try again later",
+		    n->hostname);
+		log_info("smtp refused client=%s reason=max_connections",
+		    s->client);
+		session_close(s);
+		return;
+	}
+	if (!ratelimit_conn_open(s->srv->rl, s->ip,
+		limit(s, "max_connections_per_ip"), now_s())) {
+		reply(s, "421 4.7.0 %s Too many connections from your "
+			 "address",
+		    n->hostname);
+		log_info("smtp refused client=%s "
+			 "reason=max_connections_per_ip",
+		    s->client);
+		session_close(s);
+		return;
+	}
+	s->counted = true;
+	reply(s, "220 %s ESMTP sluice", n->hostname);
+}
+
+/* The PROXY header, before anything else; true once it is handled. */
+static bool
+proxy_read(struct smtp_session *s, struct evbuffer *in)
+{
+	struct bufferevent *tls;
+	struct proxy_info pi;
+	size_t len = evbuffer_get_length(in);
+	const uint8_t *p;
+	int rv;
+
+	if (len > PROXY_V2_MAX)
+		len = PROXY_V2_MAX;
+	p = evbuffer_pullup(in, (ssize_t)len);
+	if ((rv = proxy_parse(p, len, &pi)) == 0 && len < PROXY_V2_MAX)
+		return false;
+	if (rv <= 0) {
+		/* no reply: whoever this is, it is not our balancer */
+		log_info("smtp proxy client=%s: invalid PROXY header, dropped",
+		    s->client);
+		session_close(s);
+		return false;
+	}
+	evbuffer_drain(in, (size_t)rv);
+	if (!pi.local)
+		set_client(s, pi.family, pi.src, pi.src_port);
+	if (s->lst->role == SMTP_ROLE_SMTPS) {
+		/* the TLS handshake follows the header; the filter reads
+		 * what is already buffered */
+		tls = tls_server_filter(s->srv->tls, node_of(s)->base,
+		    s->bev);
+		if (tls == NULL) {
+			session_close(s);
+			return false;
+		}
+		s->bev = tls;
+		s->tls = true;
+		session_setup_bev(s);
+	}
+	session_admit(s);
+	return true;
+}
+
+/* ------------------------------------------------------------ public */
+
+void
+smtp_session_start(struct smtp_listener *l, evutil_socket_t fd,
+    const struct sockaddr *sa, int socklen)
+{
+	struct smtp_server *srv = l->srv;
+	struct node *n = srv->node;
+	struct smtp_session *s;
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+
+	session_srv = srv;
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->out = evbuffer_new()) == NULL) {
+		free(s);
+		evutil_closesocket(fd);
+		return;
+	}
+	s->id = ++srv->next_id;
+	s->srv = srv;
+	s->lst = l;
+	s->policy = policy_ref(n->policy);
+	s->started_at = now_s();
+	if (sa->sa_family == AF_INET6 &&
+	    (size_t)socklen >= sizeof(struct sockaddr_in6)) {
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		set_client(s, AF_INET6, &sin6->sin6_addr,
+		    ntohs(sin6->sin6_port));
+	} else {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		set_client(s, AF_INET, &sin->sin_addr, ntohs(sin->sin_port));
+	}
+	if (l->role == SMTP_ROLE_SMTPS && !l->proxy) {
+		s->bev = tls_server_socket(srv->tls, n->base, fd);
+		s->tls = true;
+	} else
+		s->bev = bufferevent_socket_new(n->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		evutil_closesocket(fd);
+		evbuffer_free(s->out);
+		policy_unref(s->policy);
+		free(s);
+		return;
+	}
+	session_link(s);
+	s->ev_total = evtimer_new(n->base, session_on_total, s);
+	if (s->ev_total != NULL) {
+		struct timeval tv = { 0, 0 };
+
+		tv.tv_sec = (time_t)limit(s, "session_timeout_seconds");
+		evtimer_add(s->ev_total, &tv);
+	}
+	s->state = l->proxy ? SS_PROXY : SS_CMD;
+	session_setup_bev(s);
+	if (!l->proxy)
+		session_admit(s);
+	session_flush(s);
+	session_settle(s);
+}
+
+static void
+session_free(struct smtp_session *s)
+{
+	txn_reset(s);
+	if (s->counted)
+		ratelimit_conn_close(s->srv->rl, s->ip);
+	session_unlink(s);
+	if (s->ev_total != NULL)
+		event_free(s->ev_total);
+	bufferevent_free(s->bev);
+	evbuffer_free(s->out);
+	policy_unref(s->policy);
+	explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
+	free(s);
+}
+
+void
+smtp_session_close_all(struct smtp_server *srv)
+{
+	struct smtp_session *s;
+	size_t i;
+
+	for (i = 0; i < SMTP_SESSION_BUCKETS; i++)
+		while ((s = srv->sessions[i]) != NULL)
+			session_free(s);
+	if (session_srv == srv)
+		session_srv = NULL;
+}
