@@ -1,0 +1,132 @@
+/* smtp_client.h - one outbound SMTP session (RFC 5321) on a libevent
+ * bufferevent: connect, greeting, EHLO (HELO fallback), STARTTLS or
+ * implicit TLS, AUTH PLAIN/LOGIN, then any number of transactions, each
+ * pipelined (RFC 2920) when the server offers it.  Owned by delivery.c
+ * (its connection cache); loop thread only.  The session reports through
+ * callbacks and never frees itself: the owner calls smtp_client_free(),
+ * also from inside a callback. */
+#ifndef SLUICE_SMTP_CLIENT_H
+#define SLUICE_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct event_base;
+struct ssl_ctx_st;
+struct smtp_client;
+
+#define SMTP_REPLY_TEXT 384
+
+/* A reply as a value: code 0 means none was received (local failure,
+ * described in text). */
+struct smtp_reply {
+	int code;
+	char enhanced[16];          /* "5.1.1" or "" */
+	char text[SMTP_REPLY_TEXT]; /* first line after code/enhanced */
+};
+
+/* Pure reply parser (tests/unit/test_smtp_reply.c).  Feed one line
+ * without CRLF; returns 1 when the reply is complete (last line), 0 when
+ * more lines follow, -1 when the line is not a reply line.  *line_text
+ * points into line at the text after "250-"/"250 " (EHLO keywords). */
+struct smtp_reply_parser {
+	struct smtp_reply r;
+	int lines;
+};
+void smtp_reply_init(struct smtp_reply_parser *);
+int smtp_reply_feed(struct smtp_reply_parser *, const char *line, size_t len,
+    const char **line_text);
+/* 2, 4, 5 ... (code / 100); 0 for no reply. */
+int smtp_reply_class(const struct smtp_reply *);
+/* Formats "421 4.4.1 text" style into buf (for logs and events). */
+void smtp_reply_format(const struct smtp_reply *, char *buf, size_t len);
+/* Sets a locally made-up reply (connection refused and such). */
+void smtp_reply_set(struct smtp_reply *, int code, const char *enhanced,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Why a session ended before or between transactions. */
+enum smtp_client_failure {
+	SMTP_CLIENT_OK = 0,
+	SMTP_CLIENT_CONNECT, /* refused, unreachable */
+	SMTP_CLIENT_TIMEOUT,
+	SMTP_CLIENT_TLS,      /* handshake, verification, STARTTLS missing */
+	SMTP_CLIENT_AUTH,     /* 535 and friends, AUTH not offered */
+	SMTP_CLIENT_REJECTED, /* greeting or EHLO/HELO refused */
+	SMTP_CLIENT_DROPPED,  /* peer closed or protocol garbage */
+};
+const char *smtp_client_failure_name(enum smtp_client_failure);
+
+enum smtp_client_tls {
+	SMTP_TLS_NONE,
+	SMTP_TLS_OPPORTUNISTIC, /* STARTTLS when offered */
+	SMTP_TLS_REQUIRE,       /* STARTTLS or fail */
+	SMTP_TLS_SMTPS,         /* implicit TLS from the first byte */
+};
+
+struct smtp_client_params {
+	const char *helo; /* our EHLO name */
+	const char *host; /* peer name: SNI, verify, logs */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum smtp_client_tls tls;
+	bool verify; /* certificate + host name */
+	struct ssl_ctx_st *ssl_ctx;
+	const char *auth_user; /* NULL/"": no AUTH */
+	const char *secret;
+	int connect_timeout_ms;
+	int timeout_ms; /* per reply */
+};
+
+/* A transaction.  The caller owns it and its arrays; results are filled
+ * in before txn_done: mail, rcpt[i] for each recipient, data (code 0 if
+ * DATA was never reached). */
+struct smtp_txn {
+	const char *sender; /* "" for <> */
+	const char *const *rcpts;
+	size_t nrcpts;
+	uint64_t size;
+	bool eightbit;
+	bool smtputf8;
+	/* Reads message data (CRLF lines, not dot-stuffed): octets read,
+	 * 0 at the end, -1 on error (the session is aborted). */
+	ssize_t (*read)(void *arg, uint64_t off, void *buf, size_t n);
+	void *read_arg;
+	struct smtp_reply mail;
+	struct smtp_reply *rcpt; /* [nrcpts], caller's */
+	struct smtp_reply data;
+};
+
+struct smtp_client_cb {
+	/* Session established, or the last transaction finished: idle. */
+	void (*ready)(struct smtp_client *, void *arg);
+	/* The transaction has its results (the session stays usable unless
+	 * failed() follows). */
+	void (*txn_done)(struct smtp_client *, struct smtp_txn *, void *arg);
+	/* The session is over.  txn is the one in flight (its replies so
+	 * far are filled in) or NULL.  why describes the cause. */
+	void (*failed)(struct smtp_client *, enum smtp_client_failure,
+	    const struct smtp_reply *why, struct smtp_txn *txn, void *arg);
+};
+
+struct smtp_client *smtp_client_new(struct event_base *,
+    const struct smtp_client_params *, const struct smtp_client_cb *,
+    void *arg);
+/* Starts a transaction on an idle session: -1 if not idle or the
+ * transaction cannot go to this server (then txn->mail says why, e.g.
+ * SIZE exceeded 552 5.3.4, SMTPUTF8 missing 553 5.6.7). */
+int smtp_client_send(struct smtp_client *, struct smtp_txn *);
+/* Polite close of an idle session (QUIT), then frees it: no more
+ * callbacks. */
+void smtp_client_quit(struct smtp_client *);
+/* Immediate close and free: no more callbacks. */
+void smtp_client_free(struct smtp_client *);
+bool smtp_client_is_idle(const struct smtp_client *);
+bool smtp_client_has_tls(const struct smtp_client *);
+const char *smtp_client_host(const struct smtp_client *);
+/* "127.0.0.1:2525" of the peer. */
+const char *smtp_client_peer(const struct smtp_client *);
+
+#endif

@@ -1,0 +1,7 @@
+# Delivery engine tests (issue 4): unit tests of the pure modules and
+# scenario tests against tests/upstream/upstream.py.
+set(_n ${PROJECT_SOURCE_DIR}/node)
+sluice_unit_test(test_scheduler unit/test_scheduler.c ${_n}/scheduler.c)
+sluice_unit_test(test_router unit/test_router.c ${_n}/router.c)
+sluice_unit_test(test_smtp_reply unit/test_smtp_reply.c ${_n}/smtp_client.c
+	${_n}/tls_client.c LIBS PkgConfig::LIBEVENT OpenSSL::SSL)

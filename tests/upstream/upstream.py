@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""upstream.py - a scriptable SMTP server for sluice's delivery tests.
+
+It plays the hop a node delivers to: a smart host, a provider such as
+SendGrid or SES, or an MX.  Every connection and every accepted message is
+appended to a JSON-lines record (--record) so tests can poll it, assert
+byte-for-byte delivery and count connections:
+
+  {"ev": "connect", "conn": 3, "port": 2525}
+  {"ev": "message", "conn": 3, "from": "a@x", "rcpts": ["b@y"],
+   "data": "<latin-1 text of the un-dot-stuffed data>", "tls": true,
+   "auth": "apikey", "helo": "node1", "params": "BODY=8BITMIME"}
+
+Behaviours (--mode): accept (default), refuse (accept and close at once),
+greet421, stall (never greet), drop-after-data (close instead of
+answering the final dot).  Per recipient codes: --rcpt-code ADDR=550.
+--auth USER:PASS offers AUTH PLAIN/LOGIN (and requires it); --auth-fail
+answers 535 to everything.  --tls-cert/--tls-key offer STARTTLS, with
+--smtps implicit TLS.  --throttle N answers "454 4.7.0 Throttling failure"
+to the first N MAIL commands.  Python 3 standard library only.
+"""
+import argparse
+import base64
+import json
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+
+LOCK = threading.Lock()
+STATE = {"conns": 0, "throttled": 0}
+
+
+def record(args, obj):
+    if not args.record:
+        return
+    line = json.dumps(obj) + "\n"
+    with LOCK:
+        with open(args.record, "a", encoding="utf-8") as f:
+            f.write(line)
+
+
+class Session(socketserver.StreamRequestHandler):
+    timeout = 120
+
+    def setup(self):
+        super().setup()
+        self.args = self.server.args
+        self.tls = False
+        self.authed = None
+        self.helo = None
+
+    def send(self, text):
+        self.wfile.write(text.encode("latin-1"))
+        self.wfile.flush()
+
+    def line(self):
+        raw = self.rfile.readline(65536)
+        if not raw:
+            raise EOFError
+        return raw.decode("latin-1").rstrip("\r\n")
+
+    def starttls(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.args.tls_cert, self.args.tls_key)
+        self.request = ctx.wrap_socket(self.request, server_side=True)
+        self.rfile = self.request.makefile("rb")
+        self.wfile = self.request.makefile("wb")
+        self.tls = True
+
+    def ehlo_lines(self):
+        a = self.args
+        caps = [a.name]
+        if not a.no_pipelining:
+            caps.append("PIPELINING")
+        caps.append("SIZE %d" % a.size if a.size else "SIZE")
+        caps.append("8BITMIME")
+        caps.append("ENHANCEDSTATUSCODES")
+        if a.tls_cert and not self.tls and not a.smtps and not a.no_starttls:
+            caps.append("STARTTLS")
+        if a.auth or a.auth_fail:
+            caps.append("AUTH PLAIN LOGIN")
+        return "".join("250%s%s\r\n" % ("-" if i < len(caps) - 1 else " ",
+                                         c) for i, c in enumerate(caps))
+
+    def handle(self):
+        a = self.args
+        with LOCK:
+            STATE["conns"] += 1
+            conn = STATE["conns"]
+        record(a, {"ev": "connect", "conn": conn, "port": a.port})
+        try:
+            if a.smtps:
+                self.starttls()
+            if a.mode == "refuse":
+                return
+            if a.mode == "stall":
+                self.request.settimeout(a.stall_seconds)
+                try:
+                    self.rfile.read(1)
+                except OSError:
+                    pass
+                return
+            if a.mode == "greet421":
+                self.send("421 4.3.2 %s service not available\r\n" % a.name)
+                return
+            self.send("220 %s ESMTP upstream\r\n" % a.name)
+            self.dialog(conn)
+        except (EOFError, ConnectionError, ssl.SSLError, OSError):
+            pass
+
+    def dialog(self, conn):
+        a = self.args
+        mail = None
+        rcpts = []
+        params = ""
+        while True:
+            ln = self.line()
+            verb = ln[:4].upper()
+            if verb == "EHLO":
+                if a.no_ehlo:
+                    self.send("502 5.5.2 no EHLO here\r\n")
+                    continue
+                self.helo = ln[5:]
+                self.send(self.ehlo_lines())
+            elif verb == "HELO":
+                self.helo = ln[5:]
+                self.send("250 %s\r\n" % a.name)
+            elif ln.upper() == "STARTTLS" and a.tls_cert:
+                self.send("220 2.0.0 go ahead\r\n")
+                self.starttls()
+            elif verb == "AUTH":
+                self.auth(ln)
+            elif verb == "MAIL":
+                if (a.auth or a.auth_fail) and not self.authed:
+                    self.send("530 5.7.0 authentication required\r\n")
+                    continue
+                if STATE["throttled"] < a.throttle:
+                    with LOCK:
+                        STATE["throttled"] += 1
+                    self.send("454 4.7.0 Throttling failure: "
+                              "Maximum sending rate exceeded.\r\n")
+                    continue
+                addr = ln[ln.find("<") + 1:ln.find(">")]
+                params = ln[ln.find(">") + 1:].strip()
+                mail, rcpts = addr, []
+                self.send("250 2.1.0 ok\r\n")
+            elif verb == "RCPT":
+                if mail is None:
+                    self.send("503 5.5.1 MAIL first\r\n")
+                    continue
+                addr = ln[ln.find("<") + 1:ln.find(">")]
+                code = a.rcpt_codes.get(addr.lower())
+                if code:
+                    self.send("%d %s.1.1 <%s> rejected by test\r\n"
+                              % (code, str(code)[0], addr))
+                elif a.max_rcpt and len(rcpts) >= a.max_rcpt:
+                    self.send("452 4.5.3 too many recipients\r\n")
+                else:
+                    rcpts.append(addr)
+                    self.send("250 2.1.5 ok\r\n")
+            elif verb == "DATA":
+                if not rcpts:
+                    self.send("554 5.5.1 no valid recipients\r\n")
+                    continue
+                self.send("354 go ahead\r\n")
+                data = self.read_data()
+                if a.mode == "drop-after-data":
+                    return
+                if a.data_code:
+                    self.send("%d %s.0.0 data rejected by test\r\n"
+                              % (a.data_code, str(a.data_code)[0]))
+                else:
+                    record(a, {"ev": "message", "conn": conn, "from": mail,
+                               "rcpts": rcpts, "data": data,
+                               "tls": self.tls, "auth": self.authed,
+                               "helo": self.helo, "params": params})
+                    self.send("250 2.0.0 ok queued as %d.%d\r\n"
+                              % (conn, len(rcpts)))
+                mail, rcpts = None, []
+            elif verb == "RSET":
+                mail, rcpts = None, []
+                self.send("250 2.0.0 ok\r\n")
+            elif verb == "NOOP":
+                self.send("250 2.0.0 ok\r\n")
+            elif verb == "QUIT":
+                self.send("221 2.0.0 bye\r\n")
+                return
+            else:
+                self.send("500 5.5.2 unknown command\r\n")
+
+    def read_data(self):
+        out = []
+        while True:
+            raw = self.rfile.readline(1 << 20)
+            if not raw:
+                raise EOFError
+            if raw == b".\r\n":
+                break
+            if raw.startswith(b"."):
+                raw = raw[1:]
+            out.append(raw)
+        return b"".join(out).decode("latin-1")
+
+    def auth(self, ln):
+        a = self.args
+        parts = ln.split()
+        mech = parts[1].upper() if len(parts) > 1 else ""
+        user = pw = None
+        if mech == "PLAIN":
+            resp = parts[2] if len(parts) > 2 else None
+            if resp is None:
+                self.send("334 \r\n")
+                resp = self.line()
+            try:
+                _, user, pw = base64.b64decode(resp).decode().split("\0")
+            except Exception:
+                self.send("501 5.5.2 bad PLAIN\r\n")
+                return
+        elif mech == "LOGIN":
+            self.send("334 VXNlcm5hbWU6\r\n")
+            user = base64.b64decode(self.line()).decode()
+            self.send("334 UGFzc3dvcmQ6\r\n")
+            pw = base64.b64decode(self.line()).decode()
+        else:
+            self.send("504 5.5.4 mechanism not supported\r\n")
+            return
+        if not a.auth_fail and a.auth == "%s:%s" % (user, pw):
+            self.authed = user
+            self.send("235 2.7.0 authenticated\r\n")
+        else:
+            self.send("535 5.7.8 authentication credentials invalid\r\n")
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--name", default="upstream.test")
+    p.add_argument("--record")
+    p.add_argument("--mode", default="accept",
+                   choices=["accept", "refuse", "greet421", "stall",
+                            "drop-after-data"])
+    p.add_argument("--stall-seconds", type=float, default=60)
+    p.add_argument("--rcpt-code", action="append", default=[],
+                   help="ADDR=CODE, e.g. bad@example.com=550")
+    p.add_argument("--data-code", type=int, default=0)
+    p.add_argument("--auth")
+    p.add_argument("--auth-fail", action="store_true")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--smtps", action="store_true")
+    p.add_argument("--no-starttls", action="store_true")
+    p.add_argument("--no-pipelining", action="store_true")
+    p.add_argument("--no-ehlo", action="store_true")
+    p.add_argument("--size", type=int, default=0)
+    p.add_argument("--max-rcpt", type=int, default=0)
+    p.add_argument("--throttle", type=int, default=0)
+    a = p.parse_args()
+    a.rcpt_codes = {}
+    for rc in a.rcpt_code:
+        addr, code = rc.rsplit("=", 1)
+        a.rcpt_codes[addr.lower()] = int(code)
+    srv = Server((a.host, a.port), Session)
+    srv.args = a
+    print("upstream listening on %s:%d mode=%s" % (a.host, a.port, a.mode),
+          flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
