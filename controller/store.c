@@ -86,6 +86,21 @@ store_errmsg(PGconn *conn, char *buf, size_t len)
 	return buf;
 }
 
+/* Server notices (e.g. "terminating connection due to immediate shutdown")
+ * go to our log, not to stderr raw. */
+static void
+store_on_notice(void *arg, const char *message)
+{
+	struct store *s = arg;
+	char buf[512];
+	char *nl;
+
+	snprintf(buf, sizeof(buf), "%s", message);
+	while ((nl = strchr(buf, '\n')) != NULL)
+		*nl = (nl[1] == '\0') ? '\0' : ' ';
+	log_info("store %s: postgres says: %s", s->name, buf);
+}
+
 int
 store_connect(struct store *s)
 {
@@ -96,15 +111,19 @@ store_connect(struct store *s)
 	char msg[512];
 	int64_t now;
 
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
+	    !s->needs_reset)
 		return STORE_OK;
 	now = store_now_ms();
 	if (now < s->retry_at_ms)
 		return STORE_UNAVAILABLE;
-	if (s->conn == NULL)
+	if (s->conn == NULL) {
 		s->conn = PQconnectdbParams(keys, vals, 1);
-	else
+		if (s->conn != NULL)
+			PQsetNoticeProcessor(s->conn, store_on_notice, s);
+	} else
 		PQreset(s->conn);
+	s->needs_reset = false;
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
 		if (s->is_lost)
 			log_info("store %s: connected to PostgreSQL again",
@@ -134,7 +153,8 @@ store_classify(struct store *s, PGresult *res, const char *sql)
 				: NULL;
 	char msg[512];
 
-	if (PQstatus(s->conn) != CONNECTION_OK ||
+	/* No SQLSTATE: libpq itself failed (the socket broke). */
+	if (PQstatus(s->conn) != CONNECTION_OK || state == NULL ||
 	    (state != NULL &&
 		(strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
 		    strcmp(state, "57P02") == 0 ||
@@ -143,11 +163,12 @@ store_classify(struct store *s, PGresult *res, const char *sql)
 			log_warnx("store %s: lost PostgreSQL: %s", s->name,
 			    store_errmsg(s->conn, msg, sizeof(msg)));
 		s->is_lost = true;
+		s->needs_reset = true;
 		return STORE_UNAVAILABLE;
 	}
-	if (state != NULL && strcmp(state, "23505") == 0)
+	if (strcmp(state, "23505") == 0)
 		return STORE_EXISTS;
-	if (state != NULL && strncmp(state, "22", 2) == 0) {
+	if (strncmp(state, "22", 2) == 0) {
 		log_warnx("store %s: data refused: %s", s->name,
 		    store_errmsg(s->conn, msg, sizeof(msg)));
 		return STORE_INVALID;
@@ -226,7 +247,8 @@ store_rollback(struct store *s)
 	PGresult *res;
 
 	/* Never reconnect just to roll back: a new session has nothing open. */
-	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK ||
+	    s->needs_reset)
 		return;
 	if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
 		return;

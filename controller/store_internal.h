@@ -14,6 +14,7 @@ struct store {
 	int64_t		 retry_at_ms;	/* no reconnect before (monotonic) */
 	int		 backoff_ms;
 	bool		 is_lost;	/* lost-connection logged once */
+	bool		 needs_reset;	/* reconnect before the next query */
 };
 
 /* Runs sql with text parameters (lens/fmts may be NULL; fmts[i] == 1 for
