@@ -680,10 +680,9 @@ cmd_hop_list(struct ctl *ctl, int argc, char **argv)
 			char tlsb[32];
 			snprintf(tlsb, sizeof(tlsb), "%s%s",
 			    hop_tls_name(h->tls),
-			    h->tls != SLUICE__TLS_MODE__TLS_NONE &&
-				    !h->verify_cert
-				? ",noverify"
-				: "");
+			    h->verify_cert == hop_tls_verify_default(h->tls)
+				? ""
+				: h->verify_cert ? ",verify" : ",noverify");
 			table_row(&t, h->name, addr, tlsb,
 			    h->auth_user[0] ? h->auth_user : "-",
 			    h->has_secret ? "stored" : "-", conn, rate,

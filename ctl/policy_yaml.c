@@ -416,6 +416,10 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 	if ((v = get(kv, n, "preset")) != NULL) {
 		if (str(y, v, "preset", &s) == -1)
 			return -1;
+		/* An explicit host (as export writes) stands in for the
+		 * region: the preset's host is overridden below anyway. */
+		if (region == NULL && get(kv, n, "host") != NULL)
+			region = "from-host";
 		if (hop_preset_apply(h, s, region, eu, why, sizeof(why)) == -1)
 			return yerr(y, v, "hop '%s': %s", h->name, why);
 	} else if (region != NULL || eu)
