@@ -1,0 +1,16 @@
+# SMTP ingress tests (issue 3): pure parsers as cmocka units, the rest as
+# Python transcripts against a real sluice-node over loopback.
+set(_n ${PROJECT_SOURCE_DIR}/node)
+sluice_unit_test(test_smtp_parse unit/test_smtp_parse.c ${_n}/smtp_parse.c)
+sluice_unit_test(test_proxy unit/test_proxy.c ${_n}/proxy.c)
+sluice_unit_test(test_ratelimit unit/test_ratelimit.c ${_n}/ratelimit.c)
+
+# mkpolicy: writes the policy cache the node starts from without a
+# controller.
+add_executable(sluice-mkpolicy smtp/mkpolicy.c)
+target_link_libraries(sluice-mkpolicy PRIVATE sluice_common)
+
+foreach(_t basic hostile tls_auth limits proxy crash)
+	sluice_scenario_test(smtp_${_t} smtp/test_${_t}.py 300)
+	set_property(TEST smtp_${_t} APPEND PROPERTY DEPENDS sluice-mkpolicy)
+endforeach()
