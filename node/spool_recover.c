@@ -220,6 +220,8 @@ spool_recover(struct spool *s, bool readonly)
 		snprintf(name, sizeof(name), "%016" PRIX64 ".seg", seqs[i]);
 		fd = openat(s->dirfd, name,
 		    (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (fd == -1 && errno == ENOENT)
+			continue; /* reclaimed while we listed (spool_dump) */
 		if (fd == -1 || fstat(fd, &st) == -1) {
 			log_warn("spool %s/%s", s->dir, name);
 			if (fd != -1)

@@ -1,0 +1,27 @@
+# Spool tests: cmocka unit tests against a real directory, the queue
+# listing tool, and a SIGKILL crash test with a real process.
+set(SPOOL_SOURCES
+	${PROJECT_SOURCE_DIR}/node/spool.c
+	${PROJECT_SOURCE_DIR}/node/spool_record.c
+	${PROJECT_SOURCE_DIR}/node/spool_flush.c
+	${PROJECT_SOURCE_DIR}/node/spool_recover.c)
+
+sluice_unit_test(test_spool ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_spool.c
+	${SPOOL_SOURCES} LIBS PkgConfig::LIBEVENT Threads::Threads)
+sluice_unit_test(test_spool_enospc
+	${CMAKE_CURRENT_SOURCE_DIR}/unit/test_spool_enospc.c
+	${SPOOL_SOURCES} LIBS PkgConfig::LIBEVENT Threads::Threads)
+
+# build/tests/spool_list DIR: one line per queued message (docs/spool.md).
+add_executable(spool_list ${CMAKE_CURRENT_SOURCE_DIR}/spool/spool_list.c
+	${SPOOL_SOURCES})
+# build/tests/spool_crash DIR: commits in a loop, prints acknowledged ids.
+add_executable(spool_crash ${CMAKE_CURRENT_SOURCE_DIR}/spool/spool_crash.c
+	${SPOOL_SOURCES})
+foreach(_t spool_list spool_crash)
+	target_include_directories(${_t} PRIVATE ${PROJECT_SOURCE_DIR}/node)
+	target_link_libraries(${_t} PRIVATE sluice_common PkgConfig::LIBEVENT
+		Threads::Threads)
+endforeach()
+
+sluice_scenario_test(spool_crash spool/test_spool_crash.py 120)

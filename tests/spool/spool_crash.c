@@ -1,0 +1,98 @@
+/* spool_crash.c - a committer to SIGKILL: keeps CONC messages in flight
+ * through the spool and prints "ACK <queue id> <size>" for each one the
+ * commit callback acknowledged (the moment a session would send 250),
+ * flushed at once.  Sizes vary so that some messages spill to tmp files;
+ * the sender is "crash-<size>@test" so a listing can be checked.
+ *
+ *   spool_crash SPOOL_DIR [COUNT (0: forever)] [CONC] */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "spool.h"
+
+static struct spool *sp;
+static struct event_base *base;
+static long count, started, acked;
+static unsigned long seq;
+
+static void submit(void);
+
+static void
+on_commit(uint64_t cookie, const char *qid, bool ok)
+{
+	printf("%s %s %llu\n", ok ? "ACK" : "FAIL", qid,
+	    (unsigned long long)cookie);
+	fflush(stdout);
+	acked++;
+	if (count == 0 || started < count)
+		submit();
+	else if (acked == count)
+		event_base_loopbreak(base);
+}
+
+static void
+submit(void)
+{
+	static char buf[4096];
+	const char *rcpts[2] = {"one@example.net", "two@example.net"};
+	char sender[64];
+	struct spool_msg *m;
+	size_t size, done = 0;
+
+	seq++;
+	size = 100 + (seq * 7919) % 40000;
+	if ((m = spool_msg_new(sp)) == NULL) {
+		fprintf(stderr, "spool_msg_new failed\n");
+		exit(1);
+	}
+	while (done < size) {
+		size_t k = size - done < sizeof(buf) ? size - done : sizeof(buf);
+		memset(buf, 'a' + (int)(seq % 26), k);
+		if (spool_msg_write(m, buf, k) == -1)
+			break;
+		done += k;
+	}
+	snprintf(sender, sizeof(sender), "crash-%zu@test", size);
+	struct spool_envelope env = {.sender = sender,
+	    .rcpts = rcpts,
+	    .nrcpts = 2,
+	    .client = "[127.0.0.1]:1",
+	    .helo = "crash",
+	    .message_id = "",
+	    .received_at = 1};
+	started++;
+	spool_msg_commit(m, &env, on_commit, size);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct spool_opts o = {.segment_size = 1 << 20, .spill_size = 16384};
+	long conc = 16;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: spool_crash DIR [COUNT] [CONC]\n");
+		return 2;
+	}
+	count = argc > 2 ? atol(argv[2]) : 0;
+	conc = argc > 3 ? atol(argv[3]) : 16;
+	log_init("spool_crash", false);
+	base = event_base_new();
+	if ((sp = spool_open_opts(base, argv[1], NULL, &o)) == NULL)
+		return 1;
+	printf("READY\n");
+	fflush(stdout);
+	if (count < 0)
+		goto out; /* recovery only */
+	for (long i = 0; i < conc && (count == 0 || started < count); i++)
+		submit();
+	if (started > 0)
+		event_base_dispatch(base);
+out:
+	spool_close(sp);
+	event_base_free(base);
+	return 0;
+}

@@ -1,0 +1,639 @@
+/* test_spool.c - the spool against a real directory: commit and reopen,
+ * abort, spill, torn tails at every byte, recipient state and removal
+ * across restarts, segment reclaim, group commit sharing flushes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "spool_int.h"
+
+struct fx {
+	char dir[64];
+	struct event_base *base;
+	struct spool *s;
+};
+
+static int ncb, nok;
+static char last_qid[SPOOL_QID_MAX];
+
+static void
+commit_cb(uint64_t cookie, const char *qid, bool ok)
+{
+	(void)cookie;
+	ncb++;
+	nok += ok;
+	snprintf(last_qid, sizeof(last_qid), "%s", qid);
+}
+
+static void
+done_cb(uint64_t cookie, const char *qid, bool ok)
+{
+	commit_cb(cookie, qid, ok);
+}
+
+static void
+wait_cbs(struct fx *f, int want)
+{
+	for (int i = 0; i < 100000 && ncb < want; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(ncb, want);
+}
+
+static struct spool_opts opts = {.segment_size = 1 << 20, .spill_size = 8192};
+
+static void
+reopen(struct fx *f)
+{
+	if (f->s != NULL)
+		spool_close(f->s);
+	f->s = spool_open_opts(f->base, f->dir, NULL, &opts);
+	assert_non_null(f->s);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_spool.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->base = event_base_new();
+	reopen(f);
+	ncb = nok = 0;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	spool_close(f->s);
+	event_base_free(f->base);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static const char *rcpts3[] = {"a@example.net", "b@example.net",
+    "c@example.net"};
+
+static struct spool_envelope
+env_for(const char *sender)
+{
+	struct spool_envelope e = {.sender = sender,
+	    .rcpts = rcpts3,
+	    .nrcpts = 3,
+	    .client = "[192.0.2.1]:25000",
+	    .helo = "client.example",
+	    .auth_user = "app1",
+	    .message_id = "<m1@example>",
+	    .received_at = 1700000000,
+	    .eightbit = true};
+	return e;
+}
+
+/* Queues a message of n octets (a pattern seeded by seed); returns its
+ * queue id in out. */
+static void
+submit(struct fx *f, size_t n, int seed, char out[SPOOL_QID_MAX])
+{
+	struct spool_msg *m = spool_msg_new(f->s);
+	struct spool_envelope e = env_for("s@example.com");
+	char buf[1000];
+
+	assert_non_null(m);
+	snprintf(out, SPOOL_QID_MAX, "%s", spool_msg_id(m));
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+		for (size_t i = 0; i < k; i++)
+			buf[i] = (char)('A' + (done + i + (size_t)seed) % 26);
+		assert_int_equal(spool_msg_write(m, buf, k), 0);
+		done += k;
+	}
+	spool_msg_commit(m, &e, commit_cb, (uint64_t)seed);
+}
+
+static void
+check_data(struct fx *f, const char *qid, size_t n, int seed)
+{
+	char *buf = malloc(n + 1);
+	struct spool_info info;
+
+	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
+	assert_int_equal(info.size, n);
+	assert_int_equal(spool_read(f->s, qid, 0, buf, n + 1), (ssize_t)n);
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] != (char)('A' + (i + (size_t)seed) % 26))
+			fail_msg("data differs at %zu", i);
+	free(buf);
+}
+
+static int
+count_cb(const struct spool_info *i, void *arg)
+{
+	(void)i;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+queued(struct fx *f)
+{
+	int n = 0;
+
+	spool_foreach(f->s, count_cb, &n);
+	return n;
+}
+
+static int
+count_files(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' &&
+		    (suffix == NULL || strstr(de->d_name, suffix) != NULL))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+test_crc32c(void **state)
+{
+	(void)state;
+	assert_int_equal(spool_crc32c(0, "123456789", 9), 0xE3069283U);
+	assert_int_equal(spool_crc32c(spool_crc32c(0, "1234", 4), "56789", 5),
+	    0xE3069283U);
+}
+
+static void
+test_qid(void **state)
+{
+	char q[SPOOL_QID_MAX];
+	uint64_t id;
+
+	(void)state;
+	spool_qid_format(0x65A1B2C3D4E5FULL, q);
+	assert_string_equal(q, "065A1B2C3D4E5F");
+	assert_int_equal(spool_qid_parse(q, &id), 0);
+	assert_true(id == 0x65A1B2C3D4E5FULL);
+	assert_int_equal(spool_qid_parse("abc", &id), -1);
+	assert_int_equal(spool_qid_parse("", &id), -1);
+	assert_int_equal(spool_qid_parse("11112222333344445", &id), -1);
+}
+
+static void
+test_commit_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct spool_info info;
+	char qid[SPOOL_QID_MAX];
+
+	submit(f, 1234, 7, qid);
+	wait_cbs(f, 1);
+	assert_int_equal(nok, 1);
+	assert_string_equal(last_qid, qid);
+	assert_int_equal(strlen(qid), 14);
+	check_data(f, qid, 1234, 7);
+	reopen(f);
+	assert_int_equal(queued(f), 1);
+	check_data(f, qid, 1234, 7);
+	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
+	assert_string_equal(info.env.sender, "s@example.com");
+	assert_int_equal(info.env.nrcpts, 3);
+	assert_string_equal(info.env.rcpts[2], "c@example.net");
+	assert_string_equal(info.env.client, "[192.0.2.1]:25000");
+	assert_string_equal(info.env.helo, "client.example");
+	assert_string_equal(info.env.auth_user, "app1");
+	assert_string_equal(info.env.message_id, "<m1@example>");
+	assert_true(info.env.eightbit);
+	assert_false(info.env.smtputf8);
+	assert_int_equal(info.env.received_at, 1700000000);
+	assert_int_equal(info.state, SPOOL_ACTIVE);
+	assert_int_equal(info.npending, 3);
+	/* Twice more: still exactly once. */
+	reopen(f);
+	reopen(f);
+	assert_int_equal(queued(f), 1);
+}
+
+static void
+test_null_sender_empty_body(void **state)
+{
+	struct fx *f = *state;
+	struct spool_msg *m = spool_msg_new(f->s);
+	struct spool_envelope e = env_for("");
+	struct spool_info info;
+	char qid[SPOOL_QID_MAX];
+
+	e.auth_user = NULL;
+	snprintf(qid, sizeof(qid), "%s", spool_msg_id(m));
+	spool_msg_commit(m, &e, commit_cb, 1);
+	wait_cbs(f, 1);
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
+	assert_string_equal(info.env.sender, "");
+	assert_string_equal(info.env.auth_user, "");
+	assert_int_equal(info.size, 0);
+}
+
+static void
+test_abort(void **state)
+{
+	struct fx *f = *state;
+	struct spool_msg *m;
+	char tmp[128], big[20000];
+
+	m = spool_msg_new(f->s);
+	assert_int_equal(spool_msg_write(m, "hello\r\n", 7), 0);
+	spool_msg_abort(m);
+	/* A spilled one too: its tmp file goes with it. */
+	m = spool_msg_new(f->s);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(spool_msg_write(m, big, sizeof(big)), 0);
+	snprintf(tmp, sizeof(tmp), "%s/queue/tmp", f->dir);
+	assert_int_equal(count_files(tmp, NULL), 1);
+	spool_msg_abort(m);
+	assert_int_equal(count_files(tmp, NULL), 0);
+	reopen(f);
+	assert_int_equal(queued(f), 0);
+	assert_int_equal(ncb, 0);
+}
+
+static void
+test_tmp_cleaned(void **state)
+{
+	struct fx *f = *state;
+	struct spool_msg *m;
+	char tmp[128], big[20000];
+
+	/* A session still writing when the node dies leaves a spill file. */
+	m = spool_msg_new(f->s);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(spool_msg_write(m, big, sizeof(big)), 0);
+	snprintf(tmp, sizeof(tmp), "%s/queue/tmp", f->dir);
+	assert_int_equal(count_files(tmp, NULL), 1);
+	spool_close(f->s);
+	f->s = NULL;
+	reopen(f);
+	assert_int_equal(count_files(tmp, NULL), 0);
+	assert_int_equal(queued(f), 0);
+	/* Its spool is gone: release the session's side by hand. */
+	close(m->spill_fd);
+	free(m->spill_path);
+	free(m->buf);
+	free(m);
+}
+
+static void
+test_spill(void **state)
+{
+	struct fx *f = *state;
+	char q1[SPOOL_QID_MAX], q2[SPOOL_QID_MAX], tmp[128];
+
+	submit(f, 300000, 3, q1);
+	submit(f, 100, 4, q2);
+	wait_cbs(f, 2);
+	assert_int_equal(nok, 2);
+	check_data(f, q1, 300000, 3);
+	check_data(f, q2, 100, 4);
+	snprintf(tmp, sizeof(tmp), "%s/queue/tmp", f->dir);
+	assert_int_equal(count_files(tmp, NULL), 0);
+	reopen(f);
+	check_data(f, q1, 300000, 3);
+	check_data(f, q2, 100, 4);
+}
+
+static char *
+seg_path(struct fx *f, int which)
+{
+	static char path[256];
+	char dir[128];
+	DIR *d;
+	struct dirent *de;
+	char names[16][32];
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/queue", f->dir);
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL && n < 16)
+		if (strlen(de->d_name) < 32 && strstr(de->d_name, ".seg") != NULL)
+			memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
+	closedir(d);
+	qsort(names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
+	assert_true(which < n);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[which]);
+	return path;
+}
+
+static void
+write_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+static void
+test_torn_tail(void **state)
+{
+	struct fx *f = *state;
+	char q[3][SPOOL_QID_MAX], *path;
+	uint64_t last_off, last_len, size;
+	struct stat st;
+	uint8_t *orig;
+	int fd;
+
+	for (int i = 0; i < 3; i++)
+		submit(f, 100 + (size_t)i * 50, i, q[i]);
+	wait_cbs(f, 3);
+	assert_int_equal(spool_data(f->s, q[2], &fd, &last_off, &last_len), 0);
+	last_off -= SPOOL_MSG_HEAD; /* start of the last record */
+	spool_close(f->s);
+	f->s = NULL;
+	path = seg_path(f, 0);
+	assert_int_equal(stat(path, &st), 0);
+	size = (uint64_t)st.st_size; /* truncated to its end at close */
+	assert_non_null(orig = malloc(size));
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, orig, size), (ssize_t)size);
+	close(fd);
+	for (uint64_t cut = last_off; cut <= size; cut++) {
+		int n;
+		path = seg_path(f, 0);
+		write_file(path, orig, cut);
+		reopen(f);
+		n = queued(f);
+		/* The record is whole once its payload is: only the zero
+		 * padding may be missing. */
+		if (cut + 8 <= size)
+			assert_int_equal(n, 2);
+		else if (cut == size)
+			assert_int_equal(n, 3);
+		else
+			assert_in_range(n, 2, 3);
+		for (int i = 0; i < n; i++)
+			check_data(f, q[i], 100 + (size_t)i * 50, i);
+		spool_close(f->s);
+		f->s = NULL;
+	}
+	/* Garbage after the last record: ignored and cut away. */
+	{
+		uint8_t *g = malloc(size + 100);
+		memcpy(g, orig, size);
+		for (int i = 0; i < 100; i++)
+			g[size + (uint64_t)i] = (uint8_t)(i * 37 + 11);
+		/* A plausible header: right magic, bad crc. */
+		spool_put32(g + size, SPOOL_REC_MAGIC);
+		spool_put16(g + size + 4, SPOOL_REC_MSG);
+		spool_put32(g + size + 8, 40);
+		write_file(seg_path(f, 0), g, size + 100);
+		free(g);
+	}
+	reopen(f);
+	assert_int_equal(queued(f), 3);
+	assert_int_equal(stat(seg_path(f, 0), &st), 0);
+	assert_int_equal((uint64_t)st.st_size, size);
+	/* A byte flipped inside the last record's data: CRC catches it. */
+	spool_close(f->s);
+	f->s = NULL;
+	orig[last_off + SPOOL_MSG_HEAD + 5] ^= 0x20;
+	write_file(seg_path(f, 0), orig, size);
+	reopen(f);
+	assert_int_equal(queued(f), 2);
+	free(orig);
+}
+
+static void
+test_torn_header(void **state)
+{
+	struct fx *f = *state;
+	char q[SPOOL_QID_MAX], path[256];
+	int fd;
+
+	submit(f, 10, 1, q);
+	wait_cbs(f, 1);
+	spool_close(f->s);
+	f->s = NULL;
+	/* A segment being created when the power went. */
+	snprintf(path, sizeof(path), "%s/queue/00000000000000FF.seg", f->dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_int_equal(write(fd, "SLUICEQ", 7), 7);
+	close(fd);
+	reopen(f);
+	assert_int_equal(queued(f), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* The next segment number is past it anyway. */
+}
+
+static void
+test_rcpt_state_remove(void **state)
+{
+	struct fx *f = *state;
+	struct spool_info info;
+	char q[SPOOL_QID_MAX], q2[SPOOL_QID_MAX];
+
+	submit(f, 500, 1, q);
+	submit(f, 500, 2, q2);
+	wait_cbs(f, 2);
+	reopen(f); /* the updates land in a newer segment than q */
+	ncb = nok = 0;
+	assert_int_equal(
+	    spool_rcpt_done(f->s, q, 1, SPOOL_RCPT_DELIVERED, done_cb, 1), 0);
+	assert_int_equal(
+	    spool_rcpt_done(f->s, q, 2, SPOOL_RCPT_BOUNCED, done_cb, 2), 0);
+	assert_int_equal(spool_rcpt_done(f->s, q, 3, SPOOL_RCPT_BOUNCED, NULL,
+			     0),
+	    -1);
+	assert_int_equal(spool_set_state(f->s, q, SPOOL_DEFERRED, 1800000000,
+			     done_cb, 3),
+	    0);
+	assert_int_equal(spool_set_state(f->s, q2, SPOOL_HELD, 0, NULL, 0), 0);
+	assert_int_equal(spool_lookup(f->s, q, &info), 0);
+	assert_int_equal(info.npending, 1);
+	wait_cbs(f, 3);
+	assert_int_equal(nok, 3);
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, q, &info), 0);
+	assert_int_equal(info.rcpt_status[0], SPOOL_RCPT_PENDING);
+	assert_int_equal(info.rcpt_status[1], SPOOL_RCPT_DELIVERED);
+	assert_int_equal(info.rcpt_status[2], SPOOL_RCPT_BOUNCED);
+	assert_int_equal(info.npending, 1);
+	assert_int_equal(info.state, SPOOL_DEFERRED);
+	assert_int_equal(info.next_attempt_at, 1800000000);
+	assert_int_equal(spool_lookup(f->s, q2, &info), 0);
+	assert_int_equal(info.state, SPOOL_HELD);
+	ncb = nok = 0;
+	assert_int_equal(spool_remove(f->s, q, done_cb, 9), 0);
+	assert_int_equal(spool_lookup(f->s, q, &info), -1);
+	assert_int_equal(spool_remove(f->s, q, NULL, 0), -1);
+	wait_cbs(f, 1);
+	assert_int_equal(nok, 1);
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, q, &info), -1);
+	assert_int_equal(queued(f), 1);
+	check_data(f, q2, 500, 2);
+}
+
+static void
+test_reclaim(void **state)
+{
+	struct fx *f = *state;
+	struct spool_opts small = {.segment_size = 4096, .spill_size = 8192};
+	struct spool_counters c;
+	char q[40][SPOOL_QID_MAX], dir[128];
+
+	spool_close(f->s);
+	f->s = spool_open_opts(f->base, f->dir, NULL, &small);
+	for (int i = 0; i < 40; i++)
+		submit(f, 1000, i, q[i]);
+	wait_cbs(f, 40);
+	assert_int_equal(nok, 40);
+	snprintf(dir, sizeof(dir), "%s/queue", f->dir);
+	assert_true(count_files(dir, ".seg") >= 8);
+	/* Remove all but the last: every closed segment goes. */
+	for (int i = 0; i < 39; i++)
+		assert_int_equal(spool_remove(f->s, q[i], done_cb, 0), 0);
+	wait_cbs(f, 79);
+	for (int i = 0; i < 20; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	usleep(100000);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	spool_counters(f->s, &c);
+	assert_true(c.segments_deleted > 0);
+	/* What is left: the tombstones' segments and q[39]'s. */
+	assert_true(count_files(dir, ".seg") <= 4);
+	spool_close(f->s);
+	f->s = spool_open_opts(f->base, f->dir, NULL, &small);
+	assert_int_equal(queued(f), 1);
+	check_data(f, q[39], 1000, 39);
+	/* Now remove the last one too; after a restart everything closed
+	 * and dead is reclaimed. */
+	ncb = 0;
+	assert_int_equal(spool_remove(f->s, q[39], done_cb, 0), 0);
+	wait_cbs(f, 1);
+	spool_close(f->s);
+	f->s = spool_open_opts(f->base, f->dir, NULL, &small);
+	usleep(100000);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(queued(f), 0);
+	assert_true(count_files(dir, ".seg") <= 1);
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	struct spool_counters c;
+	char q[SPOOL_QID_MAX];
+	int n = 500;
+
+	/* Many sessions finishing at once: they share flushes. */
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < n / 10; i++)
+			submit(f, 1024, i, q);
+		/* let the worker start syncing the first ones */
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	}
+	wait_cbs(f, n);
+	assert_int_equal(nok, n);
+	spool_counters(f->s, &c);
+	assert_int_equal(c.commits, n);
+	assert_true(c.flushes < (uint64_t)n);
+	assert_true(c.flushes >= 1);
+	print_message("%d commits, %llu flushes\n", n,
+	    (unsigned long long)c.flushes);
+	reopen(f);
+	assert_int_equal(queued(f), n);
+}
+
+static void
+test_ids_unique(void **state)
+{
+	struct fx *f = *state;
+	char q1[SPOOL_QID_MAX], q2[SPOOL_QID_MAX];
+
+	submit(f, 10, 1, q1);
+	wait_cbs(f, 1);
+	reopen(f);
+	submit(f, 10, 2, q2);
+	wait_cbs(f, 2);
+	assert_true(strcmp(q2, q1) > 0);
+	reopen(f);
+	assert_int_equal(queued(f), 2);
+}
+
+static void
+test_dump(void **state)
+{
+	struct fx *f = *state;
+	char q[SPOOL_QID_MAX], *out = NULL;
+	size_t outlen = 0;
+	FILE *fp;
+
+	submit(f, 10, 1, q);
+	wait_cbs(f, 1);
+	spool_rcpt_done(f->s, q, 0, SPOOL_RCPT_DELIVERED, done_cb, 0);
+	wait_cbs(f, 2);
+	fp = open_memstream(&out, &outlen);
+	assert_int_equal(spool_dump(f->dir, fp), 1);
+	fclose(fp);
+	assert_non_null(strstr(out, q));
+	assert_non_null(strstr(out, "state=active size=10 from=<s@example.com> "
+				    "to=<a@example.net>:delivered,"
+				    "<b@example.net>,<c@example.net>"));
+	free(out);
+	/* The spool is locked against a second writer. */
+	assert_null(spool_open(f->base, f->dir, NULL));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_crc32c),
+	    cmocka_unit_test(test_qid),
+	    cmocka_unit_test_setup_teardown(test_commit_reopen, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_null_sender_empty_body,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tmp_cleaned, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_spill, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rcpt_state_remove, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
