@@ -10,24 +10,24 @@
 #define ADMIN_TIMEOUT_MS 5000
 
 Sluice__AdminReply *
-admin_call(struct ctl *ctl, Sluice__AdminRequest *req,
-    const char *const *handled)
+admin_call(
+    struct ctl *ctl, Sluice__AdminRequest *req, const char *const *handled)
 {
 	ProtobufCMessage *m;
 	Sluice__AdminReply *r;
-	const char *urls[1] = { ctl->admin_url };
+	const char *urls[1] = {ctl->admin_url};
 	char err[256];
 	size_t i;
 
 	if (ctl->rpc == NULL &&
-	    (ctl->rpc = rpc_client_open(urls, 1, ADMIN_TIMEOUT_MS, err,
-		 sizeof(err))) == NULL)
-		ctl_die("cannot reach controller at %s: %s", ctl->admin_url,
-		    err);
+	    (ctl->rpc = rpc_client_open(
+	         urls, 1, ADMIN_TIMEOUT_MS, err, sizeof(err))) == NULL)
+		ctl_die(
+		    "cannot reach controller at %s: %s", ctl->admin_url, err);
 	if (rpc_client_call(ctl->rpc, &req->base,
-		&sluice__admin_reply__descriptor, &m, err, sizeof(err)) == -1)
-		ctl_die("cannot reach controller at %s: %s", ctl->admin_url,
-		    err);
+	        &sluice__admin_reply__descriptor, &m, err, sizeof(err)) == -1)
+		ctl_die(
+		    "cannot reach controller at %s: %s", ctl->admin_url, err);
 	r = (Sluice__AdminReply *)m;
 	if (r->error == NULL)
 		return r;
@@ -57,9 +57,9 @@ admin_policy_get(struct ctl *ctl, uint64_t version)
 	    r->policy_get == NULL)
 		ctl_die("controller sent an unexpected reply to policy_get");
 	p = r->policy_get->policy;
-	if (p == NULL)	/* no version yet: the empty policy */
+	if (p == NULL) /* no version yet: the empty policy */
 		p = sluice__policy__unpack(NULL, 0, (const uint8_t *)"");
-	r->policy_get->policy = NULL;	/* detach: the caller owns it */
+	r->policy_get->policy = NULL; /* detach: the caller owns it */
 	sluice__admin_reply__free_unpacked(r, NULL);
 	if (p == NULL)
 		ctl_die("out of memory");
@@ -70,7 +70,7 @@ enum admin_apply_result
 admin_policy_apply(struct ctl *ctl, Sluice__Policy *p, uint64_t base_version,
     uint64_t *version, bool *changed, char *invalid, size_t invlen)
 {
-	static const char *const handled[] = { "conflict", "invalid", NULL };
+	static const char *const handled[] = {"conflict", "invalid", NULL};
 	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
 	Sluice__PolicyApplyRequest ap = SLUICE__POLICY_APPLY_REQUEST__INIT;
 	Sluice__AdminReply *r;
@@ -87,11 +87,11 @@ admin_policy_apply(struct ctl *ctl, Sluice__Policy *p, uint64_t base_version,
 	r = admin_call(ctl, &req, handled);
 	if (r->error != NULL) {
 		res = strcmp(r->error->code, "conflict") == 0 ? ADMIN_CONFLICT
-							     : ADMIN_INVALID;
+		                                              : ADMIN_INVALID;
 		r->error->message[strcspn(r->error->message, "\r\n")] = '\0';
 		snprintf(invalid, invlen, "%s", r->error->message);
 	} else if (r->body_case != SLUICE__ADMIN_REPLY__BODY_POLICY_APPLY ||
-	    r->policy_apply == NULL)
+	           r->policy_apply == NULL)
 		ctl_die("controller sent an unexpected reply to policy apply");
 	else {
 		res = ADMIN_APPLIED;

@@ -11,17 +11,17 @@
  * sluice__admin_reply__free_unpacked(r, NULL)).  An error reply whose code
  * is in `handled` (a NULL-terminated list, may be NULL) is returned to the
  * caller; any other error exits 1 with "sluicectl: <message>". */
-Sluice__AdminReply *admin_call(struct ctl *, Sluice__AdminRequest *req,
-    const char *const *handled);
+Sluice__AdminReply *admin_call(
+    struct ctl *, Sluice__AdminRequest *req, const char *const *handled);
 
 /* The policy at version (0: latest), secrets redacted.  Caller owns it:
  * sluice__policy__free_unpacked(p, NULL). */
-Sluice__Policy	*admin_policy_get(struct ctl *, uint64_t version);
+Sluice__Policy *admin_policy_get(struct ctl *, uint64_t version);
 
 enum admin_apply_result {
-	ADMIN_APPLIED,		/* *version, *changed set */
-	ADMIN_CONFLICT,		/* the head moved on: read again and retry */
-	ADMIN_INVALID,		/* the controller refused it: why in invalid */
+	ADMIN_APPLIED,  /* *version, *changed set */
+	ADMIN_CONFLICT, /* the head moved on: read again and retry */
+	ADMIN_INVALID,  /* the controller refused it: why in invalid */
 };
 
 /* Applies p, computed from base_version, with ctl->summary and the login

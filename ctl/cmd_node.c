@@ -125,8 +125,7 @@ json_node(struct json *j, const Sluice__NodeStatus *n, uint64_t latest)
 }
 
 static void
-policy_cell(const Sluice__NodeStatus *n, uint64_t latest, char *buf,
-    size_t len)
+policy_cell(const Sluice__NodeStatus *n, uint64_t latest, char *buf, size_t len)
 {
 	if (n->last_heartbeat_at == 0 && n->policy_version == 0)
 		snprintf(buf, len, "-");
@@ -161,8 +160,8 @@ cmd_node_list(struct ctl *ctl, int argc, char **argv)
 		for (i = 0; i < l->n_nodes; i++)
 			json_node(&j, l->nodes[i], l->latest_policy_version);
 		json_array_end(&j);
-		json_uint(&j, "latest_policy_version",
-		    l->latest_policy_version);
+		json_uint(
+		    &j, "latest_policy_version", l->latest_policy_version);
 		json_object_end(&j);
 	} else if (l->n_nodes == 0)
 		printf("no nodes (add one with: sluicectl node add NAME)\n");
@@ -171,10 +170,10 @@ cmd_node_list(struct ctl *ctl, int argc, char **argv)
 		    "POLICY", "LAST-SEEN", "QUEUE");
 		for (i = 0; i < l->n_nodes; i++) {
 			const Sluice__NodeStatus *n = l->nodes[i];
-			policy_cell(n, l->latest_policy_version, pol,
-			    sizeof(pol));
-			fmt_ago(n->last_heartbeat_at, (int64_t)time(NULL),
-			    seen, sizeof(seen));
+			policy_cell(
+			    n, l->latest_policy_version, pol, sizeof(pol));
+			fmt_ago(n->last_heartbeat_at, (int64_t)time(NULL), seen,
+			    sizeof(seen));
 			snprintf(q, sizeof(q), "%" PRIu64,
 			    n->metrics ? n->metrics->messages : 0);
 			table_row(&t, n->name, n->state,
@@ -229,8 +228,8 @@ cmd_node_show(struct ctl *ctl, int argc, char **argv)
 	fmt_time(n->created_at, when, sizeof(when));
 	printf("enrolled:          %s\n", when);
 	printf("queue:             %" PRIu64 " messages, %" PRIu64
-	       " bytes (active %" PRIu64 ", deferred %" PRIu64
-	       ", held %" PRIu64 ")\n",
+	       " bytes (active %" PRIu64 ", deferred %" PRIu64 ", held %" PRIu64
+	       ")\n",
 	    m->messages, m->bytes, m->active, m->deferred, m->held);
 	printf("oldest message:    %" PRIu64 "s\n", m->oldest_age_s);
 	printf("since start:       %" PRIu64 " connections, %" PRIu64
@@ -239,8 +238,9 @@ cmd_node_show(struct ctl *ctl, int argc, char **argv)
 	       " AUTH failures\n",
 	    m->connections, m->accepted, m->refused, m->delivered,
 	    m->deferred_attempts, m->bounced, m->auth_failures);
-	printf("draining:          %s\n",
-	    m->drained ? "drained" : m->draining ? "yes" : "no");
+	printf("draining:          %s\n", m->drained    ? "drained"
+	                                  : m->draining ? "yes"
+	                                                : "no");
 	if (m->n_hops > 0) {
 		struct table t;
 		char c[16], f[16], d[24], x[24];

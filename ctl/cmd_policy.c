@@ -19,13 +19,12 @@
 #include "policy_edit.h"
 #include "xmalloc.h"
 
-#define APPLY_TRIES 4		/* the first try and three retries */
+#define APPLY_TRIES     4 /* the first try and three retries */
 #define LINE_MAX_SECRET 4096
 
 /* An edit changes p or dies with a one-line reason; msg says what it did
  * ("network 10.0.0.0/8 allowed"). */
-typedef void (*edit_fn)(Sluice__Policy *p, void *arg, char *msg,
-    size_t msglen);
+typedef void (*edit_fn)(Sluice__Policy *p, void *arg, char *msg, size_t msglen);
 
 static int
 mutate(struct ctl *ctl, edit_fn edit, void *arg)
@@ -45,8 +44,8 @@ mutate(struct ctl *ctl, edit_fn edit, void *arg)
 		policy_mark_kept(p);
 		if (policy_check(p, POLICY_CHECK_APPLY, &perr) == -1)
 			ctl_die("%s", perr.msg);
-		switch (admin_policy_apply(ctl, p, base, &version, &changed,
-		    why, sizeof(why))) {
+		switch (admin_policy_apply(
+		    ctl, p, base, &version, &changed, why, sizeof(why))) {
 		case ADMIN_APPLIED:
 			sluice__policy__free_unpacked(p, NULL);
 			goto done;
@@ -58,7 +57,8 @@ mutate(struct ctl *ctl, edit_fn edit, void *arg)
 		}
 	}
 	ctl_die("the policy kept changing under this command (%d tries); "
-		"run it again", APPLY_TRIES);
+	        "run it again",
+	    APPLY_TRIES);
 done:
 	if (ctl->json) {
 		struct json j;
@@ -100,8 +100,8 @@ read_policy(struct ctl *ctl)
 /* ------------------------------------------------------------ networks */
 
 struct net_arg {
-	char	cidr[64];
-	int	action;		/* 0 allow, 1 deny, 2 delete */
+	char cidr[64];
+	int action; /* 0 allow, 1 deny, 2 delete */
 };
 
 static void
@@ -119,7 +119,7 @@ net_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	}
 	if (i >= 0) {
 		if (p->networks[i]->deny == (a->action == 1))
-			return;		/* already so: the apply is a no-op */
+			return; /* already so: the apply is a no-op */
 		policy_del_network(p, (size_t)i);
 	}
 	policy_add_network(p, a->cidr, a->action == 1);
@@ -203,13 +203,13 @@ cmd_network_list(struct ctl *ctl, int argc, char **argv)
 /* --------------------------------------------------------------- users */
 
 struct user_arg {
-	const char	*name;
-	char		 hash[PASSWD_HASH_MAX];	/* "" : keep */
-	char		**senders;
-	size_t		 n_senders;
-	bool		 has_rate;
-	uint32_t	 rate;
-	bool		 del;
+	const char *name;
+	char hash[PASSWD_HASH_MAX]; /* "" : keep */
+	char **senders;
+	size_t n_senders;
+	bool has_rate;
+	uint32_t rate;
+	bool del;
 };
 
 static void
@@ -229,7 +229,8 @@ user_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	}
 	if (i < 0) {
 		if (a->hash[0] == '\0')
-			ctl_die("user %s needs a password: use --password-stdin",
+			ctl_die(
+			    "user %s needs a password: use --password-stdin",
 			    a->name);
 		u = policy_add_user(p, a->name);
 		snprintf(msg, msglen, "user %s added", a->name);
@@ -245,8 +246,8 @@ user_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 			free(u->senders[k]);
 		u->n_senders = 0;
 		for (k = 0; k < a->n_senders; k++)
-			policy_strv_add(&u->senders, &u->n_senders,
-			    a->senders[k]);
+			policy_strv_add(
+			    &u->senders, &u->n_senders, a->senders[k]);
 	}
 	if (a->has_rate)
 		u->rate_per_minute = a->rate;
@@ -256,7 +257,7 @@ int
 cmd_user_add(struct ctl *ctl, int argc, char **argv)
 {
 	static const char use[] = "user add NAME --password-stdin "
-				  "[--sender PATTERN]... [--rate N]";
+	                          "[--sender PATTERN]... [--rate N]";
 	struct user_arg a;
 	char pw[LINE_MAX_SECRET];
 	bool pw_stdin = false;
@@ -274,26 +275,27 @@ cmd_user_add(struct ctl *ctl, int argc, char **argv)
 		else if (strcmp(argv[i], "--sender") == 0 && i + 1 < argc) {
 			if (policy_check_sender(argv[++i]) == -1)
 				ctl_die("bad sender pattern '%s' (use *, "
-					"*@domain or local@domain)",
+				        "*@domain or local@domain)",
 				    argv[i]);
 			a.senders[a.n_senders++] = argv[i];
 		} else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
 			if (ctl_parse_u64(argv[++i], UINT32_MAX, &v) == -1)
 				ctl_die("--rate must be a whole number of "
-					"messages per minute, not '%s'",
+				        "messages per minute, not '%s'",
 				    argv[i]);
 			a.has_rate = true;
 			a.rate = (uint32_t)v;
 		} else if (strcmp(argv[i], "--password") == 0)
 			ctl_die("passwords are not taken on the command line "
-				"(they leak into ps and shell history): use "
-				"--password-stdin");
+			        "(they leak into ps and shell history): use "
+			        "--password-stdin");
 		else
 			ctl_usage(use);
 	}
 	if (policy_check_name(a.name) == -1)
 		ctl_die("user name '%.64s' must be 1-64 characters of letters, "
-			"digits and ._@+-", a.name);
+		        "digits and ._@+-",
+		    a.name);
 	if (pw_stdin) {
 		read_stdin_line("password", pw, sizeof(pw));
 		rc = passwd_hash(pw, a.hash, sizeof(a.hash));
@@ -326,8 +328,8 @@ join(char *buf, size_t len, char *const *v, size_t n, const char *sep)
 
 	buf[0] = '\0';
 	for (i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		    i ? sep : "", v[i]);
+		off += (size_t)snprintf(
+		    buf + off, len - off, "%s%s", i ? sep : "", v[i]);
 }
 
 int
@@ -368,8 +370,8 @@ cmd_user_list(struct ctl *ctl, int argc, char **argv)
 		table_init(&t, 4, "USER", "RATE/MIN", "PASSWORD", "SENDERS");
 		for (i = 0; i < p->n_users; i++) {
 			const Sluice__User *u = p->users[i];
-			join(senders, sizeof(senders), u->senders,
-			    u->n_senders, " ");
+			join(senders, sizeof(senders), u->senders, u->n_senders,
+			    " ");
 			if (u->rate_per_minute == 0)
 				snprintf(rate, sizeof(rate), "default");
 			else
@@ -387,10 +389,10 @@ cmd_user_list(struct ctl *ctl, int argc, char **argv)
 /* ---------------------------------------------------------------- hops */
 
 struct hop_arg {
-	Sluice__Hop	*hop;		/* built from the flags */
-	bool		 secret_given;
-	bool		 del;
-	const char	*name;
+	Sluice__Hop *hop; /* built from the flags */
+	bool secret_given;
+	bool del;
+	const char *name;
 };
 
 static const char *
@@ -402,7 +404,7 @@ route_using(const Sluice__Policy *p, const char *hop)
 		for (j = 0; j < p->routes[i]->n_groups; j++)
 			for (k = 0; k < p->routes[i]->groups[j]->n_hops; k++)
 				if (strcmp(p->routes[i]->groups[j]->hops[k],
-					hop) == 0)
+				        hop) == 0)
 					return p->routes[i]->pattern;
 	return NULL;
 }
@@ -436,7 +438,7 @@ hop_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 			ctl_die("no hop named '%s'", a->name);
 		if ((route = route_using(p, a->name)) != NULL)
 			ctl_die("hop '%s' is used by route '%s': change or "
-				"delete the route first",
+			        "delete the route first",
 			    a->name, route);
 		policy_del_hop(p, (size_t)i);
 		snprintf(msg, msglen, "hop %s removed", a->name);
@@ -455,8 +457,8 @@ hop_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 		p->hops[i] = h;
 		snprintf(msg, msglen, "hop %s updated", a->name);
 	} else {
-		p->hops = xreallocarray(p->hops, p->n_hops + 1,
-		    sizeof(*p->hops));
+		p->hops =
+		    xreallocarray(p->hops, p->n_hops + 1, sizeof(*p->hops));
 		p->hops[p->n_hops++] = h;
 		snprintf(msg, msglen, "hop %s added", a->name);
 	}
@@ -512,7 +514,7 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 			secret_stdin = true;
 		else if (strcmp(f, "--secret") == 0)
 			ctl_die("secrets are not taken on the command line: "
-				"use --secret-stdin");
+			        "use --secret-stdin");
 		else if (strcmp(f, "--host") == 0)
 			dst = &host;
 		else if (strcmp(f, "--port") == 0)
@@ -545,16 +547,17 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 	}
 	if (policy_check_name(a.name) == -1)
 		ctl_die("hop name '%.64s' must be 1-64 characters of letters, "
-			"digits and ._@+-", a.name);
+		        "digits and ._@+-",
+		    a.name);
 	policy_set_str(&hop.name, a.name);
 	if (preset != NULL) {
-		if (hop_preset_apply(&hop, preset, region, eu, why,
-			sizeof(why)) == -1)
+		if (hop_preset_apply(
+		        &hop, preset, region, eu, why, sizeof(why)) == -1)
 			ctl_die("%s", why);
 	} else if (region != NULL || eu)
 		ctl_die("--region and --eu go with --preset");
 	else if (strcmp(a.name, "mx") != 0 &&
-	    (host == NULL || port == NULL || tls == NULL))
+	         (host == NULL || port == NULL || tls == NULL))
 		ctl_die("hop add needs --host, --port and --tls (or --preset)");
 	if (host != NULL)
 		policy_set_str(&hop.host, host);
@@ -563,7 +566,8 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 	if (tls != NULL) {
 		if (hop_tls_parse(tls, &hop.tls) == -1)
 			ctl_die("--tls must be none, starttls, require or "
-				"smtps, not '%s'", tls);
+			        "smtps, not '%s'",
+			    tls);
 		hop.verify_cert = hop_tls_verify_default(hop.tls);
 	}
 	if (noverify)
@@ -581,7 +585,8 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 	if (maxsize != NULL) {
 		if (ctl_parse_u64(maxsize, UINT64_MAX, &v) == -1)
 			ctl_die("--max-size must be a whole number of bytes, "
-				"not '%s'", maxsize);
+			        "not '%s'",
+			    maxsize);
 		hop.max_size = v;
 	}
 	if (secret_stdin) {
@@ -681,12 +686,12 @@ cmd_hop_list(struct ctl *ctl, int argc, char **argv)
 			snprintf(tlsb, sizeof(tlsb), "%s%s",
 			    hop_tls_name(h->tls),
 			    h->verify_cert == hop_tls_verify_default(h->tls)
-				? ""
-				: h->verify_cert ? ",verify" : ",noverify");
+			        ? ""
+			    : h->verify_cert ? ",verify"
+			                     : ",noverify");
 			table_row(&t, h->name, addr, tlsb,
 			    h->auth_user[0] ? h->auth_user : "-",
-			    h->has_secret ? "stored" : "-", conn, rate,
-			    weight);
+			    h->has_secret ? "stored" : "-", conn, rate, weight);
 		}
 		table_print(&t, stdout);
 	}
@@ -697,10 +702,10 @@ cmd_hop_list(struct ctl *ctl, int argc, char **argv)
 /* -------------------------------------------------------------- routes */
 
 struct route_arg {
-	const char	*pattern;
-	int		 ngroups;
-	char		**groups;	/* "a,b" per group */
-	bool		 del;
+	const char *pattern;
+	int ngroups;
+	char **groups; /* "a,b" per group */
+	bool del;
 };
 
 static void
@@ -796,8 +801,8 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 				json_array_begin(&j, NULL);
 				for (size_t h = 0; h < r->groups[k]->n_hops;
 				     h++)
-					json_str(&j, NULL,
-					    r->groups[k]->hops[h]);
+					json_str(
+					    &j, NULL, r->groups[k]->hops[h]);
 				json_array_end(&j);
 			}
 			json_array_end(&j);
@@ -809,12 +814,13 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 		printf("no routes: mail cannot be delivered anywhere\n");
 	else {
 		/* Equal-priority hops joined by ",", failover by " > ". */
-		table_init(&t, 2, "PATTERN", "HOPS (a,b share load; > fails over)");
+		table_init(
+		    &t, 2, "PATTERN", "HOPS (a,b share load; > fails over)");
 		for (i = 0; i < p->n_routes; i++) {
 			const Sluice__Route *r = p->routes[i];
 			buf[0] = '\0';
-			for (k = 0, off = 0; k < r->n_groups &&
-			     off < sizeof(buf); k++) {
+			for (k = 0, off = 0;
+			     k < r->n_groups && off < sizeof(buf); k++) {
 				join(g, sizeof(g), r->groups[k]->hops,
 				    r->groups[k]->n_hops, ",");
 				off += (size_t)snprintf(buf + off,
@@ -832,8 +838,8 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 /* -------------------------------------------------------------- limits */
 
 struct limit_arg {
-	const struct limit_def	*def;
-	int64_t			 value;
+	const struct limit_def *def;
+	int64_t value;
 };
 
 static void
@@ -842,8 +848,8 @@ limit_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	struct limit_arg *a = arg;
 
 	policy_set_limit(p, a->def->key, a->value);
-	snprintf(msg, msglen, "limit %s = %" PRId64 "%s", a->def->key,
-	    a->value, a->value == a->def->def ? " (default)" : "");
+	snprintf(msg, msglen, "limit %s = %" PRId64 "%s", a->def->key, a->value,
+	    a->value == a->def->def ? " (default)" : "");
 }
 
 int
@@ -865,7 +871,7 @@ cmd_limit_set(struct ctl *ctl, int argc, char **argv)
 	if (ctl_parse_u64(argv[1], INT64_MAX, &v) == -1 ||
 	    (int64_t)v < a.def->min || (int64_t)v > a.def->max)
 		ctl_die("limit %s must be a whole number between %" PRId64
-			" and %" PRId64 ", not '%s'",
+		        " and %" PRId64 ", not '%s'",
 		    a.def->key, a.def->min, a.def->max, argv[1]);
 	a.value = (int64_t)v;
 	return mutate(ctl, limit_edit, &a);
@@ -897,8 +903,8 @@ cmd_limit_list(struct ctl *ctl, int argc, char **argv)
 			json_int(&j, "default", d->def);
 			json_int(&j, "min", d->min);
 			json_int(&j, "max", d->max);
-			json_bool(&j, "is_default",
-			    policy_find_limit(p, d->key) < 0);
+			json_bool(
+			    &j, "is_default", policy_find_limit(p, d->key) < 0);
 			json_str(&j, "help", d->help);
 			json_object_end(&j);
 		}

@@ -147,7 +147,7 @@ print_diff(struct ctl *ctl, const struct policy_diff *d, uint64_t version,
 {
 	struct json j;
 	size_t i;
-	char op[2] = { 0, 0 };
+	char op[2] = {0, 0};
 
 	if (ctl->json) {
 		json_init(&j, stdout);
@@ -188,8 +188,8 @@ print_diff(struct ctl *ctl, const struct policy_diff *d, uint64_t version,
 
 /* "hops #2: hop 'x' ..." from the controller: map to the file's line. */
 static void
-die_invalid(const struct policy_lines *lines, const char *fname,
-    const char *msg)
+die_invalid(
+    const struct policy_lines *lines, const char *fname, const char *msg)
 {
 	char section[32], out[768];
 	const char *rest;
@@ -198,8 +198,8 @@ die_invalid(const struct policy_lines *lines, const char *fname,
 	if (sscanf(msg, "%31[a-z] #%d: %n", section, &n, &used) == 2 &&
 	    used > 0 && n > 0) {
 		rest = msg + used;
-		policy_yaml_error(lines, fname, section, n - 1, rest, out,
-		    sizeof(out));
+		policy_yaml_error(
+		    lines, fname, section, n - 1, rest, out, sizeof(out));
 		ctl_die("%s", out);
 	}
 	ctl_die("%s: %s", fname, msg);
@@ -208,8 +208,8 @@ die_invalid(const struct policy_lines *lines, const char *fname,
 /* Loads FILE against the current policy: the file's policy carrying what
  * files do not manage (DKIM keys), checked with line numbers. */
 static Sluice__Policy *
-load_checked(const char *file, const Sluice__Policy *cur,
-    struct policy_lines **lines)
+load_checked(
+    const char *file, const Sluice__Policy *cur, struct policy_lines **lines)
 {
 	struct policy_error perr;
 	Sluice__Policy *p;
@@ -226,8 +226,8 @@ load_checked(const char *file, const Sluice__Policy *cur,
 		tmp.n_dkim = 1;
 		tmp.dkim = &cur->dkim[i];
 		d = policy_dup(&tmp);
-		p->dkim = xreallocarray(p->dkim, p->n_dkim + 1,
-		    sizeof(*p->dkim));
+		p->dkim =
+		    xreallocarray(p->dkim, p->n_dkim + 1, sizeof(*p->dkim));
 		p->dkim[p->n_dkim++] = d->dkim[0];
 		d->n_dkim = 0;
 		sluice__policy__free_unpacked(d, NULL);
@@ -257,7 +257,8 @@ load_checked(const char *file, const Sluice__Policy *cur,
 		if (policy_find_user(cur, p->users[i]->name) < 0) {
 			snprintf(perr.msg, sizeof(perr.msg),
 			    "user '%s' is new and needs password_file or "
-			    "password_env", p->users[i]->name);
+			    "password_env",
+			    p->users[i]->name);
 			policy_yaml_error(*lines, file, "users", (int)i,
 			    perr.msg, err, sizeof(err));
 			ctl_die("%s", err);
@@ -308,8 +309,8 @@ int
 cmd_policy_apply(struct ctl *ctl, int argc, char **argv)
 {
 	bool dry_run = false, changed = false;
-	const char *file = file_arg(argc, argv, &dry_run,
-	    "policy apply -f FILE [--dry-run]");
+	const char *file =
+	    file_arg(argc, argv, &dry_run, "policy apply -f FILE [--dry-run]");
 	struct policy_lines *lines = NULL;
 	Sluice__Policy *cur, *p;
 	struct policy_diff d;
@@ -345,7 +346,8 @@ cmd_policy_apply(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	ctl_die("the policy kept changing under this apply (%d tries); run "
-		"it again", APPLY_TRIES);
+	        "it again",
+	    APPLY_TRIES);
 applied:
 	if (ctl->json) {
 		struct json j;
@@ -389,7 +391,8 @@ cmd_policy_history(struct ctl *ctl, int argc, char **argv)
 	r = admin_call(ctl, &req, NULL);
 	if (r->body_case != SLUICE__ADMIN_REPLY__BODY_POLICY_HISTORY ||
 	    r->policy_history == NULL)
-		ctl_die("controller sent an unexpected reply to policy history");
+		ctl_die(
+		    "controller sent an unexpected reply to policy history");
 	h = r->policy_history;
 	if (ctl->json) {
 		json_init(&j, stdout);
@@ -412,8 +415,8 @@ cmd_policy_history(struct ctl *ctl, int argc, char **argv)
 		for (i = 0; i < h->n_versions; i++) {
 			snprintf(ver, sizeof(ver), "%" PRIu64,
 			    h->versions[i]->version);
-			fmt_time(h->versions[i]->created_at, when,
-			    sizeof(when));
+			fmt_time(
+			    h->versions[i]->created_at, when, sizeof(when));
 			table_row(&t, ver, when, h->versions[i]->identity,
 			    h->versions[i]->summary);
 		}

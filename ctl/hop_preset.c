@@ -13,8 +13,7 @@
 #define SES_MAX_RCPT 50
 #define SES_MAX_SIZE 41943040
 
-static const char *const tls_names[] = { "none", "starttls", "require",
-	"smtps" };
+static const char *const tls_names[] = {"none", "starttls", "require", "smtps"};
 
 const char *
 hop_tls_name(Sluice__TlsMode m)
@@ -41,7 +40,7 @@ bool
 hop_tls_verify_default(Sluice__TlsMode m)
 {
 	return m == SLUICE__TLS_MODE__TLS_REQUIRE ||
-	    m == SLUICE__TLS_MODE__TLS_SMTPS;
+	       m == SLUICE__TLS_MODE__TLS_SMTPS;
 }
 
 const char *
@@ -67,7 +66,7 @@ hop_preset_apply(Sluice__Hop *h, const char *preset, const char *region,
 		}
 		for (const char *p = region; *p; p++)
 			if (!((*p >= 'a' && *p <= 'z') ||
-				(*p >= '0' && *p <= '9') || *p == '-')) {
+			        (*p >= '0' && *p <= '9') || *p == '-')) {
 				snprintf(err, errlen,
 				    "'%.64s' is not an AWS region name",
 				    region);
@@ -79,15 +78,16 @@ hop_preset_apply(Sluice__Hop *h, const char *preset, const char *region,
 		h->max_rcpt = SES_MAX_RCPT;
 		h->max_size = SES_MAX_SIZE;
 	} else if (strcmp(preset, "mailgun") == 0) {
-		policy_set_str(&h->host,
-		    eu ? "smtp.eu.mailgun.org" : "smtp.mailgun.org");
+		policy_set_str(
+		    &h->host, eu ? "smtp.eu.mailgun.org" : "smtp.mailgun.org");
 	} else {
-		snprintf(err, errlen, "unknown preset '%.64s' (use %s)",
-		    preset, hop_preset_names());
+		snprintf(err, errlen, "unknown preset '%.64s' (use %s)", preset,
+		    hop_preset_names());
 		return -1;
 	}
 	if (eu && strcmp(preset, "mailgun") != 0) {
-		snprintf(err, errlen, "--eu applies to the mailgun preset only");
+		snprintf(
+		    err, errlen, "--eu applies to the mailgun preset only");
 		return -1;
 	}
 	policy_set_str(&h->preset, preset);

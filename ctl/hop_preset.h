@@ -10,14 +10,14 @@
 
 /* Fills hop from preset ("sendgrid", "ses", "mailgun").  ses needs region;
  * eu selects mailgun's EU endpoint.  0, or -1 with err. */
-int	hop_preset_apply(Sluice__Hop *, const char *preset, const char *region,
-	    bool eu, char *err, size_t errlen);
+int hop_preset_apply(Sluice__Hop *, const char *preset, const char *region,
+    bool eu, char *err, size_t errlen);
 /* "sendgrid|ses|mailgun", for messages. */
 const char *hop_preset_names(void);
 /* The certificate-verification default for a TLS mode. */
-bool	hop_tls_verify_default(Sluice__TlsMode);
+bool hop_tls_verify_default(Sluice__TlsMode);
 /* "none", "starttls", "require", "smtps"; parse returns -1 if unknown. */
 const char *hop_tls_name(Sluice__TlsMode);
-int	hop_tls_parse(const char *, Sluice__TlsMode *);
+int hop_tls_parse(const char *, Sluice__TlsMode *);
 
 #endif

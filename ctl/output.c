@@ -32,8 +32,8 @@ table_row(struct table *t, ...)
 	va_list ap;
 	const char *s;
 
-	t->cells = xreallocarray(t->cells, (t->nrows + 1) * t->ncols,
-	    sizeof(char *));
+	t->cells =
+	    xreallocarray(t->cells, (t->nrows + 1) * t->ncols, sizeof(char *));
 	va_start(ap, t);
 	for (size_t i = 0; i < t->ncols; i++) {
 		s = va_arg(ap, const char *);
@@ -57,7 +57,8 @@ table_print(struct table *t, FILE *f)
 				w[c] = n;
 	for (r = 0; r <= t->nrows; r++) {
 		for (c = 0; c < t->ncols; c++) {
-			s = r == 0 ? t->head[c] : t->cells[(r - 1) * t->ncols + c];
+			s = r == 0 ? t->head[c]
+			           : t->cells[(r - 1) * t->ncols + c];
 			if (c + 1 == t->ncols)
 				fprintf(f, "%s\n", s);
 			else

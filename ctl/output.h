@@ -13,41 +13,41 @@
 #define TABLE_MAX_COLS 10
 
 struct table {
-	size_t	  ncols;
+	size_t ncols;
 	const char *head[TABLE_MAX_COLS];
-	char	**cells;	/* nrows * ncols, malloc'd */
-	size_t	  nrows;
+	char **cells; /* nrows * ncols, malloc'd */
+	size_t nrows;
 };
 
-void	table_init(struct table *, size_t ncols, ...);
+void table_init(struct table *, size_t ncols, ...);
 /* Adds a row; takes ncols printf-free strings (copied). */
-void	table_row(struct table *, ...);
-void	table_print(struct table *, FILE *);	/* also frees the rows */
+void table_row(struct table *, ...);
+void table_print(struct table *, FILE *); /* also frees the rows */
 
 /* A streaming JSON writer: keys are given with every value inside an
  * object and are NULL inside arrays and at the top. */
 #define JSON_MAX_DEPTH 16
 
 struct json {
-	FILE	*f;
-	int	 depth;
-	bool	 first[JSON_MAX_DEPTH];
+	FILE *f;
+	int depth;
+	bool first[JSON_MAX_DEPTH];
 };
 
-void	json_init(struct json *, FILE *);
-void	json_object_begin(struct json *, const char *key);
-void	json_object_end(struct json *);		/* at depth 0: newline */
-void	json_array_begin(struct json *, const char *key);
-void	json_array_end(struct json *);
-void	json_str(struct json *, const char *key, const char *value);
-void	json_int(struct json *, const char *key, int64_t value);
-void	json_uint(struct json *, const char *key, uint64_t value);
-void	json_bool(struct json *, const char *key, bool value);
-void	json_null(struct json *, const char *key);
+void json_init(struct json *, FILE *);
+void json_object_begin(struct json *, const char *key);
+void json_object_end(struct json *); /* at depth 0: newline */
+void json_array_begin(struct json *, const char *key);
+void json_array_end(struct json *);
+void json_str(struct json *, const char *key, const char *value);
+void json_int(struct json *, const char *key, int64_t value);
+void json_uint(struct json *, const char *key, uint64_t value);
+void json_bool(struct json *, const char *key, bool value);
+void json_null(struct json *, const char *key);
 
 /* "2026-11-22 21:31:30" in local time, "never" for 0. */
-void	fmt_time(int64_t at, char *buf, size_t len);
+void fmt_time(int64_t at, char *buf, size_t len);
 /* "5s ago", "3m ago", "2h ago", "4d ago", "never". */
-void	fmt_ago(int64_t at, int64_t now, char *buf, size_t len);
+void fmt_ago(int64_t at, int64_t now, char *buf, size_t len);
 
 #endif

@@ -29,8 +29,7 @@ add(struct policy_diff *d, char op, const char *kind, const char *name)
 	return c;
 }
 
-static void
-detail(struct policy_change *c, const char *fmt, ...)
+static void detail(struct policy_change *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -55,8 +54,8 @@ strv(char *buf, size_t len, char *const *v, size_t n)
 
 	buf[0] = '\0';
 	for (i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		    i ? "," : "", v[i]);
+		off += (size_t)snprintf(
+		    buf + off, len - off, "%s%s", i ? "," : "", v[i]);
 }
 
 static void
@@ -68,14 +67,14 @@ groups(char *buf, size_t len, const Sluice__Route *r)
 	buf[0] = '\0';
 	for (i = 0; i < r->n_groups && off < len; i++) {
 		strv(g, sizeof(g), r->groups[i]->hops, r->groups[i]->n_hops);
-		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		    i ? " " : "", g);
+		off += (size_t)snprintf(
+		    buf + off, len - off, "%s%s", i ? " " : "", g);
 	}
 }
 
 static void
-diff_networks(const Sluice__Policy *o, const Sluice__Policy *n,
-    struct policy_diff *d)
+diff_networks(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
 	size_t i;
 	int j;
@@ -83,7 +82,7 @@ diff_networks(const Sluice__Policy *o, const Sluice__Policy *n,
 	for (i = 0; i < o->n_networks; i++)
 		if (policy_find_network(n, o->networks[i]->cidr) < 0)
 			snprintf(add(d, '-', "network", o->networks[i]->cidr)
-				     ->detail,
+			             ->detail,
 			    512, "%s", o->networks[i]->deny ? "deny" : "allow");
 	for (i = 0; i < n->n_networks; i++) {
 		const Sluice__Network *nn = n->networks[i];
@@ -109,8 +108,8 @@ strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
 }
 
 static void
-diff_users(const Sluice__Policy *o, const Sluice__Policy *n,
-    struct policy_diff *d)
+diff_users(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
 	struct policy_change *c;
 	char a[256], b[256];
@@ -129,9 +128,9 @@ diff_users(const Sluice__Policy *o, const Sluice__Policy *n,
 			continue;
 		}
 		ou = o->users[j];
-		struct policy_change tmp = { .op = '~' };
+		struct policy_change tmp = {.op = '~'};
 		if (!strv_eq(ou->senders, ou->n_senders, nu->senders,
-			nu->n_senders)) {
+		        nu->n_senders)) {
 			strv(a, sizeof(a), ou->senders, ou->n_senders);
 			strv(b, sizeof(b), nu->senders, nu->n_senders);
 			detail(&tmp, "senders %s -> %s", a, b);
@@ -150,8 +149,7 @@ diff_users(const Sluice__Policy *o, const Sluice__Policy *n,
 }
 
 static void
-hop_fields(struct policy_change *c, const Sluice__Hop *o,
-    const Sluice__Hop *n)
+hop_fields(struct policy_change *c, const Sluice__Hop *o, const Sluice__Hop *n)
 {
 	if (strcmp(o->host, n->host) != 0)
 		detail(c, "host %s -> %s", o->host, n->host);
@@ -176,8 +174,8 @@ hop_fields(struct policy_change *c, const Sluice__Hop *o,
 		detail(c, "rate_per_minute %" PRIu32 " -> %" PRIu32,
 		    o->rate_per_minute, n->rate_per_minute);
 	if (o->weight != n->weight)
-		detail(c, "weight %" PRIu32 " -> %" PRIu32, o->weight,
-		    n->weight);
+		detail(
+		    c, "weight %" PRIu32 " -> %" PRIu32, o->weight, n->weight);
 	if (strcmp(o->preset, n->preset) != 0)
 		detail(c, "preset '%s' -> '%s'", o->preset, n->preset);
 	if (o->max_rcpt != n->max_rcpt)
@@ -189,8 +187,8 @@ hop_fields(struct policy_change *c, const Sluice__Hop *o,
 }
 
 static void
-diff_hops(const Sluice__Policy *o, const Sluice__Policy *n,
-    struct policy_diff *d)
+diff_hops(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
 	struct policy_change *c;
 	size_t i;
@@ -208,17 +206,17 @@ diff_hops(const Sluice__Policy *o, const Sluice__Policy *n,
 				    nh->port, hop_tls_name(nh->tls));
 			continue;
 		}
-		struct policy_change tmp = { .op = '~' };
+		struct policy_change tmp = {.op = '~'};
 		hop_fields(&tmp, o->hops[j], nh);
 		if (tmp.detail[0] != '\0')
-			memcpy(add(d, '~', "hop", nh->name)->detail,
-			    tmp.detail, sizeof(tmp.detail));
+			memcpy(add(d, '~', "hop", nh->name)->detail, tmp.detail,
+			    sizeof(tmp.detail));
 	}
 }
 
 static void
-diff_routes(const Sluice__Policy *o, const Sluice__Policy *n,
-    struct policy_diff *d)
+diff_routes(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
 	char a[400], b[400];
 	size_t i;
@@ -242,8 +240,8 @@ diff_routes(const Sluice__Policy *o, const Sluice__Policy *n,
 }
 
 static void
-diff_limits(const Sluice__Policy *o, const Sluice__Policy *n,
-    struct policy_diff *d)
+diff_limits(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
 	size_t i;
 	int64_t a, b;
@@ -262,8 +260,8 @@ diff_limits(const Sluice__Policy *o, const Sluice__Policy *n,
 }
 
 void
-policy_diff(const Sluice__Policy *o, const Sluice__Policy *n,
-    struct policy_diff *d)
+policy_diff(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
 	d->v = NULL;
 	d->n = 0;

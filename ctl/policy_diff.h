@@ -9,23 +9,23 @@
 #include "proto.h"
 
 struct policy_change {
-	char		 op;		/* '+' added, '-' removed, '~' changed */
-	const char	*kind;		/* "network", "user", "hop", ... */
-	char		 name[128];	/* the element: CIDR, name, pattern, key */
-	char		 detail[512];	/* '~': "port 25 -> 2525, weight 1 -> 2";
-					 * '+'/'-': a short description */
+	char op;          /* '+' added, '-' removed, '~' changed */
+	const char *kind; /* "network", "user", "hop", ... */
+	char name[128];   /* the element: CIDR, name, pattern, key */
+	char detail[512]; /* '~': "port 25 -> 2525, weight 1 -> 2";
+	                   * '+'/'-': a short description */
 };
 
 struct policy_diff {
-	struct policy_change	*v;
-	size_t			 n;
+	struct policy_change *v;
+	size_t n;
 };
 
 /* Fills d with the changes from old to new (d->n == 0: equal).  Secrets
  * and hashes count as changed when new carries one (it cannot be compared
  * with a redacted old one) and as unchanged when new keeps the stored one. */
-void	policy_diff(const Sluice__Policy *old, const Sluice__Policy *new,
-	    struct policy_diff *d);
-void	policy_diff_free(struct policy_diff *);
+void policy_diff(const Sluice__Policy *old, const Sluice__Policy *new,
+    struct policy_diff *d);
+void policy_diff_free(struct policy_diff *);
 
 #endif

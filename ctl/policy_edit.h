@@ -10,49 +10,48 @@
 
 #include "proto.h"
 
-Sluice__Policy	*policy_new(void);
+Sluice__Policy *policy_new(void);
 /* Deep copy through pack/unpack. */
-Sluice__Policy	*policy_dup(const Sluice__Policy *);
+Sluice__Policy *policy_dup(const Sluice__Policy *);
 
 /* Replace a string field, freeing the old value. */
-void		 policy_set_str(char **field, const char *value);
+void policy_set_str(char **field, const char *value);
 /* Append a copy of s to a repeated string field. */
-void		 policy_strv_add(char ***v, size_t *n, const char *s);
+void policy_strv_add(char ***v, size_t *n, const char *s);
 
 /* Lookups return the index or -1. */
-int		 policy_find_network(const Sluice__Policy *, const char *cidr);
-int		 policy_find_user(const Sluice__Policy *, const char *name);
-int		 policy_find_hop(const Sluice__Policy *, const char *name);
-int		 policy_find_route(const Sluice__Policy *, const char *pattern);
-int		 policy_find_limit(const Sluice__Policy *, const char *key);
+int policy_find_network(const Sluice__Policy *, const char *cidr);
+int policy_find_user(const Sluice__Policy *, const char *name);
+int policy_find_hop(const Sluice__Policy *, const char *name);
+int policy_find_route(const Sluice__Policy *, const char *pattern);
+int policy_find_limit(const Sluice__Policy *, const char *key);
 
 /* Appends return the new, initialised element (owned by the policy).
  * Networks keep allows before denies. */
-Sluice__Network	*policy_add_network(Sluice__Policy *, const char *cidr,
-		    bool deny);
-Sluice__User	*policy_add_user(Sluice__Policy *, const char *name);
-Sluice__Hop	*policy_add_hop(Sluice__Policy *, const char *name);
-Sluice__Route	*policy_add_route(Sluice__Policy *, const char *pattern);
+Sluice__Network *policy_add_network(
+    Sluice__Policy *, const char *cidr, bool deny);
+Sluice__User *policy_add_user(Sluice__Policy *, const char *name);
+Sluice__Hop *policy_add_hop(Sluice__Policy *, const char *name);
+Sluice__Route *policy_add_route(Sluice__Policy *, const char *pattern);
 Sluice__HopGroup *policy_route_add_group(Sluice__Route *);
-Sluice__Limit	*policy_add_limit(Sluice__Policy *, const char *key,
-		    int64_t value);
+Sluice__Limit *policy_add_limit(
+    Sluice__Policy *, const char *key, int64_t value);
 
 /* Removals free the element and keep the order of the rest. */
-void		 policy_del_network(Sluice__Policy *, size_t i);
-void		 policy_del_user(Sluice__Policy *, size_t i);
-void		 policy_del_hop(Sluice__Policy *, size_t i);
-void		 policy_del_route(Sluice__Policy *, size_t i);
-void		 policy_del_limit(Sluice__Policy *, size_t i);
-void		 policy_route_clear(Sluice__Route *);
+void policy_del_network(Sluice__Policy *, size_t i);
+void policy_del_user(Sluice__Policy *, size_t i);
+void policy_del_hop(Sluice__Policy *, size_t i);
+void policy_del_route(Sluice__Policy *, size_t i);
+void policy_del_limit(Sluice__Policy *, size_t i);
+void policy_route_clear(Sluice__Route *);
 
 /* Before an apply of a policy read from the controller: hops whose secret
  * was redacted keep it, users whose hash was redacted keep it. */
-void		 policy_mark_kept(Sluice__Policy *);
+void policy_mark_kept(Sluice__Policy *);
 
 /* Sets key to value; a value equal to the default removes the key, as a
  * policy lists only limits set away from their default.  The caller has
  * checked the key exists. */
-void		 policy_set_limit(Sluice__Policy *, const char *key,
-		    int64_t value);
+void policy_set_limit(Sluice__Policy *, const char *key, int64_t value);
 
 #endif

@@ -21,28 +21,27 @@
 #include "policy_edit.h"
 #include "xmalloc.h"
 
-#define SECRET_MAX 4096		/* longest secret or password read */
+#define SECRET_MAX 4096 /* longest secret or password read */
 
 enum { SEC_NETWORKS, SEC_USERS, SEC_HOPS, SEC_ROUTES, SEC_LIMITS, SEC_N };
-static const char *const sec_names[SEC_N] = { "networks", "users", "hops",
-	"routes", "limits" };
+static const char *const sec_names[SEC_N] = {
+    "networks", "users", "hops", "routes", "limits"};
 
 struct policy_lines {
-	int	*line[SEC_N];
-	size_t	 n[SEC_N];
+	int *line[SEC_N];
+	size_t n[SEC_N];
 };
 
 struct yp {
-	yaml_document_t		 doc;
-	const char		*fname;
-	char			*err;
-	size_t			 errlen;
-	struct policy_lines	*lines;
-	Sluice__Policy		*p;
+	yaml_document_t doc;
+	const char *fname;
+	char *err;
+	size_t errlen;
+	struct policy_lines *lines;
+	Sluice__Policy *p;
 };
 
-static int
-yerr(struct yp *y, const yaml_node_t *n, const char *fmt, ...)
+static int yerr(struct yp *y, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -92,8 +91,8 @@ ntype(const yaml_node_t *n)
 static int
 want(struct yp *y, const yaml_node_t *n, yaml_node_type_t t, const char *what)
 {
-	static const char *const names[] = { "nothing", "a single value",
-		"a list", "a mapping" };
+	static const char *const names[] = {
+	    "nothing", "a single value", "a list", "a mapping"};
 
 	if (n->type == t)
 		return 0;
@@ -117,8 +116,7 @@ str(struct yp *y, const yaml_node_t *n, const char *what, const char **out)
 {
 	if (want(y, n, YAML_SCALAR_NODE, what) == -1)
 		return -1;
-	if (strlen((const char *)n->data.scalar.value) !=
-	    n->data.scalar.length)
+	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
 		return yerr(y, n, "%s contains a NUL byte", what);
 	*out = (const char *)n->data.scalar.value;
 	return 0;
@@ -138,13 +136,13 @@ u64(struct yp *y, const yaml_node_t *n, const char *what, uint64_t max,
 		return yerr(y, n, "%s must not be negative (%.32s)", what, s);
 	if (s[0] < '0' || s[0] > '9' ||
 	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return yerr(y, n, "%s must be a whole number, not '%.32s'",
-		    what, s);
+		return yerr(
+		    y, n, "%s must be a whole number, not '%.32s'", what, s);
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (*end != '\0')
-		return yerr(y, n, "%s must be a whole number, not '%.32s'",
-		    what, s);
+		return yerr(
+		    y, n, "%s must be a whole number, not '%.32s'", what, s);
 	if (errno != 0 || v > max)
 		return yerr(y, n, "%s must be at most %" PRIu64, what, max);
 	*out = v;
@@ -174,17 +172,17 @@ boolean(struct yp *y, const yaml_node_t *n, const char *what, bool *out)
 	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
 		*out = false;
 	else
-		return yerr(y, n, "%s must be true or false, not '%.32s'",
-		    what, s);
+		return yerr(
+		    y, n, "%s must be true or false, not '%.32s'", what, s);
 	return 0;
 }
 
 /* A mapping as (key, value) pairs with keys checked against `allowed`
  * (NULL-terminated); duplicates and unknown keys are errors. */
 struct kv {
-	const char	*key;
-	yaml_node_t	*keynode;
-	yaml_node_t	*val;
+	const char *key;
+	yaml_node_t *keynode;
+	yaml_node_t *val;
 };
 
 static int
@@ -212,8 +210,8 @@ pairs(struct yp *y, const yaml_node_t *m, const char *what,
 		}
 		for (i = 0; i < n; i++)
 			if (strcmp(out[i].key, k) == 0)
-				return yerr(y, kn, "key '%.64s' given twice",
-				    k);
+				return yerr(
+				    y, kn, "key '%.64s' given twice", k);
 		if (n == max)
 			return yerr(y, kn, "too many keys in %s", what);
 		out[n].key = k;
@@ -235,10 +233,10 @@ get(struct kv *kv, size_t n, const char *key)
 }
 
 /* Iterate a sequence; a null value is an empty list. */
-#define SEQ_EACH(y, seq, it)                                                 \
-	for (yaml_node_item_t *it = (seq)->type == YAML_SEQUENCE_NODE         \
-		    ? (seq)->data.sequence.items.start                       \
-		    : NULL;                                                  \
+#define SEQ_EACH(y, seq, it)                                                   \
+	for (yaml_node_item_t *it = (seq)->type == YAML_SEQUENCE_NODE          \
+	                                ? (seq)->data.sequence.items.start     \
+	                                : NULL;                                \
 	     it != NULL && it < (seq)->data.sequence.items.top; it++)
 
 static int
@@ -252,20 +250,20 @@ seq_or_null(struct yp *y, const yaml_node_t *n, const char *what)
 /* Reads the first line of a file or an environment variable: the secret
  * or password, resolved here so it never has to be written in the file. */
 static int
-read_secret(struct yp *y, const yaml_node_t *n, bool is_env, char *out,
-    size_t outlen)
+read_secret(
+    struct yp *y, const yaml_node_t *n, bool is_env, char *out, size_t outlen)
 {
 	const char *src, *v;
 	FILE *f;
 	size_t len;
 
 	if (str(y, n, is_env ? "an environment variable name" : "a file name",
-		&src) == -1)
+	        &src) == -1)
 		return -1;
 	if (is_env) {
 		if ((v = getenv(src)) == NULL || v[0] == '\0')
-			return yerr(y, n,
-			    "environment variable %.64s is not set", src);
+			return yerr(
+			    y, n, "environment variable %.64s is not set", src);
 		if (strlen(v) >= outlen)
 			return yerr(y, n, "secret in %.64s is too long", src);
 		strcpy(out, v);
@@ -287,8 +285,8 @@ read_secret(struct yp *y, const yaml_node_t *n, bool is_env, char *out,
 static int
 parse_networks(struct yp *y, const yaml_node_t *m)
 {
-	static const char *const keys[] = { "allow", "deny", NULL };
-	static const char *const order[] = { "allow", "deny" };
+	static const char *const keys[] = {"allow", "deny", NULL};
+	static const char *const order[] = {"allow", "deny"};
 	struct kv kv[2];
 	size_t n, i;
 	const char *s;
@@ -323,9 +321,8 @@ parse_networks(struct yp *y, const yaml_node_t *m)
 static int
 parse_user(struct yp *y, const yaml_node_t *m)
 {
-	static const char *const keys[] = { "name", "senders",
-		"rate_per_minute", "password_file", "password_env",
-		"password_hash", NULL };
+	static const char *const keys[] = {"name", "senders", "rate_per_minute",
+	    "password_file", "password_env", "password_hash", NULL};
 	struct kv kv[8];
 	yaml_node_t *v, *pf, *pe, *ph;
 	Sluice__User *u;
@@ -364,7 +361,8 @@ parse_user(struct yp *y, const yaml_node_t *m)
 	if ((pf != NULL) + (pe != NULL) + (ph != NULL) > 1)
 		return yerr(y, m,
 		    "user '%s': give one of password_file, password_env, "
-		    "password_hash", u->name);
+		    "password_hash",
+		    u->name);
 	u->has_password = true;
 	if (ph != NULL) {
 		if (str(y, ph, "password_hash", &s) == -1)
@@ -376,7 +374,8 @@ parse_user(struct yp *y, const yaml_node_t *m)
 			return -1;
 		if (passwd_hash(pw, hash, sizeof(hash)) == -1) {
 			explicit_bzero(pw, sizeof(pw));
-			return yerr(y, pf ? pf : pe, "cannot hash the password");
+			return yerr(
+			    y, pf ? pf : pe, "cannot hash the password");
 		}
 		explicit_bzero(pw, sizeof(pw));
 		policy_set_str(&u->password_hash, hash);
@@ -388,10 +387,10 @@ parse_user(struct yp *y, const yaml_node_t *m)
 static int
 parse_hop(struct yp *y, const yaml_node_t *m)
 {
-	static const char *const keys[] = { "name", "preset", "region", "eu",
-		"host", "port", "tls", "verify_cert", "user", "secret",
-		"secret_file", "secret_env", "max_conn", "rate_per_minute",
-		"weight", "max_rcpt", "max_size", NULL };
+	static const char *const keys[] = {"name", "preset", "region", "eu",
+	    "host", "port", "tls", "verify_cert", "user", "secret",
+	    "secret_file", "secret_env", "max_conn", "rate_per_minute",
+	    "weight", "max_rcpt", "max_size", NULL};
 	struct kv kv[20];
 	yaml_node_t *v, *sv, *sf, *se;
 	Sluice__Hop *h;
@@ -423,8 +422,8 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 		if (hop_preset_apply(h, s, region, eu, why, sizeof(why)) == -1)
 			return yerr(y, v, "hop '%s': %s", h->name, why);
 	} else if (region != NULL || eu)
-		return yerr(y, m, "hop '%s': region and eu go with a preset",
-		    h->name);
+		return yerr(
+		    y, m, "hop '%s': region and eu go with a preset", h->name);
 	if ((v = get(kv, n, "host")) != NULL) {
 		if (str(y, v, "host", &s) == -1)
 			return -1;
@@ -439,7 +438,8 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 		if (hop_tls_parse(s, &h->tls) == -1)
 			return yerr(y, v,
 			    "tls must be none, starttls, require or smtps, "
-			    "not '%.32s'", s);
+			    "not '%.32s'",
+			    s);
 	}
 	verify = hop_tls_verify_default(h->tls);
 	if ((v = get(kv, n, "verify_cert")) != NULL &&
@@ -483,7 +483,7 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 		h->has_secret = true;
 	} else if (sf != NULL || se != NULL) {
 		if (read_secret(y, sf ? sf : se, se != NULL, secret,
-			sizeof(secret)) == -1)
+		        sizeof(secret)) == -1)
 			return -1;
 		policy_set_str(&h->secret, secret);
 		explicit_bzero(secret, sizeof(secret));
@@ -519,7 +519,7 @@ parse_group(struct yp *y, Sluice__Route *r, const yaml_node_t *g)
 static int
 parse_route(struct yp *y, const yaml_node_t *m)
 {
-	static const char *const keys[] = { "pattern", "groups", NULL };
+	static const char *const keys[] = {"pattern", "groups", NULL};
 	struct kv kv[2];
 	yaml_node_t *v;
 	Sluice__Route *r;
@@ -568,7 +568,8 @@ parse_limits(struct yp *y, const yaml_node_t *m)
 		if ((int64_t)v < d->min || (int64_t)v > d->max)
 			return yerr(y, kv[i].val,
 			    "limit %s must be between %" PRId64 " and %" PRId64
-			    ", not %" PRIu64, d->key, d->min, d->max, v);
+			    ", not %" PRIu64,
+			    d->key, d->min, d->max, v);
 		/* A policy lists only limits away from their default. */
 		if ((int64_t)v == d->def)
 			continue;
@@ -595,14 +596,14 @@ parse_list(struct yp *y, const yaml_node_t *seq, const char *what,
 static int
 parse_root(struct yp *y, const yaml_node_t *root)
 {
-	static const char *const keys[] = { "networks", "users", "hops",
-		"routes", "limits", NULL };
+	static const char *const keys[] = {
+	    "networks", "users", "hops", "routes", "limits", NULL};
 	struct kv kv[5];
 	yaml_node_t *v;
 	size_t n;
 
 	if (root == NULL || is_null(root))
-		return 0;	/* an empty file is the empty policy */
+		return 0; /* an empty file is the empty policy */
 	if (pairs(y, root, "the policy", keys, kv, 5, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "networks")) != NULL && parse_networks(y, v) == -1)
@@ -635,12 +636,11 @@ policy_yaml_parse(const char *text, size_t len, const char *fname,
 	y.err = err;
 	y.errlen = errlen;
 	if (!yaml_parser_initialize(&parser)) {
-		snprintf(err, errlen, "%s: cannot start the YAML parser",
-		    fname);
+		snprintf(
+		    err, errlen, "%s: cannot start the YAML parser", fname);
 		return NULL;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
-	    len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &y.doc)) {
 		snprintf(err, errlen, "%s:%zu: %s%s%s", fname,
 		    (size_t)parser.problem_mark.line + 1,
@@ -655,8 +655,7 @@ policy_yaml_parse(const char *text, size_t len, const char *fname,
 		if (!yaml_parser_load(&parser, &extra)) {
 			snprintf(err, errlen, "%s:%zu: %s", fname,
 			    (size_t)parser.problem_mark.line + 1,
-			    parser.problem ? parser.problem
-					   : "malformed YAML");
+			    parser.problem ? parser.problem : "malformed YAML");
 			yaml_document_delete(&y.doc);
 			yaml_parser_delete(&parser);
 			return NULL;
@@ -690,8 +689,8 @@ policy_yaml_parse(const char *text, size_t len, const char *fname,
 }
 
 Sluice__Policy *
-policy_yaml_load(const char *path, struct policy_lines **linesp, char *err,
-    size_t errlen)
+policy_yaml_load(
+    const char *path, struct policy_lines **linesp, char *err, size_t errlen)
 {
 	Sluice__Policy *p;
 	FILE *f;
@@ -703,8 +702,8 @@ policy_yaml_load(const char *path, struct policy_lines **linesp, char *err,
 		f = stdin;
 		name = "<stdin>";
 	} else if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "cannot read %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	buf = xcalloc(1, POLICY_YAML_MAX + 1);
@@ -713,7 +712,7 @@ policy_yaml_load(const char *path, struct policy_lines **linesp, char *err,
 	if (ferror(f) || len > POLICY_YAML_MAX) {
 		snprintf(err, errlen, "%s: %s", name,
 		    ferror(f) ? strerror(errno)
-			      : "larger than 4 MB, not a policy file");
+		              : "larger than 4 MB, not a policy file");
 		if (f != stdin)
 			fclose(f);
 		free(buf);
@@ -727,8 +726,7 @@ policy_yaml_load(const char *path, struct policy_lines **linesp, char *err,
 }
 
 int
-policy_lines_get(const struct policy_lines *l, const char *section,
-    int index)
+policy_lines_get(const struct policy_lines *l, const char *section, int index)
 {
 	int i;
 
@@ -752,8 +750,7 @@ policy_lines_free(struct policy_lines *l)
 
 void
 policy_yaml_error(const struct policy_lines *l, const char *fname,
-    const char *section, int index, const char *msg, char *out,
-    size_t outlen)
+    const char *section, int index, const char *msg, char *out, size_t outlen)
 {
 	int line = policy_lines_get(l, section, index);
 
@@ -766,13 +763,13 @@ policy_yaml_error(const struct policy_lines *l, const char *fname,
 /* ------------------------------------------------------------ emitting */
 
 struct out {
-	char	*buf;
-	size_t	 len;
-	size_t	 cap;
+	char *buf;
+	size_t len;
+	size_t cap;
 };
 
-static void
-outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 outf(struct out *o, const char *fmt, ...)
@@ -799,17 +796,17 @@ outf(struct out *o, const char *fmt, ...)
 static void
 scalar(struct out *o, const char *s)
 {
-	static const char *const reserved[] = { "true", "false", "yes", "no",
-		"on", "off", "null", "y", "n", "~", NULL };
+	static const char *const reserved[] = {"true", "false", "yes", "no",
+	    "on", "off", "null", "y", "n", "~", NULL};
 	bool plain = s[0] != '\0';
 	char *end;
 	size_t i;
 
 	for (i = 0; s[i] != '\0' && plain; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-			(s[i] >= 'A' && s[i] <= 'Z') ||
-			(s[i] >= '0' && s[i] <= '9') ||
-			strchr("._/+-", s[i]) != NULL))
+		        (s[i] >= 'A' && s[i] <= 'Z') ||
+		        (s[i] >= '0' && s[i] <= '9') ||
+		        strchr("._/+-", s[i]) != NULL))
 			plain = false;
 	if (plain && (s[0] == '-' || s[0] == '.'))
 		plain = false;
@@ -851,8 +848,9 @@ emit_networks(struct out *o, const Sluice__Policy *p)
 		for (i = 0, k = 0; i < p->n_networks; i++) {
 			if (p->networks[i]->deny != deny)
 				continue;
-			outf(o, "%s", k++ == 0 ? (deny ? "  deny: [" : "  allow: [")
-					       : ", ");
+			outf(o, "%s",
+			    k++ == 0 ? (deny ? "  deny: [" : "  allow: [")
+			             : ", ");
 			scalar(o, p->networks[i]->cidr);
 		}
 		if (k > 0)
@@ -884,7 +882,7 @@ emit_users(struct out *o, const Sluice__Policy *p)
 			    u->rate_per_minute);
 		if (!u->has_password && u->password_hash[0] == '\0')
 			outf(o, "    # no password stored: add password_file "
-				"or password_env\n");
+			        "or password_env\n");
 		/* else: omitted = keep the stored password */
 	}
 }
@@ -907,8 +905,8 @@ emit_hop(struct out *o, const Sluice__Hop *h)
 			outf(o, "\n");
 			/* The preset's caps are the baseline; the region only
 			 * changes the host, which is written anyway. */
-			(void)hop_preset_apply(&base, h->preset, "x", false,
-			    why, sizeof(why));
+			(void)hop_preset_apply(
+			    &base, h->preset, "x", false, why, sizeof(why));
 		}
 		outf(o, "    host: ");
 		scalar(o, h->host);
@@ -925,7 +923,7 @@ emit_hop(struct out *o, const Sluice__Hop *h)
 	}
 	if (h->has_secret || h->secret[0] != '\0' || h->keep_secret)
 		outf(o, "    secret: keep    # stored; replace with secret_env "
-			"or secret_file to change\n");
+		        "or secret_file to change\n");
 	if (h->max_conn != 0)
 		outf(o, "    max_conn: %" PRIu32 "\n", h->max_conn);
 	if (h->rate_per_minute != 0)
@@ -974,7 +972,7 @@ emit_routes(struct out *o, const Sluice__Policy *p)
 char *
 policy_yaml_emit(const Sluice__Policy *p)
 {
-	struct out o = { NULL, 0, 0 };
+	struct out o = {NULL, 0, 0};
 	size_t i;
 
 	o.cap = 4096;
@@ -995,8 +993,9 @@ policy_yaml_emit(const Sluice__Policy *p)
 			    p->limits[i]->value);
 	}
 	if (p->n_dkim > 0)
-		outf(&o, "# %zu DKIM key(s): not managed by policy files; "
-			 "apply leaves them as they are\n",
+		outf(&o,
+		    "# %zu DKIM key(s): not managed by policy files; "
+		    "apply leaves them as they are\n",
 		    p->n_dkim);
 	return o.buf;
 }

@@ -14,7 +14,7 @@
 #include "policy_check.h"
 #include "proto.h"
 
-#define POLICY_YAML_MAX (4 * 1024 * 1024)	/* larger files are refused */
+#define POLICY_YAML_MAX (4 * 1024 * 1024) /* larger files are refused */
 
 struct policy_lines;
 
@@ -22,25 +22,23 @@ struct policy_lines;
  * errors: "p.yaml:14: <what is wrong>".  On success *linesp (if not NULL)
  * receives the line table, freed with policy_lines_free().  NULL and err
  * on any error. */
-Sluice__Policy	*policy_yaml_parse(const char *text, size_t len,
-		    const char *fname, struct policy_lines **linesp, char *err,
-		    size_t errlen);
+Sluice__Policy *policy_yaml_parse(const char *text, size_t len,
+    const char *fname, struct policy_lines **linesp, char *err, size_t errlen);
 /* Reads and parses a file ("-": stdin). */
-Sluice__Policy	*policy_yaml_load(const char *path,
-		    struct policy_lines **linesp, char *err, size_t errlen);
+Sluice__Policy *policy_yaml_load(
+    const char *path, struct policy_lines **linesp, char *err, size_t errlen);
 
 /* 1-based line of element index of section ("networks", "users", "hops",
  * "routes", "limits"), or 0 when unknown. */
-int		 policy_lines_get(const struct policy_lines *,
-		    const char *section, int index);
-void		 policy_lines_free(struct policy_lines *);
+int policy_lines_get(
+    const struct policy_lines *, const char *section, int index);
+void policy_lines_free(struct policy_lines *);
 /* "fname:line: msg" (or "fname: msg" when the line is unknown). */
-void		 policy_yaml_error(const struct policy_lines *,
-		    const char *fname, const char *section, int index,
-		    const char *msg, char *out, size_t outlen);
+void policy_yaml_error(const struct policy_lines *, const char *fname,
+    const char *section, int index, const char *msg, char *out, size_t outlen);
 
 /* The policy as YAML, secrets and hashes left out (`secret: keep` marks a
  * stored secret).  A malloc'd string. */
-char		*policy_yaml_emit(const Sluice__Policy *);
+char *policy_yaml_emit(const Sluice__Policy *);
 
 #endif

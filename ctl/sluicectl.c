@@ -18,43 +18,43 @@
 #define DEFAULT_ADMIN "ipc:///run/sluice/admin.sock"
 
 struct cmd {
-	const char	*words[2];
-	ctl_handler	 fn;
-	const char	*args;		/* usage after the words */
+	const char *words[2];
+	ctl_handler fn;
+	const char *args; /* usage after the words */
 };
 
 static const struct cmd cmds[] = {
-	{ { "node", "add" }, cmd_node_add, "NAME" },
-	{ { "node", "list" }, cmd_node_list, "" },
-	{ { "node", "show" }, cmd_node_show, "NAME" },
-	{ { "node", "remove" }, cmd_node_remove, "NAME" },
-	{ { "node", "drain" }, cmd_node_drain, "NAME" },
-	{ { "node", "resume" }, cmd_node_resume, "NAME" },
-	{ { "network", "allow" }, cmd_network_allow, "CIDR" },
-	{ { "network", "deny" }, cmd_network_deny, "CIDR" },
-	{ { "network", "del" }, cmd_network_del, "CIDR" },
-	{ { "network", "list" }, cmd_network_list, "" },
-	{ { "user", "add" }, cmd_user_add,
-	    "NAME --password-stdin [--sender PATTERN]... [--rate N]" },
-	{ { "user", "del" }, cmd_user_del, "NAME" },
-	{ { "user", "list" }, cmd_user_list, "" },
-	{ { "hop", "add" }, cmd_hop_add,
-	    "NAME --host H --port P --tls none|starttls|require|smtps\n"
-	    "\t\t[--user U --secret-stdin] [--preset sendgrid|ses|mailgun]\n"
-	    "\t\t[--region R] [--eu] [--max-conn N] [--rate R] [--weight W]\n"
-	    "\t\t[--max-rcpt N] [--max-size BYTES] [--no-verify]" },
-	{ { "hop", "del" }, cmd_hop_del, "NAME" },
-	{ { "hop", "list" }, cmd_hop_list, "" },
-	{ { "route", "set" }, cmd_route_set, "PATTERN HOP[,HOP...] [HOP[,HOP...]]..." },
-	{ { "route", "del" }, cmd_route_del, "PATTERN" },
-	{ { "route", "list" }, cmd_route_list, "" },
-	{ { "limit", "set" }, cmd_limit_set, "KEY VALUE" },
-	{ { "limit", "list" }, cmd_limit_list, "" },
-	{ { "policy", "export" }, cmd_policy_export, "" },
-	{ { "policy", "show" }, cmd_policy_show, "[--version N]" },
-	{ { "policy", "apply" }, cmd_policy_apply, "-f FILE [--dry-run]" },
-	{ { "policy", "diff" }, cmd_policy_diff, "-f FILE" },
-	{ { "policy", "history" }, cmd_policy_history, "" },
+    {{"node", "add"}, cmd_node_add, "NAME"},
+    {{"node", "list"}, cmd_node_list, ""},
+    {{"node", "show"}, cmd_node_show, "NAME"},
+    {{"node", "remove"}, cmd_node_remove, "NAME"},
+    {{"node", "drain"}, cmd_node_drain, "NAME"},
+    {{"node", "resume"}, cmd_node_resume, "NAME"},
+    {{"network", "allow"}, cmd_network_allow, "CIDR"},
+    {{"network", "deny"}, cmd_network_deny, "CIDR"},
+    {{"network", "del"}, cmd_network_del, "CIDR"},
+    {{"network", "list"}, cmd_network_list, ""},
+    {{"user", "add"}, cmd_user_add,
+        "NAME --password-stdin [--sender PATTERN]... [--rate N]"},
+    {{"user", "del"}, cmd_user_del, "NAME"},
+    {{"user", "list"}, cmd_user_list, ""},
+    {{"hop", "add"}, cmd_hop_add,
+        "NAME --host H --port P --tls none|starttls|require|smtps\n"
+        "\t\t[--user U --secret-stdin] [--preset sendgrid|ses|mailgun]\n"
+        "\t\t[--region R] [--eu] [--max-conn N] [--rate R] [--weight W]\n"
+        "\t\t[--max-rcpt N] [--max-size BYTES] [--no-verify]"},
+    {{"hop", "del"}, cmd_hop_del, "NAME"},
+    {{"hop", "list"}, cmd_hop_list, ""},
+    {{"route", "set"}, cmd_route_set, "PATTERN HOP[,HOP...] [HOP[,HOP...]]..."},
+    {{"route", "del"}, cmd_route_del, "PATTERN"},
+    {{"route", "list"}, cmd_route_list, ""},
+    {{"limit", "set"}, cmd_limit_set, "KEY VALUE"},
+    {{"limit", "list"}, cmd_limit_list, ""},
+    {{"policy", "export"}, cmd_policy_export, ""},
+    {{"policy", "show"}, cmd_policy_show, "[--version N]"},
+    {{"policy", "apply"}, cmd_policy_apply, "-f FILE [--dry-run]"},
+    {{"policy", "diff"}, cmd_policy_diff, "-f FILE"},
+    {{"policy", "history"}, cmd_policy_history, ""},
 };
 
 void
@@ -112,12 +112,12 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: sluicectl [--admin URL] [--json] COMMAND...\n"
-		   "commands:\n");
+	           "commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %s %s %s\n", cmds[i].words[0], cmds[i].words[1],
 		    cmds[i].args);
-	fprintf(f, "--admin defaults to $SLUICE_ADMIN, else %s\n",
-	    DEFAULT_ADMIN);
+	fprintf(
+	    f, "--admin defaults to $SLUICE_ADMIN, else %s\n", DEFAULT_ADMIN);
 }
 
 /* The summary recorded in policy history: the command line in words. */
@@ -153,19 +153,20 @@ main(int argc, char **argv)
 		else if (strncmp(argv[a], "--admin=", 8) == 0)
 			ctl.admin_url = argv[a] + 8;
 		else if (strcmp(argv[a], "--help") == 0 ||
-		    strcmp(argv[a], "-h") == 0) {
+		         strcmp(argv[a], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "sluicectl: unknown option %s "
-					"(sluicectl --help lists them)\n",
+			fprintf(stderr,
+			    "sluicectl: unknown option %s "
+			    "(sluicectl --help lists them)\n",
 			    argv[a]);
 			return 2;
 		}
 	}
 	if (argc - a < 2) {
 		fprintf(stderr, "usage: sluicectl [--admin URL] [--json] "
-				"COMMAND... (sluicectl --help lists them)\n");
+		                "COMMAND... (sluicectl --help lists them)\n");
 		return 2;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -173,8 +174,9 @@ main(int argc, char **argv)
 		    strcmp(cmds[i].words[1], argv[a + 1]) == 0)
 			c = &cmds[i];
 	if (c == NULL) {
-		fprintf(stderr, "sluicectl: unknown command '%s %s' "
-				"(sluicectl --help lists them)\n",
+		fprintf(stderr,
+		    "sluicectl: unknown command '%s %s' "
+		    "(sluicectl --help lists them)\n",
 		    argv[a], argv[a + 1]);
 		return 2;
 	}

@@ -11,52 +11,52 @@
 struct rpc_client;
 
 struct ctl {
-	const char		*admin_url;
-	bool			 json;
-	struct rpc_client	*rpc;		/* opened on first call */
-	char			 summary[512];	/* the command in words */
+	const char *admin_url;
+	bool json;
+	struct rpc_client *rpc; /* opened on first call */
+	char summary[512];      /* the command in words */
 };
 
 typedef int (*ctl_handler)(struct ctl *, int argc, char **argv);
 
 /* "sluicectl: <message>" on stderr, exit 1. */
-void	ctl_die(const char *fmt, ...)
+void ctl_die(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 /* "usage: sluicectl <usage>" on stderr, exit 2. */
-void	ctl_usage(const char *usage) __attribute__((noreturn));
+void ctl_usage(const char *usage) __attribute__((noreturn));
 
 /* Parse a non-negative decimal integer no larger than max; -1 if bad. */
-int	ctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
+int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* The login name of the effective user, for policy history. */
 const char *ctl_identity(void);
 
 /* Handlers, one file per command family. */
-int	cmd_node_add(struct ctl *, int, char **);
-int	cmd_node_list(struct ctl *, int, char **);
-int	cmd_node_show(struct ctl *, int, char **);
-int	cmd_node_remove(struct ctl *, int, char **);
-int	cmd_node_drain(struct ctl *, int, char **);
-int	cmd_node_resume(struct ctl *, int, char **);
+int cmd_node_add(struct ctl *, int, char **);
+int cmd_node_list(struct ctl *, int, char **);
+int cmd_node_show(struct ctl *, int, char **);
+int cmd_node_remove(struct ctl *, int, char **);
+int cmd_node_drain(struct ctl *, int, char **);
+int cmd_node_resume(struct ctl *, int, char **);
 
-int	cmd_network_allow(struct ctl *, int, char **);
-int	cmd_network_deny(struct ctl *, int, char **);
-int	cmd_network_del(struct ctl *, int, char **);
-int	cmd_network_list(struct ctl *, int, char **);
-int	cmd_user_add(struct ctl *, int, char **);
-int	cmd_user_del(struct ctl *, int, char **);
-int	cmd_user_list(struct ctl *, int, char **);
-int	cmd_hop_add(struct ctl *, int, char **);
-int	cmd_hop_del(struct ctl *, int, char **);
-int	cmd_hop_list(struct ctl *, int, char **);
-int	cmd_route_set(struct ctl *, int, char **);
-int	cmd_route_del(struct ctl *, int, char **);
-int	cmd_route_list(struct ctl *, int, char **);
-int	cmd_limit_set(struct ctl *, int, char **);
-int	cmd_limit_list(struct ctl *, int, char **);
-int	cmd_policy_export(struct ctl *, int, char **);
-int	cmd_policy_show(struct ctl *, int, char **);
-int	cmd_policy_apply(struct ctl *, int, char **);
-int	cmd_policy_diff(struct ctl *, int, char **);
-int	cmd_policy_history(struct ctl *, int, char **);
+int cmd_network_allow(struct ctl *, int, char **);
+int cmd_network_deny(struct ctl *, int, char **);
+int cmd_network_del(struct ctl *, int, char **);
+int cmd_network_list(struct ctl *, int, char **);
+int cmd_user_add(struct ctl *, int, char **);
+int cmd_user_del(struct ctl *, int, char **);
+int cmd_user_list(struct ctl *, int, char **);
+int cmd_hop_add(struct ctl *, int, char **);
+int cmd_hop_del(struct ctl *, int, char **);
+int cmd_hop_list(struct ctl *, int, char **);
+int cmd_route_set(struct ctl *, int, char **);
+int cmd_route_del(struct ctl *, int, char **);
+int cmd_route_list(struct ctl *, int, char **);
+int cmd_limit_set(struct ctl *, int, char **);
+int cmd_limit_list(struct ctl *, int, char **);
+int cmd_policy_export(struct ctl *, int, char **);
+int cmd_policy_show(struct ctl *, int, char **);
+int cmd_policy_apply(struct ctl *, int, char **);
+int cmd_policy_diff(struct ctl *, int, char **);
+int cmd_policy_history(struct ctl *, int, char **);
 
 #endif

@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-void	*xcalloc(size_t n, size_t size);
-void	*xreallocarray(void *p, size_t n, size_t size);
-char	*xstrdup(const char *s);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
 
 #endif

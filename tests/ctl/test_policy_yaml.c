@@ -18,43 +18,42 @@
 #include "policy_yaml.h"
 #include "rpc.h"
 
-static const char full[] =
-    "networks:\n"					/* 1 */
-    "  allow: [10.0.0.0/8, \"2001:db8::/32\"]\n"	/* 2 */
-    "  deny: [10.9.0.0/16]\n"				/* 3 */
-    "users:\n"						/* 4 */
-    "  - name: app1\n"					/* 5 */
-    "    senders: [\"*@example.com\"]\n"		/* 6 */
-    "    rate_per_minute: 60\n"				/* 7 */
-    "hops:\n"						/* 8 */
-    "  - name: primary\n"				/* 9 */
-    "    host: 10.0.0.5\n"				/* 10 */
-    "    port: 25\n"					/* 11 */
-    "    tls: starttls\n"				/* 12 */
-    "    max_conn: 10\n"				/* 13 */
-    "    weight: 2\n"					/* 14 */
-    "  - name: sendgrid\n"				/* 15 */
-    "    preset: sendgrid\n"				/* 16 */
-    "    secret: keep\n"				/* 17 */
-    "  - name: ses\n"					/* 18 */
-    "    preset: ses\n"					/* 19 */
-    "    region: eu-west-1\n"				/* 20 */
-    "    user: AKIAEXAMPLE\n"				/* 21 */
-    "    secret_env: TEST_SES_SECRET\n"			/* 22 */
-    "routes:\n"						/* 23 */
-    "  - pattern: \"*\"\n"				/* 24 */
-    "    groups: [[primary], [sendgrid, ses]]\n"	/* 25 */
-    "  - pattern: example.org\n"			/* 26 */
-    "    groups: [[mx]]\n"				/* 27 */
-    "limits:\n"						/* 28 */
-    "  max_message_size: 10485760\n"			/* 29 */
-    "  max_recipients: 100\n";				/* 30: the default */
+static const char full[] = "networks:\n"                                /* 1 */
+                           "  allow: [10.0.0.0/8, \"2001:db8::/32\"]\n" /* 2 */
+                           "  deny: [10.9.0.0/16]\n"                    /* 3 */
+                           "users:\n"                                   /* 4 */
+                           "  - name: app1\n"                           /* 5 */
+                           "    senders: [\"*@example.com\"]\n"         /* 6 */
+                           "    rate_per_minute: 60\n"                  /* 7 */
+                           "hops:\n"                                    /* 8 */
+                           "  - name: primary\n"                        /* 9 */
+                           "    host: 10.0.0.5\n"                       /* 10 */
+                           "    port: 25\n"                             /* 11 */
+                           "    tls: starttls\n"                        /* 12 */
+                           "    max_conn: 10\n"                         /* 13 */
+                           "    weight: 2\n"                            /* 14 */
+                           "  - name: sendgrid\n"                       /* 15 */
+                           "    preset: sendgrid\n"                     /* 16 */
+                           "    secret: keep\n"                         /* 17 */
+                           "  - name: ses\n"                            /* 18 */
+                           "    preset: ses\n"                          /* 19 */
+                           "    region: eu-west-1\n"                    /* 20 */
+                           "    user: AKIAEXAMPLE\n"                    /* 21 */
+                           "    secret_env: TEST_SES_SECRET\n"          /* 22 */
+                           "routes:\n"                                  /* 23 */
+                           "  - pattern: \"*\"\n"                       /* 24 */
+                           "    groups: [[primary], [sendgrid, ses]]\n" /* 25 */
+                           "  - pattern: example.org\n"                 /* 26 */
+                           "    groups: [[mx]]\n"                       /* 27 */
+                           "limits:\n"                                  /* 28 */
+                           "  max_message_size: 10485760\n"             /* 29 */
+                           "  max_recipients: 100\n"; /* 30: the default */
 
 static Sluice__Policy *
 parse(const char *text, char *err, size_t errlen)
 {
-	return policy_yaml_parse(text, strlen(text), "p.yaml", NULL, err,
-	    errlen);
+	return policy_yaml_parse(
+	    text, strlen(text), "p.yaml", NULL, err, errlen);
 }
 
 static void
@@ -67,8 +66,8 @@ test_full_example(void **state)
 
 	(void)state;
 	setenv("TEST_SES_SECRET", "ses-password", 1);
-	p = policy_yaml_parse(full, strlen(full), "p.yaml", &lines, err,
-	    sizeof(err));
+	p = policy_yaml_parse(
+	    full, strlen(full), "p.yaml", &lines, err, sizeof(err));
 	assert_non_null(p);
 	assert_string_equal(err, "");
 
@@ -84,7 +83,7 @@ test_full_example(void **state)
 	assert_int_equal(p->users[0]->n_senders, 1);
 	assert_string_equal(p->users[0]->senders[0], "*@example.com");
 	assert_int_equal(p->users[0]->rate_per_minute, 60);
-	assert_true(p->users[0]->has_password);	/* keep the stored one */
+	assert_true(p->users[0]->has_password); /* keep the stored one */
 	assert_string_equal(p->users[0]->password_hash, "");
 
 	assert_int_equal(p->n_hops, 3);
@@ -101,8 +100,8 @@ test_full_example(void **state)
 	assert_string_equal(p->hops[1]->auth_user, "apikey");
 	assert_true(p->hops[1]->keep_secret);
 	assert_string_equal(p->hops[1]->secret, "");
-	assert_string_equal(p->hops[2]->host,
-	    "email-smtp.eu-west-1.amazonaws.com");
+	assert_string_equal(
+	    p->hops[2]->host, "email-smtp.eu-west-1.amazonaws.com");
 	assert_string_equal(p->hops[2]->auth_user, "AKIAEXAMPLE");
 	assert_string_equal(p->hops[2]->secret, "ses-password");
 	assert_int_equal(p->hops[2]->max_rcpt, 50);
@@ -131,42 +130,41 @@ test_full_example(void **state)
 
 /* A file with a mistake: the error must start with the file and line. */
 struct bad {
-	const char	*yaml;
-	const char	*want;		/* prefix of the error */
-	const char	*has;		/* and a word it must contain */
+	const char *yaml;
+	const char *want; /* prefix of the error */
+	const char *has;  /* and a word it must contain */
 };
 
 static const struct bad bads[] = {
-	{ "networks:\n  allow: [10.0.0.0/8\nhops: []\n", "p.yaml:3: ",
-	    "" },
-	{ "hops:\n  - name: a\n    host: x\n   port: 1\n", "p.yaml:4: ", "" },
-	{ "networks:\n  allow: [10.0.0.0/8]\nfrobs: 1\n", "p.yaml:3: ",
-	    "unknown key 'frobs'" },
-	{ "hops:\n  - name: a\n    host: h.example\n    port: 25\n"
-	  "    tls: none\n    colour: red\n",
-	    "p.yaml:6: ", "unknown key 'colour'" },
-	{ "limits:\n  max_recipients: 10\n  max_message_size: -5\n",
-	    "p.yaml:3: ", "negative" },
-	{ "limits:\n  max_recipients: 2.5\n", "p.yaml:2: ", "whole number" },
-	{ "limits:\n  max_recipients: 0\n", "p.yaml:2: ", "between" },
-	{ "limits:\n  no_such_limit: 1\n", "p.yaml:2: ", "unknown limit" },
-	{ "networks:\n  allow:\n    - 10.0.0.0/8\n    - 10.0.0.1/8\n",
-	    "p.yaml:4: ", "host bits" },
-	{ "hops:\n  - name: a\n    host: h.example\n    port: 25\n"
-	  "    tls: sometimes\n",
-	    "p.yaml:5: ", "tls must be" },
-	{ "hops:\n  - name: a\n    host: h.example\n    port: 25\n"
-	  "    tls: none\n    secret_file: /nonexistent/secret\n",
-	    "p.yaml:6: ", "cannot read" },
-	{ "hops:\n  - name: a\n    host: h.example\n    port: 25\n"
-	  "    tls: none\n    secret_env: TEST_UNSET_VARIABLE\n",
-	    "p.yaml:6: ", "not set" },
-	{ "hops:\n  - name: s\n    preset: ses\n", "p.yaml:3: ", "region" },
-	{ "users:\n  - name: u\n    senders: [a@b.c]\n"
-	  "    rate_per_minute: many\n",
-	    "p.yaml:4: ", "whole number" },
-	{ "users: {name: x}\n", "p.yaml:1: ", "must be a list" },
-	{ "a: 1\n---\nb: 2\n", "p.yaml:2: ", "one YAML document" },
+    {"networks:\n  allow: [10.0.0.0/8\nhops: []\n", "p.yaml:3: ", ""},
+    {"hops:\n  - name: a\n    host: x\n   port: 1\n", "p.yaml:4: ", ""},
+    {"networks:\n  allow: [10.0.0.0/8]\nfrobs: 1\n",
+        "p.yaml:3: ", "unknown key 'frobs'"},
+    {"hops:\n  - name: a\n    host: h.example\n    port: 25\n"
+     "    tls: none\n    colour: red\n",
+        "p.yaml:6: ", "unknown key 'colour'"},
+    {"limits:\n  max_recipients: 10\n  max_message_size: -5\n",
+        "p.yaml:3: ", "negative"},
+    {"limits:\n  max_recipients: 2.5\n", "p.yaml:2: ", "whole number"},
+    {"limits:\n  max_recipients: 0\n", "p.yaml:2: ", "between"},
+    {"limits:\n  no_such_limit: 1\n", "p.yaml:2: ", "unknown limit"},
+    {"networks:\n  allow:\n    - 10.0.0.0/8\n    - 10.0.0.1/8\n",
+        "p.yaml:4: ", "host bits"},
+    {"hops:\n  - name: a\n    host: h.example\n    port: 25\n"
+     "    tls: sometimes\n",
+        "p.yaml:5: ", "tls must be"},
+    {"hops:\n  - name: a\n    host: h.example\n    port: 25\n"
+     "    tls: none\n    secret_file: /nonexistent/secret\n",
+        "p.yaml:6: ", "cannot read"},
+    {"hops:\n  - name: a\n    host: h.example\n    port: 25\n"
+     "    tls: none\n    secret_env: TEST_UNSET_VARIABLE\n",
+        "p.yaml:6: ", "not set"},
+    {"hops:\n  - name: s\n    preset: ses\n", "p.yaml:3: ", "region"},
+    {"users:\n  - name: u\n    senders: [a@b.c]\n"
+     "    rate_per_minute: many\n",
+        "p.yaml:4: ", "whole number"},
+    {"users: {name: x}\n", "p.yaml:1: ", "must be a list"},
+    {"a: 1\n---\nb: 2\n", "p.yaml:2: ", "one YAML document"},
 };
 
 static void
@@ -180,9 +178,10 @@ test_errors_name_the_line(void **state)
 	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 		err[0] = '\0';
 		Sluice__Policy *p = parse(bads[i].yaml, err, sizeof(err));
-		if (p != NULL || strncmp(err, bads[i].want,
-		    strlen(bads[i].want)) != 0 || strstr(err, bads[i].has) ==
-		    NULL || strchr(err, '\n') != NULL)
+		if (p != NULL ||
+		    strncmp(err, bads[i].want, strlen(bads[i].want)) != 0 ||
+		    strstr(err, bads[i].has) == NULL ||
+		    strchr(err, '\n') != NULL)
 			fail_msg("case %zu: got %s: '%s'", i,
 			    p ? "a policy" : "error", err);
 	}
@@ -192,31 +191,28 @@ test_errors_name_the_line(void **state)
 static void
 test_unknown_hop_line(void **state)
 {
-	static const char y[] =
-	    "hops:\n"
-	    "  - name: primary\n"
-	    "    host: 10.0.0.5\n"
-	    "    port: 25\n"
-	    "    tls: none\n"
-	    "routes:\n"
-	    "  - pattern: example.com\n"
-	    "    groups: [[primary]]\n"
-	    "  - pattern: \"*\"\n"
-	    "    groups: [[primary], [foo]]\n";
+	static const char y[] = "hops:\n"
+	                        "  - name: primary\n"
+	                        "    host: 10.0.0.5\n"
+	                        "    port: 25\n"
+	                        "    tls: none\n"
+	                        "routes:\n"
+	                        "  - pattern: example.com\n"
+	                        "    groups: [[primary]]\n"
+	                        "  - pattern: \"*\"\n"
+	                        "    groups: [[primary], [foo]]\n";
 	struct policy_lines *lines = NULL;
 	struct policy_error perr;
 	Sluice__Policy *p;
 	char err[512], out[768];
 
 	(void)state;
-	p = policy_yaml_parse(y, strlen(y), "p.yaml", &lines, err,
-	    sizeof(err));
+	p = policy_yaml_parse(y, strlen(y), "p.yaml", &lines, err, sizeof(err));
 	assert_non_null(p);
 	assert_int_equal(policy_check(p, POLICY_CHECK_APPLY, &perr), -1);
 	policy_yaml_error(lines, "p.yaml", perr.section, perr.index, perr.msg,
 	    out, sizeof(out));
-	assert_string_equal(out,
-	    "p.yaml:9: route '*' names unknown hop 'foo'");
+	assert_string_equal(out, "p.yaml:9: route '*' names unknown hop 'foo'");
 	policy_lines_free(lines);
 	sluice__policy__free_unpacked(p, NULL);
 }
@@ -255,8 +251,8 @@ test_round_trip(void **state)
 			p->hops[i]->keep_secret = false;
 		}
 	}
-	p->hops[0]->verify_cert = true;	/* away from the default */
-	p->hops[2]->max_rcpt = 0;	/* away from the preset */
+	p->hops[0]->verify_cert = true; /* away from the default */
+	p->hops[2]->max_rcpt = 0;       /* away from the preset */
 	policy_add_user(p, "u\"odd")->has_password = true;
 	policy_strv_add(&p->users[1]->senders, &p->users[1]->n_senders, "*");
 	y = policy_yaml_emit(p);
@@ -336,12 +332,12 @@ test_password_file(void **state)
 	close(fd);
 	snprintf(y, sizeof(y),
 	    "users:\n  - name: u\n    senders: [\"*\"]\n"
-	    "    password_file: %s\n", path);
+	    "    password_file: %s\n",
+	    path);
 	p = parse(y, err, sizeof(err));
 	unlink(path);
 	assert_non_null(p);
-	assert_int_equal(strncmp(p->users[0]->password_hash, "$scrypt$", 8),
-	    0);
+	assert_int_equal(strncmp(p->users[0]->password_hash, "$scrypt$", 8), 0);
 	sluice__policy__free_unpacked(p, NULL);
 }
 
@@ -349,12 +345,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_example),
-		cmocka_unit_test(test_errors_name_the_line),
-		cmocka_unit_test(test_unknown_hop_line),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_diff),
-		cmocka_unit_test(test_password_file),
+	    cmocka_unit_test(test_full_example),
+	    cmocka_unit_test(test_errors_name_the_line),
+	    cmocka_unit_test(test_unknown_hop_line),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_diff),
+	    cmocka_unit_test(test_password_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
