@@ -25,3 +25,12 @@ foreach(_t spool_list spool_crash)
 endforeach()
 
 sluice_scenario_test(spool_crash spool/test_spool_crash.py 120)
+
+# Benchmarks (not tests): build/tests/fsync_rate, build/tests/spool_ingest.
+add_executable(fsync_rate ${PROJECT_SOURCE_DIR}/bench/fsync_rate.c)
+target_link_libraries(fsync_rate PRIVATE Threads::Threads)
+add_executable(spool_ingest ${PROJECT_SOURCE_DIR}/bench/spool_ingest.c
+	${SPOOL_SOURCES})
+target_include_directories(spool_ingest PRIVATE ${PROJECT_SOURCE_DIR}/node)
+target_link_libraries(spool_ingest PRIVATE sluice_common PkgConfig::LIBEVENT
+	Threads::Threads)
