@@ -38,13 +38,14 @@ proxy_v1(const uint8_t *buf, size_t len, struct proxy_info *pi)
 	size_t n, ntok = 0;
 	int fam;
 
-	crlf = memchr(buf, '\r', len < PROXY_V1_MAX ? len : PROXY_V1_MAX);
+	crlf = memchr(buf, '\n', len < PROXY_V1_MAX ? len : PROXY_V1_MAX);
 	if (crlf == NULL)
 		return len >= PROXY_V1_MAX ? -1 : 0;
 	n = (size_t)(crlf - buf);
-	if (n + 1 >= len)
-		return 0;	/* the LF is still to come */
-	if (crlf[1] != '\n' || memchr(buf, '\0', n) != NULL)
+	if (n == 0 || buf[n - 1] != '\r')
+		return -1;	/* a bare LF */
+	n--;
+	if (memchr(buf, '\0', n) != NULL || memchr(buf, '\r', n) != NULL)
 		return -1;
 	memcpy(line, buf, n);
 	line[n] = '\0';
