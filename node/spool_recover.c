@@ -91,7 +91,8 @@ list_segments(struct spool *s, uint64_t **seqsp, size_t *np)
 		seqs[n++] = seq;
 	}
 	closedir(d);
-	qsort(seqs, n, sizeof(*seqs), cmp_u64);
+	if (n > 0)
+		qsort(seqs, n, sizeof(*seqs), cmp_u64);
 	*seqsp = seqs;
 	*np = n;
 	return 0;
