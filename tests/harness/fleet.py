@@ -83,6 +83,9 @@ class Fleet:
 
     def __init__(self, name="fleet", heartbeat_ms=200, pg=None):
         self.dir = tempfile.mkdtemp(prefix="sluice-%s-" % name)
+        # PostgreSQL runs as the postgres user when we are root: it must be
+        # able to reach its directory below this one.
+        os.chmod(self.dir, 0o755)
         self.heartbeat_ms = heartbeat_ms
         self.pg = pg or PgServer(base=os.path.join(self.dir, "pg"))
         if pg is None:
@@ -97,6 +100,9 @@ class Fleet:
     # -- PostgreSQL and controllers
     def start_pg(self):
         self.pg.start()
+        if self.pg.psql("SELECT count(*) FROM pg_database WHERE "
+                        "datname = 'sluice'", db="postgres") == "0":
+            self.pg.create_db("sluice")
         return self
 
     def controller_conf(self, node_url=None, admin_url=None, idx=0):
