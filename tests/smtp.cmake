@@ -14,3 +14,10 @@ foreach(_t basic hostile tls_auth limits proxy crash)
 	sluice_scenario_test(smtp_${_t} smtp/test_${_t}.py 300)
 	set_property(TEST smtp_${_t} APPEND PROPERTY DEPENDS sluice-mkpolicy)
 endforeach()
+
+# spool_list: queue ids of a spool through the spool API (crash test).
+file(GLOB _spool_srcs CONFIGURE_DEPENDS ${_n}/spool*.c)
+add_executable(sluice-spool-list smtp/spool_list.c ${_spool_srcs})
+target_include_directories(sluice-spool-list PRIVATE ${_n})
+target_link_libraries(sluice-spool-list PRIVATE sluice_common
+	PkgConfig::LIBEVENT)

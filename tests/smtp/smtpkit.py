@@ -23,6 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 from fleet import BUILD, Proc, binary, free_port, wait_until  # noqa: E402,F401
 
 MKPOLICY = os.path.abspath(os.path.join(BUILD, "tests", "sluice-mkpolicy"))
+SPOOL_LIST = os.path.abspath(os.path.join(BUILD, "tests",
+                                          "sluice-spool-list"))
 VERBOSE = os.environ.get("SMTP_VERBOSE")
 
 
@@ -130,14 +132,14 @@ class Node:
                       timeout=timeout)
 
     def queued(self):
-        """Queue ids in the spool, as the node lists them."""
-        r = subprocess.run([binary("sluice-node"), "--config", self.conf,
-                            "--list-queue"], capture_output=True,
-                           text=True, timeout=30)
+        """Queue ids in the spool, through the spool API (the node must
+        not be running: spool_open recovers like a restart)."""
+        r = subprocess.run([SPOOL_LIST, self.spool], capture_output=True,
+                           text=True, timeout=60)
         if r.returncode != 0:
-            raise AssertionError("--list-queue failed: %s" % r.stderr)
+            raise AssertionError("spool_list failed: %s" % r.stderr)
         return set(line.split()[0] for line in r.stdout.splitlines()
-                   if line.strip() and not line.startswith("#"))
+                   if line.strip())
 
     def __enter__(self):
         return self
