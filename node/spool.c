@@ -323,6 +323,7 @@ complete(struct spool *s, struct spool_job *j)
 	}
 	if (j->seg_seq != 0)
 		g = seg_get(s, j->seg_seq);
+	s->last_errno = j->ok ? 0 : j->err;
 	if (j->ok)
 		s->n_records++;
 	else {
@@ -622,6 +623,8 @@ msg_spill(struct spool_msg *m)
 int
 spool_msg_write(struct spool_msg *m, const void *p, size_t n)
 {
+	int saved;
+
 	if (m->failed)
 		return -1;
 	if (m->spill_fd == -1 &&
@@ -648,8 +651,11 @@ spool_msg_write(struct spool_msg *m, const void *p, size_t n)
 	m->data_len += n;
 	return 0;
 fail:
+	saved = errno;
 	log_warn("%s spool write", m->qid);
 	m->failed = true;
+	m->err = saved;
+	errno = saved;
 	return -1;
 }
 
@@ -690,8 +696,13 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 	j->commit_cb = cb;
 	j->cookie = cookie;
 	j->spill_fd = -1;
-	if (m->failed ||
-	    (tail = spool_env_encode(env, (int64_t)(now_us() / 1000000),
+	if (m->failed) {
+		j->err = m->err;
+		msg_free(m);
+		spool_flush_post_done(s, j);
+		return;
+	}
+	if ((tail = spool_env_encode(env, (int64_t)(now_us() / 1000000),
 		 &tlen)) == NULL ||
 	    (j->ent = spool_ent_decode_tail(m->id, m->data_len, tail, tlen)) ==
 		NULL) {
@@ -883,6 +894,12 @@ spool_remove(struct spool *s, const char *qid, spool_done_cb cb,
 	spool_ent_free(e);
 	stats_publish(s);
 	return 0;
+}
+
+int
+spool_last_errno(const struct spool *s)
+{
+	return s->last_errno;
 }
 
 void

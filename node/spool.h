@@ -133,6 +133,11 @@ int spool_set_state(struct spool *, const char *queue_id, enum spool_state,
 int spool_remove(
     struct spool *, const char *queue_id, spool_done_cb, uint64_t cookie);
 
+/* errno of the failure being reported, valid inside a commit or done
+ * callback with ok == false (ENOSPC: answer 452 4.3.1, else 451 4.3.0).
+ * spool_msg_write leaves errno set itself. */
+int		 spool_last_errno(const struct spool *);
+
 /* Counters for tests and /metrics. */
 struct spool_counters {
 	uint64_t commits;  /* messages made durable */

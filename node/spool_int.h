@@ -140,6 +140,7 @@ struct spool_msg {
 	char *spill_path;
 	uint64_t data_len;
 	bool failed;
+	int err; /* errno of the failed write */
 };
 
 struct spool {
@@ -174,6 +175,7 @@ struct spool {
 
 	_Atomic uint64_t n_commits, n_records, n_flushes, n_failures;
 	uint64_t n_segments, n_segments_deleted;
+	int last_errno; /* of the failure being reported */
 };
 
 /* spool_flush.c */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
 
 #include "spool.h"
 
-static int ncb, nok, nfail;
+static int ncb, nok, nfail, nenospc;
+static struct spool *cur;
 static char acked[64][SPOOL_QID_MAX];
 
 static void
@@ -29,8 +31,10 @@ commit_cb(uint64_t cookie, const char *qid, bool ok)
 		snprintf(acked[nok], SPOOL_QID_MAX, "%s", qid);
 	if (ok)
 		nok++;
-	else
+	else {
 		nfail++;
+		nenospc += spool_last_errno(cur) == ENOSPC;
+	}
 }
 
 static void
@@ -65,9 +69,12 @@ put(struct event_base *base, struct spool *s, size_t n)
 	    .message_id = ""};
 	int before = nok, want = ncb + 1;
 
+	cur = s;
+
 	memset(buf, 'z', sizeof(buf));
 	for (size_t done = 0; done < n; done += sizeof(buf))
 		if (spool_msg_write(m, buf, sizeof(buf)) == -1) {
+			assert_int_equal(errno, ENOSPC); /* 452 4.3.1 */
 			spool_msg_abort(m);
 			return -1;
 		}
@@ -109,6 +116,7 @@ test_enospc(void **state)
 	for (i = 0; i < 3; i++)
 		refused += put(base, s, 96 << 10) != 0;
 	assert_int_equal(refused, 3);
+	assert_int_equal(nenospc, nfail); /* every refusal says ENOSPC */
 	assert_int_equal(nok, committed);
 	spool_close(s);
 	/* Recovery on the full disk: exactly the acknowledged ones. */
