@@ -7,8 +7,8 @@
 #include "log.h"
 
 const struct limit_def limit_table[] = {
-    {"max_message_size", 26214400, 1024, INT64_C(1) << 40,
-        "largest message accepted, bytes (SIZE)"},
+    {"max_message_size", 10240000, 1024, INT64_C(1) << 40,
+        "largest message accepted, bytes (SIZE; Postfix default)"},
     {"max_recipients", 100, 1, 100000, "recipients per message"},
     {"max_connections_per_ip", 20, 1, 100000,
         "concurrent connections per client IP"},

@@ -47,7 +47,8 @@ def main():
         pid1 = f.nodes["edge-1"].p.pid
         for n in ("edge-1", "edge-2"):
             f.wait_node_version(n, v)
-        assert "controller reachable again" in f.nodes["edge-1"].output()
+        wait_until(lambda: "controller reachable again" in
+                   f.nodes["edge-1"].output(), what="edge-1 to reconnect")
         e2 = f.node_status("edge-2")
         assert e2["policy_from_cache"], e2
 
