@@ -3,6 +3,7 @@ controller process started and stopped by PID, and rpc_probe (the C nng
 client in this directory) to talk to both endpoints."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,8 @@ class Env:
             for c in self.controllers:
                 sys.stderr.write("--- %s\n%s" % (c.proc.log_path,
                                                  c.proc.output()))
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def controller(self, extra="", wait=True, db="sluice"):
         c = Controller(self, len(self.controllers), extra, db)
