@@ -59,7 +59,7 @@ api_warn(struct api *a, const struct rpc_peer *peer, const char *fmt, ...)
 	if (now != a->warn_window_at) {
 		if (a->warn_dropped > 0)
 			log_warnx("%s: %d more warnings about peers "
-				  "suppressed",
+			          "suppressed",
 			    a->endpoint, a->warn_dropped);
 		a->warn_window_at = now;
 		a->warn_count = 0;
@@ -81,8 +81,7 @@ api_printable(const char *in, char *out, size_t len)
 {
 	size_t i;
 
-	for (i = 0; in != NULL && in[i] != '\0' && i < 64 && i + 1 < len;
-	    i++)
+	for (i = 0; in != NULL && in[i] != '\0' && i < 64 && i + 1 < len; i++)
 		out[i] = (in[i] > 0x20 && in[i] < 0x7f) ? in[i] : '?';
 	out[i] = '\0';
 	return out;

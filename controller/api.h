@@ -14,31 +14,31 @@
 #include "store.h"
 
 struct api {
-	struct store	*store;
-	const char	*endpoint;	 /* "node" or "admin", for logs */
-	int64_t		 silent_after_ms;
-	int64_t		 warn_window_at; /* rate limit of peer warnings */
-	int		 warn_count;
-	int		 warn_dropped;
+	struct store *store;
+	const char *endpoint; /* "node" or "admin", for logs */
+	int64_t silent_after_ms;
+	int64_t warn_window_at; /* rate limit of peer warnings */
+	int warn_count;
+	int warn_dropped;
 };
 
 /* An error reply: a code from the proto comment list and one sentence. */
 struct api_error {
-	char	code[16];
-	char	msg[400];
+	char code[16];
+	char msg[400];
 };
 
-void	api_node_handle(void *arg, const uint8_t *req, size_t len,
-	    const struct rpc_peer *, uint8_t **out, size_t *outlen);
-void	api_admin_handle(void *arg, const uint8_t *req, size_t len,
-	    const struct rpc_peer *, uint8_t **out, size_t *outlen);
+void api_node_handle(void *arg, const uint8_t *req, size_t len,
+    const struct rpc_peer *, uint8_t **out, size_t *outlen);
+void api_admin_handle(void *arg, const uint8_t *req, size_t len,
+    const struct rpc_peer *, uint8_t **out, size_t *outlen);
 
-void	api_error_set(struct api_error *, const char *code, const char *fmt,
-	    ...) __attribute__((format(printf, 3, 4)));
+void api_error_set(struct api_error *, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The sentence for a failed store call. */
-void	api_error_store(struct api_error *, int rc);
+void api_error_store(struct api_error *, int rc);
 /* At most 10 lines a second: a peer sending garbage cannot flood the log. */
-void	api_warn(struct api *, const struct rpc_peer *, const char *fmt, ...)
+void api_warn(struct api *, const struct rpc_peer *, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Copy of untrusted text safe for logs and replies: printable ASCII,
  * at most 64 characters. */

@@ -17,16 +17,16 @@
 
 /* Everything a reply points to; api_admin_out_free releases it. */
 struct api_admin_out {
-	Sluice__AdminReply	  reply;
-	Sluice__NodeAddReply	  node_add;
-	char			  token[TOKEN_LEN + 1];
-	char			 *name;
-	Sluice__NodeListReply	  node_list;
-	Sluice__Empty		  done;
-	Sluice__PolicyGetReply	  policy_get;
-	Sluice__Policy		  empty;
-	Sluice__Policy		 *policy; /* unpacked, freed after packing */
-	Sluice__PolicyApplyReply  policy_apply;
+	Sluice__AdminReply reply;
+	Sluice__NodeAddReply node_add;
+	char token[TOKEN_LEN + 1];
+	char *name;
+	Sluice__NodeListReply node_list;
+	Sluice__Empty done;
+	Sluice__PolicyGetReply policy_get;
+	Sluice__Policy empty;
+	Sluice__Policy *policy; /* unpacked, freed after packing */
+	Sluice__PolicyApplyReply policy_apply;
 	Sluice__PolicyHistoryReply policy_history;
 };
 
@@ -61,8 +61,8 @@ api_admin_out_free(struct api_admin_out *o)
 
 /* "alice (uid 0)", "uid 0", "alice (127.0.0.1)" or "unknown". */
 static void
-api_admin_identity(const char *who, const struct rpc_peer *peer, char *out,
-    size_t len)
+api_admin_identity(
+    const char *who, const struct rpc_peer *peer, char *out, size_t len)
 {
 	char name[80], p[96];
 
@@ -107,7 +107,8 @@ api_admin_node_add(struct api *a, const struct rpc_peer *peer,
 	log_info("admin: node added name=%s by=%s", req->name,
 	    api_peer(peer, who, sizeof(who)));
 	if ((o->name = strdup(req->name)) == NULL) {
-		api_error_set(e, "internal", "The controller ran out of memory.");
+		api_error_set(
+		    e, "internal", "The controller ran out of memory.");
 		return -1;
 	}
 	sluice__node_add_reply__init(&o->node_add);
@@ -119,10 +120,10 @@ api_admin_node_add(struct api *a, const struct rpc_peer *peer,
 }
 
 struct api_admin_list {
-	struct api		*a;
-	Sluice__NodeListReply	*out;
-	size_t			 cap;
-	bool			 is_oom;
+	struct api *a;
+	Sluice__NodeListReply *out;
+	size_t cap;
+	bool is_oom;
 };
 
 static const char *
@@ -166,8 +167,8 @@ api_admin_list_cb(void *arg, const struct store_node_row *r)
 	n->created_at = r->created_at;
 	n->policy_from_cache = r->policy_from_cache;
 	if (r->metrics != NULL)
-		n->metrics = sluice__queue_metrics__unpack(NULL,
-		    r->metrics_len, r->metrics);
+		n->metrics = sluice__queue_metrics__unpack(
+		    NULL, r->metrics_len, r->metrics);
 	return 0;
 oom:
 	l->is_oom = true;
@@ -175,8 +176,7 @@ oom:
 }
 
 static int
-api_admin_node_list(struct api *a, struct api_admin_out *o,
-    struct api_error *e)
+api_admin_node_list(struct api *a, struct api_admin_out *o, struct api_error *e)
 {
 	struct api_admin_list l = {a, &o->node_list, 0, false};
 	uint64_t head;
@@ -184,13 +184,14 @@ api_admin_node_list(struct api *a, struct api_admin_out *o,
 
 	sluice__node_list_reply__init(&o->node_list);
 	if ((rc = store_node_list(a->store, api_admin_list_cb, &l)) !=
-		STORE_OK ||
+	        STORE_OK ||
 	    (rc = store_policy_head(a->store, false, &head)) != STORE_OK) {
 		api_error_store(e, rc);
 		return -1;
 	}
 	if (l.is_oom) {
-		api_error_set(e, "internal", "The controller ran out of memory.");
+		api_error_set(
+		    e, "internal", "The controller ran out of memory.");
 		return -1;
 	}
 	o->node_list.latest_policy_version = head;
@@ -212,10 +213,11 @@ api_admin_node_named(struct api *a, const struct rpc_peer *peer,
 	if (strcmp(verb, "removed") == 0)
 		rc = store_node_remove(a->store, req->name);
 	else
-		rc = store_node_set_draining(a->store, req->name,
-		    strcmp(verb, "draining") == 0);
+		rc = store_node_set_draining(
+		    a->store, req->name, strcmp(verb, "draining") == 0);
 	if (rc == STORE_NOT_FOUND) {
-		api_error_set(e, "not_found", "Node '%s' does not exist.", name);
+		api_error_set(
+		    e, "not_found", "Node '%s' does not exist.", name);
 		return -1;
 	}
 	if (rc != STORE_OK) {
@@ -232,8 +234,8 @@ api_admin_node_named(struct api *a, const struct rpc_peer *peer,
 
 /* Loads version v (0: none) into *p, unpacked; NULL for version 0. */
 static int
-api_admin_load(struct api *a, uint64_t v, Sluice__Policy **p,
-    struct api_error *e)
+api_admin_load(
+    struct api *a, uint64_t v, Sluice__Policy **p, struct api_error *e)
 {
 	uint8_t *buf;
 	size_t len;
@@ -242,8 +244,7 @@ api_admin_load(struct api *a, uint64_t v, Sluice__Policy **p,
 	*p = NULL;
 	if (v == 0)
 		return 0;
-	if ((rc = store_policy_snapshot(a->store, v, &buf, &len)) !=
-	    STORE_OK) {
+	if ((rc = store_policy_snapshot(a->store, v, &buf, &len)) != STORE_OK) {
 		if (rc == STORE_NOT_FOUND)
 			api_error_set(e, "not_found",
 			    "Policy version %" PRIu64 " does not exist.", v);
@@ -254,8 +255,8 @@ api_admin_load(struct api *a, uint64_t v, Sluice__Policy **p,
 	*p = sluice__policy__unpack(NULL, len, buf);
 	free(buf);
 	if (*p == NULL) {
-		log_warnx("admin: policy version %" PRIu64 " does not decode",
-		    v);
+		log_warnx(
+		    "admin: policy version %" PRIu64 " does not decode", v);
 		api_error_set(e, "internal",
 		    "Policy version %" PRIu64 " does not decode; see the "
 		    "controller log.",
@@ -349,15 +350,16 @@ api_admin_policy_apply(struct api *a, const struct rpc_peer *peer,
 			api_error_set(e, "invalid", "%s #%d: %s", perr.section,
 			    perr.index + 1, perr.msg);
 		else
-			api_error_set(e, "invalid", "%s: %s", perr.section,
-			    perr.msg);
+			api_error_set(
+			    e, "invalid", "%s: %s", perr.section, perr.msg);
 		goto done;
 	}
 	nb = api_admin_pack_unversioned(p, &nlen);
 	cb = cur != NULL ? api_admin_pack_unversioned(cur, &clen)
-			 : rpc_pack(&empty.base, &clen);
+	                 : rpc_pack(&empty.base, &clen);
 	if (nb == NULL || cb == NULL) {
-		api_error_set(e, "internal", "The controller ran out of memory.");
+		api_error_set(
+		    e, "internal", "The controller ran out of memory.");
 		goto done;
 	}
 	sluice__policy_apply_reply__init(&o->policy_apply);
@@ -367,25 +369,26 @@ api_admin_policy_apply(struct api *a, const struct rpc_peer *peer,
 		o->policy_apply.version = head;
 		o->policy_apply.changed = 0;
 		rv = 0;
-		goto done;	/* rolls back: nothing was written */
+		goto done; /* rolls back: nothing was written */
 	}
 	free(nb);
 	p->version = head + 1;
 	if ((nb = rpc_pack(&p->base, &nlen)) == NULL) {
-		api_error_set(e, "internal", "The controller ran out of memory.");
+		api_error_set(
+		    e, "internal", "The controller ran out of memory.");
 		goto done;
 	}
 	api_admin_identity(req->identity, peer, who, sizeof(who));
 	snprintf(summary, sizeof(summary), "%s", req->summary);
 	summary[strcspn(summary, "\r\n")] = '\0';
-	if ((rc = store_policy_insert(a->store, p->version, who, summary, nb,
-		 nlen)) != STORE_OK ||
+	if ((rc = store_policy_insert(
+	         a->store, p->version, who, summary, nb, nlen)) != STORE_OK ||
 	    (rc = store_commit(a->store)) != STORE_OK) {
 		api_error_store(e, rc);
 		goto done;
 	}
 	log_info("admin: policy applied version=%" PRIu64 " by=\"%s\" "
-		 "summary=\"%s\"",
+	         "summary=\"%s\"",
 	    p->version, who, summary);
 	o->policy_apply.version = p->version;
 	o->policy_apply.changed = 1;
@@ -424,23 +427,23 @@ api_admin_history_cb(void *arg, uint64_t version, int64_t created_at,
 }
 
 static int
-api_admin_policy_history(struct api *a, struct api_admin_out *o,
-    struct api_error *e)
+api_admin_policy_history(
+    struct api *a, struct api_admin_out *o, struct api_error *e)
 {
 	size_t i;
 	int rc;
 
 	sluice__policy_history_reply__init(&o->policy_history);
 	if ((rc = store_policy_history(a->store, api_admin_history_cb,
-		 &o->policy_history)) != STORE_OK) {
+	         &o->policy_history)) != STORE_OK) {
 		api_error_store(e, rc);
 		return -1;
 	}
 	for (i = 0; i < o->policy_history.n_versions; i++)
 		if (o->policy_history.versions[i]->identity == NULL ||
 		    o->policy_history.versions[i]->summary == NULL) {
-			api_error_set(e, "internal",
-			    "The controller ran out of memory.");
+			api_error_set(
+			    e, "internal", "The controller ran out of memory.");
 			return -1;
 		}
 	o->reply.body_case = SLUICE__ADMIN_REPLY__BODY_POLICY_HISTORY;
@@ -475,32 +478,32 @@ api_admin_handle(void *arg, const uint8_t *req, size_t len,
 			rv = api_admin_node_list(a, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_NODE_REMOVE:
-			rv = api_admin_node_named(a, peer, "removed",
-			    r->node_remove, &o, &e);
+			rv = api_admin_node_named(
+			    a, peer, "removed", r->node_remove, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_NODE_DRAIN:
-			rv = api_admin_node_named(a, peer, "draining",
-			    r->node_drain, &o, &e);
+			rv = api_admin_node_named(
+			    a, peer, "draining", r->node_drain, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_NODE_RESUME:
-			rv = api_admin_node_named(a, peer, "resumed",
-			    r->node_resume, &o, &e);
+			rv = api_admin_node_named(
+			    a, peer, "resumed", r->node_resume, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_POLICY_GET:
 			rv = api_admin_policy_get(a, r->policy_get, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_POLICY_APPLY:
-			rv = api_admin_policy_apply(a, peer, r->policy_apply,
-			    &o, &e);
+			rv = api_admin_policy_apply(
+			    a, peer, r->policy_apply, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_POLICY_HISTORY:
 			rv = api_admin_policy_history(a, &o, &e);
 			break;
 		default:
-			api_warn(a, peer, "request without a body (%zu bytes)",
-			    len);
-			api_error_set(&e, "bad_request",
-			    "The request has no body.");
+			api_warn(
+			    a, peer, "request without a body (%zu bytes)", len);
+			api_error_set(
+			    &e, "bad_request", "The request has no body.");
 			break;
 		}
 	}

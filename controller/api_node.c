@@ -16,15 +16,15 @@
 /* The reply a handler fills in: every pointer in it is owned by the
  * handler's frame or freed by api_node_handle after packing. */
 struct api_node_out {
-	Sluice__NodeReply		 reply;
-	Sluice__HelloReply		 hello;
-	Sluice__HeartbeatReply		 heartbeat;
-	Sluice__Command			 cmd;
-	Sluice__Command			*cmds[1];
-	Sluice__GetPolicyReply		 get_policy;
-	Sluice__Policy			 empty;
-	Sluice__Policy			*policy; /* unpacked snapshot to free */
-	Sluice__ReportEventsReply	 report_events;
+	Sluice__NodeReply reply;
+	Sluice__HelloReply hello;
+	Sluice__HeartbeatReply heartbeat;
+	Sluice__Command cmd;
+	Sluice__Command *cmds[1];
+	Sluice__GetPolicyReply get_policy;
+	Sluice__Policy empty;
+	Sluice__Policy *policy; /* unpacked snapshot to free */
+	Sluice__ReportEventsReply report_events;
 };
 
 static int
@@ -42,8 +42,9 @@ api_node_auth(struct api *a, const struct rpc_peer *peer,
 		goto denied;
 	}
 	if (token_digest(auth->token, digest) == -1) {
-		api_error_set(e, "internal", "The controller cannot hash the "
-					     "token; see its log.");
+		api_error_set(e, "internal",
+		    "The controller cannot hash the "
+		    "token; see its log.");
 		return -1;
 	}
 	rc = store_node_auth(a->store, auth->node_name, &row);
@@ -83,7 +84,7 @@ api_node_hello(struct api *a, const struct rpc_peer *peer,
 	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
 		return -1;
 	if ((rc = store_node_hello(a->store, id, req->software_version,
-		 req->address)) != STORE_OK ||
+	         req->address)) != STORE_OK ||
 	    (rc = store_policy_head(a->store, false, &head)) != STORE_OK) {
 		api_error_store(e, rc);
 		return -1;
@@ -117,8 +118,9 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		return -1;
 	if (req->metrics != NULL &&
 	    (metrics = rpc_pack(&req->metrics->base, &mlen)) == NULL) {
-		api_error_set(e, "internal", "The controller ran out of "
-					     "memory.");
+		api_error_set(e, "internal",
+		    "The controller ran out of "
+		    "memory.");
 		return -1;
 	}
 	rc = store_node_heartbeat(a->store, id, req->policy_version,
@@ -139,7 +141,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		sluice__command__init(&o->cmd);
 		o->cmd.id = drain_seq;
 		o->cmd.kind = is_draining ? SLUICE__COMMAND_KIND__CMD_DRAIN
-					  : SLUICE__COMMAND_KIND__CMD_RESUME;
+		                          : SLUICE__COMMAND_KIND__CMD_RESUME;
 		o->cmds[0] = &o->cmd;
 		hb->commands = o->cmds;
 		hb->n_commands = 1;
@@ -209,18 +211,21 @@ api_node_report_events(struct api *a, const struct rpc_peer *peer,
 	for (i = 0; i < req->n_events; i++) {
 		if (req->events[i]->seq > INT64_MAX ||
 		    req->events[i]->kind[0] == '\0') {
-			api_warn(a, peer, "event %zu of the batch has a bad seq "
-					  "or no kind", i);
+			api_warn(a, peer,
+			    "event %zu of the batch has a bad seq "
+			    "or no kind",
+			    i);
 			api_error_set(e, "bad_request",
 			    "event %zu has a sequence number out of range or "
-			    "no kind", i);
+			    "no kind",
+			    i);
 			return -1;
 		}
 		if (req->events[i]->seq > max)
 			max = req->events[i]->seq;
 	}
 	if ((rc = store_event_insert(a->store, id, req->auth->node_name,
-		 req->events, req->n_events)) != STORE_OK) {
+	         req->events, req->n_events)) != STORE_OK) {
 		api_error_store(e, rc);
 		return -1;
 	}
@@ -259,18 +264,18 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 			rv = api_node_heartbeat(a, peer, r->heartbeat, &o, &e);
 			break;
 		case SLUICE__NODE_REQUEST__BODY_GET_POLICY:
-			rv = api_node_get_policy(a, peer, r->get_policy, &o,
-			    &e);
+			rv =
+			    api_node_get_policy(a, peer, r->get_policy, &o, &e);
 			break;
 		case SLUICE__NODE_REQUEST__BODY_REPORT_EVENTS:
-			rv = api_node_report_events(a, peer, r->report_events,
-			    &o, &e);
+			rv = api_node_report_events(
+			    a, peer, r->report_events, &o, &e);
 			break;
 		default:
-			api_warn(a, peer, "request without a body (%zu bytes)",
-			    len);
-			api_error_set(&e, "bad_request",
-			    "The request has no body.");
+			api_warn(
+			    a, peer, "request without a body (%zu bytes)", len);
+			api_error_set(
+			    &e, "bad_request", "The request has no body.");
 			break;
 		}
 	}

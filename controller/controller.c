@@ -23,11 +23,11 @@
 static volatile sig_atomic_t controller_stop;
 
 struct controller_endpoint {
-	const char		*url;
-	struct rpc_server	*srv;
-	struct api		 api;
-	rpc_handler		 handler;
-	pthread_t		 thread;
+	const char *url;
+	struct rpc_server *srv;
+	struct api api;
+	rpc_handler handler;
+	pthread_t thread;
 };
 
 static void
@@ -60,8 +60,7 @@ controller_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR &&
-	    !controller_stop)
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !controller_stop)
 		;
 }
 
@@ -85,8 +84,8 @@ controller_migrate(struct store *st)
 int
 main(int argc, char *argv[])
 {
-	static const char *const allowed[] = {"database", "node_listen",
-	    "admin_listen", "silent_after_ms", NULL};
+	static const char *const allowed[] = {
+	    "database", "node_listen", "admin_listen", "silent_after_ms", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -137,12 +136,12 @@ main(int argc, char *argv[])
 	eps[1].url = config_get(cf, "admin_listen");
 	if (database == NULL || eps[0].url == NULL || eps[1].url == NULL) {
 		log_warnx("%s: database, node_listen and admin_listen are "
-			  "required",
+		          "required",
 		    conf);
 		goto out;
 	}
 	if (config_get_int(cf, "silent_after_ms", 3 * CONTROLLER_HEARTBEAT_MS,
-		&silent_after_ms, err, sizeof(err)) == -1) {
+	        &silent_after_ms, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		goto out;
 	}
@@ -164,8 +163,8 @@ main(int argc, char *argv[])
 	eps[1].handler = api_admin_handle;
 	for (i = 0; i < 2; i++) {
 		eps[i].api.silent_after_ms = silent_after_ms;
-		if ((eps[i].api.store = store_new(database,
-			 eps[i].api.endpoint)) == NULL) {
+		if ((eps[i].api.store =
+		            store_new(database, eps[i].api.endpoint)) == NULL) {
 			log_warnx("out of memory");
 			goto stores;
 		}
@@ -173,26 +172,25 @@ main(int argc, char *argv[])
 	if (controller_migrate(eps[0].api.store) == -1) {
 		if (!controller_stop)
 			log_warnx("cannot prepare the database schema; "
-				  "exiting");
+			          "exiting");
 		status = controller_stop ? 0 : 1;
 		goto stores;
 	}
 	/* The admin socket is the access control: owner only. */
-	if ((eps[0].srv = rpc_server_open(eps[0].url, 0, err,
-		 sizeof(err))) == NULL ||
-	    (eps[1].srv = rpc_server_open(eps[1].url, 0600, err,
-		 sizeof(err))) == NULL) {
+	if ((eps[0].srv = rpc_server_open(eps[0].url, 0, err, sizeof(err))) ==
+	        NULL ||
+	    (eps[1].srv = rpc_server_open(
+	         eps[1].url, 0600, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		goto servers;
 	}
 	for (i = 0; i < 2; i++)
-		if ((errno = pthread_create(&eps[i].thread, NULL,
-			 controller_serve, &eps[i])) != 0)
+		if ((errno = pthread_create(
+		         &eps[i].thread, NULL, controller_serve, &eps[i])) != 0)
 			fatalx("pthread_create: %s", strerror(errno));
 	log_info("controller started node_listen=%s admin_listen=%s "
-		 "silent_after_ms=%lld version=%s",
-	    eps[0].url, eps[1].url, (long long)silent_after_ms,
-	    SLUICE_VERSION);
+	         "silent_after_ms=%lld version=%s",
+	    eps[0].url, eps[1].url, (long long)silent_after_ms, SLUICE_VERSION);
 	for (i = 0; i < 2; i++)
 		pthread_join(eps[i].thread, NULL);
 	log_info("controller stopped");

@@ -7,11 +7,11 @@
 #include <stddef.h>
 
 struct migration {
-	const char		*name;	/* "001_initial": version 1 */
-	const unsigned char	*sql;	/* NUL-terminated */
+	const char *name;         /* "001_initial": version 1 */
+	const unsigned char *sql; /* NUL-terminated */
 };
 
-extern const struct migration	migrations[];
-extern const size_t		migrations_count;
+extern const struct migration migrations[];
+extern const size_t migrations_count;
 
 #endif

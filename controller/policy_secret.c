@@ -40,8 +40,8 @@ policy_secret_redact(Sluice__Policy *p)
 		policy_secret_blank(p->hops[i]->secret);
 	}
 	for (i = 0; i < p->n_users; i++) {
-		p->users[i]->has_password = p->users[i]->password_hash[0] !=
-		    '\0';
+		p->users[i]->has_password =
+		    p->users[i]->password_hash[0] != '\0';
 		policy_secret_blank(p->users[i]->password_hash);
 	}
 	for (i = 0; i < p->n_dkim; i++) {
@@ -60,8 +60,8 @@ policy_secret_oom(struct policy_error *err, const char *section, size_t i)
 }
 
 static int
-policy_secret_hops(Sluice__Policy *p, const Sluice__Policy *cur,
-    struct policy_error *err)
+policy_secret_hops(
+    Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err)
 {
 	const Sluice__Hop *c;
 	Sluice__Hop *h;
@@ -75,8 +75,8 @@ policy_secret_hops(Sluice__Policy *p, const Sluice__Policy *cur,
 				if (strcmp(cur->hops[j]->name, h->name) == 0)
 					c = cur->hops[j];
 			/* Nothing stored to keep: the hop has no secret. */
-			if (policy_secret_set(&h->secret,
-				c != NULL ? c->secret : "") == -1)
+			if (policy_secret_set(
+			        &h->secret, c != NULL ? c->secret : "") == -1)
 				return policy_secret_oom(err, "hops", i);
 		}
 		h->has_secret = h->secret[0] != '\0';
@@ -86,8 +86,8 @@ policy_secret_hops(Sluice__Policy *p, const Sluice__Policy *cur,
 }
 
 static int
-policy_secret_users(Sluice__Policy *p, const Sluice__Policy *cur,
-    struct policy_error *err)
+policy_secret_users(
+    Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err)
 {
 	const Sluice__User *c;
 	Sluice__User *u;
@@ -101,8 +101,8 @@ policy_secret_users(Sluice__Policy *p, const Sluice__Policy *cur,
 				if (strcmp(cur->users[j]->name, u->name) == 0)
 					c = cur->users[j];
 			if (c != NULL && c->password_hash[0] != '\0' &&
-			    policy_secret_set(&u->password_hash,
-				c->password_hash) == -1)
+			    policy_secret_set(
+			        &u->password_hash, c->password_hash) == -1)
 				return policy_secret_oom(err, "users", i);
 		}
 		if (u->password_hash[0] == '\0') {
@@ -118,8 +118,8 @@ policy_secret_users(Sluice__Policy *p, const Sluice__Policy *cur,
 }
 
 static int
-policy_secret_dkim(Sluice__Policy *p, const Sluice__Policy *cur,
-    struct policy_error *err)
+policy_secret_dkim(
+    Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err)
 {
 	const Sluice__DkimKey *c;
 	Sluice__DkimKey *k;
@@ -131,12 +131,12 @@ policy_secret_dkim(Sluice__Policy *p, const Sluice__Policy *cur,
 			c = NULL;
 			for (j = 0; cur != NULL && j < cur->n_dkim; j++)
 				if (strcmp(cur->dkim[j]->domain, k->domain) ==
-					0 &&
+				        0 &&
 				    strcmp(cur->dkim[j]->selector,
-					k->selector) == 0)
+				        k->selector) == 0)
 					c = cur->dkim[j];
 			if (c != NULL && policy_secret_set(&k->private_key,
-					     c->private_key) == -1)
+			                     c->private_key) == -1)
 				return policy_secret_oom(err, "dkim", i);
 		}
 		k->has_key = k->private_key[0] != '\0';
@@ -145,8 +145,8 @@ policy_secret_dkim(Sluice__Policy *p, const Sluice__Policy *cur,
 }
 
 int
-policy_secret_merge(Sluice__Policy *p, const Sluice__Policy *cur,
-    struct policy_error *err)
+policy_secret_merge(
+    Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err)
 {
 	if (policy_secret_hops(p, cur, err) == -1 ||
 	    policy_secret_users(p, cur, err) == -1 ||

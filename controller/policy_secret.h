@@ -9,12 +9,12 @@
 #include "proto.h"
 
 /* Blanks every secret in place, setting has_secret/has_password/has_key. */
-void	policy_secret_redact(Sluice__Policy *);
+void policy_secret_redact(Sluice__Policy *);
 /* Fills kept secrets of p from cur (the head; NULL: none) by name, clears
  * keep_secret, sets the has_* flags.  p must come from
  * sluice__policy__unpack (strings are replaced with malloc'd copies).
  * 0, or -1 with *err naming the element (a user with no password, ENOMEM). */
-int	policy_secret_merge(Sluice__Policy *p, const Sluice__Policy *cur,
-	    struct policy_error *err);
+int policy_secret_merge(
+    Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err);
 
 #endif

@@ -14,10 +14,10 @@
 #include "log.h"
 #include "migrations.h"
 
-#define STORE_BACKOFF_MIN_MS	100
-#define STORE_BACKOFF_MAX_MS	2000
+#define STORE_BACKOFF_MIN_MS 100
+#define STORE_BACKOFF_MAX_MS 2000
 /* pg_advisory_xact_lock key for migrations: "sluice" in ASCII. */
-#define STORE_MIGRATE_LOCK	"126909663503205"
+#define STORE_MIGRATE_LOCK "126909663503205"
 
 static int64_t
 store_now_ms(void)
@@ -105,8 +105,8 @@ int
 store_connect(struct store *s)
 {
 	/* connect_timeout first: the operator's conninfo may override it. */
-	const char *const keys[] = {"connect_timeout", "application_name",
-	    "dbname", NULL};
+	const char *const keys[] = {
+	    "connect_timeout", "application_name", "dbname", NULL};
 	const char *vals[] = {"5", "sluice-controller", s->conninfo, NULL};
 	char msg[512];
 	int64_t now;
@@ -126,8 +126,8 @@ store_connect(struct store *s)
 	s->needs_reset = false;
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
 		if (s->is_lost)
-			log_info("store %s: connected to PostgreSQL again",
-			    s->name);
+			log_info(
+			    "store %s: connected to PostgreSQL again", s->name);
 		s->is_lost = false;
 		s->backoff_ms = STORE_BACKOFF_MIN_MS;
 		s->retry_at_ms = 0;
@@ -135,7 +135,7 @@ store_connect(struct store *s)
 	}
 	if (!s->is_lost)
 		log_warnx("store %s: cannot connect to PostgreSQL: %s "
-			  "(retrying with backoff)",
+		          "(retrying with backoff)",
 		    s->name, store_errmsg(s->conn, msg, sizeof(msg)));
 	s->is_lost = true;
 	s->retry_at_ms = now + s->backoff_ms;
@@ -149,16 +149,16 @@ store_connect(struct store *s)
 static int
 store_classify(struct store *s, PGresult *res, const char *sql)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-				: NULL;
+	const char *state =
+	    res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	char msg[512];
 
 	/* No SQLSTATE: libpq itself failed (the socket broke). */
 	if (PQstatus(s->conn) != CONNECTION_OK || state == NULL ||
 	    (state != NULL &&
-		(strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-		    strcmp(state, "57P02") == 0 ||
-		    strcmp(state, "57P03") == 0))) {
+	        (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+	            strcmp(state, "57P02") == 0 ||
+	            strcmp(state, "57P03") == 0))) {
 		if (!s->is_lost)
 			log_warnx("store %s: lost PostgreSQL: %s", s->name,
 			    store_errmsg(s->conn, msg, sizeof(msg)));
@@ -191,8 +191,8 @@ store_exec(struct store *s, const char *sql, int nparams,
 	if (nparams == 0)
 		res = PQexec(s->conn, sql);
 	else
-		res = PQexecParams(s->conn, sql, nparams, NULL, vals, lens,
-		    fmts, 0);
+		res = PQexecParams(
+		    s->conn, sql, nparams, NULL, vals, lens, fmts, 0);
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
@@ -202,14 +202,13 @@ store_exec(struct store *s, const char *sql, int nparams,
 }
 
 int
-store_run(struct store *s, const char *sql, int nparams,
-    const char *const *vals)
+store_run(
+    struct store *s, const char *sql, int nparams, const char *const *vals)
 {
 	PGresult *res;
 	int rc;
 
-	if ((res = store_exec(s, sql, nparams, vals, NULL, NULL, &rc)) ==
-	    NULL)
+	if ((res = store_exec(s, sql, nparams, vals, NULL, NULL, &rc)) == NULL)
 		return rc;
 	PQclear(res);
 	return STORE_OK;
@@ -278,18 +277,18 @@ store_migrate(struct store *s)
 		return rc;
 	/* Serialises controllers starting at once; released at COMMIT. */
 	if ((rc = store_run(s,
-		 "SELECT pg_advisory_xact_lock(" STORE_MIGRATE_LOCK ")", 0,
-		 NULL)) != STORE_OK)
+	         "SELECT pg_advisory_xact_lock(" STORE_MIGRATE_LOCK ")", 0,
+	         NULL)) != STORE_OK)
 		goto fail;
 	if ((rc = store_run(s,
-		 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		 " version integer PRIMARY KEY,"
-		 " name text NOT NULL,"
-		 " applied_at timestamptz NOT NULL DEFAULT now())",
-		 0, NULL)) != STORE_OK)
+	         "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	         " version integer PRIMARY KEY,"
+	         " name text NOT NULL,"
+	         " applied_at timestamptz NOT NULL DEFAULT now())",
+	         0, NULL)) != STORE_OK)
 		goto fail;
 	if ((res = store_exec(s, "SELECT version FROM schema_migrations", 0,
-		 NULL, NULL, NULL, &rc)) == NULL)
+	         NULL, NULL, NULL, &rc)) == NULL)
 		goto fail;
 	for (i = 0; i < migrations_count; i++) {
 		v = store_migration_version(migrations[i].name);
@@ -301,9 +300,9 @@ store_migrate(struct store *s)
 			continue;
 		/* Several statements, no parameters: PQexec runs them all. */
 		if ((rc = store_run(s, (const char *)migrations[i].sql, 0,
-			 NULL)) != STORE_OK) {
-			log_warnx("store: migration %s failed",
-			    migrations[i].name);
+		         NULL)) != STORE_OK) {
+			log_warnx(
+			    "store: migration %s failed", migrations[i].name);
 			PQclear(res);
 			goto fail;
 		}
@@ -311,9 +310,9 @@ store_migrate(struct store *s)
 		vals[0] = vbuf;
 		vals[1] = migrations[i].name;
 		if ((rc = store_run(s,
-			 "INSERT INTO schema_migrations (version, name) "
-			 "VALUES ($1, $2)",
-			 2, vals)) != STORE_OK) {
+		         "INSERT INTO schema_migrations (version, name) "
+		         "VALUES ($1, $2)",
+		         2, vals)) != STORE_OK) {
 			PQclear(res);
 			goto fail;
 		}
@@ -327,10 +326,10 @@ store_migrate(struct store *s)
 	if ((rc = store_commit(s)) != STORE_OK)
 		goto fail;
 	if (migrations_count > 0 &&
-	    have_max > store_migration_version(
-			   migrations[migrations_count - 1].name))
+	    have_max >
+	        store_migration_version(migrations[migrations_count - 1].name))
 		log_warnx("store: database schema version %ld is newer than "
-			  "this controller knows; running anyway",
+		          "this controller knows; running anyway",
 		    have_max);
 	log_info("store: schema up to date migrations=%zu applied=%d",
 	    migrations_count, applied);

@@ -18,95 +18,92 @@
 
 enum store_rc {
 	STORE_OK = 0,
-	STORE_NOT_FOUND = -1,	/* no such row */
-	STORE_EXISTS = -2,	/* unique key taken */
+	STORE_NOT_FOUND = -1,   /* no such row */
+	STORE_EXISTS = -2,      /* unique key taken */
 	STORE_UNAVAILABLE = -3, /* PostgreSQL unreachable, retry later */
-	STORE_INVALID = -4,	/* PostgreSQL refused the data (encoding...) */
-	STORE_ERROR = -5,	/* anything else: a bug or a broken schema */
+	STORE_INVALID = -4,     /* PostgreSQL refused the data (encoding...) */
+	STORE_ERROR = -5,       /* anything else: a bug or a broken schema */
 };
 
 struct store;
 
 /* Error code for replies: "not_found", "exists", "unavailable", ... */
-const char	*store_rc_code(int rc);
+const char *store_rc_code(int rc);
 
 /* No connection is made yet; the first call connects.  NULL on ENOMEM. */
-struct store	*store_new(const char *conninfo, const char *name);
-void		 store_free(struct store *);
+struct store *store_new(const char *conninfo, const char *name);
+void store_free(struct store *);
 /* Connects (or reconnects, at most once per backoff step): STORE_OK or
  * STORE_UNAVAILABLE.  Every other call does this first. */
-int		 store_connect(struct store *);
+int store_connect(struct store *);
 
 /* Applies every embedded migration the database lacks, in one transaction
  * under an advisory lock: safe with several controllers starting at once. */
-int		 store_migrate(struct store *);
+int store_migrate(struct store *);
 
 /* Transactions for multi-statement operations (policy apply). */
-int		 store_begin(struct store *);
-int		 store_commit(struct store *);
-void		 store_rollback(struct store *);
+int store_begin(struct store *);
+int store_commit(struct store *);
+void store_rollback(struct store *);
 
 /* -------------------------------------------------------------- nodes */
 
 struct store_node_auth {
-	uint64_t	id;
-	char		digest[65];	/* sha256 hex of the token */
+	uint64_t id;
+	char digest[65]; /* sha256 hex of the token */
 };
 
 struct store_node_row {
-	uint64_t	 id;
-	const char	*name;
-	const char	*address;
-	const char	*software_version;
-	uint64_t	 policy_version;
-	int64_t		 last_heartbeat_at; /* unix s, 0: never */
-	int64_t		 heartbeat_age_ms;  /* by the database clock, -1 */
-	int64_t		 created_at;
-	bool		 is_draining;
-	bool		 policy_from_cache;
-	const uint8_t	*metrics;	/* packed QueueMetrics or NULL */
-	size_t		 metrics_len;
+	uint64_t id;
+	const char *name;
+	const char *address;
+	const char *software_version;
+	uint64_t policy_version;
+	int64_t last_heartbeat_at; /* unix s, 0: never */
+	int64_t heartbeat_age_ms;  /* by the database clock, -1 */
+	int64_t created_at;
+	bool is_draining;
+	bool policy_from_cache;
+	const uint8_t *metrics; /* packed QueueMetrics or NULL */
+	size_t metrics_len;
 };
 
 /* Row pointers are valid during the callback only; non-zero stops. */
-typedef int	(*store_node_cb)(void *arg, const struct store_node_row *);
+typedef int (*store_node_cb)(void *arg, const struct store_node_row *);
 
-int	store_node_auth(struct store *, const char *name,
-	    struct store_node_auth *);
-int	store_node_hello(struct store *, uint64_t id, const char *version,
-	    const char *address);
+int store_node_auth(struct store *, const char *name, struct store_node_auth *);
+int store_node_hello(
+    struct store *, uint64_t id, const char *version, const char *address);
 /* Records a heartbeat; returns the drain flag and its command id. */
-int	store_node_heartbeat(struct store *, uint64_t id,
-	    uint64_t policy_version, bool from_cache, const uint8_t *metrics,
-	    size_t metrics_len, bool *is_draining, uint64_t *drain_seq);
-int	store_node_add(struct store *, const char *name, const char *digest);
-int	store_node_remove(struct store *, const char *name);
-int	store_node_set_draining(struct store *, const char *name, bool);
-int	store_node_list(struct store *, store_node_cb, void *arg);
+int store_node_heartbeat(struct store *, uint64_t id, uint64_t policy_version,
+    bool from_cache, const uint8_t *metrics, size_t metrics_len,
+    bool *is_draining, uint64_t *drain_seq);
+int store_node_add(struct store *, const char *name, const char *digest);
+int store_node_remove(struct store *, const char *name);
+int store_node_set_draining(struct store *, const char *name, bool);
+int store_node_list(struct store *, store_node_cb, void *arg);
 
 /* ------------------------------------------------------------- policy */
 
 /* Head version (0: none yet); for_update locks the head row until the
  * transaction ends. */
-int	store_policy_head(struct store *, bool for_update, uint64_t *version);
+int store_policy_head(struct store *, bool for_update, uint64_t *version);
 /* Packed snapshot of one version into a malloc'd *buf (caller frees). */
-int	store_policy_snapshot(struct store *, uint64_t version, uint8_t **buf,
-	    size_t *len);
+int store_policy_snapshot(
+    struct store *, uint64_t version, uint8_t **buf, size_t *len);
 /* Inserts a version and moves the head to it (inside a transaction). */
-int	store_policy_insert(struct store *, uint64_t version,
-	    const char *identity, const char *summary, const uint8_t *snap,
-	    size_t len);
+int store_policy_insert(struct store *, uint64_t version, const char *identity,
+    const char *summary, const uint8_t *snap, size_t len);
 
-typedef int	(*store_version_cb)(void *arg, uint64_t version,
-		    int64_t created_at, const char *identity,
-		    const char *summary);
+typedef int (*store_version_cb)(void *arg, uint64_t version, int64_t created_at,
+    const char *identity, const char *summary);
 /* Every version, newest first. */
-int	store_policy_history(struct store *, store_version_cb, void *arg);
+int store_policy_history(struct store *, store_version_cb, void *arg);
 
 /* ------------------------------------------------------------- events */
 
 /* Inserts a batch in one transaction; replays are ignored (node, seq). */
-int	store_event_insert(struct store *, uint64_t node_id,
-	    const char *node_name, Sluice__Event *const *events, size_t n);
+int store_event_insert(struct store *, uint64_t node_id, const char *node_name,
+    Sluice__Event *const *events, size_t n);
 
 #endif

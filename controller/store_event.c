@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EV_COLS		18	/* per-row parameters after $1 $2 */
-#define EV_CHUNK	500	/* rows per INSERT: stays far below 65535 */
-#define EV_NUMLEN	24
+#define EV_COLS   18  /* per-row parameters after $1 $2 */
+#define EV_CHUNK  500 /* rows per INSERT: stays far below 65535 */
+#define EV_NUMLEN 24
 
 /* A PostgreSQL text[] literal: {"a","b\"c"}.  malloc'd, NULL on ENOMEM. */
 static char *
@@ -49,7 +49,7 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 	size_t sqllen = 200 + n * 256, i, k;
 	const char **vals = NULL;
 	char **arrays = NULL;
-	char (*num)[EV_NUMLEN] = NULL;
+	char(*num)[EV_NUMLEN] = NULL;
 	char *sql = NULL, *o;
 	int rc = STORE_ERROR, p;
 
@@ -61,19 +61,19 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 		goto done;
 	o = sql;
 	o += sprintf(o, "INSERT INTO events (node_id, node_name, seq, at, kind,"
-			" queue_id, message_id, client, auth_user, sender,"
-			" recipients, recipient, size, hop, host, code,"
-			" enhanced, reply, duration_ms, tls) VALUES ");
+	                " queue_id, message_id, client, auth_user, sender,"
+	                " recipients, recipient, size, hop, host, code,"
+	                " enhanced, reply, duration_ms, tls) VALUES ");
 	vals[0] = idb;
 	vals[1] = node_name;
 	p = 3;
 	for (i = 0; i < n; i++) {
 		const Sluice__Event *e = ev[i];
 		const char **v = vals + 2 + i * EV_COLS;
-		char (*nb)[EV_NUMLEN] = num + i * 6;
+		char(*nb)[EV_NUMLEN] = num + i * 6;
 
-		if ((arrays[i] = store_event_array(e->recipients,
-			 e->n_recipients)) == NULL)
+		if ((arrays[i] = store_event_array(
+		         e->recipients, e->n_recipients)) == NULL)
 			goto done;
 		snprintf(nb[0], EV_NUMLEN, "%" PRIu64, e->seq);
 		snprintf(nb[1], EV_NUMLEN, "%" PRId64, e->at_ms);
@@ -137,8 +137,8 @@ store_event_insert(struct store *s, uint64_t node_id, const char *node_name,
 		return rc;
 	for (i = 0; i < n; i += k) {
 		k = n - i > EV_CHUNK ? EV_CHUNK : n - i;
-		if ((rc = store_event_chunk(s, idb, node_name, events + i,
-			 k)) != STORE_OK) {
+		if ((rc = store_event_chunk(
+		         s, idb, node_name, events + i, k)) != STORE_OK) {
 			store_rollback(s);
 			return rc;
 		}

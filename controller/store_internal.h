@@ -8,26 +8,25 @@
 #include "store.h"
 
 struct store {
-	PGconn		*conn;
-	char		*conninfo;
-	char		 name[32];	/* "node", "admin": for logs */
-	int64_t		 retry_at_ms;	/* no reconnect before (monotonic) */
-	int		 backoff_ms;
-	bool		 is_lost;	/* lost-connection logged once */
-	bool		 needs_reset;	/* reconnect before the next query */
+	PGconn *conn;
+	char *conninfo;
+	char name[32];       /* "node", "admin": for logs */
+	int64_t retry_at_ms; /* no reconnect before (monotonic) */
+	int backoff_ms;
+	bool is_lost;     /* lost-connection logged once */
+	bool needs_reset; /* reconnect before the next query */
 };
 
 /* Runs sql with text parameters (lens/fmts may be NULL; fmts[i] == 1 for
  * binary bytea).  Returns the result (PQclear it) with *rc STORE_OK, or
  * NULL with *rc set and the failure logged. */
-PGresult	*store_exec(struct store *, const char *sql, int nparams,
-		    const char *const *vals, const int *lens, const int *fmts,
-		    int *rc);
+PGresult *store_exec(struct store *, const char *sql, int nparams,
+    const char *const *vals, const int *lens, const int *fmts, int *rc);
 /* Same, for statements whose result is not needed. */
-int		 store_run(struct store *, const char *sql, int nparams,
-		    const char *const *vals);
+int store_run(
+    struct store *, const char *sql, int nparams, const char *const *vals);
 
-int64_t		 store_int(const PGresult *, int row, int col);
-bool		 store_bool(const PGresult *, int row, int col);
+int64_t store_int(const PGresult *, int row, int col);
+bool store_bool(const PGresult *, int row, int col);
 
 #endif

@@ -14,31 +14,29 @@ u64(char *buf, size_t len, uint64_t v)
 }
 
 int
-store_node_auth(struct store *s, const char *name,
-    struct store_node_auth *out)
+store_node_auth(struct store *s, const char *name, struct store_node_auth *out)
 {
 	const char *vals[1] = {name};
 	PGresult *res;
 	int rc;
 
 	if ((res = store_exec(s,
-		 "SELECT id, token_digest FROM nodes WHERE name = $1", 1, vals,
-		 NULL, NULL, &rc)) == NULL)
+	         "SELECT id, token_digest FROM nodes WHERE name = $1", 1, vals,
+	         NULL, NULL, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		return STORE_NOT_FOUND;
 	}
 	out->id = (uint64_t)store_int(res, 0, 0);
-	snprintf(out->digest, sizeof(out->digest), "%s",
-	    PQgetvalue(res, 0, 1));
+	snprintf(out->digest, sizeof(out->digest), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return STORE_OK;
 }
 
 int
-store_node_hello(struct store *s, uint64_t id, const char *version,
-    const char *address)
+store_node_hello(
+    struct store *s, uint64_t id, const char *version, const char *address)
 {
 	char idb[24];
 	const char *vals[3] = {idb, version, address};
@@ -56,8 +54,8 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
     bool *is_draining, uint64_t *drain_seq)
 {
 	char idb[24], pvb[24];
-	const char *vals[4] = {idb, pvb, from_cache ? "t" : "f",
-	    (const char *)metrics};
+	const char *vals[4] = {
+	    idb, pvb, from_cache ? "t" : "f", (const char *)metrics};
 	int lens[4] = {0, 0, 0, (int)metrics_len};
 	int fmts[4] = {0, 0, 0, 1};
 	PGresult *res;
@@ -66,11 +64,11 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	u64(idb, sizeof(idb), id);
 	u64(pvb, sizeof(pvb), policy_version);
 	if ((res = store_exec(s,
-		 "UPDATE nodes SET policy_version = $2,"
-		 " policy_from_cache = $3, metrics = $4,"
-		 " last_heartbeat_at = now() WHERE id = $1"
-		 " RETURNING draining, drain_seq",
-		 4, vals, lens, fmts, &rc)) == NULL)
+	         "UPDATE nodes SET policy_version = $2,"
+	         " policy_from_cache = $3, metrics = $4,"
+	         " last_heartbeat_at = now() WHERE id = $1"
+	         " RETURNING draining, drain_seq",
+	         4, vals, lens, fmts, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -93,8 +91,7 @@ store_node_add(struct store *s, const char *name, const char *digest)
 
 /* For statements that must touch exactly one named node. */
 static int
-store_node_one(struct store *s, const char *sql, int n,
-    const char *const *vals)
+store_node_one(struct store *s, const char *sql, int n, const char *const *vals)
 {
 	PGresult *res;
 	int rc;
@@ -111,8 +108,7 @@ store_node_remove(struct store *s, const char *name)
 {
 	const char *vals[1] = {name};
 
-	return store_node_one(s, "DELETE FROM nodes WHERE name = $1", 1,
-	    vals);
+	return store_node_one(s, "DELETE FROM nodes WHERE name = $1", 1, vals);
 }
 
 int
@@ -138,14 +134,14 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	int rc, i, stop = 0;
 
 	if ((res = store_exec(s,
-		 "SELECT id, name, address, software_version, policy_version,"
-		 " coalesce(extract(epoch FROM last_heartbeat_at)::bigint, 0),"
-		 " coalesce((extract(epoch FROM now() - last_heartbeat_at)"
-		 "  * 1000)::bigint, -1),"
-		 " extract(epoch FROM created_at)::bigint,"
-		 " draining, policy_from_cache, metrics"
-		 " FROM nodes ORDER BY name",
-		 0, NULL, NULL, NULL, &rc)) == NULL)
+	         "SELECT id, name, address, software_version, policy_version,"
+	         " coalesce(extract(epoch FROM last_heartbeat_at)::bigint, 0),"
+	         " coalesce((extract(epoch FROM now() - last_heartbeat_at)"
+	         "  * 1000)::bigint, -1),"
+	         " extract(epoch FROM created_at)::bigint,"
+	         " draining, policy_from_cache, metrics"
+	         " FROM nodes ORDER BY name",
+	         0, NULL, NULL, NULL, &rc)) == NULL)
 		return rc;
 	for (i = 0; i < PQntuples(res) && stop == 0; i++) {
 		memset(&r, 0, sizeof(r));

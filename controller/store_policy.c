@@ -15,13 +15,13 @@ store_policy_head(struct store *s, bool for_update, uint64_t *version)
 	int rc;
 
 	if ((res = store_exec(s,
-		 for_update ? "SELECT version FROM policy_head FOR UPDATE"
-			    : "SELECT version FROM policy_head",
-		 0, NULL, NULL, NULL, &rc)) == NULL)
+	         for_update ? "SELECT version FROM policy_head FOR UPDATE"
+	                    : "SELECT version FROM policy_head",
+	         0, NULL, NULL, NULL, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		return STORE_ERROR;	/* the migration inserts the row */
+		return STORE_ERROR; /* the migration inserts the row */
 	}
 	*version = (uint64_t)store_int(res, 0, 0);
 	PQclear(res);
@@ -29,8 +29,8 @@ store_policy_head(struct store *s, bool for_update, uint64_t *version)
 }
 
 int
-store_policy_snapshot(struct store *s, uint64_t version, uint8_t **buf,
-    size_t *len)
+store_policy_snapshot(
+    struct store *s, uint64_t version, uint8_t **buf, size_t *len)
 {
 	char vb[24];
 	const char *vals[1] = {vb};
@@ -43,15 +43,14 @@ store_policy_snapshot(struct store *s, uint64_t version, uint8_t **buf,
 	*len = 0;
 	snprintf(vb, sizeof(vb), "%" PRIu64, version);
 	if ((res = store_exec(s,
-		 "SELECT snapshot FROM policy_versions WHERE version = $1", 1,
-		 vals, NULL, NULL, &rc)) == NULL)
+	         "SELECT snapshot FROM policy_versions WHERE version = $1", 1,
+	         vals, NULL, NULL, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		return STORE_NOT_FOUND;
 	}
-	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0),
-	    &n);
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &n);
 	PQclear(res);
 	if (raw == NULL)
 		return STORE_ERROR;
@@ -78,10 +77,10 @@ store_policy_insert(struct store *s, uint64_t version, const char *identity,
 
 	snprintf(vb, sizeof(vb), "%" PRIu64, version);
 	if ((res = store_exec(s,
-		 "INSERT INTO policy_versions"
-		 " (version, identity, summary, snapshot)"
-		 " VALUES ($1, $2, $3, $4)",
-		 4, vals, lens, fmts, &rc)) == NULL)
+	         "INSERT INTO policy_versions"
+	         " (version, identity, summary, snapshot)"
+	         " VALUES ($1, $2, $3, $4)",
+	         4, vals, lens, fmts, &rc)) == NULL)
 		return rc;
 	PQclear(res);
 	return store_run(s, "UPDATE policy_head SET version = $1", 1, vals);
@@ -94,15 +93,15 @@ store_policy_history(struct store *s, store_version_cb cb, void *arg)
 	int rc, i;
 
 	if ((res = store_exec(s,
-		 "SELECT version, extract(epoch FROM created_at)::bigint,"
-		 " identity, summary FROM policy_versions"
-		 " ORDER BY version DESC",
-		 0, NULL, NULL, NULL, &rc)) == NULL)
+	         "SELECT version, extract(epoch FROM created_at)::bigint,"
+	         " identity, summary FROM policy_versions"
+	         " ORDER BY version DESC",
+	         0, NULL, NULL, NULL, &rc)) == NULL)
 		return rc;
 	for (i = 0; i < PQntuples(res); i++)
 		if (cb(arg, (uint64_t)store_int(res, i, 0),
-			store_int(res, i, 1), PQgetvalue(res, i, 2),
-			PQgetvalue(res, i, 3)) != 0)
+		        store_int(res, i, 1), PQgetvalue(res, i, 2),
+		        PQgetvalue(res, i, 3)) != 0)
 			break;
 	PQclear(res);
 	return STORE_OK;

@@ -21,7 +21,9 @@ token_new(char *out)
 	OPENSSL_cleanse(raw, sizeof(raw));
 	/* RFC 4648 section 5: base64url, and no padding. */
 	for (i = 0; i < n && i < TOKEN_LEN; i++)
-		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+		out[i] = b64[i] == '+'   ? '-'
+		         : b64[i] == '/' ? '_'
+		                         : (char)b64[i];
 	out[i] = '\0';
 	OPENSSL_cleanse(b64, sizeof(b64));
 	return 0;
@@ -33,8 +35,7 @@ token_digest(const char *token, char *out)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len, i;
 
-	if (EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) !=
-	    1)
+	if (EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) != 1)
 		return -1;
 	for (i = 0; i < len; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);

@@ -167,8 +167,8 @@ json_msg(const ProtobufCMessage *m)
 		first = 0;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			n = *(const size_t *)(base + f->quantifier_offset);
-			const char *arr = *(const char *const *)(base +
-			    f->offset);
+			const char *arr =
+			    *(const char *const *)(base + f->offset);
 			putchar('[');
 			for (j = 0; j < n; j++) {
 				if (j > 0)
@@ -230,8 +230,8 @@ probe_send(const char *url, const uint8_t *buf, size_t len,
 		probe_free_all();
 		_exit(3);
 	}
-	reply = protobuf_c_message_unpack(desc, NULL, nng_msg_len(m),
-	    nng_msg_body(m));
+	reply = protobuf_c_message_unpack(
+	    desc, NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
 	nng_close(s);
 	if (reply == NULL) {
@@ -392,7 +392,8 @@ probe_policy(char **argv, int argc)
 		s = probe_strdup(argv[i]);
 		for (k = 0; k < 6; k++)
 			f[k] = NULL;
-		/* split on ':' at most 5 times; the CIDR of net: may hold ':' */
+		/* split on ':' at most 5 times; the CIDR of net: may hold ':'
+		 */
 		f[0] = s;
 		if ((s = strchr(s, ':')) == NULL)
 			usage();
