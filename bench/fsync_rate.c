@@ -88,7 +88,8 @@ run_one(void *p)
 	while (now() - t0 < seconds) {
 		if (a->mode == OVERWRITE)
 			off = a->base;
-		if (pwrite(a->fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf))
+		if (pwrite(a->fd, buf, sizeof(buf), off) !=
+		    (ssize_t)sizeof(buf))
 			die("pwrite");
 		off += sizeof(buf);
 		if ((a->mode == APPEND ? fsync(a->fd) : fdatasync(a->fd)) == -1)

@@ -76,7 +76,8 @@ submit(void)
 
 	/* Data arrives in pieces, as from a session. */
 	for (size_t off = 0; off < size; off += 4096)
-		spool_msg_write(m, body + off, size - off < 4096 ? size - off : 4096);
+		spool_msg_write(
+		    m, body + off, size - off < 4096 ? size - off : 4096);
 	memcpy(&cookie, &t0, sizeof(cookie));
 	inflight++;
 	spool_msg_commit(m, &env, on_commit, cookie);

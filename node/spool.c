@@ -84,9 +84,9 @@ index_grow(struct spool_index *x)
 static void
 count_state(struct spool *s, enum spool_state st, int d)
 {
-	uint64_t *c = st == SPOOL_HELD	       ? &s->nheld
-	    : st == SPOOL_DEFERRED ? &s->ndeferred
-				   : &s->nactive;
+	uint64_t *c = st == SPOOL_HELD       ? &s->nheld
+	              : st == SPOOL_DEFERRED ? &s->ndeferred
+	                                     : &s->nactive;
 	*c += (uint64_t)(int64_t)d;
 }
 
@@ -136,15 +136,15 @@ spool_ent_free(struct spool_ent *e)
 }
 
 void
-spool_set_rcpt(struct spool *s, struct spool_ent *e, size_t idx,
-    enum spool_rcpt_status st)
+spool_set_rcpt(
+    struct spool *s, struct spool_ent *e, size_t idx, enum spool_rcpt_status st)
 {
 	(void)s;
 	if (e->rcpt_status[idx] == SPOOL_RCPT_PENDING &&
 	    st != SPOOL_RCPT_PENDING)
 		e->npending--;
 	else if (e->rcpt_status[idx] != SPOOL_RCPT_PENDING &&
-	    st == SPOOL_RCPT_PENDING)
+	         st == SPOOL_RCPT_PENDING)
 		e->npending++;
 	e->rcpt_status[idx] = (uint8_t)st;
 }
@@ -167,8 +167,10 @@ spool_seg_find(struct spool *s, uint64_t seq)
 	struct spool_seg *g;
 
 	TAILQ_FOREACH(g, &s->segs, entry)
-	if (g->seq == seq)
-		return g;
+	{
+		if (g->seq == seq)
+			return g;
+	}
 	return NULL;
 }
 
@@ -309,7 +311,8 @@ complete(struct spool *s, struct spool_job *j)
 		if ((g = spool_seg_find(s, j->seg_seq)) == NULL)
 			return;
 		if (!j->ok) {
-			log_warn("spool unlink segment %016" PRIX64, j->seg_seq);
+			log_warn(
+			    "spool unlink segment %016" PRIX64, j->seg_seq);
 			return;
 		}
 		log_debug("spool segment %016" PRIX64 " reclaimed", g->seq);
@@ -448,8 +451,8 @@ spool_open(struct event_base *base, const char *dir, struct node_stats *st)
 }
 
 struct spool *
-spool_open_opts(struct event_base *base, const char *dir,
-    struct node_stats *st, const struct spool_opts *o)
+spool_open_opts(struct event_base *base, const char *dir, struct node_stats *st,
+    const struct spool_opts *o)
 {
 	struct spool *s;
 	bool created = false;
@@ -460,7 +463,8 @@ spool_open_opts(struct event_base *base, const char *dir,
 	s->base = base;
 	s->stats = st;
 	if (o != NULL && o->segment_size > 0)
-		s->segment_size = o->segment_size < 4096 ? 4096 : o->segment_size;
+		s->segment_size =
+		    o->segment_size < 4096 ? 4096 : o->segment_size;
 	if (o != NULL && o->spill_size > 0)
 		s->spill_size = o->spill_size;
 	pthread_mutex_init(&s->mu, NULL);
@@ -485,7 +489,8 @@ spool_open_opts(struct event_base *base, const char *dir,
 		}
 		fsync(s->dirfd);
 	}
-	s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	s->lockfd =
+	    openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lockfd == -1 || flock(s->lockfd, LOCK_EX | LOCK_NB) == -1) {
 		log_warn("spool lock %s/lock (another process?)", s->dir);
 		goto fail;
@@ -496,7 +501,7 @@ spool_open_opts(struct event_base *base, const char *dir,
 		s->next_id = now_us();
 	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (s->ev_done = event_new(base, s->efd, EV_READ | EV_PERSIST,
-		 spool_on_done, s)) == NULL ||
+	         spool_on_done, s)) == NULL ||
 	    event_add(s->ev_done, NULL) == -1) {
 		log_warn("spool eventfd");
 		goto fail;
@@ -506,7 +511,7 @@ spool_open_opts(struct event_base *base, const char *dir,
 	reclaim(s);
 	stats_publish(s);
 	log_info("spool open dir=%s messages=%zu bytes=%" PRIu64
-		 " segments=%" PRIu64,
+	         " segments=%" PRIu64,
 	    s->dir, s->idx.n, s->bytes, s->n_segments);
 	free(tmp);
 	return s;
@@ -610,7 +615,7 @@ msg_spill(struct spool_msg *m)
 	if (m->spill_fd == -1)
 		return -1;
 	if (write_all(m->spill_fd, m->buf + SPOOL_MSG_HEAD,
-		m->len - SPOOL_MSG_HEAD) == -1)
+	        m->len - SPOOL_MSG_HEAD) == -1)
 		return -1;
 	m->len = SPOOL_MSG_HEAD;
 	if ((nb = realloc(m->buf, SPOOL_MSG_HEAD)) != NULL) {
@@ -702,10 +707,10 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 		spool_flush_post_done(s, j);
 		return;
 	}
-	if ((tail = spool_env_encode(env, (int64_t)(now_us() / 1000000),
-		 &tlen)) == NULL ||
+	if ((tail = spool_env_encode(
+	         env, (int64_t)(now_us() / 1000000), &tlen)) == NULL ||
 	    (j->ent = spool_ent_decode_tail(m->id, m->data_len, tail, tlen)) ==
-		NULL) {
+	        NULL) {
 		free(tail);
 		msg_free(m);
 		j->ok = false;
@@ -790,8 +795,8 @@ spool_lookup(struct spool *s, const char *qid, struct spool_info *out)
 }
 
 int
-spool_data(struct spool *s, const char *qid, int *fd, uint64_t *off,
-    uint64_t *len)
+spool_data(
+    struct spool *s, const char *qid, int *fd, uint64_t *off, uint64_t *len)
 {
 	struct spool_ent *e;
 
@@ -804,8 +809,7 @@ spool_data(struct spool *s, const char *qid, int *fd, uint64_t *off,
 }
 
 ssize_t
-spool_read(struct spool *s, const char *qid, uint64_t off, void *buf,
-    size_t n)
+spool_read(struct spool *s, const char *qid, uint64_t off, void *buf, size_t n)
 {
 	struct spool_ent *e;
 
@@ -878,8 +882,8 @@ spool_set_state(struct spool *s, const char *qid, enum spool_state st,
 }
 
 int
-spool_remove(struct spool *s, const char *qid, spool_done_cb cb,
-    uint64_t cookie)
+spool_remove(
+    struct spool *s, const char *qid, spool_done_cb cb, uint64_t cookie)
 {
 	struct spool_ent *e;
 	uint8_t pl[8];
@@ -936,13 +940,16 @@ spool_dump(const char *dir, FILE *fp)
 	}
 	TAILQ_FOREACH(e, &s->idx.order, entry)
 	{
-		fprintf(fp, "%s state=%s size=%" PRIu64 " from=<%s> to=", e->qid,
+		fprintf(fp,
+		    "%s state=%s size=%" PRIu64 " from=<%s> to=", e->qid,
 		    state_names[e->state], e->data_len, e->env.sender);
 		for (size_t i = 0; i < e->env.nrcpts; i++)
 			fprintf(fp, "%s<%s>%s", i ? "," : "", e->rcpts[i],
-			    e->rcpt_status[i] == SPOOL_RCPT_DELIVERED ? ":delivered"
-			    : e->rcpt_status[i] == SPOOL_RCPT_BOUNCED ? ":bounced"
-								      : "");
+			    e->rcpt_status[i] == SPOOL_RCPT_DELIVERED
+			        ? ":delivered"
+			    : e->rcpt_status[i] == SPOOL_RCPT_BOUNCED
+			        ? ":bounced"
+			        : "");
 		fputc('\n', fp);
 		n++;
 	}

@@ -48,8 +48,8 @@ seg_create(struct spool *s)
 	int fd, rv, saved;
 
 	snprintf(name, sizeof(name), "%016" PRIX64 ".seg", seq);
-	fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
+	fd =
+	    openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
 	/* Preallocated blocks make each append+fdatasync cheap (no block
@@ -98,7 +98,8 @@ rec_write(struct spool *s, struct spool_job *j)
 	crc = spool_crc32c(0, h, 12);
 	crc = spool_crc32c(crc, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR);
 	if (j->spill_fd == -1) {
-		struct iovec iov[2] = {{h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR},
+		struct iovec iov[2] = {
+		    {h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR},
 		    {(void *)(uintptr_t)zeros, pad}};
 		crc = spool_crc32c(crc, NULL, 0);
 		spool_put32(h + 12, crc);
@@ -111,7 +112,7 @@ rec_write(struct spool *s, struct spool_job *j)
 		uint64_t done = 0;
 		pos = off + j->len;
 		if (pwrite(s->w_fd, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR,
-			(off_t)(off + SPOOL_REC_HDR)) !=
+		        (off_t)(off + SPOOL_REC_HDR)) !=
 		    (ssize_t)(j->len - SPOOL_REC_HDR))
 			goto short_write;
 		while (done < j->spill_len) {
@@ -132,8 +133,8 @@ rec_write(struct spool *s, struct spool_job *j)
 			done += (uint64_t)r;
 		}
 		crc = spool_crc32c(crc, j->tail, j->tail_len);
-		struct iovec iov[2] = {{j->tail, j->tail_len},
-		    {(void *)(uintptr_t)zeros, pad}};
+		struct iovec iov[2] = {
+		    {j->tail, j->tail_len}, {(void *)(uintptr_t)zeros, pad}};
 		if (pwritev(s->w_fd, iov, 2, (off_t)pos) !=
 		    (ssize_t)(j->tail_len + pad))
 			goto short_write;
@@ -161,7 +162,10 @@ batch_sync(struct spool *s, struct spool_jobs *out)
 	int ok;
 
 	STAILQ_FOREACH(j, out, entry)
-	any = any || j->unsynced;
+	{
+		if (j->unsynced)
+			any = true;
+	}
 	if (!any)
 		return;
 	ok = fdatasync(s->w_fd) == 0;
@@ -189,9 +193,8 @@ job_write(struct spool *s, struct spool_job *j, struct spool_jobs *out)
 	uint64_t need = spool_align8(j->len + j->spill_len + j->tail_len);
 	uint64_t good;
 
-	if (s->w_fd != -1 &&
-	    (s->w_full || (s->w_off + need > s->segment_size &&
-			      s->w_off > SPOOL_SEG_HDR))) {
+	if (s->w_fd != -1 && (s->w_full || (s->w_off + need > s->segment_size &&
+	                                       s->w_off > SPOOL_SEG_HDR))) {
 		batch_sync(s, out);
 		seg_retire(s);
 	}
@@ -241,7 +244,7 @@ worker_main(void *arg)
 				snprintf(name, sizeof(name),
 				    "%016" PRIX64 ".seg", j->seg_seq);
 				j->ok = unlinkat(s->dirfd, name, 0) == 0 ||
-				    errno == ENOENT;
+				        errno == ENOENT;
 				dirty_dir = true;
 			} else
 				job_write(s, j, &out);

@@ -199,8 +199,8 @@ void spool_seg_dep(struct spool_seg *, uint64_t on);
 /* Parses a MSG record payload (after the 16-octet header) into an entry;
  * NULL if malformed. */
 struct spool_ent *spool_ent_decode(const uint8_t *payload, size_t len);
-struct spool_ent *spool_ent_decode_tail(uint64_t id, uint64_t data_len,
-	    const uint8_t *tail, size_t len);
+struct spool_ent *spool_ent_decode_tail(
+    uint64_t id, uint64_t data_len, const uint8_t *tail, size_t len);
 void spool_set_rcpt(
     struct spool *, struct spool_ent *, size_t idx, enum spool_rcpt_status);
 void spool_apply_state(struct spool *, struct spool_ent *, enum spool_state,

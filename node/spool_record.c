@@ -24,7 +24,8 @@ crc_init(void)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+			crc_table[t][i] =
+			    (crc_table[t - 1][i] >> 8) ^
 			    crc_table[0][crc_table[t - 1][i] & 0xff];
 #if defined(__x86_64__)
 	__builtin_cpu_init();
@@ -70,9 +71,9 @@ spool_crc32c(uint32_t crc, const void *buf, size_t n)
 		uint32_t lo = crc ^ spool_get32(p);
 		uint32_t hi = spool_get32(p + 4);
 		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-		    crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-		    crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		      crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+		      crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
 		p += 8;
 		n -= 8;
 	}
@@ -112,7 +113,7 @@ uint32_t
 spool_get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
+	       (uint32_t)p[3] << 24;
 }
 
 uint64_t
@@ -167,8 +168,8 @@ put_str(uint8_t *p, const char *s)
 }
 
 uint8_t *
-spool_env_encode(const struct spool_envelope *env, int64_t committed_at,
-    size_t *lenp)
+spool_env_encode(
+    const struct spool_envelope *env, int64_t committed_at, size_t *lenp)
 {
 	const char *fixed[5] = {env->sender, env->client, env->helo,
 	    env->auth_user, env->message_id};
@@ -185,7 +186,8 @@ spool_env_encode(const struct spool_envelope *env, int64_t committed_at,
 		return NULL;
 	spool_put64(buf, (uint64_t)committed_at);
 	spool_put64(buf + 8, (uint64_t)env->received_at);
-	spool_put32(buf + 16, (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0));
+	spool_put32(
+	    buf + 16, (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0));
 	spool_put32(buf + 20, (uint32_t)env->nrcpts);
 	p = buf + 24;
 	for (int i = 0; i < 5; i++)
@@ -199,8 +201,7 @@ spool_env_encode(const struct spool_envelope *env, int64_t committed_at,
 /* The tail of a MSG record (above) into a fresh entry; NULL if it is
  * malformed. */
 struct spool_ent *
-spool_ent_decode_tail(uint64_t id, uint64_t dlen, const uint8_t *p,
-    size_t len)
+spool_ent_decode_tail(uint64_t id, uint64_t dlen, const uint8_t *p, size_t len)
 {
 	struct spool_ent *e;
 	const uint8_t *end = p + len;
@@ -275,8 +276,8 @@ spool_ent_decode(const uint8_t *pl, size_t len)
 	dlen = spool_get64(pl + 8);
 	if (dlen > len - 16)
 		return NULL;
-	return spool_ent_decode_tail(spool_get64(pl), dlen, pl + 16 + dlen,
-	    len - 16 - (size_t)dlen);
+	return spool_ent_decode_tail(
+	    spool_get64(pl), dlen, pl + 16 + dlen, len - 16 - (size_t)dlen);
 }
 
 void

@@ -47,8 +47,8 @@ clean_tmp(struct spool *s)
 		if (de->d_name[0] == '.')
 			continue;
 		if (unlinkat(tfd, de->d_name, 0) == 0)
-			log_info("spool removed interrupted tmp/%s",
-			    de->d_name);
+			log_info(
+			    "spool removed interrupted tmp/%s", de->d_name);
 	}
 	closedir(d);
 }
@@ -107,8 +107,8 @@ apply(struct spool *s, struct spool_seg *seg, uint64_t off, uint16_t type,
 
 	if (type == SPOOL_REC_MSG) {
 		if ((e = spool_ent_decode(pl, len)) == NULL) {
-			log_warnx("spool segment %016" PRIX64
-				  " offset %" PRIu64 ": bad message record",
+			log_warnx("spool segment %016" PRIX64 " offset %" PRIu64
+			          ": bad message record",
 			    seg->seq, off);
 			return;
 		}
@@ -159,7 +159,8 @@ apply(struct spool *s, struct spool_seg *seg, uint64_t off, uint16_t type,
 static uint64_t
 scan(struct spool *s, struct spool_seg *seg, uint64_t size, uint64_t *max_id)
 {
-	uint8_t h[SPOOL_REC_HDR > SPOOL_SEG_HDR ? SPOOL_REC_HDR : SPOOL_SEG_HDR];
+	uint8_t
+	    h[SPOOL_REC_HDR > SPOOL_SEG_HDR ? SPOOL_REC_HDR : SPOOL_SEG_HDR];
 	uint64_t off = SPOOL_SEG_HDR;
 	uint8_t *pl = NULL;
 	size_t plcap = 0;
@@ -176,9 +177,8 @@ scan(struct spool *s, struct spool_seg *seg, uint64_t size, uint64_t *max_id)
 			break;
 		type = spool_get16(h + 4);
 		len = spool_get32(h + 8);
-		if (spool_get32(h) != SPOOL_REC_MAGIC ||
-		    type < SPOOL_REC_MSG || type > SPOOL_REC_REMOVE ||
-		    len > size - off - SPOOL_REC_HDR)
+		if (spool_get32(h) != SPOOL_REC_MAGIC || type < SPOOL_REC_MSG ||
+		    type > SPOOL_REC_REMOVE || len > size - off - SPOOL_REC_HDR)
 			break;
 		if (len > plcap) {
 			uint8_t *np = realloc(pl, len);
@@ -219,8 +219,8 @@ spool_recover(struct spool *s, bool readonly)
 		int fd;
 
 		snprintf(name, sizeof(name), "%016" PRIX64 ".seg", seqs[i]);
-		fd = openat(s->dirfd, name,
-		    (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		fd = openat(
+		    s->dirfd, name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd == -1 && errno == ENOENT)
 			continue; /* reclaimed while we listed (spool_dump) */
 		if (fd == -1 || fstat(fd, &st) == -1) {
@@ -241,8 +241,8 @@ spool_recover(struct spool *s, bool readonly)
 			/* Created but never written: no record in it was
 			 * ever acknowledged. */
 			if (!readonly && seg->live == 0 && seg->ndeps == 0) {
-				log_info("spool removed empty segment %s",
-				    name);
+				log_info(
+				    "spool removed empty segment %s", name);
 				unlinkat(s->dirfd, name, 0);
 				dirty_dir = true;
 				TAILQ_REMOVE(&s->segs, seg, entry);

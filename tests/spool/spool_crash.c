@@ -49,7 +49,8 @@ submit(void)
 		exit(1);
 	}
 	while (done < size) {
-		size_t k = size - done < sizeof(buf) ? size - done : sizeof(buf);
+		size_t k =
+		    size - done < sizeof(buf) ? size - done : sizeof(buf);
 		memset(buf, 'a' + (int)(seq % 26), k);
 		if (spool_msg_write(m, buf, k) == -1)
 			break;

@@ -91,8 +91,8 @@ teardown(void **state)
 	return 0;
 }
 
-static const char *rcpts3[] = {"a@example.net", "b@example.net",
-    "c@example.net"};
+static const char *rcpts3[] = {
+    "a@example.net", "b@example.net", "c@example.net"};
 
 static struct spool_envelope
 env_for(const char *sender)
@@ -184,8 +184,8 @@ test_crc32c(void **state)
 {
 	(void)state;
 	assert_int_equal(spool_crc32c(0, "123456789", 9), 0xE3069283U);
-	assert_int_equal(spool_crc32c(spool_crc32c(0, "1234", 4), "56789", 5),
-	    0xE3069283U);
+	assert_int_equal(
+	    spool_crc32c(spool_crc32c(0, "1234", 4), "56789", 5), 0xE3069283U);
 }
 
 static void
@@ -339,10 +339,12 @@ seg_path(struct fx *f, int which)
 	snprintf(dir, sizeof(dir), "%s/queue", f->dir);
 	assert_non_null(d = opendir(dir));
 	while ((de = readdir(d)) != NULL && n < 16)
-		if (strlen(de->d_name) < 32 && strstr(de->d_name, ".seg") != NULL)
+		if (strlen(de->d_name) < 32 &&
+		    strstr(de->d_name, ".seg") != NULL)
 			memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
 	closedir(d);
-	qsort(names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
+	qsort(
+	    names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
 	assert_true(which < n);
 	snprintf(path, sizeof(path), "%s/%s", dir, names[which]);
 	return path;
@@ -466,11 +468,10 @@ test_rcpt_state_remove(void **state)
 	    spool_rcpt_done(f->s, q, 1, SPOOL_RCPT_DELIVERED, done_cb, 1), 0);
 	assert_int_equal(
 	    spool_rcpt_done(f->s, q, 2, SPOOL_RCPT_BOUNCED, done_cb, 2), 0);
-	assert_int_equal(spool_rcpt_done(f->s, q, 3, SPOOL_RCPT_BOUNCED, NULL,
-			     0),
-	    -1);
-	assert_int_equal(spool_set_state(f->s, q, SPOOL_DEFERRED, 1800000000,
-			     done_cb, 3),
+	assert_int_equal(
+	    spool_rcpt_done(f->s, q, 3, SPOOL_RCPT_BOUNCED, NULL, 0), -1);
+	assert_int_equal(
+	    spool_set_state(f->s, q, SPOOL_DEFERRED, 1800000000, done_cb, 3),
 	    0);
 	assert_int_equal(spool_set_state(f->s, q2, SPOOL_HELD, 0, NULL, 0), 0);
 	assert_int_equal(spool_lookup(f->s, q, &info), 0);
@@ -565,8 +566,8 @@ test_group_commit(void **state)
 	assert_int_equal(c.commits, n);
 	assert_true(c.flushes < (uint64_t)n);
 	assert_true(c.flushes >= 1);
-	print_message("%d commits, %llu flushes\n", n,
-	    (unsigned long long)c.flushes);
+	print_message(
+	    "%d commits, %llu flushes\n", n, (unsigned long long)c.flushes);
 	reopen(f);
 	assert_int_equal(queued(f), n);
 }
@@ -604,8 +605,8 @@ test_dump(void **state)
 	fclose(fp);
 	assert_non_null(strstr(out, q));
 	assert_non_null(strstr(out, "state=active size=10 from=<s@example.com> "
-				    "to=<a@example.net>:delivered,"
-				    "<b@example.net>,<c@example.net>"));
+	                            "to=<a@example.net>:delivered,"
+	                            "<b@example.net>,<c@example.net>"));
 	free(out);
 	/* The spool is locked against a second writer. */
 	assert_null(spool_open(f->base, f->dir, NULL));
@@ -617,20 +618,19 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crc32c),
 	    cmocka_unit_test(test_qid),
-	    cmocka_unit_test_setup_teardown(test_commit_reopen, setup,
-		teardown),
-	    cmocka_unit_test_setup_teardown(test_null_sender_empty_body,
-		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_commit_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_null_sender_empty_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tmp_cleaned, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_spill, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rcpt_state_remove, setup,
-		teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_rcpt_state_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_commit, setup,
-		teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
 	};

@@ -87,7 +87,8 @@ static void
 test_enospc(void **state)
 {
 	char dir[] = "/tmp/test_spool_enospc.XXXXXX";
-	struct spool_opts o = {.segment_size = 256 << 10, .spill_size = 64 << 10};
+	struct spool_opts o = {
+	    .segment_size = 256 << 10, .spill_size = 64 << 10};
 	struct event_base *base;
 	struct spool *s;
 	int rv = 0, i, committed, refused = 0;
@@ -99,8 +100,8 @@ test_enospc(void **state)
 	assert_non_null(mkdtemp(dir));
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=2m") == -1) {
 		rmdir(dir);
-		print_message("skipped: cannot mount tmpfs (%s)\n",
-		    strerror(errno));
+		print_message(
+		    "skipped: cannot mount tmpfs (%s)\n", strerror(errno));
 		skip();
 	}
 	base = event_base_new();
