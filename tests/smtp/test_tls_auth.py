@@ -1,1 +1,198 @@
-print("TODO")
+"""TLS and AUTH with a certificate the test makes: AUTH never offered or
+accepted in clear text, STARTTLS discards pipelined commands
+(CVE-2011-0411) and resets the session, AUTH PLAIN and LOGIN success and
+every failure reply, sender ownership, the submission and smtps roles."""
+import base64
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from smtpkit import Node, normal_message_goes_through, queue_id, send_mail  # noqa
+
+USERS = [("app1", "s3cret", ["*@example.com"]),
+         ("app2", "other-pw", ["app2@example.org"])]
+
+
+def b64(s):
+    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+def plain(user, pw, authz=""):
+    return b64("%s\0%s\0%s" % (authz, user, pw))
+
+
+def tls_session(n, role="relay"):
+    c = n.connect(role)
+    c.expect("220 ")
+    c.ehlo()
+    c.send("STARTTLS")
+    c.expect("220 2.0.0")
+    c.starttls()
+    r = c.ehlo()
+    return c, r
+
+
+def test_no_auth_in_clear(n):
+    c = n.connect()
+    c.expect("220 ")
+    r = c.ehlo()
+    assert not any("AUTH" in l for l in r), r
+    assert any("STARTTLS" in l for l in r), r
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("530 5.7.0 Must issue a STARTTLS command first")
+    # untrusted and not authenticated: no relaying
+    c.send("MAIL FROM:<a@example.com>")
+    c.expect("250 ")
+    c.send("RCPT TO:<b@example.net>")
+    c.expect("554 5.7.1")
+    c.close()
+
+
+def test_starttls_injection(n):
+    c = n.connect()
+    c.expect("220 ")
+    c.ehlo()
+    # C: STARTTLS, and behind it in the same packet, commands an attacker
+    # in the middle wants executed inside the TLS session
+    c.send_raw("STARTTLS\r\nRSET\r\nMAIL FROM:<evil@attacker.test>\r\n")
+    c.expect("220 2.0.0 Ready to start TLS")
+    c.starttls()
+    assert c.tls_version() in ("TLSv1.2", "TLSv1.3"), c.tls_version()
+    c.send("MAIL FROM:<a@example.com>")          # session was reset
+    c.expect("503 5.5.1")
+    r = c.ehlo()                                 # first reply is ours
+    assert r[0].startswith("250-mx.test"), r
+    assert "250-AUTH PLAIN LOGIN" in r, r
+    assert not any("STARTTLS" in l for l in r), r
+    c.send("STARTTLS")
+    c.expect("503 5.5.1")
+    c.close()
+    n.wait_log(r"smtp starttls client=\S+ discarded=\d+ octets")
+    n.wait_log(r"smtp tls client=\S+ TLSv1\.[23] ")
+
+
+def test_auth_plain_and_relay(n):
+    c, r = tls_session(n)
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("235 2.7.0")
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("503 5.5.1")
+    qid = queue_id(send_mail(c, sender="someone@example.com"))
+    c.send("MAIL FROM:<x@example.org>")
+    r = c.expect("553 5.7.1")
+    assert "not owned by user app1" in r[-1], r
+    normal_message_goes_through(c)
+    c.close()
+    n.wait_log(r"%s smtp accepted client=\S+ user=app1 "
+               r"from=<someone@example\.com>.* tls=yes" % qid)
+
+
+def test_auth_plain_challenge_and_login(n):
+    c, r = tls_session(n)
+    c.send("AUTH PLAIN")                       # empty challenge
+    c.expect("334 ")
+    c.send(plain("app2", "other-pw"))
+    c.expect("235 ")
+    queue_id(send_mail(c, sender="app2@example.org"))
+    c.close()
+    c, r = tls_session(n)
+    c.send("AUTH LOGIN")
+    assert c.expect("334 ")[-1] == "334 " + b64("Username:")
+    c.send(b64("app1"))
+    assert c.expect("334 ")[-1] == "334 " + b64("Password:")
+    c.send(b64("s3cret"))
+    c.expect("235 ")
+    c.close()
+    c, r = tls_session(n)
+    c.send("AUTH LOGIN " + b64("app1"))        # initial response
+    c.expect("334 " + b64("Password:"))
+    c.send(b64("s3cret"))
+    c.expect("235 ")
+    c.close()
+
+
+def test_auth_failures(n):
+    c, r = tls_session(n)
+    c.send("AUTH PLAIN " + plain("app1", "wrong"))
+    c.expect("535 5.7.8")
+    c.send("AUTH PLAIN " + plain("nosuchuser", "s3cret"))
+    c.expect("535 5.7.8")
+    c.send("AUTH PLAIN !!!notbase64")
+    c.expect("501 5.5.2")
+    c.send("AUTH PLAIN " + plain("app1", "s3cret", authz="app2"))
+    c.expect("501 5.5.2")
+    c.send("AUTH LOGIN")
+    c.expect("334 ")
+    c.send("*")
+    c.expect("501 ")
+    c.send("AUTH PLAIN")
+    c.expect("334 ")
+    c.send("A" * 13000)                       # over the SASL ceiling
+    c.expect("500 5.5.6")
+    c.send("AUTH CRAM-MD5")
+    c.expect("504 5.5.4")
+    # still unauthenticated: no relaying
+    c.send("MAIL FROM:<a@example.com>")
+    c.expect("250 ")
+    c.send("RCPT TO:<b@example.net>")
+    c.expect("554 5.7.1")
+    # and a good AUTH afterwards works
+    c.send("RSET")
+    c.expect("250 ")
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("235 ")
+    normal_message_goes_through(c)
+    c.close()
+    n.wait_log(r"smtp auth client=\S+ user=app1 result=failed")
+
+
+def test_submission(n):
+    c = n.connect("submission")
+    c.expect("220 ")
+    c.ehlo()
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("530 5.7.0 Must issue a STARTTLS command first")
+    c.send("MAIL FROM:<a@example.com>")
+    c.expect("530 5.7.0")
+    c.close()
+    c, r = tls_session(n, "submission")
+    c.send("MAIL FROM:<a@example.com>")
+    c.expect("530 5.7.0 Authentication required")
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("235 ")
+    queue_id(send_mail(c))
+    c.close()
+
+
+def test_smtps(n):
+    c = n.connect("smtps", tls=True)
+    c.expect("220 mx.test")
+    assert c.tls_version() in ("TLSv1.2", "TLSv1.3")
+    r = c.ehlo()
+    assert "250-AUTH PLAIN LOGIN" in r, r
+    assert not any("STARTTLS" in l for l in r), r
+    c.send("MAIL FROM:<a@example.com>")
+    c.expect("530 5.7.0")
+    c.send("AUTH PLAIN " + plain("app1", "s3cret"))
+    c.expect("235 ")
+    queue_id(send_mail(c))
+    c.close()
+
+
+def main():
+    with Node("tls", networks=[], users=USERS,
+              listeners=("relay", "submission", "smtps")) as n:
+        n.start()
+        test_no_auth_in_clear(n)
+        test_starttls_injection(n)
+        test_auth_plain_and_relay(n)
+        test_auth_plain_challenge_and_login(n)
+        test_auth_failures(n)
+        test_submission(n)
+        test_smtps(n)
+        assert n.proc.alive()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
