@@ -16,3 +16,8 @@ foreach(_t store_migrations store_node_auth store_hostile store_events
 		store_pg_restart store_policy)
 	set_property(TEST ${_t} APPEND PROPERTY LABELS store)
 endforeach()
+
+# Pure parts of the controller, as cmocka unit tests.
+sluice_unit_test(test_policy_secret store/test_policy_secret.c
+	${PROJECT_SOURCE_DIR}/controller/policy_secret.c)
+set_property(TEST test_policy_secret APPEND PROPERTY LABELS store)
