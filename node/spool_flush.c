@@ -28,9 +28,16 @@ static const uint8_t zeros[8];
 static void
 seg_retire(struct spool *s)
 {
+	char name[32];
+
 	if (s->w_fd == -1)
 		return;
-	if (ftruncate(s->w_fd, (off_t)s->w_off) == -1)
+	if (s->w_off == SPOOL_SEG_HDR) {
+		/* Nothing was ever written to it (a full disk refuses every
+		 * record): no job refers to it, the loop never saw it. */
+		snprintf(name, sizeof(name), "%016" PRIX64 ".seg", s->w_seq);
+		unlinkat(s->dirfd, name, 0);
+	} else if (ftruncate(s->w_fd, (off_t)s->w_off) == -1)
 		log_warn("spool segment %016" PRIX64 " truncate", s->w_seq);
 	close(s->w_fd);
 	s->w_fd = -1;

@@ -118,6 +118,14 @@ test_enospc(void **state)
 		refused += put(base, s, 96 << 10) != 0;
 	assert_int_equal(refused, 3);
 	assert_int_equal(nenospc, nfail); /* every refusal says ENOSPC */
+	/* Refused commits leave no empty segments behind. */
+	{
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd),
+		    "test $(ls %s/queue | grep -c seg) -le %d", dir,
+		    committed / 2 + 2);
+		assert_int_equal(system(cmd), 0);
+	}
 	assert_int_equal(nok, committed);
 	spool_close(s);
 	/* Recovery on the full disk: exactly the acknowledged ones. */
