@@ -52,6 +52,15 @@ def main():
         check(env.pg.psql("SELECT count(*) FROM schema_migrations",
                           db="race") == str(len(MIGRATIONS)),
               "one row per migration after the race")
+        # The admin socket is owner-only.
+        sock = c1.admin_url[len("ipc://"):]
+        check(os.stat(sock).st_mode & 0o777 == 0o600, "admin socket 0600")
+        # Unknown config keys are refused with file:line.
+        bad = env.controller("listen_everywhere = yes\n", wait=False)
+        check(bad.proc.wait(10) != 0, "unknown key refused")
+        check(":4: unknown key 'listen_everywhere'" in bad.log(),
+              "file:line in the refusal: %s" % bad.log())
+        env.controllers.remove(bad)
         # Clean stop with exit 0.
         for c in (c1, c2, c3, r1, r2):
             check(c.proc.stop() == 0, "SIGTERM exits 0")

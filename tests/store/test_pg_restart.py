@@ -44,5 +44,16 @@ def main():
                    "back again")
         check("connected to PostgreSQL again" in c.log(), "recovery logged")
 
+        # A controller started while PostgreSQL is down waits for it.
+        env.pg.stop("fast")
+        c2 = env.controller(wait=False)
+        wait_until(lambda: "cannot connect to PostgreSQL" in c2.log(), 10,
+                   "second controller waits")
+        check(c2.proc.alive() and "controller started" not in c2.log(),
+              "no endpoints before the schema is checked")
+        env.pg.start()
+        wait_until(c2.started, 15, "second controller starts")
+        check("hello" in c2.node("hello", "n1", token), "serves")
+
 
 run(main)

@@ -3,6 +3,8 @@ a "conflict" and changes nothing; an identical policy is changed=false and
 no new version; kept secrets are merged from the head and redacted in
 policy_get; nodes get them in get_policy; invalid policies are refused
 with "<section> #<n>: ..."; history is newest first."""
+import threading
+
 from storelib import Env, check, enroll, error_code, run
 
 HASH = "$scrypt$ln=14,r=8,p=1$c2FsdA$aGFzaA"
@@ -103,6 +105,27 @@ def main():
               "identity and summary: %r" % hist)
         check(c.admin("node-list")["node_list"]["latest_policy_version"]
               == 3, "node list latest")
+
+        # Two controllers, eight applies racing from the same base: exactly
+        # one wins, the rest get "conflict".
+        c2 = env.controller()
+        results = []
+
+        def apply(ctl, i):
+            results.append(ctl.admin("policy-apply", 3, "race %d" % i, "r",
+                                     *(kept2 + ["net:198.51.100.%d/32" % i])))
+        ts = [threading.Thread(target=apply, args=((c, c2)[i % 2], i))
+              for i in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        won = [r for r in results if "policy_apply" in r]
+        check(len(won) == 1 and won[0]["policy_apply"]["version"] == 4,
+              "one winner: %r" % results)
+        check(sum(error_code(r) == "conflict" for r in results) == 7,
+              "seven conflicts: %r" % results)
+        check(versions(env) == "4", "one new version")
 
 
 run(main)
