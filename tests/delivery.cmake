@@ -5,3 +5,12 @@ sluice_unit_test(test_scheduler unit/test_scheduler.c ${_n}/scheduler.c)
 sluice_unit_test(test_router unit/test_router.c ${_n}/router.c)
 sluice_unit_test(test_smtp_reply unit/test_smtp_reply.c ${_n}/smtp_client.c
 	${_n}/tls_client.c LIBS PkgConfig::LIBEVENT OpenSSL::SSL)
+
+# dlvpolicy: the policy cache (hops, routes) a node starts from without a
+# controller.
+add_executable(sluice-dlvpolicy delivery/dlvpolicy.c)
+target_link_libraries(sluice-dlvpolicy PRIVATE sluice_common)
+
+foreach(_t basic failover retry dsn reuse weights mx restart)
+	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
+endforeach()

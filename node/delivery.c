@@ -1,0 +1,1536 @@
+/* delivery.c - drives delivery: every tick it takes the due messages from
+ * the spool, splits each message's pending recipients into jobs (one per
+ * route, and per domain for MX routes), asks the router for the hops of
+ * the attempt and queues transactions (at most max_rcpt recipients each)
+ * on the hop's connection pool.  A pool keeps up to max_conn sessions of
+ * smtp_client.c and reuses them across messages; a per-hop token bucket
+ * keeps rate_per_minute.  Outcomes per recipient: delivered, bounced (5xx:
+ * DSN to the sender), or on to the next hop (connection failures, 4xx);
+ * when the hops are exhausted the message is deferred on the scheduler's
+ * backoff.  A message leaves the spool only when every recipient is
+ * delivered or bounced.  Loop thread only; callbacks from the resolver
+ * and the spool carry ids, looked up here, never pointers. */
+#include "delivery.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "config.h"
+#include "dsn.h"
+#include "journal.h"
+#include "log.h"
+#include "node.h"
+#include "policy.h"
+#include "resolver.h"
+#include "router.h"
+#include "scheduler.h"
+#include "smtp_client.h"
+#include "spool.h"
+#include "tls_client.h"
+
+const char *const delivery_config_keys[] = {"resolver", "tls_ca_file",
+    "delivery_tick_ms", "delivery_timeout_ms", "delivery_connect_timeout_ms",
+    "delivery_idle_ms", "delivery_max_inflight", "circuit_failures",
+    "circuit_cooldown_ms", "throttle_ms", NULL};
+
+#ifndef TAILQ_FOREACH_SAFE /* glibc's sys/queue.h lacks it */
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+	for ((var) = TAILQ_FIRST(head);                                        \
+	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);            \
+	     (var) = (tvar))
+#endif
+
+#define DLV_MAX_PLAN         16
+#define DLV_MAX_HOPS_METRICS 64
+#define DLV_TARGET_TTL_MS    60000
+#define DLV_HEADERS_MAX      65536
+
+/* Per-recipient state inside one attempt. */
+enum dlv_rstate {
+	DLV_R_SKIP = 0, /* already done in the spool */
+	DLV_R_ACTIVE,   /* being worked */
+	DLV_R_DELIVERED,
+	DLV_R_BOUNCED,
+	DLV_R_DEFERRED,
+};
+
+struct dlv_msg;
+struct dlv_pool;
+
+struct dlv_msg {
+	TAILQ_ENTRY(dlv_msg) entry;
+	struct delivery *d;
+	uint64_t id;
+	char qid[SPOOL_QID_MAX];
+	char *sender, *message_id, *client, *auth_user;
+	char **rcpts;
+	size_t nrcpts;
+	uint8_t *rstate;         /* [nrcpts] enum dlv_rstate */
+	struct smtp_reply *last; /* [nrcpts] last reply */
+	char **last_host;        /* [nrcpts] */
+	uint64_t size;
+	bool eightbit, smtputf8;
+	int64_t committed_at, received_at;
+	struct policy *pol;
+	int njobs; /* open jobs */
+	int64_t started_ms;
+	LIST_HEAD(, dlv_job) jobs; /* open jobs */
+};
+TAILQ_HEAD(dlv_msgs, dlv_msg);
+
+/* Recipients of one message that share a route (and MX domain). */
+struct dlv_job {
+	LIST_ENTRY(dlv_job) entry;
+	struct dlv_msg *m;
+	const Sluice__Route *route;
+	char *domain; /* for MX hops */
+	size_t *idx;  /* recipients on this hop */
+	size_t n;
+	size_t *retry; /* for the next hop */
+	size_t nretry;
+	const Sluice__Hop *plan[DLV_MAX_PLAN];
+	size_t nplan, cur;
+	int ntxn; /* open transactions */
+};
+
+struct dlv_txn {
+	TAILQ_ENTRY(dlv_txn) entry;
+	struct dlv_job *j;
+	struct dlv_pool *pool;
+	size_t *idx;
+	size_t n;
+	const char **addrs;
+	struct smtp_txn t;
+	int64_t start_ms;
+};
+TAILQ_HEAD(dlv_txns, dlv_txn);
+
+struct dlv_conn {
+	TAILQ_ENTRY(dlv_conn) entry;
+	struct dlv_pool *pool;
+	struct smtp_client *c;
+	struct dlv_txn *txn;
+	struct event *idle_ev;
+	bool ready;
+	char host[256];
+	size_t target;
+};
+TAILQ_HEAD(dlv_conns, dlv_conn);
+
+/* Connection cache and queue of one hop (of one policy version; for the
+ * MX hop, of one domain). */
+struct dlv_pool {
+	TAILQ_ENTRY(dlv_pool) entry;
+	struct delivery *d;
+	uint64_t id;
+	char *key, *name, *host, *user, *secret, *domain;
+	int port;
+	enum smtp_client_tls tls;
+	bool verify, is_mx;
+	uint32_t max_conn, rate, max_rcpt;
+	struct dlv_conns conns;
+	int nconns;
+	struct dlv_txns waiting;
+	int nwaiting;
+	double tokens;
+	int64_t tokens_at_ms;
+	struct event *timer;
+	/* Where to connect: resolved targets, tried in order; failures of
+	 * the current round count up to ntargets before the pool gives up
+	 * on its waiting transactions. */
+	struct resolver_target *targets;
+	size_t ntargets, next_target, round_failures;
+	int64_t targets_at_ms;
+	bool resolving, is_literal;
+	char resolve_error[300];
+	int64_t used_at_ms;
+};
+TAILQ_HEAD(dlv_pools, dlv_pool);
+
+struct delivery {
+	struct node *n;
+	struct event *tick;
+	struct router *router;
+	struct resolver *resolver;
+	struct ssl_ctx_st *ssl_ctx;
+	struct dlv_msgs msgs;
+	size_t nmsgs;
+	struct dlv_pools pools;
+	uint64_t next_id;
+	uint32_t seed;
+	int tick_ms, timeout_ms, connect_timeout_ms;
+	int idle_ms;
+	size_t max_inflight;
+	/* Scan collection (spool_foreach must not see changes). */
+	struct dlv_msg **scan;
+	size_t nscan, scan_cap;
+	bool closing;
+	pthread_mutex_t mx;
+	struct delivery_hop_metric metrics[DLV_MAX_HOPS_METRICS];
+	size_t nmetrics;
+};
+
+/* The one engine of the process: resolver callbacks carry a pool id and
+ * find the pool through it. */
+static struct delivery *dlv_self;
+
+static void dlv_pool_kick(struct dlv_pool *);
+static void dlv_job_next_hop(struct dlv_job *);
+static void dlv_job_txn_closed(struct dlv_job *);
+static void dlv_msg_job_done(struct dlv_msg *);
+
+static int64_t
+dlv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *
+dlv_strdup(const char *s)
+{
+	char *p = strdup(s != NULL ? s : "");
+
+	if (p == NULL)
+		fatalx("delivery: out of memory");
+	return p;
+}
+
+static void *
+dlv_calloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (p == NULL)
+		fatalx("delivery: out of memory");
+	return p;
+}
+
+static char *
+dlv_mut(const char *s)
+{
+	/* protobuf-c wants char * for strings it only reads. */
+	return (char *)(uintptr_t)(s != NULL ? s : "");
+}
+
+static const char *
+dlv_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/* ------------------------------------------------------ events + logs */
+
+static void
+dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
+    const char *host, const struct smtp_reply *r, int64_t dur_ms, bool tls)
+{
+	struct delivery *d = m->d;
+	Sluice__Event ev = SLUICE__EVENT__INIT;
+	char reply[SMTP_REPLY_TEXT + 32];
+
+	smtp_reply_format(r, reply, sizeof(reply));
+	ev.kind = dlv_mut(kind);
+	ev.queue_id = m->qid;
+	ev.message_id = m->message_id;
+	ev.client = m->client;
+	ev.auth_user = m->auth_user;
+	ev.sender = m->sender;
+	ev.recipient = m->rcpts[i];
+	ev.size = m->size;
+	ev.hop = dlv_mut(hop);
+	ev.host = dlv_mut(host);
+	ev.code = r->code > 0 ? (uint32_t)r->code : 0;
+	ev.enhanced = dlv_mut(r->enhanced);
+	ev.reply = reply;
+	ev.duration_ms = dur_ms > 0 ? (uint32_t)dur_ms : 0;
+	ev.tls = tls;
+	if (d->n->journal != NULL)
+		journal_append(d->n->journal, &ev);
+	log_info("%s delivery status=%s to=<%s> hop=%s relay=%s "
+	         "delay=%.1fs dsn=%s reply=\"%s\"",
+	    m->qid, strcmp(kind, "delivered") == 0 ? "sent" : kind, m->rcpts[i],
+	    hop != NULL && *hop ? hop : "none",
+	    host != NULL && *host ? host : "none",
+	    (double)(dlv_now_ms() / 1000 - m->received_at), r->enhanced, reply);
+}
+
+/* --------------------------------------------------------------- msgs */
+
+static void
+dlv_msg_free(struct dlv_msg *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nrcpts; i++) {
+		free(m->rcpts[i]);
+		free(m->last_host[i]);
+	}
+	free(m->rcpts);
+	free(m->last_host);
+	free(m->last);
+	free(m->rstate);
+	free(m->sender);
+	free(m->message_id);
+	free(m->client);
+	free(m->auth_user);
+	policy_unref(m->pol);
+	free(m);
+}
+
+static struct dlv_msg *
+dlv_msg_find(struct delivery *d, const char *qid)
+{
+	struct dlv_msg *m;
+
+	TAILQ_FOREACH(m, &d->msgs, entry)
+	if (strcmp(m->qid, qid) == 0)
+		return m;
+	return NULL;
+}
+
+static void
+dlv_msg_release(struct dlv_msg *m)
+{
+	struct delivery *d = m->d;
+
+	TAILQ_REMOVE(&d->msgs, m, entry);
+	d->nmsgs--;
+	dlv_msg_free(m);
+}
+
+static void
+dlv_on_removed(uint64_t cookie, const char *qid, bool ok)
+{
+	(void)cookie;
+	if (!ok)
+		log_warnx("%s delivery: removal not durable", qid);
+}
+
+static void
+dlv_on_dsn_committed(uint64_t cookie, const char *dsn_qid, bool ok)
+{
+	(void)cookie;
+	if (ok)
+		log_info("%s delivery: DSN queued", dsn_qid);
+	else
+		log_warnx("delivery: DSN could not be queued");
+}
+
+/* Queues a DSN for the recipients of m bounced in this attempt. */
+static void
+dlv_msg_bounce(struct dlv_msg *m)
+{
+	struct delivery *d = m->d;
+	struct dsn_rcpt *r;
+	struct dsn_info di;
+	struct spool_envelope env;
+	struct spool_msg *sm;
+	char *hdr, *text, **diags;
+	const char *rc[1];
+	size_t i, k = 0, hlen = 0, len;
+	ssize_t got;
+
+	if (m->sender[0] == '\0')
+		return; /* RFC 3464: never bounce a bounce */
+	r = dlv_calloc(m->nrcpts, sizeof(*r));
+	diags = dlv_calloc(m->nrcpts, sizeof(*diags));
+	for (i = 0; i < m->nrcpts; i++) {
+		if (m->rstate[i] != DLV_R_BOUNCED)
+			continue;
+		diags[k] = dlv_calloc(1, SMTP_REPLY_TEXT + 32);
+		smtp_reply_format(&m->last[i], diags[k], SMTP_REPLY_TEXT + 32);
+		r[k].addr = m->rcpts[i];
+		r[k].status = m->last[i].enhanced[0] == '5'
+		                  ? m->last[i].enhanced
+		                  : "5.0.0";
+		r[k].remote_mta = m->last_host[i];
+		r[k].diagnostic = diags[k];
+		k++;
+	}
+	/* The original header block: up to the first empty line. */
+	hdr = dlv_calloc(1, DLV_HEADERS_MAX + 1);
+	got = spool_read(d->n->spool, m->qid, 0, hdr, DLV_HEADERS_MAX);
+	if (got > 0) {
+		char *e;
+
+		hdr[got] = '\0';
+		e = strstr(hdr, "\r\n\r\n");
+		hlen = e != NULL ? (size_t)(e - hdr) + 2 : (size_t)got;
+	}
+	memset(&di, 0, sizeof(di));
+	di.reporting_mta = d->n->hostname;
+	di.queue_id = m->qid;
+	di.sender = m->sender;
+	di.arrival = m->received_at ? m->received_at : m->committed_at;
+	di.now = time(NULL);
+	di.rcpts = r;
+	di.nrcpts = k;
+	di.headers = hdr;
+	di.headers_len = hlen;
+	text = k > 0 ? dsn_build(&di, &len) : NULL;
+	if (text != NULL && (sm = spool_msg_new(d->n->spool)) != NULL) {
+		if (spool_msg_write(sm, text, len) == -1)
+			spool_msg_abort(sm);
+		else {
+			memset(&env, 0, sizeof(env));
+			rc[0] = m->sender;
+			env.sender = "";
+			env.rcpts = rc;
+			env.nrcpts = 1;
+			env.client = "local";
+			env.helo = d->n->hostname;
+			env.auth_user = "";
+			env.message_id = "";
+			env.received_at = time(NULL);
+			log_info("%s delivery: DSN to <%s> for %zu recipient%s",
+			    m->qid, m->sender, k, k == 1 ? "" : "s");
+			spool_msg_commit(sm, &env, dlv_on_dsn_committed, m->id);
+		}
+	} else if (k > 0)
+		log_warnx(
+		    "%s delivery: cannot queue DSN to <%s>", m->qid, m->sender);
+	free(text);
+	free(hdr);
+	for (i = 0; i < k; i++)
+		free(diags[i]);
+	free(diags);
+	free(r);
+}
+
+/* Every job of m is done: spool bookkeeping for the attempt. */
+static void
+dlv_msg_finish(struct dlv_msg *m)
+{
+	struct delivery *d = m->d;
+	struct scheduler_params sp;
+	size_t i, ndeferred = 0, nbounced = 0;
+	int64_t now = time(NULL), next;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (m->rstate[i] == DLV_R_DEFERRED ||
+		    m->rstate[i] == DLV_R_ACTIVE)
+			ndeferred++;
+		else if (m->rstate[i] == DLV_R_BOUNCED)
+			nbounced++;
+	}
+	if (nbounced > 0)
+		dlv_msg_bounce(m);
+	if (ndeferred == 0) {
+		if (spool_remove(d->n->spool, m->qid, dlv_on_removed, 0) == 0)
+			log_info("%s delivery: removed", m->qid);
+	} else {
+		sp.retry_min_s = policy_limit(m->pol, "retry_min_seconds");
+		sp.retry_max_s = policy_limit(m->pol, "retry_max_seconds");
+		sp.lifetime_s =
+		    policy_limit(m->pol, "max_queue_lifetime_seconds");
+		next = scheduler_next_attempt(
+		    &sp, m->committed_at, now, router_rand(&d->seed));
+		spool_set_state(
+		    d->n->spool, m->qid, SPOOL_DEFERRED, next, NULL, 0);
+		atomic_fetch_add(&d->n->stats.deferred_attempts, 1);
+		log_info("%s delivery: deferred %zu recipient%s, next attempt "
+		         "in %llds",
+		    m->qid, ndeferred, ndeferred == 1 ? "" : "s",
+		    (long long)(next - now));
+	}
+	dlv_msg_release(m);
+}
+
+static void
+dlv_msg_job_done(struct dlv_msg *m)
+{
+	if (--m->njobs == 0)
+		dlv_msg_finish(m);
+}
+
+/* Final outcome of recipient i in this attempt. */
+static void
+dlv_rcpt_final(struct dlv_msg *m, size_t i, enum dlv_rstate st, const char *hop,
+    const char *host, const struct smtp_reply *r, int64_t dur, bool tls)
+{
+	struct delivery *d = m->d;
+
+	m->rstate[i] = (uint8_t)st;
+	m->last[i] = *r;
+	free(m->last_host[i]);
+	m->last_host[i] = dlv_strdup(host);
+	if (st == DLV_R_DELIVERED) {
+		spool_rcpt_done(
+		    d->n->spool, m->qid, i, SPOOL_RCPT_DELIVERED, NULL, 0);
+		atomic_fetch_add(&d->n->stats.delivered, 1);
+		dlv_event(m, i, "delivered", hop, host, r, dur, tls);
+	} else if (st == DLV_R_BOUNCED) {
+		spool_rcpt_done(
+		    d->n->spool, m->qid, i, SPOOL_RCPT_BOUNCED, NULL, 0);
+		atomic_fetch_add(&d->n->stats.bounced, 1);
+		dlv_event(m, i, "bounced", hop, host, r, dur, tls);
+	} else
+		dlv_event(m, i, "deferred", hop, host, r, dur, tls);
+}
+
+/* --------------------------------------------------------------- jobs */
+
+static const Sluice__Hop *
+dlv_hop_lookup(void *arg, const char *name)
+{
+	return policy_hop(arg, name);
+}
+
+static void
+dlv_job_free(struct dlv_job *j)
+{
+	free(j->idx);
+	free(j->retry);
+	free(j->domain);
+	free(j);
+}
+
+/* The job is over: recipients left over are deferred. */
+static void
+dlv_job_end(struct dlv_job *j, const struct smtp_reply *why)
+{
+	struct dlv_msg *m = j->m;
+	size_t k;
+
+	for (k = 0; k < j->n; k++) {
+		size_t i = j->idx[k];
+
+		if (m->rstate[i] != DLV_R_ACTIVE)
+			continue;
+		m->rstate[i] = DLV_R_DEFERRED;
+		if (why != NULL) {
+			m->last[i] = *why;
+			dlv_event(m, i, "deferred", "", "", why, 0, false);
+		}
+	}
+	LIST_REMOVE(j, entry);
+	dlv_job_free(j);
+	dlv_msg_job_done(m);
+}
+
+static struct dlv_pool *dlv_pool_get(struct delivery *, const Sluice__Hop *,
+    const char *domain, uint64_t version);
+
+/* Sends the job's recipients (j->idx) to the next hop of the plan. */
+static void
+dlv_job_next_hop(struct dlv_job *j)
+{
+	struct dlv_msg *m = j->m;
+	struct delivery *d = m->d;
+	const Sluice__Hop *h;
+	struct dlv_pool *p;
+	struct dlv_txn *t;
+	struct smtp_reply why;
+	size_t k, per, n;
+	int64_t now = dlv_now_ms();
+
+	while (j->cur < j->nplan) {
+		h = j->plan[j->cur++];
+		/* A hop whose circuit opened since the plan was made is
+		 * skipped now, not after another timeout. */
+		if (!router_hop_available(d->router, h->name, now) &&
+		    j->cur < j->nplan)
+			continue;
+		p = dlv_pool_get(d, h, j->domain, policy_version(m->pol));
+		per = p->max_rcpt ? p->max_rcpt : j->n;
+		for (k = 0; k < j->n; k += per) {
+			n = j->n - k < per ? j->n - k : per;
+			t = dlv_calloc(1, sizeof(*t));
+			t->j = j;
+			t->pool = p;
+			t->n = n;
+			t->idx = dlv_calloc(n, sizeof(*t->idx));
+			memcpy(t->idx, j->idx + k, n * sizeof(*t->idx));
+			j->ntxn++;
+			TAILQ_INSERT_TAIL(&p->waiting, t, entry);
+			p->nwaiting++;
+		}
+		dlv_pool_kick(p);
+		return;
+	}
+	smtp_reply_set(&why, 0, "4.4.1", "all hops failed or unavailable");
+	/* The recipients already have their hop failure events. */
+	dlv_job_end(j, j->nplan == 0 ? &why : NULL);
+}
+
+/* A transaction of j closed; when none is open, the retry set goes on to
+ * the next hop, or the job ends. */
+static void
+dlv_job_txn_closed(struct dlv_job *j)
+{
+	size_t *tmp;
+
+	if (--j->ntxn > 0)
+		return;
+	if (j->nretry == 0) {
+		dlv_job_end(j, NULL);
+		return;
+	}
+	tmp = j->idx;
+	j->idx = j->retry;
+	j->n = j->nretry;
+	j->retry = tmp;
+	j->nretry = 0;
+	dlv_job_next_hop(j);
+}
+
+static void
+dlv_job_retry(struct dlv_job *j, size_t i)
+{
+	j->retry[j->nretry++] = i;
+}
+
+/* ---------------------------------------------------------- transacts */
+
+static void
+dlv_txn_free(struct dlv_txn *t)
+{
+	free(t->idx);
+	free(t->addrs);
+	free(t->t.rcpt);
+	free(t);
+}
+
+static ssize_t
+dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
+{
+	struct dlv_txn *t = arg;
+	struct dlv_msg *m = t->j->m;
+
+	if (off >= m->size)
+		return 0;
+	if (n > m->size - off)
+		n = (size_t)(m->size - off);
+	return spool_read(m->d->n->spool, m->qid, off, buf, n);
+}
+
+static bool
+dlv_is_throttle(const struct smtp_reply *r)
+{
+	/* SES: "454 Throttling failure: Maximum sending rate exceeded". */
+	return r->code == 454 || (smtp_reply_class(r) == 4 &&
+	                             strcasestr(r->text, "throttl") != NULL);
+}
+
+/* Results of a transaction (complete, refused before sending, or cut by a
+ * dead session: why != NULL). */
+static void
+dlv_txn_result(
+    struct dlv_txn *t, const char *host, bool tls, const struct smtp_reply *why)
+{
+	struct dlv_job *j = t->j;
+	struct dlv_msg *m = j->m;
+	struct delivery *d = m->d;
+	struct dlv_pool *p = t->pool;
+	const struct smtp_reply *r;
+	int64_t now = dlv_now_ms(), dur = now - t->start_ms;
+	bool throttled = false, hop_failed = why != NULL;
+	size_t k;
+
+	for (k = 0; k < t->n; k++) {
+		size_t i = t->idx[k];
+		const struct smtp_reply *rr = &t->t.rcpt[k];
+
+		if (why != NULL)
+			r = rr->code != 0 && smtp_reply_class(rr) == 5 &&
+			            t->t.data.code == 0
+			        ? rr
+			        : why;
+		else if (smtp_reply_class(&t->t.mail) != 2 ||
+		         smtp_reply_class(rr) != 2)
+			r = smtp_reply_class(&t->t.mail) != 2 ? &t->t.mail : rr;
+		else
+			r = &t->t.data;
+		if (r->code == 0 && why == NULL)
+			r = &t->t.mail;
+		switch (smtp_reply_class(r)) {
+		case 2:
+			dlv_rcpt_final(
+			    m, i, DLV_R_DELIVERED, p->name, host, r, dur, tls);
+			break;
+		case 5:
+			dlv_rcpt_final(
+			    m, i, DLV_R_BOUNCED, p->name, host, r, dur, tls);
+			break;
+		default:
+			/* 4xx or no reply: this hop failed the recipient;
+			 * the next hop gets it in the same attempt. */
+			if (dlv_is_throttle(r))
+				throttled = true;
+			else if (smtp_reply_class(&t->t.mail) == 4 ||
+			         t->t.data.code != 0)
+				hop_failed = true;
+			m->last[i] = *r;
+			free(m->last_host[i]);
+			m->last_host[i] = dlv_strdup(host);
+			dlv_event(m, i, "deferred", p->name, host, r, dur, tls);
+			dlv_job_retry(j, i);
+			break;
+		}
+	}
+	if (throttled)
+		router_result(d->router, p->name, ROUTER_THROTTLED, now);
+	else if (hop_failed)
+		router_result(d->router, p->name, ROUTER_FAIL, now);
+	else
+		router_result(d->router, p->name, ROUTER_OK, now);
+	dlv_txn_free(t);
+	dlv_job_txn_closed(j);
+}
+
+/* -------------------------------------------------------------- pools */
+
+static void
+dlv_conn_free(struct dlv_conn *c)
+{
+	TAILQ_REMOVE(&c->pool->conns, c, entry);
+	c->pool->nconns--;
+	if (c->idle_ev != NULL)
+		event_free(c->idle_ev);
+	free(c);
+}
+
+static void
+dlv_pool_free(struct dlv_pool *p)
+{
+	struct dlv_conn *c;
+
+	while ((c = TAILQ_FIRST(&p->conns)) != NULL) {
+		smtp_client_free(c->c);
+		dlv_conn_free(c);
+	}
+	TAILQ_REMOVE(&p->d->pools, p, entry);
+	if (p->timer != NULL)
+		event_free(p->timer);
+	free(p->targets);
+	free(p->key);
+	free(p->name);
+	free(p->host);
+	free(p->user);
+	if (p->secret != NULL)
+		explicit_bzero(p->secret, strlen(p->secret));
+	free(p->secret);
+	free(p->domain);
+	free(p);
+}
+
+static void
+dlv_pool_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dlv_pool_kick(arg);
+}
+
+static struct dlv_pool *
+dlv_pool_get(struct delivery *d, const Sluice__Hop *h, const char *domain,
+    uint64_t version)
+{
+	struct dlv_pool *p;
+	char key[600];
+	bool is_mx = strcmp(h->name, "mx") == 0;
+
+	snprintf(key, sizeof(key), "%s|%" PRIu64 "|%s", h->name, version,
+	    is_mx && domain ? domain : "");
+	TAILQ_FOREACH(p, &d->pools, entry)
+	if (strcmp(p->key, key) == 0)
+		return p;
+	p = dlv_calloc(1, sizeof(*p));
+	p->d = d;
+	p->id = ++d->next_id;
+	p->key = dlv_strdup(key);
+	p->name = dlv_strdup(h->name);
+	p->host = dlv_strdup(h->host);
+	p->user = dlv_strdup(h->auth_user);
+	p->secret = dlv_strdup(h->secret);
+	p->domain = dlv_strdup(domain);
+	p->is_mx = is_mx;
+	p->port = h->port ? (int)h->port
+	                  : (h->tls == SLUICE__TLS_MODE__TLS_SMTPS ? 465 : 25);
+	switch (h->tls) {
+	case SLUICE__TLS_MODE__TLS_STARTTLS:
+		p->tls = SMTP_TLS_OPPORTUNISTIC;
+		break;
+	case SLUICE__TLS_MODE__TLS_REQUIRE:
+		p->tls = SMTP_TLS_REQUIRE;
+		break;
+	case SLUICE__TLS_MODE__TLS_SMTPS:
+		p->tls = SMTP_TLS_SMTPS;
+		break;
+	default:
+		/* RFC 7435: MX delivery uses STARTTLS whenever offered. */
+		p->tls = is_mx ? SMTP_TLS_OPPORTUNISTIC : SMTP_TLS_NONE;
+		break;
+	}
+	p->verify = !is_mx &&
+	            (h->verify_cert || h->tls == SLUICE__TLS_MODE__TLS_REQUIRE);
+	p->max_conn = h->max_conn ? h->max_conn : 10;
+	p->rate = h->rate_per_minute;
+	p->max_rcpt = h->max_rcpt;
+	p->tokens = p->rate ? (p->rate / 60.0 > 1 ? p->rate / 60.0 : 1) : 0;
+	p->tokens_at_ms = dlv_now_ms();
+	TAILQ_INIT(&p->conns);
+	TAILQ_INIT(&p->waiting);
+	if ((p->timer = evtimer_new(d->n->base, dlv_pool_on_timer, p)) == NULL)
+		fatalx("delivery: evtimer_new");
+	TAILQ_INSERT_TAIL(&d->pools, p, entry);
+	return p;
+}
+
+/* Every waiting transaction of p fails over with why (the hop could not
+ * be reached this round). */
+static void
+dlv_pool_fail_waiting(struct dlv_pool *p, const struct smtp_reply *why)
+{
+	struct dlv_txn *t;
+
+	while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
+		TAILQ_REMOVE(&p->waiting, t, entry);
+		p->nwaiting--;
+		dlv_txn_result(t, p->host, false, why);
+	}
+}
+
+static struct dlv_pool *
+dlv_pool_find_id(struct delivery *d, uint64_t id)
+{
+	struct dlv_pool *p;
+
+	TAILQ_FOREACH(p, &d->pools, entry)
+	if (p->id == id)
+		return p;
+	return NULL;
+}
+
+static void
+dlv_pool_set_port(struct dlv_pool *p, struct resolver_target *t)
+{
+	if (t->addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&t->addr)->sin_port =
+		    htons((uint16_t)p->port);
+	else
+		((struct sockaddr_in6 *)&t->addr)->sin6_port =
+		    htons((uint16_t)p->port);
+}
+
+static void
+dlv_on_resolved(uint64_t cookie, enum resolver_status st, const char *error,
+    const struct resolver_target *t, size_t n)
+{
+	struct dlv_pool *p;
+	struct smtp_reply why;
+	size_t i;
+
+	if (dlv_self == NULL ||
+	    (p = dlv_pool_find_id(dlv_self, cookie)) == NULL)
+		return; /* the pool has gone meanwhile */
+	p->resolving = false;
+	free(p->targets);
+	p->targets = NULL;
+	p->ntargets = 0;
+	p->next_target = 0;
+	p->round_failures = 0;
+	p->targets_at_ms = dlv_now_ms();
+	if (st != RESOLVER_OK) {
+		/* NXDOMAIN and null MX are final (RFC 7505 4.3). */
+		if (st == RESOLVER_PERMFAIL)
+			smtp_reply_set(&why, 550, "5.1.2", "%s", error);
+		else
+			smtp_reply_set(&why, 0, "4.4.3", "%s", error);
+		dlv_pool_fail_waiting(p, &why);
+		return;
+	}
+	p->targets = dlv_calloc(n, sizeof(*t));
+	for (i = 0; i < n; i++) {
+		p->targets[i] = t[i];
+		dlv_pool_set_port(p, &p->targets[i]);
+	}
+	p->ntargets = n;
+	dlv_pool_kick(p);
+}
+
+/* Targets known (and fresh)?  Otherwise starts resolving: false. */
+static bool
+dlv_pool_targets(struct dlv_pool *p)
+{
+	struct resolver_target t;
+	unsigned char buf[16];
+
+	if (p->ntargets > 0 &&
+	    (p->is_literal ||
+	        dlv_now_ms() - p->targets_at_ms < DLV_TARGET_TTL_MS))
+		return true;
+	if (p->resolving)
+		return false;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.host, sizeof(t.host), "%s", p->host);
+	if (!p->is_mx && inet_pton(AF_INET, p->host, buf) == 1) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&t.addr;
+
+		s->sin_family = AF_INET;
+		memcpy(&s->sin_addr, buf, 4);
+		t.addrlen = sizeof(*s);
+	} else if (!p->is_mx && inet_pton(AF_INET6, p->host, buf) == 1) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&t.addr;
+
+		s->sin6_family = AF_INET6;
+		memcpy(&s->sin6_addr, buf, 16);
+		t.addrlen = sizeof(*s);
+	} else {
+		p->resolving = true;
+		if (p->is_mx)
+			resolver_mx(
+			    p->d->resolver, p->domain, dlv_on_resolved, p->id);
+		else
+			resolver_host(
+			    p->d->resolver, p->host, dlv_on_resolved, p->id);
+		return false;
+	}
+	free(p->targets);
+	p->targets = dlv_calloc(1, sizeof(t));
+	p->targets[0] = t;
+	dlv_pool_set_port(p, &p->targets[0]);
+	p->ntargets = 1;
+	p->is_literal = true;
+	return true;
+}
+
+/* ---------------------------------------------------------- sessions */
+
+static void dlv_conn_on_ready(struct smtp_client *, void *);
+static void dlv_conn_on_txn(struct smtp_client *, struct smtp_txn *, void *);
+static void dlv_conn_on_failed(struct smtp_client *, enum smtp_client_failure,
+    const struct smtp_reply *, struct smtp_txn *, void *);
+
+static void dlv_conn_on_idle(evutil_socket_t, short, void *);
+
+static const struct smtp_client_cb dlv_conn_cb = {
+    dlv_conn_on_ready, dlv_conn_on_txn, dlv_conn_on_failed};
+
+static void
+dlv_conn_open(struct dlv_pool *p)
+{
+	struct delivery *d = p->d;
+	struct smtp_client_params cp;
+	struct resolver_target *t;
+	struct dlv_conn *c;
+
+	t = &p->targets[p->next_target % p->ntargets];
+	c = dlv_calloc(1, sizeof(*c));
+	c->pool = p;
+	c->target = p->next_target % p->ntargets;
+	snprintf(c->host, sizeof(c->host), "%s", t->host);
+	memset(&cp, 0, sizeof(cp));
+	cp.helo = d->n->hostname;
+	cp.host = t->host;
+	cp.addr = t->addr;
+	cp.addrlen = t->addrlen;
+	cp.tls = p->tls;
+	cp.verify = p->verify;
+	cp.ssl_ctx = d->ssl_ctx;
+	cp.auth_user = p->user;
+	cp.secret = p->secret;
+	cp.connect_timeout_ms = d->connect_timeout_ms;
+	cp.timeout_ms = d->timeout_ms;
+	TAILQ_INSERT_TAIL(&p->conns, c, entry);
+	p->nconns++;
+	if ((c->c = smtp_client_new(d->n->base, &cp, &dlv_conn_cb, c)) ==
+	    NULL) {
+		struct smtp_reply why;
+
+		smtp_reply_set(&why, 0, "4.4.1", "cannot connect to %s: %s",
+		    t->host, strerror(errno));
+		dlv_conn_free(c);
+		p->next_target++;
+		router_result(d->router, p->name, ROUTER_FAIL, dlv_now_ms());
+		dlv_pool_fail_waiting(p, &why);
+	}
+}
+
+static void
+dlv_conn_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct dlv_conn *c = arg;
+	struct dlv_pool *p = c->pool;
+
+	(void)fd;
+	(void)what;
+	smtp_client_quit(c->c);
+	dlv_conn_free(c);
+	dlv_pool_kick(p);
+}
+
+/* Takes tokens for a transaction from the hop's bucket: true when one
+ * was there, else the pool timer is set for when one will be. */
+static bool
+dlv_pool_token(struct dlv_pool *p)
+{
+	double per_ms, burst;
+	int64_t now;
+	struct timeval tv;
+
+	if (p->rate == 0)
+		return true;
+	now = dlv_now_ms();
+	per_ms = p->rate / 60000.0;
+	burst = p->rate / 60.0 > 1 ? p->rate / 60.0 : 1;
+	p->tokens += (double)(now - p->tokens_at_ms) * per_ms;
+	if (p->tokens > burst)
+		p->tokens = burst;
+	p->tokens_at_ms = now;
+	if (p->tokens >= 1) {
+		p->tokens -= 1;
+		return true;
+	}
+	now = (int64_t)((1 - p->tokens) / per_ms) + 1;
+	tv.tv_sec = now / 1000;
+	tv.tv_usec = (now % 1000) * 1000;
+	evtimer_add(p->timer, &tv);
+	return false;
+}
+
+static bool
+dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
+{
+	struct dlv_msg *m = t->j->m;
+	size_t k;
+
+	c->txn = t;
+	if (c->idle_ev != NULL)
+		event_del(c->idle_ev);
+	t->addrs = dlv_calloc(t->n, sizeof(*t->addrs));
+	t->t.rcpt = dlv_calloc(t->n, sizeof(*t->t.rcpt));
+	for (k = 0; k < t->n; k++)
+		t->addrs[k] = m->rcpts[t->idx[k]];
+	t->t.sender = m->sender;
+	t->t.rcpts = t->addrs;
+	t->t.nrcpts = t->n;
+	t->t.size = m->size;
+	t->t.eightbit = m->eightbit;
+	t->t.smtputf8 = m->smtputf8;
+	t->t.read = dlv_txn_read;
+	t->t.read_arg = t;
+	t->start_ms = dlv_now_ms();
+	if (smtp_client_send(c->c, &t->t) == -1) {
+		/* Refused before sending (SIZE, SMTPUTF8): permanent. */
+		for (k = 0; k < t->n; k++)
+			t->t.rcpt[k] = t->t.mail;
+		c->txn = NULL;
+		dlv_txn_result(t, c->host, smtp_client_has_tls(c->c), NULL);
+		return false;
+	}
+	return true;
+}
+
+/* Gives an idle session the next waiting transaction, or parks it on
+ * the idle timer. */
+static void
+dlv_conn_feed(struct dlv_conn *c)
+{
+	struct dlv_pool *p = c->pool;
+	struct delivery *d = p->d;
+	struct dlv_txn *t;
+	struct timeval tv = {d->idle_ms / 1000, (d->idle_ms % 1000) * 1000};
+
+	while (c->txn == NULL && smtp_client_is_idle(c->c) &&
+	       (t = TAILQ_FIRST(&p->waiting)) != NULL) {
+		if (!dlv_pool_token(p))
+			return;
+		TAILQ_REMOVE(&p->waiting, t, entry);
+		p->nwaiting--;
+		if (dlv_conn_start(c, t))
+			return;
+	}
+	if (c->txn != NULL || !smtp_client_is_idle(c->c))
+		return;
+	if (c->idle_ev == NULL &&
+	    (c->idle_ev = evtimer_new(d->n->base, dlv_conn_on_idle, c)) == NULL)
+		fatalx("delivery: evtimer_new");
+	evtimer_add(c->idle_ev, &tv);
+}
+
+/* Matches waiting transactions with idle sessions, opens sessions up to
+ * max_conn, closes what an old policy left behind. */
+static void
+dlv_pool_kick(struct dlv_pool *p)
+{
+	struct dlv_conn *c, *nc;
+	int connecting = 0;
+
+	if (p->d->closing)
+		return;
+	TAILQ_FOREACH_SAFE(c, &p->conns, entry, nc)
+	{
+		if (!c->ready)
+			connecting++;
+		else if (c->txn == NULL && smtp_client_is_idle(c->c) &&
+		         TAILQ_FIRST(&p->waiting) != NULL)
+			dlv_conn_feed(c);
+	}
+	if (p->nwaiting == 0)
+		return;
+	p->used_at_ms = dlv_now_ms();
+	if (!dlv_pool_targets(p))
+		return;
+	while (p->nconns < (int)p->max_conn && connecting < p->nwaiting) {
+		dlv_conn_open(p);
+		connecting++;
+		if (p->nwaiting == 0)
+			break;
+	}
+}
+
+static void
+dlv_conn_on_ready(struct smtp_client *sc, void *arg)
+{
+	struct dlv_conn *c = arg;
+	struct dlv_pool *p = c->pool;
+
+	(void)sc;
+	if (!c->ready) {
+		c->ready = true;
+		p->round_failures = 0;
+		p->next_target = c->target;
+	}
+	if (c->txn == NULL)
+		dlv_conn_feed(c);
+}
+
+static void
+dlv_conn_on_txn(struct smtp_client *sc, struct smtp_txn *st, void *arg)
+{
+	struct dlv_conn *c = arg;
+	struct dlv_txn *t = c->txn;
+
+	(void)st;
+	c->txn = NULL;
+	dlv_txn_result(t, c->host, smtp_client_has_tls(sc), NULL);
+	/* smtp_client calls ready() next when the session is idle. */
+}
+
+static void
+dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
+    const struct smtp_reply *why, struct smtp_txn *st, void *arg)
+{
+	struct dlv_conn *c = arg;
+	struct dlv_pool *p = c->pool;
+	struct delivery *d = p->d;
+	struct dlv_txn *t = c->txn;
+	struct smtp_reply r = *why;
+	bool was_ready = c->ready, any_ready = false;
+	char text[SMTP_REPLY_TEXT + 32], host[256];
+	struct dlv_conn *o;
+
+	(void)st;
+	snprintf(host, sizeof(host), "%s", c->host);
+	smtp_reply_format(why, text, sizeof(text));
+	log_info("delivery: hop=%s relay=%s[%s] session %s: %s", p->name,
+	    c->host, smtp_client_peer(sc), smtp_client_failure_name(f), text);
+	if (r.code == 0 || smtp_reply_class(&r) == 2)
+		r.code = 0;
+	smtp_client_free(sc);
+	dlv_conn_free(c);
+	if (t != NULL) {
+		/* Cut mid-transaction: its recipients go to the next hop. */
+		dlv_txn_result(t, host, false, &r);
+		dlv_pool_kick(p);
+		return;
+	}
+	if (was_ready) {
+		/* An idle cached session closed by the peer: not a failure. */
+		dlv_pool_kick(p);
+		return;
+	}
+	/* Setting up the session failed.  Try the next address/MX before
+	 * giving up on the hop for this round (RFC 5321 5.1). */
+	p->next_target++;
+	p->round_failures++;
+	if (p->round_failures < p->ntargets) {
+		dlv_pool_kick(p);
+		return;
+	}
+	p->round_failures = 0;
+	router_result(d->router, p->name, ROUTER_FAIL, dlv_now_ms());
+	TAILQ_FOREACH(o, &p->conns, entry)
+	any_ready |= o->ready;
+	/* Live sessions will serve the queue; otherwise it fails over now
+	 * (sessions still connecting most likely meet the same fate). */
+	if (!any_ready)
+		dlv_pool_fail_waiting(p, &r);
+}
+
+/* --------------------------------------------------------- the queue */
+
+/* Splits m's pending recipients into jobs by route and starts them. */
+static void
+dlv_msg_start(struct dlv_msg *m)
+{
+	struct delivery *d = m->d;
+	struct scheduler_params sp;
+	struct dlv_job **jobs;
+	struct smtp_reply why;
+	size_t i, k, njobs = 0;
+	int64_t now = dlv_now_ms();
+
+	sp.retry_min_s = policy_limit(m->pol, "retry_min_seconds");
+	sp.retry_max_s = policy_limit(m->pol, "retry_max_seconds");
+	sp.lifetime_s = policy_limit(m->pol, "max_queue_lifetime_seconds");
+	if (scheduler_expired(&sp, m->committed_at, now / 1000)) {
+		for (i = 0; i < m->nrcpts; i++) {
+			if (m->rstate[i] != DLV_R_ACTIVE)
+				continue;
+			why = m->last[i];
+			if (why.code == 0 && why.text[0] == '\0')
+				smtp_reply_set(&why, 0, "", "no attempt made");
+			smtp_reply_set(&m->last[i], 550, "5.4.7",
+			    "delivery time expired (last: %s)", why.text);
+			m->rstate[i] = DLV_R_BOUNCED;
+			spool_rcpt_done(d->n->spool, m->qid, i,
+			    SPOOL_RCPT_BOUNCED, NULL, 0);
+			atomic_fetch_add(&d->n->stats.bounced, 1);
+			dlv_event(
+			    m, i, "expired", "", "", &m->last[i], 0, false);
+		}
+		m->njobs = 1;
+		dlv_msg_job_done(m);
+		return;
+	}
+	jobs = dlv_calloc(m->nrcpts, sizeof(*jobs));
+	m->njobs = 1; /* held until every job is started */
+	for (i = 0; i < m->nrcpts; i++) {
+		const char *dom = dlv_domain(m->rcpts[i]);
+		const Sluice__Route *rt;
+		struct dlv_job *j = NULL;
+		bool has_mx = false;
+		size_t g, h;
+
+		if (m->rstate[i] != DLV_R_ACTIVE)
+			continue;
+		if ((rt = policy_route(m->pol, dom)) == NULL) {
+			/* No route: a policy change may add one. */
+			smtp_reply_set(
+			    &why, 0, "4.4.0", "no route for domain %s", dom);
+			m->rstate[i] = DLV_R_DEFERRED;
+			m->last[i] = why;
+			dlv_event(m, i, "deferred", "", "", &why, 0, false);
+			continue;
+		}
+		for (g = 0; g < rt->n_groups; g++)
+			for (h = 0; h < rt->groups[g]->n_hops; h++)
+				has_mx |=
+				    strcmp(rt->groups[g]->hops[h], "mx") == 0;
+		for (k = 0; k < njobs; k++)
+			if (jobs[k]->route == rt &&
+			    (!has_mx || strcasecmp(jobs[k]->domain, dom) == 0))
+				j = jobs[k];
+		if (j == NULL) {
+			j = dlv_calloc(1, sizeof(*j));
+			j->m = m;
+			j->route = rt;
+			j->domain = dlv_strdup(has_mx ? dom : "");
+			j->idx = dlv_calloc(m->nrcpts, sizeof(*j->idx));
+			j->retry = dlv_calloc(m->nrcpts, sizeof(*j->retry));
+			LIST_INSERT_HEAD(&m->jobs, j, entry);
+			jobs[njobs++] = j;
+		}
+		j->idx[j->n++] = i;
+	}
+	m->njobs += (int)njobs;
+	for (k = 0; k < njobs; k++) {
+		struct dlv_job *j = jobs[k];
+
+		j->nplan = router_plan(d->router, j->route, dlv_hop_lookup,
+		    m->pol, m->size, now, &d->seed, j->plan, DLV_MAX_PLAN);
+		dlv_job_next_hop(j);
+	}
+	free(jobs);
+	dlv_msg_job_done(m);
+}
+
+static int
+dlv_scan_cb(const struct spool_info *si, void *arg)
+{
+	struct delivery *d = arg;
+	struct dlv_msg *m;
+	int64_t now = time(NULL);
+	size_t i;
+
+	if (d->nmsgs + d->nscan >= d->max_inflight)
+		return 1;
+	if (si->state == SPOOL_HELD ||
+	    (si->state == SPOOL_DEFERRED && si->next_attempt_at > now))
+		return 0;
+	if (dlv_msg_find(d, si->queue_id) != NULL)
+		return 0;
+	m = dlv_calloc(1, sizeof(*m));
+	m->d = d;
+	m->id = ++d->next_id;
+	LIST_INIT(&m->jobs);
+	snprintf(m->qid, sizeof(m->qid), "%s", si->queue_id);
+	m->sender = dlv_strdup(si->env.sender);
+	m->message_id = dlv_strdup(si->env.message_id);
+	m->client = dlv_strdup(si->env.client);
+	m->auth_user = dlv_strdup(si->env.auth_user);
+	m->nrcpts = si->env.nrcpts;
+	m->rcpts = dlv_calloc(m->nrcpts, sizeof(*m->rcpts));
+	m->last_host = dlv_calloc(m->nrcpts, sizeof(*m->last_host));
+	m->last = dlv_calloc(m->nrcpts, sizeof(*m->last));
+	m->rstate = dlv_calloc(m->nrcpts, sizeof(*m->rstate));
+	for (i = 0; i < m->nrcpts; i++) {
+		m->rcpts[i] = dlv_strdup(si->env.rcpts[i]);
+		m->rstate[i] = si->rcpt_status[i] == SPOOL_RCPT_PENDING
+		                   ? DLV_R_ACTIVE
+		                   : DLV_R_SKIP;
+	}
+	m->size = si->size;
+	m->eightbit = si->env.eightbit;
+	m->smtputf8 = si->env.smtputf8;
+	m->committed_at = si->committed_at;
+	m->received_at =
+	    si->env.received_at ? si->env.received_at : si->committed_at;
+	if (d->nscan == d->scan_cap) {
+		size_t cap = d->scan_cap ? d->scan_cap * 2 : 256;
+		struct dlv_msg **n = realloc(d->scan, cap * sizeof(*n));
+
+		if (n == NULL)
+			fatalx("delivery: out of memory");
+		d->scan = n;
+		d->scan_cap = cap;
+	}
+	d->scan[d->nscan++] = m;
+	return 0;
+}
+
+static void
+dlv_metrics_cb(const struct router_hop_state *s, void *arg)
+{
+	struct delivery *d = arg;
+	struct delivery_hop_metric *hm;
+	struct dlv_pool *p;
+
+	if (d->nmetrics == DLV_MAX_HOPS_METRICS)
+		return;
+	hm = &d->metrics[d->nmetrics++];
+	memset(hm, 0, sizeof(*hm));
+	snprintf(hm->name, sizeof(hm->name), "%s", s->name);
+	hm->circuit_open = s->circuit_open;
+	hm->throttled = s->throttled;
+	hm->recent_failures = s->recent_failures;
+	hm->delivered = s->delivered;
+	hm->failed = s->failed;
+	TAILQ_FOREACH(p, &d->pools, entry)
+	if (strcmp(p->name, s->name) == 0)
+		hm->connections += (uint32_t)p->nconns;
+}
+
+static void
+dlv_scan(struct delivery *d)
+{
+	struct dlv_pool *p, *np;
+	int64_t now = dlv_now_ms();
+	size_t i;
+
+	d->nscan = 0;
+	spool_foreach(d->n->spool, dlv_scan_cb, d);
+	for (i = 0; i < d->nscan; i++) {
+		struct dlv_msg *m = d->scan[i];
+
+		TAILQ_INSERT_TAIL(&d->msgs, m, entry);
+		d->nmsgs++;
+		m->pol = policy_ref(d->n->policy);
+		m->started_ms = now;
+		dlv_msg_start(m);
+	}
+	d->nscan = 0;
+	/* Pools of old policies, or unused for a while, go. */
+	TAILQ_FOREACH_SAFE(p, &d->pools, entry, np)
+	if (p->nconns == 0 && p->nwaiting == 0 && !p->resolving &&
+	    now - p->used_at_ms > 60000)
+		dlv_pool_free(p);
+	pthread_mutex_lock(&d->mx);
+	d->nmetrics = 0;
+	router_foreach(d->router, now, dlv_metrics_cb, d);
+	pthread_mutex_unlock(&d->mx);
+}
+
+static void
+dlv_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+
+	(void)fd;
+	(void)what;
+	dlv_scan(d);
+}
+
+void
+delivery_kick(struct delivery *d)
+{
+	if (d != NULL)
+		dlv_scan(d);
+}
+
+size_t
+delivery_hop_metrics(
+    struct delivery *d, struct delivery_hop_metric *out, size_t max)
+{
+	size_t n;
+
+	if (d == NULL)
+		return 0;
+	pthread_mutex_lock(&d->mx);
+	n = d->nmetrics < max ? d->nmetrics : max;
+	memcpy(out, d->metrics, n * sizeof(*out));
+	pthread_mutex_unlock(&d->mx);
+	return n;
+}
+
+static int
+dlv_conf_int(const struct config *c, const char *key, int64_t def, int64_t min,
+    int64_t max, int64_t *out, char *err, size_t errlen)
+{
+	if (config_get_int(c, key, def, out, err, errlen) == -1)
+		return -1;
+	if (*out < min || *out > max) {
+		snprintf(err, errlen, "%s must be %lld..%lld", key,
+		    (long long)min, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+struct delivery *
+delivery_open(struct node *n, char *err, size_t errlen)
+{
+	struct delivery *d;
+	struct router_params rp;
+	int64_t tick, to, cto, idle, inflight, cf, cc, thr;
+	const struct config *c = n->conf;
+
+	if (dlv_conf_int(c, "delivery_tick_ms", 100, 5, 60000, &tick, err,
+	        errlen) == -1 ||
+	    dlv_conf_int(c, "delivery_timeout_ms", 300000, 100, 3600000, &to,
+	        err, errlen) == -1 ||
+	    dlv_conf_int(c, "delivery_connect_timeout_ms", 30000, 100, 600000,
+	        &cto, err, errlen) == -1 ||
+	    dlv_conf_int(c, "delivery_idle_ms", 5000, 1, 3600000, &idle, err,
+	        errlen) == -1 ||
+	    dlv_conf_int(c, "delivery_max_inflight", 5000, 1, 1000000,
+	        &inflight, err, errlen) == -1 ||
+	    dlv_conf_int(c, "circuit_failures", 5, 1, 1000, &cf, err, errlen) ==
+	        -1 ||
+	    dlv_conf_int(c, "circuit_cooldown_ms", 30000, 10, 86400000, &cc,
+	        err, errlen) == -1 ||
+	    dlv_conf_int(
+	        c, "throttle_ms", 5000, 10, 86400000, &thr, err, errlen) == -1)
+		return NULL;
+	d = dlv_calloc(1, sizeof(*d));
+	d->n = n;
+	d->tick_ms = (int)tick;
+	d->timeout_ms = (int)to;
+	d->connect_timeout_ms = (int)cto;
+	d->idle_ms = (int)idle;
+	d->max_inflight = (size_t)inflight;
+	d->seed = (uint32_t)arc4random() | 1;
+	TAILQ_INIT(&d->msgs);
+	TAILQ_INIT(&d->pools);
+	pthread_mutex_init(&d->mx, NULL);
+	memset(&rp, 0, sizeof(rp));
+	rp.circuit_failures = (int)cf;
+	rp.circuit_cooldown_ms = cc;
+	rp.throttle_ms = thr;
+	if ((d->router = router_new(&rp)) == NULL)
+		fatalx("delivery: out of memory");
+	if ((d->ssl_ctx = tls_client_ctx_new(
+	         config_get(c, "tls_ca_file"), err, errlen)) == NULL)
+		goto fail;
+	if ((d->resolver = resolver_new(n->base, config_get(c, "resolver"))) ==
+	    NULL) {
+		snprintf(err, errlen, "resolver '%s' unusable (see log)",
+		    config_get(c, "resolver") ? config_get(c, "resolver")
+		                              : "system");
+		goto fail;
+	}
+	if ((d->tick = event_new(n->base, -1, EV_PERSIST, dlv_on_tick, d)) ==
+	    NULL)
+		fatalx("delivery: event_new");
+	{
+		struct timeval tv = {
+		    d->tick_ms / 1000, (d->tick_ms % 1000) * 1000};
+
+		event_add(d->tick, &tv);
+	}
+	dlv_self = d;
+	log_info("delivery: started, tick %dms, resolver %s", d->tick_ms,
+	    config_get(c, "resolver") ? config_get(c, "resolver") : "system");
+	return d;
+fail:
+	router_free(d->router);
+	if (d->ssl_ctx != NULL)
+		tls_client_ctx_free(d->ssl_ctx);
+	pthread_mutex_destroy(&d->mx);
+	free(d);
+	return NULL;
+}
+
+void
+delivery_close(struct delivery *d)
+{
+	struct dlv_pool *p;
+	struct dlv_msg *m;
+	struct dlv_txn *t;
+
+	if (d == NULL)
+		return;
+	d->closing = true;
+	dlv_self = NULL;
+	if (d->tick != NULL)
+		event_free(d->tick);
+	/* Jobs and transactions hang off pools; messages stay queued in
+	 * the spool (ACTIVE or as they were) for the next start. */
+	while ((p = TAILQ_FIRST(&d->pools)) != NULL) {
+		struct dlv_conn *c;
+
+		TAILQ_FOREACH(c, &p->conns, entry)
+		if (c->txn != NULL) {
+			dlv_txn_free(c->txn);
+			c->txn = NULL;
+		}
+		while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
+			TAILQ_REMOVE(&p->waiting, t, entry);
+			dlv_txn_free(t);
+		}
+		dlv_pool_free(p);
+	}
+	while ((m = TAILQ_FIRST(&d->msgs)) != NULL) {
+		struct dlv_job *j;
+
+		while ((j = LIST_FIRST(&m->jobs)) != NULL) {
+			LIST_REMOVE(j, entry);
+			dlv_job_free(j);
+		}
+		dlv_msg_release(m);
+	}
+	resolver_free(d->resolver);
+	router_free(d->router);
+	tls_client_ctx_free(d->ssl_ctx);
+	free(d->scan);
+	pthread_mutex_destroy(&d->mx);
+	free(d);
+}

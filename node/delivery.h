@@ -1,0 +1,54 @@
+/* delivery.h - the delivery engine: takes due messages from the spool,
+ * groups their recipients by route and hop, delivers through a cache of
+ * outbound SMTP sessions per hop (max_conn, rate, PIPELINING), fails over
+ * between hops in the same attempt, defers with backoff, bounces with
+ * DSNs, and journals one event per recipient per attempt.
+ *
+ * Node config keys (all optional):
+ *   resolver = 127.0.0.1:5353        DNS server(s) for MX delivery
+ *   tls_ca_file = /etc/ssl/ca.pem    CA bundle for verified hops
+ *   delivery_tick_ms = 100           queue scan period
+ *   delivery_timeout_ms = 300000     per SMTP reply
+ *   delivery_connect_timeout_ms = 30000
+ *   delivery_idle_ms = 5000          cached idle sessions close after
+ *   delivery_max_inflight = 5000     messages in delivery at once
+ *   circuit_failures = 5             consecutive hop failures to open
+ *   circuit_cooldown_ms = 30000      open circuit probed after
+ *   throttle_ms = 5000               first back-off after a 454 throttle
+ * Loop thread only, except delivery_hop_metrics() (any thread). */
+#ifndef SLUICE_DELIVERY_H
+#define SLUICE_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct node;
+struct delivery;
+
+extern const char *const delivery_config_keys[];
+
+/* Starts the engine (after the spool is open).  NULL with err on bad
+ * configuration. */
+struct delivery *delivery_open(struct node *, char *err, size_t errlen);
+/* Drops sessions; messages in flight stay queued for the next start. */
+void delivery_close(struct delivery *);
+
+/* Health of a hop for /metrics and heartbeats (HopMetrics). */
+struct delivery_hop_metric {
+	char name[64];
+	bool circuit_open;
+	bool throttled;
+	uint32_t connections;
+	uint32_t recent_failures;
+	uint64_t delivered; /* successful sessions/transactions */
+	uint64_t failed;
+};
+/* Copies up to max entries (as of the last tick); returns how many.
+ * Thread-safe. */
+size_t delivery_hop_metrics(
+    struct delivery *, struct delivery_hop_metric *, size_t max);
+/* Asks for a queue scan now (e.g. after a flush command).  Loop thread. */
+void delivery_kick(struct delivery *);
+
+#endif

@@ -1,0 +1,42 @@
+"""delivery_basic: primary up -> delivered via primary, byte for byte,
+over STARTTLS (required, verified against the test CA) with AUTH, and the
+message leaves the spool.  Also dot-stuffing and a message to several
+recipients in one pipelined transaction.
+
+  C: EHLO relay.test / STARTTLS / EHLO / AUTH PLAIN ... / MAIL / RCPT x2 /
+     DATA (one write)
+  upstream must have: the exact data, both recipients, tls=true,
+  auth=apikey
+"""
+from dlvkit import Node, Scenario, Upstream, make_ca, message, wait_until
+
+
+def main():
+    with Scenario("basic") as sc:
+        ca, crt, key = make_ca(sc.dir, ("localhost",))
+        up = sc.add(Upstream(sc.dir, "primary", "--tls-cert", crt,
+                             "--tls-key", key, "--auth", "apikey:s3cret")
+                    ).start()
+        node = sc.add(Node(sc.dir, hops=[
+            "primary:host=localhost,port=%d,tls=require,verify=1,"
+            "user=apikey,secret=s3cret" % up.port],
+            routes=["*=primary"], extra="tls_ca_file = %s" % ca)).start()
+        data = message("basic", body="line one\r\n.leading dot\r\n"
+                       "..two dots\r\nlast\r\n")
+        qid = node.send("a@example.com", ["b@example.net", "c@example.org"],
+                        data)
+        msgs = wait_until(up.messages, 20, "message at primary")
+        m = msgs[0]
+        assert m["data"].encode("latin-1") == data, (m["data"], data)
+        assert sorted(m["rcpts"]) == ["b@example.net", "c@example.org"]
+        assert m["from"] == "a@example.com"
+        assert m["tls"] is True and m["auth"] == "apikey", m
+        wait_until(lambda: node.queue_len() == 0, 20, "queue empty")
+        assert len(up.messages()) == 1
+        assert "%s delivery status=sent to=<b@example.net> hop=primary" \
+            % qid in node.log(), node.log()
+        print("ok")
+
+
+if __name__ == "__main__":
+    main()
