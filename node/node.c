@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "delivery.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,7 +53,7 @@ static bool
 node_key_known(const char *key)
 {
 	const char *const *lists[] = {node_config_keys, uplink_config_keys,
-	    smtp_server_config_keys, metrics_config_keys};
+	    smtp_server_config_keys, metrics_config_keys, delivery_config_keys};
 	size_t i, j;
 
 	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
@@ -241,6 +242,10 @@ main(int argc, char **argv)
 		atomic_store(&n.policy_from_cache, true);
 		node_policy_swap(&n, cached);
 	}
+	if ((n.delivery = delivery_open(&n, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		goto out;
+	}
 	if ((n.uplink = uplink_start(&n, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
@@ -265,6 +270,7 @@ out:
 	uplink_stop(n.uplink);
 	metrics_close(metrics);
 	smtp_server_close(n.smtp);
+	delivery_close(n.delivery);
 	spool_close(n.spool);
 	journal_close(n.journal);
 	policy_unref(n.policy);

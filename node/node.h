@@ -15,6 +15,7 @@ struct spool;
 struct journal;
 struct uplink;
 struct smtp_server;
+struct delivery;
 
 /* Counters since start, reported in every heartbeat (QueueMetrics). */
 struct node_stats {
@@ -48,6 +49,7 @@ struct node {
 	struct journal *journal;
 	struct uplink *uplink;
 	struct smtp_server *smtp;
+	struct delivery *delivery;
 	struct node_stats stats;
 	int heartbeat_ms;
 	/* What the uplink reports: the running policy version and whether
