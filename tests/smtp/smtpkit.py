@@ -127,9 +127,9 @@ class Node:
         return wait_until(lambda: re.search(pattern, self.log()), timeout,
                           "log line matching %r" % pattern)
 
-    def connect(self, role="relay", tls=False, timeout=10):
+    def connect(self, role="relay", tls=False, timeout=10, source=None):
         return Client(("127.0.0.1", self.ports[role]), tls=tls,
-                      timeout=timeout)
+                      timeout=timeout, source=source)
 
     def queued(self):
         """Queue ids in the spool, through the spool API (the node must
@@ -154,8 +154,10 @@ class Node:
 class Client:
     """A line-level SMTP client: send() raw lines, expect() replies."""
 
-    def __init__(self, addr, tls=False, timeout=10, sock=None):
-        self.sock = sock or socket.create_connection(addr, timeout=timeout)
+    def __init__(self, addr, tls=False, timeout=10, sock=None, source=None):
+        self.sock = sock or socket.create_connection(
+            addr, timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         if tls:
             self.sock = self._ctx().wrap_socket(self.sock,
