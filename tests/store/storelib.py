@@ -33,13 +33,21 @@ class Env:
         return self
 
     def __exit__(self, *exc):
+        bad = []
         for c in self.controllers:
-            c.proc.stop()
+            # 0 on SIGTERM; sanitizer reports (leaks at exit) make it not 0.
+            if c.proc.stop() != 0:
+                bad.append(c)
         self.pg.stop("immediate")
         if exc[0] is not None:
             for c in self.controllers:
                 sys.stderr.write("--- %s\n%s" % (c.proc.log_path,
                                                  c.proc.output()))
+        elif bad:
+            for c in bad:
+                sys.stderr.write("--- %s\n%s" % (c.proc.log_path,
+                                                 c.proc.output()))
+            raise AssertionError("controller did not exit 0 on SIGTERM")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
