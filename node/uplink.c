@@ -478,9 +478,15 @@ uplink_start(struct node *n, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(u->token, sizeof(u->token), "%s", v);
-	v = config_get(n->conf, "address");
-	snprintf(
-	    u->address, sizeof(u->address), "%s", v != NULL ? v : n->hostname);
+	/* Shown in `sluicectl node list`: the configured address, else the
+	 * first SMTP listener, else the host name. */
+	if ((v = config_get(n->conf, "address")) != NULL)
+		snprintf(u->address, sizeof(u->address), "%s", v);
+	else if ((v = config_get_nth(n->conf, "listen", 0)) != NULL)
+		snprintf(u->address, sizeof(u->address), "%.*s",
+		    (int)strcspn(v, " \t"), v);
+	else
+		snprintf(u->address, sizeof(u->address), "%s", n->hostname);
 	while (nurls < UPLINK_MAX_CONTROLLERS &&
 	       (urls[nurls] = config_get_nth(n->conf, "controller", nurls)) !=
 	           NULL)

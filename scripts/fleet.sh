@@ -32,6 +32,20 @@ start_bg() {	# start_bg NAME LOG CMD...: record the PID in $F/NAME.pid
 
 ctl() { "$BUILD/ctl/sluicectl" --admin "$ADMIN_URL" "$@"; }
 
+json_get() {	# json_get KEY|INDEX...: walk stdin's JSON document
+	python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$@"
+}
+
+nodes_on() {	# nodes_on VERSION: both nodes report running it
+	[ "$(ctl --json node list | python3 -c 'import json, sys
+print(sum(n["policy_version"] == int(sys.argv[1])
+          for n in json.load(sys.stdin)["nodes"]))' "$1")" -eq 2 ]
+}
+
 wait_for() {	# wait_for WHAT CMD...: poll up to 15 s
 	what=$1
 	shift
@@ -45,7 +59,10 @@ wait_for() {	# wait_for WHAT CMD...: poll up to 15 s
 
 up() {
 	scripts/deps.sh
-	scripts/build.sh "$BUILD"
+	mkdir -p "$F"
+	echo "building into $BUILD (log: $F/build.log)"
+	scripts/build.sh "$BUILD" >"$F/build.log" 2>&1 ||
+	    { tail -30 "$F/build.log"; exit 1; }
 	mkdir -p "$F"
 	chmod 755 "$F"
 	if [ ! -d "$F/pg/data" ]; then
@@ -81,8 +98,7 @@ EOC
 	for node in edge-1 edge-2; do
 		mkdir -p "$F/$node/spool"
 		if [ ! -f "$F/$node/node.conf" ]; then
-			token=$(ctl --json node add $node |
-			    sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+			token=$(ctl --json node add $node | json_get token)
 			cat >"$F/$node/node.conf" <<EON
 name = $node
 token = $token
@@ -102,11 +118,8 @@ EON
 		ctl hop add internal --host 127.0.0.1 --port "$SINK_PORT" --tls none
 		ctl route set '*' internal
 	fi
-	version=$(ctl --json policy history |
-	    sed -n 's/.*"version": *\([0-9]*\).*/\1/p' | head -1)
-	wait_for "both nodes on policy version $version" sh -c \
-	    "[ \$($BUILD/ctl/sluicectl --admin $ADMIN_URL --json node list |
-	    grep -o '\"policy_version\": *$version' | wc -l) -eq 2 ]"
+	version=$(ctl --json policy history | json_get versions 0 version)
+	wait_for "both nodes on policy version $version" nodes_on "$version"
 	python3 - <<EOP
 import smtplib
 for port in (2525, 2526):
