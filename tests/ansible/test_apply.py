@@ -1,0 +1,334 @@
+"""A real apply of ansible/site.yml to localhost (-c local) into a throwaway
+prefix, then the installed binaries run from the rendered configurations.
+
+- PostgreSQL is "external": a throwaway server (pg.py) given to the
+  controller role as a conninfo; the sluice_db group is empty.
+- sluice_build builds from a snapshot of this checkout (CMake on the
+  host) and installs into <prefix>/usr/local/bin.
+- Services are not managed (sluice_common_manage_services: false): the
+  test starts the controller itself as soon as the play has rendered its
+  configuration (the play waits for the admin endpoint, then enrolls the
+  node through it), and starts the node after the play.
+- The node must show up at the controller with the play's policy, accept a
+  message with 250 and deliver it to a test upstream (tests/upstream).
+- A second apply must report changed=0 for every host, keep the token and
+  store no new policy version.
+"""
+import json
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import ANSIBLE_DIR, REPO, ansible_env, require
+from fleet import Proc, free_port, wait_until
+from pg import PgServer
+
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+"
+                   r"unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def snapshot_sources(dst):
+    """Copy the checkout without .git and build trees, so the apply builds
+    exactly one source state (and never touches the suite's builds)."""
+    def ignore(d, names):
+        out = {n for n in names if n in (".git", ".fleet", ".cache")
+               or n.startswith("__pycache__")}
+        if os.path.abspath(d) == REPO:
+            out |= {n for n in names if os.path.exists(
+                os.path.join(d, n, "CMakeCache.txt"))}
+        return out
+    shutil.copytree(os.environ.get("SLUICE_ANSIBLE_SRC", REPO), dst,
+                    ignore=ignore, symlinks=True)
+
+
+def yaml_dump(obj, indent=0):
+    """Just enough YAML (JSON is YAML) for the inventory."""
+    return json.dumps(obj, indent=2)
+
+
+def recap(out):
+    hosts = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                          "unreachable": int(m.group(4)),
+                          "failed": int(m.group(5))}
+             for m in RECAP.finditer(out)}
+    assert hosts, "no PLAY RECAP in:\n" + out[-3000:]
+    return hosts
+
+
+class Run:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.root = os.path.join(tmp, "root")
+        self.bindir = os.path.join(self.root, "usr/local/bin")
+        self.confdir = os.path.join(self.root, "etc/sluice")
+        self.env = ansible_env(tmp)
+        self.procs = []
+
+    def playbook(self, inv, log, on_progress=None):
+        argv = ["ansible-playbook", "-i", inv, "site.yml", "--diff"]
+        with open(log, "w") as out:
+            p = subprocess.Popen(argv, cwd=ANSIBLE_DIR, env=self.env,
+                                 stdout=out, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 300
+            while p.poll() is None:
+                if on_progress:
+                    on_progress()
+                if time.monotonic() > deadline:
+                    p.kill()
+                    break
+                time.sleep(0.1)
+        with open(log) as f:
+            text = f.read()
+        if p.returncode != 0:
+            sys.stderr.write(text[-8000:])
+            raise AssertionError("ansible-playbook failed (%s)"
+                                 % p.returncode)
+        return text
+
+    def ctl(self, admin, *args):
+        r = subprocess.run([os.path.join(self.bindir, "sluicectl"), "--admin",
+                            admin, "--json"] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return json.loads(r.stdout)
+
+    def start(self, args, log):
+        p = Proc(args, os.path.join(self.tmp, log)).start()
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.stop()
+
+    def dump_logs(self):
+        for p in self.procs:
+            sys.stderr.write("--- %s\n%s" % (p.log_path, p.output()[-4000:]))
+
+
+def main():
+    require("ansible-playbook")
+    tmp = tempfile.mkdtemp(prefix="sluice-ansible-")
+    os.chmod(tmp, 0o755)
+    run = Run(tmp)
+    pg = PgServer(base=os.path.join(tmp, "pg"))
+    os.makedirs(pg.base)
+    ok = False
+    checks = []
+    try:
+        t0 = time.monotonic()
+        pg.start()
+        conninfo = pg.create_db("sluice")
+        src = os.path.join(tmp, "src")
+        snapshot_sources(src)
+
+        up_port, smtp_port = free_port(), free_port()
+        metrics_port, ctl_port = free_port(), free_port()
+        record = os.path.join(tmp, "upstream.jsonl")
+        run.start([sys.executable, os.path.join(REPO, "tests", "upstream",
+                                                "upstream.py"),
+                   "--port", str(up_port), "--record", record],
+                  "upstream.log")
+        admin = "ipc://%s/run/sluice/admin.sock" % run.root
+        policy = {
+            "networks": {"allow": ["127.0.0.0/8"]},
+            "hops": [{"name": "upstream", "host": "127.0.0.1",
+                      "port": up_port, "tls": "none"}],
+            "routes": [{"pattern": "*", "groups": [["upstream"]]}],
+        }
+        inventory = {"all": {
+            "vars": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                "ansible_become": False,
+                "sluice_common_prefix": run.root,
+                "sluice_common_user": "root",
+                "sluice_common_group": "root",
+                "sluice_common_create_user": False,
+                "sluice_common_manage_services": False,
+                "sluice_common_controller_port": ctl_port,
+                "sluice_build_src": src,
+                "sluice_build_dir": os.path.join(tmp, "build"),
+                "sluice_build_install_deps": False,
+                "sluice_controller_database": conninfo,
+                "sluice_controller_address": "127.0.0.1",
+                "sluice_controller_bind_address": "127.0.0.1",
+                "sluice_controller_wait_retries": 60,
+                "sluice_controller_wait_delay": 1,
+                "sluice_node_heartbeat_ms": 200,
+                "sluice_node_hostname": "relay-test.sluice.test",
+                "sluice_node_address": "127.0.0.1:%d" % smtp_port,
+                "sluice_node_listen": [{"address": "127.0.0.1:%d" % smtp_port,
+                                        "role": "relay"}],
+                "sluice_node_metrics_listen": "127.0.0.1:%d" % metrics_port,
+            },
+            "children": {
+                "sluice_db": {"hosts": {}},
+                "sluice_controllers": {"hosts": {"ctl1": {}},
+                                       "vars": {"sluice_policy": policy}},
+                "sluice_nodes": {"hosts": {"edge1": {}}},
+            },
+        }}
+        inv = os.path.join(tmp, "inventory.yml")
+        with open(inv, "w") as f:
+            f.write(yaml_dump(inventory))
+
+        # --- first apply; the controller is started by us as soon as the
+        # play has installed it and rendered its configuration.
+        ctl_conf = os.path.join(run.confdir, "controller.conf")
+        ctl_bin = os.path.join(run.bindir, "sluice-controller")
+        state = {}
+
+        def start_controller():
+            if "ctl" not in state and os.path.exists(ctl_conf) \
+                    and os.path.exists(ctl_bin):
+                state["ctl"] = run.start([ctl_bin, "--config", ctl_conf],
+                                         "controller.log")
+
+        out1 = run.playbook(inv, os.path.join(tmp, "apply1.log"),
+                            start_controller)
+        r1 = recap(out1)
+        assert set(r1) == {"ctl1", "edge1"}, r1
+        for h, st in r1.items():
+            assert st["failed"] == 0 and st["unreachable"] == 0, (h, st)
+            assert st["changed"] > 0, (h, st)
+        assert "ctl" in state, "controller config never appeared"
+        t1 = time.monotonic()
+
+        # --- what the play installed
+        for b in ("sluice-node", "sluice-controller", "sluicectl"):
+            assert os.access(os.path.join(run.bindir, b), os.X_OK), b
+        conf = open(os.path.join(run.confdir, "node.conf")).read()
+        token = re.search(r"^token = (\S+)$", conf, re.M).group(1)
+        assert len(token) >= 40, conf
+        assert "controller = tcp://127.0.0.1:%d" % ctl_port in conf, conf
+        assert "listen = 127.0.0.1:%d relay" % smtp_port in conf, conf
+        assert os.stat(os.path.join(run.confdir, "node.conf")).st_mode \
+            & 0o777 == 0o640
+        assert "controlplane_" not in conf, "TLS keys rendered while off"
+        cconf = open(ctl_conf).read()
+        assert 'database = "%s"' % conninfo in cconf, cconf
+        unit = open(os.path.join(run.root, "etc/systemd/system/"
+                                 "sluice-node.service")).read()
+        for line in ("NoNewPrivileges=yes", "ProtectSystem=strict",
+                     "ReadWritePaths=%s/var/spool/sluice" % run.root,
+                     "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+                     "Restart=on-failure", "User=root"):
+            assert line in unit.splitlines(), (line, unit)
+        cunit = open(os.path.join(run.root, "etc/systemd/system/"
+                                  "sluice-controller.service")).read()
+        for line in ("NoNewPrivileges=yes", "ProtectSystem=strict",
+                     "Restart=on-failure", "CapabilityBoundingSet="):
+            assert line in cunit.splitlines(), (line, cunit)
+        pki = os.path.join(run.confdir, "pki")
+        for who in ("node", "controller"):
+            v = subprocess.run(["openssl", "verify", "-CAfile",
+                                os.path.join(pki, "ca.crt"),
+                                os.path.join(pki, who + ".crt")],
+                               capture_output=True, text=True)
+            assert v.returncode == 0, (who, v.stdout, v.stderr)
+        assert oct(os.stat(os.path.join(run.confdir, "ca", "ca.key"))
+                   .st_mode & 0o777) == "0o600"
+        chk = subprocess.run([os.path.join(run.bindir, "sluice-node"),
+                              "--check-config", "--config",
+                              os.path.join(run.confdir, "node.conf")],
+                             capture_output=True, text=True)
+        assert chk.returncode == 0, chk
+        version = run.ctl(admin, "policy", "history")["versions"][0]["version"]
+        assert version >= 1, version
+
+        # --- the node, from the rendered configuration: enrolls, runs the
+        # play's policy
+        node = run.start([os.path.join(run.bindir, "sluice-node"), "--config",
+                          os.path.join(run.confdir, "node.conf")], "node.log")
+
+        def node_status():
+            for n in run.ctl(admin, "node", "list")["nodes"]:
+                if n["name"] == "edge1":
+                    return n
+            return None
+        st = wait_until(lambda: (node_status() or {}).get("state") == "up"
+                        and (node_status()["policy_version"] >= version)
+                        and node_status(), timeout=20,
+                        what="edge1 up on policy version %d" % version)
+        assert st["address"] == "127.0.0.1:%d" % smtp_port, st
+        checks.append("node enrolled and up on policy version %d" % version)
+
+        # --- a message through the node to the upstream
+        body = ("From: app@example.com\r\nTo: user@example.org\r\n"
+                "Subject: ansible apply\r\nMessage-ID: <ansible-%d@test>\r\n"
+                "\r\ndeployed by ansible\r\n" % os.getpid())
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=15) as s:
+            s.ehlo("client.test")
+            code, _ = s.mail("app@example.com")
+            assert code == 250, code
+            code, _ = s.rcpt("user@example.org")
+            assert code == 250, code
+            code, reply = s.data(body.encode())
+            assert code == 250, (code, reply)
+        checks.append("message accepted with 250")
+
+        def delivered():
+            if not os.path.exists(record):
+                return None
+            for ln in open(record):
+                ev = json.loads(ln)
+                if ev.get("ev") == "message" and \
+                        "deployed by ansible" in ev.get("data", ""):
+                    return ev
+            return None
+        # The delivery engine (node/delivery.c) is its own issue; until the
+        # tree has one, say so loudly instead of passing silently.
+        if os.path.exists(os.path.join(src, "node", "delivery.c")):
+            ev = wait_until(delivered, timeout=30, interval=0.2,
+                            what="the message at the upstream")
+            assert ev["rcpts"] == ["user@example.org"], ev
+            assert ev["from"] == "app@example.com", ev
+            checks.append("delivered to the upstream")
+        else:
+            print("NOT CHECKED: delivery to the upstream (this tree has no "
+                  "node/delivery.c yet); the message was accepted with 250")
+
+        # --- second apply: nothing changes, nothing re-enrolls, no new
+        # policy version, the node keeps running
+        t2 = time.monotonic()
+        out2 = run.playbook(inv, os.path.join(tmp, "apply2.log"))
+        r2 = recap(out2)
+        changed = {h: st["changed"] for h, st in r2.items()
+                   if st["changed"] or st["failed"]}
+        if changed:
+            tasks = re.findall(r"^changed: \[(\S+)\].*$|^TASK \[(.+)\]",
+                               out2, re.M)
+            sys.stderr.write(out2[-8000:])
+            raise AssertionError("second apply not idempotent: %s %s"
+                                 % (changed, tasks[-5:]))
+        conf2 = open(os.path.join(run.confdir, "node.conf")).read()
+        assert conf2 == conf, "node.conf changed on the second apply"
+        v2 = run.ctl(admin, "policy", "history")["versions"][0]["version"]
+        assert v2 == version, (version, v2)
+        assert node.alive() and node_status()["state"] == "up"
+        checks.append("second apply changed=0, same token, same policy "
+                      "version")
+        print("apply %.0fs, second apply %.0fs, total %.0fs"
+              % (t1 - t0, time.monotonic() - t2, time.monotonic() - t0))
+        print("checked: " + ", ".join(checks))
+        ok = True
+    finally:
+        if not ok:
+            run.dump_logs()
+        run.stop()
+        pg.destroy()
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            sys.stderr.write("kept %s for inspection\n" % tmp)
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
