@@ -55,7 +55,18 @@ static const struct cmd cmds[] = {
     {{"policy", "apply"}, cmd_policy_apply, "-f FILE [--dry-run]"},
     {{"policy", "diff"}, cmd_policy_diff, "-f FILE"},
     {{"policy", "history"}, cmd_policy_history, ""},
+    {{"trace", ""}, cmd_trace, "QUEUE-ID|MESSAGE-ID"},
+    {{"log", ""}, cmd_log,
+        "[--from SENDER] [--to RCPT] [--status KIND] [--since 1h] "
+        "[--node N] [--limit N]"},
 };
+
+/* A command phrase is one or two words; "" ends it early. */
+static int
+cmd_nwords(const struct cmd *c)
+{
+	return c->words[1][0] != '\0' ? 2 : 1;
+}
 
 void
 ctl_die(const char *fmt, ...)
@@ -114,7 +125,8 @@ usage(FILE *f)
 	fprintf(f, "usage: sluicectl [--admin URL] [--json] COMMAND...\n"
 	           "commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %s %s %s\n", cmds[i].words[0], cmds[i].words[1],
+		fprintf(f, "  %s%s%s %s\n", cmds[i].words[0],
+		    cmds[i].words[1][0] ? " " : "", cmds[i].words[1],
 		    cmds[i].args);
 	fprintf(
 	    f, "--admin defaults to $SLUICE_ADMIN, else %s\n", DEFAULT_ADMIN);
@@ -164,31 +176,34 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - a < 2) {
+	if (argc - a < 1) {
 		fprintf(stderr, "usage: sluicectl [--admin URL] [--json] "
 		                "COMMAND... (sluicectl --help lists them)\n");
 		return 2;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmds[i].words[0], argv[a]) == 0 &&
-		    strcmp(cmds[i].words[1], argv[a + 1]) == 0)
+		    (cmd_nwords(&cmds[i]) == 1 ||
+		        (a + 1 < argc &&
+		            strcmp(cmds[i].words[1], argv[a + 1]) == 0)))
 			c = &cmds[i];
 	if (c == NULL) {
 		fprintf(stderr,
-		    "sluicectl: unknown command '%s %s' "
+		    "sluicectl: unknown command '%s%s%s' "
 		    "(sluicectl --help lists them)\n",
-		    argv[a], argv[a + 1]);
+		    argv[a], a + 1 < argc ? " " : "",
+		    a + 1 < argc ? argv[a + 1] : "");
 		return 2;
 	}
 	/* --help after the words prints that command's usage. */
-	for (i = (size_t)a + 2; i < (size_t)argc; i++)
+	for (i = (size_t)a + (size_t)cmd_nwords(c); i < (size_t)argc; i++)
 		if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: sluicectl %s %s %s\n", c->words[0],
-			    c->words[1], c->args);
+			printf("usage: sluicectl %s%s%s %s\n", c->words[0],
+			    c->words[1][0] ? " " : "", c->words[1], c->args);
 			return 0;
 		}
 	summarise(&ctl, argc - a, argv + a);
-	rc = c->fn(&ctl, argc - a - 2, argv + a + 2);
+	rc = c->fn(&ctl, argc - a - cmd_nwords(c), argv + a + cmd_nwords(c));
 	rpc_client_close(ctl.rpc);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "sluicectl: cannot write output: %s\n",
