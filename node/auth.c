@@ -23,39 +23,39 @@
 #include "passwd.h"
 
 #define AUTH_CACHE_SIZE 1024
-#define AUTH_CACHE_TTL	3600
+#define AUTH_CACHE_TTL  3600
 
 struct auth_job {
-	struct auth_job	*next;
-	uint64_t	 cookie;
-	bool		 ok;
-	uint8_t		 mac[32];
-	char		*pass;
-	char		 hash[PASSWD_HASH_MAX];
-	bool		 has_hash;
+	struct auth_job *next;
+	uint64_t cookie;
+	bool ok;
+	uint8_t mac[32];
+	char *pass;
+	char hash[PASSWD_HASH_MAX];
+	bool has_hash;
 };
 
 struct auth_cache_entry {
-	uint8_t	mac[32];
-	int64_t	expire_at;
+	uint8_t mac[32];
+	int64_t expire_at;
 };
 
 struct auth {
-	struct event_base	*base;
-	auth_cb			 cb;
-	pthread_t		 thread;
-	bool			 started;
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	bool			 stop;
-	struct auth_job		*todo, *done;
-	size_t			 pending;
-	int			 pipe[2];
-	struct event		*ev;
-	uint8_t			 key[32];
-	char			 dummy[PASSWD_HASH_MAX];
-	struct auth_cache_entry	 cache[AUTH_CACHE_SIZE];
-	size_t			 cache_next;
+	struct event_base *base;
+	auth_cb cb;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	struct auth_job *todo, *done;
+	size_t pending;
+	int pipe[2];
+	struct event *ev;
+	uint8_t key[32];
+	char dummy[PASSWD_HASH_MAX];
+	struct auth_cache_entry cache[AUTH_CACHE_SIZE];
+	size_t cache_next;
 };
 
 static void
@@ -75,8 +75,8 @@ auth_mac(const struct auth *a, const char *user, const char *pass,
 	memcpy(buf, user, ul);
 	memcpy(buf + ul, pass, pl);
 	memcpy(buf + ul + pl, hash, hl);
-	HMAC(EVP_sha256(), a->key, sizeof(a->key), buf, ul + pl + hl, mac,
-	    &len);
+	HMAC(
+	    EVP_sha256(), a->key, sizeof(a->key), buf, ul + pl + hl, mac, &len);
 	OPENSSL_cleanse(buf, ul + pl + hl);
 	free(buf);
 }
@@ -98,8 +98,8 @@ auth_worker(void *arg)
 		a->todo = j->next;
 		pthread_mutex_unlock(&a->mu);
 
-		j->ok = passwd_verify(j->pass, j->has_hash ? j->hash
-							   : a->dummy) &&
+		j->ok =
+		    passwd_verify(j->pass, j->has_hash ? j->hash : a->dummy) &&
 		    j->has_hash;
 		OPENSSL_cleanse(j->pass, strlen(j->pass));
 		free(j->pass);
@@ -179,8 +179,8 @@ auth_new(struct event_base *base, auth_cb cb, char *err, size_t errlen)
 		fcntl(a->pipe[i], F_SETFL, O_NONBLOCK);
 	fcntl(a->pipe[0], F_SETFD, FD_CLOEXEC);
 	fcntl(a->pipe[1], F_SETFD, FD_CLOEXEC);
-	a->ev = event_new(base, a->pipe[0], EV_READ | EV_PERSIST,
-	    auth_on_done, a);
+	a->ev =
+	    event_new(base, a->pipe[0], EV_READ | EV_PERSIST, auth_on_done, a);
 	if (a->ev == NULL || event_add(a->ev, NULL) == -1) {
 		snprintf(err, errlen, "auth: event");
 		goto fail;

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const uint8_t proxy_v2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00,
-	0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+static const uint8_t proxy_v2_sig[12] = {
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 static int
 port_parse(const char *s, uint16_t *out)
@@ -43,20 +43,20 @@ proxy_v1(const uint8_t *buf, size_t len, struct proxy_info *pi)
 		return len >= PROXY_V1_MAX ? -1 : 0;
 	n = (size_t)(crlf - buf);
 	if (n == 0 || buf[n - 1] != '\r')
-		return -1;	/* a bare LF */
+		return -1; /* a bare LF */
 	n--;
 	if (memchr(buf, '\0', n) != NULL || memchr(buf, '\r', n) != NULL)
 		return -1;
 	memcpy(line, buf, n);
 	line[n] = '\0';
 	for (p = strtok_r(line, " ", &save); p != NULL && ntok < 6;
-	    p = strtok_r(NULL, " ", &save))
+	     p = strtok_r(NULL, " ", &save))
 		tok[ntok++] = p;
 	if (ntok < 2 || strcmp(tok[0], "PROXY") != 0)
 		return -1;
 	memset(pi, 0, sizeof(*pi));
 	if (strcmp(tok[1], "UNKNOWN") == 0) {
-		pi->local = true;	/* rest of the line is ignored */
+		pi->local = true; /* rest of the line is ignored */
 		return (int)n + 2;
 	}
 	if (p != NULL || ntok != 6)
@@ -90,16 +90,16 @@ proxy_v2(const uint8_t *buf, size_t len, struct proxy_info *pi)
 		return 0;
 	memset(pi, 0, sizeof(*pi));
 	switch (buf[12] & 0x0f) {
-	case 0x0:	/* LOCAL: health check by the proxy itself */
+	case 0x0: /* LOCAL: health check by the proxy itself */
 		pi->local = true;
 		return (int)(16 + alen);
-	case 0x1:	/* PROXY */
+	case 0x1: /* PROXY */
 		break;
 	default:
 		return -1;
 	}
 	switch (buf[13]) {
-	case 0x11:	/* TCP over IPv4 */
+	case 0x11: /* TCP over IPv4 */
 		if (alen < 12)
 			return -1;
 		pi->family = AF_INET;
@@ -108,7 +108,7 @@ proxy_v2(const uint8_t *buf, size_t len, struct proxy_info *pi)
 		pi->src_port = (uint16_t)(buf[24] << 8 | buf[25]);
 		pi->dst_port = (uint16_t)(buf[26] << 8 | buf[27]);
 		break;
-	case 0x21:	/* TCP over IPv6 */
+	case 0x21: /* TCP over IPv6 */
 		if (alen < 36)
 			return -1;
 		pi->family = AF_INET6;
@@ -117,13 +117,13 @@ proxy_v2(const uint8_t *buf, size_t len, struct proxy_info *pi)
 		pi->src_port = (uint16_t)(buf[48] << 8 | buf[49]);
 		pi->dst_port = (uint16_t)(buf[50] << 8 | buf[51]);
 		break;
-	case 0x00:	/* UNSPEC: keep the socket's address */
+	case 0x00: /* UNSPEC: keep the socket's address */
 		pi->local = true;
 		break;
-	default:	/* UDP, unix sockets: not for SMTP */
+	default: /* UDP, unix sockets: not for SMTP */
 		return -1;
 	}
-	return (int)(16 + alen);	/* TLVs skipped */
+	return (int)(16 + alen); /* TLVs skipped */
 }
 
 int

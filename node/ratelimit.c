@@ -10,27 +10,27 @@
 #define RL_BUCKETS 4096
 
 struct rl_entry {
-	struct rl_entry	*next;
-	unsigned	 conns;
-	int64_t		 msg_window_at;	/* start of the current minute */
-	int64_t		 msgs;
-	int64_t		 fail_window_at;
-	int64_t		 fails;
-	int64_t		 blocked_until;
-	int64_t		 expire_at;	/* reclaimable after this */
-	char		 key[RATELIMIT_KEY_MAX];
+	struct rl_entry *next;
+	unsigned conns;
+	int64_t msg_window_at; /* start of the current minute */
+	int64_t msgs;
+	int64_t fail_window_at;
+	int64_t fails;
+	int64_t blocked_until;
+	int64_t expire_at; /* reclaimable after this */
+	char key[RATELIMIT_KEY_MAX];
 };
 
 struct ratelimit {
-	struct rl_entry	*buckets[RL_BUCKETS];
-	size_t		 nkeys;
-	int64_t		 now;		/* last time seen, for reclaim */
+	struct rl_entry *buckets[RL_BUCKETS];
+	size_t nkeys;
+	int64_t now; /* last time seen, for reclaim */
 };
 
 static unsigned
 rl_hash(const char *s)
 {
-	unsigned h = 2166136261u;	/* FNV-1a */
+	unsigned h = 2166136261u; /* FNV-1a */
 
 	for (; *s != '\0'; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
@@ -106,8 +106,8 @@ rl_keep(struct rl_entry *e, int64_t until)
 }
 
 bool
-ratelimit_conn_open(struct ratelimit *rl, const char *ip, int64_t max,
-    int64_t now)
+ratelimit_conn_open(
+    struct ratelimit *rl, const char *ip, int64_t max, int64_t now)
 {
 	struct rl_entry *e;
 
@@ -138,8 +138,8 @@ ratelimit_conns(struct ratelimit *rl, const char *ip)
 }
 
 bool
-ratelimit_msg_allowed(struct ratelimit *rl, const char *key,
-    int64_t per_minute, int64_t now)
+ratelimit_msg_allowed(
+    struct ratelimit *rl, const char *key, int64_t per_minute, int64_t now)
 {
 	struct rl_entry *e;
 
@@ -168,8 +168,8 @@ ratelimit_msg_count(struct ratelimit *rl, const char *key, int64_t now)
 }
 
 bool
-ratelimit_auth_blocked(struct ratelimit *rl, const char *ip, int64_t now,
-    int64_t *until)
+ratelimit_auth_blocked(
+    struct ratelimit *rl, const char *ip, int64_t now, int64_t *until)
 {
 	struct rl_entry *e;
 
@@ -191,7 +191,7 @@ ratelimit_auth_failure(struct ratelimit *rl, const char *ip,
 	if ((e = rl_get(rl, ip, true)) == NULL)
 		return false;
 	if (e->blocked_until > now)
-		return false;	/* already blocked */
+		return false; /* already blocked */
 	if (now - e->fail_window_at >= block_s) {
 		e->fail_window_at = now;
 		e->fails = 0;

@@ -10,23 +10,23 @@
 #include <strings.h>
 
 static const struct {
-	const char	*name;
-	enum smtp_verb	 verb;
+	const char *name;
+	enum smtp_verb verb;
 } smtp_verbs[] = {
-	{ "HELO", SMTP_HELO },
-	{ "EHLO", SMTP_EHLO },
-	{ "MAIL", SMTP_MAIL },
-	{ "RCPT", SMTP_RCPT },
-	{ "DATA", SMTP_DATA },
-	{ "BDAT", SMTP_BDAT },
-	{ "RSET", SMTP_RSET },
-	{ "NOOP", SMTP_NOOP },
-	{ "QUIT", SMTP_QUIT },
-	{ "VRFY", SMTP_VRFY },
-	{ "EXPN", SMTP_EXPN },
-	{ "HELP", SMTP_HELP },
-	{ "STARTTLS", SMTP_STARTTLS },
-	{ "AUTH", SMTP_AUTH },
+    {"HELO", SMTP_HELO},
+    {"EHLO", SMTP_EHLO},
+    {"MAIL", SMTP_MAIL},
+    {"RCPT", SMTP_RCPT},
+    {"DATA", SMTP_DATA},
+    {"BDAT", SMTP_BDAT},
+    {"RSET", SMTP_RSET},
+    {"NOOP", SMTP_NOOP},
+    {"QUIT", SMTP_QUIT},
+    {"VRFY", SMTP_VRFY},
+    {"EXPN", SMTP_EXPN},
+    {"HELP", SMTP_HELP},
+    {"STARTTLS", SMTP_STARTTLS},
+    {"AUTH", SMTP_AUTH},
 };
 
 const char *
@@ -69,7 +69,7 @@ smtp_cmd_line(const char *buf, size_t len, size_t max, size_t *used,
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	else
-		*bad = true;	/* bare LF as a line end */
+		*bad = true; /* bare LF as a line end */
 	for (i = 0; i < n; i++)
 		if (buf[i] == '\r' || buf[i] == '\0')
 			*bad = true;
@@ -116,7 +116,7 @@ parse_path(const char *p, struct smtp_path *path, const char **end,
 {
 	const char *enh = is_rcpt ? "5.1.3" : "5.1.7";
 	const char *text = is_rcpt ? "Bad recipient address syntax"
-				   : "Bad sender address syntax";
+	                           : "Bad sender address syntax";
 	const char *q, *local, *dom;
 	size_t llen, dlen, label;
 	unsigned char c;
@@ -127,7 +127,7 @@ parse_path(const char *p, struct smtp_path *path, const char **end,
 	p++;
 	if (*p == '>') {
 		*end = p + 1;
-		return 0;	/* the null path; callers decide */
+		return 0; /* the null path; callers decide */
 	}
 	if (*p == '@') {
 		/* RFC 5321 4.1.2 A-d-l: "@one,@two:" - accepted by the
@@ -136,7 +136,7 @@ parse_path(const char *p, struct smtp_path *path, const char **end,
 		while (*p == '@') {
 			p++;
 			while (isalnum((unsigned char)*p) || *p == '-' ||
-			    *p == '.' || *p == '[' || *p == ']')
+			       *p == '.' || *p == '[' || *p == ']')
 				p++;
 			if (*p == ',')
 				p++;
@@ -191,7 +191,7 @@ parse_path(const char *p, struct smtp_path *path, const char **end,
 	}
 	llen = (size_t)(p - local);
 	if (*p != '@')
-		goto bad;	/* no domain: relays have no local users */
+		goto bad; /* no domain: relays have no local users */
 	dom = ++p;
 	if (*p == '[') {
 		/* address literal, RFC 5321 4.1.3 */
@@ -294,7 +294,7 @@ smtp_parse_mail(const char *arg, struct smtp_path *path,
 			for (; *val != '\0'; val++)
 				mp->size = mp->size * 10 + (*val - '0');
 		} else if (klen == 4 && strncasecmp(kw, "BODY", 4) == 0 &&
-		    val != NULL) {
+		           val != NULL) {
 			if (strcasecmp(val, "7BIT") == 0)
 				mp->body = SMTP_BODY_7BIT;
 			else if (strcasecmp(val, "8BITMIME") == 0)
@@ -302,10 +302,10 @@ smtp_parse_mail(const char *arg, struct smtp_path *path,
 			else
 				goto unsupported;
 		} else if (klen == 8 && strncasecmp(kw, "SMTPUTF8", 8) == 0 &&
-		    val == NULL) {
+		           val == NULL) {
 			mp->smtputf8 = true;
 		} else if (klen == 4 && strncasecmp(kw, "AUTH", 4) == 0 &&
-		    val != NULL) {
+		           val != NULL) {
 			/* RFC 4954 5: accepted and not trusted */
 		} else
 			goto unsupported;
@@ -320,8 +320,7 @@ unsupported:
 }
 
 int
-smtp_parse_rcpt(const char *arg, struct smtp_path *path,
-    struct smtp_reply *err)
+smtp_parse_rcpt(const char *arg, struct smtp_path *path, struct smtp_reply *err)
 {
 	const char *p, *end;
 
@@ -350,8 +349,8 @@ smtp_path_check(const struct smtp_path *path, bool trusted, bool smtputf8,
 {
 	if ((path->flags & SMTP_ADDR_UTF8) && !smtputf8) {
 		/* RFC 6531 3.5 */
-		set_err(err, 553, "5.6.7",
-		    "Non-ASCII address requires SMTPUTF8");
+		set_err(
+		    err, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
 		return -1;
 	}
 	if (trusted)
@@ -364,8 +363,8 @@ smtp_path_check(const struct smtp_path *path, bool trusted, bool smtputf8,
 	else if (path->flags & SMTP_ADDR_BANG)
 		set_err(err, 553, "5.1.3", "Bang paths not allowed");
 	else if (path->flags & SMTP_ADDR_QUOTED_AT)
-		set_err(err, 553, "5.1.3",
-		    "Quoted local part with @ not allowed");
+		set_err(
+		    err, 553, "5.1.3", "Quoted local part with @ not allowed");
 	else
 		return 0;
 	return -1;
@@ -377,12 +376,12 @@ void
 smtp_data_init(struct smtp_data *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->state = SMTP_DATA_BOL;	/* DATA's own CRLF starts a line */
+	d->state = SMTP_DATA_BOL; /* DATA's own CRLF starts a line */
 }
 
 size_t
-smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
-    size_t *outlen)
+smtp_data_feed(
+    struct smtp_data *d, const char *in, size_t len, char *out, size_t *outlen)
 {
 	size_t i, o = 0;
 	char c;
@@ -423,7 +422,7 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
 				d->linelen = 0;
 				continue;
 			}
-			d->bare = true;	/* the previous CR was bare */
+			d->bare = true; /* the previous CR was bare */
 			out[o++] = '\r';
 			d->size++;
 			break;
@@ -438,7 +437,7 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
 			continue;
 		}
 		if (c == '\n')
-			d->bare = true;	/* never a line end on its own */
+			d->bare = true; /* never a line end on its own */
 		else if (c == '\0')
 			d->nul = true;
 		if (++d->linelen > SMTP_TEXT_MAX - 2)
@@ -464,13 +463,13 @@ smtp_message_id(const char *msg, size_t len, char *out, size_t outlen)
 		if (eol == NULL)
 			eol = end;
 		if (p == eol || (eol - p == 1 && *p == '\r'))
-			break;	/* the empty line ends the headers */
+			break; /* the empty line ends the headers */
 		if (in_value && (*p == ' ' || *p == '\t')) {
 			/* folded continuation */
 		} else if (in_value) {
 			break;
-		} else if (eol - p > 11 && strncasecmp(p, "Message-ID:", 11) ==
-		    0) {
+		} else if (eol - p > 11 &&
+		           strncasecmp(p, "Message-ID:", 11) == 0) {
 			in_value = found = true;
 			p += 11;
 		} else {
@@ -509,8 +508,8 @@ b64_val(char c)
 }
 
 int
-smtp_b64_decode(const char *in, size_t inlen, char *out, size_t outcap,
-    size_t *outlen)
+smtp_b64_decode(
+    const char *in, size_t inlen, char *out, size_t outcap, size_t *outlen)
 {
 	size_t i, o = 0, pad = 0;
 	int v[4], k;

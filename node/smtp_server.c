@@ -24,8 +24,8 @@
 #include "smtp_session.h"
 #include "tls_server.h"
 
-const char *const smtp_server_config_keys[] = { "listen", "tls_cert",
-	"tls_key", NULL };
+const char *const smtp_server_config_keys[] = {
+    "listen", "tls_cert", "tls_key", NULL};
 
 static void
 smtp_server_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
@@ -64,10 +64,10 @@ parse_listen(const char *line, struct smtp_listener *l,
 	}
 	strcpy(buf, line);
 	for (p = strtok_r(buf, " \t", &save); p != NULL;
-	    p = strtok_r(NULL, " \t", &save)) {
+	     p = strtok_r(NULL, " \t", &save)) {
 		if (n == 3) {
-			snprintf(err, errlen, "listen %s: too many words",
-			    line);
+			snprintf(
+			    err, errlen, "listen %s: too many words", line);
 			return -1;
 		}
 		tok[n++] = p;
@@ -81,22 +81,22 @@ parse_listen(const char *line, struct smtp_listener *l,
 	}
 	*sslen = sizeof(*ss);
 	memset(ss, 0, sizeof(*ss));
-	if (evutil_parse_sockaddr_port(tok[0], (struct sockaddr *)ss,
-		sslen) == -1 ||
+	if (evutil_parse_sockaddr_port(tok[0], (struct sockaddr *)ss, sslen) ==
+	        -1 ||
 	    (ss->ss_family == AF_INET &&
-		((struct sockaddr_in *)ss)->sin_port == 0) ||
+	        ((struct sockaddr_in *)ss)->sin_port == 0) ||
 	    (ss->ss_family == AF_INET6 &&
-		((struct sockaddr_in6 *)ss)->sin6_port == 0)) {
-		snprintf(err, errlen, "listen %s: bad address %s", line,
-		    tok[0]);
+	        ((struct sockaddr_in6 *)ss)->sin6_port == 0)) {
+		snprintf(
+		    err, errlen, "listen %s: bad address %s", line, tok[0]);
 		return -1;
 	}
 	for (i = SMTP_ROLE_RELAY; i <= SMTP_ROLE_SMTPS; i++)
 		if (strcmp(tok[1], smtp_role_name((enum smtp_role)i)) == 0)
 			break;
 	if (i > SMTP_ROLE_SMTPS) {
-		snprintf(err, errlen, "listen %s: unknown role %s", line,
-		    tok[1]);
+		snprintf(
+		    err, errlen, "listen %s: unknown role %s", line, tok[1]);
 		return -1;
 	}
 	l->role = (enum smtp_role)i;
@@ -147,8 +147,8 @@ smtp_server_open(struct node *n, char *err, size_t errlen)
 	if (cert != NULL &&
 	    (srv->tls = tls_server_new(cert, key, err, errlen)) == NULL)
 		goto fail;
-	if ((srv->auth = auth_new(n->base, smtp_server_on_auth, err,
-		 errlen)) == NULL)
+	if ((srv->auth = auth_new(n->base, smtp_server_on_auth, err, errlen)) ==
+	    NULL)
 		goto fail;
 	for (i = 0; i < nl; i++) {
 		l = &srv->listeners[i];
@@ -163,20 +163,20 @@ smtp_server_open(struct node *n, char *err, size_t errlen)
 			    line, smtp_role_name(l->role));
 			goto fail;
 		}
-		l->lev = evconnlistener_new_bind(n->base, smtp_server_on_accept,
-		    l,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-			LEV_OPT_CLOSE_ON_EXEC,
-		    1024, (struct sockaddr *)&ss, sslen);
+		l->lev =
+		    evconnlistener_new_bind(n->base, smtp_server_on_accept, l,
+		        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+		            LEV_OPT_CLOSE_ON_EXEC,
+		        1024, (struct sockaddr *)&ss, sslen);
 		if (l->lev == NULL) {
 			snprintf(err, errlen, "listen %s: cannot bind: %s",
 			    l->name,
 			    evutil_socket_error_to_string(
-				EVUTIL_SOCKET_ERROR()));
+			        EVUTIL_SOCKET_ERROR()));
 			goto fail;
 		}
-		evconnlistener_set_error_cb(l->lev,
-		    smtp_server_on_accept_error);
+		evconnlistener_set_error_cb(
+		    l->lev, smtp_server_on_accept_error);
 		srv->nlisteners++;
 		log_info("smtp listening on %s role=%s%s", l->name,
 		    smtp_role_name(l->role), l->proxy ? " proxy_protocol" : "");

@@ -36,21 +36,21 @@
 #include "spool.h"
 #include "tls_server.h"
 
-#define SMTP_MAX_BAD_CMDS	10	/* then 421 and close */
-#define SMTP_PROXY_TIMEOUT_S	10	/* PROXY header must come by then */
-#define SMTP_HDR_CAPTURE	65536	/* headers kept for Message-ID */
-#define SMTP_DATA_CHUNK		16384
-#define SMTP_OUT_HIGH		(256 * 1024)	/* pause reading above */
-#define SMTP_IN_HIGH		(1024 * 1024)
+#define SMTP_MAX_BAD_CMDS    10    /* then 421 and close */
+#define SMTP_PROXY_TIMEOUT_S 10    /* PROXY header must come by then */
+#define SMTP_HDR_CAPTURE     65536 /* headers kept for Message-ID */
+#define SMTP_DATA_CHUNK      16384
+#define SMTP_OUT_HIGH        (256 * 1024) /* pause reading above */
+#define SMTP_IN_HIGH         (1024 * 1024)
 
 enum smtp_state {
-	SS_PROXY = 0,	/* waiting for the PROXY header */
-	SS_CMD,		/* reading commands */
-	SS_SASL,	/* reading a SASL response line */
-	SS_DATA,	/* reading message data */
-	SS_COMMIT,	/* waiting for the spool's group commit */
-	SS_AUTH,	/* waiting for the password check */
-	SS_CLOSING,	/* last reply being written */
+	SS_PROXY = 0, /* waiting for the PROXY header */
+	SS_CMD,       /* reading commands */
+	SS_SASL,      /* reading a SASL response line */
+	SS_DATA,      /* reading message data */
+	SS_COMMIT,    /* waiting for the spool's group commit */
+	SS_AUTH,      /* waiting for the password check */
+	SS_CLOSING,   /* last reply being written */
 };
 
 enum smtp_sasl {
@@ -61,61 +61,61 @@ enum smtp_sasl {
 };
 
 struct smtp_session {
-	uint64_t		 id;
-	struct smtp_session	*hnext;
-	struct smtp_server	*srv;
-	struct smtp_listener	*lst;
-	struct policy		*policy;	/* ref held; refreshed at MAIL */
-	struct bufferevent	*bev;
-	struct evbuffer		*out;		/* replies of this batch */
-	struct event		*ev_total;	/* session_timeout_seconds */
-	enum smtp_state		 state;
-	int64_t			 started_at;
+	uint64_t id;
+	struct smtp_session *hnext;
+	struct smtp_server *srv;
+	struct smtp_listener *lst;
+	struct policy *policy; /* ref held; refreshed at MAIL */
+	struct bufferevent *bev;
+	struct evbuffer *out;   /* replies of this batch */
+	struct event *ev_total; /* session_timeout_seconds */
+	enum smtp_state state;
+	int64_t started_at;
 
 	/* the client */
-	int			 family;
-	uint8_t			 addr[16];
-	char			 ip[INET6_ADDRSTRLEN];
-	char			 client[INET6_ADDRSTRLEN + 10];
-	bool			 counted;	/* holds a per-IP slot */
-	bool			 trusted;	/* in a policy network */
-	bool			 tls;
-	bool			 discard_line;	/* over-long line being dropped */
-	bool			 paused;	/* output over SMTP_OUT_HIGH */
-	int			 bad_cmds;
-	char			 helo[256];
-	bool			 has_helo;
-	bool			 esmtp;
+	int family;
+	uint8_t addr[16];
+	char ip[INET6_ADDRSTRLEN];
+	char client[INET6_ADDRSTRLEN + 10];
+	bool counted; /* holds a per-IP slot */
+	bool trusted; /* in a policy network */
+	bool tls;
+	bool discard_line; /* over-long line being dropped */
+	bool paused;       /* output over SMTP_OUT_HIGH */
+	int bad_cmds;
+	char helo[256];
+	bool has_helo;
+	bool esmtp;
 
 	/* AUTH */
-	bool			 authed;
-	char			 user[SMTP_SASL_USER_MAX];
-	enum smtp_sasl		 sasl;
-	char			 sasl_user[SMTP_SASL_USER_MAX];
+	bool authed;
+	char user[SMTP_SASL_USER_MAX];
+	enum smtp_sasl sasl;
+	char sasl_user[SMTP_SASL_USER_MAX];
 
 	/* the transaction */
-	bool			 has_mail;
-	struct smtp_path	 from;
-	struct smtp_mail_params	 mp;
-	char			**rcpts;
-	size_t			 nrcpts;
-	struct spool_msg	*msg;
-	struct smtp_data	 data;
-	bool			 overflow;	/* past max_message_size */
-	int			 write_errno;	/* spool_msg_write failed */
-	int64_t			 max_size;
-	char			*hdr;		/* first SMTP_HDR_CAPTURE */
-	size_t			 hdrlen;
+	bool has_mail;
+	struct smtp_path from;
+	struct smtp_mail_params mp;
+	char **rcpts;
+	size_t nrcpts;
+	struct spool_msg *msg;
+	struct smtp_data data;
+	bool overflow;   /* past max_message_size */
+	int write_errno; /* spool_msg_write failed */
+	int64_t max_size;
+	char *hdr; /* first SMTP_HDR_CAPTURE */
+	size_t hdrlen;
 };
 
-static struct smtp_server *session_srv;	/* for callbacks by id */
+static struct smtp_server *session_srv; /* for callbacks by id */
 
-static void	session_process(struct smtp_session *);
-static void	session_settle(struct smtp_session *);
-static void	session_free(struct smtp_session *);
-static void	session_on_read(struct bufferevent *, void *);
-static void	session_on_write(struct bufferevent *, void *);
-static void	session_on_event(struct bufferevent *, short, void *);
+static void session_process(struct smtp_session *);
+static void session_settle(struct smtp_session *);
+static void session_free(struct smtp_session *);
+static void session_on_read(struct bufferevent *, void *);
+static void session_on_write(struct bufferevent *, void *);
+static void session_on_event(struct bufferevent *, short, void *);
 
 const char *
 smtp_role_name(enum smtp_role r)
@@ -197,7 +197,7 @@ session_lookup(uint64_t id)
 	if (session_srv == NULL)
 		return NULL;
 	for (s = session_srv->sessions[id % SMTP_SESSION_BUCKETS]; s != NULL;
-	    s = s->hnext)
+	     s = s->hnext)
 		if (s->id == id)
 			return s;
 	return NULL;
@@ -253,9 +253,8 @@ txn_reset(struct smtp_session *s)
 	memset(&s->mp, 0, sizeof(s->mp));
 }
 
-static void
-log_refused(struct smtp_session *s, const char *to, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void log_refused(struct smtp_session *s, const char *to, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* One line per refused transaction step, Postfix style. */
 static void
@@ -296,8 +295,8 @@ policy_refresh(struct smtp_session *s)
 	s->policy = policy_ref(cur);
 	s->trusted = policy_client_trusted(s->policy, s->family, s->addr);
 	if (s->authed && policy_user(s->policy, s->user) == NULL) {
-		log_info("smtp auth revoked client=%s user=%s", s->client,
-		    s->user);
+		log_info(
+		    "smtp auth revoked client=%s user=%s", s->client, s->user);
 		s->authed = false;
 	}
 }
@@ -313,7 +312,7 @@ may_relay(struct smtp_session *s)
 static bool
 auth_offered(struct smtp_session *s)
 {
-	return s->tls;	/* never in clear text */
+	return s->tls; /* never in clear text */
 }
 
 static void
@@ -383,7 +382,8 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		goto fail;
 	}
 	if (s->mp.size > limit(s, "max_message_size")) {
-		refuse(s, NULL, 552, "5.3.4", "Message size exceeds fixed limit");
+		refuse(
+		    s, NULL, 552, "5.3.4", "Message size exceeds fixed limit");
 		goto fail;
 	}
 	if (s->authed) {
@@ -402,18 +402,18 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	}
 	snprintf(key, sizeof(key), "msg-ip:%s", s->ip);
 	if (!ratelimit_msg_allowed(s->srv->rl, key,
-		limit(s, "messages_per_minute_per_ip"), now_s())) {
+	        limit(s, "messages_per_minute_per_ip"), now_s())) {
 		refuse(s, NULL, 451, "4.7.1",
 		    "Rate limit exceeded for your address, try again later");
 		goto fail;
 	}
 	if (u != NULL) {
 		per_user = u->rate_per_minute > 0
-		    ? (int64_t)u->rate_per_minute
-		    : limit(s, "messages_per_minute_per_user");
+		               ? (int64_t)u->rate_per_minute
+		               : limit(s, "messages_per_minute_per_user");
 		snprintf(key, sizeof(key), "msg-user:%s", s->user);
-		if (!ratelimit_msg_allowed(s->srv->rl, key, per_user,
-			now_s())) {
+		if (!ratelimit_msg_allowed(
+		        s->srv->rl, key, per_user, now_s())) {
 			refuse(s, NULL, 451, "4.7.1",
 			    "Rate limit exceeded for your user, try again "
 			    "later");
@@ -500,8 +500,8 @@ static void
 auth_block_refuse(struct smtp_session *s, int64_t until)
 {
 	reply(s, "454 4.7.0 Too many AUTH failures; try again later");
-	log_info("auth-block client=%s refused=auth until=%" PRId64,
-	    s->client, until);
+	log_info("auth-block client=%s refused=auth until=%" PRId64, s->client,
+	    until);
 }
 
 /* The SASL exchange has a user and a password: check them. */
@@ -514,8 +514,7 @@ auth_check(struct smtp_session *s, const char *user, const char *pass)
 	snprintf(s->sasl_user, sizeof(s->sasl_user), "%s", user);
 	s->sasl = SASL_NONE;
 	r = auth_verify(s->srv->auth, user, pass,
-	    u != NULL && u->password_hash[0] != '\0' ? u->password_hash
-						     : NULL,
+	    u != NULL && u->password_hash[0] != '\0' ? u->password_hash : NULL,
 	    s->id);
 	switch (r) {
 	case AUTH_BUSY:
@@ -524,7 +523,7 @@ auth_check(struct smtp_session *s, const char *user, const char *pass)
 		break;
 	case AUTH_CACHED_OK:
 		s->state = SS_CMD;
-		smtp_session_on_auth(s->id, true);	/* replies now */
+		smtp_session_on_auth(s->id, true); /* replies now */
 		break;
 	case AUTH_QUEUED:
 		s->state = SS_AUTH;
@@ -541,7 +540,7 @@ smtp_session_on_auth(uint64_t id, bool ok)
 	bool async;
 
 	if (s == NULL || s->state == SS_CLOSING)
-		return;	/* the client left meanwhile */
+		return; /* the client left meanwhile */
 	async = s->state == SS_AUTH;
 	s->state = SS_CMD;
 	if (ok) {
@@ -553,14 +552,14 @@ smtp_session_on_auth(uint64_t id, bool ok)
 	} else {
 		atomic_fetch_add(&node_of(s)->stats.auth_failures, 1);
 		reply(s, "535 5.7.8 Authentication credentials invalid");
-		log_info("smtp auth client=%s user=%s result=failed",
-		    s->client, s->sasl_user);
+		log_info("smtp auth client=%s user=%s result=failed", s->client,
+		    s->sasl_user);
 		max = limit(s, "auth_failures_before_block");
 		block_s = limit(s, "auth_block_seconds");
-		if (ratelimit_auth_failure(s->srv->rl, s->ip, max, block_s,
-			now_s()))
+		if (ratelimit_auth_failure(
+		        s->srv->rl, s->ip, max, block_s, now_s()))
 			log_info("auth-block client=%s failures=%" PRId64
-				 " seconds=%" PRId64,
+			         " seconds=%" PRId64,
 			    s->ip, max, block_s);
 	}
 	if (async) {
@@ -582,10 +581,10 @@ cmd_auth(struct smtp_session *s, const char *arg)
 	if (!auth_offered(s)) {
 		if (s->srv->tls != NULL)
 			reply(s, "530 5.7.0 Must issue a STARTTLS command "
-				 "first");
+			         "first");
 		else
 			reply(s, "503 5.5.1 Error: authentication not "
-				 "enabled");
+			         "enabled");
 		return;
 	}
 	if (!s->has_helo || !s->esmtp) {
@@ -622,13 +621,13 @@ cmd_auth(struct smtp_session *s, const char *arg)
 		/* RFC 4954 4: "=" is an empty initial response */
 		if (strcmp(init, "=") == 0)
 			init = "";
-		if (smtp_b64_decode(init, strlen(init), dec, sizeof(dec),
-			&declen) == -1) {
+		if (smtp_b64_decode(
+		        init, strlen(init), dec, sizeof(dec), &declen) == -1) {
 			reply(s, "501 5.5.2 Cannot decode response");
 			return;
 		}
 		if (smtp_sasl_plain(dec, declen, user, sizeof(user), pass,
-			sizeof(pass)) == -1) {
+		        sizeof(pass)) == -1) {
 			explicit_bzero(dec, sizeof(dec));
 			reply(s, "501 5.5.2 Malformed PLAIN response");
 			return;
@@ -639,9 +638,9 @@ cmd_auth(struct smtp_session *s, const char *arg)
 	} else if (strcasecmp(mech, "LOGIN") == 0) {
 		if (init != NULL) {
 			if (smtp_b64_decode(init, strlen(init), dec,
-				sizeof(dec), &declen) == -1 ||
+			        sizeof(dec), &declen) == -1 ||
 			    smtp_sasl_login_item(dec, declen, s->sasl_user,
-				sizeof(s->sasl_user)) == -1) {
+			        sizeof(s->sasl_user)) == -1) {
 				reply(s, "501 5.5.2 Cannot decode response");
 				return;
 			}
@@ -680,7 +679,7 @@ sasl_line(struct smtp_session *s, const char *line)
 	switch (s->sasl) {
 	case SASL_PLAIN:
 		if (smtp_sasl_plain(dec, declen, user, sizeof(user), pass,
-			sizeof(pass)) == -1) {
+		        sizeof(pass)) == -1) {
 			s->sasl = SASL_NONE;
 			reply(s, "501 5.5.2 Malformed PLAIN response");
 			break;
@@ -689,7 +688,7 @@ sasl_line(struct smtp_session *s, const char *line)
 		break;
 	case SASL_LOGIN_USER:
 		if (smtp_sasl_login_item(dec, declen, s->sasl_user,
-			sizeof(s->sasl_user)) == -1) {
+		        sizeof(s->sasl_user)) == -1) {
 			s->sasl = SASL_NONE;
 			reply(s, "501 5.5.2 Cannot decode response");
 			break;
@@ -810,9 +809,9 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 	if (len == 0)
 		return;
 	if (s->hdrlen < SMTP_HDR_CAPTURE) {
-		if (s->hdr == NULL && (s->hdr = malloc(SMTP_HDR_CAPTURE)) ==
-		    NULL)
-			s->hdrlen = SMTP_HDR_CAPTURE;	/* no msgid then */
+		if (s->hdr == NULL &&
+		    (s->hdr = malloc(SMTP_HDR_CAPTURE)) == NULL)
+			s->hdrlen = SMTP_HDR_CAPTURE; /* no msgid then */
 		else {
 			n = SMTP_HDR_CAPTURE - s->hdrlen;
 			n = n < len ? n : len;
@@ -822,15 +821,14 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 	}
 	if (s->data.size > (uint64_t)s->max_size)
 		s->overflow = true;
-	if (s->overflow || s->write_errno != 0 || s->data.bare ||
-	    s->data.nul || s->data.toolong)
-		return;	/* refused anyway: read on, write nothing */
+	if (s->overflow || s->write_errno != 0 || s->data.bare || s->data.nul ||
+	    s->data.toolong)
+		return; /* refused anyway: read on, write nothing */
 	if (spool_msg_write(s->msg, buf, len) == -1)
 		s->write_errno = errno != 0 ? errno : EIO;
 }
 
-static void smtp_session_on_commit(uint64_t cookie, const char *qid,
-    bool ok);
+static void smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok);
 
 /* The client sent CRLF.CRLF: answer or hand to the spool. */
 static void
@@ -854,7 +852,7 @@ data_end(struct smtp_session *s)
 		reason = "Message refused: NUL character not allowed";
 	} else if (s->data.toolong) {
 		reason = "Message refused: line longer than 1000 octets "
-			 "(RFC 5321 4.5.3.1.6)";
+		         "(RFC 5321 4.5.3.1.6)";
 	} else if (s->write_errno == ENOSPC) {
 		code = 452;
 		enh = "4.3.1";
@@ -865,8 +863,8 @@ data_end(struct smtp_session *s)
 		reason = "Temporary queue failure";
 	}
 	if (reason != NULL) {
-		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, code, enh,
-		    reason);
+		refuse(
+		    s, s->nrcpts > 0 ? s->rcpts[0] : NULL, code, enh, reason);
 		txn_reset(s);
 		return;
 	}
@@ -927,13 +925,13 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		 * will send again; the queued copy is delivered anyway */
 		if (ok)
 			log_info("%s smtp accepted-unacknowledged (client "
-				 "gone)",
+			         "gone)",
 			    qid);
 		return;
 	}
 	n = node_of(s);
 	if (s->state != SS_COMMIT)
-		return;	/* timed out meanwhile; the 421 is on its way */
+		return; /* timed out meanwhile; the 421 is on its way */
 	s->state = SS_CMD;
 	if (ok) {
 		reply(s, "250 2.0.0 Ok: queued as %s", qid);
@@ -945,10 +943,10 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 			ratelimit_msg_count(s->srv->rl, key, now_s());
 		}
 		if (s->hdr != NULL)
-			smtp_message_id(s->hdr, s->hdrlen, msgid,
-			    sizeof(msgid));
+			smtp_message_id(
+			    s->hdr, s->hdrlen, msgid, sizeof(msgid));
 		log_info("%s smtp accepted client=%s%s%s from=<%s> nrcpt=%zu "
-			 "size=%" PRIu64 " msgid=%s tls=%s",
+		         "size=%" PRIu64 " msgid=%s tls=%s",
 		    qid, s->client, s->authed ? " user=" : "",
 		    s->authed ? s->user : "", s->from.addr, s->nrcpts,
 		    s->data.size, msgid[0] != '\0' ? msgid : "-",
@@ -959,7 +957,7 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		    "Temporary queue failure");
 	txn_reset(s);
 	bufferevent_enable(s->bev, EV_READ);
-	session_process(s);	/* commands pipelined behind the dot */
+	session_process(s); /* commands pipelined behind the dot */
 	session_settle(s);
 }
 
@@ -987,7 +985,7 @@ over_long(struct smtp_session *s)
 		s->state = SS_CMD;
 		s->sasl = SASL_NONE;
 		reply(s, "500 5.5.6 Authentication exchange line is too "
-			 "long");
+		         "long");
 		return;
 	}
 	bad_command(s, "500 5.5.2 Error: line too long");
@@ -998,8 +996,8 @@ static bool
 read_line(struct smtp_session *s, struct evbuffer *in)
 {
 	char line[SMTP_SASL_MAX + 1];
-	size_t len = evbuffer_get_length(in), max = SMTP_CMD_MAX, used,
-	       linelen, n;
+	size_t len = evbuffer_get_length(in), max = SMTP_CMD_MAX, used, linelen,
+	       n;
 	const char *p;
 	bool bad, ended;
 	int rv;
@@ -1014,8 +1012,8 @@ read_line(struct smtp_session *s, struct evbuffer *in)
 		return false;
 	/* RFC 4954 4: AUTH lines and SASL responses may reach 12288 */
 	p = (const char *)evbuffer_pullup(in, len < 5 ? (ssize_t)len : 5);
-	if (s->state == SS_SASL || (len >= 5 && strncasecmp(p, "AUTH ", 5) ==
-						     0))
+	if (s->state == SS_SASL ||
+	    (len >= 5 && strncasecmp(p, "AUTH ", 5) == 0))
 		max = SMTP_SASL_MAX;
 	n = len < max ? len : max;
 	p = (const char *)evbuffer_pullup(in, (ssize_t)n);
@@ -1035,8 +1033,8 @@ read_line(struct smtp_session *s, struct evbuffer *in)
 			s->state = SS_CMD;
 			s->sasl = SASL_NONE;
 		}
-		bad_command(s,
-		    "500 5.5.2 Error: bare CR or LF or NUL in command");
+		bad_command(
+		    s, "500 5.5.2 Error: bare CR or LF or NUL in command");
 		return true;
 	}
 	if (s->state == SS_SASL)
@@ -1067,7 +1065,7 @@ read_data(struct smtp_session *s, struct evbuffer *in)
 	return true;
 }
 
-static bool	proxy_read(struct smtp_session *, struct evbuffer *);
+static bool proxy_read(struct smtp_session *, struct evbuffer *);
 
 /* Handles everything complete in the input, then sends the replies. */
 static void
@@ -1098,7 +1096,7 @@ session_process(struct smtp_session *s)
 			if (!read_line(s, in))
 				break;
 		} else
-			break;	/* COMMIT, AUTH, CLOSING */
+			break; /* COMMIT, AUTH, CLOSING */
 	}
 	session_flush(s);
 }
@@ -1165,7 +1163,8 @@ session_on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->state != SS_CLOSING) {
 			reply(s, "421 4.4.2 %s Error: timeout exceeded",
 			    node_of(s)->hostname);
-			log_info("smtp disconnect client=%s reason=idle-timeout",
+			log_info(
+			    "smtp disconnect client=%s reason=idle-timeout",
 			    s->client);
 			session_close(s);
 			session_flush(s);
@@ -1182,7 +1181,7 @@ session_on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->tls || s->lst->role == SMTP_ROLE_SMTPS) {
 			tls_server_error(s->bev, buf, sizeof(buf));
 			log_info("smtp disconnect client=%s reason=error "
-				 "tls=\"%s\"",
+			         "tls=\"%s\"",
 			    s->client, buf);
 		} else
 			log_info("smtp disconnect client=%s reason=error",
@@ -1205,8 +1204,7 @@ session_on_total(evutil_socket_t fd, short what, void *arg)
 	}
 	reply(s, "421 4.4.2 %s Error: session timeout exceeded",
 	    node_of(s)->hostname);
-	log_info("smtp disconnect client=%s reason=session-timeout",
-	    s->client);
+	log_info("smtp disconnect client=%s reason=session-timeout", s->client);
 	session_close(s);
 	session_flush(s);
 	session_settle(s);
@@ -1215,19 +1213,19 @@ session_on_total(evutil_socket_t fd, short what, void *arg)
 static void
 session_timeouts(struct smtp_session *s)
 {
-	struct timeval idle = { 0, 0 };
+	struct timeval idle = {0, 0};
 
 	idle.tv_sec = s->state == SS_PROXY
-	    ? SMTP_PROXY_TIMEOUT_S
-	    : (time_t)limit(s, "idle_timeout_seconds");
+	                  ? SMTP_PROXY_TIMEOUT_S
+	                  : (time_t)limit(s, "idle_timeout_seconds");
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
 }
 
 static void
 session_setup_bev(struct smtp_session *s)
 {
-	bufferevent_setcb(s->bev, session_on_read, session_on_write,
-	    session_on_event, s);
+	bufferevent_setcb(
+	    s->bev, session_on_read, session_on_write, session_on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_IN_HIGH);
 	session_timeouts(s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
@@ -1246,14 +1244,14 @@ session_start_tls(struct smtp_session *s)
 
 	if (junk > 0) {
 		log_info("smtp starttls client=%s discarded=%zu octets "
-			 "pipelined after STARTTLS",
+		         "pipelined after STARTTLS",
 		    s->client, junk);
 		evbuffer_drain(in, junk);
 	}
-	session_flush(s);	/* the 220 goes out in clear text */
+	session_flush(s); /* the 220 goes out in clear text */
 	if ((tls = tls_server_filter(s->srv->tls, base, s->bev)) == NULL) {
-		log_warnx("smtp starttls client=%s: cannot set up TLS",
-		    s->client);
+		log_warnx(
+		    "smtp starttls client=%s: cannot set up TLS", s->client);
 		session_close(s);
 		return;
 	}
@@ -1272,11 +1270,10 @@ session_start_tls(struct smtp_session *s)
 /* --------------------------------------------------------- admission */
 
 static void
-set_client(struct smtp_session *s, int family, const void *addr,
-    uint16_t port)
+set_client(struct smtp_session *s, int family, const void *addr, uint16_t port)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff };
+	static const uint8_t mapped[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 	if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
 		family = AF_INET;
@@ -1286,8 +1283,8 @@ set_client(struct smtp_session *s, int family, const void *addr,
 	memset(s->addr, 0, sizeof(s->addr));
 	memcpy(s->addr, addr, family == AF_INET ? 4 : 16);
 	inet_ntop(family, s->addr, s->ip, sizeof(s->ip));
-	snprintf(s->client, sizeof(s->client), "[%s]:%u", s->ip,
-	    (unsigned)port);
+	snprintf(
+	    s->client, sizeof(s->client), "[%s]:%u", s->ip, (unsigned)port);
 }
 
 /* The client's address is known: limits, then the greeting. */
@@ -1305,8 +1302,9 @@ session_admit(struct smtp_session *s)
 	    s->client, s->lst->name, smtp_role_name(s->lst->role),
 	    s->trusted ? "yes" : "no");
 	if (ratelimit_auth_blocked(s->srv->rl, s->ip, now_s(), &until)) {
-		reply(s, "421 4.7.0 %s Too many AUTH failures from your "
-			 "address; try again later",
+		reply(s,
+		    "421 4.7.0 %s Too many AUTH failures from your "
+		    "address; try again later",
 		    n->hostname);
 		log_info("auth-block client=%s refused=connect until=%" PRId64,
 		    s->ip, until);
@@ -1316,18 +1314,19 @@ session_admit(struct smtp_session *s)
 	if ((int64_t)s->srv->nsessions > limit(s, "max_connections")) {
 		reply(s, "421 4.7.0 %s Too many connections, try again later",
 		    n->hostname);
-		log_info("smtp refused client=%s reason=max_connections",
-		    s->client);
+		log_info(
+		    "smtp refused client=%s reason=max_connections", s->client);
 		session_close(s);
 		return;
 	}
 	if (!ratelimit_conn_open(s->srv->rl, s->ip,
-		limit(s, "max_connections_per_ip"), now_s())) {
-		reply(s, "421 4.7.0 %s Too many connections from your "
-			 "address",
+	        limit(s, "max_connections_per_ip"), now_s())) {
+		reply(s,
+		    "421 4.7.0 %s Too many connections from your "
+		    "address",
 		    n->hostname);
 		log_info("smtp refused client=%s "
-			 "reason=max_connections_per_ip",
+		         "reason=max_connections_per_ip",
 		    s->client);
 		session_close(s);
 		return;
@@ -1364,8 +1363,7 @@ proxy_read(struct smtp_session *s, struct evbuffer *in)
 	if (s->lst->role == SMTP_ROLE_SMTPS) {
 		/* the TLS handshake follows the header; the filter reads
 		 * what is already buffered */
-		tls = tls_server_filter(s->srv->tls, node_of(s)->base,
-		    s->bev);
+		tls = tls_server_filter(s->srv->tls, node_of(s)->base, s->bev);
 		if (tls == NULL) {
 			session_close(s);
 			return false;
@@ -1405,8 +1403,8 @@ smtp_session_start(struct smtp_listener *l, evutil_socket_t fd,
 	if (sa->sa_family == AF_INET6 &&
 	    (size_t)socklen >= sizeof(struct sockaddr_in6)) {
 		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		set_client(s, AF_INET6, &sin6->sin6_addr,
-		    ntohs(sin6->sin6_port));
+		set_client(
+		    s, AF_INET6, &sin6->sin6_addr, ntohs(sin6->sin6_port));
 	} else {
 		sin = (const struct sockaddr_in *)(const void *)sa;
 		set_client(s, AF_INET, &sin->sin_addr, ntohs(sin->sin_port));
@@ -1415,8 +1413,8 @@ smtp_session_start(struct smtp_listener *l, evutil_socket_t fd,
 		s->bev = tls_server_socket(srv->tls, n->base, fd);
 		s->tls = true;
 	} else
-		s->bev = bufferevent_socket_new(n->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		s->bev =
+		    bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
 		evutil_closesocket(fd);
 		evbuffer_free(s->out);
@@ -1427,7 +1425,7 @@ smtp_session_start(struct smtp_listener *l, evutil_socket_t fd,
 	session_link(s);
 	s->ev_total = evtimer_new(n->base, session_on_total, s);
 	if (s->ev_total != NULL) {
-		struct timeval tv = { 0, 0 };
+		struct timeval tv = {0, 0};
 
 		tv.tv_sec = (time_t)limit(s, "session_timeout_seconds");
 		evtimer_add(s->ev_total, &tv);

@@ -13,7 +13,7 @@
 #include <openssl/ssl.h>
 
 struct tls_server {
-	SSL_CTX	*ctx;
+	SSL_CTX *ctx;
 };
 
 /* Mozilla "intermediate": forward secrecy, AEAD only for TLS 1.2. */
@@ -46,7 +46,8 @@ tls_server_new(const char *cert, const char *key, char *err, size_t errlen)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                             SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(ctx, tls_ciphers12) != 1) {
 		tls_err(err, errlen, "cipher list", "");
@@ -85,32 +86,32 @@ tls_server_free(struct tls_server *t)
 }
 
 struct bufferevent *
-tls_server_socket(struct tls_server *t, struct event_base *base,
-    evutil_socket_t fd)
+tls_server_socket(
+    struct tls_server *t, struct event_base *base, evutil_socket_t fd)
 {
 	struct bufferevent *bev;
 	SSL *ssl;
 
 	if ((ssl = SSL_new(t->ctx)) == NULL)
 		return NULL;
-	bev = bufferevent_openssl_socket_new(base, fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_socket_new(
+	    base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
 }
 
 struct bufferevent *
-tls_server_filter(struct tls_server *t, struct event_base *base,
-    struct bufferevent *under)
+tls_server_filter(
+    struct tls_server *t, struct event_base *base, struct bufferevent *under)
 {
 	struct bufferevent *bev;
 	SSL *ssl;
 
 	if ((ssl = SSL_new(t->ctx)) == NULL)
 		return NULL;
-	bev = bufferevent_openssl_filter_new(base, under, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_filter_new(
+	    base, under, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
@@ -125,8 +126,8 @@ tls_server_describe(struct bufferevent *bev, char *buf, size_t len)
 		snprintf(buf, len, "none");
 		return;
 	}
-	snprintf(buf, len, "%s %s", SSL_get_version(ssl),
-	    SSL_get_cipher_name(ssl));
+	snprintf(
+	    buf, len, "%s %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 }
 
 void

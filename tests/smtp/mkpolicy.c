@@ -18,8 +18,8 @@
 static void
 die(const char *msg, const char *arg)
 {
-	fprintf(stderr, "mkpolicy: %s%s%s\n", msg, arg ? ": " : "",
-	    arg ? arg : "");
+	fprintf(
+	    stderr, "mkpolicy: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	exit(2);
 }
 
@@ -51,7 +51,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[i - 1], "--version") == 0) {
 			pol.version = strtoull(p, NULL, 10);
 		} else if (strcmp(argv[i - 1], "--network") == 0 ||
-		    strcmp(argv[i - 1], "--deny") == 0) {
+		           strcmp(argv[i - 1], "--deny") == 0) {
 			if (pol.n_networks == MAXN)
 				die("too many networks", NULL);
 			sluice__network__init(&nets[pol.n_networks]);
@@ -72,13 +72,13 @@ main(int argc, char **argv)
 			sluice__user__init(&users[pol.n_users]);
 			users[pol.n_users].name = name;
 			if (passwd_hash(pass, hashes[pol.n_users],
-				PASSWD_HASH_MAX) == -1)
+			        PASSWD_HASH_MAX) == -1)
 				die("cannot hash", name);
 			users[pol.n_users].password_hash = hashes[pol.n_users];
 			users[pol.n_users].has_password = 1;
 			ns = 0;
 			for (snd = strtok(snd, ","); snd != NULL && ns < 16;
-			    snd = strtok(NULL, ","))
+			     snd = strtok(NULL, ","))
 				senders[pol.n_users][ns++] = snd;
 			users[pol.n_users].senders = senders[pol.n_users];
 			users[pol.n_users].n_senders = ns;
@@ -111,8 +111,8 @@ main(int argc, char **argv)
 	if ((buf = malloc(len + 1)) == NULL)
 		die("out of memory", NULL);
 	sluice__policy__pack(&pol, buf);
-	if ((f = fopen(argv[1], "wb")) == NULL || fwrite(buf, 1, len, f) != len ||
-	    fclose(f) != 0)
+	if ((f = fopen(argv[1], "wb")) == NULL ||
+	    fwrite(buf, 1, len, f) != len || fclose(f) != 0)
 		die("cannot write", argv[1]);
 	free(buf);
 	return 0;

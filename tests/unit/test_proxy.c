@@ -11,42 +11,37 @@
 
 #include "proxy.h"
 
-static const uint8_t sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A,
-	0x51, 0x55, 0x49, 0x54, 0x0A };
+static const uint8_t sig[12] = {
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 static void
 test_v1(void **state)
 {
 	static const struct {
-		const char	*in;
-		int		 rv;	/* -2: header length */
-		int		 family;
-		const char	*src;
-		unsigned	 port;
+		const char *in;
+		int rv; /* -2: header length */
+		int family;
+		const char *src;
+		unsigned port;
 	} t[] = {
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 52100 25\r\nEHLO", -2,
-		    AF_INET, "192.0.2.7", 52100 },
-		{ "PROXY TCP6 2001:db8::7 2001:db8::1 52100 25\r\n", -2,
-		    AF_INET6, "2001:db8::7", 52100 },
-		{ "PROXY UNKNOWN\r\n", -2, 0, NULL, 0 },
-		{ "PROXY UNKNOWN ffff:f::1 ffff:f::2 1 2\r\n", -2, 0, NULL,
-		    0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 52100 25", 0, 0, NULL, 0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 52100 25\r", 0, 0, NULL, 0 },
-		{ "PROX", 0, 0, NULL, 0 },
-		{ "", 0, 0, NULL, 0 },
-		{ "EHLO x\r\n", -1, 0, NULL, 0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 52100\r\n", -1, 0, NULL, 0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 52100 25 x\r\n", -1, 0, NULL,
-		    0 },
-		{ "PROXY TCP4 2001:db8::7 10.0.0.1 52100 25\r\n", -1, 0, NULL,
-		    0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 65536 25\r\n", -1, 0, NULL,
-		    0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 052 25\r\n", -1, 0, NULL, 0 },
-		{ "PROXY UDP4 192.0.2.7 10.0.0.1 52100 25\r\n", -1, 0, NULL,
-		    0 },
-		{ "PROXY TCP4 192.0.2.7 10.0.0.1 52100 25\n", -1, 0, NULL, 0 },
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 52100 25\r\nEHLO", -2, AF_INET,
+	        "192.0.2.7", 52100},
+	    {"PROXY TCP6 2001:db8::7 2001:db8::1 52100 25\r\n", -2, AF_INET6,
+	        "2001:db8::7", 52100},
+	    {"PROXY UNKNOWN\r\n", -2, 0, NULL, 0},
+	    {"PROXY UNKNOWN ffff:f::1 ffff:f::2 1 2\r\n", -2, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 52100 25", 0, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 52100 25\r", 0, 0, NULL, 0},
+	    {"PROX", 0, 0, NULL, 0},
+	    {"", 0, 0, NULL, 0},
+	    {"EHLO x\r\n", -1, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 52100\r\n", -1, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 52100 25 x\r\n", -1, 0, NULL, 0},
+	    {"PROXY TCP4 2001:db8::7 10.0.0.1 52100 25\r\n", -1, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 65536 25\r\n", -1, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 052 25\r\n", -1, 0, NULL, 0},
+	    {"PROXY UDP4 192.0.2.7 10.0.0.1 52100 25\r\n", -1, 0, NULL, 0},
+	    {"PROXY TCP4 192.0.2.7 10.0.0.1 52100 25\n", -1, 0, NULL, 0},
 	};
 	struct proxy_info pi;
 	char ip[64];
@@ -103,9 +98,9 @@ v2(uint8_t *b, uint8_t cmd, uint8_t fam, const uint8_t *addr, size_t alen)
 static void
 test_v2(void **state)
 {
-	uint8_t b[4096], a4[12 + 7] = { 192, 0, 2, 7, 10, 0, 0, 1, 0xcb, 0x84,
-		0, 25, /* a TLV: */ 0x04, 0, 4, 'x', 'x', 'x', 'x' };
-	uint8_t a6[36] = { 0x20, 0x01, 0x0d, 0xb8 };
+	uint8_t b[4096], a4[12 + 7] = {192, 0, 2, 7, 10, 0, 0, 1, 0xcb, 0x84, 0,
+	                     25, /* a TLV: */ 0x04, 0, 4, 'x', 'x', 'x', 'x'};
+	uint8_t a6[36] = {0x20, 0x01, 0x0d, 0xb8};
 	struct proxy_info pi;
 	char ip[64];
 	size_t n, i;
@@ -156,9 +151,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_v1),
-		cmocka_unit_test(test_v1_overlong),
-		cmocka_unit_test(test_v2),
+	    cmocka_unit_test(test_v1),
+	    cmocka_unit_test(test_v1_overlong),
+	    cmocka_unit_test(test_v2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -91,10 +91,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conns),
-		cmocka_unit_test(test_messages),
-		cmocka_unit_test(test_auth_block),
-		cmocka_unit_test(test_ceiling),
+	    cmocka_unit_test(test_conns),
+	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_auth_block),
+	    cmocka_unit_test(test_ceiling),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,19 +20,19 @@ static void
 test_cmd_line(void **state)
 {
 	static const struct {
-		const char	*in;
-		int		 rv;
-		size_t		 linelen;
-		bool		 bad;
+		const char *in;
+		int rv;
+		size_t linelen;
+		bool bad;
 	} t[] = {
-		{ "EHLO x\r\n", 1, 6, false },
-		{ "EHLO x\r\nMAIL", 1, 6, false },
-		{ "EHLO x", 0, 0, false },
-		{ "EHLO x\r", 0, 0, false },
-		{ "EHLO x\n", 1, 6, true },		/* bare LF end */
-		{ "EHLO\rx\r\n", 1, 6, true },		/* bare CR inside */
-		{ "EH\0LO\r\n", 1, 5, true },		/* NUL */
-		{ "\r\n", 1, 0, false },
+	    {"EHLO x\r\n", 1, 6, false},
+	    {"EHLO x\r\nMAIL", 1, 6, false},
+	    {"EHLO x", 0, 0, false},
+	    {"EHLO x\r", 0, 0, false},
+	    {"EHLO x\n", 1, 6, true},    /* bare LF end */
+	    {"EHLO\rx\r\n", 1, 6, true}, /* bare CR inside */
+	    {"EH\0LO\r\n", 1, 5, true},  /* NUL */
+	    {"\r\n", 1, 0, false},
 	};
 	size_t i, used, len;
 	bool bad, ended;
@@ -43,8 +43,8 @@ test_cmd_line(void **state)
 		len = strlen(t[i].in);
 		if (i == 6)
 			len = 7;
-		rv = smtp_cmd_line(t[i].in, len, SMTP_CMD_MAX, &used, &len,
-		    &bad, &ended);
+		rv = smtp_cmd_line(
+		    t[i].in, len, SMTP_CMD_MAX, &used, &len, &bad, &ended);
 		assert_int_equal(rv, t[i].rv);
 		if (rv == 1) {
 			assert_int_equal(len, t[i].linelen);
@@ -64,29 +64,29 @@ test_cmd_line_long(void **state)
 	/* 510 octets + CRLF = 512: the RFC 5321 4.5.3.1.4 maximum */
 	memset(buf, 'a', sizeof(buf));
 	memcpy(buf + 510, "\r\n", 2);
-	assert_int_equal(smtp_cmd_line(buf, 512, SMTP_CMD_MAX, &used, &len,
-			     &bad, &ended),
+	assert_int_equal(
+	    smtp_cmd_line(buf, 512, SMTP_CMD_MAX, &used, &len, &bad, &ended),
 	    1);
 	assert_int_equal(len, 510);
 	/* 511 + CRLF: too long; discarded through the LF */
 	memset(buf, 'a', sizeof(buf));
 	memcpy(buf + 511, "\r\nNOOP\r\n", 8);
-	assert_int_equal(smtp_cmd_line(buf, 519, SMTP_CMD_MAX, &used, &len,
-			     &bad, &ended),
+	assert_int_equal(
+	    smtp_cmd_line(buf, 519, SMTP_CMD_MAX, &used, &len, &bad, &ended),
 	    -1);
 	assert_true(ended);
 	assert_int_equal(used, 513);
 	/* no LF at all yet: everything seen is discarded, not ended */
 	memset(buf, 'a', sizeof(buf));
-	assert_int_equal(smtp_cmd_line(buf, 1500, SMTP_CMD_MAX, &used, &len,
-			     &bad, &ended),
+	assert_int_equal(
+	    smtp_cmd_line(buf, 1500, SMTP_CMD_MAX, &used, &len, &bad, &ended),
 	    -1);
 	assert_false(ended);
 	assert_int_equal(used, 1500);
 	/* SASL lines may be longer */
 	memcpy(buf + 1498, "\r\n", 2);
-	assert_int_equal(smtp_cmd_line(buf, 1500, SMTP_SASL_MAX, &used, &len,
-			     &bad, &ended),
+	assert_int_equal(
+	    smtp_cmd_line(buf, 1500, SMTP_SASL_MAX, &used, &len, &bad, &ended),
 	    1);
 }
 
@@ -94,23 +94,23 @@ static void
 test_cmd_parse(void **state)
 {
 	static const struct {
-		const char	*in;
-		enum smtp_verb	 verb;
-		const char	*arg;
+		const char *in;
+		enum smtp_verb verb;
+		const char *arg;
 	} t[] = {
-		{ "EHLO client.test", SMTP_EHLO, "client.test" },
-		{ "ehlo client.test", SMTP_EHLO, "client.test" },
-		{ "HeLo x", SMTP_HELO, "x" },
-		{ "MAIL FROM:<a@b>", SMTP_MAIL, "FROM:<a@b>" },
-		{ "rcpt to:<a@b>", SMTP_RCPT, "to:<a@b>" },
-		{ "DATA", SMTP_DATA, "" },
-		{ "QUIT", SMTP_QUIT, "" },
-		{ "STARTTLS", SMTP_STARTTLS, "" },
-		{ "AUTH PLAIN AAAA", SMTP_AUTH, "PLAIN AAAA" },
-		{ "BDAT 10 LAST", SMTP_BDAT, "10 LAST" },
-		{ "DATAX", SMTP_UNKNOWN, "" },
-		{ "GET / HTTP/1.0", SMTP_UNKNOWN, "/ HTTP/1.0" },
-		{ "", SMTP_UNKNOWN, "" },
+	    {"EHLO client.test", SMTP_EHLO, "client.test"},
+	    {"ehlo client.test", SMTP_EHLO, "client.test"},
+	    {"HeLo x", SMTP_HELO, "x"},
+	    {"MAIL FROM:<a@b>", SMTP_MAIL, "FROM:<a@b>"},
+	    {"rcpt to:<a@b>", SMTP_RCPT, "to:<a@b>"},
+	    {"DATA", SMTP_DATA, ""},
+	    {"QUIT", SMTP_QUIT, ""},
+	    {"STARTTLS", SMTP_STARTTLS, ""},
+	    {"AUTH PLAIN AAAA", SMTP_AUTH, "PLAIN AAAA"},
+	    {"BDAT 10 LAST", SMTP_BDAT, "10 LAST"},
+	    {"DATAX", SMTP_UNKNOWN, ""},
+	    {"GET / HTTP/1.0", SMTP_UNKNOWN, "/ HTTP/1.0"},
+	    {"", SMTP_UNKNOWN, ""},
 	};
 	struct smtp_cmd c;
 	size_t i;
@@ -129,51 +129,48 @@ static void
 test_mail(void **state)
 {
 	static const struct {
-		const char	*arg;
-		int		 code;	/* 0: accepted */
-		const char	*addr;
-		unsigned	 flags;
-		int64_t		 size;
+		const char *arg;
+		int code; /* 0: accepted */
+		const char *addr;
+		unsigned flags;
+		int64_t size;
 	} t[] = {
-		{ "FROM:<a@example.com>", 0, "a@example.com", 0, -1 },
-		{ "from:<a@example.com>", 0, "a@example.com", 0, -1 },
-		{ "FROM: <a@example.com>", 0, "a@example.com", 0, -1 },
-		{ "FROM:<>", 0, "", 0, -1 },
-		{ "FROM:<a@example.com> SIZE=1000", 0, "a@example.com", 0,
-		    1000 },
-		{ "FROM:<a@example.com> BODY=8BITMIME SMTPUTF8", 0,
-		    "a@example.com", 0, -1 },
-		{ "FROM:<a@example.com> BODY=7BIT", 0, "a@example.com", 0,
-		    -1 },
-		{ "FROM:<a@example.com> AUTH=<>", 0, "a@example.com", 0, -1 },
-		{ "FROM:<a@[192.0.2.1]>", 0, "a@[192.0.2.1]", 0, -1 },
-		{ "FROM:<\"a b\"@example.com>", 0, "\"a b\"@example.com", 0,
-		    -1 },
-		{ "FROM:<@r1,@r2:u@example.com>", 0, "u@example.com",
-		    SMTP_ADDR_ROUTE, -1 },
-		{ "FROM:<u%v@example.com>", 0, "u%v@example.com",
-		    SMTP_ADDR_PERCENT, -1 },
-		{ "FROM:<a!b@example.com>", 0, "a!b@example.com",
-		    SMTP_ADDR_BANG, -1 },
-		{ "FROM:<\"a@b\"@example.com>", 0, "\"a@b\"@example.com",
-		    SMTP_ADDR_QUOTED_AT, -1 },
-		{ "FROM:<j\xc3\xb6rg@example.com>", 0,
-		    "j\xc3\xb6rg@example.com", SMTP_ADDR_UTF8, -1 },
-		{ "FROM:a@example.com", 501 , NULL, 0, 0 },
-		{ "FROM:<a@example.com", 501 , NULL, 0, 0 },
-		{ "FROM:<a@>", 501 , NULL, 0, 0 },
-		{ "FROM:<@example.com>", 501 , NULL, 0, 0 },
-		{ "FROM:<a..b@example.com>", 501 , NULL, 0, 0 },
-		{ "FROM:<a@exa mple.com>", 501 , NULL, 0, 0 },
-		{ "FROM:<a@-.com.>", 501 , NULL, 0, 0 },
-		{ "FROM:<a>", 501 , NULL, 0, 0 },
-		{ "TO:<a@example.com>", 501 , NULL, 0, 0 },
-		{ "FROM:<a@example.com> SIZE=abc", 501 , NULL, 0, 0 },
-		{ "FROM:<a@example.com> SIZE=", 501 , NULL, 0, 0 },
-		{ "FROM:<a@example.com>x", 501 , NULL, 0, 0 },
-		{ "FROM:<a@example.com> BODY=BINARYMIME", 555 , NULL, 0, 0 },
-		{ "FROM:<a@example.com> RET=FULL", 555 , NULL, 0, 0 },
-		{ "FROM:<a@example.com> SMTPUTF8=yes", 555 , NULL, 0, 0 },
+	    {"FROM:<a@example.com>", 0, "a@example.com", 0, -1},
+	    {"from:<a@example.com>", 0, "a@example.com", 0, -1},
+	    {"FROM: <a@example.com>", 0, "a@example.com", 0, -1},
+	    {"FROM:<>", 0, "", 0, -1},
+	    {"FROM:<a@example.com> SIZE=1000", 0, "a@example.com", 0, 1000},
+	    {"FROM:<a@example.com> BODY=8BITMIME SMTPUTF8", 0, "a@example.com",
+	        0, -1},
+	    {"FROM:<a@example.com> BODY=7BIT", 0, "a@example.com", 0, -1},
+	    {"FROM:<a@example.com> AUTH=<>", 0, "a@example.com", 0, -1},
+	    {"FROM:<a@[192.0.2.1]>", 0, "a@[192.0.2.1]", 0, -1},
+	    {"FROM:<\"a b\"@example.com>", 0, "\"a b\"@example.com", 0, -1},
+	    {"FROM:<@r1,@r2:u@example.com>", 0, "u@example.com",
+	        SMTP_ADDR_ROUTE, -1},
+	    {"FROM:<u%v@example.com>", 0, "u%v@example.com", SMTP_ADDR_PERCENT,
+	        -1},
+	    {"FROM:<a!b@example.com>", 0, "a!b@example.com", SMTP_ADDR_BANG,
+	        -1},
+	    {"FROM:<\"a@b\"@example.com>", 0, "\"a@b\"@example.com",
+	        SMTP_ADDR_QUOTED_AT, -1},
+	    {"FROM:<j\xc3\xb6rg@example.com>", 0, "j\xc3\xb6rg@example.com",
+	        SMTP_ADDR_UTF8, -1},
+	    {"FROM:a@example.com", 501, NULL, 0, 0},
+	    {"FROM:<a@example.com", 501, NULL, 0, 0},
+	    {"FROM:<a@>", 501, NULL, 0, 0},
+	    {"FROM:<@example.com>", 501, NULL, 0, 0},
+	    {"FROM:<a..b@example.com>", 501, NULL, 0, 0},
+	    {"FROM:<a@exa mple.com>", 501, NULL, 0, 0},
+	    {"FROM:<a@-.com.>", 501, NULL, 0, 0},
+	    {"FROM:<a>", 501, NULL, 0, 0},
+	    {"TO:<a@example.com>", 501, NULL, 0, 0},
+	    {"FROM:<a@example.com> SIZE=abc", 501, NULL, 0, 0},
+	    {"FROM:<a@example.com> SIZE=", 501, NULL, 0, 0},
+	    {"FROM:<a@example.com>x", 501, NULL, 0, 0},
+	    {"FROM:<a@example.com> BODY=BINARYMIME", 555, NULL, 0, 0},
+	    {"FROM:<a@example.com> RET=FULL", 555, NULL, 0, 0},
+	    {"FROM:<a@example.com> SMTPUTF8=yes", 555, NULL, 0, 0},
 	};
 	struct smtp_mail_params mp;
 	struct smtp_path p;
@@ -197,8 +194,8 @@ test_mail(void **state)
 		}
 	}
 	assert_int_equal(smtp_parse_mail("FROM:<a@b.c> BODY=8BITMIME "
-					 "SMTPUTF8 SIZE=5",
-			     &p, &mp, &err),
+	                                 "SMTPUTF8 SIZE=5",
+	                     &p, &mp, &err),
 	    0);
 	assert_int_equal(mp.body, SMTP_BODY_8BITMIME);
 	assert_true(mp.smtputf8);
@@ -227,30 +224,26 @@ static void
 test_rcpt_and_tricks(void **state)
 {
 	static const struct {
-		const char	*arg;
-		bool		 trusted;
-		bool		 utf8;
-		int		 code;	/* 0: ok */
-		const char	*enh;
+		const char *arg;
+		bool trusted;
+		bool utf8;
+		int code; /* 0: ok */
+		const char *enh;
 	} t[] = {
-		{ "TO:<b@example.net>", false, false, 0 , NULL },
-		{ "to:<b@example.net>", true, false, 0 , NULL },
-		{ "TO:<@relay.example:b@example.net>", false, false, 553,
-		    "5.1.3" },
-		{ "TO:<@relay.example:b@example.net>", true, false, 0 , NULL },
-		{ "TO:<b%victim.example@example.net>", false, false, 553,
-		    "5.1.3" },
-		{ "TO:<victim.example!b@example.net>", false, false, 553,
-		    "5.1.3" },
-		{ "TO:<\"b@victim.example\"@example.net>", false, false, 553,
-		    "5.1.3" },
-		{ "TO:<b%victim.example@example.net>", true, false, 0 , NULL },
-		{ "TO:<j\xc3\xb6rg@example.net>", true, false, 553, "5.6.7" },
-		{ "TO:<j\xc3\xb6rg@example.net>", true, true, 0 , NULL },
-		{ "TO:<>", true, false, 501, "5.1.3" },
-		{ "TO:<b@example.net> NOTIFY=NEVER", true, false, 555,
-		    "5.5.4" },
-		{ "TO:b@example.net", true, false, 501, "5.1.3" },
+	    {"TO:<b@example.net>", false, false, 0, NULL},
+	    {"to:<b@example.net>", true, false, 0, NULL},
+	    {"TO:<@relay.example:b@example.net>", false, false, 553, "5.1.3"},
+	    {"TO:<@relay.example:b@example.net>", true, false, 0, NULL},
+	    {"TO:<b%victim.example@example.net>", false, false, 553, "5.1.3"},
+	    {"TO:<victim.example!b@example.net>", false, false, 553, "5.1.3"},
+	    {"TO:<\"b@victim.example\"@example.net>", false, false, 553,
+	        "5.1.3"},
+	    {"TO:<b%victim.example@example.net>", true, false, 0, NULL},
+	    {"TO:<j\xc3\xb6rg@example.net>", true, false, 553, "5.6.7"},
+	    {"TO:<j\xc3\xb6rg@example.net>", true, true, 0, NULL},
+	    {"TO:<>", true, false, 501, "5.1.3"},
+	    {"TO:<b@example.net> NOTIFY=NEVER", true, false, 555, "5.5.4"},
+	    {"TO:b@example.net", true, false, 501, "5.1.3"},
 	};
 	struct smtp_path p;
 	struct smtp_reply err;
@@ -262,8 +255,7 @@ test_rcpt_and_tricks(void **state)
 		memset(&err, 0, sizeof(err));
 		rv = smtp_parse_rcpt(t[i].arg, &p, &err);
 		if (rv == 0)
-			rv = smtp_path_check(&p, t[i].trusted, t[i].utf8,
-			    &err);
+			rv = smtp_path_check(&p, t[i].trusted, t[i].utf8, &err);
 		if (t[i].code == 0) {
 			if (rv != 0)
 				fail_msg("case %zu %s: %d %s", i, t[i].arg,
@@ -272,46 +264,45 @@ test_rcpt_and_tricks(void **state)
 		}
 		if (rv != -1 || err.code != t[i].code ||
 		    strcmp(err.enh, t[i].enh) != 0)
-			fail_msg("case %zu %s: rv %d code %d", i, t[i].arg,
-			    rv, err.code);
+			fail_msg("case %zu %s: rv %d code %d", i, t[i].arg, rv,
+			    err.code);
 	}
 }
 
 /* ------------------------------------------------------------- DATA */
 
 struct data_case {
-	const char	*in;
-	size_t		 inlen;		/* 0: strlen */
-	bool		 done;
-	const char	*out;		/* un-stuffed output */
-	size_t		 rest;		/* input left after the end */
-	bool		 bare, nul;
+	const char *in;
+	size_t inlen; /* 0: strlen */
+	bool done;
+	const char *out; /* un-stuffed output */
+	size_t rest;     /* input left after the end */
+	bool bare, nul;
 };
 
 static const struct data_case data_cases[] = {
-	/* the one true end of data */
-	{ "Subject: x\r\n\r\nhi\r\n.\r\n", 0, true,
-	    "Subject: x\r\n\r\nhi\r\n", 0, false, false },
-	{ ".\r\n", 0, true, "", 0, false, false },
-	{ "hi\r\n.\r\nMAIL FROM:<a@b>\r\n", 0, true, "hi\r\n", 17, false,
-	    false },
-	/* dot-stuffing */
-	{ "..x\r\n.\r\n", 0, true, ".x\r\n", 0, false, false },
-	{ "..\r\n.\r\n", 0, true, ".\r\n", 0, false, false },
-	{ "a.\r\n.b\r\n.\r\n", 0, true, "a.\r\nb\r\n", 0, false, false },
-	/* smuggling variants: never an end, always flagged */
-	{ "hi\n.\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false },
-	{ "hi\r.\rMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false },
-	{ "hi\n.\r\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false },
-	{ "hi\r\n.\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false },
-	{ "hi\r\n.\rMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false },
-	{ "hi\r.\r\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false },
-	{ "hi\r\r\n.\r\n", 0, true, NULL, 0, true, false },
-	{ "hi\n\r\n.\r\n", 0, true, NULL, 0, true, false },
-	/* the real end after a smuggling attempt */
-	{ "hi\n.\nX\r\n.\r\n", 0, true, NULL, 0, true, false },
-	/* NUL */
-	{ "a\0b\r\n.\r\n", 8, true, NULL, 0, false, true },
+    /* the one true end of data */
+    {"Subject: x\r\n\r\nhi\r\n.\r\n", 0, true, "Subject: x\r\n\r\nhi\r\n", 0,
+        false, false},
+    {".\r\n", 0, true, "", 0, false, false},
+    {"hi\r\n.\r\nMAIL FROM:<a@b>\r\n", 0, true, "hi\r\n", 17, false, false},
+    /* dot-stuffing */
+    {"..x\r\n.\r\n", 0, true, ".x\r\n", 0, false, false},
+    {"..\r\n.\r\n", 0, true, ".\r\n", 0, false, false},
+    {"a.\r\n.b\r\n.\r\n", 0, true, "a.\r\nb\r\n", 0, false, false},
+    /* smuggling variants: never an end, always flagged */
+    {"hi\n.\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false},
+    {"hi\r.\rMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false},
+    {"hi\n.\r\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false},
+    {"hi\r\n.\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false},
+    {"hi\r\n.\rMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false},
+    {"hi\r.\r\nMAIL FROM:<x@y>\r\n", 0, false, NULL, 0, true, false},
+    {"hi\r\r\n.\r\n", 0, true, NULL, 0, true, false},
+    {"hi\n\r\n.\r\n", 0, true, NULL, 0, true, false},
+    /* the real end after a smuggling attempt */
+    {"hi\n.\nX\r\n.\r\n", 0, true, NULL, 0, true, false},
+    /* NUL */
+    {"a\0b\r\n.\r\n", 8, true, NULL, 0, false, true},
 };
 
 static void
@@ -353,9 +344,9 @@ test_data(void **state)
 
 	(void)state;
 	for (i = 0; i < N(data_cases); i++) {
-		check_data(&data_cases[i], 1);	/* byte by byte */
+		check_data(&data_cases[i], 1); /* byte by byte */
 		check_data(&data_cases[i], 3);
-		check_data(&data_cases[i], 4096);	/* all at once */
+		check_data(&data_cases[i], 4096); /* all at once */
 	}
 }
 
@@ -387,15 +378,14 @@ static void
 test_message_id(void **state)
 {
 	static const struct {
-		const char	*msg;
-		const char	*id;
+		const char *msg;
+		const char *id;
 	} t[] = {
-		{ "Message-ID: <a@b>\r\n\r\nbody", "<a@b>" },
-		{ "Subject: x\r\nmessage-id:<a@b>\r\n\r\n", "<a@b>" },
-		{ "Message-ID:\r\n <folded@b>\r\nX: y\r\n\r\n",
-		    "<folded@b>" },
-		{ "Subject: x\r\n\r\nMessage-ID: <in-body@b>\r\n", NULL },
-		{ "Subject: x\r\n\r\n", NULL },
+	    {"Message-ID: <a@b>\r\n\r\nbody", "<a@b>"},
+	    {"Subject: x\r\nmessage-id:<a@b>\r\n\r\n", "<a@b>"},
+	    {"Message-ID:\r\n <folded@b>\r\nX: y\r\n\r\n", "<folded@b>"},
+	    {"Subject: x\r\n\r\nMessage-ID: <in-body@b>\r\n", NULL},
+	    {"Subject: x\r\n\r\n", NULL},
 	};
 	char out[64];
 	size_t i;
@@ -403,8 +393,8 @@ test_message_id(void **state)
 
 	(void)state;
 	for (i = 0; i < N(t); i++) {
-		found = smtp_message_id(t[i].msg, strlen(t[i].msg), out,
-		    sizeof(out));
+		found = smtp_message_id(
+		    t[i].msg, strlen(t[i].msg), out, sizeof(out));
 		assert_int_equal(found, t[i].id != NULL);
 		if (found)
 			assert_string_equal(out, t[i].id);
@@ -417,21 +407,21 @@ static void
 test_base64(void **state)
 {
 	static const struct {
-		const char	*b64;
-		const char	*plain;	/* NULL: invalid */
-		size_t		 len;
+		const char *b64;
+		const char *plain; /* NULL: invalid */
+		size_t len;
 	} t[] = {
-		{ "", "", 0 },
-		{ "YQ==", "a", 1 },
-		{ "YWI=", "ab", 2 },
-		{ "YWJj", "abc", 3 },
-		{ "AHVzZXIAcGFzcw==", "\0user\0pass", 10 },
-		{ "YQ=", NULL, 0 },
-		{ "Y===", NULL, 0 },
-		{ "YQ==YQ==", NULL, 0 },
-		{ "YW J", NULL, 0 },
-		{ "!!!!", NULL, 0 },
-		{ "=YWJ", NULL, 0 },
+	    {"", "", 0},
+	    {"YQ==", "a", 1},
+	    {"YWI=", "ab", 2},
+	    {"YWJj", "abc", 3},
+	    {"AHVzZXIAcGFzcw==", "\0user\0pass", 10},
+	    {"YQ=", NULL, 0},
+	    {"Y===", NULL, 0},
+	    {"YQ==YQ==", NULL, 0},
+	    {"YW J", NULL, 0},
+	    {"!!!!", NULL, 0},
+	    {"=YWJ", NULL, 0},
 	};
 	char out[64], enc[64];
 	size_t i, olen;
@@ -439,8 +429,8 @@ test_base64(void **state)
 
 	(void)state;
 	for (i = 0; i < N(t); i++) {
-		rv = smtp_b64_decode(t[i].b64, strlen(t[i].b64), out,
-		    sizeof(out), &olen);
+		rv = smtp_b64_decode(
+		    t[i].b64, strlen(t[i].b64), out, sizeof(out), &olen);
 		if (t[i].plain == NULL) {
 			if (rv != -1)
 				fail_msg("case %zu %s accepted", i, t[i].b64);
@@ -460,19 +450,18 @@ static void
 test_sasl_plain(void **state)
 {
 	static const struct {
-		const char	*in;
-		size_t		 len;
-		const char	*user;	/* NULL: refused */
-		const char	*pass;
+		const char *in;
+		size_t len;
+		const char *user; /* NULL: refused */
+		const char *pass;
 	} t[] = {
-		{ "\0app1\0secret", 12, "app1", "secret" },
-		{ "app1\0app1\0secret", 16, "app1", "secret" },
-		{ "admin\0app1\0secret", 17, NULL , NULL },	/* proxy authz */
-		{ "\0app1\0", 6, NULL , NULL },		/* empty password */
-		{ "\0\0secret", 8, NULL , NULL },		/* empty user */
-		{ "app1secret", 10, NULL , NULL },
-		{ "\0app1", 5, NULL , NULL },
-		{ "\0app1\0sec\0ret", 13, NULL , NULL },	/* NUL in password */
+	    {"\0app1\0secret", 12, "app1", "secret"},
+	    {"app1\0app1\0secret", 16, "app1", "secret"},
+	    {"admin\0app1\0secret", 17, NULL, NULL}, /* proxy authz */
+	    {"\0app1\0", 6, NULL, NULL},             /* empty password */
+	    {"\0\0secret", 8, NULL, NULL},           /* empty user */
+	    {"app1secret", 10, NULL, NULL}, {"\0app1", 5, NULL, NULL},
+	    {"\0app1\0sec\0ret", 13, NULL, NULL}, /* NUL in password */
 	};
 	char user[SMTP_SASL_USER_MAX], pass[SMTP_SASL_PASS_MAX];
 	size_t i;
@@ -480,8 +469,8 @@ test_sasl_plain(void **state)
 
 	(void)state;
 	for (i = 0; i < N(t); i++) {
-		rv = smtp_sasl_plain(t[i].in, t[i].len, user, sizeof(user),
-		    pass, sizeof(pass));
+		rv = smtp_sasl_plain(
+		    t[i].in, t[i].len, user, sizeof(user), pass, sizeof(pass));
 		if (t[i].user == NULL) {
 			if (rv != -1)
 				fail_msg("case %zu accepted", i);
@@ -491,10 +480,10 @@ test_sasl_plain(void **state)
 		assert_string_equal(user, t[i].user);
 		assert_string_equal(pass, t[i].pass);
 	}
-	assert_int_equal(smtp_sasl_login_item("app1", 4, user, sizeof(user)),
-	    0);
-	assert_int_equal(smtp_sasl_login_item("a\0b", 3, user, sizeof(user)),
-	    -1);
+	assert_int_equal(
+	    smtp_sasl_login_item("app1", 4, user, sizeof(user)), 0);
+	assert_int_equal(
+	    smtp_sasl_login_item("a\0b", 3, user, sizeof(user)), -1);
 	assert_int_equal(smtp_sasl_login_item("", 0, user, sizeof(user)), -1);
 	assert_int_equal(smtp_sasl_login_item("abcdef", 6, user, 4), -1);
 }
@@ -503,17 +492,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cmd_line),
-		cmocka_unit_test(test_cmd_line_long),
-		cmocka_unit_test(test_cmd_parse),
-		cmocka_unit_test(test_mail),
-		cmocka_unit_test(test_mail_long),
-		cmocka_unit_test(test_rcpt_and_tricks),
-		cmocka_unit_test(test_data),
-		cmocka_unit_test(test_data_long_line),
-		cmocka_unit_test(test_message_id),
-		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_sasl_plain),
+	    cmocka_unit_test(test_cmd_line),
+	    cmocka_unit_test(test_cmd_line_long),
+	    cmocka_unit_test(test_cmd_parse),
+	    cmocka_unit_test(test_mail),
+	    cmocka_unit_test(test_mail_long),
+	    cmocka_unit_test(test_rcpt_and_tricks),
+	    cmocka_unit_test(test_data),
+	    cmocka_unit_test(test_data_long_line),
+	    cmocka_unit_test(test_message_id),
+	    cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_sasl_plain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
