@@ -15,6 +15,11 @@
 #include "policy_secret.h"
 #include "token.h"
 
+/* Replies stay well under the 8 MiB message cap (lib/rpc.h). */
+#define API_ADMIN_EVENTS_MAX   10000
+#define API_ADMIN_EVENTS_BYTES (6 * 1024 * 1024)
+#define API_ADMIN_CENTURY_S    (100LL * 366 * 86400)
+
 /* Everything a reply points to; api_admin_out_free releases it. */
 struct api_admin_out {
 	Sluice__AdminReply reply;
@@ -28,6 +33,9 @@ struct api_admin_out {
 	Sluice__Policy *policy; /* unpacked, freed after packing */
 	Sluice__PolicyApplyReply policy_apply;
 	Sluice__PolicyHistoryReply policy_history;
+	Sluice__EventsReply events;
+	size_t events_cap;
+	size_t events_bytes;
 };
 
 static void
@@ -53,6 +61,14 @@ api_admin_out_free(struct api_admin_out *o)
 		free(o->policy_history.versions[i]);
 	}
 	free(o->policy_history.versions);
+	for (i = 0; i < o->events.n_events; i++) {
+		free(o->events.events[i]->node);
+		if (o->events.events[i]->event != NULL)
+			sluice__event__free_unpacked(
+			    o->events.events[i]->event, NULL);
+		free(o->events.events[i]);
+	}
+	free(o->events.events);
 	if (o->policy != NULL)
 		sluice__policy__free_unpacked(o->policy, NULL);
 	free(o->name);
@@ -451,6 +467,95 @@ api_admin_policy_history(
 	return 0;
 }
 
+/* Keeps a copy of one event (packed and unpacked: the row goes away). */
+static int
+api_admin_event_cb(void *arg, const char *node, const Sluice__Event *ev)
+{
+	struct api_admin_out *o = arg;
+	Sluice__EventsReply *er = &o->events;
+	Sluice__EventRecord *rec, **rv;
+	uint8_t *buf;
+	size_t len;
+
+	if (er->n_events == o->events_cap) {
+		o->events_cap = o->events_cap ? o->events_cap * 2 : 64;
+		if ((rv = realloc(er->events, o->events_cap * sizeof(*rv))) ==
+		    NULL)
+			return -1;
+		er->events = rv;
+	}
+	if ((rec = calloc(1, sizeof(*rec))) == NULL)
+		return -1;
+	sluice__event_record__init(rec);
+	er->events[er->n_events++] = rec;
+	if ((rec->node = strdup(node)) == NULL ||
+	    (buf = rpc_pack(&ev->base, &len)) == NULL)
+		return -1;
+	rec->event = sluice__event__unpack(NULL, len, buf);
+	free(buf);
+	if (rec->event == NULL)
+		return -1;
+	o->events_bytes += len + strlen(node) + 16;
+	return o->events_bytes > API_ADMIN_EVENTS_BYTES ? 1 : 0;
+}
+
+static int
+api_admin_events_reply(int rc, struct api_admin_out *o, struct api_error *e)
+{
+	if (rc != STORE_OK) {
+		if (rc == STORE_ERROR && o->events.n_events > 0)
+			api_error_set(
+			    e, "internal", "The controller ran out of memory.");
+		else
+			api_error_store(e, rc);
+		return -1;
+	}
+	o->reply.body_case = SLUICE__ADMIN_REPLY__BODY_EVENTS;
+	o->reply.events = &o->events;
+	return 0;
+}
+
+static int
+api_admin_trace(struct api *a, const Sluice__TraceRequest *req,
+    struct api_admin_out *o, struct api_error *e)
+{
+	sluice__events_reply__init(&o->events);
+	if (req->id[0] == '\0') {
+		api_error_set(e, "bad_request",
+		    "Give a queue id or a Message-ID to trace.");
+		return -1;
+	}
+	return api_admin_events_reply(
+	    store_event_trace(
+	        a->store, req->id, API_ADMIN_EVENTS_MAX, api_admin_event_cb, o),
+	    o, e);
+}
+
+static int
+api_admin_log(struct api *a, const Sluice__LogRequest *req,
+    struct api_admin_out *o, struct api_error *e)
+{
+	struct store_event_query q;
+
+	sluice__events_reply__init(&o->events);
+	if (req->since_s < 0) {
+		api_error_set(e, "bad_request", "since must not be negative.");
+		return -1;
+	}
+	q.sender = req->sender;
+	q.recipient = req->recipient;
+	q.kind = req->status;
+	q.node = req->node;
+	/* A century covers "all"; more would overflow an interval. */
+	q.since_s = req->since_s > API_ADMIN_CENTURY_S ? API_ADMIN_CENTURY_S
+	                                               : req->since_s;
+	q.limit = req->limit == 0                     ? 100
+	          : req->limit > API_ADMIN_EVENTS_MAX ? API_ADMIN_EVENTS_MAX
+	                                              : req->limit;
+	return api_admin_events_reply(
+	    store_event_log(a->store, &q, api_admin_event_cb, o), o, e);
+}
+
 void
 api_admin_handle(void *arg, const uint8_t *req, size_t len,
     const struct rpc_peer *peer, uint8_t **out, size_t *outlen)
@@ -498,6 +603,12 @@ api_admin_handle(void *arg, const uint8_t *req, size_t len,
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_POLICY_HISTORY:
 			rv = api_admin_policy_history(a, &o, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_TRACE:
+			rv = api_admin_trace(a, r->trace, &o, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_LOG:
+			rv = api_admin_log(a, r->log, &o, &e);
 			break;
 		default:
 			api_warn(

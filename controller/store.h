@@ -102,8 +102,29 @@ int store_policy_history(struct store *, store_version_cb, void *arg);
 
 /* ------------------------------------------------------------- events */
 
+struct store_event_query {
+	const char *sender;    /* substring, "" any */
+	const char *recipient; /* substring of recipient(s), "" any */
+	const char *kind;      /* exact, "" any */
+	const char *node;      /* exact node name, "" any */
+	int64_t since_s;       /* only events newer than now - since_s, 0 any */
+	uint32_t limit;        /* the newest `limit` events */
+};
+
+/* Event fields point into the result: valid during the callback only.
+ * The callback returns 0 for more, 1 to stop, -1 on error. */
+typedef int (*store_event_cb)(
+    void *arg, const char *node, const Sluice__Event *);
+
 /* Inserts a batch in one transaction; replays are ignored (node, seq). */
 int store_event_insert(struct store *, uint64_t node_id, const char *node_name,
     Sluice__Event *const *events, size_t n);
+/* Every event of the messages with this queue id or Message-ID (with or
+ * without <>), oldest first, at most limit. */
+int store_event_trace(
+    struct store *, const char *id, uint32_t limit, store_event_cb, void *arg);
+/* The newest q->limit events matching q, returned oldest first. */
+int store_event_log(struct store *, const struct store_event_query *q,
+    store_event_cb, void *arg);
 
 #endif

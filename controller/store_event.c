@@ -147,3 +147,118 @@ store_event_insert(struct store *s, uint64_t node_id, const char *node_name,
 		store_rollback(s);
 	return rc;
 }
+
+/* The columns every event query selects, in store_event_rows() order. */
+#define EV_SELECT                                                              \
+	"SELECT node_name, seq, (extract(epoch FROM at) * 1000)::bigint,"      \
+	" kind, queue_id, message_id, client, auth_user, sender,"              \
+	" array_to_string(recipients, E'\\n'), recipient, size, hop, host,"    \
+	" code, enhanced, reply, duration_ms, tls, at, id"
+
+static int
+store_event_rows(PGresult *res, store_event_cb cb, void *arg)
+{
+	Sluice__Event e;
+	char *rcpts, *p, **rv;
+	size_t n;
+	int i, stop;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		sluice__event__init(&e);
+		e.seq = (uint64_t)store_int(res, i, 1);
+		e.at_ms = store_int(res, i, 2);
+		e.kind = PQgetvalue(res, i, 3);
+		e.queue_id = PQgetvalue(res, i, 4);
+		e.message_id = PQgetvalue(res, i, 5);
+		e.client = PQgetvalue(res, i, 6);
+		e.auth_user = PQgetvalue(res, i, 7);
+		e.sender = PQgetvalue(res, i, 8);
+		e.recipient = PQgetvalue(res, i, 10);
+		e.size = (uint64_t)store_int(res, i, 11);
+		e.hop = PQgetvalue(res, i, 12);
+		e.host = PQgetvalue(res, i, 13);
+		e.code = (uint32_t)store_int(res, i, 14);
+		e.enhanced = PQgetvalue(res, i, 15);
+		e.reply = PQgetvalue(res, i, 16);
+		e.duration_ms = (uint32_t)store_int(res, i, 17);
+		e.tls = store_bool(res, i, 18);
+		/* Addresses cannot hold a newline (RFC 5321): a safe join. */
+		rcpts = PQgetvalue(res, i, 9);
+		n = rcpts[0] != '\0' ? 1 : 0;
+		for (p = rcpts; *p != '\0'; p++)
+			n += *p == '\n';
+		if ((rv = calloc(n + 1, sizeof(*rv))) == NULL)
+			return STORE_ERROR;
+		for (n = 0, p = rcpts; *rcpts != '\0' && p != NULL; n++) {
+			rv[n] = p;
+			if ((p = strchr(p, '\n')) != NULL)
+				*p++ = '\0';
+		}
+		e.recipients = rv;
+		e.n_recipients = n;
+		stop = cb(arg, PQgetvalue(res, i, 0), &e);
+		free(rv);
+		if (stop < 0)
+			return STORE_ERROR;
+		if (stop > 0)
+			break;
+	}
+	return STORE_OK;
+}
+
+int
+store_event_trace(struct store *s, const char *id, uint32_t limit,
+    store_event_cb cb, void *arg)
+{
+	char lb[16];
+	const char *vals[2] = {id, lb};
+	PGresult *res;
+	int rc;
+
+	snprintf(lb, sizeof(lb), "%" PRIu32, limit);
+	/* A UNION, not an OR: each half uses its own index. */
+	if ((res = store_exec(s,
+	         EV_SELECT " FROM events WHERE queue_id IN ("
+	                   " SELECT queue_id FROM events WHERE queue_id = $1"
+	                   " UNION SELECT queue_id FROM events"
+	                   "  WHERE message_id <> '' AND message_id IN"
+	                   "  ($1, btrim($1, '<>'), '<' || btrim($1, '<>') || "
+	                   "'>'))"
+	                   " ORDER BY at, id LIMIT $2::bigint",
+	         2, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	rc = store_event_rows(res, cb, arg);
+	PQclear(res);
+	return rc;
+}
+
+int
+store_event_log(struct store *s, const struct store_event_query *q,
+    store_event_cb cb, void *arg)
+{
+	char sb[24], lb[16];
+	const char *vals[6] = {
+	    q->sender, q->recipient, q->kind, q->node, sb, lb};
+	PGresult *res;
+	int rc;
+
+	snprintf(sb, sizeof(sb), "%" PRId64, q->since_s);
+	snprintf(lb, sizeof(lb), "%" PRIu32, q->limit);
+	if ((res = store_exec(s,
+	         "SELECT * FROM (" EV_SELECT " FROM events"
+	         " WHERE ($1 = '' OR strpos(lower(sender), lower($1)) > 0)"
+	         " AND ($2 = '' OR strpos(lower(recipient), lower($2)) > 0"
+	         "  OR strpos(lower(array_to_string(recipients, ' ')),"
+	         "   lower($2)) > 0)"
+	         " AND ($3 = '' OR kind = $3)"
+	         " AND ($4 = '' OR node_name = $4)"
+	         " AND ($5::bigint = 0 OR"
+	         "  at > now() - make_interval(secs => $5::double precision))"
+	         " ORDER BY at DESC, id DESC LIMIT $6::bigint) e"
+	         " ORDER BY at, id",
+	         6, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	rc = store_event_rows(res, cb, arg);
+	PQclear(res);
+	return rc;
+}

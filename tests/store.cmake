@@ -21,3 +21,5 @@ endforeach()
 sluice_unit_test(test_policy_secret store/test_policy_secret.c
 	${PROJECT_SOURCE_DIR}/controller/policy_secret.c)
 set_property(TEST test_policy_secret APPEND PROPERTY LABELS store)
+sluice_scenario_test(store_trace store/test_trace.py 120)
+set_property(TEST store_trace APPEND PROPERTY LABELS store)

@@ -4,11 +4,12 @@
  *
  *   rpc_probe URL node hello|getpolicy NAME TOKEN
  *   rpc_probe URL node heartbeat NAME TOKEN POLICY_VERSION [draining]
- *   rpc_probe URL node events NAME TOKEN SEQ...
+ *   rpc_probe URL node events NAME TOKEN SEQ[:QID[:KIND[:MSGID[:RCPT]]]]...
  *   rpc_probe URL node|admin raw-random N | truncated | empty | oversize N
  *   rpc_probe URL admin node-add|node-remove|node-drain|node-resume NAME
  *   rpc_probe URL admin node-list | policy-history | policy-get VERSION
  *   rpc_probe URL admin policy-apply BASE SUMMARY IDENTITY ITEM...
+ *   rpc_probe URL admin trace ID | log [KEY=VALUE...]
  *     ITEM: net:CIDR  route:PATTERN:HOP  user:NAME:HASH|keep
  *           hop:NAME:HOST:PORT[:USER:SECRET|keep]
  *
@@ -359,11 +360,22 @@ probe_node(const char *url, const char *cmd, char **argv, int argc)
 		evp = probe_calloc(re.n_events + 1, sizeof(*evp));
 		for (i = 0; i < argc - 2; i++) {
 			sluice__event__init(&evs[i]);
-			evs[i].seq = strtoull(argv[2 + i], NULL, 10);
+			/* SEQ[:QUEUE-ID[:KIND[:MESSAGE-ID[:RCPT]]]] */
+			char *f[5] = {
+			    probe_strdup(argv[2 + i]), NULL, NULL, NULL, NULL};
+			int k;
+			for (k = 1; k < 5 && f[k - 1] != NULL; k++)
+				if ((f[k] = strchr(f[k - 1], ':')) != NULL)
+					*f[k]++ = '\0';
+			evs[i].seq = strtoull(f[0], NULL, 10);
 			evs[i].at_ms = 1700000000000LL + i;
-			evs[i].kind = kind;
-			snprintf(qid[i], sizeof(qid[i]), "Q%s", argv[2 + i]);
-			evs[i].queue_id = qid[i];
+			evs[i].kind = f[2] ? f[2] : kind;
+			snprintf(qid[i], sizeof(qid[i]), "Q%s", f[0]);
+			evs[i].queue_id = f[1] ? f[1] : qid[i];
+			if (f[3] != NULL)
+				evs[i].message_id = f[3];
+			if (f[4] != NULL)
+				evs[i].recipient = f[4];
 			evs[i].code = 250;
 			evp[i] = &evs[i];
 		}
@@ -465,7 +477,9 @@ probe_admin(const char *url, const char *cmd, char **argv, int argc)
 	Sluice__Empty empty = SLUICE__EMPTY__INIT;
 	Sluice__PolicyGetRequest pg = SLUICE__POLICY_GET_REQUEST__INIT;
 	Sluice__PolicyApplyRequest pa = SLUICE__POLICY_APPLY_REQUEST__INIT;
-	int rv, truncate = 0;
+	Sluice__TraceRequest tr = SLUICE__TRACE_REQUEST__INIT;
+	Sluice__LogRequest lr = SLUICE__LOG_REQUEST__INIT;
+	int i, rv, truncate = 0;
 
 	if ((rv = probe_hostile(url, cmd, argv, argc, d)) != -1)
 		return rv;
@@ -496,6 +510,36 @@ probe_admin(const char *url, const char *cmd, char **argv, int argc)
 			r.node_resume = &nn;
 		} else
 			usage();
+	} else if (strcmp(cmd, "trace") == 0) {
+		if (argc < 1)
+			usage();
+		tr.id = argv[0];
+		r.body_case = SLUICE__ADMIN_REQUEST__BODY_TRACE;
+		r.trace = &tr;
+	} else if (strcmp(cmd, "log") == 0) {
+		/* KEY=VALUE: sender recipient status node since limit */
+		for (i = 0; i < argc; i++) {
+			char *v = strchr(argv[i], '=');
+			if (v == NULL)
+				usage();
+			*v++ = '\0';
+			if (strcmp(argv[i], "sender") == 0)
+				lr.sender = v;
+			else if (strcmp(argv[i], "recipient") == 0)
+				lr.recipient = v;
+			else if (strcmp(argv[i], "status") == 0)
+				lr.status = v;
+			else if (strcmp(argv[i], "node") == 0)
+				lr.node = v;
+			else if (strcmp(argv[i], "since") == 0)
+				lr.since_s = strtoll(v, NULL, 10);
+			else if (strcmp(argv[i], "limit") == 0)
+				lr.limit = (uint32_t)strtoul(v, NULL, 10);
+			else
+				usage();
+		}
+		r.body_case = SLUICE__ADMIN_REQUEST__BODY_LOG;
+		r.log = &lr;
 	} else if (strcmp(cmd, "policy-get") == 0) {
 		if (argc < 1)
 			usage();
