@@ -645,15 +645,29 @@ dlv_txn_result(
 
 	for (k = 0; k < t->n; k++) {
 		size_t i = t->idx[k];
-		const struct smtp_reply *rr = &t->t.rcpt[k];
+		const struct smtp_reply *rr =
+		    t->t.rcpt != NULL ? &t->t.rcpt[k] : &t->t.data;
 
-		if (why != NULL)
-			r = rr->code != 0 && smtp_reply_class(rr) == 5 &&
-			            t->t.data.code == 0
+		if (why != NULL) {
+			/* The session died: a 5xx the recipient already got
+			 * stands; everyone else goes to the next hop, even
+			 * when the session's own reply was a 5xx (535). */
+			r = t->t.rcpt != NULL &&
+			            smtp_reply_class(&t->t.mail) == 2 &&
+			            smtp_reply_class(rr) == 5
 			        ? rr
 			        : why;
-		else if (smtp_reply_class(&t->t.mail) != 2 ||
-		         smtp_reply_class(rr) != 2)
+			if (r == why) {
+				m->last[i] = *r;
+				free(m->last_host[i]);
+				m->last_host[i] = dlv_strdup(host);
+				dlv_event(m, i, "deferred", p->name, host, r,
+				    dur, tls);
+				dlv_job_retry(j, i);
+				continue;
+			}
+		} else if (smtp_reply_class(&t->t.mail) != 2 ||
+		           smtp_reply_class(rr) != 2)
 			r = smtp_reply_class(&t->t.mail) != 2 ? &t->t.mail : rr;
 		else
 			r = &t->t.data;

@@ -589,6 +589,8 @@ smtp_client_starttls(struct smtp_client *c)
 		    c, SMTP_CLIENT_TLS, 0, "4.7.5", "cannot set up TLS");
 		return;
 	}
+	/* The TCP layer's deadlines are the TLS layer's business now. */
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	tb = bufferevent_openssl_filter_new(c->base, c->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
