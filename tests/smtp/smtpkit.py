@@ -111,6 +111,15 @@ class Node:
     def stop(self):
         if self.proc:
             self.proc.stop()
+            self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """An ASan/UBSan build reports into the log: any report fails."""
+        log = self.log()
+        for needle in ("AddressSanitizer", "LeakSanitizer",
+                       "runtime error:"):
+            if needle in log:
+                raise AssertionError("%s in %s" % (needle, self.log_path))
 
     def kill(self):
         if self.proc:
