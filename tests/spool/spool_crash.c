@@ -4,11 +4,18 @@
  * flushed at once.  Sizes vary so that some messages spill to tmp files;
  * the sender is "crash-<size>@test" so a listing can be checked.
  *
- *   spool_crash SPOOL_DIR [COUNT (0: forever)] [CONC] */
+ * With CHURN=1 it also acts like a delivery engine: after each ack it may
+ * mark a recipient of an acknowledged message delivered ("DONE <id> 0"
+ * once durable) or remove one ("RM <id>" once the tombstone is durable),
+ * with small segments so that segments are reclaimed all the time.
+ *
+ *   spool_crash SPOOL_DIR [COUNT (0: forever, -1: recover only)] [CONC]
+ *               [CHURN] */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "spool.h"
@@ -20,6 +27,50 @@ static unsigned long seq;
 
 static void submit(void);
 
+#define KEEP 4096
+static char live[KEEP][SPOOL_QID_MAX]; /* acknowledged, not removed */
+static int nlive;
+static bool churn;
+
+static void
+on_removed(uint64_t cookie, const char *qid, bool ok)
+{
+	(void)cookie;
+	if (ok)
+		printf("RM %s\n", qid);
+	fflush(stdout);
+}
+
+static void
+on_rcpt(uint64_t cookie, const char *qid, bool ok)
+{
+	(void)cookie;
+	if (ok)
+		printf("DONE %s 0\n", qid);
+	fflush(stdout);
+}
+
+/* Delivery-like changes to random acknowledged messages. */
+static void
+churn_one(void)
+{
+	int i, r = rand() % 4;
+
+	if (nlive == 0)
+		return;
+	i = rand() % nlive;
+	if (r == 0) {
+		spool_rcpt_done(
+		    sp, live[i], 0, SPOOL_RCPT_DELIVERED, on_rcpt, 0);
+	} else if (r <= 2 || nlive == KEEP) {
+		/* Announced first: a kill may come before the RM line. */
+		printf("RMREQ %s\n", live[i]);
+		fflush(stdout);
+		spool_remove(sp, live[i], on_removed, 0);
+		memcpy(live[i], live[--nlive], SPOOL_QID_MAX);
+	}
+}
+
 static void
 on_commit(uint64_t cookie, const char *qid, bool ok)
 {
@@ -27,6 +78,11 @@ on_commit(uint64_t cookie, const char *qid, bool ok)
 	    (unsigned long long)cookie);
 	fflush(stdout);
 	acked++;
+	if (ok && churn) {
+		if (nlive < KEEP)
+			snprintf(live[nlive++], SPOOL_QID_MAX, "%s", qid);
+		churn_one();
+	}
 	if (count == 0 || started < count)
 		submit();
 	else if (acked == count)
@@ -80,6 +136,10 @@ main(int argc, char **argv)
 	}
 	count = argc > 2 ? atol(argv[2]) : 0;
 	conc = argc > 3 ? atol(argv[3]) : 16;
+	churn = argc > 4 && atoi(argv[4]) != 0;
+	if (churn)
+		o.segment_size = 256 << 10;
+	srand((unsigned)getpid());
 	log_init("spool_crash", false);
 	base = event_base_new();
 	if ((sp = spool_open_opts(base, argv[1], NULL, &o)) == NULL)

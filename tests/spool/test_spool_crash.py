@@ -35,10 +35,11 @@ def listing(spool):
     return rows
 
 
-def run_once(spool, seconds, outpath):
+def run_once(spool, seconds, outpath, churn=False):
     # stdout to a file: a pipe we did not drain would stall the writer.
     with open(outpath, "w") as out:
-        p = subprocess.Popen([CRASH, spool, "0", "16"], stdout=out,
+        p = subprocess.Popen([CRASH, spool, "0", "16", "1" if churn else "0"],
+                             stdout=out,
                              stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -52,13 +53,76 @@ def run_once(spool, seconds, outpath):
         p.wait()
     with open(outpath) as f:
         text = f.read()
-    acked = {}
+    acked, removed, done, asked = {}, set(), set(), set()
     # The last line may be cut by the kill: only whole lines count.
     for line in text.split("\n")[:-1]:
         parts = line.split()
         if len(parts) == 3 and parts[0] == "ACK":
             acked[parts[1]] = int(parts[2])
-    return acked
+        elif len(parts) == 2 and parts[0] == "RM":
+            removed.add(parts[1])
+        elif len(parts) == 3 and parts[0] == "DONE":
+            done.add(parts[1])
+        elif len(parts) == 2 and parts[0] == "RMREQ":
+            asked.add(parts[1])
+    return acked, removed, done, asked
+
+
+def check(spool, all_acked, removed, done, asked):
+    rows = listing(spool)
+    # A removal asked for but not confirmed before the kill may or may not
+    # have happened.
+    missing = set(all_acked) - asked - set(rows)
+    assert not missing, "acknowledged but lost: %s" % sorted(missing)[:5]
+    back = removed & set(rows)
+    assert not back, "removed but back after restart: %s" % sorted(back)[:5]
+    for qid, row in rows.items():
+        size = int(row["size"])
+        assert row["from"] == "<crash-%d@test>" % size, \
+            "%s: partial message %r" % (qid, row)
+        if qid in all_acked:
+            assert all_acked[qid] == size, (qid, size)
+        if qid in done and qid not in asked:
+            assert row["to"].startswith("<one@example.net>:delivered"), \
+                "%s: recipient state lost: %r" % (qid, row)
+    return rows
+
+
+def crash_rounds(top, name, rnd, churn):
+    spool = os.path.join(top, name)
+    all_acked, removed, done, asked = {}, set(), set(), set()
+    for i in range(6):
+        acked, rm, dn, ask = run_once(spool, rnd.uniform(0.05, 0.5),
+                                 os.path.join(top, "%s.%d" % (name, i)),
+                                 churn)
+        dup = set(acked) & set(all_acked)
+        assert not dup, "queue id reused after restart: %s" % dup
+        assert len(acked) > 0, "nothing acknowledged in a round"
+        all_acked.update(acked)
+        removed |= rm
+        done |= dn
+        asked |= ask
+        assert rm <= ask
+        rows = check(spool, all_acked, removed, done, asked)
+        segs = [f for f in os.listdir(os.path.join(spool, "queue"))
+                if f.endswith(".seg")]
+        print("%s round %d: %d acked (%d total), %d removed, %d queued, "
+              "%d segments" % (name, i, len(acked), len(all_acked),
+                               len(removed), len(rows), len(segs)))
+    # A clean recovery: tmp/ is emptied, the queue is unchanged.
+    before = listing(spool)
+    subprocess.run([CRASH, spool, "-1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = os.path.join(spool, "queue", "tmp")
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+    assert listing(spool) == before
+    # Unacknowledged messages may be queued (killed between the
+    # fdatasync and the print): at most the 16 in flight per round.
+    extra = set(before) - set(all_acked)
+    assert len(extra) <= 16 * 6, len(extra)
+    print("%s ok: %d acknowledged, all queued exactly once; %d removed "
+          "stay removed; %d queued without an ack (in flight at the kill)"
+          % (name, len(all_acked), len(removed), len(extra)))
 
 
 def main():
@@ -67,44 +131,13 @@ def main():
             print("missing %s (build the spool_crash and spool_list "
                   "targets)" % b)
             return 1
-    rnd = random.Random(int(os.environ.get("SEED", time.time())))
+    seed = int(os.environ.get("SEED", time.time()))
+    print("SEED=%d" % seed)
+    rnd = random.Random(seed)
     top = tempfile.mkdtemp(prefix="spool_crash.")
-    spool = os.path.join(top, "spool")
-    all_acked = {}
     try:
-        for i in range(8):
-            acked = run_once(spool, rnd.uniform(0.05, 0.5),
-                             os.path.join(top, "out.%d" % i))
-            dup = set(acked) & set(all_acked)
-            assert not dup, "queue id reused after restart: %s" % dup
-            all_acked.update(acked)
-            rows = listing(spool)
-            missing = set(all_acked) - set(rows)
-            assert not missing, "acknowledged but lost: %s" % sorted(
-                missing)[:5]
-            for qid, row in rows.items():
-                size = int(row["size"])
-                assert row["from"] == "<crash-%d@test>" % size, \
-                    "%s: partial message %r" % (qid, row)
-                if qid in all_acked:
-                    assert all_acked[qid] == size, (qid, size)
-            print("round %d: %d acked this run, %d acked total, %d queued"
-                  % (i, len(acked), len(all_acked), len(rows)))
-            assert len(acked) > 0, "nothing acknowledged in a round"
-        # A clean recovery: tmp/ is emptied, the queue is unchanged.
-        before = listing(spool)
-        subprocess.run([CRASH, spool, "-1"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        tmp = os.path.join(spool, "queue", "tmp")
-        assert os.listdir(tmp) == [], os.listdir(tmp)
-        assert listing(spool) == before
-        # Unacknowledged messages may be queued (killed between the
-        # fdatasync and the print): at most the 16 in flight per round.
-        extra = set(before) - set(all_acked)
-        assert len(extra) <= 16 * 8, len(extra)
-        print("ok: %d acknowledged, all queued exactly once; %d queued "
-              "without an ack (in flight at the kill)"
-              % (len(all_acked), len(extra)))
+        crash_rounds(top, "ingest", rnd, churn=False)
+        crash_rounds(top, "churn", rnd, churn=True)
         return 0
     finally:
         shutil.rmtree(top, ignore_errors=True)
