@@ -103,6 +103,7 @@ struct smtp_session {
 	struct smtp_data data;
 	bool overflow;   /* past max_message_size */
 	int write_errno; /* spool_msg_write failed */
+	bool committing; /* inside spool_msg_commit() */
 	int64_t max_size;
 	char *hdr; /* first SMTP_HDR_CAPTURE */
 	size_t hdrlen;
@@ -835,6 +836,7 @@ static void
 data_end(struct smtp_session *s)
 {
 	struct spool_envelope env;
+	struct spool_msg *msg;
 	char msgid[512] = "";
 	const char *reason = NULL;
 	int code = 554;
@@ -881,11 +883,16 @@ data_end(struct smtp_session *s)
 	env.received_at = now_s();
 	env.smtputf8 = s->mp.smtputf8;
 	env.eightbit = s->mp.body == SMTP_BODY_8BITMIME;
-	/* the spool owns msg from here and calls back by id */
-	spool_msg_commit(s->msg, &env, smtp_session_on_commit, s->id);
+	/* the spool owns msg from here and calls back by id; should it
+	 * call back at once, smtp_session_on_commit sees `committing` and
+	 * leaves the rest of the batch to the loop we are in */
+	msg = s->msg;
 	s->msg = NULL;
 	s->state = SS_COMMIT;
 	bufferevent_disable(s->bev, EV_READ);
+	s->committing = true;
+	spool_msg_commit(msg, &env, smtp_session_on_commit, s->id);
+	s->committing = false;
 }
 
 static void
@@ -957,6 +964,8 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		    "Temporary queue failure");
 	txn_reset(s);
 	bufferevent_enable(s->bev, EV_READ);
+	if (s->committing)
+		return;     /* called from data_end(): its loop goes on */
 	session_process(s); /* commands pipelined behind the dot */
 	session_settle(s);
 }

@@ -155,7 +155,28 @@ def test_session_timeout(n):
     n.wait_log("reason=session-timeout")
 
 
+def test_max_connections():
+    with Node("maxconn", networks=["127.0.0.0/8"],
+              limits={"max_connections": 2}) as n:
+        n.start()
+        held = [session(n, "127.0.0.%d" % (20 + i)) for i in range(2)]
+        c = n.connect(source="127.0.0.22")
+        c.expect("421 4.7.0")
+        assert c.closed()
+        for h in held:
+            normal_message_goes_through(h)
+            h.close()
+
+        def admitted():
+            c = n.connect(source="127.0.0.22")
+            r = c.reply()
+            c.close()
+            return r[-1].startswith("220 ")
+        wait_until(admitted, 10, "a free connection slot")
+
+
 def main():
+    test_max_connections()
     with Node("limits", networks=["127.0.0.0/8"], users=[
             ("app1", "s3cret", ["*"])],
             limits={"max_message_size": 4096, "max_recipients": 3,
