@@ -620,6 +620,17 @@ dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
 	return spool_read(m->d->n->spool, m->qid, off, buf, n);
 }
 
+/* Hop health for the circuit breaker.  The MX hop is many destinations:
+ * one domain's dead MX says nothing about the next domain, so only its
+ * successes are counted. */
+static void
+dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now)
+{
+	if (p->is_mx && o != ROUTER_OK)
+		return;
+	router_result(p->d->router, p->name, o, now);
+}
+
 static bool
 dlv_is_throttle(const struct smtp_reply *r)
 {
@@ -636,7 +647,6 @@ dlv_txn_result(
 {
 	struct dlv_job *j = t->j;
 	struct dlv_msg *m = j->m;
-	struct delivery *d = m->d;
 	struct dlv_pool *p = t->pool;
 	const struct smtp_reply *r;
 	int64_t now = dlv_now_ms(), dur = now - t->start_ms;
@@ -699,11 +709,11 @@ dlv_txn_result(
 		}
 	}
 	if (throttled)
-		router_result(d->router, p->name, ROUTER_THROTTLED, now);
+		dlv_hop_result(p, ROUTER_THROTTLED, now);
 	else if (hop_failed)
-		router_result(d->router, p->name, ROUTER_FAIL, now);
+		dlv_hop_result(p, ROUTER_FAIL, now);
 	else
-		router_result(d->router, p->name, ROUTER_OK, now);
+		dlv_hop_result(p, ROUTER_OK, now);
 	dlv_txn_free(t);
 	dlv_job_txn_closed(j);
 }
@@ -972,7 +982,7 @@ dlv_conn_open(struct dlv_pool *p)
 		    t->host, strerror(errno));
 		dlv_conn_free(c);
 		p->next_target++;
-		router_result(d->router, p->name, ROUTER_FAIL, dlv_now_ms());
+		dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms());
 		dlv_pool_fail_waiting(p, &why);
 	}
 }
@@ -1144,7 +1154,6 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 {
 	struct dlv_conn *c = arg;
 	struct dlv_pool *p = c->pool;
-	struct delivery *d = p->d;
 	struct dlv_txn *t = c->txn;
 	struct smtp_reply r = *why;
 	bool was_ready = c->ready, any_ready = false;
@@ -1180,7 +1189,7 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 		return;
 	}
 	p->round_failures = 0;
-	router_result(d->router, p->name, ROUTER_FAIL, dlv_now_ms());
+	dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms());
 	TAILQ_FOREACH(o, &p->conns, entry)
 	any_ready |= o->ready;
 	/* Live sessions will serve the queue; otherwise it fails over now
