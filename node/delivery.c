@@ -111,6 +111,7 @@ struct dlv_txn {
 	const char **addrs;
 	struct smtp_txn t;
 	int64_t start_ms;
+	bool started;
 };
 TAILQ_HEAD(dlv_txns, dlv_txn);
 
@@ -554,6 +555,7 @@ dlv_job_next_hop(struct dlv_job *j)
 			t = dlv_calloc(1, sizeof(*t));
 			t->j = j;
 			t->pool = p;
+			t->start_ms = now;
 			t->n = n;
 			t->idx = dlv_calloc(n, sizeof(*t->idx));
 			memcpy(t->idx, j->idx + k, n * sizeof(*t->idx));
@@ -708,7 +710,11 @@ dlv_txn_result(
 			break;
 		}
 	}
-	if (throttled)
+	/* A transaction that never reached a session was counted by its
+	 * pool, once per failed connection, not once per message. */
+	if (!t->started)
+		;
+	else if (throttled)
 		dlv_hop_result(p, ROUTER_THROTTLED, now);
 	else if (hop_failed)
 		dlv_hop_result(p, ROUTER_FAIL, now);
@@ -1051,6 +1057,7 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 	t->t.read = dlv_txn_read;
 	t->t.read_arg = t;
 	t->start_ms = dlv_now_ms();
+	t->started = true;
 	if (smtp_client_send(c->c, &t->t) == -1) {
 		/* Refused before sending (SIZE, SMTPUTF8): permanent. */
 		for (k = 0; k < t->n; k++)
