@@ -28,6 +28,15 @@
 static const char *const state_names[] = {"active", "deferred", "held"};
 
 static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t
 now_us(void)
 {
 	struct timespec ts;
@@ -188,10 +197,13 @@ spool_seg_add(struct spool *s, uint64_t seq, int fd)
 		if (at->seq > seq)
 			break;
 		/* The worker never goes back to an older segment. */
+		if (!at->closed)
+			at->closed_at_ms = now_ms();
 		at->closed = true;
 	}
 	if (at != NULL) {
 		g->closed = true;
+		g->closed_at_ms = now_ms();
 		TAILQ_INSERT_BEFORE(at, g, entry);
 	} else
 		TAILQ_INSERT_TAIL(&s->segs, g, entry);
@@ -286,6 +298,108 @@ reclaim(struct spool *s)
 	}
 }
 
+/* Compaction.  A closed segment whose live data is under a quarter of a
+ * segment, closed for compact_delay_ms, has its live messages copied to
+ * the active segment, each as one MSG record carrying its queue state
+ * (SPOOL_MSG_F_STATE); the old segment then empties and is reclaimed.  One
+ * segment at a time.  The copy supersedes the old record the way a
+ * tombstone does, so its segment depends on the old one (reclaim order). */
+static int
+relocate_one(struct spool *s, struct spool_ent *e)
+{
+	struct spool_job *j;
+	uint8_t *tail;
+	size_t tlen;
+	int fd;
+
+	if ((tail = spool_ent_encode_state(e, &tlen)) == NULL)
+		return -1;
+	if ((fd = dup(e->seg->fd)) == -1) {
+		free(tail);
+		return -1;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->buf = malloc(SPOOL_MSG_HEAD)) == NULL)
+		fatalx("spool: out of memory");
+	spool_put64(j->buf + SPOOL_REC_HDR, e->id);
+	spool_put64(j->buf + SPOOL_REC_HDR + 8, e->data_len);
+	j->len = SPOOL_MSG_HEAD;
+	j->spill_fd = fd; /* the job's own: the old segment may close */
+	j->spill_off = e->data_off;
+	j->spill_len = e->data_len;
+	j->tail = tail;
+	j->tail_len = tlen;
+	j->flags = SPOOL_MSG_F_STATE;
+	j->kind = SPOOL_JOB_WRITE;
+	j->type = SPOOL_REC_MSG;
+	j->id = e->id;
+	j->reloc = true;
+	j->msg_seg = e->seg->seq;
+	j->msg_bytes = e->data_len;
+	e->relocating = true;
+	s->nrelocating++;
+	spool_flush_submit(s, j);
+	return 0;
+}
+
+static void
+compact(struct spool *s)
+{
+	struct spool_seg *g, *newest = TAILQ_LAST(&s->segs, spool_segs);
+	struct spool_ent *e;
+	uint64_t now = now_ms();
+
+	if (s->base == NULL || s->nrelocating > 0)
+		return;
+	TAILQ_FOREACH(g, &s->segs, entry)
+	{
+		if (g == newest)
+			return;
+		if (g->closed && !g->unlinking && g->live > 0 && g->fd != -1 &&
+		    g->live_bytes * 4 <= s->segment_size &&
+		    now - g->closed_at_ms >= s->compact_delay_ms)
+			break;
+	}
+	if (g == NULL)
+		return;
+	log_debug("spool segment %016" PRIX64 " compacting messages=%" PRIu64
+	          " bytes=%" PRIu64,
+	    g->seq, g->live, g->live_bytes);
+	TAILQ_FOREACH(e, &s->idx.order, entry)
+	{
+		if (e->seg == g && !e->relocating && relocate_one(s, e) == -1) {
+			log_warn("%s spool compaction", e->qid);
+			break;
+		}
+	}
+}
+
+static void
+reloc_done(struct spool *s, struct spool_job *j, struct spool_seg *g)
+{
+	struct spool_ent *e = spool_index_find(&s->idx, j->id);
+	struct spool_seg *old;
+
+	s->nrelocating--;
+	if (e != NULL)
+		e->relocating = false;
+	if (!j->ok)
+		return; /* it stays where it was */
+	s->n_relocated++;
+	spool_seg_dep(g, j->msg_seg);
+	/* Removed meanwhile: its tombstone follows the copy in the log and
+	 * the old segment's count drops when that is durable. */
+	if (e == NULL || e->seg->seq != j->msg_seg)
+		return;
+	old = e->seg;
+	old->live--;
+	old->live_bytes -= e->data_len;
+	e->seg = g;
+	e->data_off = j->rec_off + SPOOL_MSG_HEAD;
+	g->live++;
+	g->live_bytes += e->data_len;
+}
+
 static void
 job_free(struct spool_job *j)
 {
@@ -321,7 +435,6 @@ complete(struct spool *s, struct spool_job *j)
 		free(g);
 		s->n_segments--;
 		s->n_segments_deleted++;
-		reclaim(s);
 		return;
 	}
 	if (j->seg_seq != 0)
@@ -335,6 +448,10 @@ complete(struct spool *s, struct spool_job *j)
 		log_warn("%s spool %s", qid,
 		    j->type == SPOOL_REC_MSG ? "commit" : "update");
 	}
+	if (j->reloc) {
+		reloc_done(s, j, g);
+		return;
+	}
 	if (j->type == SPOOL_REC_MSG) {
 		if (j->ok) {
 			struct spool_ent *e = j->ent;
@@ -342,6 +459,7 @@ complete(struct spool *s, struct spool_job *j)
 			e->seg = g;
 			e->data_off = j->rec_off + SPOOL_MSG_HEAD;
 			g->live++;
+			g->live_bytes += e->data_len;
 			spool_index_add(s, e);
 			s->n_commits++;
 			stats_publish(s);
@@ -357,7 +475,7 @@ complete(struct spool *s, struct spool_job *j)
 	if (j->type == SPOOL_REC_REMOVE && j->ok &&
 	    (mg = spool_seg_find(s, j->msg_seg)) != NULL) {
 		mg->live--;
-		reclaim(s);
+		mg->live_bytes -= j->msg_bytes;
 	}
 	if (j->done_cb != NULL)
 		j->done_cb(j->cookie, qid, j->ok);
@@ -386,6 +504,15 @@ spool_on_done(evutil_socket_t fd, short what, void *arg)
 		job_free(j);
 	}
 	reclaim(s);
+	compact(s);
+}
+
+static void
+spool_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	compact(arg);
 }
 
 static int
@@ -437,6 +564,7 @@ spool_alloc(const char *dir)
 	s->next_id = now_us();
 	s->segment_size = SPOOL_DEF_SEGMENT;
 	s->spill_size = SPOOL_DEF_SPILL;
+	s->compact_delay_ms = 30000;
 	if (asprintf(&s->dir, "%s/%s", dir, SPOOL_SUBDIR) == -1) {
 		free(s);
 		return NULL;
@@ -467,6 +595,8 @@ spool_open_opts(struct event_base *base, const char *dir, struct node_stats *st,
 		    o->segment_size < 4096 ? 4096 : o->segment_size;
 	if (o != NULL && o->spill_size > 0)
 		s->spill_size = o->spill_size;
+	if (o != NULL && o->compact_delay_ms > 0)
+		s->compact_delay_ms = o->compact_delay_ms;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	if (mkdir_p(dir, &created) == -1 || mkdir_p(s->dir, &created) == -1 ||
@@ -506,6 +636,15 @@ spool_open_opts(struct event_base *base, const char *dir, struct node_stats *st,
 		log_warn("spool eventfd");
 		goto fail;
 	}
+	{
+		struct timeval tick = {1, 0};
+		if ((s->ev_tick = event_new(
+		         base, -1, EV_PERSIST, spool_on_tick, s)) == NULL ||
+		    event_add(s->ev_tick, &tick) == -1) {
+			log_warnx("spool timer");
+			goto fail;
+		}
+	}
 	if (spool_flush_start(s) == -1)
 		goto fail;
 	reclaim(s);
@@ -536,6 +675,8 @@ spool_close(struct spool *s)
 		STAILQ_REMOVE_HEAD(&s->done, entry);
 		job_free(j);
 	}
+	if (s->ev_tick != NULL)
+		event_free(s->ev_tick);
 	if (s->ev_done != NULL)
 		event_free(s->ev_done);
 	if (s->efd != -1)
@@ -709,7 +850,7 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 	}
 	if ((tail = spool_env_encode(
 	         env, (int64_t)(now_us() / 1000000), &tlen)) == NULL ||
-	    (j->ent = spool_ent_decode_tail(m->id, m->data_len, tail, tlen)) ==
+	    (j->ent = spool_ent_decode_tail(m->id, m->data_len, tail, tlen, 0)) ==
 	        NULL) {
 		free(tail);
 		msg_free(m);
@@ -838,6 +979,7 @@ update(struct spool *s, struct spool_ent *e, enum spool_rec_type type,
 	j->type = type;
 	j->id = e->id;
 	j->msg_seg = e->seg->seq;
+	j->msg_bytes = e->data_len;
 	j->spill_fd = -1;
 	j->done_cb = cb;
 	j->cookie = cookie;
@@ -915,6 +1057,7 @@ spool_counters(const struct spool *s, struct spool_counters *c)
 	c->failures = s->n_failures;
 	c->segments = s->n_segments;
 	c->segments_deleted = s->n_segments_deleted;
+	c->relocated = s->n_relocated;
 }
 
 int

@@ -94,9 +94,12 @@ struct spool_info {
 
 /* Options for spool_open_opts; zero fields take the defaults. */
 struct spool_opts {
-	uint64_t segment_size; /* preallocated segment, default 64 MiB */
-	size_t spill_size;     /* in-memory data before a tmp file,
-	                        * default 256 KiB */
+	uint64_t segment_size;     /* preallocated segment, default 64 MiB */
+	size_t spill_size;         /* in-memory data before a tmp file,
+	                            * default 256 KiB */
+	uint64_t compact_delay_ms; /* a closed segment less than a quarter
+	                            * live is compacted after this long,
+	                            * default 30 s */
 };
 struct spool *spool_open_opts(struct event_base *, const char *dir,
     struct node_stats *, const struct spool_opts *);
@@ -109,8 +112,10 @@ int spool_foreach(struct spool *, spool_foreach_cb, void *arg);
 int spool_lookup(struct spool *, const char *queue_id, struct spool_info *out);
 
 /* Where a message's data lies: *fd (owned by the spool, read it with
- * pread only; valid until the message is removed), *off, *len.  The data
- * is exactly what spool_msg_write was given.  0, or -1 if not queued. */
+ * pread only), *off, *len.  Valid until control returns to the event loop:
+ * compaction may move a message to a newer segment and close the old one
+ * (spool_read resolves the id on every call).  The data is exactly what
+ * spool_msg_write was given.  0, or -1 if not queued. */
 int spool_data(struct spool *, const char *queue_id, int *fd, uint64_t *off,
     uint64_t *len);
 /* Reads up to n octets of the data from off; octets read or -1. */
@@ -136,7 +141,7 @@ int spool_remove(
 /* errno of the failure being reported, valid inside a commit or done
  * callback with ok == false (ENOSPC: answer 452 4.3.1, else 451 4.3.0).
  * spool_msg_write leaves errno set itself. */
-int		 spool_last_errno(const struct spool *);
+int spool_last_errno(const struct spool *);
 
 /* Counters for tests and /metrics. */
 struct spool_counters {
@@ -146,6 +151,7 @@ struct spool_counters {
 	uint64_t failures; /* failed commits/records */
 	uint64_t segments; /* segment files now on disk */
 	uint64_t segments_deleted;
+	uint64_t relocated; /* messages moved by compaction */
 };
 void spool_counters(const struct spool *, struct spool_counters *);
 

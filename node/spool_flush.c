@@ -100,7 +100,7 @@ rec_write(struct spool *s, struct spool_job *j)
 	}
 	spool_put32(h, SPOOL_REC_MAGIC);
 	spool_put16(h + 4, (uint16_t)j->type);
-	spool_put16(h + 6, 0);
+	spool_put16(h + 6, j->flags);
 	spool_put32(h + 8, (uint32_t)(total - SPOOL_REC_HDR));
 	crc = spool_crc32c(0, h, 12);
 	crc = spool_crc32c(crc, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR);
@@ -127,7 +127,8 @@ rec_write(struct spool *s, struct spool_job *j)
 			ssize_t r;
 			if (want > j->spill_len - done)
 				want = (size_t)(j->spill_len - done);
-			r = pread(j->spill_fd, chunk, want, (off_t)done);
+			r = pread(j->spill_fd, chunk, want,
+			    (off_t)(j->spill_off + done));
 			if (r <= 0) {
 				if (r == 0)
 					errno = EIO;

@@ -28,6 +28,10 @@
 #define SPOOL_DEF_SEGMENT (64ULL << 20)
 #define SPOOL_DEF_SPILL   (256U << 10)
 
+/* MSG record header flag: the tail ends with the queue state (a copy made
+ * by compaction). */
+#define SPOOL_MSG_F_STATE 0x0001
+
 enum spool_rec_type {
 	SPOOL_REC_MSG = 1,
 	SPOOL_REC_RCPT = 2,
@@ -55,18 +59,24 @@ int spool_seg_hdr_check(const uint8_t[SPOOL_SEG_HDR], uint64_t seq);
  * a malloc'd buffer of *lenp octets, or NULL. */
 uint8_t *spool_env_encode(
     const struct spool_envelope *, int64_t committed_at, size_t *lenp);
+struct spool_ent;
+/* The same for a queued message, followed by the state trailer (state u32,
+ * next_attempt_at i64, rcpt_status u8[nrcpts]) of a compaction copy. */
+uint8_t *spool_ent_encode_state(const struct spool_ent *, size_t *lenp);
 void spool_qid_format(uint64_t id, char[SPOOL_QID_MAX]);
 int spool_qid_parse(const char *, uint64_t *);
 
 /* A segment as the loop sees it. */
 struct spool_seg {
 	uint64_t seq;
-	int fd;         /* O_RDONLY, for spool_data readers */
-	uint64_t live;  /* messages in it not durably removed */
-	uint64_t *deps; /* older segments its records describe */
+	int fd;              /* O_RDONLY, for spool_data readers */
+	uint64_t live;       /* messages in it not durably removed */
+	uint64_t live_bytes; /* their data octets */
+	uint64_t *deps;      /* older segments its records describe */
 	size_t ndeps, capdeps;
-	bool closed;    /* the worker writes no more to it */
-	bool unlinking; /* unlink job queued */
+	bool closed;           /* the worker writes no more to it */
+	uint64_t closed_at_ms; /* monotonic, when the loop saw it closed */
+	bool unlinking;        /* unlink job queued */
 	TAILQ_ENTRY(spool_seg) entry;
 };
 TAILQ_HEAD(spool_segs, spool_seg);
@@ -85,6 +95,7 @@ struct spool_ent {
 	enum spool_state state;
 	int64_t next_attempt_at;
 	int64_t committed_at;
+	bool relocating; /* a compaction copy is in flight */
 	struct spool_ent *hnext;
 	TAILQ_ENTRY(spool_ent) entry;
 };
@@ -111,7 +122,11 @@ struct spool_job {
 	uint8_t *buf;
 	size_t len;
 	int spill_fd;
+	uint64_t spill_off; /* where the data starts in spill_fd */
 	uint64_t spill_len;
+	uint16_t flags;     /* record header flags */
+	bool reloc;         /* MSG: a compaction copy of a queued message */
+	uint64_t msg_bytes; /* data octets of the message it is about */
 	uint8_t *tail;
 	size_t tail_len;
 	char *spill_path;
@@ -151,6 +166,8 @@ struct spool {
 	struct node_stats *stats;
 	uint64_t segment_size;
 	size_t spill_size;
+	uint64_t compact_delay_ms;
+	struct event *ev_tick;
 	uint64_t next_id;
 	uint64_t next_seq; /* first segment the worker creates */
 	struct spool_index idx;
@@ -175,7 +192,9 @@ struct spool {
 
 	_Atomic uint64_t n_commits, n_records, n_flushes, n_failures;
 	uint64_t n_segments, n_segments_deleted;
-	int last_errno; /* of the failure being reported */
+	int last_errno;     /* of the failure being reported */
+	size_t nrelocating; /* compaction copies in flight */
+	uint64_t n_relocated;
 };
 
 /* spool_flush.c */
@@ -198,9 +217,10 @@ struct spool_seg *spool_seg_add(struct spool *, uint64_t seq, int fd);
 void spool_seg_dep(struct spool_seg *, uint64_t on);
 /* Parses a MSG record payload (after the 16-octet header) into an entry;
  * NULL if malformed. */
-struct spool_ent *spool_ent_decode(const uint8_t *payload, size_t len);
-struct spool_ent *spool_ent_decode_tail(
-    uint64_t id, uint64_t data_len, const uint8_t *tail, size_t len);
+struct spool_ent *spool_ent_decode(
+    const uint8_t *payload, size_t len, uint16_t flags);
+struct spool_ent *spool_ent_decode_tail(uint64_t id, uint64_t data_len,
+    const uint8_t *tail, size_t len, uint16_t flags);
 void spool_set_rcpt(
     struct spool *, struct spool_ent *, size_t idx, enum spool_rcpt_status);
 void spool_apply_state(struct spool *, struct spool_ent *, enum spool_state,

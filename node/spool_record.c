@@ -201,7 +201,8 @@ spool_env_encode(
 /* The tail of a MSG record (above) into a fresh entry; NULL if it is
  * malformed. */
 struct spool_ent *
-spool_ent_decode_tail(uint64_t id, uint64_t dlen, const uint8_t *p, size_t len)
+spool_ent_decode_tail(
+    uint64_t id, uint64_t dlen, const uint8_t *p, size_t len, uint16_t flags)
 {
 	struct spool_ent *e;
 	const uint8_t *end = p + len;
@@ -255,10 +256,30 @@ spool_ent_decode_tail(uint64_t id, uint64_t dlen, const uint8_t *p, size_t len)
 		s += sl + 1;
 		p += sl;
 	}
-	if (p != end)
-		goto bad;
 	e->env.rcpts = e->rcpts;
 	e->npending = n;
+	if (flags & SPOOL_MSG_F_STATE) {
+		/* A compaction copy carries the queue state with it. */
+		uint32_t st;
+		if ((size_t)(end - p) != 12 + (size_t)n)
+			goto bad;
+		st = spool_get32(p);
+		if (st > SPOOL_HELD)
+			goto bad;
+		e->state = (enum spool_state)st;
+		e->next_attempt_at = (int64_t)spool_get64(p + 4);
+		p += 12;
+		for (uint32_t i = 0; i < n; i++) {
+			if (p[i] > SPOOL_RCPT_BOUNCED)
+				goto bad;
+			e->rcpt_status[i] = p[i];
+			if (p[i] != SPOOL_RCPT_PENDING)
+				e->npending--;
+		}
+		p += n;
+	}
+	if (p != end)
+		goto bad;
 	return e;
 bad:
 	spool_ent_free(e);
@@ -267,7 +288,7 @@ bad:
 
 /* MSG payload: id u64, data_len u64, data, tail. */
 struct spool_ent *
-spool_ent_decode(const uint8_t *pl, size_t len)
+spool_ent_decode(const uint8_t *pl, size_t len, uint16_t flags)
 {
 	uint64_t dlen;
 
@@ -276,8 +297,27 @@ spool_ent_decode(const uint8_t *pl, size_t len)
 	dlen = spool_get64(pl + 8);
 	if (dlen > len - 16)
 		return NULL;
-	return spool_ent_decode_tail(
-	    spool_get64(pl), dlen, pl + 16 + dlen, len - 16 - (size_t)dlen);
+	return spool_ent_decode_tail(spool_get64(pl), dlen, pl + 16 + dlen,
+	    len - 16 - (size_t)dlen, flags);
+}
+
+uint8_t *
+spool_ent_encode_state(const struct spool_ent *e, size_t *lenp)
+{
+	size_t len, n = e->env.nrcpts;
+	uint8_t *buf, *nb;
+
+	if ((buf = spool_env_encode(&e->env, e->committed_at, &len)) == NULL)
+		return NULL;
+	if ((nb = realloc(buf, len + 12 + n)) == NULL) {
+		free(buf);
+		return NULL;
+	}
+	spool_put32(nb + len, (uint32_t)e->state);
+	spool_put64(nb + len + 4, (uint64_t)e->next_attempt_at);
+	memcpy(nb + len + 12, e->rcpt_status, n);
+	*lenp = len + 12 + n;
+	return nb;
 }
 
 void

@@ -100,26 +100,32 @@ list_segments(struct spool *s, uint64_t **seqsp, size_t *np)
 
 static void
 apply(struct spool *s, struct spool_seg *seg, uint64_t off, uint16_t type,
-    const uint8_t *pl, uint32_t len, uint64_t *max_id)
+    uint16_t flags, const uint8_t *pl, uint32_t len, uint64_t *max_id)
 {
 	struct spool_ent *e, *old;
 	uint64_t id;
 
 	if (type == SPOOL_REC_MSG) {
-		if ((e = spool_ent_decode(pl, len)) == NULL) {
+		if ((e = spool_ent_decode(pl, len, flags)) == NULL) {
 			log_warnx("spool segment %016" PRIX64 " offset %" PRIu64
 			          ": bad message record",
 			    seg->seq, off);
 			return;
 		}
 		if ((old = spool_index_find(&s->idx, e->id)) != NULL) {
+			/* A compaction copy: it supersedes the older record,
+			 * which must be gone before the copy may go. */
+			if (old->seg != seg)
+				spool_seg_dep(seg, old->seg->seq);
 			old->seg->live--;
+			old->seg->live_bytes -= old->data_len;
 			spool_index_del(s, old);
 			spool_ent_free(old);
 		}
 		e->seg = seg;
 		e->data_off = off + SPOOL_MSG_HEAD;
 		seg->live++;
+		seg->live_bytes += e->data_len;
 		spool_index_add(s, e);
 		if (e->id > *max_id)
 			*max_id = e->id;
@@ -148,6 +154,7 @@ apply(struct spool *s, struct spool_seg *seg, uint64_t off, uint16_t type,
 		break;
 	case SPOOL_REC_REMOVE:
 		e->seg->live--;
+		e->seg->live_bytes -= e->data_len;
 		spool_index_del(s, e);
 		spool_ent_free(e);
 		break;
@@ -193,7 +200,7 @@ scan(struct spool *s, struct spool_seg *seg, uint64_t size, uint64_t *max_id)
 		crc = spool_crc32c(spool_crc32c(0, h, 12), pl, len);
 		if (crc != spool_get32(h + 12))
 			break;
-		apply(s, seg, off, type, pl, len, max_id);
+		apply(s, seg, off, type, spool_get16(h + 6), pl, len, max_id);
 		off = spool_align8(off + SPOOL_REC_HDR + len);
 	}
 	free(pl);

@@ -7,7 +7,7 @@
  * With CHURN=1 it also acts like a delivery engine: after each ack it may
  * mark a recipient of an acknowledged message delivered ("DONE <id> 0"
  * once durable) or remove one ("RM <id>" once the tombstone is durable),
- * with small segments so that segments are reclaimed all the time.
+ * with small segments compacted and reclaimed all the time.
  *
  *   spool_crash SPOOL_DIR [COUNT (0: forever, -1: recover only)] [CONC]
  *               [CHURN] */
@@ -137,8 +137,10 @@ main(int argc, char **argv)
 	count = argc > 2 ? atol(argv[2]) : 0;
 	conc = argc > 3 ? atol(argv[3]) : 16;
 	churn = argc > 4 && atoi(argv[4]) != 0;
-	if (churn)
+	if (churn) {
 		o.segment_size = 256 << 10;
+		o.compact_delay_ms = 1; /* compaction under the kills too */
+	}
 	srand((unsigned)getpid());
 	log_init("spool_crash", false);
 	base = event_base_new();

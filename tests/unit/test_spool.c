@@ -546,6 +546,71 @@ test_reclaim(void **state)
 }
 
 static void
+test_compact(void **state)
+{
+	struct fx *f = *state;
+	struct spool_opts o = {
+	    .segment_size = 8192, .spill_size = 8192, .compact_delay_ms = 1};
+	struct spool_counters c;
+	struct spool_info info;
+	char q[24][SPOOL_QID_MAX], dir[128];
+	int segs_before;
+
+	spool_close(f->s);
+	assert_non_null(f->s = spool_open_opts(f->base, f->dir, NULL, &o));
+	for (int i = 0; i < 24; i++)
+		submit(f, 1000, i, q[i]);
+	wait_cbs(f, 24);
+	snprintf(dir, sizeof(dir), "%s/queue", f->dir);
+	segs_before = count_files(dir, ".seg");
+	assert_true(segs_before >= 3);
+	/* Two long-lived messages in the oldest segment, with state. */
+	spool_rcpt_done(f->s, q[0], 1, SPOOL_RCPT_DELIVERED, done_cb, 0);
+	spool_set_state(f->s, q[0], SPOOL_DEFERRED, 1900000000, done_cb, 0);
+	spool_set_state(f->s, q[1], SPOOL_HELD, 0, done_cb, 0);
+	for (int i = 2; i < 24; i++)
+		spool_remove(f->s, q[i], done_cb, 0);
+	wait_cbs(f, 24 + 3 + 22);
+	/* Compaction moves q[0] and q[1]; every old segment goes. */
+	for (int i = 0; i < 300; i++) {
+		spool_counters(f->s, &c);
+		if (c.relocated >= 2 && count_files(dir, ".seg") <= 2)
+			break;
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		usleep(10000);
+	}
+	spool_counters(f->s, &c);
+	assert_true(c.relocated >= 2);
+	assert_true(count_files(dir, ".seg") <= 2);
+	check_data(f, q[0], 1000, 0);
+	check_data(f, q[1], 1000, 1);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(queued(f), 2);
+		assert_int_equal(spool_lookup(f->s, q[0], &info), 0);
+		assert_int_equal(info.state, SPOOL_DEFERRED);
+		assert_int_equal(info.next_attempt_at, 1900000000);
+		assert_int_equal(info.rcpt_status[1], SPOOL_RCPT_DELIVERED);
+		assert_int_equal(info.npending, 2);
+		assert_string_equal(info.env.rcpts[2], "c@example.net");
+		assert_int_equal(spool_lookup(f->s, q[1], &info), 0);
+		assert_int_equal(info.state, SPOOL_HELD);
+		check_data(f, q[0], 1000, 0);
+		check_data(f, q[1], 1000, 1);
+		spool_close(f->s);
+		assert_non_null(
+		    f->s = spool_open_opts(f->base, f->dir, NULL, &o));
+	}
+	/* Removing a moved message is final too. */
+	ncb = 0;
+	spool_remove(f->s, q[0], done_cb, 0);
+	wait_cbs(f, 1);
+	spool_close(f->s);
+	assert_non_null(f->s = spool_open_opts(f->base, f->dir, NULL, &o));
+	assert_int_equal(queued(f), 1);
+	assert_int_equal(spool_lookup(f->s, q[0], &info), -1);
+}
+
+static void
 test_group_commit(void **state)
 {
 	struct fx *f = *state;
@@ -630,6 +695,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_rcpt_state_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
