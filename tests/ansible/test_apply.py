@@ -9,6 +9,8 @@ prefix, then the installed binaries run from the rendered configurations.
   test starts the controller itself as soon as the play has rendered its
   configuration (the play waits for the admin endpoint, then enrolls the
   node through it), and starts the node after the play.
+Environment: SLUICE_ANSIBLE_SRC builds another tree than this checkout;
+SLUICE_ANSIBLE_KEEP=1 keeps the temporary directory.
 - The node must show up at the controller with the play's policy, accept a
   message with 250 and deliver it to a test upstream (tests/upstream).
 - A second apply must report changed=0 for every host, keep the token and
@@ -231,6 +233,14 @@ def main():
         for line in ("NoNewPrivileges=yes", "ProtectSystem=strict",
                      "Restart=on-failure", "CapabilityBoundingSet="):
             assert line in cunit.splitlines(), (line, cunit)
+        if shutil.which("systemd-analyze"):
+            for u in ("sluice-node", "sluice-controller"):
+                r = subprocess.run(["systemd-analyze", "verify", os.path.join(
+                    run.root, "etc/systemd/system", u + ".service")],
+                    capture_output=True, text=True)
+                bad = [ln for ln in (r.stdout + r.stderr).splitlines()
+                       if re.search(r"Unknown|[Ii]nvalid|parse", ln)]
+                assert not bad, (u, bad)
         pki = os.path.join(run.confdir, "pki")
         for who in ("node", "controller"):
             v = subprocess.run(["openssl", "verify", "-CAfile",
@@ -373,7 +383,7 @@ def main():
             run.dump_logs()
         run.stop()
         pg.destroy()
-        if ok:
+        if ok and not os.environ.get("SLUICE_ANSIBLE_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             sys.stderr.write("kept %s for inspection\n" % tmp)
