@@ -347,7 +347,7 @@ compact(struct spool *s)
 {
 	struct spool_seg *g, *newest = TAILQ_LAST(&s->segs, spool_segs);
 	struct spool_ent *e;
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), budget = 0;
 
 	if (s->base == NULL || s->nrelocating > 0)
 		return;
@@ -365,12 +365,18 @@ compact(struct spool *s)
 	log_debug("spool segment %016" PRIX64 " compacting messages=%" PRIu64
 	          " bytes=%" PRIu64,
 	    g->seq, g->live, g->live_bytes);
+	/* A bounded slice per round, so that commits sharing the worker's
+	 * batches never wait behind a long copy. */
 	TAILQ_FOREACH(e, &s->idx.order, entry)
 	{
-		if (e->seg == g && !e->relocating && relocate_one(s, e) == -1) {
+		if (e->seg != g || e->relocating)
+			continue;
+		if (relocate_one(s, e) == -1) {
 			log_warn("%s spool compaction", e->qid);
 			break;
 		}
+		if ((budget += e->data_len + 512) >= SPOOL_COMPACT_SLICE)
+			break;
 	}
 }
 
@@ -850,8 +856,8 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 	}
 	if ((tail = spool_env_encode(
 	         env, (int64_t)(now_us() / 1000000), &tlen)) == NULL ||
-	    (j->ent = spool_ent_decode_tail(m->id, m->data_len, tail, tlen, 0)) ==
-	        NULL) {
+	    (j->ent = spool_ent_decode_tail(
+	         m->id, m->data_len, tail, tlen, 0)) == NULL) {
 		free(tail);
 		msg_free(m);
 		j->ok = false;

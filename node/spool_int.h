@@ -21,12 +21,13 @@
 #define SPOOL_SEG_HDR   32
 /* Record: 16-octet header {magic, type u16, flags u16, len u32, crc u32}
  * then len octets of payload, padded with zeros to a multiple of 8. */
-#define SPOOL_REC_MAGIC   0x4352514cU /* "LQRC" on disk */
-#define SPOOL_REC_HDR     16
-#define SPOOL_MSG_HEAD    32 /* rec hdr + id u64 + data_len u64 */
-#define SPOOL_REC_MAX     (UINT32_MAX - 64)
-#define SPOOL_DEF_SEGMENT (64ULL << 20)
-#define SPOOL_DEF_SPILL   (256U << 10)
+#define SPOOL_REC_MAGIC     0x4352514cU /* "LQRC" on disk */
+#define SPOOL_REC_HDR       16
+#define SPOOL_MSG_HEAD      32 /* rec hdr + id u64 + data_len u64 */
+#define SPOOL_REC_MAX       (UINT32_MAX - 64)
+#define SPOOL_DEF_SEGMENT   (64ULL << 20)
+#define SPOOL_COMPACT_SLICE (1ULL << 20) /* bytes copied per round */
+#define SPOOL_DEF_SPILL     (256U << 10)
 
 /* MSG record header flag: the tail ends with the queue state (a copy made
  * by compaction). */

@@ -119,14 +119,20 @@ apply(struct spool *s, struct spool_seg *seg, uint64_t off, uint16_t type,
 				spool_seg_dep(seg, old->seg->seq);
 			old->seg->live--;
 			old->seg->live_bytes -= old->data_len;
-			spool_index_del(s, old);
-			spool_ent_free(old);
 		}
 		e->seg = seg;
 		e->data_off = off + SPOOL_MSG_HEAD;
 		seg->live++;
 		seg->live_bytes += e->data_len;
 		spool_index_add(s, e);
+		if (old != NULL) {
+			/* The copy keeps the original's place in commit
+			 * order. */
+			TAILQ_REMOVE(&s->idx.order, e, entry);
+			TAILQ_INSERT_BEFORE(old, e, entry);
+			spool_index_del(s, old);
+			spool_ent_free(old);
+		}
 		if (e->id > *max_id)
 			*max_id = e->id;
 		return;
