@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "node.h"
 #include "spool.h"
 #include "spool_int.h"
 
@@ -611,6 +612,45 @@ test_compact(void **state)
 }
 
 static void
+test_stats(void **state)
+{
+	struct fx *f = *state;
+	struct node_stats st;
+	char q[3][SPOOL_QID_MAX];
+
+	memset(&st, 0, sizeof(st));
+	spool_close(f->s);
+	assert_non_null(f->s = spool_open_opts(f->base, f->dir, &st, &opts));
+	assert_int_equal(atomic_load(&st.queue_messages), 0);
+	assert_int_equal(atomic_load(&st.queue_oldest_at), 0);
+	for (int i = 0; i < 3; i++)
+		submit(f, 100 * ((size_t)i + 1), i, q[i]);
+	wait_cbs(f, 3);
+	assert_int_equal(atomic_load(&st.queue_messages), 3);
+	assert_int_equal(atomic_load(&st.queue_bytes), 600);
+	assert_int_equal(atomic_load(&st.queue_active), 3);
+	assert_true(atomic_load(&st.queue_oldest_at) > 1700000000);
+	spool_set_state(f->s, q[0], SPOOL_DEFERRED, 1900000000, NULL, 0);
+	spool_set_state(f->s, q[1], SPOOL_HELD, 0, NULL, 0);
+	assert_int_equal(atomic_load(&st.queue_active), 1);
+	assert_int_equal(atomic_load(&st.queue_deferred), 1);
+	assert_int_equal(atomic_load(&st.queue_held), 1);
+	spool_remove(f->s, q[1], NULL, 0);
+	assert_int_equal(atomic_load(&st.queue_messages), 2);
+	assert_int_equal(atomic_load(&st.queue_bytes), 400);
+	assert_int_equal(atomic_load(&st.queue_held), 0);
+	/* The same after a restart. */
+	spool_close(f->s);
+	memset(&st, 0, sizeof(st));
+	assert_non_null(f->s = spool_open_opts(f->base, f->dir, &st, &opts));
+	assert_int_equal(atomic_load(&st.queue_messages), 2);
+	assert_int_equal(atomic_load(&st.queue_bytes), 400);
+	assert_int_equal(atomic_load(&st.queue_active), 1);
+	assert_int_equal(atomic_load(&st.queue_deferred), 1);
+	assert_int_equal(atomic_load(&st.queue_held), 0);
+}
+
+static void
 test_group_commit(void **state)
 {
 	struct fx *f = *state;
@@ -696,6 +736,7 @@ main(void)
 	        test_rcpt_state_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
