@@ -106,7 +106,8 @@ set_err(struct smtp_reply *err, int code, const char *enh, const char *text)
 static bool
 is_atext(unsigned char c)
 {
-	return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+	return c != 0 &&
+	       (isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 /* Parses "<...>" at p.  On success *end points after '>'. */

@@ -21,3 +21,16 @@ add_executable(sluice-spool-list smtp/spool_list.c ${_spool_srcs})
 target_include_directories(sluice-spool-list PRIVATE ${_n})
 target_link_libraries(sluice-spool-list PRIVATE sluice_common
 	PkgConfig::LIBEVENT)
+
+# libFuzzer targets for the parsers of peer input (clang, -DSLUICE_FUZZ=ON):
+#   build/tests/fuzz_smtp_parse -max_total_time=60
+if(SLUICE_FUZZ)
+	foreach(_f smtp_parse proxy)
+		add_executable(fuzz_${_f} fuzz/fuzz_${_f}.c ${_n}/${_f}.c)
+		target_include_directories(fuzz_${_f} PRIVATE ${_n})
+		target_compile_options(fuzz_${_f} PRIVATE
+			-fsanitize=fuzzer,address,undefined)
+		target_link_options(fuzz_${_f} PRIVATE
+			-fsanitize=fuzzer,address,undefined)
+	endforeach()
+endif()

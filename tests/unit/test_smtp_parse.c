@@ -158,6 +158,7 @@ test_mail(void **state)
 	        SMTP_ADDR_UTF8, -1},
 	    {"FROM:a@example.com", 501, NULL, 0, 0},
 	    {"FROM:<a@example.com", 501, NULL, 0, 0},
+	    {"FROM:<abc", 501, NULL, 0, 0}, /* NUL is not atext */
 	    {"FROM:<a@>", 501, NULL, 0, 0},
 	    {"FROM:<@example.com>", 501, NULL, 0, 0},
 	    {"FROM:<a..b@example.com>", 501, NULL, 0, 0},
