@@ -4,10 +4,15 @@ accepted in clear text, STARTTLS discards pipelined commands
 every failure reply, sender ownership, the submission and smtps roles."""
 import base64
 import os
+import warnings
+import socket
+import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from smtpkit import Node, normal_message_goes_through, queue_id, send_mail  # noqa
+
+warnings.simplefilter("ignore", DeprecationWarning)   # TLS 1.1 probe
 
 USERS = [("app1", "s3cret", ["*@example.com"]),
          ("app2", "other-pw", ["app2@example.org"])]
@@ -176,6 +181,36 @@ def test_smtps(n):
     c.send("AUTH PLAIN " + plain("app1", "s3cret"))
     c.expect("235 ")
     queue_id(send_mail(c))
+    c.close()
+    # plain text on the TLS port: the handshake fails, the node goes on
+    s = socket.create_connection(("127.0.0.1", n.ports["smtps"]), timeout=10)
+    s.sendall(b"EHLO plain.test\r\n")
+    try:
+        data = s.recv(100)                      # a TLS alert or EOF
+    except ConnectionResetError:
+        data = b""
+    assert not data.startswith(b"220"), data
+    s.close()
+    # TLS 1.1 is refused
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return                                  # the client cannot even try
+    raw = socket.create_connection(("127.0.0.1", n.ports["smtps"]),
+                                   timeout=10)
+    try:
+        ctx.wrap_socket(raw, server_hostname="localhost")
+        raise AssertionError("TLS 1.1 handshake succeeded")
+    except (ssl.SSLError, ConnectionResetError):
+        pass
+    raw.close()
+    c = n.connect("smtps", tls=True)            # the node is fine
+    c.expect("220 ")
     c.close()
 
 
