@@ -187,6 +187,42 @@ fail:
 	return NULL;
 }
 
+int
+smtp_server_check_config(const struct config *c, char *err, size_t errlen)
+{
+	const char *cert = config_get(c, "tls_cert");
+	const char *key = config_get(c, "tls_key");
+	struct smtp_listener l;
+	struct sockaddr_storage ss;
+	struct tls_server *tls = NULL;
+	const char *line;
+	size_t i;
+	int sslen, rv = -1;
+
+	if ((cert == NULL) != (key == NULL)) {
+		snprintf(err, errlen, "tls_cert and tls_key go together");
+		return -1;
+	}
+	if (cert != NULL &&
+	    (tls = tls_server_new(cert, key, err, errlen)) == NULL)
+		return -1;
+	for (i = 0; (line = config_get_nth(c, "listen", i)) != NULL; i++) {
+		memset(&l, 0, sizeof(l));
+		if (parse_listen(line, &l, &ss, &sslen, err, errlen) == -1)
+			goto out;
+		if (l.role != SMTP_ROLE_RELAY && tls == NULL) {
+			snprintf(err, errlen,
+			    "listen %s: role %s needs tls_cert and tls_key",
+			    line, smtp_role_name(l.role));
+			goto out;
+		}
+	}
+	rv = 0;
+out:
+	tls_server_free(tls);
+	return rv;
+}
+
 void
 smtp_server_close(struct smtp_server *srv)
 {

@@ -22,5 +22,10 @@ extern const char *const smtp_server_config_keys[];
  * accepting.  NULL with err on a bad listen line or a bind failure. */
 struct smtp_server *smtp_server_open(struct node *, char *err, size_t errlen);
 void smtp_server_close(struct smtp_server *);
+/* For --check-config: every listen line parses, roles that need TLS have
+ * it, and the certificate and key load.  Binds nothing.  0 or -1 with
+ * err. */
+struct config;
+int smtp_server_check_config(const struct config *, char *err, size_t errlen);
 
 #endif
