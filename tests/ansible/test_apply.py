@@ -101,6 +101,13 @@ class Run:
         assert r.returncode == 0, (args, r.stdout, r.stderr)
         return json.loads(r.stdout)
 
+    def ctl_plain(self, admin, *args):
+        r = subprocess.run([os.path.join(self.bindir, "sluicectl"), "--admin",
+                            admin] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
     def start(self, args, log):
         p = Proc(args, os.path.join(self.tmp, log)).start()
         self.procs.append(p)
@@ -349,8 +356,23 @@ def main():
             assert not st.get("metrics", {}).get("draining"), st
             checks.append("rolling update (drain, drained, resume, up)")
         else:
-            print("NOT CHECKED: rolling-update.yml (the node does not report "
-                  "'drained' yet)")
+            # Until then: the drain reaches the controller and the play
+            # stops at the wait for "drained", as it must.
+            out3 = run.playbook(inv, os.path.join(tmp, "rolling.log"),
+                                playbook="rolling-update.yml",
+                                extra=["-e", "sluice_rolling_drain_delay=1",
+                                       "-e", "sluice_rolling_drain_retries=2"],
+                                check=False)
+            assert recap(out3)["edge1"]["failed"] == 1, out3[-3000:]
+            assert re.search(r"^TASK \[Wait until the node is drained\]",
+                             out3, re.M), out3[-3000:]
+            assert node_status()["state"] == "draining", node_status()
+            run.ctl_plain(admin, "node", "resume", "edge1")
+            wait_until(lambda: node_status()["state"] == "up",
+                       what="edge1 resumed")
+            checks.append("rolling update drains, then waits for 'drained'")
+            print("NOT CHECKED: rolling-update.yml past the wait for "
+                  "'drained' (the node does not report it yet)")
         # --- a rebuilt node host (no token on disk) is not re-enrolled
         # silently; with sluice_node_reenroll it is, with a new token.
         node.stop()
