@@ -48,7 +48,7 @@ def snapshot_sources(dst):
                     ignore=ignore, symlinks=True)
 
 
-def yaml_dump(obj, indent=0):
+def yaml_dump(obj):
     """Just enough YAML (JSON is YAML) for the inventory."""
     return json.dumps(obj, indent=2)
 
