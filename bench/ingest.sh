@@ -18,7 +18,7 @@ command -v smtp-source >/dev/null || { echo "smtp-source missing (apt-get instal
 export SLUICE_BUILD="$BUILD"
 export PYTHONPATH="$TOP/tests/smtp:$TOP/tests/harness"
 exec python3 - "$MESSAGES" <<'PY'
-import os, subprocess, sys, time
+import os, socket, subprocess, sys, time
 import smtpkit
 from fleet import Proc, binary
 
@@ -56,8 +56,33 @@ d = "/var/tmp/sluice-fsync-rate"
 os.makedirs(d, exist_ok=True)
 print(subprocess.run([fsync, d, "2"], capture_output=True,
                      text=True).stdout, flush=True)
-rates = {}
+def sink_case(sessions, size):
+    """The load tool's own ceiling: smtp-source against Postfix's
+    smtp-sink, which stores nothing."""
+    port = smtpkit.free_port()
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody",
+                             "127.0.0.1:%d" % port, "1000"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        smtpkit.wait_until(lambda: socket.create_connection(
+            ("127.0.0.1", port), timeout=1).close() or True, 10, "smtp-sink")
+        n = messages if size <= 4096 else max(messages // 2, 1000)
+        t0 = time.monotonic()
+        subprocess.run(["smtp-source", "-d", "-s", str(sessions), "-l",
+                        str(size), "-m", str(n), "-f", "bench@example.com",
+                        "-t", "sink@example.net", "127.0.0.1:%d" % port],
+                       capture_output=True)
+        el = time.monotonic() - t0
+        print("sessions=%-4d size=%-6d messages=%-6d seconds=%6.2f "
+              "msgs/s=%7.0f  (smtp-sink, no durability: the load tool's "
+              "ceiling)" % (sessions, size, n, el, n / el), flush=True)
+    finally:
+        sink.kill()
+        sink.wait()
+
 for size in (1024, 20480):
     for sessions in (10, 100):
-        rates[(sessions, size)] = run_case(sessions, size)
+        run_case(sessions, size)
+        sink_case(sessions, size)
 PY
