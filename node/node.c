@@ -206,6 +206,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		/* Listeners and TLS material too, without binding. */
+		if (smtp_server_check_config(conf, err, sizeof(err)) == -1) {
+			fprintf(stderr, "sluice-node: %s\n", err);
+			config_free(conf);
+			return 1;
+		}
 		printf("sluice-node: %s: configuration ok\n", path);
 		config_free(conf);
 		return 0;
