@@ -413,6 +413,7 @@ smtp_data_feed(
 			/* ".\r" not followed by LF: a bare CR, content */
 			d->bare = true;
 			out[o++] = '\r';
+			d->size++;
 			break;
 		case SMTP_DATA_CR:
 			if (c == '\n') {
