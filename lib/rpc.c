@@ -119,6 +119,13 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
 }
 
 void
+rpc_client_abort(struct rpc_client *c)
+{
+	if (c != NULL)
+		nng_close(c->sock); /* blocked send/recv return ECLOSED */
+}
+
+void
 rpc_client_close(struct rpc_client *c)
 {
 	if (c == NULL)

@@ -36,6 +36,9 @@ int rpc_client_call(struct rpc_client *, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
     char *err, size_t errlen);
 void rpc_client_close(struct rpc_client *);
+/* Aborts a call blocked in another thread (it fails at once); the client
+ * is unusable afterwards but must still be closed by its owner. */
+void rpc_client_abort(struct rpc_client *);
 
 /* The handler gets the raw request (unpacking is its job, so a garbage
  * request becomes an error reply of its own) and returns a malloc'd packed

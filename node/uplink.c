@@ -529,6 +529,8 @@ uplink_stop(struct uplink *u)
 	u->stop = true;
 	pthread_cond_signal(&u->cv);
 	pthread_mutex_unlock(&u->mu);
+	/* A call waiting on an absent controller must not delay the stop. */
+	rpc_client_abort(u->rpc);
 	if (u->started)
 		pthread_join(u->thread, NULL);
 	rpc_client_close(u->rpc);
