@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ struct uplink {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	atomic_bool aborted; /* rpc aborted by uplink_stop: fail quietly */
 	bool started;
 	/* Posted to the loop. */
 	struct event *ev_post;
@@ -191,6 +193,10 @@ uplink_call(struct uplink *u, Sluice__NodeRequest *req, char *code,
 	code[0] = '\0';
 	if (rpc_client_call(u->rpc, &req->base, &sluice__node_reply__descriptor,
 	        &r, err, sizeof(err)) == -1) {
+		if (atomic_load(&u->aborted)) {
+			snprintf(code, codelen, "transport");
+			return NULL;
+		}
 		if (u->reachable || !u->warned_down)
 			log_warnx("node %s: controller unreachable: %s; "
 			          "running policy version %" PRIu64 "%s",
@@ -530,6 +536,7 @@ uplink_stop(struct uplink *u)
 	pthread_cond_signal(&u->cv);
 	pthread_mutex_unlock(&u->mu);
 	/* A call waiting on an absent controller must not delay the stop. */
+	atomic_store(&u->aborted, true);
 	rpc_client_abort(u->rpc);
 	if (u->started)
 		pthread_join(u->thread, NULL);
