@@ -959,7 +959,11 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		    s->data.size, msgid[0] != '\0' ? msgid : "-",
 		    s->tls ? "yes" : "no");
 		journal_received(s, qid, msgid);
-	} else
+	} else if (spool_last_errno(n->spool) == ENOSPC)
+		/* RFC 3463: 4.3.1 mail system full */
+		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 452, "4.3.1",
+		    "Insufficient system storage");
+	else
 		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 451, "4.3.0",
 		    "Temporary queue failure");
 	txn_reset(s);
