@@ -8,6 +8,7 @@
 #define SLUICE_API_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rpc.h"
@@ -27,6 +28,24 @@ struct api_error {
 	char code[16];
 	char msg[400];
 };
+
+/* Reply parts of the fleet handlers (api_fleet.c). */
+struct api_fleet_out {
+	Sluice__AlertsReply alerts;
+	Sluice__CommandsReply commands;
+	bool is_oom;
+};
+void api_fleet_out_free(struct api_fleet_out *);
+/* Open alerts, then up to `recent` cleared ones, into o->alerts. */
+int api_fleet_alerts_fill(struct api *, bool open_only, uint32_t recent,
+    struct api_fleet_out *, struct api_error *);
+int api_fleet_alerts(struct api *, const Sluice__AlertsRequest *,
+    Sluice__AdminReply *, struct api_fleet_out *, struct api_error *);
+int api_fleet_queue_command(struct api *, const struct rpc_peer *,
+    const Sluice__QueueCommandRequest *, Sluice__AdminReply *,
+    struct api_fleet_out *, struct api_error *);
+int api_fleet_command_status(struct api *, const Sluice__CommandIdsRequest *,
+    Sluice__AdminReply *, struct api_fleet_out *, struct api_error *);
 
 void api_node_handle(void *arg, const uint8_t *req, size_t len,
     const struct rpc_peer *, uint8_t **out, size_t *outlen);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "health.h"
 #include "log.h"
 #include "policy_check.h"
 #include "policy_secret.h"
@@ -36,6 +37,8 @@ struct api_admin_out {
 	Sluice__EventsReply events;
 	size_t events_cap;
 	size_t events_bytes;
+	Sluice__StatusReply status;
+	struct api_fleet_out fleet;
 };
 
 static void
@@ -73,6 +76,7 @@ api_admin_out_free(struct api_admin_out *o)
 		sluice__policy__free_unpacked(o->policy, NULL);
 	free(o->name);
 	memset(o->token, 0, sizeof(o->token));
+	api_fleet_out_free(&o->fleet);
 }
 
 /* "alice (uid 0)", "uid 0", "alice (127.0.0.1)" or "unknown". */
@@ -142,18 +146,6 @@ struct api_admin_list {
 	bool is_oom;
 };
 
-static const char *
-api_admin_state(const struct api *a, const struct store_node_row *r)
-{
-	if (r->last_heartbeat_at == 0)
-		return "new";
-	if (r->heartbeat_age_ms < 0 || r->heartbeat_age_ms > a->silent_after_ms)
-		return "silent";
-	if (r->is_draining)
-		return "draining";
-	return "up";
-}
-
 static int
 api_admin_list_cb(void *arg, const struct store_node_row *r)
 {
@@ -174,17 +166,22 @@ api_admin_list_cb(void *arg, const struct store_node_row *r)
 	n->name = strdup(r->name);
 	n->address = strdup(r->address);
 	n->software_version = strdup(r->software_version);
-	n->state = strdup(api_admin_state(l->a, r));
+	if (r->metrics != NULL)
+		n->metrics = sluice__queue_metrics__unpack(
+		    NULL, r->metrics_len, r->metrics);
+	n->state = strdup(health_state(r->last_heartbeat_at,
+	    r->heartbeat_age_ms, l->a->silent_after_ms, r->is_draining,
+	    n->metrics));
 	if (!n->name || !n->address || !n->software_version || !n->state)
 		goto oom;
+	n->accepted_per_min = r->accepted_per_min;
+	n->delivered_per_min = r->delivered_per_min;
+	n->heartbeat_age_ms = r->heartbeat_age_ms;
 	n->id = r->id;
 	n->policy_version = r->policy_version;
 	n->last_heartbeat_at = r->last_heartbeat_at;
 	n->created_at = r->created_at;
 	n->policy_from_cache = r->policy_from_cache;
-	if (r->metrics != NULL)
-		n->metrics = sluice__queue_metrics__unpack(
-		    NULL, r->metrics_len, r->metrics);
 	return 0;
 oom:
 	l->is_oom = true;
@@ -213,6 +210,22 @@ api_admin_node_list(struct api *a, struct api_admin_out *o, struct api_error *e)
 	o->node_list.latest_policy_version = head;
 	o->reply.body_case = SLUICE__ADMIN_REPLY__BODY_NODE_LIST;
 	o->reply.node_list = &o->node_list;
+	return 0;
+}
+
+/* The fleet at a glance: every node and the open alerts. */
+static int
+api_admin_status(struct api *a, struct api_admin_out *o, struct api_error *e)
+{
+	if (api_admin_node_list(a, o, e) == -1 ||
+	    api_fleet_alerts_fill(a, true, 0, &o->fleet, e) == -1)
+		return -1;
+	sluice__status_reply__init(&o->status);
+	o->status.nodes = &o->node_list;
+	o->status.alerts = o->fleet.alerts.alerts;
+	o->status.n_alerts = o->fleet.alerts.n_alerts;
+	o->reply.body_case = SLUICE__ADMIN_REPLY__BODY_STATUS;
+	o->reply.status = &o->status;
 	return 0;
 }
 
@@ -609,6 +622,21 @@ api_admin_handle(void *arg, const uint8_t *req, size_t len,
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_LOG:
 			rv = api_admin_log(a, r->log, &o, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_STATUS:
+			rv = api_admin_status(a, &o, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_ALERTS:
+			rv = api_fleet_alerts(
+			    a, r->alerts, &o.reply, &o.fleet, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_QUEUE_COMMAND:
+			rv = api_fleet_queue_command(
+			    a, peer, r->queue_command, &o.reply, &o.fleet, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_COMMAND_STATUS:
+			rv = api_fleet_command_status(
+			    a, r->command_status, &o.reply, &o.fleet, &e);
 			break;
 		default:
 			api_warn(

@@ -13,6 +13,9 @@
 #include "log.h"
 #include "token.h"
 
+/* Queue commands per heartbeat reply: the rest wait for the next one. */
+#define API_NODE_COMMANDS_MAX 16
+
 /* The reply a handler fills in: every pointer in it is owned by the
  * handler's frame or freed by api_node_handle after packing. */
 struct api_node_out {
@@ -20,7 +23,8 @@ struct api_node_out {
 	Sluice__HelloReply hello;
 	Sluice__HeartbeatReply heartbeat;
 	Sluice__Command cmd;
-	Sluice__Command *cmds[1];
+	Sluice__Command **cmds; /* malloc'd; [0] may be &cmd */
+	size_t ncmds;
 	Sluice__GetPolicyReply get_policy;
 	Sluice__Policy empty;
 	Sluice__Policy *policy; /* unpacked snapshot to free */
@@ -102,14 +106,93 @@ api_node_hello(struct api *a, const struct rpc_peer *peer,
 	return 0;
 }
 
+/* Counter increments between two heartbeats; a counter that went down
+ * means the node restarted and counts from zero again. */
+static uint64_t
+api_node_delta(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : now;
+}
+
+static void
+api_node_history(struct api *a, uint64_t id, const Sluice__QueueMetrics *m,
+    const uint8_t *prev, size_t prevlen)
+{
+	Sluice__QueueMetrics zero = SLUICE__QUEUE_METRICS__INIT, *p = NULL;
+	const Sluice__QueueMetrics *b = &zero;
+	struct store_minute sm;
+
+	if (prev != NULL &&
+	    (p = sluice__queue_metrics__unpack(NULL, prevlen, prev)) != NULL)
+		b = p;
+	sm.connections = api_node_delta(m->connections, b->connections);
+	sm.accepted = api_node_delta(m->accepted, b->accepted);
+	sm.refused = api_node_delta(m->refused, b->refused);
+	sm.delivered = api_node_delta(m->delivered, b->delivered);
+	sm.deferred_attempts =
+	    api_node_delta(m->deferred_attempts, b->deferred_attempts);
+	sm.bounced = api_node_delta(m->bounced, b->bounced);
+	sm.auth_failures = api_node_delta(m->auth_failures, b->auth_failures);
+	sm.messages = m->messages;
+	sm.oldest_age_s = m->oldest_age_s;
+	/* History is best effort: a failure is logged by the store and
+	 * must not fail the heartbeat. */
+	(void)store_metrics_minute(a->store, id, &sm);
+	if (p != NULL)
+		sluice__queue_metrics__free_unpacked(p, NULL);
+}
+
+/* The node's results of earlier commands. */
+static void
+api_node_results(struct api *a, uint64_t id, const Sluice__HeartbeatRequest *req)
+{
+	uint8_t *buf;
+	size_t i, len;
+
+	for (i = 0; i < req->n_results; i++) {
+		if ((buf = rpc_pack(&req->results[i]->base, &len)) == NULL)
+			continue;
+		(void)store_command_done(
+		    a->store, id, req->results[i]->id, buf, len);
+		free(buf);
+	}
+}
+
+struct api_node_pending {
+	struct api_node_out *o;
+	size_t cap;
+};
+
+static int
+api_node_pending_cb(void *arg, const struct store_command_row *r)
+{
+	struct api_node_pending *p = arg;
+	Sluice__Command *c;
+
+	if (p->o->ncmds == p->cap || (c = calloc(1, sizeof(*c))) == NULL)
+		return 1;
+	sluice__command__init(c);
+	c->id = r->id;
+	c->kind = (Sluice__CommandKind)r->kind;
+	c->queue_id = strdup(r->queue_id);
+	c->state = strdup(r->state);
+	c->domain = strdup(r->domain);
+	c->limit = r->limit;
+	p->o->cmds[p->o->ncmds++] = c;
+	if (c->queue_id == NULL || c->state == NULL || c->domain == NULL)
+		return 1;
+	return 0;
+}
+
 static int
 api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
     const Sluice__HeartbeatRequest *req, struct api_node_out *o,
     struct api_error *e)
 {
 	Sluice__HeartbeatReply *hb = &o->heartbeat;
-	uint8_t *metrics = NULL;
-	size_t mlen = 0;
+	struct api_node_pending pend;
+	uint8_t *metrics = NULL, *prev = NULL;
+	size_t mlen = 0, prevlen = 0;
 	uint64_t id, head, drain_seq;
 	bool is_draining, node_draining;
 	int rc;
@@ -124,8 +207,14 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		return -1;
 	}
 	rc = store_node_heartbeat(a->store, id, req->policy_version,
-	    req->policy_from_cache, metrics, mlen, &is_draining, &drain_seq);
+	    req->policy_from_cache, metrics, mlen, &is_draining, &drain_seq,
+	    &prev, &prevlen);
 	free(metrics);
+	if (rc == STORE_OK && req->metrics != NULL)
+		api_node_history(a, id, req->metrics, prev, prevlen);
+	free(prev);
+	if (rc == STORE_OK)
+		api_node_results(a, id, req);
 	if (rc == STORE_OK)
 		rc = store_policy_head(a->store, false, &head);
 	if (rc != STORE_OK) {
@@ -137,15 +226,30 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	/* The drain flag is the command: repeat it until the node's metrics
 	 * say it follows.  drain_seq changes on every drain/resume. */
 	node_draining = req->metrics != NULL && req->metrics->draining;
+	pend.o = o;
+	pend.cap = 1 + API_NODE_COMMANDS_MAX;
+	if ((o->cmds = calloc(pend.cap, sizeof(*o->cmds))) == NULL) {
+		api_error_set(e, "internal",
+		    "The controller ran out of "
+		    "memory.");
+		return -1;
+	}
 	if (is_draining != node_draining) {
 		sluice__command__init(&o->cmd);
 		o->cmd.id = drain_seq;
 		o->cmd.kind = is_draining ? SLUICE__COMMAND_KIND__CMD_DRAIN
 		                          : SLUICE__COMMAND_KIND__CMD_RESUME;
-		o->cmds[0] = &o->cmd;
-		hb->commands = o->cmds;
-		hb->n_commands = 1;
+		o->cmds[o->ncmds++] = &o->cmd;
 	}
+	/* Queue commands ride along until the node's result arrives; the
+	 * node answers a repeated id from its memory, never runs it twice. */
+	if ((rc = store_command_pending(a->store, id, API_NODE_COMMANDS_MAX,
+	         api_node_pending_cb, &pend)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	hb->commands = o->cmds;
+	hb->n_commands = o->ncmds;
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HEARTBEAT;
 	o->reply.heartbeat = hb;
 	return 0;
@@ -245,6 +349,7 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 	struct api_error e;
 	Sluice__NodeRequest *r;
 	Sluice__Error err;
+	size_t i;
 	int rv = -1;
 
 	memset(&o, 0, sizeof(o));
@@ -290,6 +395,10 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 		log_warnx("node: out of memory packing a reply");
 	if (o.policy != NULL)
 		sluice__policy__free_unpacked(o.policy, NULL);
+	for (i = 0; i < o.ncmds; i++)
+		if (o.cmds[i] != &o.cmd)
+			sluice__command__free_unpacked(o.cmds[i], NULL);
+	free(o.cmds);
 	if (r != NULL)
 		sluice__node_request__free_unpacked(r, NULL);
 }

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "alert.h"
 #include "api.h"
 #include "config.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -64,6 +67,31 @@ controller_sleep_ms(int ms)
 		;
 }
 
+/* The health thread: alerts, history retention, command expiry. */
+struct controller_health {
+	struct store *store;
+	struct alert_config cf;
+	int interval_ms;
+	pthread_t thread;
+};
+
+static void *
+controller_health(void *arg)
+{
+	struct controller_health *h = arg;
+	int slept;
+
+	while (!controller_stop) {
+		alert_tick(h->store, &h->cf);
+		for (slept = 0; slept < h->interval_ms && !controller_stop;
+		     slept += 100)
+			controller_sleep_ms(h->interval_ms - slept < 100
+			                        ? h->interval_ms - slept
+			                        : 100);
+	}
+	return NULL;
+}
+
 /* Waits for PostgreSQL (it may start after us) and migrates the schema. */
 static int
 controller_migrate(struct store *st)
@@ -84,8 +112,11 @@ controller_migrate(struct store *st)
 int
 main(int argc, char *argv[])
 {
-	static const char *const allowed[] = {
-	    "database", "node_listen", "admin_listen", "silent_after_ms", NULL};
+	static const char *const allowed[] = {"database", "node_listen",
+	    "admin_listen", "silent_after_ms", "metrics_listen",
+	    "metrics_retention_minutes", "health_interval_ms",
+	    "command_timeout_s", "tls_ca", "tls_cert_key", "admin_ca",
+	    "insecure", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -93,6 +124,12 @@ main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0},
 	};
 	struct controller_endpoint eps[2];
+	struct rpc_tls tls[2]; /* node, admin: docs/security.md */
+	struct controller_health health;
+	struct metrics_http *mh = NULL;
+	struct store *mh_store = NULL;
+	char who[64];
+	int64_t retention, interval, cmd_timeout;
 	const struct config_entry *bad;
 	struct config *cf;
 	struct sigaction sa;
@@ -149,6 +186,24 @@ main(int argc, char *argv[])
 		log_warnx("%s: silent_after_ms must be positive", conf);
 		goto out;
 	}
+	if (config_get_int(cf, "metrics_retention_minutes", 7 * 24 * 60,
+	        &retention, err, sizeof(err)) == -1 ||
+	    config_get_int(cf, "health_interval_ms", 1000, &interval, err,
+	        sizeof(err)) == -1 ||
+	    config_get_int(cf, "command_timeout_s", 300, &cmd_timeout, err,
+	        sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		goto out;
+	}
+	if (retention < 1 || retention > 10 * 366 * 24 * 60 || interval < 50 ||
+	    interval > 600000 || cmd_timeout < 1 || cmd_timeout > 86400) {
+		log_warnx("%s: metrics_retention_minutes (1..), "
+		          "health_interval_ms (50..600000) or command_timeout_s "
+		          "(1..86400) out of range",
+		    conf);
+		goto out;
+	}
+	memset(&health, 0, sizeof(health));
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = controller_on_signal;
@@ -176,26 +231,64 @@ main(int argc, char *argv[])
 		status = controller_stop ? 0 : 1;
 		goto stores;
 	}
+	/* Nodes and remote admins: mutual TLS, each with its own CA (a
+	 * node's certificate must not open the admin endpoint). */
+	memset(tls, 0, sizeof(tls));
+	tls[0].ca_file = config_get(cf, "tls_ca");
+	tls[0].cert_key_file = tls[1].cert_key_file =
+	    config_get(cf, "tls_cert_key");
+	tls[0].keys = "tls_ca and tls_cert_key";
+	tls[1].ca_file = config_get(cf, "admin_ca");
+	tls[1].keys = "admin_ca and tls_cert_key";
+	tls[0].insecure = tls[1].insecure =
+	    config_get(cf, "insecure") != NULL &&
+	    strcmp(config_get(cf, "insecure"), "yes") == 0;
 	/* The admin socket is the access control: owner only. */
-	if ((eps[0].srv = rpc_server_open(eps[0].url, 0, err, sizeof(err))) ==
-	        NULL ||
-	    (eps[1].srv = rpc_server_open(
-	         eps[1].url, 0600, err, sizeof(err))) == NULL) {
+	if ((eps[0].srv = rpc_server_open_tls(
+	         eps[0].url, 0, &tls[0], err, sizeof(err))) == NULL ||
+	    (eps[1].srv = rpc_server_open_tls(
+	         eps[1].url, 0600, &tls[1], err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		goto servers;
 	}
+	if (config_get(cf, "metrics_listen") != NULL &&
+	    ((mh_store = store_new(database, "metrics")) == NULL ||
+	        (mh = metrics_http_start(config_get(cf, "metrics_listen"),
+	             mh_store, silent_after_ms, &controller_stop, err,
+	             sizeof(err))) == NULL)) {
+		log_warnx("%s", mh_store == NULL ? "out of memory" : err);
+		goto servers;
+	}
+	if ((health.store = store_new(database, "health")) == NULL) {
+		log_warnx("out of memory");
+		goto servers;
+	}
+	snprintf(who, sizeof(who), "controller pid %ld", (long)getpid());
+	health.cf.silent_after_ms = silent_after_ms;
+	health.cf.retention_minutes = retention;
+	health.cf.command_timeout_s = cmd_timeout;
+	health.cf.who = who;
+	health.interval_ms = (int)interval;
 	for (i = 0; i < 2; i++)
 		if ((errno = pthread_create(
 		         &eps[i].thread, NULL, controller_serve, &eps[i])) != 0)
 			fatalx("pthread_create: %s", strerror(errno));
+	if ((errno = pthread_create(
+	         &health.thread, NULL, controller_health, &health)) != 0)
+		fatalx("pthread_create: %s", strerror(errno));
 	log_info("controller started node_listen=%s admin_listen=%s "
 	         "silent_after_ms=%lld version=%s",
 	    eps[0].url, eps[1].url, (long long)silent_after_ms, SLUICE_VERSION);
 	for (i = 0; i < 2; i++)
 		pthread_join(eps[i].thread, NULL);
+	pthread_join(health.thread, NULL);
 	log_info("controller stopped");
 	status = 0;
 servers:
+	controller_stop = 1;
+	metrics_http_stop(mh);
+	store_free(mh_store);
+	store_free(health.store);
 	for (i = 0; i < 2; i++)
 		rpc_server_close(eps[i].srv);
 stores:

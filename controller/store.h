@@ -66,6 +66,10 @@ struct store_node_row {
 	bool policy_from_cache;
 	const uint8_t *metrics; /* packed QueueMetrics or NULL */
 	size_t metrics_len;
+	/* From node_minutes: the previous and the current minute. */
+	uint64_t accepted_per_min;
+	uint64_t delivered_per_min;
+	uint64_t auth_failures_per_min; /* the worst of the two minutes */
 };
 
 /* Row pointers are valid during the callback only; non-zero stops. */
@@ -74,10 +78,11 @@ typedef int (*store_node_cb)(void *arg, const struct store_node_row *);
 int store_node_auth(struct store *, const char *name, struct store_node_auth *);
 int store_node_hello(
     struct store *, uint64_t id, const char *version, const char *address);
-/* Records a heartbeat; returns the drain flag and its command id. */
+/* Records a heartbeat; returns the drain flag and its command id, and
+ * the metrics of the heartbeat before (*prev malloc'd or NULL). */
 int store_node_heartbeat(struct store *, uint64_t id, uint64_t policy_version,
     bool from_cache, const uint8_t *metrics, size_t metrics_len,
-    bool *is_draining, uint64_t *drain_seq);
+    bool *is_draining, uint64_t *drain_seq, uint8_t **prev, size_t *prevlen);
 int store_node_add(struct store *, const char *name, const char *digest);
 int store_node_remove(struct store *, const char *name);
 int store_node_set_draining(struct store *, const char *name, bool);
@@ -126,5 +131,78 @@ int store_event_trace(
 /* The newest q->limit events matching q, returned oldest first. */
 int store_event_log(struct store *, const struct store_event_query *q,
     store_event_cb, void *arg);
+
+/* ------------------------------------------------- metrics history */
+
+/* Increments of one heartbeat and the gauges after it. */
+struct store_minute {
+	uint64_t connections, accepted, refused, delivered;
+	uint64_t deferred_attempts, bounced, auth_failures;
+	uint64_t messages, oldest_age_s;
+};
+
+/* Adds the increments to the node's row of the current minute. */
+int store_metrics_minute(struct store *, uint64_t node_id,
+    const struct store_minute *);
+/* Deletes history older than minutes. */
+int store_metrics_expire(struct store *, int64_t minutes);
+
+/* ------------------------------------------------------------- alerts */
+
+struct store_alert_row {
+	uint64_t id;
+	const char *kind, *subject, *message;
+	int64_t raised_at, cleared_at; /* unix s, cleared 0: open */
+};
+typedef int (*store_alert_cb)(void *arg, const struct store_alert_row *);
+
+/* Raises (kind, subject) unless it is open already: *raised says whether
+ * this call did it (another controller may have). */
+int store_alert_raise(struct store *, const char *kind, const char *subject,
+    const char *message, const char *by, bool *raised);
+/* Clears one open alert; *cleared says whether it was open. */
+int store_alert_clear(
+    struct store *, const char *kind, const char *subject, bool *cleared);
+/* Open alerts first (oldest first), then up to `recent` cleared ones,
+ * newest first. */
+int store_alert_list(
+    struct store *, bool open_only, uint32_t recent, store_alert_cb, void *);
+/* Health evaluation runs on one controller at a time: a transaction
+ * holding an advisory lock.  *got false: another controller has it. */
+int store_health_lock(struct store *, bool *got);
+
+/* ----------------------------------------------------------- commands */
+
+struct store_command_row {
+	uint64_t id;
+	const char *node;
+	int kind;
+	const char *queue_id, *state, *domain;
+	uint32_t limit;
+	int64_t created_at;
+	bool done;
+	const uint8_t *result; /* packed CommandResult or NULL */
+	size_t result_len;
+};
+typedef int (*store_command_cb)(void *arg, const struct store_command_row *);
+
+/* One command row for node `name`; *id is the new command id. */
+int store_command_add(struct store *, const char *node, int kind,
+    const char *queue_id, const char *state, const char *domain,
+    uint32_t limit, uint64_t *id);
+/* Names of the nodes heard from within silent_after_ms (cb gets a row
+ * with only node set). */
+int store_command_live_nodes(
+    struct store *, int64_t silent_after_ms, store_command_cb, void *);
+/* Undone commands of a node, oldest first, at most max. */
+int store_command_pending(
+    struct store *, uint64_t node_id, uint32_t max, store_command_cb, void *);
+/* Stores a node's result for one of its commands (ignored when the id is
+ * not the node's or already done). */
+int store_command_done(struct store *, uint64_t node_id, uint64_t id,
+    const uint8_t *result, size_t len);
+int store_command_get(struct store *, uint64_t id, store_command_cb, void *);
+/* Commands not answered within seconds are done with a failure. */
+int store_command_expire(struct store *, int64_t seconds);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void
@@ -51,7 +52,7 @@ store_node_hello(
 int
 store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
     bool from_cache, const uint8_t *metrics, size_t metrics_len,
-    bool *is_draining, uint64_t *drain_seq)
+    bool *is_draining, uint64_t *drain_seq, uint8_t **prev, size_t *prevlen)
 {
 	char idb[24], pvb[24];
 	const char *vals[4] = {
@@ -59,15 +60,23 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	int lens[4] = {0, 0, 0, (int)metrics_len};
 	int fmts[4] = {0, 0, 0, 1};
 	PGresult *res;
+	unsigned char *m;
+	size_t mlen;
 	int rc;
 
 	u64(idb, sizeof(idb), id);
 	u64(pvb, sizeof(pvb), policy_version);
+	*prev = NULL;
+	*prevlen = 0;
+	/* The previous metrics come back too: the per-minute history counts
+	 * the increments between two heartbeats (store_metrics.c). */
 	if ((res = store_exec(s,
-	         "UPDATE nodes SET policy_version = $2,"
+	         "WITH old AS (SELECT id, metrics FROM nodes WHERE id = $1"
+	         " FOR UPDATE)"
+	         " UPDATE nodes SET policy_version = $2,"
 	         " policy_from_cache = $3, metrics = $4,"
-	         " last_heartbeat_at = now() WHERE id = $1"
-	         " RETURNING draining, drain_seq",
+	         " last_heartbeat_at = now() FROM old WHERE nodes.id = old.id"
+	         " RETURNING nodes.draining, nodes.drain_seq, old.metrics",
 	         4, vals, lens, fmts, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -76,6 +85,15 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	}
 	*is_draining = store_bool(res, 0, 0);
 	*drain_seq = (uint64_t)store_int(res, 0, 1);
+	if (!PQgetisnull(res, 0, 2) &&
+	    (m = PQunescapeBytea(
+	         (const unsigned char *)PQgetvalue(res, 0, 2), &mlen)) != NULL) {
+		if ((*prev = malloc(mlen ? mlen : 1)) != NULL) {
+			memcpy(*prev, m, mlen);
+			*prevlen = mlen;
+		}
+		PQfreemem(m);
+	}
 	PQclear(res);
 	return STORE_OK;
 }
@@ -131,6 +149,7 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	PGresult *res;
 	unsigned char *m;
 	size_t mlen;
+	int64_t window;
 	int rc, i, stop = 0;
 
 	if ((res = store_exec(s,
@@ -139,8 +158,16 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	         " coalesce((extract(epoch FROM now() - last_heartbeat_at)"
 	         "  * 1000)::bigint, -1),"
 	         " extract(epoch FROM created_at)::bigint,"
-	         " draining, policy_from_cache, metrics"
-	         " FROM nodes ORDER BY name",
+	         " draining, policy_from_cache, metrics,"
+	         " coalesce(h.accepted, 0), coalesce(h.delivered, 0),"
+	         " coalesce(h.auth_failures, 0),"
+	         " 60 + extract(epoch FROM now() - date_trunc('minute', now()))"
+	         "  ::bigint"
+	         " FROM nodes LEFT JOIN LATERAL (SELECT sum(accepted) accepted,"
+	         "  sum(delivered) delivered, max(auth_failures) auth_failures"
+	         "  FROM node_minutes WHERE node_id = nodes.id AND minute >="
+	         "  date_trunc('minute', now()) - interval '1 minute') h ON true"
+	         " ORDER BY name",
 	         0, NULL, NULL, NULL, &rc)) == NULL)
 		return rc;
 	for (i = 0; i < PQntuples(res) && stop == 0; i++) {
@@ -163,6 +190,15 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 			r.metrics = m;
 			r.metrics_len = m ? mlen : 0;
 		}
+		/* Previous and current minute, as a rate per minute. */
+		window = store_int(res, i, 14);
+		if (window <= 0)
+			window = 60;
+		r.accepted_per_min =
+		    (uint64_t)(store_int(res, i, 11) * 60 / window);
+		r.delivered_per_min =
+		    (uint64_t)(store_int(res, i, 12) * 60 / window);
+		r.auth_failures_per_min = (uint64_t)store_int(res, i, 13);
 		stop = cb(arg, &r);
 		PQfreemem(m);
 	}

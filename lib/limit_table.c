@@ -33,6 +33,13 @@ const struct limit_def limit_table[] = {
         "bounce after this long in the queue (5 days)"},
     {"delay_warning_seconds", 0, 0, 8640000,
         "send a delay DSN after this long, 0: never"},
+    /* Fleet alerts, evaluated by the controller (controller/health.c). */
+    {"alert_queue_backlog_messages", 10000, 0, 1000000000,
+        "alert when a node queues more messages, 0: never"},
+    {"alert_oldest_message_seconds", 3600, 0, 8640000,
+        "alert when a node's oldest message is older, 0: never"},
+    {"alert_auth_failures_per_minute", 50, 0, 10000000,
+        "alert when a node sees more AUTH failures a minute, 0: never"},
 };
 const size_t limit_count = sizeof(limit_table) / sizeof(limit_table[0]);
 

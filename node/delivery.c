@@ -1416,6 +1416,13 @@ delivery_kick(struct delivery *d)
 		dlv_scan(d);
 }
 
+/* Fleet commands (issue 5, node/command.c). */
+bool
+delivery_busy(struct delivery *d, const char *queue_id)
+{
+	return d != NULL && dlv_msg_find(d, queue_id) != NULL;
+}
+
 size_t
 delivery_hop_metrics(
     struct delivery *d, struct delivery_hop_metric *out, size_t max)

@@ -50,5 +50,8 @@ size_t delivery_hop_metrics(
     struct delivery *, struct delivery_hop_metric *, size_t max);
 /* Asks for a queue scan now (e.g. after a flush command).  Loop thread. */
 void delivery_kick(struct delivery *);
+/* Fleet commands (issue 5, node/command.c): true while the message is
+ * in a delivery attempt, when hold and delete must wait.  Loop thread. */
+bool delivery_busy(struct delivery *, const char *queue_id);
 
 #endif

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "config.h"
 #include "delivery.h"
 #include "journal.h"
@@ -252,6 +253,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
 	}
+	if ((n.command = command_open(&n)) == NULL) {
+		fprintf(stderr, "sluice-node: out of memory\n");
+		goto out;
+	}
 	if ((n.uplink = uplink_start(&n, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
@@ -274,6 +279,7 @@ main(int argc, char **argv)
 	event_free(ev_int);
 out:
 	uplink_stop(n.uplink);
+	command_close(n.command);
 	metrics_close(metrics);
 	smtp_server_close(n.smtp);
 	delivery_close(n.delivery);

@@ -16,6 +16,7 @@ struct journal;
 struct uplink;
 struct smtp_server;
 struct delivery;
+struct command;
 
 /* Counters since start, reported in every heartbeat (QueueMetrics). */
 struct node_stats {
@@ -50,6 +51,7 @@ struct node {
 	struct uplink *uplink;
 	struct smtp_server *smtp;
 	struct delivery *delivery;
+	struct command *command; /* fleet commands, drain (command.h) */
 	struct node_stats stats;
 	int heartbeat_ms;
 	/* What the uplink reports: the running policy version and whether

@@ -240,3 +240,50 @@ smtp_server_close(struct smtp_server *srv)
 	ratelimit_free(srv->rl);
 	free(srv);
 }
+
+/* Drain support (issue 5, node/command.c).  Linux: shutdown(SHUT_RD) on a
+ * listening socket stops listening (connects are refused, the pending
+ * backlog is reset) and listen() on it again resumes on the same bound
+ * address. */
+int
+smtp_server_pause(struct smtp_server *srv)
+{
+	size_t i;
+	int rv = 0;
+
+	for (i = 0; srv != NULL && i < srv->nlisteners; i++) {
+		evconnlistener_disable(srv->listeners[i].lev);
+		if (shutdown(evconnlistener_get_fd(srv->listeners[i].lev),
+		        SHUT_RD) == -1) {
+			log_warn("smtp listener %s: pause",
+			    srv->listeners[i].name);
+			rv = -1;
+		}
+	}
+	return rv;
+}
+
+int
+smtp_server_resume(struct smtp_server *srv)
+{
+	size_t i;
+	int rv = 0;
+
+	for (i = 0; srv != NULL && i < srv->nlisteners; i++) {
+		if (listen(evconnlistener_get_fd(srv->listeners[i].lev),
+		        1024) == -1) {
+			log_warn("smtp listener %s: resume",
+			    srv->listeners[i].name);
+			rv = -1;
+			continue;
+		}
+		evconnlistener_enable(srv->listeners[i].lev);
+	}
+	return rv;
+}
+
+size_t
+smtp_server_sessions(const struct smtp_server *srv)
+{
+	return srv != NULL ? srv->nsessions : 0;
+}

@@ -22,6 +22,15 @@ extern const char *const smtp_server_config_keys[];
  * accepting.  NULL with err on a bad listen line or a bind failure. */
 struct smtp_server *smtp_server_open(struct node *, char *err, size_t errlen);
 void smtp_server_close(struct smtp_server *);
+
+/* Drain (issue 5, node/command.c): pause stops listening - new
+ * connections are refused, so a load balancer moves on - while sessions
+ * already open go on; resume listens again on the same sockets (no
+ * re-bind, so it works after privileges are dropped).  0 or -1. */
+int smtp_server_pause(struct smtp_server *);
+int smtp_server_resume(struct smtp_server *);
+/* SMTP sessions open now. */
+size_t smtp_server_sessions(const struct smtp_server *);
 /* For --check-config: every listen line parses, roles that need TLS have
  * it, and the certificate and key load.  Binds nothing.  0 or -1 with
  * err. */

@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "config.h"
+#include "delivery.h"
 #include "journal.h"
 #include "log.h"
 #include "node.h"
@@ -34,6 +36,7 @@
 #define UPLINK_MAX_CONTROLLERS 8
 #define UPLINK_EVENT_BATCH     1000
 #define UPLINK_CACHE_MAX       (64 * 1024 * 1024)
+#define UPLINK_HOPS_MAX        64 /* hops reported per heartbeat */
 
 const char *const uplink_config_keys[] = {
     "name", "token", "controller", "heartbeat_ms", "address", NULL};
@@ -342,6 +345,29 @@ uplink_fill_metrics(struct uplink *u, Sluice__QueueMetrics *m)
 	m->deferred_attempts = atomic_load(&s->deferred_attempts);
 	m->bounced = atomic_load(&s->bounced);
 	m->auth_failures = atomic_load(&s->auth_failures);
+	m->draining = command_draining(u->node->command);
+	m->drained = command_drained(u->node->command);
+}
+
+/* Per-hop health from the delivery engine (thread-safe copy). */
+static size_t
+uplink_fill_hops(struct uplink *u, struct delivery_hop_metric *hm,
+    Sluice__HopMetrics *hv, Sluice__HopMetrics **hp, size_t max)
+{
+	size_t i, n = delivery_hop_metrics(u->node->delivery, hm, max);
+
+	for (i = 0; i < n; i++) {
+		sluice__hop_metrics__init(&hv[i]);
+		hm[i].name[sizeof(hm[i].name) - 1] = '\0';
+		hv[i].name = hm[i].name;
+		hv[i].circuit_open = hm[i].circuit_open;
+		hv[i].connections = hm[i].connections;
+		hv[i].recent_failures = hm[i].recent_failures;
+		hv[i].delivered = hm[i].delivered;
+		hv[i].failed = hm[i].failed;
+		hp[i] = &hv[i];
+	}
+	return n;
 }
 
 static void
@@ -352,11 +378,25 @@ uplink_heartbeat(struct uplink *u)
 	Sluice__NodeAuth a = SLUICE__NODE_AUTH__INIT;
 	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
 	Sluice__NodeReply *rep;
+	Sluice__QueueMetrics *shape;
+	Sluice__CommandResult **results;
+	struct delivery_hop_metric hm[UPLINK_HOPS_MAX];
+	Sluice__HopMetrics hv[UPLINK_HOPS_MAX], *hp[UPLINK_HOPS_MAX];
 	uint64_t running, latest;
 	char code[32], msg[256];
+	size_t nresults;
 
 	uplink_fill_auth(u, &a);
 	uplink_fill_metrics(u, &m);
+	m.n_hops = uplink_fill_hops(u, hm, hv, hp, UPLINK_HOPS_MAX);
+	m.hops = hp;
+	if ((shape = command_shape(u->node->command)) != NULL) {
+		m.shape = shape->shape;
+		m.n_shape = shape->n_shape;
+	}
+	nresults = command_results(u->node->command, &results);
+	hb.results = results;
+	hb.n_results = nresults;
 	running = atomic_load(&u->node->running_version);
 	hb.auth = &a;
 	hb.policy_version = running;
@@ -364,8 +404,13 @@ uplink_heartbeat(struct uplink *u)
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &hb;
-	if ((rep = uplink_call(
-	         u, &req, code, sizeof(code), msg, sizeof(msg))) == NULL) {
+	rep = uplink_call(u, &req, code, sizeof(code), msg, sizeof(msg));
+	if (shape != NULL)
+		sluice__queue_metrics__free_unpacked(shape, NULL);
+	if (rep != NULL)
+		command_results_sent(u->node->command, results, nresults);
+	command_results_free(results, nresults);
+	if (rep == NULL) {
 		if (strcmp(code, "denied") == 0)
 			uplink_refuse(u, msg);
 		else if (strcmp(code, "transport") != 0)
@@ -373,9 +418,13 @@ uplink_heartbeat(struct uplink *u)
 			    "node %s: heartbeat: %s: %s", u->name, code, msg);
 		return;
 	}
-	latest = rep->body_case == SLUICE__NODE_REPLY__BODY_HEARTBEAT
-	             ? rep->heartbeat->policy_version
-	             : 0;
+	latest = 0;
+	if (rep->body_case == SLUICE__NODE_REPLY__BODY_HEARTBEAT) {
+		latest = rep->heartbeat->policy_version;
+		/* Fleet commands run on the loop (command.c). */
+		command_post(u->node->command, rep->heartbeat->commands,
+		    rep->heartbeat->n_commands);
+	}
 	sluice__node_reply__free_unpacked(rep, NULL);
 	/* Fetch only on a change; the controller's version 0 means "no
 	 * policy yet" and the empty policy is what we already run. */

@@ -1,0 +1,220 @@
+/* alert.c - the health tick (alert.h).  One controller at a time evaluates
+ * (pg_try_advisory_xact_lock in the tick's transaction); the others skip
+ * that tick.  Raising is INSERT ... ON CONFLICT DO NOTHING against the
+ * unique index on open (kind, subject), so even two evaluations racing
+ * could not raise an alert twice.  Every raise and clear is one log line:
+ *   alert: raised kind=node_silent subject=edge-1 message="..."
+ *   alert: cleared kind=node_silent subject=edge-1 */
+#include "alert.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+#include "log.h"
+
+struct alert_nodes {
+	struct health_node *v;
+	Sluice__QueueMetrics **m;
+	size_t n, cap;
+	bool is_oom;
+};
+
+struct alert_set {
+	struct health_alert *v;
+	size_t n, cap;
+	bool is_oom;
+};
+
+static int
+alert_nodes_cb(void *arg, const struct store_node_row *r)
+{
+	struct alert_nodes *an = arg;
+	struct health_node *hn;
+	void *nv, *nm;
+
+	if (an->n == an->cap) {
+		an->cap = an->cap ? an->cap * 2 : 16;
+		nv = realloc(an->v, an->cap * sizeof(*an->v));
+		if (nv != NULL)
+			an->v = nv;
+		nm = realloc(an->m, an->cap * sizeof(*an->m));
+		if (nm != NULL)
+			an->m = nm;
+		if (nv == NULL || nm == NULL) {
+			an->is_oom = true;
+			return 1;
+		}
+	}
+	hn = &an->v[an->n];
+	memset(hn, 0, sizeof(*hn));
+	an->m[an->n] = NULL;
+	if ((hn->name = strdup(r->name)) == NULL) {
+		an->is_oom = true;
+		return 1;
+	}
+	an->n++;
+	hn->is_new = r->last_heartbeat_at == 0;
+	hn->heartbeat_age_ms = r->heartbeat_age_ms;
+	hn->auth_failures_per_min = r->auth_failures_per_min;
+	if (r->metrics != NULL)
+		an->m[an->n - 1] =
+		    sluice__queue_metrics__unpack(NULL, r->metrics_len, r->metrics);
+	hn->metrics = an->m[an->n - 1];
+	return 0;
+}
+
+static void
+alert_nodes_free(struct alert_nodes *an)
+{
+	size_t i;
+
+	for (i = 0; i < an->n; i++) {
+		free((char *)(uintptr_t)an->v[i].name);
+		if (an->m[i] != NULL)
+			sluice__queue_metrics__free_unpacked(an->m[i], NULL);
+	}
+	free(an->v);
+	free(an->m);
+}
+
+static void
+alert_set_cb(void *arg, const struct health_alert *a)
+{
+	struct alert_set *s = arg;
+	struct health_alert *nv;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		if ((nv = realloc(s->v, s->cap * sizeof(*nv))) == NULL) {
+			s->is_oom = true;
+			s->cap = s->n;
+			return;
+		}
+		s->v = nv;
+	}
+	s->v[s->n++] = *a;
+}
+
+static bool
+alert_set_has(const struct alert_set *s, const char *kind, const char *subject)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].kind, kind) == 0 &&
+		    strcmp(s->v[i].subject, subject) == 0)
+			return true;
+	return false;
+}
+
+struct alert_clear {
+	struct store *store;
+	const struct alert_set *now;
+	struct alert_set open; /* what was open before this tick */
+};
+
+static int
+alert_open_cb(void *arg, const struct store_alert_row *r)
+{
+	struct alert_clear *c = arg;
+	struct health_alert a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.kind, sizeof(a.kind), "%s", r->kind);
+	snprintf(a.subject, sizeof(a.subject), "%s", r->subject);
+	alert_set_cb(&c->open, &a);
+	return 0;
+}
+
+/* The policy's limits and routes; NULL when there is no policy. */
+static Sluice__Policy *
+alert_policy(struct store *st, int *rc)
+{
+	Sluice__Policy *p;
+	uint64_t head;
+	uint8_t *buf;
+	size_t len;
+
+	if ((*rc = store_policy_head(st, false, &head)) != STORE_OK ||
+	    head == 0)
+		return NULL;
+	if ((*rc = store_policy_snapshot(st, head, &buf, &len)) != STORE_OK)
+		return NULL;
+	p = sluice__policy__unpack(NULL, len, buf);
+	free(buf);
+	return p;
+}
+
+void
+alert_tick(struct store *st, const struct alert_config *cf)
+{
+	struct alert_nodes an;
+	struct alert_set now;
+	struct alert_clear cl;
+	struct health_input in;
+	Sluice__Policy *pol = NULL;
+	bool got, done;
+	size_t i;
+	int rc;
+
+	memset(&an, 0, sizeof(an));
+	memset(&now, 0, sizeof(now));
+	memset(&cl, 0, sizeof(cl));
+	if (store_health_lock(st, &got) != STORE_OK || !got)
+		return;
+	if ((rc = store_node_list(st, alert_nodes_cb, &an)) != STORE_OK ||
+	    an.is_oom)
+		goto fail;
+	pol = alert_policy(st, &rc);
+	if (rc != STORE_OK)
+		goto fail;
+	in.nodes = an.v;
+	in.nnodes = an.n;
+	in.policy = pol;
+	in.silent_after_ms = cf->silent_after_ms;
+	health_evaluate(&in, alert_set_cb, &now);
+	cl.store = st;
+	cl.now = &now;
+	if (now.is_oom ||
+	    (rc = store_alert_list(st, true, 0, alert_open_cb, &cl)) !=
+	        STORE_OK ||
+	    cl.open.is_oom)
+		goto fail;
+	for (i = 0; i < now.n; i++) {
+		if (alert_set_has(&cl.open, now.v[i].kind, now.v[i].subject))
+			continue;
+		if (store_alert_raise(st, now.v[i].kind, now.v[i].subject,
+		        now.v[i].message, cf->who, &done) != STORE_OK)
+			goto fail;
+		if (done)
+			log_warnx("alert: raised kind=%s subject=%s "
+			          "message=\"%s\"",
+			    now.v[i].kind, now.v[i].subject, now.v[i].message);
+	}
+	for (i = 0; i < cl.open.n; i++) {
+		if (alert_set_has(&now, cl.open.v[i].kind, cl.open.v[i].subject))
+			continue;
+		if (store_alert_clear(st, cl.open.v[i].kind,
+		        cl.open.v[i].subject, &done) != STORE_OK)
+			goto fail;
+		if (done)
+			log_info("alert: cleared kind=%s subject=%s",
+			    cl.open.v[i].kind, cl.open.v[i].subject);
+	}
+	if (store_metrics_expire(st, cf->retention_minutes) != STORE_OK ||
+	    store_command_expire(st, cf->command_timeout_s) != STORE_OK)
+		goto fail;
+	store_commit(st);
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	if (pol != NULL)
+		sluice__policy__free_unpacked(pol, NULL);
+	alert_nodes_free(&an);
+	free(now.v);
+	free(cl.open.v);
+}

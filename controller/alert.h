@@ -1,0 +1,23 @@
+/* alert.h - the controller's health tick: evaluates health (health.c)
+ * over the store's node rows and policy, raises and clears alerts (once
+ * fleet-wide: the store's unique index and an advisory lock), expires the
+ * metrics history and unanswered commands.  Runs on the controller's
+ * health thread with its own store connection. */
+#ifndef SLUICE_ALERT_H
+#define SLUICE_ALERT_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+struct alert_config {
+	int64_t silent_after_ms;
+	int64_t retention_minutes; /* node_minutes kept */
+	int64_t command_timeout_s; /* unanswered commands fail after */
+	const char *who;           /* "controller pid 123", for raised_by */
+};
+
+/* One evaluation.  Errors are logged by the store and retried next tick. */
+void alert_tick(struct store *, const struct alert_config *);
+
+#endif

@@ -1,0 +1,156 @@
+/* health.c - pure alert conditions (health.h).  Kinds and subjects:
+ *   node_silent       NODE            no heartbeat for silent_after_ms
+ *   queue_backlog     NODE            messages > alert_queue_backlog_messages
+ *   oldest_message    NODE            oldest > alert_oldest_message_seconds
+ *   auth_failures     NODE            AUTH failures a minute over the limit
+ *   hop_circuit_open  NODE/HOP        the node's circuit for HOP is open
+ *   route_down        NODE/PATTERN    every hop of the route is open there
+ * A silent node's last metrics are stale: only node_silent is said of it.
+ * Called by alert.c once per health tick. */
+#include "health.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "limit_table.h"
+
+static void
+health_say(health_cb cb, void *arg, size_t *n, const char *kind,
+    const char *subject, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void
+health_say(health_cb cb, void *arg, size_t *n, const char *kind,
+    const char *subject, const char *fmt, ...)
+{
+	struct health_alert a;
+	va_list ap;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.kind, sizeof(a.kind), "%s", kind);
+	snprintf(a.subject, sizeof(a.subject), "%s", subject);
+	va_start(ap, fmt);
+	vsnprintf(a.message, sizeof(a.message), fmt, ap);
+	va_end(ap);
+	cb(arg, &a);
+	(*n)++;
+}
+
+static const Sluice__HopMetrics *
+health_hop(const Sluice__QueueMetrics *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_hops; i++)
+		if (strcmp(m->hops[i]->name, name) == 0)
+			return m->hops[i];
+	return NULL;
+}
+
+/* Every hop of every group reported with an open circuit.  A hop the node
+ * does not report (never used, or "mx", which has no circuit) is not
+ * known to be down. */
+static bool
+health_route_down(const Sluice__Route *r, const Sluice__QueueMetrics *m)
+{
+	const Sluice__HopMetrics *h;
+	size_t g, i, nhops = 0;
+
+	for (g = 0; g < r->n_groups; g++)
+		for (i = 0; i < r->groups[g]->n_hops; i++) {
+			h = health_hop(m, r->groups[g]->hops[i]);
+			if (h == NULL || !h->circuit_open)
+				return false;
+			nhops++;
+		}
+	return nhops > 0;
+}
+
+static void
+health_node(const struct health_input *in, const struct health_node *hn,
+    health_cb cb, void *arg, size_t *n)
+{
+	const Sluice__QueueMetrics *m = hn->metrics;
+	int64_t backlog, oldest, authmax;
+	char subject[160];
+	size_t i;
+
+	if (hn->is_new)
+		return;
+	if (hn->heartbeat_age_ms < 0 ||
+	    hn->heartbeat_age_ms > in->silent_after_ms) {
+		health_say(cb, arg, n, "node_silent", hn->name,
+		    "node %s has not sent a heartbeat for %" PRId64 " s",
+		    hn->name, hn->heartbeat_age_ms / 1000);
+		return;
+	}
+	if (m == NULL)
+		return;
+	backlog = limit_get(in->policy, "alert_queue_backlog_messages");
+	oldest = limit_get(in->policy, "alert_oldest_message_seconds");
+	authmax = limit_get(in->policy, "alert_auth_failures_per_minute");
+	if (backlog > 0 && m->messages > (uint64_t)backlog)
+		health_say(cb, arg, n, "queue_backlog", hn->name,
+		    "node %s queues %" PRIu64 " messages (alert above %" PRId64
+		    ")",
+		    hn->name, m->messages, backlog);
+	if (oldest > 0 && m->oldest_age_s > (uint64_t)oldest)
+		health_say(cb, arg, n, "oldest_message", hn->name,
+		    "node %s has a message queued for %" PRIu64
+		    " s (alert above %" PRId64 ")",
+		    hn->name, m->oldest_age_s, oldest);
+	if (authmax > 0 && hn->auth_failures_per_min > (uint64_t)authmax)
+		health_say(cb, arg, n, "auth_failures", hn->name,
+		    "node %s saw %" PRIu64 " AUTH failures in a minute (alert "
+		    "above %" PRId64 ")",
+		    hn->name, hn->auth_failures_per_min, authmax);
+	for (i = 0; i < m->n_hops; i++) {
+		if (!m->hops[i]->circuit_open)
+			continue;
+		snprintf(subject, sizeof(subject), "%s/%s", hn->name,
+		    m->hops[i]->name);
+		health_say(cb, arg, n, "hop_circuit_open", subject,
+		    "node %s has taken hop %s out of rotation after %" PRIu32
+		    " failures",
+		    hn->name, m->hops[i]->name, m->hops[i]->recent_failures);
+	}
+	if (in->policy == NULL)
+		return;
+	for (i = 0; i < in->policy->n_routes; i++) {
+		const Sluice__Route *r = in->policy->routes[i];
+
+		if (!health_route_down(r, m))
+			continue;
+		snprintf(subject, sizeof(subject), "%s/%s", hn->name,
+		    r->pattern);
+		health_say(cb, arg, n, "route_down", subject,
+		    "node %s: every hop of route '%s' is down", hn->name,
+		    r->pattern);
+	}
+}
+
+size_t
+health_evaluate(const struct health_input *in, health_cb cb, void *arg)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < in->nnodes; i++)
+		health_node(in, &in->nodes[i], cb, arg, &n);
+	return n;
+}
+
+const char *
+health_state(int64_t last_heartbeat_at, int64_t heartbeat_age_ms,
+    int64_t silent_after_ms, bool is_draining, const Sluice__QueueMetrics *m)
+{
+	if (last_heartbeat_at == 0)
+		return "new";
+	if (heartbeat_age_ms < 0 || heartbeat_age_ms > silent_after_ms)
+		return "silent";
+	if (is_draining)
+		return m != NULL && m->draining && m->drained ? "drained"
+		                                              : "draining";
+	return "up";
+}
