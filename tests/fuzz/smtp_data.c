@@ -69,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct feed a, b;
 	const char *in;
-	size_t len, step, rlen, rused;
+	size_t len, step, rlen = 0, rused;
 	char *ref;
 
 	if (size < 1)
