@@ -3,6 +3,7 @@
 #include "admin.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rpc.h"
@@ -16,12 +17,18 @@ admin_call(
 	ProtobufCMessage *m;
 	Sluice__AdminReply *r;
 	const char *urls[1] = {ctl->admin_url};
-	char err[256];
+	struct rpc_tls tls;
+	char err[512];
 	size_t i;
 
+	/* Remote admin is mutual TLS (set by --admin-ca/--admin-cert-key). */
+	memset(&tls, 0, sizeof(tls));
+	tls.ca_file = getenv("SLUICE_ADMIN_CA");
+	tls.cert_key_file = getenv("SLUICE_ADMIN_CERT_KEY");
+	tls.keys = "--admin-ca and --admin-cert-key";
 	if (ctl->rpc == NULL &&
-	    (ctl->rpc = rpc_client_open(
-	         urls, 1, ADMIN_TIMEOUT_MS, err, sizeof(err))) == NULL)
+	    (ctl->rpc = rpc_client_open_tls(
+	         urls, 1, ADMIN_TIMEOUT_MS, &tls, err, sizeof(err))) == NULL)
 		ctl_die(
 		    "cannot reach controller at %s: %s", ctl->admin_url, err);
 	if (rpc_client_call(ctl->rpc, &req->base,

@@ -24,6 +24,7 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
+    {{"status", ""}, cmd_status, ""},
     {{"node", "add"}, cmd_node_add, "NAME"},
     {{"node", "list"}, cmd_node_list, ""},
     {{"node", "show"}, cmd_node_show, "NAME"},
@@ -56,6 +57,16 @@ static const struct cmd cmds[] = {
     {{"policy", "diff"}, cmd_policy_diff, "-f FILE"},
     {{"policy", "history"}, cmd_policy_history, ""},
     {{"trace", ""}, cmd_trace, "QUEUE-ID|MESSAGE-ID"},
+    {{"alerts", ""}, cmd_alerts, "[--open] [--limit N]"},
+    {{"queue", "list"}, cmd_queue_list,
+        "[--node N] [--state active|deferred|held] [--to DOMAIN]\n"
+        "\t\t[--limit N] [--timeout S]"},
+    {{"queue", "summary"}, cmd_queue_summary, "[--node N]"},
+    {{"queue", "retry"}, cmd_queue_retry, "ID [--node N] [--timeout S]"},
+    {{"queue", "hold"}, cmd_queue_hold, "ID [--node N] [--timeout S]"},
+    {{"queue", "release"}, cmd_queue_release, "ID [--node N] [--timeout S]"},
+    {{"queue", "delete"}, cmd_queue_delete, "ID [--node N] [--timeout S]"},
+    {{"queue", "flush"}, cmd_queue_flush, "[--node N] [--timeout S]"},
     {{"log", ""}, cmd_log,
         "[--from SENDER] [--to RCPT] [--status KIND] [--since 1h] "
         "[--node N] [--limit N]"},
@@ -130,6 +141,9 @@ usage(FILE *f)
 		    cmds[i].args);
 	fprintf(
 	    f, "--admin defaults to $SLUICE_ADMIN, else %s\n", DEFAULT_ADMIN);
+	fprintf(f, "--admin tls+tcp://HOST:PORT needs --admin-ca FILE and "
+	           "--admin-cert-key FILE\n(or $SLUICE_ADMIN_CA, "
+	           "$SLUICE_ADMIN_CERT_KEY): mutual TLS\n");
 }
 
 /* The summary recorded in policy history: the command line in words. */
@@ -164,6 +178,12 @@ main(int argc, char **argv)
 			ctl.admin_url = argv[++a];
 		else if (strncmp(argv[a], "--admin=", 8) == 0)
 			ctl.admin_url = argv[a] + 8;
+		/* mutual TLS to a remote admin endpoint (admin.c) */
+		else if (strcmp(argv[a], "--admin-ca") == 0 && a + 1 < argc)
+			setenv("SLUICE_ADMIN_CA", argv[++a], 1);
+		else if (strcmp(argv[a], "--admin-cert-key") == 0 &&
+		         a + 1 < argc)
+			setenv("SLUICE_ADMIN_CERT_KEY", argv[++a], 1);
 		else if (strcmp(argv[a], "--help") == 0 ||
 		         strcmp(argv[a], "-h") == 0) {
 			usage(stdout);

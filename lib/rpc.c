@@ -1,14 +1,20 @@
-/* rpc.c - nng REQ/REP transport for protobuf-c messages (see rpc.h). */
+/* rpc.c - nng REQ/REP transport for protobuf-c messages (see rpc.h), and
+ * the control plane's transport security: mutual TLS on tls+tcp://, and the
+ * rule that plaintext never leaves the machine unless asked to. */
 #include "rpc.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "log.h"
 
@@ -34,10 +40,211 @@ rpc_pack(const ProtobufCMessage *msg, size_t *len)
 	return buf;
 }
 
+/* ------------------------------------------------------- url security */
+
+enum rpc_scheme {
+	RPC_LOCAL,     /* ipc://, inproc:// */
+	RPC_TLS,       /* tls+tcp:// (and tls+tcp4/6) */
+	RPC_PLAINTEXT, /* tcp://, ws:// and anything else on a network */
+};
+
+static enum rpc_scheme
+rpc_scheme(const char *url)
+{
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0)
+		return RPC_LOCAL;
+	if (strncmp(url, "tls+tcp://", 10) == 0 ||
+	    strncmp(url, "tls+tcp4://", 11) == 0 ||
+	    strncmp(url, "tls+tcp6://", 11) == 0)
+		return RPC_TLS;
+	return RPC_PLAINTEXT;
+}
+
+/* The host part of "scheme://host:port" or "scheme://[v6]:port" into out
+ * (brackets removed); "" for a wildcard.  -1 if there is no "://". */
+static int
+rpc_url_host(const char *url, char *out, size_t outlen)
+{
+	const char *h, *e;
+
+	if ((h = strstr(url, "://")) == NULL)
+		return -1;
+	h += 3;
+	if (*h == '[') {
+		h++;
+		if ((e = strchr(h, ']')) == NULL)
+			return -1;
+	} else if ((e = strrchr(h, ':')) == NULL)
+		e = h + strlen(h);
+	if ((size_t)(e - h) >= outlen)
+		return -1;
+	memcpy(out, h, (size_t)(e - h));
+	out[e - h] = '\0';
+	if (strcmp(out, "*") == 0)
+		out[0] = '\0';
+	return 0;
+}
+
+/* Literal loopback addresses and the name "localhost" only: any other
+ * name may resolve to a network address now or later. */
+static bool
+rpc_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+int
+rpc_url_check(const char *url, const struct rpc_tls *tls, bool listen,
+    char *err, size_t errlen)
+{
+	const char *keys = tls != NULL && tls->keys != NULL
+	                       ? tls->keys
+	                       : "a CA file and a certificate+key file";
+	char host[256];
+	bool wild;
+
+	switch (rpc_scheme(url)) {
+	case RPC_LOCAL:
+		return 0;
+	case RPC_TLS:
+		if (tls == NULL || tls->ca_file == NULL ||
+		    tls->cert_key_file == NULL) {
+			snprintf(err, errlen,
+			    "%s: tls+tcp:// is mutual TLS and needs %s", url,
+			    keys);
+			return -1;
+		}
+		return 0;
+	case RPC_PLAINTEXT:
+		break;
+	}
+	if (rpc_url_host(url, host, sizeof(host)) == -1) {
+		snprintf(err, errlen, "%s: not an nng URL", url);
+		return -1;
+	}
+	if (host[0] != '\0' && rpc_host_is_loopback(host))
+		return 0;
+	wild = host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0;
+	if (tls != NULL && tls->insecure)
+		return 0;
+	snprintf(err, errlen,
+	    "refusing %s: plain %.*s to %s would carry enrollment tokens "
+	    "and smart-host secrets unencrypted; use tls+tcp:// (with %s), "
+	    "or set 'insecure = yes' to accept that",
+	    url, (int)(strstr(url, "://") - url + 3), url,
+	    wild ? (listen ? "every interface" : "a wildcard address")
+	         : "a non-loopback address",
+	    keys);
+	return -1;
+}
+
+/* A private key readable by everyone is a finding, not a warning. */
+static int
+rpc_tls_key_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & S_IROTH) {
+		snprintf(err, errlen,
+		    "%s holds a private key and is readable by every user "
+		    "(mode %04o); chmod o-r it",
+		    path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* A TLS configuration for one dialer or listener of url. */
+static nng_tls_config *
+rpc_tls_config(const char *url, const struct rpc_tls *tls, bool server,
+    char *err, size_t errlen)
+{
+	nng_tls_config *cfg;
+	char host[256];
+	int rv;
+
+	if (rpc_tls_key_private(tls->cert_key_file, err, errlen) == -1)
+		return NULL;
+	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER
+	                                            : NNG_TLS_MODE_CLIENT)) !=
+	    0) {
+		snprintf(err, errlen, "tls: %s", nng_strerror(rv));
+		return NULL;
+	}
+	/* TLS 1.2 and later (1.3 where the TLS library has it). */
+	if (nng_tls_config_version(cfg, NNG_TLS_1_2, NNG_TLS_1_3) != 0 &&
+	    (rv = nng_tls_config_version(cfg, NNG_TLS_1_2, NNG_TLS_1_2)) != 0) {
+		snprintf(err, errlen, "tls version: %s", nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_tls_config_ca_file(cfg, tls->ca_file)) != 0) {
+		snprintf(err, errlen, "cannot load CA certificates from %s: %s",
+		    tls->ca_file, nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_tls_config_cert_key_file(
+	         cfg, tls->cert_key_file, NULL)) != 0) {
+		snprintf(err, errlen,
+		    "cannot load a certificate and private key from %s: %s",
+		    tls->cert_key_file, nng_strerror(rv));
+		goto fail;
+	}
+	/* Mutual: the peer must present a certificate from the CA. */
+	if ((rv = nng_tls_config_auth_mode(
+	         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
+		snprintf(err, errlen, "tls auth mode: %s", nng_strerror(rv));
+		goto fail;
+	}
+	if (!server) {
+		if (tls->server_name == NULL &&
+		    rpc_url_host(url, host, sizeof(host)) == -1) {
+			snprintf(err, errlen, "%s: not an nng URL", url);
+			goto fail;
+		}
+		if ((rv = nng_tls_config_server_name(cfg,
+		         tls->server_name != NULL ? tls->server_name : host)) !=
+		    0) {
+			snprintf(err, errlen, "tls server name: %s",
+			    nng_strerror(rv));
+			goto fail;
+		}
+	}
+	return cfg;
+fail:
+	nng_tls_config_free(cfg);
+	return NULL;
+}
+
+/* ----------------------------------------------------------- client */
+
 struct rpc_client *
 rpc_client_open(const char *const *urls, size_t nurls, int timeout_ms,
     char *err, size_t errlen)
 {
+	return rpc_client_open_tls(urls, nurls, timeout_ms, NULL, err, errlen);
+}
+
+struct rpc_client *
+rpc_client_open_tls(const char *const *urls, size_t nurls, int timeout_ms,
+    const struct rpc_tls *tls, char *err, size_t errlen)
+{
+	nng_tls_config *cfg;
+	nng_dialer d;
 	struct rpc_client *c;
 	size_t i;
 	int rv;
@@ -47,6 +254,11 @@ rpc_client_open(const char *const *urls, size_t nurls, int timeout_ms,
 		return NULL;
 	}
 	c->timeout_ms = timeout_ms;
+	for (i = 0; i < nurls; i++)
+		if (rpc_url_check(urls[i], tls, false, err, errlen) == -1) {
+			free(c);
+			return NULL;
+		}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(err, errlen, "nng req socket: %s", nng_strerror(rv));
 		free(c);
@@ -63,16 +275,35 @@ rpc_client_open(const char *const *urls, size_t nurls, int timeout_ms,
 	for (i = 0; i < nurls; i++) {
 		/* Non-blocking: a controller that is down now is retried in
 		 * the background and used when it comes up. */
-		if ((rv = nng_dial(
-		         c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		if ((rv = nng_dialer_create(&d, c->sock, urls[i])) != 0) {
 			snprintf(
 			    err, errlen, "%s: %s", urls[i], nng_strerror(rv));
-			nng_close(c->sock);
-			free(c);
-			return NULL;
+			goto fail;
+		}
+		if (rpc_scheme(urls[i]) == RPC_TLS) {
+			if ((cfg = rpc_tls_config(
+			         urls[i], tls, false, err, errlen)) == NULL)
+				goto fail;
+			/* the dialer holds its own reference */
+			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+			nng_tls_config_free(cfg);
+			if (rv != 0) {
+				snprintf(err, errlen, "%s: tls: %s", urls[i],
+				    nng_strerror(rv));
+				goto fail;
+			}
+		}
+		if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+			snprintf(
+			    err, errlen, "%s: %s", urls[i], nng_strerror(rv));
+			goto fail;
 		}
 	}
 	return c;
+fail:
+	nng_close(c->sock);
+	free(c);
+	return NULL;
 }
 
 int
@@ -134,13 +365,25 @@ rpc_client_close(struct rpc_client *c)
 	free(c);
 }
 
+/* ----------------------------------------------------------- server */
+
 struct rpc_server *
 rpc_server_open(const char *url, int ipc_mode, char *err, size_t errlen)
 {
+	return rpc_server_open_tls(url, ipc_mode, NULL, err, errlen);
+}
+
+struct rpc_server *
+rpc_server_open_tls(const char *url, int ipc_mode, const struct rpc_tls *tls,
+    char *err, size_t errlen)
+{
 	struct rpc_server *s;
+	nng_tls_config *cfg;
 	nng_listener l;
 	int rv;
 
+	if (rpc_url_check(url, tls, true, err, errlen) == -1)
+		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -161,6 +404,17 @@ rpc_server_open(const char *url, int ipc_mode, char *err, size_t errlen)
 	}
 	if (ipc_mode != 0 && strncmp(url, "ipc://", 6) == 0)
 		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
+	if (rpc_scheme(url) == RPC_TLS) {
+		if ((cfg = rpc_tls_config(url, tls, true, err, errlen)) == NULL)
+			goto fail;
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			snprintf(err, errlen, "%s: tls: %s", url,
+			    nng_strerror(rv));
+			goto fail;
+		}
+	}
 	if ((rv = nng_listener_start(l, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", url,
 		    nng_strerror(rv));

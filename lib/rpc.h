@@ -11,6 +11,7 @@
 #define SLUICE_RPC_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,14 +22,48 @@
 struct rpc_client;
 struct rpc_server;
 
+/* Transport security of one endpoint (docs/security.md).
+ *
+ * tls+tcp:// is mutual TLS (nng's TLS transport, TLS 1.2+): both sides
+ * present a certificate that must chain to ca_file, so a peer without a
+ * certificate from the fleet CA cannot even complete a handshake.  A
+ * client also checks the server's certificate against server_name (NULL:
+ * the URL's host).  nng 1.5 does not show us the peer certificate's name,
+ * so which node is talking is still proven by its enrollment token.
+ *
+ * Plain tcp:// (and other unencrypted network transports) is refused
+ * unless the address is loopback or insecure is set: tokens and smart-host
+ * secrets must never cross a network in clear text by accident.  ipc:// and
+ * inproc:// are local and always allowed.
+ *
+ * keys names the config keys for messages, e.g. "controller_ca and
+ * controller_cert_key"; NULL gives a generic sentence. */
+struct rpc_tls {
+	const char *ca_file;       /* PEM CA certificate(s) peers chain to */
+	const char *cert_key_file; /* PEM: our certificate chain + its key */
+	const char *server_name;   /* client only; NULL: the URL's host */
+	const char *keys;          /* config key names, for messages */
+	bool insecure;             /* allow plaintext to non-loopback */
+};
+
+/* Whether url may be used under tls (NULL: no certificates, not
+ * insecure).  listen: url is for a listener (a wildcard host counts as
+ * non-loopback).  0, or -1 with the reason in err. */
+int rpc_url_check(const char *url, const struct rpc_tls *, bool listen,
+    char *err, size_t errlen);
+
 struct rpc_peer {
 	int64_t uid;   /* ipc:// peer uid, -1 when unknown */
 	char addr[80]; /* remote address, "" when unknown */
 };
 
-/* urls: nng URLs (tcp://, ipc://, tls+tcp://).  NULL on error, with err. */
+/* urls: nng URLs (tcp://, ipc://, tls+tcp://).  NULL on error, with err.
+ * rpc_client_open() is rpc_client_open_tls() with tls NULL: loopback and
+ * local transports only. */
 struct rpc_client *rpc_client_open(const char *const *urls, size_t nurls,
     int timeout_ms, char *err, size_t errlen);
+struct rpc_client *rpc_client_open_tls(const char *const *urls, size_t nurls,
+    int timeout_ms, const struct rpc_tls *, char *err, size_t errlen);
 /* Sends req, waits for the reply and unpacks it as reply_desc.  0 with
  * *reply set (free with protobuf_c_message_free_unpacked(*reply, NULL)),
  * or -1 with err ("controller did not answer within 5 s"). */
@@ -46,9 +81,12 @@ void rpc_client_abort(struct rpc_client *);
 typedef void (*rpc_handler)(void *arg, const uint8_t *req, size_t len,
     const struct rpc_peer *, uint8_t **out, size_t *outlen);
 
-/* mode: file mode for ipc:// sockets (0 leaves the default). */
+/* mode: file mode for ipc:// sockets (0 leaves the default).
+ * rpc_server_open() is rpc_server_open_tls() with tls NULL. */
 struct rpc_server *rpc_server_open(
     const char *url, int ipc_mode, char *err, size_t errlen);
+struct rpc_server *rpc_server_open_tls(const char *url, int ipc_mode,
+    const struct rpc_tls *, char *err, size_t errlen);
 /* Serves until *stop becomes non-zero (checked every 200 ms). */
 void rpc_server_serve(
     struct rpc_server *, rpc_handler, void *arg, volatile sig_atomic_t *stop);

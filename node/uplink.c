@@ -39,7 +39,9 @@
 #define UPLINK_HOPS_MAX        64 /* hops reported per heartbeat */
 
 const char *const uplink_config_keys[] = {
-    "name", "token", "controller", "heartbeat_ms", "address", NULL};
+    "name", "token", "controller", "heartbeat_ms", "address",
+    "controller_ca", "controller_cert_key", "controller_server_name",
+    "insecure", NULL};
 
 struct uplink {
 	struct node *node;
@@ -510,10 +512,12 @@ struct uplink *
 uplink_start(struct node *n, char *err, size_t errlen)
 {
 	const char *urls[UPLINK_MAX_CONTROLLERS], *v;
+	struct rpc_tls tls;
 	struct uplink *u;
 	size_t nurls = 0;
 	int timeout;
 
+	memset(&tls, 0, sizeof(tls));
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -551,8 +555,16 @@ uplink_start(struct node *n, char *err, size_t errlen)
 		goto fail;
 	}
 	timeout = n->heartbeat_ms * 2 < 3000 ? 3000 : n->heartbeat_ms * 2;
-	if ((u->rpc = rpc_client_open(urls, nurls, timeout, err, errlen)) ==
-	    NULL)
+	/* tls+tcp://: mutual TLS with the fleet CA; plain tcp:// only to
+	 * loopback unless insecure = yes (docs/security.md). */
+	tls.ca_file = config_get(n->conf, "controller_ca");
+	tls.cert_key_file = config_get(n->conf, "controller_cert_key");
+	tls.server_name = config_get(n->conf, "controller_server_name");
+	tls.keys = "controller_ca and controller_cert_key";
+	tls.insecure = (v = config_get(n->conf, "insecure")) != NULL &&
+	    strcmp(v, "yes") == 0;
+	if ((u->rpc = rpc_client_open_tls(
+	         urls, nurls, timeout, &tls, err, errlen)) == NULL)
 		goto fail;
 	if ((u->ev_post = event_new(n->base, -1, 0, uplink_on_post, u)) ==
 	    NULL) {

@@ -1,0 +1,4 @@
+# Hardening and proof (issue 7): the control plane's transport security,
+# secrets kept out of every output, file modes, fault injection.  See
+# docs/security.md.
+sluice_unit_test(test_rpc_url hardening/test_rpc_url.c)
