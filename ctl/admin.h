@@ -30,4 +30,14 @@ enum admin_apply_result admin_policy_apply(struct ctl *, Sluice__Policy *p,
     uint64_t base_version, uint64_t *version, bool *changed, char *invalid,
     size_t invlen);
 
+/* Shared JSON shapes (cmd_node.c): a node as in `node list --json`, its
+ * QueueMetrics as "metrics". */
+struct json;
+void json_node(struct json *, const Sluice__NodeStatus *, uint64_t latest);
+void json_metrics(struct json *, const Sluice__QueueMetrics *);
+/* An alert (cmd_status.c): cleared_at null while open. */
+void json_alert(struct json *, const Sluice__Alert *);
+/* The fleet: `node list` (cmd_node.c).  Free the reply. */
+Sluice__AdminReply *admin_node_list(struct ctl *);
+
 #endif

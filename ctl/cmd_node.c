@@ -44,8 +44,8 @@ cmd_node_add(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-static Sluice__AdminReply *
-node_list(struct ctl *ctl)
+Sluice__AdminReply *
+admin_node_list(struct ctl *ctl)
 {
 	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
 	Sluice__Empty empty = SLUICE__EMPTY__INIT;
@@ -66,7 +66,7 @@ drifts(const Sluice__NodeStatus *n, uint64_t latest)
 	return n->policy_version != latest;
 }
 
-static void
+void
 json_metrics(struct json *j, const Sluice__QueueMetrics *m)
 {
 	Sluice__QueueMetrics zero = SLUICE__QUEUE_METRICS__INIT;
@@ -103,10 +103,26 @@ json_metrics(struct json *j, const Sluice__QueueMetrics *m)
 		json_object_end(j);
 	}
 	json_array_end(j);
+	json_array_begin(j, "shape");
+	for (i = 0; i < m->n_shape; i++) {
+		const Sluice__QueueShape *s = m->shape[i];
+		size_t k;
+		json_object_begin(j, NULL);
+		json_str(j, "domain", s->domain);
+		json_uint(j, "messages", s->messages);
+		json_uint(j, "deferred", s->deferred);
+		json_uint(j, "held", s->held);
+		json_array_begin(j, "age_buckets");
+		for (k = 0; k < s->n_age_buckets; k++)
+			json_uint(j, NULL, s->age_buckets[k]);
+		json_array_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
 	json_object_end(j);
 }
 
-static void
+void
 json_node(struct json *j, const Sluice__NodeStatus *n, uint64_t latest)
 {
 	json_object_begin(j, NULL);
@@ -120,6 +136,9 @@ json_node(struct json *j, const Sluice__NodeStatus *n, uint64_t latest)
 	json_str(j, "state", n->state);
 	json_bool(j, "policy_from_cache", n->policy_from_cache);
 	json_bool(j, "drift", drifts(n, latest));
+	json_uint(j, "accepted_per_min", n->accepted_per_min);
+	json_uint(j, "delivered_per_min", n->delivered_per_min);
+	json_int(j, "heartbeat_age_ms", n->heartbeat_age_ms);
 	json_metrics(j, n->metrics);
 	json_object_end(j);
 }
@@ -151,7 +170,7 @@ cmd_node_list(struct ctl *ctl, int argc, char **argv)
 	(void)argv;
 	if (argc != 0)
 		ctl_usage("node list");
-	r = node_list(ctl);
+	r = admin_node_list(ctl);
 	l = r->node_list;
 	if (ctl->json) {
 		json_init(&j, stdout);
@@ -200,7 +219,7 @@ cmd_node_show(struct ctl *ctl, int argc, char **argv)
 	char buf[64], when[32];
 	size_t i;
 
-	r = node_list(ctl);
+	r = admin_node_list(ctl);
 	latest = r->node_list->latest_policy_version;
 	for (i = 0; i < r->node_list->n_nodes; i++)
 		if (strcmp(r->node_list->nodes[i]->name, name) == 0)

@@ -234,3 +234,18 @@ fmt_ago(int64_t at, int64_t now, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%lldd ago", (long long)(d / 86400));
 }
+
+void
+fmt_duration(int64_t s, char *buf, size_t len)
+{
+	if (s < 0)
+		snprintf(buf, len, "-");
+	else if (s < 120)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else if (s < 172800)
+		snprintf(buf, len, "%lldh", (long long)(s / 3600));
+	else
+		snprintf(buf, len, "%lldd", (long long)(s / 86400));
+}

@@ -10,7 +10,7 @@
 
 /* A table: set the header, add rows of cells, print.  Columns are as wide
  * as their widest cell; the last column is not padded. */
-#define TABLE_MAX_COLS 10
+#define TABLE_MAX_COLS 12
 
 struct table {
 	size_t ncols;
@@ -49,5 +49,7 @@ void json_null(struct json *, const char *key);
 void fmt_time(int64_t at, char *buf, size_t len);
 /* "5s ago", "3m ago", "2h ago", "4d ago", "never". */
 void fmt_ago(int64_t at, int64_t now, char *buf, size_t len);
+/* A duration in seconds, short: "45s", "12m", "3h", "2d"; "-" for < 0. */
+void fmt_duration(int64_t s, char *buf, size_t len);
 
 #endif

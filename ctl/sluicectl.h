@@ -61,4 +61,14 @@ int cmd_policy_history(struct ctl *, int, char **);
 int cmd_trace(struct ctl *, int, char **);
 int cmd_log(struct ctl *, int, char **);
 
+int cmd_status(struct ctl *, int, char **);
+int cmd_alerts(struct ctl *, int, char **);
+int cmd_queue_list(struct ctl *, int, char **);
+int cmd_queue_retry(struct ctl *, int, char **);
+int cmd_queue_hold(struct ctl *, int, char **);
+int cmd_queue_release(struct ctl *, int, char **);
+int cmd_queue_delete(struct ctl *, int, char **);
+int cmd_queue_flush(struct ctl *, int, char **);
+int cmd_queue_summary(struct ctl *, int, char **);
+
 #endif

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "command.h"
 #include "config.h"
+#include "delivery.h"
 #include "journal.h"
 #include "node.h"
 
@@ -28,6 +30,45 @@ metric(struct evbuffer *b, const char *name, const char *type, const char *help,
 {
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n",
 	    name, help, name, type, name, v);
+}
+
+/* Per-hop health from the delivery engine (issue 5).  Hop names come from
+ * policy (letters, digits, ._-), so they need no label escaping. */
+static void
+metrics_hops(const struct node *n, struct evbuffer *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+	    {"sluice_hop_circuit_open", "gauge",
+	        "1 when the hop is out of rotation (circuit open)."},
+	    {"sluice_hop_connections", "gauge", "Open connections to the hop."},
+	    {"sluice_hop_recent_failures", "gauge",
+	        "Consecutive recent failures of the hop."},
+	    {"sluice_hop_deliveries_total", "counter",
+	        "Successful transactions through the hop."},
+	    {"sluice_hop_failures_total", "counter",
+	        "Failed sessions or transactions through the hop."},
+	};
+	struct delivery_hop_metric hm[64];
+	size_t i, k, nh;
+	uint64_t v;
+
+	nh = delivery_hop_metrics(n->delivery, hm, 64);
+	for (k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n",
+		    fam[k].name, fam[k].help, fam[k].name, fam[k].type);
+		for (i = 0; i < nh; i++) {
+			hm[i].name[sizeof(hm[i].name) - 1] = '\0';
+			v = k == 0   ? hm[i].circuit_open
+			    : k == 1 ? hm[i].connections
+			    : k == 2 ? hm[i].recent_failures
+			    : k == 3 ? hm[i].delivered
+			             : hm[i].failed;
+			evbuffer_add_printf(b, "%s{hop=\"%s\"} %" PRIu64 "\n",
+			    fam[k].name, hm[i].name, v);
+		}
+	}
 }
 
 void
@@ -75,6 +116,10 @@ metrics_render(const struct node *n, struct evbuffer *b)
 	metric(b, "sluice_events_unacked", "gauge",
 	    "Delivery-record events not yet acknowledged by a controller.",
 	    n->journal != NULL ? journal_unacked(n->journal) : 0);
+	metric(b, "sluice_draining", "gauge",
+	    "1 while the node drains (listeners closed, delivery goes on).",
+	    command_draining(n->command));
+	metrics_hops(n, b);
 }
 
 static void
