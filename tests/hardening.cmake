@@ -2,3 +2,4 @@
 # secrets kept out of every output, file modes, fault injection.  See
 # docs/security.md.
 sluice_unit_test(test_rpc_url hardening/test_rpc_url.c)
+sluice_scenario_test(hardening_mtls hardening/test_mtls.py 240)
