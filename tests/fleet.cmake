@@ -1,3 +1,6 @@
 # Fleet operations (issue 5): status, metrics, alerts, queue commands,
 # drain, two controllers.  Real PostgreSQL, controllers, nodes, upstreams.
 sluice_scenario_test(fleet_status fleet/test_status.py 180)
+sluice_scenario_test(fleet_alerts fleet/test_alerts.py 180)
+sluice_unit_test(test_health fleet/test_health.c
+	${PROJECT_SOURCE_DIR}/controller/health.c)

@@ -1,0 +1,177 @@
+/* test_health.c - cmocka table tests of controller/health.c: which alert
+ * conditions hold for a given fleet, policy and thresholds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "health.h"
+
+/* proto strings are char *; the literals here are never written */
+#define S(x) ((char *)(uintptr_t)(x))
+
+struct seen {
+	char v[16][200];
+	size_t n;
+};
+
+static void
+collect(void *arg, const struct health_alert *a)
+{
+	struct seen *s = arg;
+
+	if (s->n < 16)
+		snprintf(s->v[s->n++], sizeof(s->v[0]), "%s %s", a->kind,
+		    a->subject);
+}
+
+static bool
+has(const struct seen *s, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], what) == 0)
+			return true;
+	return false;
+}
+
+static void
+test_quiet_fleet(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	struct health_node nodes[2] = {
+	    {"a", false, 100, &m, 0},
+	    {"fresh", true, -1, NULL, 0}, /* never heard from: no alert */
+	};
+	struct health_input in = {nodes, 2, NULL, 600};
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(health_evaluate(&in, collect, &s), 0);
+}
+
+static void
+test_silent_only(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	struct health_node nodes[1] = {{"a", false, 601, &m, 1000}};
+	struct health_input in = {nodes, 1, NULL, 600};
+	struct seen s = {0};
+
+	(void)state;
+	m.messages = 1000000; /* stale numbers of a silent node are ignored */
+	assert_int_equal(health_evaluate(&in, collect, &s), 1);
+	assert_true(has(&s, "node_silent a"));
+}
+
+static void
+test_thresholds(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	Sluice__Limit l1 = SLUICE__LIMIT__INIT, l2 = SLUICE__LIMIT__INIT;
+	Sluice__Limit *limits[2] = {&l1, &l2};
+	Sluice__Policy p = SLUICE__POLICY__INIT;
+	struct health_node nodes[1] = {{"a", false, 10, &m, 51}};
+	struct health_input in = {nodes, 1, &p, 600};
+	struct seen s = {0};
+
+	(void)state;
+	l1.key = S("alert_queue_backlog_messages");
+	l1.value = 10;
+	l2.key = S("alert_oldest_message_seconds");
+	l2.value = 0; /* never */
+	p.limits = limits;
+	p.n_limits = 2;
+	m.messages = 11;
+	m.oldest_age_s = 999999;
+	health_evaluate(&in, collect, &s);
+	assert_true(has(&s, "queue_backlog a"));
+	assert_false(has(&s, "oldest_message a"));
+	assert_true(has(&s, "auth_failures a")); /* default 50 a minute */
+	m.messages = 10;
+	nodes[0].auth_failures_per_min = 50;
+	s.n = 0;
+	assert_int_equal(health_evaluate(&in, collect, &s), 0);
+}
+
+static void
+test_hops_and_routes(void **state)
+{
+	Sluice__HopMetrics h1 = SLUICE__HOP_METRICS__INIT,
+	                   h2 = SLUICE__HOP_METRICS__INIT;
+	Sluice__HopMetrics *hops[2] = {&h1, &h2};
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	char *g1h[1] = {S("p")}, *g2h[2] = {S("s1"), S("s2")};
+	Sluice__HopGroup g1 = SLUICE__HOP_GROUP__INIT,
+	                 g2 = SLUICE__HOP_GROUP__INIT;
+	Sluice__HopGroup *groups1[1] = {&g1}, *groups2[2] = {&g1, &g2};
+	Sluice__Route r1 = SLUICE__ROUTE__INIT, r2 = SLUICE__ROUTE__INIT;
+	Sluice__Route *routes[2] = {&r1, &r2};
+	Sluice__Policy p = SLUICE__POLICY__INIT;
+	struct health_node nodes[1] = {{"a", false, 10, &m, 0}};
+	struct health_input in = {nodes, 1, &p, 600};
+	struct seen s = {0};
+
+	(void)state;
+	h1.name = S("p");
+	h1.circuit_open = true;
+	h2.name = S("s1");
+	h2.circuit_open = true;
+	m.hops = hops;
+	m.n_hops = 2;
+	g1.hops = g1h;
+	g1.n_hops = 1;
+	g2.hops = g2h;
+	g2.n_hops = 2;
+	r1.pattern = S("*");
+	r1.groups = groups1;
+	r1.n_groups = 1;
+	r2.pattern = S("example.com");
+	r2.groups = groups2;
+	r2.n_groups = 2;
+	p.routes = routes;
+	p.n_routes = 2;
+	health_evaluate(&in, collect, &s);
+	assert_true(has(&s, "hop_circuit_open a/p"));
+	assert_true(has(&s, "hop_circuit_open a/s1"));
+	assert_true(has(&s, "route_down a/*"));
+	/* s2 is not reported: not known to be down, the route is not */
+	assert_false(has(&s, "route_down a/example.com"));
+	assert_int_equal(s.n, 3);
+}
+
+static void
+test_states(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+
+	(void)state;
+	assert_string_equal(health_state(0, -1, 600, false, NULL), "new");
+	assert_string_equal(health_state(1, 601, 600, true, &m), "silent");
+	assert_string_equal(health_state(1, 10, 600, false, &m), "up");
+	assert_string_equal(health_state(1, 10, 600, true, &m), "draining");
+	m.draining = true;
+	m.drained = true;
+	assert_string_equal(health_state(1, 10, 600, true, &m), "drained");
+	/* the flag is the controller's: a resumed node is not drained */
+	assert_string_equal(health_state(1, 10, 600, false, &m), "up");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_quiet_fleet),
+	    cmocka_unit_test(test_silent_only),
+	    cmocka_unit_test(test_thresholds),
+	    cmocka_unit_test(test_hops_and_routes),
+	    cmocka_unit_test(test_states),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
