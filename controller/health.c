@@ -82,8 +82,8 @@ health_node(const struct health_input *in, const struct health_node *hn,
 	if (hn->heartbeat_age_ms < 0 ||
 	    hn->heartbeat_age_ms > in->silent_after_ms) {
 		health_say(cb, arg, n, "node_silent", hn->name,
-		    "node %s has not sent a heartbeat for %" PRId64 " s",
-		    hn->name, hn->heartbeat_age_ms / 1000);
+		    "node %s has not sent a heartbeat for %.1f s", hn->name,
+		    (double)hn->heartbeat_age_ms / 1000.0);
 		return;
 	}
 	if (m == NULL)

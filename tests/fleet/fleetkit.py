@@ -121,6 +121,22 @@ class FleetOps(Fleet):
                 if a["kind"] == kind and a["subject"] == subject]
 
 
+def assert_raised_once(alerts):
+    """The invariant behind "raised once": for each (kind, subject) the
+    episodes never overlap - at most one open, and each raise comes after
+    the previous one was cleared.  Returns {(kind, subject): [alerts]}."""
+    by = {}
+    for a in alerts:
+        by.setdefault((a["kind"], a["subject"]), []).append(a)
+    for key, rows in by.items():
+        rows.sort(key=lambda a: (a["raised_at"], a["id"]))
+        assert sum(a["cleared_at"] is None for a in rows) <= 1, rows
+        for prev, nxt in zip(rows, rows[1:]):
+            assert prev["cleared_at"] is not None, (key, rows)
+            assert nxt["raised_at"] >= prev["cleared_at"], (key, rows)
+    return by
+
+
 def http_get(port, path="/metrics"):
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
                                 timeout=5) as r:

@@ -12,11 +12,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, free_port, wait_until  # noqa: E402
+from fleetkit import (FleetOps, Upstream, assert_raised_once,  # noqa: E402
+                      free_port, wait_until)
 
 
 def main():
-    with FleetOps("twoctl", controller_extra="silent_after_ms = 600\n"
+    with FleetOps("twoctl", heartbeat_ms=300,
+                  controller_extra="silent_after_ms = 900\n"
                   "health_interval_ms = 100\n") as f:
         f.start_pg()
         c0 = f.start_controller()
@@ -75,11 +77,11 @@ def run(f, up, c0, c1, url1, admin1):
     for n in ("n1", "n2", "n3"):
         f.wait_node_version(n, f.policy_version())
 
-    rows = f.alerts()
-    keys = [(a["kind"], a["subject"]) for a in rows]
-    assert sorted(keys) == [("node_silent", "n1"), ("node_silent", "n3")], \
-        rows
-    assert all(a["cleared_at"] is not None for a in rows), rows
+    # A loaded machine may delay a heartbeat past 900 ms and make another
+    # short episode; what must never happen is two at once.
+    by = assert_raised_once(f.alerts())
+    assert ("node_silent", "n1") in by and ("node_silent", "n3") in by, by
+    assert set(k for k, _ in by) == {"node_silent"}, by
     assert c1.alive(), c1.output()
 
 
