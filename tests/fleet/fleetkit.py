@@ -36,6 +36,22 @@ class FleetOps(Fleet):
             f.write(self.controller_extra)
         return path
 
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        if exc[0] is None:
+            self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """Fail on any sanitizer report in a controller or node log."""
+        procs = list(self.controllers) + list(self.nodes.values())
+        for p in procs:
+            out = p.output()
+            for needle in ("AddressSanitizer", "LeakSanitizer",
+                           "runtime error:", "UndefinedBehaviorSanitizer"):
+                if needle in out:
+                    raise AssertionError("sanitizer report in %s:\n%s" % (
+                        p.log_path, out[-6000:]))
+
     def start_relay(self, name, extra="", controllers=None, token=None):
         """A node with a relay listener and fast delivery timers."""
         port = self.smtp_ports.get(name) or free_port()
