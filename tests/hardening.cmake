@@ -20,3 +20,4 @@ foreach(_f controller pg)
 		LABELS scenario TIMEOUT 300
 		ENVIRONMENT "SLUICE_BUILD=${PROJECT_BINARY_DIR};PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}/harness;PYTHONDONTWRITEBYTECODE=1")
 endforeach()
+sluice_scenario_test(hardening_disk_full hardening/test_disk_full.py 240)
