@@ -9,7 +9,7 @@ sluice_scenario_test(hardening_secrets hardening/test_secrets.py 240)
 # short, the code path is the same), the spool's filesystem full.
 set(SLUICE_FAULT_PG_SECONDS 10 CACHE STRING
 	"PostgreSQL outage in hardening_fault_pg, seconds")
-foreach(_f controller pg)
+foreach(_f controller pg node)
 	set(_args ${_f})
 	if(_f STREQUAL pg)
 		list(APPEND _args ${SLUICE_FAULT_PG_SECONDS})
