@@ -57,6 +57,8 @@ sluice_fuzz(policy_yaml ${_t}/policy_yaml.c ${_t}/policy_edit.c
 	${_t}/policy_diff.c ${_t}/hop_preset.c ${_t}/xmalloc.c
 	INCLUDES ${_t} LIBS PkgConfig::YAML)
 
+sluice_fuzz(policy_snapshot ${_n}/policy.c INCLUDES ${_n})
+
 # The controller's handlers with the real store (no database unless
 # SLUICE_FUZZ_PG is set): every controller source but main().
 file(GLOB _ctl_api CONFIGURE_DEPENDS ${_c}/*.c)

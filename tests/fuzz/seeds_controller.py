@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """seeds_controller.py - writes the seed corpora of the controller fuzz
-targets (corpus/controller_node, corpus/controller_admin): packed NodeRequest
+targets (corpus/controller_node, corpus/controller_admin) and of the node's policy
+snapshot target (corpus/policy_snapshot): packed NodeRequest
 and AdminRequest messages of proto/control.proto, encoded by hand (no protoc
 on the build machines).  The node seeds carry the fuzz node's name and token
 (controller_api.inc) so a fuzzing run with SLUICE_FUZZ_PG gets past
@@ -108,7 +109,16 @@ admin = {
     "empty": b"",
 }
 
-for target, seeds in (("controller_node", node), ("controller_admin", admin)):
+snapshot = {
+    "policy": msg((1, 7)) + policy,
+    "empty": b"",
+    "dkim": msg((1, 2), (7, msg((1, "example.com"), (2, "s1"),
+                                (3, "-----BEGIN PRIVATE KEY-----"),
+                                (5, ["from", "to"])))),
+}
+
+for target, seeds in (("controller_node", node), ("controller_admin", admin),
+                      ("policy_snapshot", snapshot)):
     d = os.path.join("corpus", target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():
