@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "health.h"
 #include "log.h"
+#include "webhook.h"
 
 struct alert_nodes {
 	struct health_node *v;
@@ -110,6 +112,35 @@ alert_set_has(const struct alert_set *s, const char *kind, const char *subject)
 	return false;
 }
 
+/* Raised and cleared in this tick, for the webhook after COMMIT. */
+struct alert_note {
+	struct health_alert a;
+	bool is_raise;
+};
+
+struct alert_notes {
+	struct alert_note *v;
+	size_t n, cap;
+};
+
+static void
+alert_note(struct alert_notes *ns, const struct health_alert *a, bool raise)
+{
+	struct alert_note *nv;
+
+	if (ns->n == ns->cap) {
+		ns->cap = ns->cap ? ns->cap * 2 : 8;
+		if ((nv = realloc(ns->v, ns->cap * sizeof(*nv))) == NULL) {
+			ns->cap = ns->n;
+			return; /* the webhook misses one; the table has it */
+		}
+		ns->v = nv;
+	}
+	ns->v[ns->n].a = *a;
+	ns->v[ns->n].is_raise = raise;
+	ns->n++;
+}
+
 struct alert_clear {
 	struct store *store;
 	const struct alert_set *now;
@@ -154,6 +185,7 @@ alert_tick(struct store *st, const struct alert_config *cf)
 	struct alert_nodes an;
 	struct alert_set now;
 	struct alert_clear cl;
+	struct alert_notes notes;
 	struct health_input in;
 	Sluice__Policy *pol = NULL;
 	bool got, done;
@@ -163,6 +195,7 @@ alert_tick(struct store *st, const struct alert_config *cf)
 	memset(&an, 0, sizeof(an));
 	memset(&now, 0, sizeof(now));
 	memset(&cl, 0, sizeof(cl));
+	memset(&notes, 0, sizeof(notes));
 	if (store_health_lock(st, &got) != STORE_OK || !got)
 		return;
 	if ((rc = store_node_list(st, alert_nodes_cb, &an)) != STORE_OK ||
@@ -189,10 +222,12 @@ alert_tick(struct store *st, const struct alert_config *cf)
 		if (store_alert_raise(st, now.v[i].kind, now.v[i].subject,
 		        now.v[i].message, cf->who, &done) != STORE_OK)
 			goto fail;
-		if (done)
+		if (done) {
 			log_warnx("alert: raised kind=%s subject=%s "
 			          "message=\"%s\"",
 			    now.v[i].kind, now.v[i].subject, now.v[i].message);
+			alert_note(&notes, &now.v[i], true);
+		}
 	}
 	for (i = 0; i < cl.open.n; i++) {
 		if (alert_set_has(&now, cl.open.v[i].kind, cl.open.v[i].subject))
@@ -200,14 +235,24 @@ alert_tick(struct store *st, const struct alert_config *cf)
 		if (store_alert_clear(st, cl.open.v[i].kind,
 		        cl.open.v[i].subject, &done) != STORE_OK)
 			goto fail;
-		if (done)
+		if (done) {
 			log_info("alert: cleared kind=%s subject=%s",
 			    cl.open.v[i].kind, cl.open.v[i].subject);
+			snprintf(cl.open.v[i].message,
+			    sizeof(cl.open.v[i].message), "%s %s is clear",
+			    cl.open.v[i].kind, cl.open.v[i].subject);
+			alert_note(&notes, &cl.open.v[i], false);
+		}
 	}
 	if (store_metrics_expire(st, cf->retention_minutes) != STORE_OK ||
 	    store_command_expire(st, cf->command_timeout_s) != STORE_OK)
 		goto fail;
-	store_commit(st);
+	if (store_commit(st) == STORE_OK)
+		for (i = 0; i < notes.n; i++)
+			(void)webhook_post(cf->webhook,
+			    notes.v[i].is_raise ? "raised" : "cleared",
+			    notes.v[i].a.kind, notes.v[i].a.subject,
+			    notes.v[i].a.message, (int64_t)time(NULL));
 	goto out;
 fail:
 	store_rollback(st);
@@ -217,4 +262,5 @@ out:
 	alert_nodes_free(&an);
 	free(now.v);
 	free(cl.open.v);
+	free(notes.v);
 }

@@ -10,11 +10,14 @@
 
 #include "store.h"
 
+struct webhook;
+
 struct alert_config {
 	int64_t silent_after_ms;
 	int64_t retention_minutes; /* node_minutes kept */
 	int64_t command_timeout_s; /* unanswered commands fail after */
 	const char *who;           /* "controller pid 123", for raised_by */
+	struct webhook *webhook;   /* NULL: none */
 };
 
 /* One evaluation.  Errors are logged by the store and retried next tick. */

@@ -20,6 +20,7 @@
 #include "metrics_http.h"
 #include "rpc.h"
 #include "store.h"
+#include "webhook.h"
 
 #define CONTROLLER_HEARTBEAT_MS 2000 /* the node's default heartbeat */
 
@@ -116,7 +117,7 @@ main(int argc, char *argv[])
 	    "admin_listen", "silent_after_ms", "metrics_listen",
 	    "metrics_retention_minutes", "health_interval_ms",
 	    "command_timeout_s", "tls_ca", "tls_cert_key", "admin_ca",
-	    "insecure", NULL};
+	    "insecure", "alert_webhook", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -127,6 +128,7 @@ main(int argc, char *argv[])
 	struct rpc_tls tls[2]; /* node, admin: docs/security.md */
 	struct controller_health health;
 	struct metrics_http *mh = NULL;
+	struct webhook *hook = NULL;
 	struct store *mh_store = NULL;
 	char who[64];
 	int64_t retention, interval, cmd_timeout;
@@ -204,6 +206,13 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	memset(&health, 0, sizeof(health));
+	if (config_get(cf, "alert_webhook") != NULL &&
+	    (hook = webhook_new(config_get(cf, "alert_webhook"), err,
+	         sizeof(err))) == NULL) {
+		log_warnx("%s: %s", conf, err);
+		goto out;
+	}
+	health.cf.webhook = hook;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = controller_on_signal;
@@ -295,6 +304,7 @@ stores:
 	for (i = 0; i < 2; i++)
 		store_free(eps[i].api.store);
 out:
+	webhook_free(hook);
 	config_free(cf);
 	return status;
 }

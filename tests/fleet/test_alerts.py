@@ -8,10 +8,14 @@ Heartbeats every 300 ms, silent_after_ms 900 (three heartbeats):
     mail for it -> hop_circuit_open and route_down (its only hop), and
     queue_backlog (threshold set to 1 by `limit set`); the upstream back
     -> the mail is delivered, every alert cleared;
-  * every alert was raised exactly once: one row per episode.
+  * every alert was raised exactly once: one row per episode;
+  * the alert webhook received each raise and clear once, as JSON.
 """
+import http.server
+import json
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,16 +23,36 @@ from fleetkit import (FleetOps, Upstream, assert_raised_once,  # noqa: E402
                       wait_until)
 
 
+class Hook(http.server.BaseHTTPRequestHandler):
+    posts = []
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        assert self.headers.get("Content-Type") == "application/json"
+        Hook.posts.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
 def main():
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
     with FleetOps("alerts", heartbeat_ms=300,
                   controller_extra="silent_after_ms = 900\n"
-                  "health_interval_ms = 100\n") as f:
+                  "health_interval_ms = 100\n"
+                  "alert_webhook = http://127.0.0.1:%d/sluice/alerts\n"
+                  % hook.server_address[1]) as f:
         f.start()
         up = Upstream(f.dir, "up").start()
         try:
             run(f, up)
         finally:
             up.stop()
+    hook.shutdown()
     print("ok")
 
 
@@ -87,6 +111,15 @@ def run(f, up):
                 ("route_down", "n2/*"), ("queue_backlog", "n2")):
         assert key in seen, (key, rows)
     assert all(x["cleared_at"] is not None for x in rows), rows
+    # the webhook saw every raise and every clear, once
+    def hook_matches():
+        got = sorted((p["event"], p["kind"], p["subject"])
+                     for p in Hook.posts)
+        want = sorted([("raised", a["kind"], a["subject"]) for a in rows] +
+                      [("cleared", a["kind"], a["subject"]) for a in rows])
+        return got == want or (got, want)
+    wait_until(lambda: hook_matches() is True, 5, "webhook posts")
+    assert all(p["at"] > 0 and p["message"] for p in Hook.posts), Hook.posts
     log = f.controllers[0].output()
     assert log.count("alert: raised kind=node_silent subject=n1 ") == \
         len(seen[("node_silent", "n1")]), log
