@@ -117,7 +117,7 @@ main(int argc, char *argv[])
 	    "admin_listen", "silent_after_ms", "metrics_listen",
 	    "metrics_retention_minutes", "health_interval_ms",
 	    "command_timeout_s", "tls_ca", "tls_cert_key", "admin_ca",
-	    "insecure", "alert_webhook", NULL};
+	    "tls_cert", "tls_key", "insecure", "alert_webhook", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -246,9 +246,11 @@ main(int argc, char *argv[])
 	tls[0].ca_file = config_get(cf, "tls_ca");
 	tls[0].cert_key_file = tls[1].cert_key_file =
 	    config_get(cf, "tls_cert_key");
-	tls[0].keys = "tls_ca and tls_cert_key";
+	tls[0].cert_file = tls[1].cert_file = config_get(cf, "tls_cert");
+	tls[0].key_file = tls[1].key_file = config_get(cf, "tls_key");
+	tls[0].keys = "tls_ca and tls_cert_key (or tls_cert and tls_key)";
 	tls[1].ca_file = config_get(cf, "admin_ca");
-	tls[1].keys = "admin_ca and tls_cert_key";
+	tls[1].keys = "admin_ca and tls_cert_key (or tls_cert and tls_key)";
 	tls[0].insecure = tls[1].insecure =
 	    config_get(cf, "insecure") != NULL &&
 	    strcmp(config_get(cf, "insecure"), "yes") == 0;

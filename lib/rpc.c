@@ -118,7 +118,8 @@ rpc_url_check(const char *url, const struct rpc_tls *tls, bool listen,
 		return 0;
 	case RPC_TLS:
 		if (tls == NULL || tls->ca_file == NULL ||
-		    tls->cert_key_file == NULL) {
+		    (tls->cert_key_file == NULL &&
+		        (tls->cert_file == NULL || tls->key_file == NULL))) {
 			snprintf(err, errlen,
 			    "%s: tls+tcp:// is mutual TLS and needs %s", url,
 			    keys);
@@ -169,6 +170,74 @@ rpc_tls_key_private(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Reads a PEM file (at most 1 MiB) into a NUL-terminated buffer. */
+static char *
+rpc_read_pem(const char *path, char *err, size_t errlen)
+{
+	char *buf;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(1024 * 1024 + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = fread(buf, 1, 1024 * 1024, f);
+	if (ferror(f) || !feof(f)) {
+		snprintf(err, errlen, "%s: unreadable or over 1 MiB", path);
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Our certificate and key: one combined file, or two. */
+static int
+rpc_tls_own_cert(
+    nng_tls_config *cfg, const struct rpc_tls *tls, char *err, size_t errlen)
+{
+	char *cert, *key;
+	int rv;
+
+	if (tls->cert_key_file != NULL) {
+		if ((rv = nng_tls_config_cert_key_file(
+		         cfg, tls->cert_key_file, NULL)) != 0) {
+			snprintf(err, errlen,
+			    "cannot load a certificate and private key from "
+			    "%s: %s",
+			    tls->cert_key_file, nng_strerror(rv));
+			return -1;
+		}
+		return 0;
+	}
+	if ((cert = rpc_read_pem(tls->cert_file, err, errlen)) == NULL)
+		return -1;
+	if ((key = rpc_read_pem(tls->key_file, err, errlen)) == NULL) {
+		free(cert);
+		return -1;
+	}
+	rv = nng_tls_config_own_cert(cfg, cert, key, NULL);
+	/* the key leaves our memory as soon as the TLS library has it */
+	explicit_bzero(key, strlen(key));
+	free(key);
+	free(cert);
+	if (rv != 0) {
+		snprintf(err, errlen,
+		    "cannot use the certificate %s with the key %s: %s",
+		    tls->cert_file, tls->key_file, nng_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
 /* A TLS configuration for one dialer or listener of url. */
 static nng_tls_config *
 rpc_tls_config(const char *url, const struct rpc_tls *tls, bool server,
@@ -178,7 +247,9 @@ rpc_tls_config(const char *url, const struct rpc_tls *tls, bool server,
 	char host[256];
 	int rv;
 
-	if (rpc_tls_key_private(tls->cert_key_file, err, errlen) == -1)
+	if (rpc_tls_key_private(tls->cert_key_file != NULL ? tls->cert_key_file
+	                                                  : tls->key_file,
+	        err, errlen) == -1)
 		return NULL;
 	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER
 	                                            : NNG_TLS_MODE_CLIENT)) !=
@@ -197,13 +268,8 @@ rpc_tls_config(const char *url, const struct rpc_tls *tls, bool server,
 		    tls->ca_file, nng_strerror(rv));
 		goto fail;
 	}
-	if ((rv = nng_tls_config_cert_key_file(
-	         cfg, tls->cert_key_file, NULL)) != 0) {
-		snprintf(err, errlen,
-		    "cannot load a certificate and private key from %s: %s",
-		    tls->cert_key_file, nng_strerror(rv));
+	if (rpc_tls_own_cert(cfg, tls, err, errlen) == -1)
 		goto fail;
-	}
 	/* Mutual: the peer must present a certificate from the CA. */
 	if ((rv = nng_tls_config_auth_mode(
 	         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {

@@ -41,6 +41,8 @@ struct rpc_server;
 struct rpc_tls {
 	const char *ca_file;       /* PEM CA certificate(s) peers chain to */
 	const char *cert_key_file; /* PEM: our certificate chain + its key */
+	const char *cert_file;     /* or the chain and the key apart */
+	const char *key_file;
 	const char *server_name;   /* client only; NULL: the URL's host */
 	const char *keys;          /* config key names, for messages */
 	bool insecure;             /* allow plaintext to non-loopback */

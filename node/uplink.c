@@ -40,8 +40,8 @@
 
 const char *const uplink_config_keys[] = {
     "name", "token", "controller", "heartbeat_ms", "address",
-    "controller_ca", "controller_cert_key", "controller_server_name",
-    "insecure", NULL};
+    "controller_ca", "controller_cert_key", "controller_cert",
+    "controller_key", "controller_server_name", "insecure", NULL};
 
 struct uplink {
 	struct node *node;
@@ -559,8 +559,11 @@ uplink_start(struct node *n, char *err, size_t errlen)
 	 * loopback unless insecure = yes (docs/security.md). */
 	tls.ca_file = config_get(n->conf, "controller_ca");
 	tls.cert_key_file = config_get(n->conf, "controller_cert_key");
+	tls.cert_file = config_get(n->conf, "controller_cert");
+	tls.key_file = config_get(n->conf, "controller_key");
 	tls.server_name = config_get(n->conf, "controller_server_name");
-	tls.keys = "controller_ca and controller_cert_key";
+	tls.keys = "controller_ca and controller_cert_key (or "
+	           "controller_cert and controller_key)";
 	tls.insecure = (v = config_get(n->conf, "insecure")) != NULL &&
 	    strcmp(v, "yes") == 0;
 	if ((u->rpc = rpc_client_open_tls(

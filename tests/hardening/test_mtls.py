@@ -95,6 +95,14 @@ def main():
         f.wait_node_version("edge-1", f.policy_version(), timeout=20)
         print("ok: node with a fleet-CA certificate enrolled and pulled "
               "the policy over tls+tcp://")
+        # The certificate and the key as two files (what Ansible deploys).
+        sep_key = pki.path("edge-1.key")
+        os.chmod(sep_key, 0o600)
+        f.start_node("edge-1b", extra="controller_ca = %s\n"
+                     "controller_cert = %s\ncontroller_key = %s\n"
+                     % (fleet_ca, pki.path("edge-1.crt"), sep_key))
+        f.wait_node_version("edge-1b", f.policy_version(), timeout=20)
+        print("ok: controller_cert + controller_key as separate files")
 
         # 2. Raw TLS clients: the server requires a fleet-CA certificate.
         ok, out = s_client(port, pki)
