@@ -251,8 +251,8 @@ main(int argc, char *argv[])
 	tls[0].keys = "tls_ca and tls_cert_key (or tls_cert and tls_key)";
 	tls[1].ca_file = config_get(cf, "admin_ca");
 	tls[1].keys = "admin_ca and tls_cert_key (or tls_cert and tls_key)";
-	tls[0].insecure = tls[1].insecure =
-	    config_get(cf, "insecure") != NULL &&
+	/* insecure is for nodes only: remote admin is mutual TLS or nothing */
+	tls[0].insecure = config_get(cf, "insecure") != NULL &&
 	    strcmp(config_get(cf, "insecure"), "yes") == 0;
 	/* The admin socket is the access control: owner only. */
 	if ((eps[0].srv = rpc_server_open_tls(

@@ -155,6 +155,17 @@ def main():
         assert bad.wait(20) != 0
         out = bad.output()
         assert "every interface" in out and "insecure = yes" in out, out
+        # insecure = yes lets nodes in over plain tcp, never remote admin
+        saved = f.conf_extra
+        f.conf_extra = saved + "insecure = yes\n"
+        bad = Proc([binary("sluice-controller"), "--config",
+                    f.controller_conf("tcp://127.0.0.1:%d" % free_port(),
+                                      "tcp://0.0.0.0:%d" % free_port(), 8)],
+                   os.path.join(f.dir, "controller-bad2.log")).start()
+        f.conf_extra = saved
+        assert bad.wait(20) != 0
+        out = bad.output()
+        assert "every interface" in out and "admin_ca" in out, out
         print("ok: tls+tcp:// without certificates, plain tcp:// off "
               "loopback (node, controller) and a world-readable key are "
               "refused at start with the reason")
