@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -320,11 +321,21 @@ rpc_client_open_tls(const char *const *urls, size_t nurls, int timeout_ms,
 		return NULL;
 	}
 	c->timeout_ms = timeout_ms;
-	for (i = 0; i < nurls; i++)
+	for (i = 0; i < nurls; i++) {
 		if (rpc_url_check(urls[i], tls, false, err, errlen) == -1) {
 			free(c);
 			return NULL;
 		}
+		/* nng would retry a socket we may not open until the
+		 * timeout: say so now (the admin socket is owner-only) */
+		if (strncmp(urls[i], "ipc://", 6) == 0 &&
+		    access(urls[i] + 6, W_OK) == -1 && errno == EACCES) {
+			snprintf(err, errlen, "%s: permission denied",
+			    urls[i] + 6);
+			free(c);
+			return NULL;
+		}
+	}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(err, errlen, "nng req socket: %s", nng_strerror(rv));
 		free(c);

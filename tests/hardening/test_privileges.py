@@ -5,16 +5,19 @@ to nobody (uid, gid, supplementary groups; no capabilities left, no way
 back to root) and only then opens its spool and its controller link: the
 spool is chowned to nobody and every file in it is nobody's, and mutual TLS
 to the controller works with the certificate+key file readable by the
-node's group only (0640 root:nogroup).  Skipped when not root.
+node's group only (0640 root:nogroup).  The controller's local admin
+socket is 0600: sluicectl run as another user is refused.  Skipped when
+not root.
 """
 import grp
 import os
 import pwd
 import smtplib
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet, free_port, wait_until  # noqa: E402
+from fleet import Fleet, binary, free_port  # noqa: E402
 from pki import Pki  # noqa: E402
 
 
@@ -81,6 +84,19 @@ def main():
         assert not wrong, wrong
         print("ok: listener bound before the drop; spool owned by nobody; "
               "mutual TLS with a 0640 root:%s key" % group.gr_name)
+
+        # The local admin socket: owner only, so another user is refused.
+        sock = f.admin_url[len("ipc://"):]
+        assert os.stat(sock).st_mode & 0o077 == 0, oct(os.stat(sock).st_mode)
+        os.chmod(f.dir, 0o755)
+        r = subprocess.run(["runuser", "-u", "nobody", "--",
+                            binary("sluicectl"), "--admin", f.admin_url,
+                            "node", "list"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode != 0 and "permission denied" in r.stderr, r
+        assert f.ctl("node", "list").returncode == 0
+        print("ok: admin socket is 0600; another user's sluicectl is "
+              "refused: %s" % r.stderr.strip())
     print("1 passed, 0 failed")
 
 
