@@ -50,6 +50,7 @@ const char *const delivery_config_keys[] = {"resolver", "tls_ca_file",
 #endif
 
 #define DLV_MAX_PLAN         16
+#define DLV_HASH             4096 /* in-flight messages by queue id */
 #define DLV_MAX_HOPS_METRICS 64
 #define DLV_TARGET_TTL_MS    60000
 #define DLV_HEADERS_MAX      65536
@@ -84,6 +85,7 @@ struct dlv_msg {
 	int njobs; /* open jobs */
 	int64_t started_ms;
 	LIST_HEAD(, dlv_job) jobs; /* open jobs */
+	struct dlv_msg *hnext;     /* in-flight hash chain */
 };
 TAILQ_HEAD(dlv_msgs, dlv_msg);
 
@@ -164,6 +166,7 @@ struct delivery {
 	struct resolver *resolver;
 	struct ssl_ctx_st *ssl_ctx;
 	struct dlv_msgs msgs;
+	struct dlv_msg *hash[DLV_HASH];
 	size_t nmsgs;
 	struct dlv_pools pools;
 	uint64_t next_id;
@@ -294,14 +297,24 @@ dlv_msg_free(struct dlv_msg *m)
 	free(m);
 }
 
+static size_t
+dlv_hash(const char *qid)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*qid != '\0')
+		h = (h ^ (uint8_t)*qid++) * 16777619u;
+	return h % DLV_HASH;
+}
+
 static struct dlv_msg *
 dlv_msg_find(struct delivery *d, const char *qid)
 {
 	struct dlv_msg *m;
 
-	TAILQ_FOREACH(m, &d->msgs, entry)
-	if (strcmp(m->qid, qid) == 0)
-		return m;
+	for (m = d->hash[dlv_hash(qid)]; m != NULL; m = m->hnext)
+		if (strcmp(m->qid, qid) == 0)
+			return m;
 	return NULL;
 }
 
@@ -310,6 +323,11 @@ dlv_msg_release(struct dlv_msg *m)
 {
 	struct delivery *d = m->d;
 
+	struct dlv_msg **pp = &d->hash[dlv_hash(m->qid)];
+
+	while (*pp != m)
+		pp = &(*pp)->hnext;
+	*pp = m->hnext;
 	TAILQ_REMOVE(&d->msgs, m, entry);
 	d->nmsgs--;
 	dlv_msg_free(m);
@@ -1380,8 +1398,11 @@ dlv_scan(struct delivery *d)
 	spool_foreach(d->n->spool, dlv_scan_cb, d);
 	for (i = 0; i < d->nscan; i++) {
 		struct dlv_msg *m = d->scan[i];
+		size_t h = dlv_hash(m->qid);
 
 		TAILQ_INSERT_TAIL(&d->msgs, m, entry);
+		m->hnext = d->hash[h];
+		d->hash[h] = m;
 		d->nmsgs++;
 		m->pol = policy_ref(d->n->policy);
 		m->started_ms = now;
