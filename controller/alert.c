@@ -179,8 +179,37 @@ alert_policy(struct store *st, int *rc)
 	return p;
 }
 
+/* Once a minute, in its own transaction under the health lock: day
+ * partitions of the delivery record. */
+static void
+alert_partitions(struct store *st, struct alert_config *cf)
+{
+	struct timespec ts;
+	bool got;
+	int dropped;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (cf->maintained_at != 0 && ts.tv_sec - cf->maintained_at < 60)
+		return;
+	if (store_health_lock(st, &got) != STORE_OK || !got)
+		return;
+	if (store_event_partitions(st, cf->events_retention_days,
+	        &dropped) != STORE_OK) {
+		store_rollback(st);
+		return;
+	}
+	if (store_commit(st) != STORE_OK)
+		return;
+	cf->maintained_at = ts.tv_sec;
+	if (dropped > 0)
+		log_info("events: dropped %d day partition%s older than %lld "
+		         "days",
+		    dropped, dropped == 1 ? "" : "s",
+		    (long long)cf->events_retention_days);
+}
+
 void
-alert_tick(struct store *st, const struct alert_config *cf)
+alert_tick(struct store *st, struct alert_config *cf)
 {
 	struct alert_nodes an;
 	struct alert_set now;
@@ -196,6 +225,7 @@ alert_tick(struct store *st, const struct alert_config *cf)
 	memset(&now, 0, sizeof(now));
 	memset(&cl, 0, sizeof(cl));
 	memset(&notes, 0, sizeof(notes));
+	alert_partitions(st, cf);
 	if (store_health_lock(st, &got) != STORE_OK || !got)
 		return;
 	if ((rc = store_node_list(st, alert_nodes_cb, &an)) != STORE_OK ||

@@ -117,7 +117,8 @@ main(int argc, char *argv[])
 	    "admin_listen", "silent_after_ms", "metrics_listen",
 	    "metrics_retention_minutes", "health_interval_ms",
 	    "command_timeout_s", "tls_ca", "tls_cert_key", "admin_ca",
-	    "tls_cert", "tls_key", "insecure", "alert_webhook", NULL};
+	    "tls_cert", "tls_key", "insecure", "alert_webhook",
+	    "events_retention_days", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -131,7 +132,7 @@ main(int argc, char *argv[])
 	struct webhook *hook = NULL;
 	struct store *mh_store = NULL;
 	char who[64];
-	int64_t retention, interval, cmd_timeout;
+	int64_t retention, interval, cmd_timeout, ev_days;
 	const struct config_entry *bad;
 	struct config *cf;
 	struct sigaction sa;
@@ -193,15 +194,19 @@ main(int argc, char *argv[])
 	    config_get_int(cf, "health_interval_ms", 1000, &interval, err,
 	        sizeof(err)) == -1 ||
 	    config_get_int(cf, "command_timeout_s", 300, &cmd_timeout, err,
+	        sizeof(err)) == -1 ||
+	    config_get_int(cf, "events_retention_days", 0, &ev_days, err,
 	        sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		goto out;
 	}
 	if (retention < 1 || retention > 10 * 366 * 24 * 60 || interval < 50 ||
-	    interval > 600000 || cmd_timeout < 1 || cmd_timeout > 86400) {
+	    interval > 600000 || cmd_timeout < 1 || cmd_timeout > 86400 ||
+	    ev_days < 0 || ev_days > 100000) {
 		log_warnx("%s: metrics_retention_minutes (1..), "
-		          "health_interval_ms (50..600000) or command_timeout_s "
-		          "(1..86400) out of range",
+		          "health_interval_ms (50..600000), command_timeout_s "
+		          "(1..86400) or events_retention_days (0..) out of "
+		          "range",
 		    conf);
 		goto out;
 	}
@@ -278,6 +283,7 @@ main(int argc, char *argv[])
 	health.cf.silent_after_ms = silent_after_ms;
 	health.cf.retention_minutes = retention;
 	health.cf.command_timeout_s = cmd_timeout;
+	health.cf.events_retention_days = ev_days;
 	health.cf.who = who;
 	health.interval_ms = (int)interval;
 	for (i = 0; i < 2; i++)

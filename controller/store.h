@@ -131,6 +131,10 @@ int store_event_trace(
 /* The newest q->limit events matching q, returned oldest first. */
 int store_event_log(struct store *, const struct store_event_query *q,
     store_event_cb, void *arg);
+/* Day partitions of events: makes today's and the next two, and with
+ * retention_days > 0 drops older ones (*dropped: how many). */
+int store_event_partitions(
+    struct store *, int64_t retention_days, int *dropped);
 
 /* ------------------------------------------------- metrics history */
 

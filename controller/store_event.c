@@ -1,5 +1,6 @@
 /* store_event.c - the delivery record: batches of node events inserted
- * idempotently (UNIQUE (node_id, seq), ON CONFLICT DO NOTHING) in one
+ * idempotently by (node_id, seq) (NOT EXISTS, and ON CONFLICT DO NOTHING on
+ * UNIQUE (node_id, seq, at) - migration 003 partitions by day) in one
  * transaction, as multi-row INSERTs.  Called by api_node.c (ReportEvents). */
 #include "store_internal.h"
 
@@ -46,7 +47,7 @@ static int
 store_event_chunk(struct store *s, const char *idb, const char *node_name,
     Sluice__Event *const *ev, size_t n)
 {
-	size_t sqllen = 200 + n * 256, i, k;
+	size_t sqllen = 1024 + n * 400, i, k;
 	const char **vals = NULL;
 	char **arrays = NULL;
 	char(*num)[EV_NUMLEN] = NULL;
@@ -60,10 +61,15 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 	if (vals == NULL || arrays == NULL || num == NULL || sql == NULL)
 		goto done;
 	o = sql;
+	/* (node, seq) identifies an event: the unique key of the partitioned
+	 * table must hold `at` as well, so a row whose (node, seq) is stored
+	 * already (at any time) is filtered out here, and ON CONFLICT covers
+	 * two controllers storing the same replay at once. */
 	o += sprintf(o, "INSERT INTO events (node_id, node_name, seq, at, kind,"
 	                " queue_id, message_id, client, auth_user, sender,"
 	                " recipients, recipient, size, hop, host, code,"
-	                " enhanced, reply, duration_ms, tls) VALUES ");
+	                " enhanced, reply, duration_ms, tls)"
+	                " SELECT * FROM (VALUES ");
 	vals[0] = idb;
 	vals[1] = node_name;
 	p = 3;
@@ -100,16 +106,23 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 		v[k++] = nb[4];
 		v[k++] = e->tls ? "t" : "f";
 		o += sprintf(o,
-		    "%s($1,$2,$%d,to_timestamp($%d::bigint/1000.0),$%d,$%d,$%d,"
-		    "$%d,$%d,$%d,$%d::text[],$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,"
-		    "$%d)",
+		    "%s($1::bigint,$2::text,$%d::bigint,"
+		    "to_timestamp($%d::bigint/1000.0),$%d::text,$%d::text,"
+		    "$%d::text,$%d::text,$%d::text,$%d::text,$%d::text[],"
+		    "$%d::text,$%d::bigint,$%d::text,$%d::text,$%d::integer,"
+		    "$%d::text,$%d::text,$%d::integer,$%d::boolean)",
 		    i > 0 ? "," : "", p, p + 1, p + 2, p + 3, p + 4, p + 5,
 		    p + 6, p + 7, p + 8, p + 9, p + 10, p + 11, p + 12, p + 13,
 		    p + 14, p + 15, p + 16, p + 17);
 		p += EV_COLS;
 	}
 	snprintf(o, sqllen - (size_t)(o - sql),
-	    " ON CONFLICT (node_id, seq) DO NOTHING");
+	    ") AS v (node_id, node_name, seq, at, kind, queue_id,"
+	    " message_id, client, auth_user, sender, recipients, recipient,"
+	    " size, hop, host, code, enhanced, reply, duration_ms, tls)"
+	    " WHERE NOT EXISTS (SELECT 1 FROM events e"
+	    "  WHERE e.node_id = v.node_id AND e.seq = v.seq)"
+	    " ON CONFLICT (node_id, seq, at) DO NOTHING");
 	rc = store_run(s, sql, (int)(2 + n * EV_COLS), vals);
 done:
 	if (arrays != NULL)
@@ -261,4 +274,35 @@ store_event_log(struct store *s, const struct store_event_query *q,
 	rc = store_event_rows(res, cb, arg);
 	PQclear(res);
 	return rc;
+}
+
+/* Partitions by day (migration 003): today and the next two days exist
+ * before their first event; with days > 0, older days are dropped.  Runs
+ * under the health lock; each statement stands alone so a failure (e.g.
+ * a partition whose day already has rows in the default partition) is
+ * logged and retried next tick without undoing anything else. */
+int
+store_event_partitions(struct store *s, int64_t retention_days, int *dropped)
+{
+	char b[24];
+	const char *vals[1] = {b};
+	PGresult *res;
+	int rc;
+
+	*dropped = 0;
+	if ((rc = store_run(s,
+	         "SELECT sluice_events_partition("
+	         "(now() AT TIME ZONE 'UTC')::date + d)"
+	         " FROM generate_series(0, 2) d",
+	         0, NULL)) != STORE_OK)
+		return rc;
+	if (retention_days <= 0)
+		return STORE_OK;
+	snprintf(b, sizeof(b), "%" PRId64, retention_days);
+	if ((res = store_exec(s, "SELECT sluice_events_expire($1::int)", 1,
+	         vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	*dropped = (int)store_int(res, 0, 0);
+	PQclear(res);
+	return STORE_OK;
 }

@@ -7,3 +7,4 @@ sluice_unit_test(test_health fleet/test_health.c
 sluice_scenario_test(fleet_queue fleet/test_queue.py 180)
 sluice_scenario_test(fleet_drain fleet/test_drain.py 180)
 sluice_scenario_test(fleet_two_controllers fleet/test_two_controllers.py 180)
+sluice_scenario_test(fleet_retention fleet/test_retention.py 180)
