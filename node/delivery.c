@@ -114,6 +114,7 @@ struct dlv_txn {
 	struct smtp_txn t;
 	int64_t start_ms;
 	bool started;
+	bool perm; /* failed for good before a session (NXDOMAIN) */
 };
 TAILQ_HEAD(dlv_txns, dlv_txn);
 
@@ -678,7 +679,9 @@ dlv_txn_result(
 		const struct smtp_reply *rr =
 		    t->t.rcpt != NULL ? &t->t.rcpt[k] : &t->t.data;
 
-		if (why != NULL) {
+		if (why != NULL && t->perm)
+			r = why; /* the destination does not exist */
+		else if (why != NULL) {
 			/* The session died: a 5xx the recipient already got
 			 * stands; everyone else goes to the next hop, even
 			 * when the session's own reply was a 5xx (535). */
@@ -851,6 +854,7 @@ dlv_pool_fail_waiting(struct dlv_pool *p, const struct smtp_reply *why)
 	while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
 		TAILQ_REMOVE(&p->waiting, t, entry);
 		p->nwaiting--;
+		t->perm = smtp_reply_class(why) == 5;
 		dlv_txn_result(t, p->host, false, why);
 	}
 }

@@ -6,7 +6,7 @@
 
 Preference is followed (mx1 while it is up), the next MX is used in the
 same attempt when mx1 refuses, the A record serves a domain without MX,
-and with every MX down the message is deferred after trying each of
+a domain that does not exist bounces, and with every MX down the message is deferred after trying each of
 them, then delivered when one returns."""
 import os
 import shutil
@@ -70,6 +70,13 @@ def main():
         node.send("a@example.com", ["u3@plain.test"], message("implicit"))
         wait_until(lambda: plain.rcpts() == ["u3@plain.test"], 20,
                    "at plain.test's A")
+        # NXDOMAIN: final, bounced with a DSN (to the sender at plain.test).
+        qid = node.send("s@plain.test", ["u5@nx.test"], message("nx"))
+        wait_until(lambda: "s@plain.test" in plain.rcpts(), 20, "DSN")
+        assert "%s delivery status=bounced to=<u5@nx.test>" % qid \
+            in node.log()
+        dsn = [m for m in plain.messages() if m["from"] == ""][0]
+        assert "Status: 5.1.2" in dsn["data"], dsn["data"]
         # Every MX down: deferred after trying both, then delivered.
         mx2.stop()
         qid = node.send("a@example.com", ["u4@mx.test"], message("later"))
