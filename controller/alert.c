@@ -62,8 +62,8 @@ alert_nodes_cb(void *arg, const struct store_node_row *r)
 	hn->heartbeat_age_ms = r->heartbeat_age_ms;
 	hn->auth_failures_per_min = r->auth_failures_per_min;
 	if (r->metrics != NULL)
-		an->m[an->n - 1] =
-		    sluice__queue_metrics__unpack(NULL, r->metrics_len, r->metrics);
+		an->m[an->n - 1] = sluice__queue_metrics__unpack(
+		    NULL, r->metrics_len, r->metrics);
 	hn->metrics = an->m[an->n - 1];
 	return 0;
 }
@@ -193,8 +193,8 @@ alert_partitions(struct store *st, struct alert_config *cf)
 		return;
 	if (store_health_lock(st, &got) != STORE_OK || !got)
 		return;
-	if (store_event_partitions(st, cf->events_retention_days,
-	        &dropped) != STORE_OK) {
+	if (store_event_partitions(st, cf->events_retention_days, &dropped) !=
+	    STORE_OK) {
 		store_rollback(st);
 		return;
 	}
@@ -260,7 +260,8 @@ alert_tick(struct store *st, struct alert_config *cf)
 		}
 	}
 	for (i = 0; i < cl.open.n; i++) {
-		if (alert_set_has(&now, cl.open.v[i].kind, cl.open.v[i].subject))
+		if (alert_set_has(
+		        &now, cl.open.v[i].kind, cl.open.v[i].subject))
 			continue;
 		if (store_alert_clear(st, cl.open.v[i].kind,
 		        cl.open.v[i].subject, &done) != STORE_OK)

@@ -2,8 +2,8 @@
  * over the store's node rows and policy, raises and clears alerts (once
  * fleet-wide: the store's unique index and an advisory lock), expires the
  * metrics history and unanswered commands, and once a minute keeps the
- * delivery record's day partitions (made ahead, dropped after retention).  Runs on the controller's
- * health thread with its own store connection. */
+ * delivery record's day partitions (made ahead, dropped after retention).  Runs
+ * on the controller's health thread with its own store connection. */
 #ifndef SLUICE_ALERT_H
 #define SLUICE_ALERT_H
 
@@ -15,12 +15,12 @@ struct webhook;
 
 struct alert_config {
 	int64_t silent_after_ms;
-	int64_t retention_minutes; /* node_minutes kept */
-	int64_t command_timeout_s; /* unanswered commands fail after */
-	const char *who;           /* "controller pid 123", for raised_by */
-	struct webhook *webhook;   /* NULL: none */
+	int64_t retention_minutes;     /* node_minutes kept */
+	int64_t command_timeout_s;     /* unanswered commands fail after */
+	const char *who;               /* "controller pid 123", for raised_by */
+	struct webhook *webhook;       /* NULL: none */
 	int64_t events_retention_days; /* 0: keep the delivery record */
-	int64_t maintained_at;     /* last partition upkeep, monotonic s */
+	int64_t maintained_at;         /* last partition upkeep, monotonic s */
 };
 
 /* One evaluation.  Errors are logged by the store and retried next tick. */

@@ -169,9 +169,9 @@ api_admin_list_cb(void *arg, const struct store_node_row *r)
 	if (r->metrics != NULL)
 		n->metrics = sluice__queue_metrics__unpack(
 		    NULL, r->metrics_len, r->metrics);
-	n->state = strdup(health_state(r->last_heartbeat_at,
-	    r->heartbeat_age_ms, l->a->silent_after_ms, r->is_draining,
-	    n->metrics));
+	n->state =
+	    strdup(health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
+	        l->a->silent_after_ms, r->is_draining, n->metrics));
 	if (!n->name || !n->address || !n->software_version || !n->state)
 		goto oom;
 	n->accepted_per_min = r->accepted_per_min;

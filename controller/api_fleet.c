@@ -102,8 +102,8 @@ int
 api_fleet_alerts(struct api *a, const Sluice__AlertsRequest *req,
     Sluice__AdminReply *reply, struct api_fleet_out *o, struct api_error *e)
 {
-	if (api_fleet_alerts_fill(a, req->open_only,
-	        req->limit ? req->limit : 50, o, e) == -1)
+	if (api_fleet_alerts_fill(
+	        a, req->open_only, req->limit ? req->limit : 50, o, e) == -1)
 		return -1;
 	reply->body_case = SLUICE__ADMIN_REPLY__BODY_ALERTS;
 	reply->alerts = &o->alerts;
@@ -201,8 +201,8 @@ api_fleet_queue_command(struct api *a, const struct rpc_peer *peer,
 	case SLUICE__COMMAND_KIND__CMD_RELEASE:
 	case SLUICE__COMMAND_KIND__CMD_DELETE:
 		if (req->queue_id[0] == '\0' || strlen(req->queue_id) > 64) {
-			api_error_set(e, "bad_request",
-			    "This command needs a queue id.");
+			api_error_set(
+			    e, "bad_request", "This command needs a queue id.");
 			return -1;
 		}
 		break;
@@ -211,8 +211,8 @@ api_fleet_queue_command(struct api *a, const struct rpc_peer *peer,
 		break;
 	default:
 		/* drain and resume are node drain/resume: a flag, not a row */
-		api_error_set(e, "bad_request",
-		    "Unknown queue command %d.", (int)req->kind);
+		api_error_set(e, "bad_request", "Unknown queue command %d.",
+		    (int)req->kind);
 		return -1;
 	}
 	if (strlen(req->state) > 16 || strlen(req->domain) > 255) {
@@ -227,9 +227,8 @@ api_fleet_queue_command(struct api *a, const struct rpc_peer *peer,
 	if (req->node[0] != '\0') {
 		snprintf(t->names[0], sizeof(t->names[0]), "%s", req->node);
 		t->n = 1;
-	} else if ((rc = store_command_live_nodes(a->store,
-	                a->silent_after_ms, api_fleet_target_cb, t)) !=
-	           STORE_OK) {
+	} else if ((rc = store_command_live_nodes(a->store, a->silent_after_ms,
+	                api_fleet_target_cb, t)) != STORE_OK) {
 		api_error_store(e, rc);
 		goto out;
 	}
@@ -247,14 +246,14 @@ api_fleet_queue_command(struct api *a, const struct rpc_peer *peer,
 			if (rc == STORE_NOT_FOUND)
 				api_error_set(e, "not_found",
 				    "Node '%s' does not exist.",
-				    api_printable(t->names[i], who,
-				        sizeof(who)));
+				    api_printable(
+				        t->names[i], who, sizeof(who)));
 			else
 				api_error_store(e, rc);
 			goto out;
 		}
-		if ((rc = store_command_get(a->store, id, api_fleet_command_cb,
-		         o)) != STORE_OK) {
+		if ((rc = store_command_get(
+		         a->store, id, api_fleet_command_cb, o)) != STORE_OK) {
 			api_error_store(e, rc);
 			goto out;
 		}
@@ -293,8 +292,8 @@ api_fleet_command_status(struct api *a, const Sluice__CommandIdsRequest *req,
 		rc = store_command_get(
 		    a->store, req->ids[i], api_fleet_command_cb, o);
 		if (rc == STORE_NOT_FOUND) {
-			api_error_set(e, "not_found",
-			    "No command %" PRIu64 ".", req->ids[i]);
+			api_error_set(e, "not_found", "No command %" PRIu64 ".",
+			    req->ids[i]);
 			return -1;
 		}
 		if (rc != STORE_OK) {

@@ -144,7 +144,8 @@ api_node_history(struct api *a, uint64_t id, const Sluice__QueueMetrics *m,
 
 /* The node's results of earlier commands. */
 static void
-api_node_results(struct api *a, uint64_t id, const Sluice__HeartbeatRequest *req)
+api_node_results(
+    struct api *a, uint64_t id, const Sluice__HeartbeatRequest *req)
 {
 	uint8_t *buf;
 	size_t i, len;

@@ -16,8 +16,7 @@
 
 #include "limit_table.h"
 
-static void
-health_say(health_cb cb, void *arg, size_t *n, const char *kind,
+static void health_say(health_cb cb, void *arg, size_t *n, const char *kind,
     const char *subject, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
@@ -123,8 +122,8 @@ health_node(const struct health_input *in, const struct health_node *hn,
 
 		if (!health_route_down(r, m))
 			continue;
-		snprintf(subject, sizeof(subject), "%s/%s", hn->name,
-		    r->pattern);
+		snprintf(
+		    subject, sizeof(subject), "%s/%s", hn->name, r->pattern);
 		health_say(cb, arg, n, "route_down", subject,
 		    "node %s: every hop of route '%s' is down", hn->name,
 		    r->pattern);

@@ -13,8 +13,8 @@
 
 struct health_node {
 	const char *name;
-	bool is_new;                 /* never heard from */
-	int64_t heartbeat_age_ms;    /* -1: never */
+	bool is_new;                         /* never heard from */
+	int64_t heartbeat_age_ms;            /* -1: never */
 	const Sluice__QueueMetrics *metrics; /* NULL: none yet */
 	uint64_t auth_failures_per_min;
 };

@@ -113,8 +113,8 @@ mh_label(struct evbuffer *b, const char *v)
 }
 
 static void
-mh_family(struct evbuffer *b, const char *name, const char *type,
-    const char *help)
+mh_family(
+    struct evbuffer *b, const char *name, const char *type, const char *help)
 {
 	evbuffer_add_printf(
 	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -133,15 +133,15 @@ mh_sample(struct evbuffer *b, const char *name, const char *node,
 	evbuffer_add_printf(b, "\"} %" PRIu64 "\n", v);
 }
 
-#define MH_FIELD(fam, type, help, expr)                                       \
-	do {                                                                  \
-		mh_family(b, fam, type, help);                                \
-		for (i = 0; i < f->n; i++) {                                  \
-			const Sluice__QueueMetrics *m =                       \
-			    f->v[i].m ? f->v[i].m : &zero;                    \
-			(void)m;                                              \
-			mh_sample(b, fam, f->v[i].name, NULL, (expr));        \
-		}                                                             \
+#define MH_FIELD(fam, type, help, expr)                                        \
+	do {                                                                   \
+		mh_family(b, fam, type, help);                                 \
+		for (i = 0; i < f->n; i++) {                                   \
+			const Sluice__QueueMetrics *m =                        \
+			    f->v[i].m ? f->v[i].m : &zero;                     \
+			(void)m;                                               \
+			mh_sample(b, fam, f->v[i].name, NULL, (expr));         \
+		}                                                              \
 	} while (0)
 
 static void
@@ -247,8 +247,7 @@ mh_on_request(struct evhttp_request *req, void *arg)
 	memset(&f, 0, sizeof(f));
 	f.silent_after_ms = mh->silent_after_ms;
 	if (store_node_list(mh->store, mh_node_cb, &f) != STORE_OK ||
-	    store_alert_list(mh->store, true, 0, mh_alert_cb, &f) !=
-	        STORE_OK ||
+	    store_alert_list(mh->store, true, 0, mh_alert_cb, &f) != STORE_OK ||
 	    store_policy_head(mh->store, false, &head) != STORE_OK ||
 	    f.is_oom || (b = evbuffer_new()) == NULL) {
 		mh_fleet_free(&f);
@@ -307,8 +306,8 @@ metrics_http_start(const char *addr, struct store *st, int64_t silent_after_ms,
 	snprintf(host, sizeof(host), "%s", addr);
 	if ((colon = strrchr(host, ':')) == NULL ||
 	    (port = strtol(colon + 1, NULL, 10)) <= 0 || port > 65535) {
-		snprintf(err, errlen, "metrics_listen '%s': want ADDR:PORT",
-		    addr);
+		snprintf(
+		    err, errlen, "metrics_listen '%s': want ADDR:PORT", addr);
 		return NULL;
 	}
 	*colon = '\0';

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STORE_COMMAND_COLS                                                    \
-	"c.id, c.node_name, c.kind, c.queue_id, c.state, c.domain, c.lim,"   \
-	" extract(epoch FROM c.created_at)::bigint, c.done_at IS NOT NULL,"  \
+#define STORE_COMMAND_COLS                                                     \
+	"c.id, c.node_name, c.kind, c.queue_id, c.state, c.domain, c.lim,"     \
+	" extract(epoch FROM c.created_at)::bigint, c.done_at IS NOT NULL,"    \
 	" c.result"
 
 static int
@@ -36,8 +36,8 @@ store_command_rows(PGresult *res, store_command_cb cb, void *arg)
 		m = NULL;
 		if (!PQgetisnull(res, i, 9) &&
 		    (m = PQunescapeBytea(
-		         (const unsigned char *)PQgetvalue(res, i, 9), &mlen)) !=
-		        NULL) {
+		         (const unsigned char *)PQgetvalue(res, i, 9),
+		         &mlen)) != NULL) {
 			r.result = m;
 			r.result_len = mlen;
 		}
@@ -49,8 +49,8 @@ store_command_rows(PGresult *res, store_command_cb cb, void *arg)
 
 int
 store_command_add(struct store *s, const char *node, int kind,
-    const char *queue_id, const char *state, const char *domain,
-    uint32_t limit, uint64_t *id)
+    const char *queue_id, const char *state, const char *domain, uint32_t limit,
+    uint64_t *id)
 {
 	char kb[16], lb[16];
 	const char *vals[6] = {node, kb, queue_id, state, domain, lb};
@@ -76,8 +76,8 @@ store_command_add(struct store *s, const char *node, int kind,
 }
 
 int
-store_command_live_nodes(struct store *s, int64_t silent_after_ms,
-    store_command_cb cb, void *arg)
+store_command_live_nodes(
+    struct store *s, int64_t silent_after_ms, store_command_cb cb, void *arg)
 {
 	struct store_command_row r;
 	char b[24];

@@ -86,8 +86,8 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	*is_draining = store_bool(res, 0, 0);
 	*drain_seq = (uint64_t)store_int(res, 0, 1);
 	if (!PQgetisnull(res, 0, 2) &&
-	    (m = PQunescapeBytea(
-	         (const unsigned char *)PQgetvalue(res, 0, 2), &mlen)) != NULL) {
+	    (m = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2),
+	         &mlen)) != NULL) {
 		if ((*prev = malloc(mlen ? mlen : 1)) != NULL) {
 			memcpy(*prev, m, mlen);
 			*prevlen = mlen;
@@ -166,7 +166,8 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	         " FROM nodes LEFT JOIN LATERAL (SELECT sum(accepted) accepted,"
 	         "  sum(delivered) delivered, max(auth_failures) auth_failures"
 	         "  FROM node_minutes WHERE node_id = nodes.id AND minute >="
-	         "  date_trunc('minute', now()) - interval '1 minute') h ON true"
+	         "  date_trunc('minute', now()) - interval '1 minute') h ON "
+	         "true"
 	         " ORDER BY name",
 	         0, NULL, NULL, NULL, &rc)) == NULL)
 		return rc;

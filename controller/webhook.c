@@ -125,8 +125,8 @@ webhook_post(struct webhook *w, const char *event, const char *kind,
 	evbuffer_add(body, ",", 1);
 	webhook_json_str(body, "message", message);
 	evbuffer_add_printf(body, ",\"at\":%" PRId64 "}\n", at);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
-	    w->hostport);
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Host", w->hostport);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
 	/* evhttp_make_request owns req from here, even on failure */
@@ -135,8 +135,8 @@ webhook_post(struct webhook *w, const char *event, const char *kind,
 	evhttp_connection_free(conn);
 	if (status >= 200 && status < 300) {
 		if (w->failures > 0)
-			log_info("alert webhook %s: delivering again",
-			    w->hostport);
+			log_info(
+			    "alert webhook %s: delivering again", w->hostport);
 		w->failures = 0;
 		return 0;
 	}

@@ -59,8 +59,8 @@ cmd_alerts(struct ctl *ctl, int argc, char **argv)
 		sluice__admin_reply__free_unpacked(r, NULL);
 		return 0;
 	}
-	printf("%zu open, %zu recently cleared\n\n", nopen,
-	    al->n_alerts - nopen);
+	printf(
+	    "%zu open, %zu recently cleared\n\n", nopen, al->n_alerts - nopen);
 	table_init(&t, 5, "RAISED", "CLEARED", "KIND", "SUBJECT", "MESSAGE");
 	for (i = 0; i < al->n_alerts; i++) {
 		const Sluice__Alert *x = al->alerts[i];

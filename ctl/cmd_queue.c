@@ -21,9 +21,9 @@
 #include "admin.h"
 #include "output.h"
 
-#define QUEUE_POLL_MS       100
-#define QUEUE_TIMEOUT_S     20
-#define QUEUE_AGE_BUCKETS   7
+#define QUEUE_POLL_MS     100
+#define QUEUE_TIMEOUT_S   20
+#define QUEUE_AGE_BUCKETS 7
 
 struct queue_opts {
 	const char *node;
@@ -64,8 +64,8 @@ queue_parse(int argc, char **argv, struct queue_opts *o, bool want_id,
 			if (strchr(o->domain, '@') != NULL)
 				o->domain = strrchr(o->domain, '@') + 1;
 		} else if (filters && strcmp(argv[a], "--limit") == 0 &&
-		           val != NULL &&
-		           ctl_parse_u64(val, 1000, &v) == 0 && v > 0) {
+		           val != NULL && ctl_parse_u64(val, 1000, &v) == 0 &&
+		           v > 0) {
 			o->limit = (uint32_t)v;
 			a++;
 		} else if (want_id && o->id == NULL && argv[a][0] != '-')
@@ -222,7 +222,8 @@ cmd_queue_list(struct ctl *ctl, int argc, char **argv)
 		json_uint(&j, "total", total);
 		json_array_begin(&j, "messages");
 		for (i = 0; i < c->n_commands; i++) {
-			const Sluice__CommandResult *res = c->commands[i]->result;
+			const Sluice__CommandResult *res =
+			    c->commands[i]->result;
 			for (k = 0; res != NULL && k < res->n_messages; k++) {
 				const Sluice__QueuedMessage *m =
 				    res->messages[k];
@@ -253,25 +254,26 @@ cmd_queue_list(struct ctl *ctl, int argc, char **argv)
 		table_init(&t, 7, "NODE", "QUEUE-ID", "STATE", "AGE", "RETRY",
 		    "SIZE", "FROM -> TO");
 		for (i = 0; i < c->n_commands; i++) {
-			const Sluice__CommandResult *res = c->commands[i]->result;
+			const Sluice__CommandResult *res =
+			    c->commands[i]->result;
 			for (k = 0; res != NULL && k < res->n_messages; k++) {
 				const Sluice__QueuedMessage *m =
 				    res->messages[k];
-				fmt_duration(now - m->committed_at, age,
-				    sizeof(age));
+				fmt_duration(
+				    now - m->committed_at, age, sizeof(age));
 				if (strcmp(m->state, "deferred") == 0)
 					fmt_duration(m->next_attempt_at - now,
 					    next, sizeof(next));
 				else
 					snprintf(next, sizeof(next), "-");
-				snprintf(size, sizeof(size), "%" PRIu64,
-				    m->size);
+				snprintf(
+				    size, sizeof(size), "%" PRIu64, m->size);
 				snprintf(to, sizeof(to), "<%s> -> %s%s",
 				    m->sender,
 				    m->n_recipients ? m->recipients[0] : "",
 				    m->n_recipients > 1 ? " +" : "");
-				table_row(&t, c->commands[i]->node,
-				    m->queue_id, m->state, age, next, size, to);
+				table_row(&t, c->commands[i]->node, m->queue_id,
+				    m->state, age, next, size, to);
 			}
 		}
 		table_print(&t, stdout);
@@ -280,8 +282,8 @@ cmd_queue_list(struct ctl *ctl, int argc, char **argv)
 	    total == 1 ? "" : "s");
 	if (shown < total)
 		printf(" (%" PRIu64 " shown)", shown);
-	printf(" on %zu node%s\n", c->n_commands,
-	    c->n_commands == 1 ? "" : "s");
+	printf(
+	    " on %zu node%s\n", c->n_commands, c->n_commands == 1 ? "" : "s");
 	for (i = 0; i < c->n_commands; i++)
 		if (!queue_ok(c->commands[i]))
 			printf("%s: %s\n", c->commands[i]->node,
@@ -303,8 +305,8 @@ queue_one(struct ctl *ctl, int argc, char **argv, Sluice__CommandKind kind,
 	struct json j;
 	size_t i, nok = 0, pending = 0;
 
-	snprintf(usage, sizeof(usage), "queue %s ID [--node N] [--timeout S]",
-	    verb);
+	snprintf(
+	    usage, sizeof(usage), "queue %s ID [--node N] [--timeout S]", verb);
 	queue_parse(argc, argv, &o, true, false, usage);
 	r = queue_run(ctl, kind, &o);
 	c = r->commands;
@@ -464,8 +466,8 @@ cmd_queue_summary(struct ctl *ctl, int argc, char **argv)
 		sluice__admin_reply__free_unpacked(r, NULL);
 		return 0;
 	}
-	table_init(&t, 11, "NODE", "DOMAIN", "TOTAL", "DEFER", "HELD",
-	    heads[0], heads[1], heads[2], heads[3], heads[4], "80m+");
+	table_init(&t, 11, "NODE", "DOMAIN", "TOTAL", "DEFER", "HELD", heads[0],
+	    heads[1], heads[2], heads[3], heads[4], "80m+");
 	memset(tot, 0, sizeof(tot));
 	for (i = 0; i < l->n_nodes; i++) {
 		const Sluice__QueueMetrics *m = l->nodes[i]->metrics;
@@ -485,8 +487,8 @@ cmd_queue_summary(struct ctl *ctl, int argc, char **argv)
 			v[3 + 5] += v[3 + 6];
 			for (b = 0; b < QUEUE_AGE_BUCKETS + 2; b++) {
 				tot[b] += v[b];
-				snprintf(cell[b], sizeof(cell[b]),
-				    "%" PRIu64, v[b]);
+				snprintf(
+				    cell[b], sizeof(cell[b]), "%" PRIu64, v[b]);
 			}
 			table_row(&t, l->nodes[i]->name, s->domain, cell[0],
 			    cell[1], cell[2], cell[3], cell[4], cell[5],

@@ -92,23 +92,23 @@ status_print(const Sluice__StatusReply *st)
 			else
 				snprintf(pol, sizeof(pol), "%" PRIu64 "%s",
 				    n->policy_version,
-				    n->policy_version != l->latest_policy_version
+				    n->policy_version !=
+				            l->latest_policy_version
 				        ? " DRIFT"
 				        : "");
-			snprintf(q, sizeof(q), "%" PRIu64,
-			    m ? m->messages : 0);
+			snprintf(q, sizeof(q), "%" PRIu64, m ? m->messages : 0);
 			if (m != NULL && m->messages > 0)
 				fmt_duration(
 				    (int64_t)m->oldest_age_s, old, sizeof(old));
 			else
 				snprintf(old, sizeof(old), "-");
-			snprintf(in, sizeof(in), "%" PRIu64,
-			    n->accepted_per_min);
-			snprintf(out, sizeof(out), "%" PRIu64,
-			    n->delivered_per_min);
+			snprintf(
+			    in, sizeof(in), "%" PRIu64, n->accepted_per_min);
+			snprintf(
+			    out, sizeof(out), "%" PRIu64, n->delivered_per_min);
 			status_hops(m, hops, sizeof(hops));
-			table_row(&t, n->name, n->state, pol, q, old, in, out,
-			    hops);
+			table_row(
+			    &t, n->name, n->state, pol, q, old, in, out, hops);
 		}
 		table_print(&t, stdout);
 	}
@@ -118,8 +118,8 @@ status_print(const Sluice__StatusReply *st)
 	table_init(&t, 3, "ALERT", "SUBJECT", "SINCE");
 	for (i = 0; i < st->n_alerts; i++) {
 		fmt_ago(st->alerts[i]->raised_at, now, since, sizeof(since));
-		table_row(&t, st->alerts[i]->kind, st->alerts[i]->subject,
-		    since);
+		table_row(
+		    &t, st->alerts[i]->kind, st->alerts[i]->subject, since);
 	}
 	table_print(&t, stdout);
 	printf("(details: sluicectl alerts)\n");

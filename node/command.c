@@ -34,13 +34,13 @@
 #include "smtp_server.h"
 #include "spool.h"
 
-#define COMMAND_RING        64   /* remembered results */
-#define COMMAND_INBOX_MAX   64   /* posted, not yet run */
-#define COMMAND_LIST_MAX    1000 /* messages in one listing */
-#define COMMAND_LIST_RCPTS  20   /* recipients shown per message */
-#define COMMAND_SHAPE_SCAN  512  /* domains tracked in one walk */
-#define COMMAND_SHAPE_SEND  20   /* largest domains reported */
-#define COMMAND_SHAPE_NAGE  7
+#define COMMAND_RING       64   /* remembered results */
+#define COMMAND_INBOX_MAX  64   /* posted, not yet run */
+#define COMMAND_LIST_MAX   1000 /* messages in one listing */
+#define COMMAND_LIST_RCPTS 20   /* recipients shown per message */
+#define COMMAND_SHAPE_SCAN 512  /* domains tracked in one walk */
+#define COMMAND_SHAPE_SEND 20   /* largest domains reported */
+#define COMMAND_SHAPE_NAGE 7
 
 struct command_rec {
 	uint64_t id;
@@ -272,8 +272,8 @@ command_list_cb(const struct spool_info *si, void *arg)
 	q->state = strdup(command_state_name(si->state));
 	q->sender = strdup(si->env.sender);
 	if (q->queue_id == NULL || q->state == NULL || q->sender == NULL ||
-	    (q->recipients = calloc(COMMAND_LIST_RCPTS,
-	         sizeof(*q->recipients))) == NULL)
+	    (q->recipients =
+	            calloc(COMMAND_LIST_RCPTS, sizeof(*q->recipients))) == NULL)
 		goto oom;
 	for (i = 0; i < si->env.nrcpts && q->n_recipients < COMMAND_LIST_RCPTS;
 	     i++) {
@@ -294,8 +294,8 @@ oom:
 }
 
 static void
-command_list(struct command *c, const Sluice__Command *cmd,
-    Sluice__CommandResult *res)
+command_list(
+    struct command *c, const Sluice__Command *cmd, Sluice__CommandResult *res)
 {
 	struct command_list l;
 	char text[64];
@@ -306,8 +306,7 @@ command_list(struct command *c, const Sluice__Command *cmd,
 	l.limit = cmd->limit == 0 || cmd->limit > COMMAND_LIST_MAX
 	              ? COMMAND_LIST_MAX
 	              : cmd->limit;
-	if ((res->messages = calloc(l.limit, sizeof(*res->messages))) ==
-	    NULL) {
+	if ((res->messages = calloc(l.limit, sizeof(*res->messages))) == NULL) {
 		res->text = strdup("out of memory");
 		return;
 	}
@@ -316,7 +315,8 @@ command_list(struct command *c, const Sluice__Command *cmd,
 	if (l.is_oom)
 		res->text = strdup("out of memory");
 	else {
-		snprintf(text, sizeof(text), "%" PRIu64 " messages", res->total);
+		snprintf(
+		    text, sizeof(text), "%" PRIu64 " messages", res->total);
 		res->text = strdup(text);
 	}
 }
@@ -356,8 +356,8 @@ command_flush(struct command *c, Sluice__CommandResult *res)
 	memset(&ids, 0, sizeof(ids));
 	spool_foreach(c->n->spool, command_deferred_cb, &ids);
 	for (i = 0; i < ids.n; i++)
-		if (spool_set_state(c->n->spool, ids.ids[i], SPOOL_ACTIVE, 0,
-		        NULL, 0) == 0)
+		if (spool_set_state(
+		        c->n->spool, ids.ids[i], SPOOL_ACTIVE, 0, NULL, 0) == 0)
 			done++;
 	free(ids.ids);
 	delivery_kick(c->n->delivery);
@@ -371,8 +371,8 @@ command_flush(struct command *c, Sluice__CommandResult *res)
 
 /* retry, hold, release, delete of one queue id. */
 static void
-command_one(struct command *c, const Sluice__Command *cmd,
-    Sluice__CommandResult *res)
+command_one(
+    struct command *c, const Sluice__Command *cmd, Sluice__CommandResult *res)
 {
 	struct spool *sp = c->n->spool;
 	struct spool_info si;
@@ -385,7 +385,8 @@ command_one(struct command *c, const Sluice__Command *cmd,
 	}
 	if (delivery_busy(c->n->delivery, si.queue_id) &&
 	    cmd->kind != SLUICE__COMMAND_KIND__CMD_RETRY) {
-		res->text = strdup("in a delivery attempt right now; try again");
+		res->text =
+		    strdup("in a delivery attempt right now; try again");
 		return;
 	}
 	switch (cmd->kind) {
@@ -601,8 +602,7 @@ command_shape_cb(const struct spool_info *si, void *arg)
 	int64_t age_min = (w->now - si->committed_at) / 60;
 	size_t i, k, b;
 
-	for (b = 0; b < COMMAND_SHAPE_NAGE - 1 && age_min >= limits_min[b];
-	     b++)
+	for (b = 0; b < COMMAND_SHAPE_NAGE - 1 && age_min >= limits_min[b]; b++)
 		;
 	for (i = 0; i < si->env.nrcpts; i++) {
 		const char *d = command_domain(si->env.rcpts[i]);
@@ -664,7 +664,8 @@ command_on_shape(evutil_socket_t fd, short what, void *arg)
 	if (!w->is_oom) {
 		qsort(w->v, w->n, sizeof(w->v[0]), command_shape_cmp);
 		m.shape = w->v;
-		m.n_shape = w->n < COMMAND_SHAPE_SEND ? w->n : COMMAND_SHAPE_SEND;
+		m.n_shape =
+		    w->n < COMMAND_SHAPE_SEND ? w->n : COMMAND_SHAPE_SEND;
 		buf = rpc_pack(&m.base, &len);
 	}
 	for (i = 0; i < w->n; i++)
