@@ -11,6 +11,6 @@ sluice_unit_test(test_smtp_reply unit/test_smtp_reply.c ${_n}/smtp_client.c
 add_executable(sluice-dlvpolicy delivery/dlvpolicy.c)
 target_link_libraries(sluice-dlvpolicy PRIVATE sluice_common)
 
-foreach(_t basic failover retry dsn reuse weights mx restart provider)
+foreach(_t basic failover retry dsn reuse weights mx restart provider trace)
 	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
 endforeach()
