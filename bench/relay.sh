@@ -8,8 +8,14 @@
 #
 #   BUILD=build-dlv MSGS=2000 bench/relay.sh
 #
-# Needs Postfix's smtp-source and smtp-sink (apt-get install postfix; the
-# postfix daemon itself is not started).  Processes are stopped by PID.
+# The same load also goes through a private Postfix relay (its own
+# config_directory and queue_directory under the temp dir, master run in
+# the foreground on a loopback port, relayhost = the sink) for the side-by-
+# side comparison; POSTFIX=0 skips it.  Postfix CPU is the whole master
+# process tree's utime+stime (plus reaped children).
+#
+# Needs Postfix (apt-get install postfix: smtp-source, smtp-sink, master;
+# the system's postfix service is not used).  Processes are stopped by PID.
 set -u
 
 BUILD=${BUILD:-build}
@@ -20,9 +26,12 @@ NODE=$BUILD/node/sluice-node
 POLICY=$BUILD/tests/sluice-dlvpolicy
 TMP=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 HZ=$(getconf CLK_TCK)
-SINK_PID= NODE_PID=
+POSTFIX=${POSTFIX:-1}
+PF_MASTER=${PF_MASTER:-/usr/lib/postfix/sbin/master}
+SINK_PID= NODE_PID= PF_PID=
 
 cleanup() {
+	[ -n "$PF_PID" ] && kill "$PF_PID" 2>/dev/null || true
 	[ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null || true
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
 	sleep 0.2
@@ -100,6 +109,93 @@ run_relay() {
 	    'BEGIN { printf "%.3f", cpu * 1000 / hz / n }')
 }
 
+# Postfix: a private instance relaying to the sink.
+start_postfix() {
+	P=$TMP/pf; Q=$P/queue
+	chmod 755 "$TMP"	# the postfix user walks into its queue
+	rm -rf "$P"; mkdir -p "$P/etc" "$Q/pid" "$P/data"
+	for d in active bounce corrupt defer deferred flush hold incoming \
+	    private saved trace; do
+		mkdir -p "$Q/$d"; chown postfix:root "$Q/$d"; chmod 700 "$Q/$d"
+	done
+	mkdir -p "$Q/maildrop" "$Q/public"
+	chown postfix:postdrop "$Q/maildrop" "$Q/public"
+	chmod 730 "$Q/maildrop"; chmod 710 "$Q/public"; chown postfix "$P/data"
+	PF_PORT=$(port)
+	cat > "$P/etc/main.cf" <<CONF
+compatibility_level = 3.6
+queue_directory = $Q
+data_directory = $P/data
+myhostname = relay.postfix.bench
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$SINK_PORT
+smtpd_relay_restrictions = permit_mynetworks, reject
+default_destination_concurrency_limit = 20
+default_process_limit = 200
+smtpd_client_connection_count_limit = 0
+local_transport = error:no local delivery
+alias_maps =
+alias_database =
+maillog_file = $P/maillog
+maillog_file_prefixes = $P
+CONF
+	cat > "$P/etc/master.cf" <<CONF
+127.0.0.1:$PF_PORT inet n - n - - smtpd
+pickup    unix n - n 60   1 pickup
+cleanup   unix n - n -    0 cleanup
+qmgr      unix n - n 300  1 qmgr
+rewrite   unix - - n -    - trivial-rewrite
+bounce    unix - - n -    0 bounce
+defer     unix - - n -    0 bounce
+trace     unix - - n -    0 bounce
+verify    unix - - n -    1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n -    - proxymap
+smtp      unix - - n -    - smtp
+relay     unix - - n -    - smtp
+showq     unix n - n -    - showq
+error     unix - - n -    - error
+retry     unix - - n -    - error
+discard   unix - - n -    - discard
+anvil     unix - - n -    1 anvil
+scache    unix - - n -    1 scache
+postlog   unix-dgram n - n - 1 postlogd
+CONF
+	$PF_MASTER -d -c "$P/etc" >/dev/null 2>&1 &
+	PF_PID=$!
+	wait_port $PF_PORT
+}
+
+tree_cpu() {	# utime+stime of $1 and its descendants, with reaped children
+	local t=0 p
+	for p in $1 $(pgrep -P $1); do
+		[ -r /proc/$p/stat ] && t=$((t + $(awk '{print $14+$15+$16+$17}' /proc/$p/stat)))
+	done
+	echo $t
+}
+
+pf_queued() {
+	find "$TMP/pf/queue/incoming" "$TMP/pf/queue/active" \
+	    "$TMP/pf/queue/deferred" "$TMP/pf/queue/maildrop" -type f | wc -l
+}
+
+run_postfix() {
+	start_postfix
+	t0=$(now_ms); c0=$(tree_cpu $PF_PID)
+	$SRC -s "$2" -l "$1" -m "$MSGS" -f a@example.com -t b@example.net \
+	    127.0.0.1:$PF_PORT >/dev/null
+	while [ "$(pf_queued)" != 0 ]; do sleep 0.05; done
+	t1=$(now_ms); c1=$(tree_cpu $PF_PID)
+	kill $PF_PID; wait $PF_PID 2>/dev/null || true; PF_PID=
+	PF_RATE=$(awk -v n="$MSGS" -v ms=$((t1 - t0)) \
+	    'BEGIN { printf "%.0f", n * 1000 / ms }')
+	PF_CPU=$(awk -v n="$MSGS" -v cpu=$((c1 - c0)) -v hz="$HZ" \
+	    'BEGIN { printf "%.3f", cpu * 1000 / hz / n }')
+}
+
 run_direct() {
 	t0=$(now_ms)
 	$SRC -s "$2" -l "$1" -m "$MSGS" -f a@example.com -t b@example.net \
@@ -110,16 +206,20 @@ run_direct() {
 }
 
 wait_port $SINK_PORT
-printf "%-6s %-8s %-12s %-12s %-14s %-12s %s\n" size sessions \
-    "sluice msg/s" "CPU ms/msg" "ingress msg/s" "direct msg/s" \
-    "sluice/direct"
+printf "%-6s %-5s | %-7s %-7s %-7s | %-7s %-7s | %-7s | %-7s %-7s\n" \
+    size sess sluice "CPUms" ingress postfix "CPUms" direct "sl/pf" "sl/dir"
 for size in 1024 20480; do
 	for sess in 10 100; do
 		run_relay $size $sess
+		PF_RATE=- PF_CPU=-
+		[ "$POSTFIX" = 1 ] && run_postfix $size $sess
 		run_direct $size $sess
-		printf "%-6s %-8s %-12s %-12s %-14s %-12s %s%%\n" $size $sess \
-		    "$RELAY_RATE" "$RELAY_CPU" "$INGRESS_RATE" "$DIRECT_RATE" \
+		printf "%-6s %-5s | %-7s %-7s %-7s | %-7s %-7s | %-7s | %-7s %-7s\n" \
+		    $size $sess "$RELAY_RATE" "$RELAY_CPU" "$INGRESS_RATE" \
+		    "$PF_RATE" "$PF_CPU" "$DIRECT_RATE" \
+		    "$(awk -v a="$RELAY_RATE" -v b="$PF_RATE" \
+		    'BEGIN { if (b + 0 > 0) printf "%.1fx", a / b; else print "-" }')" \
 		    "$(awk -v a="$RELAY_RATE" -v b="$DIRECT_RATE" \
-		    'BEGIN { printf "%.0f", a * 100 / b }')"
+		    'BEGIN { printf "%.0f%%", a * 100 / b }')"
 	done
 done
