@@ -175,6 +175,9 @@ struct delivery {
 	int tick_ms, timeout_ms, connect_timeout_ms;
 	int idle_ms;
 	size_t max_inflight;
+	/* Fleet hop budgets (issue 5): shares from the controller. */
+	struct delivery_share shares[DELIVERY_SHARES_MAX];
+	size_t nshares;
 	/* Scan collection (spool_foreach must not see changes). */
 	struct dlv_msg **scan;
 	size_t nscan, scan_cap;
@@ -189,6 +192,7 @@ struct delivery {
 static struct delivery *dlv_self;
 
 static void dlv_pool_kick(struct dlv_pool *);
+static void dlv_share_apply(struct delivery *, struct dlv_pool *);
 static void dlv_job_next_hop(struct dlv_job *);
 static void dlv_job_txn_closed(struct dlv_job *);
 static void dlv_msg_job_done(struct dlv_msg *);
@@ -834,6 +838,7 @@ dlv_pool_get(struct delivery *d, const Sluice__Hop *h, const char *domain,
 	p->max_conn = h->max_conn ? h->max_conn : 10;
 	p->rate = h->rate_per_minute;
 	p->max_rcpt = h->max_rcpt;
+	dlv_share_apply(d, p);
 	p->tokens = p->rate ? (p->rate / 60.0 > 1 ? p->rate / 60.0 : 1) : 0;
 	p->tokens_at_ms = dlv_now_ms();
 	TAILQ_INIT(&p->conns);
@@ -1439,6 +1444,42 @@ delivery_kick(struct delivery *d)
 {
 	if (d != NULL)
 		dlv_scan(d);
+}
+
+/* Fleet hop budgets (issue 5, node/command.c): a pool of a budgeted hop
+ * (never the MX hop) takes this node's share instead of the policy's
+ * fleet-wide value. */
+static void
+dlv_share_apply(struct delivery *d, struct dlv_pool *p)
+{
+	size_t i;
+
+	for (i = 0; i < d->nshares && !p->is_mx; i++) {
+		if (strcmp(d->shares[i].hop, p->name) != 0)
+			continue;
+		if (d->shares[i].max_conn != 0)
+			p->max_conn = d->shares[i].max_conn;
+		if (d->shares[i].rate != 0)
+			p->rate = d->shares[i].rate;
+		return;
+	}
+}
+
+void
+delivery_set_shares(
+    struct delivery *d, const struct delivery_share *s, size_t n)
+{
+	struct dlv_pool *p;
+
+	if (d == NULL)
+		return;
+	d->nshares = n < DELIVERY_SHARES_MAX ? n : DELIVERY_SHARES_MAX;
+	memcpy(d->shares, s, d->nshares * sizeof(*s));
+	TAILQ_FOREACH(p, &d->pools, entry)
+	{
+		dlv_share_apply(d, p);
+		dlv_pool_kick(p);
+	}
 }
 
 /* Fleet commands (issue 5, node/command.c). */

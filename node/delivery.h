@@ -53,5 +53,17 @@ void delivery_kick(struct delivery *);
 /* Fleet commands (issue 5, node/command.c): true while the message is
  * in a delivery attempt, when hold and delete must wait.  Loop thread. */
 bool delivery_busy(struct delivery *, const char *queue_id);
+/* Fleet hop budgets (issue 5, node/command.c): this node's share of a
+ * hop's fleet-wide max_conn / rate (0: the policy's).  Replaces the whole
+ * set; applied to the hop's pools now and to pools made later.  Loop
+ * thread. */
+#define DELIVERY_SHARES_MAX 64
+struct delivery_share {
+	char hop[64];
+	uint32_t max_conn;
+	uint32_t rate; /* per minute */
+};
+void delivery_set_shares(
+    struct delivery *, const struct delivery_share *, size_t n);
 
 #endif
