@@ -98,3 +98,12 @@ api_peer(const struct rpc_peer *p, char *out, size_t len)
 		snprintf(out, len, "unknown");
 	return out;
 }
+
+void
+api_cache_free(struct api *a)
+{
+	if (a->budget_policy != NULL)
+		sluice__policy__free_unpacked(a->budget_policy, NULL);
+	a->budget_policy = NULL;
+	a->budget_version = 0;
+}

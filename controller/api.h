@@ -21,7 +21,13 @@ struct api {
 	int64_t warn_window_at; /* rate limit of peer warnings */
 	int warn_count;
 	int warn_dropped;
+	/* Node endpoint: the head policy for hop budgets, by version. */
+	Sluice__Policy *budget_policy;
+	uint64_t budget_version;
 };
+
+/* Frees what an endpoint cached (the budget policy). */
+void api_cache_free(struct api *);
 
 /* An error reply: a code from the proto comment list and one sentence. */
 struct api_error {

@@ -10,11 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "log.h"
 #include "token.h"
 
 /* Queue commands per heartbeat reply: the rest wait for the next one. */
 #define API_NODE_COMMANDS_MAX 16
+#define API_NODE_SHARES_MAX   64   /* budgeted hops per reply */
+#define API_NODE_LIVE_MAX     4096 /* nodes sharing a budget */
 
 /* The reply a handler fills in: every pointer in it is owned by the
  * handler's frame or freed by api_node_handle after packing. */
@@ -29,6 +32,9 @@ struct api_node_out {
 	Sluice__Policy empty;
 	Sluice__Policy *policy; /* unpacked snapshot to free */
 	Sluice__ReportEventsReply report_events;
+	struct budget_share bs[API_NODE_SHARES_MAX];
+	Sluice__HopShare shares[API_NODE_SHARES_MAX];
+	Sluice__HopShare *sharev[API_NODE_SHARES_MAX];
 };
 
 static int
@@ -185,6 +191,75 @@ api_node_pending_cb(void *arg, const struct store_command_row *r)
 	return 0;
 }
 
+struct api_node_live {
+	struct budget_node *v;
+	size_t n;
+};
+
+static int
+api_node_live_cb(void *arg, uint64_t id, const uint8_t *m, size_t len)
+{
+	struct api_node_live *l = arg;
+	Sluice__QueueMetrics *qm;
+
+	if (l->n == API_NODE_LIVE_MAX)
+		return 1;
+	l->v[l->n].id = id;
+	l->v[l->n].demand = 0;
+	if (m != NULL &&
+	    (qm = sluice__queue_metrics__unpack(NULL, len, m)) != NULL) {
+		l->v[l->n].demand = qm->messages;
+		sluice__queue_metrics__free_unpacked(qm, NULL);
+	}
+	l->n++;
+	return 0;
+}
+
+/* This node's share of every hop whose max_conn or rate is a fleet
+ * budget (budget.c), re-divided among the live nodes at every heartbeat.
+ * Best effort: on a store failure the node keeps its last shares. */
+static void
+api_node_budget(
+    struct api *a, uint64_t id, uint64_t head, struct api_node_out *o)
+{
+	struct api_node_live l = {NULL, 0};
+	uint8_t *buf;
+	size_t i, n, len;
+
+	if (head == 0)
+		return;
+	if (a->budget_version != head) {
+		api_cache_free(a);
+		if (store_policy_snapshot(a->store, head, &buf, &len) !=
+		    STORE_OK)
+			return;
+		a->budget_policy = sluice__policy__unpack(NULL, len, buf);
+		free(buf);
+		if (a->budget_policy == NULL)
+			return;
+		a->budget_version = head;
+	}
+	if (!budget_any(a->budget_policy))
+		return;
+	if ((l.v = calloc(API_NODE_LIVE_MAX, sizeof(*l.v))) == NULL)
+		return;
+	if (store_node_live(a->store, a->silent_after_ms, api_node_live_cb,
+	        &l) == STORE_OK) {
+		n = budget_shares(
+		    a->budget_policy, l.v, l.n, id, o->bs, API_NODE_SHARES_MAX);
+		for (i = 0; i < n; i++) {
+			sluice__hop_share__init(&o->shares[i]);
+			o->shares[i].hop = o->bs[i].hop;
+			o->shares[i].max_conn = o->bs[i].max_conn;
+			o->shares[i].rate_per_minute = o->bs[i].rate;
+			o->sharev[i] = &o->shares[i];
+		}
+		o->heartbeat.hop_shares = o->sharev;
+		o->heartbeat.n_hop_shares = n;
+	}
+	free(l.v);
+}
+
 static int
 api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
     const Sluice__HeartbeatRequest *req, struct api_node_out *o,
@@ -251,6 +326,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	}
 	hb->commands = o->cmds;
 	hb->n_commands = o->ncmds;
+	api_node_budget(a, id, head, o);
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HEARTBEAT;
 	o->reply.heartbeat = hb;
 	return 0;

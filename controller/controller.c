@@ -309,8 +309,10 @@ servers:
 	for (i = 0; i < 2; i++)
 		rpc_server_close(eps[i].srv);
 stores:
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		store_free(eps[i].api.store);
+		api_cache_free(&eps[i].api);
+	}
 out:
 	webhook_free(hook);
 	config_free(cf);

@@ -87,6 +87,12 @@ int store_node_add(struct store *, const char *name, const char *digest);
 int store_node_remove(struct store *, const char *name);
 int store_node_set_draining(struct store *, const char *name, bool);
 int store_node_list(struct store *, store_node_cb, void *arg);
+/* Nodes heard from within silent_after_ms: id and latest packed metrics
+ * (valid during the callback only; NULL when none). */
+typedef int (*store_live_cb)(
+    void *arg, uint64_t id, const uint8_t *metrics, size_t len);
+int store_node_live(
+    struct store *, int64_t silent_after_ms, store_live_cb, void *arg);
 
 /* ------------------------------------------------------------- policy */
 

@@ -206,3 +206,35 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	PQclear(res);
 	return STORE_OK;
 }
+
+int
+store_node_live(
+    struct store *s, int64_t silent_after_ms, store_live_cb cb, void *arg)
+{
+	char b[24];
+	const char *vals[1] = {b};
+	PGresult *res;
+	unsigned char *m;
+	size_t mlen;
+	int rc, i, stop = 0;
+
+	snprintf(b, sizeof(b), "%" PRId64, silent_after_ms);
+	if ((res = store_exec(s,
+	         "SELECT id, metrics FROM nodes WHERE last_heartbeat_at >"
+	         " now() - make_interval(secs => $1::bigint / 1000.0)"
+	         " ORDER BY id",
+	         1, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	for (i = 0; i < PQntuples(res) && stop == 0; i++) {
+		m = NULL;
+		mlen = 0;
+		if (!PQgetisnull(res, i, 1))
+			m = PQunescapeBytea(
+			    (const unsigned char *)PQgetvalue(res, i, 1),
+			    &mlen);
+		stop = cb(arg, (uint64_t)store_int(res, i, 0), m, m ? mlen : 0);
+		PQfreemem(m);
+	}
+	PQclear(res);
+	return STORE_OK;
+}

@@ -53,6 +53,7 @@ struct command_rec {
 struct command {
 	struct node *n;
 	struct event *ev_post;
+	struct event *ev_shares;
 	struct event *ev_shape;
 	pthread_mutex_t mu;
 	/* under mu */
@@ -62,6 +63,8 @@ struct command {
 	size_t next;
 	uint8_t *shape; /* packed QueueMetrics with only shape */
 	size_t shape_len;
+	struct delivery_share shares[DELIVERY_SHARES_MAX];
+	size_t nshares;
 	/* any thread */
 	atomic_bool draining;
 	atomic_bool drained;
@@ -99,6 +102,34 @@ command_post(struct command *c, Sluice__Command *const *cmds, size_t n)
 	}
 	if (posted)
 		event_active(c->ev_post, EV_READ, 0);
+}
+
+void
+command_shares(struct command *c, Sluice__HopShare *const *v, size_t n)
+{
+	struct delivery_share s[DELIVERY_SHARES_MAX];
+	size_t i;
+	bool changed;
+
+	if (c == NULL)
+		return;
+	memset(s, 0, sizeof(s));
+	if (n > DELIVERY_SHARES_MAX)
+		n = DELIVERY_SHARES_MAX;
+	for (i = 0; i < n; i++) {
+		snprintf(s[i].hop, sizeof(s[i].hop), "%s", v[i]->hop);
+		s[i].max_conn = v[i]->max_conn;
+		s[i].rate = v[i]->rate_per_minute;
+	}
+	pthread_mutex_lock(&c->mu);
+	changed = n != c->nshares || memcmp(s, c->shares, sizeof(s)) != 0;
+	if (changed) {
+		memcpy(c->shares, s, sizeof(s));
+		c->nshares = n;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (changed)
+		event_active(c->ev_shares, EV_READ, 0);
 }
 
 size_t
@@ -552,6 +583,26 @@ command_on_post(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void
+command_on_shares(evutil_socket_t fd, short what, void *arg)
+{
+	struct command *c = arg;
+	struct delivery_share s[DELIVERY_SHARES_MAX];
+	size_t i, n;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&c->mu);
+	memcpy(s, c->shares, sizeof(s));
+	n = c->nshares;
+	pthread_mutex_unlock(&c->mu);
+	delivery_set_shares(c->n->delivery, s, n);
+	for (i = 0; i < n; i++)
+		log_info("node %s: hop %s share max_conn=%u rate=%u/min",
+		    c->n->name, s[i].hop, (unsigned)s[i].max_conn,
+		    (unsigned)s[i].rate);
+}
+
 /* ------------------------------------------------------------ qshape */
 
 struct command_shape_walk {
@@ -694,6 +745,8 @@ command_open(struct node *n)
 	tv.tv_usec = (n->heartbeat_ms % 1000) * 1000;
 	if ((c->ev_post = event_new(n->base, -1, 0, command_on_post, c)) ==
 	        NULL ||
+	    (c->ev_shares = event_new(n->base, -1, 0, command_on_shares, c)) ==
+	        NULL ||
 	    (c->ev_shape = event_new(
 	         n->base, -1, EV_PERSIST, command_on_shape, c)) == NULL ||
 	    event_add(c->ev_shape, &tv) == -1) {
@@ -712,6 +765,8 @@ command_close(struct command *c)
 		return;
 	if (c->ev_post != NULL)
 		event_free(c->ev_post);
+	if (c->ev_shares != NULL)
+		event_free(c->ev_shares);
 	if (c->ev_shape != NULL)
 		event_free(c->ev_shape);
 	for (i = 0; i < c->ninbox; i++)

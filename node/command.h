@@ -24,6 +24,10 @@ void command_close(struct command *);
 
 /* Uplink thread: copies the commands and posts them to the loop. */
 void command_post(struct command *, Sluice__Command *const *, size_t n);
+/* Uplink thread: this node's shares of fleet-wide hop budgets from the
+ * latest heartbeat reply; applied on the loop when they changed.  Kept
+ * while no controller answers. */
+void command_shares(struct command *, Sluice__HopShare *const *, size_t n);
 /* Uplink thread: the results not yet acknowledged, unpacked copies the
  * caller frees with command_results_free(). */
 size_t command_results(struct command *, Sluice__CommandResult ***out);

@@ -423,9 +423,12 @@ uplink_heartbeat(struct uplink *u)
 	latest = 0;
 	if (rep->body_case == SLUICE__NODE_REPLY__BODY_HEARTBEAT) {
 		latest = rep->heartbeat->policy_version;
-		/* Fleet commands run on the loop (command.c). */
+		/* Fleet commands and hop budget shares go to the loop
+		 * (command.c). */
 		command_post(u->node->command, rep->heartbeat->commands,
 		    rep->heartbeat->n_commands);
+		command_shares(u->node->command, rep->heartbeat->hop_shares,
+		    rep->heartbeat->n_hop_shares);
 	}
 	sluice__node_reply__free_unpacked(rep, NULL);
 	/* Fetch only on a change; the controller's version 0 means "no

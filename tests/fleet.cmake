@@ -8,3 +8,6 @@ sluice_scenario_test(fleet_queue fleet/test_queue.py 180)
 sluice_scenario_test(fleet_drain fleet/test_drain.py 180)
 sluice_scenario_test(fleet_two_controllers fleet/test_two_controllers.py 180)
 sluice_scenario_test(fleet_retention fleet/test_retention.py 180)
+sluice_scenario_test(fleet_budget fleet/test_budget.py 240)
+sluice_unit_test(test_budget fleet/test_budget_unit.c
+	${PROJECT_SOURCE_DIR}/controller/budget.c)
