@@ -155,6 +155,7 @@ struct dlv_pool {
 	size_t ntargets, next_target, round_failures;
 	int64_t targets_at_ms;
 	bool resolving, is_literal;
+	bool plain; /* opportunistic TLS failed here: plain text */
 	char resolve_error[300];
 	int64_t used_at_ms;
 };
@@ -998,7 +999,7 @@ dlv_conn_open(struct dlv_pool *p)
 	cp.host = t->host;
 	cp.addr = t->addr;
 	cp.addrlen = t->addrlen;
-	cp.tls = p->tls;
+	cp.tls = p->plain ? SMTP_TLS_NONE : p->tls;
 	cp.verify = p->verify;
 	cp.ssl_ctx = d->ssl_ctx;
 	cp.auth_user = p->user;
@@ -1211,6 +1212,17 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 	}
 	if (was_ready) {
 		/* An idle cached session closed by the peer: not a failure. */
+		dlv_pool_kick(p);
+		return;
+	}
+	/* Opportunistic TLS that fails the handshake: like Postfix, try
+	 * the same server again in plain text rather than not at all. */
+	if (f == SMTP_CLIENT_TLS && p->tls == SMTP_TLS_OPPORTUNISTIC &&
+	    !p->plain) {
+		log_info("delivery: hop=%s relay=%s: TLS failed, retrying "
+		         "without TLS",
+		    p->name, host);
+		p->plain = true;
 		dlv_pool_kick(p);
 		return;
 	}

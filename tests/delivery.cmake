@@ -14,3 +14,5 @@ target_link_libraries(sluice-dlvpolicy PRIVATE sluice_common)
 foreach(_t basic failover retry dsn reuse weights mx restart provider trace)
 	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
 endforeach()
+# Waits out the policy's minimum queue lifetime (60 s).
+sluice_scenario_test(delivery_expire delivery/test_expire.py 240)

@@ -35,6 +35,17 @@ def main():
         assert len(up.messages()) == 1
         assert "%s delivery status=sent to=<b@example.net> hop=primary" \
             % qid in node.log(), node.log()
+        # Opportunistic STARTTLS whose handshake fails: the same server
+        # again in plain text (RFC 7435 spirit, as Postfix does).
+        opp = sc.add(Upstream(sc.dir, "opp", "--broken-starttls")).start()
+        node.stop()
+        node2 = sc.add(Node(sc.dir + "/n2", hops=[
+            "opp:host=127.0.0.1,port=%d,tls=starttls" % opp.port],
+            routes=["*=opp"])).start()
+        node2.send("a@example.com", ["o@example.net"], message("opp"))
+        m = wait_until(opp.messages, 20, "plain-text retry")[0]
+        assert m["tls"] is False and m["rcpts"] == ["o@example.net"]
+        assert "TLS failed, retrying without TLS" in node2.log()
         print("ok")
 
 

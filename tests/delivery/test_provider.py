@@ -7,7 +7,10 @@
   max_size  a message over the hop's max_size is routed past it.
   circuit   a hop that keeps refusing is opened (skipped) after
             circuit_failures, so later mail goes straight to the fallback.
+  rate      rate_per_minute 60: four messages to the hop take >= 3 s
+            (one token a second, burst of one), none is refused.
 """
+import time
 from dlvkit import (Node, Scenario, Upstream, free_port, message,
                     wait_until)
 
@@ -18,15 +21,17 @@ def main():
         thr = sc.add(Upstream(sc.dir, "thr", "--throttle", "1")).start()
         small = sc.add(Upstream(sc.dir, "small")).start()
         fb = sc.add(Upstream(sc.dir, "fb")).start()
+        slow = sc.add(Upstream(sc.dir, "slow")).start()
         dead = free_port()
         node = sc.add(Node(sc.dir, hops=[
             "ses:host=127.0.0.1,port=%d,max_rcpt=2" % ses.port,
             "thr:host=127.0.0.1,port=%d" % thr.port,
             "small:host=127.0.0.1,port=%d,max_size=2000" % small.port,
             "dead:host=127.0.0.1,port=%d" % dead,
-            "fb:host=127.0.0.1,port=%d" % fb.port],
+            "fb:host=127.0.0.1,port=%d" % fb.port,
+            "slow:host=127.0.0.1,port=%d,rate=60" % slow.port],
             routes=["split.test=ses", "thr.test=thr;fb",
-                    "size.test=small;fb", "dead.test=dead;fb"],
+                    "size.test=small;fb", "dead.test=dead;fb", "slow.test=slow"],
             extra="circuit_failures = 2\ncircuit_cooldown_ms = 60000")
         ).start()
         # max_rcpt: 5 recipients -> 3 transactions.
@@ -56,8 +61,16 @@ def main():
                        "dead %d via fb" % i)
         log = node.log()
         assert log.count("hop=dead relay=127.0.0.1[") == 2, log
+        # Rate: 60/min.
+        t0 = time.monotonic()
+        for i in range(4):
+            node.send("a@example.com", ["r%d@slow.test" % i],
+                      message("slow %d" % i))
+        wait_until(lambda: len(slow.rcpts()) == 4, 20, "rate-limited hop")
+        took = time.monotonic() - t0
+        assert took >= 2.8, took
         wait_until(lambda: node.queue_len() == 0, 20, "queue empty")
-        print("ok")
+        print("ok (rate: 4 messages in %.1fs)" % took)
 
 
 if __name__ == "__main__":

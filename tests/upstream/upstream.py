@@ -16,7 +16,8 @@ greet421, stall (never greet), drop-after-data (close instead of
 answering the final dot).  Per recipient codes: --rcpt-code ADDR=550.
 --auth USER:PASS offers AUTH PLAIN/LOGIN (and requires it); --auth-fail
 answers 535 to everything.  --tls-cert/--tls-key offer STARTTLS, with
---smtps implicit TLS.  --throttle N answers "454 4.7.0 Throttling failure"
+--smtps implicit TLS; --broken-starttls offers STARTTLS and then fails the
+handshake.  --throttle N answers "454 4.7.0 Throttling failure"
 to the first N MAIL commands.  Python 3 standard library only.
 """
 import argparse
@@ -77,7 +78,8 @@ class Session(socketserver.StreamRequestHandler):
         caps.append("SIZE %d" % a.size if a.size else "SIZE")
         caps.append("8BITMIME")
         caps.append("ENHANCEDSTATUSCODES")
-        if a.tls_cert and not self.tls and not a.smtps and not a.no_starttls:
+        if (a.tls_cert or a.broken_starttls) and not self.tls and \
+                not a.smtps and not a.no_starttls:
             caps.append("STARTTLS")
         if a.auth or a.auth_fail:
             caps.append("AUTH PLAIN LOGIN")
@@ -127,6 +129,10 @@ class Session(socketserver.StreamRequestHandler):
             elif verb == "HELO":
                 self.helo = ln[5:]
                 self.send("250 %s\r\n" % a.name)
+            elif ln.upper() == "STARTTLS" and a.broken_starttls:
+                self.send("220 2.0.0 go ahead\r\n")
+                self.send("this is not a TLS handshake\r\n")
+                return
             elif ln.upper() == "STARTTLS" and a.tls_cert:
                 self.send("220 2.0.0 go ahead\r\n")
                 self.starttls()
@@ -258,6 +264,9 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--smtps", action="store_true")
     p.add_argument("--no-starttls", action="store_true")
+    p.add_argument("--broken-starttls", action="store_true",
+                   help="offer STARTTLS, then answer the handshake with "
+                   "garbage")
     p.add_argument("--no-pipelining", action="store_true")
     p.add_argument("--no-ehlo", action="store_true")
     p.add_argument("--size", type=int, default=0)
