@@ -161,6 +161,17 @@ struct dlv_pool {
 };
 TAILQ_HEAD(dlv_pools, dlv_pool);
 
+/* The last failure of a deferred message, kept between attempts so that
+ * the bounce at expiry can carry the remote reply (the spool keeps only
+ * per-recipient done/pending).  In memory: after a restart the DSN says
+ * what the attempts since then saw. */
+struct dlv_last {
+	struct dlv_last *next;
+	char qid[SPOOL_QID_MAX];
+	char host[256];
+	struct smtp_reply reply;
+};
+
 struct delivery {
 	struct node *n;
 	struct event *tick;
@@ -169,6 +180,7 @@ struct delivery {
 	struct ssl_ctx_st *ssl_ctx;
 	struct dlv_msgs msgs;
 	struct dlv_msg *hash[DLV_HASH];
+	struct dlv_last *last[DLV_HASH];
 	size_t nmsgs;
 	struct dlv_pools pools;
 	uint64_t next_id;
@@ -324,6 +336,41 @@ dlv_msg_find(struct delivery *d, const char *qid)
 	return NULL;
 }
 
+static struct dlv_last **
+dlv_last_slot(struct delivery *d, const char *qid)
+{
+	struct dlv_last **pp = &d->last[dlv_hash(qid)];
+
+	while (*pp != NULL && strcmp((*pp)->qid, qid) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void
+dlv_last_drop(struct delivery *d, const char *qid)
+{
+	struct dlv_last **pp = dlv_last_slot(d, qid), *l = *pp;
+
+	if (l != NULL) {
+		*pp = l->next;
+		free(l);
+	}
+}
+
+static void
+dlv_last_set(struct delivery *d, const char *qid, const char *host,
+    const struct smtp_reply *r)
+{
+	struct dlv_last **pp = dlv_last_slot(d, qid);
+
+	if (*pp == NULL) {
+		*pp = dlv_calloc(1, sizeof(**pp));
+		snprintf((*pp)->qid, sizeof((*pp)->qid), "%s", qid);
+	}
+	snprintf((*pp)->host, sizeof((*pp)->host), "%s", host ? host : "");
+	(*pp)->reply = *r;
+}
+
 static void
 dlv_msg_release(struct dlv_msg *m)
 {
@@ -456,7 +503,14 @@ dlv_msg_finish(struct dlv_msg *m)
 	}
 	if (nbounced > 0)
 		dlv_msg_bounce(m);
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rstate[i] == DLV_R_DEFERRED &&
+		    (m->last[i].code != 0 || m->last[i].text[0] != '\0')) {
+			dlv_last_set(d, m->qid, m->last_host[i], &m->last[i]);
+			break;
+		}
 	if (ndeferred == 0) {
+		dlv_last_drop(d, m->qid);
 		if (spool_remove(d->n->spool, m->qid, dlv_on_removed, 0) == 0)
 			log_info("%s delivery: removed", m->qid);
 	} else {
@@ -853,14 +907,15 @@ dlv_pool_get(struct delivery *d, const Sluice__Hop *h, const char *domain,
 /* Every waiting transaction of p fails over with why (the hop could not
  * be reached this round). */
 static void
-dlv_pool_fail_waiting(struct dlv_pool *p, const struct smtp_reply *why)
+dlv_pool_fail_waiting(
+    struct dlv_pool *p, const struct smtp_reply *why, bool perm)
 {
 	struct dlv_txn *t;
 
 	while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
 		TAILQ_REMOVE(&p->waiting, t, entry);
 		p->nwaiting--;
-		t->perm = smtp_reply_class(why) == 5;
+		t->perm = perm;
 		dlv_txn_result(t, p->host, false, why);
 	}
 }
@@ -911,7 +966,7 @@ dlv_on_resolved(uint64_t cookie, enum resolver_status st, const char *error,
 			smtp_reply_set(&why, 550, "5.1.2", "%s", error);
 		else
 			smtp_reply_set(&why, 0, "4.4.3", "%s", error);
-		dlv_pool_fail_waiting(p, &why);
+		dlv_pool_fail_waiting(p, &why, st == RESOLVER_PERMFAIL);
 		return;
 	}
 	p->targets = dlv_calloc(n, sizeof(*t));
@@ -1017,7 +1072,7 @@ dlv_conn_open(struct dlv_pool *p)
 		dlv_conn_free(c);
 		p->next_target++;
 		dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms());
-		dlv_pool_fail_waiting(p, &why);
+		dlv_pool_fail_waiting(p, &why, false);
 	}
 }
 
@@ -1241,7 +1296,7 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 	/* Live sessions will serve the queue; otherwise it fails over now
 	 * (sessions still connecting most likely meet the same fate). */
 	if (!any_ready)
-		dlv_pool_fail_waiting(p, &r);
+		dlv_pool_fail_waiting(p, &r, false);
 }
 
 /* --------------------------------------------------------- the queue */
@@ -1264,11 +1319,19 @@ dlv_msg_start(struct dlv_msg *m)
 		for (i = 0; i < m->nrcpts; i++) {
 			if (m->rstate[i] != DLV_R_ACTIVE)
 				continue;
-			why = m->last[i];
-			if (why.code == 0 && why.text[0] == '\0')
-				smtp_reply_set(&why, 0, "", "no attempt made");
+			struct dlv_last *l = *dlv_last_slot(d, m->qid);
+			char text[SMTP_REPLY_TEXT + 32];
+
+			if (l != NULL) {
+				smtp_reply_format(
+				    &l->reply, text, sizeof(text));
+				free(m->last_host[i]);
+				m->last_host[i] = dlv_strdup(l->host);
+			} else
+				snprintf(text, sizeof(text),
+				    "no attempt since the node started");
 			smtp_reply_set(&m->last[i], 550, "5.4.7",
-			    "delivery time expired (last: %s)", why.text);
+			    "delivery time expired (last: %s)", text);
 			m->rstate[i] = DLV_R_BOUNCED;
 			spool_rcpt_done(d->n->spool, m->qid, i,
 			    SPOOL_RCPT_BOUNCED, NULL, 0);
@@ -1276,6 +1339,7 @@ dlv_msg_start(struct dlv_msg *m)
 			dlv_event(
 			    m, i, "expired", "", "", &m->last[i], 0, false);
 		}
+		dlv_last_drop(d, m->qid);
 		m->njobs = 1;
 		dlv_msg_job_done(m);
 		return;
@@ -1610,6 +1674,7 @@ delivery_close(struct delivery *d)
 	struct dlv_pool *p;
 	struct dlv_msg *m;
 	struct dlv_txn *t;
+	size_t i;
 
 	if (d == NULL)
 		return;
@@ -1642,6 +1707,13 @@ delivery_close(struct delivery *d)
 		}
 		dlv_msg_release(m);
 	}
+	for (i = 0; i < DLV_HASH; i++)
+		while (d->last[i] != NULL) {
+			struct dlv_last *l = d->last[i];
+
+			d->last[i] = l->next;
+			free(l);
+		}
 	resolver_free(d->resolver);
 	router_free(d->router);
 	tls_client_ctx_free(d->ssl_ctx);
