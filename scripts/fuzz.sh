@@ -52,10 +52,11 @@ case $target in
 controller_*)
 	pgstate=$(mktemp /tmp/sluice-fuzz-pg.XXXXXX)
 	python3 tests/harness/pg.py start "$pgstate" >/dev/null
-	SLUICE_FUZZ_PG=$(python3 -c 'import json,sys
+	pgbase=$(python3 -c 'import json,sys
 st = json.load(open(sys.argv[1]))
-print("host=%s port=%d user=sluice dbname=sluice" % (st["base"], st["port"]))' \
-	    "$pgstate")
+print("host=%s port=%d user=sluice" % (st["base"], st["port"]))' "$pgstate")
+	psql -X -q -d "$pgbase dbname=postgres" -c 'CREATE DATABASE sluice'
+	SLUICE_FUZZ_PG="$pgbase dbname=sluice"
 	export SLUICE_FUZZ_PG
 	;;
 esac
