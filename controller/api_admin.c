@@ -242,8 +242,8 @@ api_admin_node_named(struct api *a, const struct rpc_peer *peer,
 	if (strcmp(verb, "removed") == 0)
 		rc = store_node_remove(a->store, req->name);
 	else
-		rc = store_node_set_draining(
-		    a->store, req->name, strcmp(verb, "draining") == 0);
+		rc = store_node_set_draining(a->store, req->name,
+		    strcmp(verb, "draining") == 0, req->handoff);
 	if (rc == STORE_NOT_FOUND) {
 		api_error_set(
 		    e, "not_found", "Node '%s' does not exist.", name);

@@ -18,6 +18,7 @@
 #define API_NODE_COMMANDS_MAX 16
 #define API_NODE_SHARES_MAX   64   /* budgeted hops per reply */
 #define API_NODE_LIVE_MAX     4096 /* nodes sharing a budget */
+#define API_NODE_PEERS_MAX    32   /* handoff targets per drain command */
 
 /* The reply a handler fills in: every pointer in it is owned by the
  * handler's frame or freed by api_node_handle after packing. */
@@ -26,6 +27,7 @@ struct api_node_out {
 	Sluice__HelloReply hello;
 	Sluice__HeartbeatReply heartbeat;
 	Sluice__Command cmd;
+	char *peers[API_NODE_PEERS_MAX];
 	Sluice__Command **cmds; /* malloc'd; [0] may be &cmd */
 	size_t ncmds;
 	Sluice__GetPolicyReply get_policy;
@@ -165,6 +167,19 @@ api_node_results(
 	}
 }
 
+static int
+api_node_peer_cb(void *arg, const char *address)
+{
+	struct api_node_out *o = arg;
+
+	if (o->cmd.n_peers == API_NODE_PEERS_MAX ||
+	    (o->peers[o->cmd.n_peers] = strdup(address)) == NULL)
+		return 1;
+	o->cmd.n_peers++;
+	o->cmd.peers = o->peers;
+	return 0;
+}
+
 struct api_node_pending {
 	struct api_node_out *o;
 	size_t cap;
@@ -270,7 +285,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	uint8_t *metrics = NULL, *prev = NULL;
 	size_t mlen = 0, prevlen = 0;
 	uint64_t id, head, drain_seq;
-	bool is_draining, node_draining;
+	bool is_draining, node_draining, handoff, node_handoff;
 	int rc;
 
 	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
@@ -283,8 +298,8 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		return -1;
 	}
 	rc = store_node_heartbeat(a->store, id, req->policy_version,
-	    req->policy_from_cache, metrics, mlen, &is_draining, &drain_seq,
-	    &prev, &prevlen);
+	    req->policy_from_cache, metrics, mlen, &is_draining, &handoff,
+	    &drain_seq, &prev, &prevlen);
 	free(metrics);
 	if (rc == STORE_OK && req->metrics != NULL)
 		api_node_history(a, id, req->metrics, prev, prevlen);
@@ -302,6 +317,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	/* The drain flag is the command: repeat it until the node's metrics
 	 * say it follows.  drain_seq changes on every drain/resume. */
 	node_draining = req->metrics != NULL && req->metrics->draining;
+	node_handoff = req->metrics != NULL && req->metrics->handoff;
 	pend.o = o;
 	pend.cap = 1 + API_NODE_COMMANDS_MAX;
 	if ((o->cmds = calloc(pend.cap, sizeof(*o->cmds))) == NULL) {
@@ -310,12 +326,20 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		    "memory.");
 		return -1;
 	}
-	if (is_draining != node_draining) {
+	if (is_draining != node_draining ||
+	    (is_draining && handoff != node_handoff)) {
 		sluice__command__init(&o->cmd);
 		o->cmd.id = drain_seq;
 		o->cmd.kind = is_draining ? SLUICE__COMMAND_KIND__CMD_DRAIN
 		                          : SLUICE__COMMAND_KIND__CMD_RESUME;
+		o->cmd.handoff = is_draining && handoff;
 		o->cmds[o->ncmds++] = &o->cmd;
+		if (o->cmd.handoff &&
+		    (rc = store_node_peers(a->store, id, a->silent_after_ms,
+		         api_node_peer_cb, o)) != STORE_OK) {
+			api_error_store(e, rc);
+			return -1;
+		}
 	}
 	/* Queue commands ride along until the node's result arrives; the
 	 * node answers a repeated id from its memory, never runs it twice. */
@@ -472,6 +496,8 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 		log_warnx("node: out of memory packing a reply");
 	if (o.policy != NULL)
 		sluice__policy__free_unpacked(o.policy, NULL);
+	for (i = 0; i < o.cmd.n_peers; i++)
+		free(o.peers[i]);
 	for (i = 0; i < o.ncmds; i++)
 		if (o.cmds[i] != &o.cmd)
 			sluice__command__free_unpacked(o.cmds[i], NULL);

@@ -82,10 +82,18 @@ int store_node_hello(
  * the metrics of the heartbeat before (*prev malloc'd or NULL). */
 int store_node_heartbeat(struct store *, uint64_t id, uint64_t policy_version,
     bool from_cache, const uint8_t *metrics, size_t metrics_len,
-    bool *is_draining, uint64_t *drain_seq, uint8_t **prev, size_t *prevlen);
+    bool *is_draining, bool *handoff, uint64_t *drain_seq, uint8_t **prev,
+    size_t *prevlen);
 int store_node_add(struct store *, const char *name, const char *digest);
 int store_node_remove(struct store *, const char *name);
-int store_node_set_draining(struct store *, const char *name, bool);
+/* Drain (with handoff: the queue goes to peers) or resume (on false). */
+int store_node_set_draining(
+    struct store *, const char *name, bool on, bool handoff);
+/* "host:port" of the live nodes other than self that are not draining:
+ * where a draining node hands its queue. */
+typedef int (*store_peer_cb)(void *arg, const char *address);
+int store_node_peers(struct store *, uint64_t self, int64_t silent_after_ms,
+    store_peer_cb, void *arg);
 int store_node_list(struct store *, store_node_cb, void *arg);
 /* Nodes heard from within silent_after_ms: id and latest packed metrics
  * (valid during the callback only; NULL when none). */

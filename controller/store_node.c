@@ -52,7 +52,8 @@ store_node_hello(
 int
 store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
     bool from_cache, const uint8_t *metrics, size_t metrics_len,
-    bool *is_draining, uint64_t *drain_seq, uint8_t **prev, size_t *prevlen)
+    bool *is_draining, bool *handoff, uint64_t *drain_seq, uint8_t **prev,
+    size_t *prevlen)
 {
 	char idb[24], pvb[24];
 	const char *vals[4] = {
@@ -76,7 +77,8 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	         " UPDATE nodes SET policy_version = $2,"
 	         " policy_from_cache = $3, metrics = $4,"
 	         " last_heartbeat_at = now() FROM old WHERE nodes.id = old.id"
-	         " RETURNING nodes.draining, nodes.drain_seq, old.metrics",
+	         " RETURNING nodes.draining, nodes.drain_seq, old.metrics,"
+	         " nodes.handoff",
 	         4, vals, lens, fmts, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -85,6 +87,7 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	}
 	*is_draining = store_bool(res, 0, 0);
 	*drain_seq = (uint64_t)store_int(res, 0, 1);
+	*handoff = store_bool(res, 0, 3);
 	if (!PQgetisnull(res, 0, 2) &&
 	    (m = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2),
 	         &mlen)) != NULL) {
@@ -130,16 +133,42 @@ store_node_remove(struct store *s, const char *name)
 }
 
 int
-store_node_set_draining(struct store *s, const char *name, bool on)
+store_node_set_draining(
+    struct store *s, const char *name, bool on, bool handoff)
 {
-	const char *vals[2] = {name, on ? "t" : "f"};
+	const char *vals[3] = {name, on ? "t" : "f", on && handoff ? "t" : "f"};
 
 	/* drain_seq moves only on a real change: it is the command id. */
 	return store_node_one(s,
-	    "UPDATE nodes SET draining = $2,"
-	    " drain_seq = drain_seq + CASE WHEN draining = $2 THEN 0 ELSE 1 END"
+	    "UPDATE nodes SET draining = $2, handoff = $3,"
+	    " drain_seq = drain_seq + CASE WHEN draining = $2 AND"
+	    "  handoff = $3 THEN 0 ELSE 1 END"
 	    " WHERE name = $1",
-	    2, vals);
+	    3, vals);
+}
+
+int
+store_node_peers(struct store *s, uint64_t self, int64_t silent_after_ms,
+    store_peer_cb cb, void *arg)
+{
+	char ib[24], sb[24];
+	const char *vals[2] = {ib, sb};
+	PGresult *res;
+	int rc, i, stop = 0;
+
+	u64(ib, sizeof(ib), self);
+	snprintf(sb, sizeof(sb), "%" PRId64, silent_after_ms);
+	if ((res = store_exec(s,
+	         "SELECT address FROM nodes WHERE id <> $1 AND NOT draining"
+	         " AND address <> '' AND last_heartbeat_at >"
+	         " now() - make_interval(secs => $2::bigint / 1000.0)"
+	         " ORDER BY name",
+	         2, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	for (i = 0; i < PQntuples(res) && stop == 0; i++)
+		stop = cb(arg, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return STORE_OK;
 }
 
 int

@@ -90,6 +90,7 @@ json_metrics(struct json *j, const Sluice__QueueMetrics *m)
 	json_uint(j, "auth_failures", m->auth_failures);
 	json_bool(j, "draining", m->draining);
 	json_bool(j, "drained", m->drained);
+	json_bool(j, "handoff", m->handoff);
 	json_array_begin(j, "hops");
 	for (i = 0; i < m->n_hops; i++) {
 		const Sluice__HopMetrics *h = m->hops[i];
@@ -291,7 +292,16 @@ node_action(struct ctl *ctl, int argc, char **argv, const char *verb,
 	char usage[64];
 	struct json j;
 
-	snprintf(usage, sizeof(usage), "node %s NAME", verb);
+	snprintf(usage, sizeof(usage), "node %s NAME%s", verb,
+	    which == SLUICE__ADMIN_REQUEST__BODY_NODE_DRAIN ? " [--handoff]"
+	                                                    : "");
+	if (which == SLUICE__ADMIN_REQUEST__BODY_NODE_DRAIN && argc == 2 &&
+	    strcmp(argv[1], "--handoff") == 0) {
+		nn.handoff = true;
+		argc = 1;
+		done = "draining: it stops accepting mail and hands its queue "
+		       "to the other nodes";
+	}
 	nn.name = one_name(argc, argv, usage);
 	req.body_case = which;
 	switch (which) {
@@ -311,6 +321,8 @@ node_action(struct ctl *ctl, int argc, char **argv, const char *verb,
 		json_object_begin(&j, NULL);
 		json_str(&j, "name", nn.name);
 		json_str(&j, "action", verb);
+		if (nn.handoff)
+			json_bool(&j, "handoff", true);
 		json_bool(&j, "ok", true);
 		json_object_end(&j);
 	} else

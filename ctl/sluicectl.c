@@ -29,7 +29,7 @@ static const struct cmd cmds[] = {
     {{"node", "list"}, cmd_node_list, ""},
     {{"node", "show"}, cmd_node_show, "NAME"},
     {{"node", "remove"}, cmd_node_remove, "NAME"},
-    {{"node", "drain"}, cmd_node_drain, "NAME"},
+    {{"node", "drain"}, cmd_node_drain, "NAME [--handoff]"},
     {{"node", "resume"}, cmd_node_resume, "NAME"},
     {{"network", "allow"}, cmd_network_allow, "CIDR"},
     {{"network", "deny"}, cmd_network_deny, "CIDR"},

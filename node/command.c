@@ -30,6 +30,7 @@
 #include "journal.h"
 #include "log.h"
 #include "node.h"
+#include "policy.h"
 #include "rpc.h"
 #include "smtp_server.h"
 #include "spool.h"
@@ -41,6 +42,7 @@
 #define COMMAND_SHAPE_SCAN 512  /* domains tracked in one walk */
 #define COMMAND_SHAPE_SEND 20   /* largest domains reported */
 #define COMMAND_SHAPE_NAGE 7
+#define COMMAND_PEERS_MAX  32 /* handoff targets */
 
 struct command_rec {
 	uint64_t id;
@@ -65,9 +67,15 @@ struct command {
 	size_t shape_len;
 	struct delivery_share shares[DELIVERY_SHARES_MAX];
 	size_t nshares;
+	/* loop thread: drain with handoff */
+	struct policy *orig; /* the controller's policy, while handing off */
+	char *peers[COMMAND_PEERS_MAX];
+	size_t npeers;
+	bool warned_no_peers;
 	/* any thread */
 	atomic_bool draining;
 	atomic_bool drained;
+	atomic_bool handoff;
 };
 
 /* ------------------------------------------------------- uplink side */
@@ -211,6 +219,12 @@ bool
 command_drained(struct command *c)
 {
 	return c != NULL && atomic_load(&c->drained);
+}
+
+bool
+command_handoff(struct command *c)
+{
+	return c != NULL && atomic_load(&c->handoff);
 }
 
 /* --------------------------------------------------------- loop side */
@@ -476,9 +490,190 @@ command_one(
 	res->text = strdup(what);
 }
 
-static void
-command_drain(struct command *c, bool on)
+/* "host:port" or "[v6]:port" into a hop's host and port. */
+static int
+command_peer_split(const char *peer, char *host, size_t hlen, uint32_t *port)
 {
+	const char *colon = strrchr(peer, ':');
+	const char *h = peer;
+	size_t n;
+	long p;
+
+	if (colon == NULL || (p = strtol(colon + 1, NULL, 10)) <= 0 ||
+	    p > 65535)
+		return -1;
+	n = (size_t)(colon - peer);
+	if (n >= 2 && peer[0] == '[' && colon[-1] == ']') {
+		h = peer + 1;
+		n -= 2;
+	}
+	if (n == 0 || n >= hlen)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (uint32_t)p;
+	return 0;
+}
+
+/* The running policy with every route replaced by one: "*" to the peers'
+ * relay listeners, load shared.  Each message is acknowledged by a peer
+ * (250 after its fsync) before it leaves this spool: the delivery engine
+ * does the handoff like any delivery.  NULL if it cannot be built.  Each
+ * piece is malloc'd and attached to the snapshot as soon as it exists, so
+ * protobuf-c's free_unpacked releases everything on any failure. */
+static struct policy *
+command_handoff_policy(struct command *c, const struct policy *orig)
+{
+	Sluice__Policy *snap;
+	Sluice__Route *r;
+	Sluice__HopGroup *g;
+	Sluice__Hop **hv, *h;
+	struct policy *p;
+	char host[256], name[32], err[256];
+	uint8_t *buf;
+	size_t len, i, n = 0;
+	uint32_t port;
+
+	if ((buf = rpc_pack(&policy_snapshot(orig)->base, &len)) == NULL)
+		return NULL;
+	snap = sluice__policy__unpack(NULL, len, buf);
+	free(buf);
+	if (snap == NULL)
+		return NULL;
+	for (i = 0; i < snap->n_routes; i++)
+		sluice__route__free_unpacked(snap->routes[i], NULL);
+	free(snap->routes);
+	snap->routes = NULL;
+	snap->n_routes = 0;
+	if ((snap->routes = calloc(1, sizeof(*snap->routes))) == NULL ||
+	    (r = calloc(1, sizeof(*r))) == NULL)
+		goto fail;
+	sluice__route__init(r);
+	snap->routes[0] = r;
+	snap->n_routes = 1;
+	if ((r->pattern = strdup("*")) == NULL ||
+	    (r->groups = calloc(1, sizeof(*r->groups))) == NULL ||
+	    (g = calloc(1, sizeof(*g))) == NULL)
+		goto fail;
+	sluice__hop_group__init(g);
+	r->groups[0] = g;
+	r->n_groups = 1;
+	if ((g->hops = calloc(c->npeers, sizeof(*g->hops))) == NULL ||
+	    (hv = realloc(
+	         snap->hops, (snap->n_hops + c->npeers) * sizeof(*hv))) == NULL)
+		goto fail;
+	snap->hops = hv;
+	for (i = 0; i < c->npeers; i++) {
+		if (command_peer_split(
+		        c->peers[i], host, sizeof(host), &port) == -1) {
+			log_warnx("node %s: handoff peer '%s' is not host:port",
+			    c->n->name, c->peers[i]);
+			continue;
+		}
+		if ((h = calloc(1, sizeof(*h))) == NULL)
+			goto fail;
+		sluice__hop__init(h);
+		snap->hops[snap->n_hops++] = h;
+		snprintf(name, sizeof(name), "handoff-%zu", n + 1);
+		if ((h->name = strdup(name)) == NULL ||
+		    (h->host = strdup(host)) == NULL ||
+		    (g->hops[n] = strdup(name)) == NULL)
+			goto fail;
+		h->port = port;
+		h->tls = SLUICE__TLS_MODE__TLS_NONE;
+		g->n_hops = ++n;
+	}
+	if (n == 0)
+		goto fail;
+	if ((p = policy_new(snap, err, sizeof(err))) == NULL) {
+		log_warnx(
+		    "node %s: handoff policy invalid: %s", c->n->name, err);
+		goto fail;
+	}
+	return p;
+fail:
+	sluice__policy__free_unpacked(snap, NULL);
+	return NULL;
+}
+
+struct policy *
+command_policy(struct command *c, struct policy *p)
+{
+	struct policy *h;
+
+	if (c == NULL || !atomic_load(&c->handoff))
+		return p;
+	/* A new controller policy while handing off: keep it for resume,
+	 * run its handoff variant. */
+	if ((h = command_handoff_policy(c, p)) == NULL)
+		return p;
+	policy_unref(c->orig);
+	c->orig = p;
+	return h;
+}
+
+/* Hand the queue to the peers: routes to them, deferred mail due now. */
+static void
+command_handoff_start(struct command *c, const Sluice__Command *cmd)
+{
+	struct command_ids ids;
+	struct policy *h;
+	size_t i;
+
+	for (i = 0; i < c->npeers; i++)
+		free(c->peers[i]);
+	c->npeers = 0;
+	for (i = 0; i < cmd->n_peers && c->npeers < COMMAND_PEERS_MAX; i++)
+		if ((c->peers[c->npeers] = strdup(cmd->peers[i])) != NULL)
+			c->npeers++;
+	if (c->npeers == 0) {
+		if (!c->warned_no_peers)
+			log_warnx("node %s: handoff: no live peer; delivering "
+			          "the queue itself",
+			    c->n->name);
+		c->warned_no_peers = true;
+		return;
+	}
+	if ((h = command_handoff_policy(c, c->n->policy)) == NULL)
+		return;
+	c->orig = policy_ref(c->n->policy);
+	node_policy_swap(c->n, h); /* before the flag: not filtered again */
+	atomic_store(&c->handoff, true);
+	memset(&ids, 0, sizeof(ids));
+	spool_foreach(c->n->spool, command_deferred_cb, &ids);
+	for (i = 0; i < ids.n; i++)
+		spool_set_state(
+		    c->n->spool, ids.ids[i], SPOOL_ACTIVE, 0, NULL, 0);
+	free(ids.ids);
+	delivery_kick(c->n->delivery);
+	log_info("node %s: handing off %" PRIu64 " queued messages to %zu "
+	         "peer%s (first %s)",
+	    c->n->name, (uint64_t)atomic_load(&c->n->stats.queue_messages),
+	    c->npeers, c->npeers == 1 ? "" : "s", c->peers[0]);
+}
+
+static void
+command_handoff_stop(struct command *c)
+{
+	struct policy *orig = c->orig;
+
+	if (!atomic_load(&c->handoff))
+		return;
+	atomic_store(&c->handoff, false);
+	c->orig = NULL;
+	if (orig != NULL)
+		node_policy_swap(c->n, orig);
+	log_info("node %s: handoff ended; the controller's routes again",
+	    c->n->name);
+}
+
+static void
+command_drain(struct command *c, const Sluice__Command *cmd, bool on)
+{
+	if (on && cmd->handoff && !atomic_load(&c->handoff))
+		command_handoff_start(c, cmd);
+	if (!on)
+		command_handoff_stop(c);
 	if (atomic_load(&c->draining) == on)
 		return;
 	if (on) {
@@ -515,10 +710,10 @@ command_run(struct command *c, const Sluice__Command *cmd)
 
 	switch (cmd->kind) {
 	case SLUICE__COMMAND_KIND__CMD_DRAIN:
-		command_drain(c, true);
+		command_drain(c, cmd, true);
 		return;
 	case SLUICE__COMMAND_KIND__CMD_RESUME:
-		command_drain(c, false);
+		command_drain(c, cmd, false);
 		return;
 	default:
 		break;
@@ -773,6 +968,9 @@ command_close(struct command *c)
 		sluice__command__free_unpacked(c->inbox[i], NULL);
 	for (i = 0; i < COMMAND_RING; i++)
 		free(c->ring[i].packed);
+	for (i = 0; i < c->npeers; i++)
+		free(c->peers[i]);
+	policy_unref(c->orig);
 	free(c->shape);
 	pthread_mutex_destroy(&c->mu);
 	free(c);

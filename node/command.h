@@ -43,5 +43,13 @@ Sluice__QueueMetrics *command_shape(struct command *);
  * SMTP session open). */
 bool command_draining(struct command *);
 bool command_drained(struct command *);
+/* Any thread: draining by handing the queue to peers (drain --handoff). */
+bool command_handoff(struct command *);
+/* Loop thread, from node_policy_swap(): while handing off, a new policy
+ * from the controller is kept for resume and its handoff variant (every
+ * route to the peers) is returned instead.  Takes and returns one
+ * reference. */
+struct policy;
+struct policy *command_policy(struct command *, struct policy *);
 
 #endif

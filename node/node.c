@@ -40,6 +40,8 @@ node_policy_swap(struct node *n, struct policy *p)
 {
 	uint64_t from = policy_version(n->policy);
 
+	/* drain --handoff keeps routing to the peers (command.c) */
+	p = command_policy(n->command, p);
 	policy_unref(n->policy);
 	n->policy = p;
 	atomic_store(&n->running_version, policy_version(p));

@@ -349,6 +349,7 @@ uplink_fill_metrics(struct uplink *u, Sluice__QueueMetrics *m)
 	m->auth_failures = atomic_load(&s->auth_failures);
 	m->draining = command_draining(u->node->command);
 	m->drained = command_drained(u->node->command);
+	m->handoff = command_handoff(u->node->command);
 }
 
 /* Per-hop health from the delivery engine (thread-safe copy). */
