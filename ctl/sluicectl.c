@@ -49,6 +49,7 @@ static const struct cmd cmds[] = {
     {{"route", "set"}, cmd_route_set, "PATTERN HOP[,HOP...] [HOP[,HOP...]]..."},
     {{"route", "del"}, cmd_route_del, "PATTERN"},
     {{"route", "list"}, cmd_route_list, ""},
+    {{"route", "explain"}, cmd_route_explain, "ADDRESS|DOMAIN"},
     {{"limit", "set"}, cmd_limit_set, "KEY VALUE"},
     {{"limit", "list"}, cmd_limit_list, ""},
     {{"policy", "export"}, cmd_policy_export, ""},

@@ -59,6 +59,7 @@ int cmd_policy_apply(struct ctl *, int, char **);
 int cmd_policy_diff(struct ctl *, int, char **);
 int cmd_policy_history(struct ctl *, int, char **);
 int cmd_trace(struct ctl *, int, char **);
+int cmd_route_explain(struct ctl *, int, char **);
 int cmd_log(struct ctl *, int, char **);
 
 int cmd_status(struct ctl *, int, char **);

@@ -13,6 +13,7 @@
 #include "limit_table.h"
 #include "log.h"
 #include "policy_check.h"
+#include "route_match.h"
 
 struct policy {
 	int refs;
@@ -151,23 +152,6 @@ policy_user(const struct policy *p, const char *name)
 	return NULL;
 }
 
-/* Domain d matches pattern: "example.com" exactly, "*.example.com" any
- * subdomain (not the apex), "*" anything.  Case-insensitive. */
-static bool
-domain_match(const char *pat, const char *d)
-{
-	size_t pl, dl;
-
-	if (strcmp(pat, "*") == 0)
-		return true;
-	if (strncmp(pat, "*.", 2) == 0) {
-		pl = strlen(pat + 1); /* ".example.com" */
-		dl = strlen(d);
-		return dl > pl && strcasecmp(d + dl - pl, pat + 1) == 0;
-	}
-	return strcasecmp(pat, d) == 0;
-}
-
 bool
 policy_sender_allowed(const Sluice__User *u, const char *addr)
 {
@@ -180,7 +164,7 @@ policy_sender_allowed(const Sluice__User *u, const char *addr)
 			return true;
 		if (at == NULL || (pat_at = strrchr(pat, '@')) == NULL)
 			continue;
-		if (!domain_match(pat_at + 1, at + 1))
+		if (!route_domain_match(pat_at + 1, at + 1))
 			continue;
 		/* "@example.com" and "*@example.com": any local part */
 		if (pat_at == pat || (pat_at == pat + 1 && pat[0] == '*'))
@@ -208,27 +192,5 @@ policy_hop(const struct policy *p, const char *name)
 const Sluice__Route *
 policy_route(const struct policy *p, const char *domain)
 {
-	const Sluice__Route *best = NULL, *r;
-	size_t i, bestlen = 0, l;
-
-	if (p->snap == NULL)
-		return NULL;
-	for (i = 0; i < p->snap->n_routes; i++) {
-		r = p->snap->routes[i];
-		if (strcmp(r->pattern, "*") == 0) {
-			if (best == NULL)
-				best = r;
-			continue;
-		}
-		if (!domain_match(r->pattern, domain))
-			continue;
-		/* exact beats any wildcard: rank it past every length */
-		l = strncmp(r->pattern, "*.", 2) == 0 ? strlen(r->pattern)
-		                                      : 100000;
-		if (l > bestlen) {
-			best = r;
-			bestlen = l;
-		}
-	}
-	return best;
+	return route_match(p->snap, domain);
 }
