@@ -17,6 +17,7 @@
 #include "passwd.h"
 #include "policy_check.h"
 #include "policy_edit.h"
+#include "policy_json.h"
 #include "xmalloc.h"
 
 #define APPLY_TRIES     4 /* the first try and three retries */
@@ -177,15 +178,7 @@ cmd_network_list(struct ctl *ctl, int argc, char **argv)
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
 		json_uint(&j, "version", p->version);
-		json_array_begin(&j, "networks");
-		for (i = 0; i < p->n_networks; i++) {
-			json_object_begin(&j, NULL);
-			json_str(&j, "cidr", p->networks[i]->cidr);
-			json_str(&j, "action",
-			    p->networks[i]->deny ? "deny" : "allow");
-			json_object_end(&j);
-		}
-		json_array_end(&j);
+		policy_json_networks(&j, p);
 		json_object_end(&j);
 	} else if (p->n_networks == 0)
 		printf("no networks: only authenticated clients may relay\n");
@@ -339,7 +332,7 @@ cmd_user_list(struct ctl *ctl, int argc, char **argv)
 	struct table t;
 	struct json j;
 	char senders[512], rate[32];
-	size_t i, k;
+	size_t i;
 
 	(void)argv;
 	if (argc != 0)
@@ -349,20 +342,7 @@ cmd_user_list(struct ctl *ctl, int argc, char **argv)
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
 		json_uint(&j, "version", p->version);
-		json_array_begin(&j, "users");
-		for (i = 0; i < p->n_users; i++) {
-			const Sluice__User *u = p->users[i];
-			json_object_begin(&j, NULL);
-			json_str(&j, "name", u->name);
-			json_array_begin(&j, "senders");
-			for (k = 0; k < u->n_senders; k++)
-				json_str(&j, NULL, u->senders[k]);
-			json_array_end(&j);
-			json_uint(&j, "rate_per_minute", u->rate_per_minute);
-			json_bool(&j, "has_password", u->has_password);
-			json_object_end(&j);
-		}
-		json_array_end(&j);
+		policy_json_users(&j, p);
 		json_object_end(&j);
 	} else if (p->n_users == 0)
 		printf("no users\n");
@@ -640,26 +620,7 @@ cmd_hop_list(struct ctl *ctl, int argc, char **argv)
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
 		json_uint(&j, "version", p->version);
-		json_array_begin(&j, "hops");
-		for (i = 0; i < p->n_hops; i++) {
-			const Sluice__Hop *h = p->hops[i];
-			json_object_begin(&j, NULL);
-			json_str(&j, "name", h->name);
-			json_str(&j, "host", h->host);
-			json_uint(&j, "port", h->port);
-			json_str(&j, "tls", hop_tls_name(h->tls));
-			json_bool(&j, "verify_cert", h->verify_cert);
-			json_str(&j, "user", h->auth_user);
-			json_bool(&j, "has_secret", h->has_secret);
-			json_uint(&j, "max_conn", h->max_conn);
-			json_uint(&j, "rate_per_minute", h->rate_per_minute);
-			json_uint(&j, "weight", h->weight);
-			json_str(&j, "preset", h->preset);
-			json_uint(&j, "max_rcpt", h->max_rcpt);
-			json_uint(&j, "max_size", h->max_size);
-			json_object_end(&j);
-		}
-		json_array_end(&j);
+		policy_json_hops(&j, p);
 		json_object_end(&j);
 	} else if (p->n_hops == 0)
 		printf("no hops\n");
@@ -791,24 +752,7 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
 		json_uint(&j, "version", p->version);
-		json_array_begin(&j, "routes");
-		for (i = 0; i < p->n_routes; i++) {
-			const Sluice__Route *r = p->routes[i];
-			json_object_begin(&j, NULL);
-			json_str(&j, "pattern", r->pattern);
-			json_array_begin(&j, "groups");
-			for (k = 0; k < r->n_groups; k++) {
-				json_array_begin(&j, NULL);
-				for (size_t h = 0; h < r->groups[k]->n_hops;
-				     h++)
-					json_str(
-					    &j, NULL, r->groups[k]->hops[h]);
-				json_array_end(&j);
-			}
-			json_array_end(&j);
-			json_object_end(&j);
-		}
-		json_array_end(&j);
+		policy_json_routes(&j, p);
 		json_object_end(&j);
 	} else if (p->n_routes == 0)
 		printf("no routes: mail cannot be delivered anywhere\n");

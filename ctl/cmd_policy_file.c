@@ -14,6 +14,7 @@
 #include "policy_check.h"
 #include "policy_diff.h"
 #include "policy_edit.h"
+#include "policy_json.h"
 #include "policy_yaml.h"
 #include "xmalloc.h"
 
@@ -23,69 +24,15 @@ static void
 json_policy(const Sluice__Policy *p)
 {
 	struct json j;
-	size_t i, k, h;
+	size_t i;
 
 	json_init(&j, stdout);
 	json_object_begin(&j, NULL);
 	json_uint(&j, "version", p->version);
-	json_array_begin(&j, "networks");
-	for (i = 0; i < p->n_networks; i++) {
-		json_object_begin(&j, NULL);
-		json_str(&j, "cidr", p->networks[i]->cidr);
-		json_str(&j, "action", p->networks[i]->deny ? "deny" : "allow");
-		json_object_end(&j);
-	}
-	json_array_end(&j);
-	json_array_begin(&j, "users");
-	for (i = 0; i < p->n_users; i++) {
-		const Sluice__User *u = p->users[i];
-		json_object_begin(&j, NULL);
-		json_str(&j, "name", u->name);
-		json_array_begin(&j, "senders");
-		for (k = 0; k < u->n_senders; k++)
-			json_str(&j, NULL, u->senders[k]);
-		json_array_end(&j);
-		json_uint(&j, "rate_per_minute", u->rate_per_minute);
-		json_bool(&j, "has_password", u->has_password);
-		json_object_end(&j);
-	}
-	json_array_end(&j);
-	json_array_begin(&j, "hops");
-	for (i = 0; i < p->n_hops; i++) {
-		const Sluice__Hop *hp = p->hops[i];
-		json_object_begin(&j, NULL);
-		json_str(&j, "name", hp->name);
-		json_str(&j, "preset", hp->preset);
-		json_str(&j, "host", hp->host);
-		json_uint(&j, "port", hp->port);
-		json_str(&j, "tls", hop_tls_name(hp->tls));
-		json_bool(&j, "verify_cert", hp->verify_cert);
-		json_str(&j, "user", hp->auth_user);
-		json_bool(&j, "has_secret", hp->has_secret);
-		json_uint(&j, "max_conn", hp->max_conn);
-		json_uint(&j, "rate_per_minute", hp->rate_per_minute);
-		json_uint(&j, "weight", hp->weight);
-		json_uint(&j, "max_rcpt", hp->max_rcpt);
-		json_uint(&j, "max_size", hp->max_size);
-		json_object_end(&j);
-	}
-	json_array_end(&j);
-	json_array_begin(&j, "routes");
-	for (i = 0; i < p->n_routes; i++) {
-		const Sluice__Route *r = p->routes[i];
-		json_object_begin(&j, NULL);
-		json_str(&j, "pattern", r->pattern);
-		json_array_begin(&j, "groups");
-		for (k = 0; k < r->n_groups; k++) {
-			json_array_begin(&j, NULL);
-			for (h = 0; h < r->groups[k]->n_hops; h++)
-				json_str(&j, NULL, r->groups[k]->hops[h]);
-			json_array_end(&j);
-		}
-		json_array_end(&j);
-		json_object_end(&j);
-	}
-	json_array_end(&j);
+	policy_json_networks(&j, p);
+	policy_json_users(&j, p);
+	policy_json_hops(&j, p);
+	policy_json_routes(&j, p);
 	json_object_begin(&j, "limits");
 	for (i = 0; i < p->n_limits; i++)
 		json_int(&j, p->limits[i]->key, p->limits[i]->value);
