@@ -221,12 +221,16 @@ def main():
         conf = open(os.path.join(run.confdir, "node.conf")).read()
         token = re.search(r"^token = (\S+)$", conf, re.M).group(1)
         assert len(token) >= 40, conf
-        assert "controller = tcp://127.0.0.1:%d" % ctl_port in conf, conf
+        # Mutual TLS on the control plane is the default.
+        assert "controller = tls+tcp://127.0.0.1:%d" % ctl_port in conf, conf
+        assert "controller_ca = " in conf and "controller_key = " in conf
         assert "listen = 127.0.0.1:%d relay" % smtp_port in conf, conf
         assert os.stat(os.path.join(run.confdir, "node.conf")).st_mode \
             & 0o777 == 0o640
-        assert "controlplane_" not in conf, "TLS keys rendered while off"
+        assert "insecure" not in conf, conf
         cconf = open(ctl_conf).read()
+        assert "node_listen = tls+tcp://127.0.0.1:%d" % ctl_port in cconf
+        assert "tls_ca = " in cconf and "insecure" not in cconf, cconf
         assert 'database = "%s"' % conninfo in cconf, cconf
         unit = open(os.path.join(run.root, "etc/systemd/system/"
                                  "sluice-node.service")).read()
