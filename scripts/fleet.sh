@@ -40,6 +40,8 @@ for k in sys.argv[1:]:
 print(v)' "$@"
 }
 
+sink_count() { wc -l <"$F/sink.jsonl" 2>/dev/null || echo 0; }
+
 nodes_on() {	# nodes_on VERSION: both nodes report running it
 	[ "$(ctl --json node list | python3 -c 'import json, sys
 print(sum(n["policy_version"] == int(sys.argv[1])
@@ -88,12 +90,11 @@ EOC
 	    "$BUILD/controller/sluice-controller" --config "$F/controller.conf"
 	wait_for "the controller" ctl node list
 	# A sink standing in for the internal mail server the fleet relays to.
-	if [ -f "$ROOT/tests/upstream/upstream.py" ]; then
-		mkdir -p "$F/sink"
-		start_bg sink "$F/sink.log" python3 \
-		    "$ROOT/tests/upstream/upstream.py" --port "$SINK_PORT" \
-		    --store "$F/sink"
-	fi
+	# (the scriptable SMTP server of the tests; it records every message
+	# it receives as one JSON line)
+	start_bg sink "$F/sink.log" python3 "$ROOT/tests/upstream/upstream.py" \
+	    --port "$SINK_PORT" --name sink --record "$F/sink.jsonl" \
+	    --no-starttls
 	port=2525
 	for node in edge-1 edge-2; do
 		mkdir -p "$F/$node/spool"
@@ -120,18 +121,25 @@ EON
 	fi
 	version=$(ctl --json policy history | json_get versions 0 version)
 	wait_for "both nodes on policy version $version" nodes_on "$version"
+	before=$(sink_count)
 	python3 - <<EOP
 import smtplib
 for port in (2525, 2526):
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
-            r = s.sendmail("app@example.com", ["ops@example.net"],
-                "From: app@example.com\r\nTo: ops@example.net\r\n"
-                "Subject: hello from the sluice quick start\r\n\r\nIt works.\r\n")
-            print("sent a test message through 127.0.0.1:%d" % port)
-    except Exception as e:
-        print("test message through 127.0.0.1:%d not accepted: %s" % (port, e))
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.sendmail("app@example.com", ["ops@example.net"],
+            "From: app@example.com\r\nTo: ops@example.net\r\n"
+            "Message-ID: <quickstart-%d@example.com>\r\n"
+            "Subject: hello from the sluice quick start\r\n\r\n"
+            "It works.\r\n" % port)
+        print("sent a message through 127.0.0.1:%d" % port)
 EOP
+	wait_for "the sink to receive both messages" sh -c \
+	    "[ \$(wc -l <'$F/sink.jsonl' 2>/dev/null || echo 0) -ge $((before + 2)) ]"
+	echo "the sink on 127.0.0.1:$SINK_PORT received them ($F/sink.jsonl)"
+	wait_for "the delivery record" sh -c \
+	    "$BUILD/ctl/sluicectl --admin $ADMIN_URL trace '<quickstart-2525@example.com>' | grep -q delivered"
+	echo
+	ctl trace '<quickstart-2525@example.com>'
 	echo
 	ctl node list
 	echo
@@ -141,7 +149,9 @@ EOP
 The fleet is up (state and logs in $F).
   sluicectl:   $BUILD/ctl/sluicectl --admin $ADMIN_URL node list
   SMTP:        127.0.0.1:2525 (edge-1), 127.0.0.1:2526 (edge-2), relaying
-               for 127.0.0.0/8 to the sink on 127.0.0.1:$SINK_PORT ($F/sink)
+               for 127.0.0.0/8 to the sink on 127.0.0.1:$SINK_PORT
+               (every message it receives: $F/sink.jsonl)
+  try:         sluicectl status | trace QUEUE-ID | log --since 1h | route explain x@example.net
   stop:        scripts/fleet.sh down
 EOT
 }
