@@ -40,7 +40,7 @@ for k in sys.argv[1:]:
 print(v)' "$@"
 }
 
-sink_count() { wc -l <"$F/sink.jsonl" 2>/dev/null || echo 0; }
+sink_count() { if [ -f "$F/sink.jsonl" ]; then wc -l <"$F/sink.jsonl"; else echo 0; fi; }
 
 nodes_on() {	# nodes_on VERSION: both nodes report running it
 	[ "$(ctl --json node list | python3 -c 'import json, sys
