@@ -889,7 +889,9 @@ data_end(struct smtp_session *s)
 	msg = s->msg;
 	s->msg = NULL;
 	s->state = SS_COMMIT;
-	bufferevent_disable(s->bev, EV_READ);
+	/* Reading stays on: session_process() leaves input alone in
+	 * SS_COMMIT and the read high-watermark bounds what can pile up,
+	 * which saves two epoll_ctl calls per message. */
 	s->committing = true;
 	spool_msg_commit(msg, &env, smtp_session_on_commit, s->id);
 	s->committing = false;
@@ -967,7 +969,6 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 451, "4.3.0",
 		    "Temporary queue failure");
 	txn_reset(s);
-	bufferevent_enable(s->bev, EV_READ);
 	if (s->committing)
 		return;     /* called from data_end(): its loop goes on */
 	session_process(s); /* commands pipelined behind the dot */
