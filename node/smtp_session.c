@@ -67,8 +67,10 @@ struct smtp_session {
 	struct smtp_listener *lst;
 	struct policy *policy; /* ref held; refreshed at MAIL */
 	struct bufferevent *bev;
-	struct evbuffer *out;   /* replies of this batch */
-	struct event *ev_total; /* session_timeout_seconds */
+	struct evbuffer *out;    /* replies of this batch */
+	struct event *ev_total;  /* session_timeout_seconds */
+	struct event *ev_linger; /* closing: TLS bytes still below us */
+	int lingered;            /* linger rounds so far */
 	enum smtp_state state;
 	int64_t started_at;
 
@@ -1115,13 +1117,55 @@ session_process(struct smtp_session *s)
 	session_flush(s);
 }
 
+#define SESSION_LINGER_MS     10
+#define SESSION_LINGER_ROUNDS 200 /* 2 s for the last bytes to leave */
+
+static void session_settle(struct smtp_session *);
+
+static void
+session_on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_settle(arg);
+}
+
+/* Everything we wrote has left for the socket.  Under STARTTLS the session
+ * talks to a TLS filter whose ciphertext waits in the socket bufferevent
+ * below it: freeing before that drains would lose the last reply (the 221
+ * to QUIT, a 421). */
+static bool
+session_drained(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	       (under == NULL ||
+	           evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
 /* Called last by every entry point: frees a finished session. */
 static void
 session_settle(struct smtp_session *s)
 {
-	if (s->state == SS_CLOSING &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+	struct timeval tv = {0, SESSION_LINGER_MS * 1000};
+
+	if (s->state != SS_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
+		return;
+	if (session_drained(s) || s->lingered >= SESSION_LINGER_ROUNDS) {
 		session_free(s);
+		return;
+	}
+	/* The socket bufferevent writes on its own; look again shortly. */
+	if (s->ev_linger == NULL &&
+	    (s->ev_linger = evtimer_new(
+	         bufferevent_get_base(s->bev), session_on_linger, s)) == NULL) {
+		session_free(s);
+		return;
+	}
+	s->lingered++;
+	evtimer_add(s->ev_linger, &tv);
 }
 
 static void
@@ -1461,6 +1505,8 @@ session_free(struct smtp_session *s)
 	session_unlink(s);
 	if (s->ev_total != NULL)
 		event_free(s->ev_total);
+	if (s->ev_linger != NULL)
+		event_free(s->ev_linger);
 	bufferevent_free(s->bev);
 	evbuffer_free(s->out);
 	policy_unref(s->policy);

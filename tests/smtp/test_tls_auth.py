@@ -214,6 +214,28 @@ def test_smtps(n):
     c.close()
 
 
+def test_last_reply_after_starttls(n):
+    """The reply before a close is not lost under STARTTLS: the ciphertext
+    of the 221 waits below the TLS filter and must still be sent."""
+    for _ in range(5):
+        c, _r = tls_session(n)
+        c.send("QUIT")
+        c.expect("221 ")
+        assert c.closed(), "session not closed after 221"
+    # the same for a close the server decides on (bad commands): 421
+    c, _r = tls_session(n)
+    last = None
+    for _ in range(12):
+        try:
+            c.send("BOGUS")
+            last = c.reply()[-1]
+        except Exception:
+            break
+        if last.startswith("421"):
+            break
+    assert last is not None and last.startswith("421"), last
+
+
 def main():
     with Node("tls", networks=[], users=USERS,
               listeners=("relay", "submission", "smtps")) as n:
@@ -225,6 +247,7 @@ def main():
         test_auth_failures(n)
         test_submission(n)
         test_smtps(n)
+        test_last_reply_after_starttls(n)
         assert n.proc.alive()
     print("ok")
 
