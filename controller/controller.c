@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,6 +161,11 @@ main(int argc, char *argv[])
 	if (conf == NULL || optind != argc)
 		usage();
 	log_init("sluice-controller", debug);
+	/* Smart-host secrets live in this process's memory (the policy
+	 * snapshot): no core dumps, no ptrace by other processes of the same
+	 * user.  A debugger as root still works. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE)");
 
 	if ((cf = config_load(conf, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
@@ -212,8 +218,8 @@ main(int argc, char *argv[])
 	}
 	memset(&health, 0, sizeof(health));
 	if (config_get(cf, "alert_webhook") != NULL &&
-	    (hook = webhook_new(config_get(cf, "alert_webhook"), err,
-	         sizeof(err))) == NULL) {
+	    (hook = webhook_new(
+	         config_get(cf, "alert_webhook"), err, sizeof(err))) == NULL) {
 		log_warnx("%s: %s", conf, err);
 		goto out;
 	}
@@ -258,7 +264,7 @@ main(int argc, char *argv[])
 	tls[1].keys = "admin_ca and tls_cert_key (or tls_cert and tls_key)";
 	/* insecure is for nodes only: remote admin is mutual TLS or nothing */
 	tls[0].insecure = config_get(cf, "insecure") != NULL &&
-	    strcmp(config_get(cf, "insecure"), "yes") == 0;
+	                  strcmp(config_get(cf, "insecure"), "yes") == 0;
 	/* The admin socket is the access control: owner only. */
 	if ((eps[0].srv = rpc_server_open_tls(
 	         eps[0].url, 0, &tls[0], err, sizeof(err))) == NULL ||

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,6 +202,11 @@ main(int argc, char **argv)
 	if (path == NULL || optind != argc)
 		usage();
 	log_init("sluice-node", debug);
+	/* Smart-host secrets live in this process's memory (the policy
+	 * snapshot): no core dumps, no ptrace by other processes of the same
+	 * user.  A debugger as root still works. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE)");
 	memset(&n, 0, sizeof(n));
 	if ((conf = config_load(path, err, sizeof(err))) == NULL ||
 	    node_configure(&n, conf, err, sizeof(err)) == -1) {
