@@ -888,8 +888,10 @@ dlv_pool_get(struct delivery *d, const Sluice__Hop *h, const char *domain,
 		p->tls = is_mx ? SMTP_TLS_OPPORTUNISTIC : SMTP_TLS_NONE;
 		break;
 	}
-	p->verify = !is_mx &&
-	            (h->verify_cert || h->tls == SLUICE__TLS_MODE__TLS_REQUIRE);
+	/* verify_cert defaults to true for require and smtps (sluicectl,
+	 * policy files); require with --no-verify is Postfix's "encrypt"
+	 * level: TLS is mandatory, the certificate is not checked. */
+	p->verify = !is_mx && h->verify_cert;
 	p->max_conn = h->max_conn ? h->max_conn : 10;
 	p->rate = h->rate_per_minute;
 	p->max_rcpt = h->max_rcpt;
