@@ -3,6 +3,8 @@
  *   queue_backlog     NODE            messages > alert_queue_backlog_messages
  *   oldest_message    NODE            oldest > alert_oldest_message_seconds
  *   auth_failures     NODE            AUTH failures a minute over the limit
+ *   auth_burst_ip     IP              the same, from one client IP, fleet-wide
+ *   auth_burst_user   USER            the same, against one user, fleet-wide
  *   hop_circuit_open  NODE/HOP        the node's circuit for HOP is open
  *   route_down        NODE/PATTERN    every hop of the route is open there
  * A silent node's last metrics are stale: only node_silent is said of it.
@@ -11,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,6 +133,85 @@ health_node(const struct health_input *in, const struct health_node *hn,
 	}
 }
 
+/* A node whose last metrics count: heard from, not silent. */
+static bool
+health_fresh(const struct health_input *in, const struct health_node *hn)
+{
+	return !hn->is_new && hn->heartbeat_age_ms >= 0 &&
+	       hn->heartbeat_age_ms <= in->silent_after_ms &&
+	       hn->metrics != NULL;
+}
+
+/* AUTH failure bursts by client IP and by user, summed over the fleet: a
+ * guessing attack spread over several nodes behind a load balancer is
+ * still one attack.  Nodes report their worst subjects of the last minute
+ * (QueueMetrics.auth_failures_by). */
+static void
+health_auth_bursts(
+    const struct health_input *in, health_cb cb, void *arg, size_t *n)
+{
+	const Sluice__AuthFailures *a, *b;
+	int64_t max = limit_get(in->policy, "alert_auth_failures_per_minute");
+	char kind[32];
+	uint64_t sum;
+	size_t i, k, j, l;
+	bool seen;
+
+	if (max <= 0)
+		return;
+	for (i = 0; i < in->nnodes; i++) {
+		if (!health_fresh(in, &in->nodes[i]))
+			continue;
+		for (k = 0; k < in->nodes[i].metrics->n_auth_failures_by; k++) {
+			a = in->nodes[i].metrics->auth_failures_by[k];
+			/* counted already with an earlier node? */
+			seen = false;
+			for (j = 0; j < i && !seen; j++) {
+				if (!health_fresh(in, &in->nodes[j]))
+					continue;
+				for (l = 0;
+				     l <
+				     in->nodes[j].metrics->n_auth_failures_by;
+				     l++) {
+					b = in->nodes[j]
+					        .metrics->auth_failures_by[l];
+					if (strcmp(a->kind, b->kind) == 0 &&
+					    strcmp(a->subject, b->subject) == 0)
+						seen = true;
+				}
+			}
+			if (seen)
+				continue;
+			sum = 0;
+			for (j = i; j < in->nnodes; j++) {
+				if (!health_fresh(in, &in->nodes[j]))
+					continue;
+				for (l = 0;
+				     l <
+				     in->nodes[j].metrics->n_auth_failures_by;
+				     l++) {
+					b = in->nodes[j]
+					        .metrics->auth_failures_by[l];
+					if (strcmp(a->kind, b->kind) == 0 &&
+					    strcmp(a->subject, b->subject) == 0)
+						sum += b->failures;
+				}
+			}
+			if (sum <= (uint64_t)max)
+				continue;
+			snprintf(kind, sizeof(kind), "auth_burst_%s",
+			    strcmp(a->kind, "user") == 0 ? "user" : "ip");
+			health_say(cb, arg, n, kind, a->subject,
+			    "%" PRIu64 " AUTH failures in a minute %s %s "
+			    "(alert above %" PRId64 ")",
+			    sum,
+			    strcmp(a->kind, "user") == 0 ? "against user"
+			                                 : "from",
+			    a->subject, max);
+		}
+	}
+}
+
 size_t
 health_evaluate(const struct health_input *in, health_cb cb, void *arg)
 {
@@ -137,6 +219,7 @@ health_evaluate(const struct health_input *in, health_cb cb, void *arg)
 
 	for (i = 0; i < in->nnodes; i++)
 		health_node(in, &in->nodes[i], cb, arg, &n);
+	health_auth_bursts(in, cb, arg, &n);
 	return n;
 }
 

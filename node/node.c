@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "authwatch.h"
 #include "config.h"
 #include "delivery.h"
 #include "journal.h"
@@ -235,6 +236,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	n.policy = policy_empty();
+	if ((n.authwatch = authwatch_new()) == NULL)
+		fatalx("authwatch_new: out of memory");
 	if ((n.smtp = smtp_server_open(&n, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
@@ -294,6 +297,7 @@ out:
 	spool_close(n.spool);
 	journal_close(n.journal);
 	policy_unref(n.policy);
+	authwatch_free(n.authwatch);
 	if (n.base != NULL)
 		event_base_free(n.base);
 	config_free(conf);

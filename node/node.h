@@ -15,6 +15,7 @@ struct spool;
 struct journal;
 struct uplink;
 struct smtp_server;
+struct authwatch;
 struct delivery;
 struct command;
 
@@ -53,6 +54,8 @@ struct node {
 	struct delivery *delivery;
 	struct command *command; /* fleet commands, drain (command.h) */
 	struct node_stats stats;
+	/* AUTH failures per IP and user, last minute (thread-safe). */
+	struct authwatch *authwatch;
 	int heartbeat_ms;
 	/* What the uplink reports: the running policy version and whether
 	 * it came from the on-disk cache rather than the controller. */

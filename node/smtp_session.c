@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "auth.h"
+#include "authwatch.h"
 #include "journal.h"
 #include "log.h"
 #include "node.h"
@@ -554,6 +555,8 @@ smtp_session_on_auth(uint64_t id, bool ok)
 		    s->user);
 	} else {
 		atomic_fetch_add(&node_of(s)->stats.auth_failures, 1);
+		authwatch_failure(
+		    node_of(s)->authwatch, s->ip, s->sasl_user, now_s());
 		reply(s, "535 5.7.8 Authentication credentials invalid");
 		log_info("smtp auth client=%s user=%s result=failed", s->client,
 		    s->sasl_user);

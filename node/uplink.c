@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "authwatch.h"
 #include "config.h"
 #include "delivery.h"
 #include "journal.h"
@@ -34,14 +35,15 @@
 #include "rpc.h"
 
 #define UPLINK_MAX_CONTROLLERS 8
+#define UPLINK_AUTH_TOP        20
 #define UPLINK_EVENT_BATCH     1000
 #define UPLINK_CACHE_MAX       (64 * 1024 * 1024)
 #define UPLINK_HOPS_MAX        64 /* hops reported per heartbeat */
 
-const char *const uplink_config_keys[] = {
-    "name", "token", "controller", "heartbeat_ms", "address",
-    "controller_ca", "controller_cert_key", "controller_cert",
-    "controller_key", "controller_server_name", "insecure", NULL};
+const char *const uplink_config_keys[] = {"name", "token", "controller",
+    "heartbeat_ms", "address", "controller_ca", "controller_cert_key",
+    "controller_cert", "controller_key", "controller_server_name", "insecure",
+    NULL};
 
 struct uplink {
 	struct node *node;
@@ -373,6 +375,25 @@ uplink_fill_hops(struct uplink *u, struct delivery_hop_metric *hm,
 	return n;
 }
 
+/* The worst AUTH offenders of the last minute, by IP and by user. */
+static size_t
+uplink_fill_auth_failures(struct uplink *u, struct authwatch_top *at,
+    Sluice__AuthFailures *av, Sluice__AuthFailures **ap)
+{
+	size_t i, n;
+
+	n = authwatch_top(
+	    u->node->authwatch, (int64_t)time(NULL), at, UPLINK_AUTH_TOP);
+	for (i = 0; i < n; i++) {
+		sluice__auth_failures__init(&av[i]);
+		av[i].kind = at[i].kind;
+		av[i].subject = at[i].subject;
+		av[i].failures = at[i].failures;
+		ap[i] = &av[i];
+	}
+	return n;
+}
+
 static void
 uplink_heartbeat(struct uplink *u)
 {
@@ -385,6 +406,8 @@ uplink_heartbeat(struct uplink *u)
 	Sluice__CommandResult **results;
 	struct delivery_hop_metric hm[UPLINK_HOPS_MAX];
 	Sluice__HopMetrics hv[UPLINK_HOPS_MAX], *hp[UPLINK_HOPS_MAX];
+	struct authwatch_top at[UPLINK_AUTH_TOP];
+	Sluice__AuthFailures av[UPLINK_AUTH_TOP], *ap[UPLINK_AUTH_TOP];
 	uint64_t running, latest;
 	char code[32], msg[256];
 	size_t nresults;
@@ -393,6 +416,8 @@ uplink_heartbeat(struct uplink *u)
 	uplink_fill_metrics(u, &m);
 	m.n_hops = uplink_fill_hops(u, hm, hv, hp, UPLINK_HOPS_MAX);
 	m.hops = hp;
+	m.n_auth_failures_by = uplink_fill_auth_failures(u, at, av, ap);
+	m.auth_failures_by = ap;
 	if ((shape = command_shape(u->node->command)) != NULL) {
 		m.shape = shape->shape;
 		m.n_shape = shape->n_shape;
@@ -569,7 +594,7 @@ uplink_start(struct node *n, char *err, size_t errlen)
 	tls.keys = "controller_ca and controller_cert_key (or "
 	           "controller_cert and controller_key)";
 	tls.insecure = (v = config_get(n->conf, "insecure")) != NULL &&
-	    strcmp(v, "yes") == 0;
+	               strcmp(v, "yes") == 0;
 	if ((u->rpc = rpc_client_open_tls(
 	         urls, nurls, timeout, &tls, err, errlen)) == NULL)
 		goto fail;

@@ -12,3 +12,4 @@ sluice_scenario_test(fleet_budget fleet/test_budget.py 240)
 sluice_unit_test(test_budget fleet/test_budget_unit.c
 	${PROJECT_SOURCE_DIR}/controller/budget.c)
 sluice_scenario_test(fleet_handoff fleet/test_handoff.py 180)
+sluice_scenario_test(fleet_auth_burst fleet/test_auth_burst.py 120)

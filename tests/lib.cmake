@@ -5,3 +5,5 @@ sluice_unit_test(test_policy_check unit/test_policy_check.c)
 sluice_unit_test(test_passwd unit/test_passwd.c)
 sluice_unit_test(test_node_policy unit/test_node_policy.c
 	${PROJECT_SOURCE_DIR}/node/policy.c)
+sluice_unit_test(test_authwatch unit/test_authwatch.c
+	${PROJECT_SOURCE_DIR}/node/authwatch.c)

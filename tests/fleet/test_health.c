@@ -145,6 +145,55 @@ test_hops_and_routes(void **state)
 	assert_int_equal(s.n, 3);
 }
 
+/* Bursts by IP and by user are summed over fresh nodes; a silent node's
+ * stale counts do not add. */
+static void
+test_auth_bursts(void **state)
+{
+	Sluice__QueueMetrics m1 = SLUICE__QUEUE_METRICS__INIT,
+	                     m2 = SLUICE__QUEUE_METRICS__INIT,
+	                     m3 = SLUICE__QUEUE_METRICS__INIT;
+	Sluice__AuthFailures a1 = SLUICE__AUTH_FAILURES__INIT,
+	                     a2 = SLUICE__AUTH_FAILURES__INIT,
+	                     b1 = SLUICE__AUTH_FAILURES__INIT,
+	                     c1 = SLUICE__AUTH_FAILURES__INIT;
+	Sluice__AuthFailures *l1[2] = {&a1, &a2}, *l2[1] = {&b1},
+	                     *l3[1] = {&c1};
+	struct health_node nodes[3] = {
+	    {"a", false, 10, &m1, 0}, {"b", false, 10, &m2, 0},
+	    {"c", false, 99999, &m3, 0}, /* silent: its counts are stale */
+	};
+	struct health_input in = {nodes, 3, NULL, 600};
+	struct seen s = {0};
+
+	(void)state;
+	a1.kind = S("ip");
+	a1.subject = S("192.0.2.7");
+	a1.failures = 30;
+	a2.kind = S("user");
+	a2.subject = S("app1");
+	a2.failures = 20;
+	b1.kind = S("ip");
+	b1.subject = S("192.0.2.7");
+	b1.failures = 21; /* 30 + 21 > 50: an attack spread over nodes */
+	c1.kind = S("user");
+	c1.subject = S("app1");
+	c1.failures = 1000;
+	m1.auth_failures_by = l1;
+	m1.n_auth_failures_by = 2;
+	m2.auth_failures_by = l2;
+	m2.n_auth_failures_by = 1;
+	m3.auth_failures_by = l3;
+	m3.n_auth_failures_by = 1;
+	health_evaluate(&in, collect, &s);
+	assert_true(has(&s, "auth_burst_ip 192.0.2.7"));
+	assert_false(has(&s, "auth_burst_user app1"));
+	b1.failures = 20; /* 50: not above the default limit */
+	s.n = 0;
+	health_evaluate(&in, collect, &s);
+	assert_false(has(&s, "auth_burst_ip 192.0.2.7"));
+}
+
 static void
 test_states(void **state)
 {
@@ -171,6 +220,7 @@ main(void)
 	    cmocka_unit_test(test_thresholds),
 	    cmocka_unit_test(test_hops_and_routes),
 	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_auth_bursts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
