@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
@@ -136,11 +139,18 @@ config_load(const char *path, char *err, size_t errlen)
 	char *buf;
 	size_t n;
 	struct config *c;
+	struct stat st;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	/* Node and controller configs hold secrets (the enrollment token,
+	 * the database conninfo): say so when anyone may read them. */
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH) != 0)
+		log_warnx("%s is readable by every user and may hold secrets "
+		          "(enrollment token, database password): chmod o-r",
+		    path);
 	if ((buf = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
 		fclose(f);
 		snprintf(err, errlen, "%s: out of memory", path);

@@ -60,6 +60,7 @@ wait_for() {	# wait_for WHAT CMD...: poll up to 15 s
 }
 
 up() {
+	umask 027	# configs hold the database conninfo and tokens
 	scripts/deps.sh
 	mkdir -p "$F"
 	echo "building into $BUILD (log: $F/build.log)"

@@ -111,6 +111,7 @@ class Fleet:
             f.write("database = \"%s\"\n" % self.pg.conninfo())
             f.write("node_listen = %s\n" % (node_url or self.node_url))
             f.write("admin_listen = %s\n" % (admin_url or self.admin_url))
+        os.chmod(path, 0o640)   # it names the database: not for everyone
         return path
 
     def start_controller(self, node_url=None, admin_url=None, wait=True):
@@ -164,6 +165,7 @@ class Fleet:
             f.write("spool = %s\n" % os.path.join(ndir, "spool"))
             f.write("heartbeat_ms = %d\n" % self.heartbeat_ms)
             f.write(extra)
+        os.chmod(path, 0o640)   # it holds the enrollment token
         return path
 
     def start_node(self, name, token=None, extra="", controllers=None):
