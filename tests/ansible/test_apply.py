@@ -355,9 +355,13 @@ def main():
             r3 = recap(out3)
             assert set(r3) == {"edge1"}, r3
             assert "Wait until the node is drained" in out3, out3[-3000:]
-            st = node_status()
-            assert st["state"] == "up" and node.alive(), st
-            assert not st.get("metrics", {}).get("draining"), st
+            # the node says it resumed with its next heartbeat: poll
+            st = wait_until(
+                lambda: (lambda x: x if x and x["state"] == "up" and
+                         not x.get("metrics", {}).get("draining")
+                         else None)(node_status()),
+                20, "edge1 up and no longer draining after the update")
+            assert node.alive(), st
             checks.append("rolling update (drain, drained, resume, up)")
         else:
             # Until then: the drain reaches the controller and the play
