@@ -160,8 +160,8 @@ struct store_minute {
 };
 
 /* Adds the increments to the node's row of the current minute. */
-int store_metrics_minute(struct store *, uint64_t node_id,
-    const struct store_minute *);
+int store_metrics_minute(
+    struct store *, uint64_t node_id, const struct store_minute *);
 /* Deletes history older than minutes. */
 int store_metrics_expire(struct store *, int64_t minutes);
 
@@ -206,8 +206,8 @@ typedef int (*store_command_cb)(void *arg, const struct store_command_row *);
 
 /* One command row for node `name`; *id is the new command id. */
 int store_command_add(struct store *, const char *node, int kind,
-    const char *queue_id, const char *state, const char *domain,
-    uint32_t limit, uint64_t *id);
+    const char *queue_id, const char *state, const char *domain, uint32_t limit,
+    uint64_t *id);
 /* Names of the nodes heard from within silent_after_ms (cb gets a row
  * with only node set). */
 int store_command_live_nodes(

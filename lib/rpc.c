@@ -100,7 +100,7 @@ rpc_host_is_loopback(const char *host)
 		return (ntohl(a4.s_addr) >> 24) == 127;
 	if (inet_pton(AF_INET6, host, &a6) == 1)
 		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
 	return false;
 }
 
@@ -137,7 +137,7 @@ rpc_url_check(const char *url, const struct rpc_tls *tls, bool listen,
 	if (host[0] != '\0' && rpc_host_is_loopback(host))
 		return 0;
 	wild = host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
-	    strcmp(host, "::") == 0;
+	       strcmp(host, "::") == 0;
 	if (tls != NULL && tls->insecure)
 		return 0;
 	snprintf(err, errlen,
@@ -248,13 +248,12 @@ rpc_tls_config(const char *url, const struct rpc_tls *tls, bool server,
 	char host[256];
 	int rv;
 
-	if (rpc_tls_key_private(tls->cert_key_file != NULL ? tls->cert_key_file
-	                                                  : tls->key_file,
+	if (rpc_tls_key_private(
+	        tls->cert_key_file != NULL ? tls->cert_key_file : tls->key_file,
 	        err, errlen) == -1)
 		return NULL;
-	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER
-	                                            : NNG_TLS_MODE_CLIENT)) !=
-	    0) {
+	if ((rv = nng_tls_config_alloc(&cfg,
+	         server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) != 0) {
 		snprintf(err, errlen, "tls: %s", nng_strerror(rv));
 		return NULL;
 	}
@@ -272,8 +271,8 @@ rpc_tls_config(const char *url, const struct rpc_tls *tls, bool server,
 	if (rpc_tls_own_cert(cfg, tls, err, errlen) == -1)
 		goto fail;
 	/* Mutual: the peer must present a certificate from the CA. */
-	if ((rv = nng_tls_config_auth_mode(
-	         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
+	if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) !=
+	    0) {
 		snprintf(err, errlen, "tls auth mode: %s", nng_strerror(rv));
 		goto fail;
 	}
@@ -330,8 +329,8 @@ rpc_client_open_tls(const char *const *urls, size_t nurls, int timeout_ms,
 		 * timeout: say so now (the admin socket is owner-only) */
 		if (strncmp(urls[i], "ipc://", 6) == 0 &&
 		    access(urls[i] + 6, W_OK) == -1 && errno == EACCES) {
-			snprintf(err, errlen, "%s: permission denied",
-			    urls[i] + 6);
+			snprintf(
+			    err, errlen, "%s: permission denied", urls[i] + 6);
 			free(c);
 			return NULL;
 		}
@@ -487,8 +486,8 @@ rpc_server_open_tls(const char *url, int ipc_mode, const struct rpc_tls *tls,
 		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
 		nng_tls_config_free(cfg);
 		if (rv != 0) {
-			snprintf(err, errlen, "%s: tls: %s", url,
-			    nng_strerror(rv));
+			snprintf(
+			    err, errlen, "%s: tls: %s", url, nng_strerror(rv));
 			goto fail;
 		}
 	}

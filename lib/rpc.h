@@ -43,9 +43,9 @@ struct rpc_tls {
 	const char *cert_key_file; /* PEM: our certificate chain + its key */
 	const char *cert_file;     /* or the chain and the key apart */
 	const char *key_file;
-	const char *server_name;   /* client only; NULL: the URL's host */
-	const char *keys;          /* config key names, for messages */
-	bool insecure;             /* allow plaintext to non-loopback */
+	const char *server_name; /* client only; NULL: the URL's host */
+	const char *keys;        /* config key names, for messages */
+	bool insecure;           /* allow plaintext to non-loopback */
 };
 
 /* Whether url may be used under tls (NULL: no certificates, not

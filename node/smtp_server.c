@@ -255,8 +255,8 @@ smtp_server_pause(struct smtp_server *srv)
 		evconnlistener_disable(srv->listeners[i].lev);
 		if (shutdown(evconnlistener_get_fd(srv->listeners[i].lev),
 		        SHUT_RD) == -1) {
-			log_warn("smtp listener %s: pause",
-			    srv->listeners[i].name);
+			log_warn(
+			    "smtp listener %s: pause", srv->listeners[i].name);
 			rv = -1;
 		}
 	}
@@ -272,8 +272,8 @@ smtp_server_resume(struct smtp_server *srv)
 	for (i = 0; srv != NULL && i < srv->nlisteners; i++) {
 		if (listen(evconnlistener_get_fd(srv->listeners[i].lev),
 		        1024) == -1) {
-			log_warn("smtp listener %s: resume",
-			    srv->listeners[i].name);
+			log_warn(
+			    "smtp listener %s: resume", srv->listeners[i].name);
 			rv = -1;
 			continue;
 		}

@@ -18,7 +18,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define FUZZ_ASSERT(c)                                                         \
 	do {                                                                   \
 		if (!(c)) {                                                    \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n",      \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n",       \
 			    __FILE__, __LINE__, #c);                           \
 			abort();                                               \
 		}                                                              \

@@ -57,7 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			        : policy_route(p, pat);
 		else {
 			r = policy_route(p, pat);
-			FUZZ_ASSERT(r != NULL && strcasecmp(r->pattern, pat) == 0);
+			FUZZ_ASSERT(
+			    r != NULL && strcasecmp(r->pattern, pat) == 0);
 		}
 		(void)r;
 		for (j = 0; j < sp->routes[i]->n_groups; j++)

@@ -43,8 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 64 * 1024)
 		return 0;
 	err[0] = '\0';
-	p = policy_yaml_parse((const char *)data, size, "fuzz.yaml", &lines,
-	    err, sizeof(err));
+	p = policy_yaml_parse(
+	    (const char *)data, size, "fuzz.yaml", &lines, err, sizeof(err));
 	if (p == NULL) {
 		FUZZ_ASSERT(err[0] != '\0');
 		return 0;
@@ -56,11 +56,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	y = policy_yaml_emit(p);
 	FUZZ_ASSERT(y != NULL);
-	p2 = policy_yaml_parse(y, strlen(y), "export.yaml", &lines2, err2,
-	    sizeof(err2));
+	p2 = policy_yaml_parse(
+	    y, strlen(y), "export.yaml", &lines2, err2, sizeof(err2));
 	if (p2 == NULL)
-		fprintf(stderr, "export does not parse: %s\n---\n%s---\n", err2,
-		    y);
+		fprintf(
+		    stderr, "export does not parse: %s\n---\n%s---\n", err2, y);
 	FUZZ_ASSERT(p2 != NULL);
 	y2 = policy_yaml_emit(p2);
 	FUZZ_ASSERT(y2 != NULL);

@@ -41,9 +41,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(pj.local == pi.local);
 	if (!pi.local) {
 		FUZZ_ASSERT(pj.family == pi.family &&
-		    pj.src_port == pi.src_port && pj.dst_port == pi.dst_port);
+		            pj.src_port == pi.src_port &&
+		            pj.dst_port == pi.dst_port);
 		FUZZ_ASSERT(memcmp(pj.src, pi.src, sizeof(pi.src)) == 0 &&
-		    memcmp(pj.dst, pi.dst, sizeof(pi.dst)) == 0);
+		            memcmp(pj.dst, pi.dst, sizeof(pi.dst)) == 0);
 	}
 	return 0;
 }

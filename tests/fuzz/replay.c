@@ -69,8 +69,8 @@ replay_path(const char *path, size_t *count)
 	}
 	for (i = 0; i < n; i++) {
 		if (ents[i]->d_name[0] != '.') {
-			snprintf(sub, sizeof(sub), "%s/%s", path,
-			    ents[i]->d_name);
+			snprintf(
+			    sub, sizeof(sub), "%s/%s", path, ents[i]->d_name);
 			if (replay_path(sub, count) == -1)
 				rv = -1;
 		}

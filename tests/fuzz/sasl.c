@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Any octets: encode then decode is the identity. */
 	smtp_b64_encode(in, len, enc);
 	FUZZ_ASSERT(strlen(enc) == 4 * ((len + 2) / 3));
-	FUZZ_ASSERT(smtp_b64_decode(enc, strlen(enc), dec2, len + 1, &d2len) ==
-	    0);
+	FUZZ_ASSERT(
+	    smtp_b64_decode(enc, strlen(enc), dec2, len + 1, &d2len) == 0);
 	FUZZ_ASSERT(d2len == len && memcmp(dec2, in, len) == 0);
 
 	if (smtp_b64_decode(in, len, dec, cap, &dlen) == 0) {
@@ -44,8 +44,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (enc == NULL)
 			goto out;
 		smtp_b64_encode(dec, dlen, enc);
-		FUZZ_ASSERT(smtp_b64_decode(enc, strlen(enc), dec2, len + 1,
-		                &d2len) == 0);
+		FUZZ_ASSERT(smtp_b64_decode(
+		                enc, strlen(enc), dec2, len + 1, &d2len) == 0);
 		FUZZ_ASSERT(d2len == dlen && memcmp(dec2, dec, dlen) == 0);
 
 		if (smtp_sasl_plain(dec, dlen, user, sizeof(user), pass,

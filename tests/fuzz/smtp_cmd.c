@@ -25,7 +25,7 @@ fuzz_line(const char *line)
 	FUZZ_ASSERT(smtp_verb_name(cmd.verb) != NULL);
 	FUZZ_ASSERT(cmd.arg != NULL);
 	FUZZ_ASSERT(cmd.verb == SMTP_UNKNOWN ||
-	    (cmd.arg >= line && cmd.arg <= line + strlen(line)));
+	            (cmd.arg >= line && cmd.arg <= line + strlen(line)));
 	memset(&err, 0, sizeof(err));
 	switch (cmd.verb) {
 	case SMTP_MAIL:

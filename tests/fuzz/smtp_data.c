@@ -86,16 +86,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	feed_run(&b, in, len, step);
 
 	FUZZ_ASSERT(a.d.state == b.d.state && a.used == b.used);
-	FUZZ_ASSERT(a.outlen == b.outlen &&
-	    memcmp(a.out, b.out, a.outlen) == 0);
+	FUZZ_ASSERT(
+	    a.outlen == b.outlen && memcmp(a.out, b.out, a.outlen) == 0);
 	FUZZ_ASSERT(a.d.bare == b.d.bare && a.d.nul == b.d.nul &&
-	    a.d.toolong == b.d.toolong && a.d.size == b.d.size);
+	            a.d.toolong == b.d.toolong && a.d.size == b.d.size);
 	FUZZ_ASSERT(a.d.size == a.outlen);
 	if (a.d.state == SMTP_DATA_DONE) {
 		/* ".\r\n" at the start, or "\r\n.\r\n" */
-		FUZZ_ASSERT(a.used >= 3 &&
-		    memcmp(in + a.used - 3, ".\r\n", 3) == 0);
-		FUZZ_ASSERT(a.used == 3 ||
+		FUZZ_ASSERT(
+		    a.used >= 3 && memcmp(in + a.used - 3, ".\r\n", 3) == 0);
+		FUZZ_ASSERT(
+		    a.used == 3 ||
 		    (a.used >= 5 && memcmp(in + a.used - 5, "\r\n", 2) == 0));
 	}
 	/* Clean input (no bare CR/LF seen) must match the reference. */
@@ -103,8 +104,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rused = reference(in, len, ref, &rlen);
 		if (a.d.state == SMTP_DATA_DONE) {
 			FUZZ_ASSERT(rused == a.used);
-			FUZZ_ASSERT(rlen == a.outlen &&
-			    memcmp(ref, a.out, rlen) == 0);
+			FUZZ_ASSERT(
+			    rlen == a.outlen && memcmp(ref, a.out, rlen) == 0);
 		} else {
 			FUZZ_ASSERT(rused == 0);
 		}

@@ -52,7 +52,8 @@ test_plaintext(void **state)
 		err[0] = '\0';
 		if (rpc_url_check(t[i].url, NULL, t[i].listen, err,
 		        sizeof(err)) != t[i].rv)
-			fail_msg("%s: expected %d (%s)", t[i].url, t[i].rv, err);
+			fail_msg(
+			    "%s: expected %d (%s)", t[i].url, t[i].rv, err);
 		if (t[i].rv == -1)
 			assert_true(err[0] != '\0');
 	}
@@ -67,8 +68,8 @@ test_refusal_says_why(void **state)
 	(void)state;
 	memset(&tls, 0, sizeof(tls));
 	tls.keys = "controller_ca and controller_cert_key";
-	assert_int_equal(rpc_url_check("tcp://10.0.0.1:7701", &tls, false, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    rpc_url_check("tcp://10.0.0.1:7701", &tls, false, err, sizeof(err)),
 	    -1);
 	assert_non_null(strstr(err, "tcp://10.0.0.1:7701"));
 	assert_non_null(strstr(err, "non-loopback"));
@@ -77,8 +78,8 @@ test_refusal_says_why(void **state)
 	assert_non_null(strstr(err, "controller_ca and controller_cert_key"));
 	assert_non_null(strstr(err, "insecure = yes"));
 
-	assert_int_equal(rpc_url_check("tcp://0.0.0.0:7701", &tls, true, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    rpc_url_check("tcp://0.0.0.0:7701", &tls, true, err, sizeof(err)),
 	    -1);
 	assert_non_null(strstr(err, "every interface"));
 
@@ -98,11 +99,11 @@ test_insecure_and_tls(void **state)
 	(void)state;
 	memset(&tls, 0, sizeof(tls));
 	tls.insecure = true;
-	assert_int_equal(rpc_url_check("tcp://10.0.0.1:7701", &tls, false, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    rpc_url_check("tcp://10.0.0.1:7701", &tls, false, err, sizeof(err)),
 	    0);
-	assert_int_equal(rpc_url_check("tcp://0.0.0.0:7701", &tls, true, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    rpc_url_check("tcp://0.0.0.0:7701", &tls, true, err, sizeof(err)),
 	    0);
 	/* insecure does not make TLS optional: tls+tcp needs its files */
 	assert_int_equal(rpc_url_check("tls+tcp://10.0.0.1:7701", &tls, false,
@@ -114,12 +115,12 @@ test_insecure_and_tls(void **state)
 	assert_int_equal(rpc_url_check("tls+tcp://10.0.0.1:7701", &tls, false,
 	                     err, sizeof(err)),
 	    0);
-	assert_int_equal(rpc_url_check("tls+tcp://[::]:7701", &tls, true, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    rpc_url_check("tls+tcp://[::]:7701", &tls, true, err, sizeof(err)),
 	    0);
 	/* certificates do not make plain tcp acceptable */
-	assert_int_equal(rpc_url_check("tcp://10.0.0.1:7701", &tls, false, err,
-	                     sizeof(err)),
+	assert_int_equal(
+	    rpc_url_check("tcp://10.0.0.1:7701", &tls, false, err, sizeof(err)),
 	    -1);
 }
 
