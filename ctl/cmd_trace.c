@@ -67,9 +67,9 @@ event_detail(const Sluice__Event *e, char *buf, size_t len)
 		    e->auth_user[0] ? " user=" : "", e->auth_user);
 		return;
 	}
-	snprintf(buf, len, "hop=%s%s%s%s %s%s", e->hop[0] ? e->hop : "-",
+	snprintf(buf, len, "hop=%s%s%s%s %.1fs %s", e->hop[0] ? e->hop : "-",
 	    e->host[0] ? " host=" : "", e->host, e->tls ? " tls" : "",
-	    e->duration_ms ? "" : "", e->reply);
+	    (double)e->duration_ms / 1000.0, e->reply);
 }
 
 static void
