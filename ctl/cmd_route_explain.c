@@ -9,34 +9,9 @@
 #include <string.h>
 
 #include "admin.h"
+#include "hop_preset.h"
 #include "output.h"
 #include "route_match.h"
-
-static const char *
-tls_name(Sluice__TlsMode m)
-{
-	switch (m) {
-	case SLUICE__TLS_MODE__TLS_STARTTLS:
-		return "starttls";
-	case SLUICE__TLS_MODE__TLS_REQUIRE:
-		return "require";
-	case SLUICE__TLS_MODE__TLS_SMTPS:
-		return "smtps";
-	default:
-		return "none";
-	}
-}
-
-static const Sluice__Hop *
-find_hop(const Sluice__Policy *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->n_hops; i++)
-		if (strcmp(p->hops[i]->name, name) == 0)
-			return p->hops[i];
-	return NULL;
-}
 
 struct hop_health {
 	size_t reporting;  /* up nodes that report this hop */
@@ -138,7 +113,7 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 		unsigned total = 0;
 
 		for (k = 0; k < grp->n_hops; k++) {
-			const Sluice__Hop *h = find_hop(p, grp->hops[k]);
+			const Sluice__Hop *h = route_hop(p, grp->hops[k]);
 			total += h != NULL && h->weight ? h->weight : 1;
 		}
 		if (ctl->json) {
@@ -146,7 +121,7 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 			json_array_begin(&j, "hops");
 		}
 		for (k = 0; k < grp->n_hops; k++) {
-			const Sluice__Hop *h = find_hop(p, grp->hops[k]);
+			const Sluice__Hop *h = route_hop(p, grp->hops[k]);
 			unsigned w = h != NULL && h->weight ? h->weight : 1;
 			struct hop_health hh;
 			char gbuf[24], wbuf[16], sbuf[16], target[300],
@@ -165,7 +140,8 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 				json_str(&j, "name", grp->hops[k]);
 				json_str(&j, "target", target);
 				json_str(&j, "tls",
-				    h != NULL ? tls_name(h->tls) : "starttls");
+				    h != NULL ? hop_tls_name(h->tls)
+				              : "starttls");
 				json_uint(&j, "weight", w);
 				json_uint(&j, "share_percent",
 				    (uint64_t)(100 * w / total));
@@ -180,7 +156,8 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 			snprintf(sbuf, sizeof(sbuf), "%u%%", 100 * w / total);
 			table_row(&t, k == 0 ? gbuf : "", grp->hops[k], wbuf,
 			    sbuf, target,
-			    h != NULL ? tls_name(h->tls) : "starttls", health);
+			    h != NULL ? hop_tls_name(h->tls) : "starttls",
+			    health);
 		}
 		if (ctl->json) {
 			json_array_end(&j);

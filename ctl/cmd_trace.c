@@ -11,15 +11,14 @@
 #include "admin.h"
 #include "output.h"
 
+/* fmt_time() to the millisecond: attempts are often in the same second. */
 static void
 fmt_ms(int64_t at_ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(at_ms / 1000);
-	struct tm tm;
 	size_t n;
 
-	localtime_r(&t, &tm);
-	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	fmt_time(at_ms / 1000, buf, len);
+	n = strlen(buf);
 	snprintf(buf + n, len - n, ".%03d", (int)(at_ms % 1000));
 }
 

@@ -8,6 +8,7 @@
 
 #include "cidr.h"
 #include "limit_table.h"
+#include "route_match.h"
 
 static int perr(struct policy_error *e, const char *section, int index,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -215,17 +216,6 @@ check_hops(const Sluice__Policy *p, enum policy_check_mode mode,
 	return 0;
 }
 
-static const Sluice__Hop *
-find_hop(const Sluice__Policy *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->n_hops; i++)
-		if (strcmp(p->hops[i]->name, name) == 0)
-			return p->hops[i];
-	return NULL;
-}
-
 static int
 check_routes(const Sluice__Policy *p, struct policy_error *e)
 {
@@ -253,7 +243,7 @@ check_routes(const Sluice__Policy *p, struct policy_error *e)
 			for (k = 0; k < r->groups[j]->n_hops; k++) {
 				const char *hn = r->groups[j]->hops[k];
 				if (strcmp(hn, "mx") != 0 &&
-				    find_hop(p, hn) == NULL)
+				    route_hop(p, hn) == NULL)
 					return perr(e, "routes", (int)i,
 					    "route '%s' names unknown hop "
 					    "'%.64s'",

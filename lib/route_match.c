@@ -46,3 +46,16 @@ route_match(const Sluice__Policy *p, const char *domain)
 	}
 	return best;
 }
+
+const Sluice__Hop *
+route_hop(const Sluice__Policy *p, const char *name)
+{
+	size_t i;
+
+	if (p == NULL)
+		return NULL;
+	for (i = 0; i < p->n_hops; i++)
+		if (strcmp(p->hops[i]->name, name) == 0)
+			return p->hops[i];
+	return NULL;
+}

@@ -179,14 +179,7 @@ policy_sender_allowed(const Sluice__User *u, const char *addr)
 const Sluice__Hop *
 policy_hop(const struct policy *p, const char *name)
 {
-	size_t i;
-
-	if (p->snap == NULL)
-		return NULL;
-	for (i = 0; i < p->snap->n_hops; i++)
-		if (strcmp(p->snap->hops[i]->name, name) == 0)
-			return p->snap->hops[i];
-	return NULL;
+	return route_hop(p->snap, name);
 }
 
 const Sluice__Route *

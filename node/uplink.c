@@ -274,7 +274,7 @@ uplink_hello(struct uplink *u)
 }
 
 static void
-uplink_fetch_policy(struct uplink *u, uint64_t want)
+uplink_fetch_policy(struct uplink *u)
 {
 	Sluice__NodeRequest req = SLUICE__NODE_REQUEST__INIT;
 	Sluice__GetPolicyRequest g = SLUICE__GET_POLICY_REQUEST__INIT;
@@ -316,7 +316,6 @@ uplink_fetch_policy(struct uplink *u, uint64_t want)
 		sluice__policy__free_unpacked(snap, NULL);
 		return;
 	}
-	(void)want;
 	uplink_write_cache(u, snap);
 	pthread_mutex_lock(&u->mu);
 	old = u->pending;
@@ -460,7 +459,7 @@ uplink_heartbeat(struct uplink *u)
 	/* Fetch only on a change; the controller's version 0 means "no
 	 * policy yet" and the empty policy is what we already run. */
 	if (latest != 0 && latest != running && latest != u->failed_version)
-		uplink_fetch_policy(u, latest);
+		uplink_fetch_policy(u);
 }
 
 static void
