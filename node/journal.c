@@ -1,6 +1,6 @@
 /* journal.c - on-disk event journal (journal.h).
  *
- * <dir>/events.journal holds records [u32 length][u32 crc32][packed Event],
+ * <dir>/events.journal holds records [u32 length][u32 crc32c][packed Event],
  * appended with write(2): the page cache keeps them across a crash of the
  * process, and the uplink thread fdatasyncs before each report.  <dir>/
  * events.ack holds the highest sequence the controller acknowledged.  When
@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "rpc.h"
 
@@ -46,12 +46,6 @@ struct journal {
 	size_t nrecs, caprecs;
 	bool dirty; /* written since the last fdatasync */
 };
-
-static uint32_t
-journal_crc(const uint8_t *p, size_t n)
-{
-	return (uint32_t)crc32(0L, p, (uInt)n);
-}
 
 static int
 journal_keep(struct journal *j, uint64_t seq, uint8_t *buf, size_t len)
@@ -127,7 +121,7 @@ journal_load(struct journal *j)
 		if ((buf = malloc(len)) == NULL)
 			return -1;
 		if (pread(j->fd, buf, len, off + 8) != (ssize_t)len ||
-		    journal_crc(buf, len) != crc) {
+		    crc32c(0, buf, len) != crc) {
 			free(buf);
 			goto torn;
 		}
@@ -236,7 +230,7 @@ journal_append(struct journal *j, Sluice__Event *ev)
 		goto out;
 	sluice__event__pack(ev, rec + 8);
 	len = (uint32_t)n;
-	crc = journal_crc(rec + 8, n);
+	crc = crc32c(0, rec + 8, n);
 	memcpy(rec, &len, 4);
 	memcpy(rec + 4, &crc, 4);
 	if (write(j->fd, rec, n + 8) != (ssize_t)(n + 8)) {

@@ -102,13 +102,13 @@ rec_write(struct spool *s, struct spool_job *j)
 	spool_put16(h + 4, (uint16_t)j->type);
 	spool_put16(h + 6, j->flags);
 	spool_put32(h + 8, (uint32_t)(total - SPOOL_REC_HDR));
-	crc = spool_crc32c(0, h, 12);
-	crc = spool_crc32c(crc, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR);
+	crc = crc32c(0, h, 12);
+	crc = crc32c(crc, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR);
 	if (j->spill_fd == -1) {
 		struct iovec iov[2] = {
 		    {h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR},
 		    {(void *)(uintptr_t)zeros, pad}};
-		crc = spool_crc32c(crc, NULL, 0);
+		crc = crc32c(crc, NULL, 0);
 		spool_put32(h + 12, crc);
 		ssize_t want = (ssize_t)(j->len - SPOOL_REC_HDR + pad);
 		if (pwritev(s->w_fd, iov, 2, (off_t)(off + SPOOL_REC_HDR)) !=
@@ -134,13 +134,13 @@ rec_write(struct spool *s, struct spool_job *j)
 					errno = EIO;
 				return -1;
 			}
-			crc = spool_crc32c(crc, chunk, (size_t)r);
+			crc = crc32c(crc, chunk, (size_t)r);
 			if (pwrite(s->w_fd, chunk, (size_t)r, (off_t)pos) != r)
 				goto short_write;
 			pos += (uint64_t)r;
 			done += (uint64_t)r;
 		}
-		crc = spool_crc32c(crc, j->tail, j->tail_len);
+		crc = crc32c(crc, j->tail, j->tail_len);
 		struct iovec iov[2] = {
 		    {j->tail, j->tail_len}, {(void *)(uintptr_t)zeros, pad}};
 		if (pwritev(s->w_fd, iov, 2, (off_t)pos) !=

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "crc32c.h"
 #include "spool.h"
 
 /* Segment file: <dir>/queue/<16 hex seq>.seg, a 32-octet header then
@@ -47,7 +48,6 @@ spool_align8(uint64_t n)
 }
 
 /* spool_record.c: pure encoding and decoding. */
-uint32_t spool_crc32c(uint32_t crc, const void *, size_t);
 void spool_put16(uint8_t *, uint16_t);
 void spool_put32(uint8_t *, uint32_t);
 void spool_put64(uint8_t *, uint64_t);

@@ -1,86 +1,13 @@
-/* spool_record.c - the spool's on-disk encoding (docs/spool.md): CRC32C,
- * little-endian integers, segment headers, envelope records, queue ids.
- * Pure: no I/O, no state; malformed input is a NULL/-1 return. */
+/* spool_record.c - the spool's on-disk encoding (docs/spool.md):
+ * little-endian integers (CRC32C is lib/crc32c.c), segment headers, envelope
+ * records, queue ids. Pure: no I/O, no state; malformed input is a NULL/-1
+ * return. */
 #include "spool_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* CRC32C (Castagnoli, reflected 0x82F63B78): SSE4.2 when the CPU has it,
- * a slicing table otherwise. */
-static uint32_t crc_table[8][256];
-static int crc_hw = -1;
-
-static void
-crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
-		crc_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_table[t][i] =
-			    (crc_table[t - 1][i] >> 8) ^
-			    crc_table[0][crc_table[t - 1][i] & 0xff];
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	crc_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-#else
-	crc_hw = 0;
-#endif
-}
-
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t
-crc_sse42(uint32_t crc, const uint8_t *p, size_t n)
-{
-	uint64_t c = crc;
-
-	while (n >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		n -= 8;
-	}
-	while (n-- > 0)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return (uint32_t)c;
-}
-#endif
-
-uint32_t
-spool_crc32c(uint32_t crc, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
-#if defined(__x86_64__)
-	if (crc_hw == 1)
-		return ~crc_sse42(crc, p, n);
-#endif
-	while (n >= 8) {
-		uint32_t lo = crc ^ spool_get32(p);
-		uint32_t hi = spool_get32(p + 4);
-		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-		      crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-		      crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-	while (n-- > 0)
-		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
-	return ~crc;
-}
 
 void
 spool_put16(uint8_t *p, uint16_t v)
@@ -132,14 +59,14 @@ spool_seg_hdr_encode(uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
 	spool_put32(h + 8, SPOOL_VERSION);
 	spool_put32(h + 12, SPOOL_SEG_HDR);
 	spool_put64(h + 16, seq);
-	spool_put32(h + 28, spool_crc32c(0, h, 28));
+	spool_put32(h + 28, crc32c(0, h, 28));
 }
 
 int
 spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
 {
 	if (memcmp(h, SPOOL_SEG_MAGIC, 8) != 0 ||
-	    spool_get32(h + 28) != spool_crc32c(0, h, 28))
+	    spool_get32(h + 28) != crc32c(0, h, 28))
 		return -1;
 	if (spool_get32(h + 8) != SPOOL_VERSION ||
 	    spool_get32(h + 12) != SPOOL_SEG_HDR || spool_get64(h + 16) != seq)

@@ -203,7 +203,7 @@ scan(struct spool *s, struct spool_seg *seg, uint64_t size, uint64_t *max_id)
 		if (pread(seg->fd, pl, len, (off_t)(off + SPOOL_REC_HDR)) !=
 		    (ssize_t)len)
 			break;
-		crc = spool_crc32c(spool_crc32c(0, h, 12), pl, len);
+		crc = crc32c(crc32c(0, h, 12), pl, len);
 		if (crc != spool_get32(h + 12))
 			break;
 		apply(s, seg, off, type, spool_get16(h + 6), pl, len, max_id);

@@ -17,7 +17,8 @@ endforeach()
 
 # spool_list: queue ids of a spool through the spool API (crash test).
 file(GLOB _spool_srcs CONFIGURE_DEPENDS ${_n}/spool*.c)
-add_executable(sluice-spool-list smtp/spool_list.c ${_spool_srcs})
+add_executable(sluice-spool-list smtp/spool_list.c ${_spool_srcs}
+	${_n}/crc32c.c)
 target_include_directories(sluice-spool-list PRIVATE ${_n})
 target_link_libraries(sluice-spool-list PRIVATE sluice_common
 	PkgConfig::LIBEVENT)

@@ -4,7 +4,8 @@ set(SPOOL_SOURCES
 	${PROJECT_SOURCE_DIR}/node/spool.c
 	${PROJECT_SOURCE_DIR}/node/spool_record.c
 	${PROJECT_SOURCE_DIR}/node/spool_flush.c
-	${PROJECT_SOURCE_DIR}/node/spool_recover.c)
+	${PROJECT_SOURCE_DIR}/node/spool_recover.c
+	${PROJECT_SOURCE_DIR}/node/crc32c.c)
 
 sluice_unit_test(test_spool ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_spool.c
 	${SPOOL_SOURCES} LIBS PkgConfig::LIBEVENT Threads::Threads)
