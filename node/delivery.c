@@ -101,8 +101,16 @@ struct dlv_job {
 	size_t nretry;
 	const Sluice__Hop *plan[DLV_MAX_PLAN];
 	size_t nplan, cur;
-	int ntxn; /* open transactions */
+	int ntxn;   /* open transactions */
+	bool tried; /* some hop got (or failed) the recipients */
+	/* A half-open hop of the plan whose probe belongs to another job:
+	 * when the rest of the plan is used up, the job waits (parked) for
+	 * the probe's outcome instead of deferring (docs/delivery.md). */
+	const Sluice__Hop *held;
+	bool parked;
+	TAILQ_ENTRY(dlv_job) park;
 };
+TAILQ_HEAD(dlv_jobs, dlv_job);
 
 struct dlv_txn {
 	TAILQ_ENTRY(dlv_txn) entry;
@@ -183,6 +191,8 @@ struct delivery {
 	struct dlv_last *last[DLV_HASH];
 	size_t nmsgs;
 	struct dlv_pools pools;
+	struct dlv_jobs parked; /* waiting for a probe */
+	struct event *parked_ev;
 	uint64_t next_id;
 	uint32_t seed;
 	int tick_ms, timeout_ms, connect_timeout_ms;
@@ -606,6 +616,51 @@ dlv_job_end(struct dlv_job *j, const struct smtp_reply *why)
 static struct dlv_pool *dlv_pool_get(struct delivery *, const Sluice__Hop *,
     const char *domain, uint64_t version);
 
+static void dlv_parked_arm(struct delivery *, bool now);
+
+/* Queues the job's recipients (j->idx) on hop h's pool. */
+static void
+dlv_job_send(struct dlv_job *j, const Sluice__Hop *h, int64_t now)
+{
+	struct dlv_msg *m = j->m;
+	struct dlv_pool *p;
+	struct dlv_txn *t;
+	size_t k, per, n;
+
+	j->tried = true;
+	p = dlv_pool_get(m->d, h, j->domain, policy_version(m->pol));
+	per = p->max_rcpt ? p->max_rcpt : j->n;
+	for (k = 0; k < j->n; k += per) {
+		n = j->n - k < per ? j->n - k : per;
+		t = dlv_calloc(1, sizeof(*t));
+		t->j = j;
+		t->pool = p;
+		t->start_ms = now;
+		t->n = n;
+		t->idx = dlv_calloc(n, sizeof(*t->idx));
+		memcpy(t->idx, j->idx + k, n * sizeof(*t->idx));
+		j->ntxn++;
+		TAILQ_INSERT_TAIL(&p->waiting, t, entry);
+		p->nwaiting++;
+	}
+	dlv_pool_kick(p);
+}
+
+/* The router's answer for hop h, with the half-open log line when this
+ * job takes the probe. */
+static enum router_admit
+dlv_job_take(struct dlv_job *j, const Sluice__Hop *h, int64_t now)
+{
+	struct delivery *d = j->m->d;
+	enum router_admit a = router_take(d->router, h->name, now);
+
+	if (a == ROUTER_PROBE)
+		log_info("%s delivery: circuit half-open hop=%s node=%s "
+		         "reason=\"cool-down over, this message is the probe\"",
+		    j->m->qid, h->name, d->n->name);
+	return a;
+}
+
 /* Sends the job's recipients (j->idx) to the next hop of the plan. */
 static void
 dlv_job_next_hop(struct dlv_job *j)
@@ -613,40 +668,97 @@ dlv_job_next_hop(struct dlv_job *j)
 	struct dlv_msg *m = j->m;
 	struct delivery *d = m->d;
 	const Sluice__Hop *h;
-	struct dlv_pool *p;
-	struct dlv_txn *t;
 	struct smtp_reply why;
-	size_t k, per, n;
 	int64_t now = dlv_now_ms();
 
 	while (j->cur < j->nplan) {
 		h = j->plan[j->cur++];
 		/* A hop whose circuit opened since the plan was made is
 		 * skipped now, not after another timeout. */
-		if (!router_hop_available(d->router, h->name, now) &&
-		    j->cur < j->nplan)
+		switch (dlv_job_take(j, h, now)) {
+		case ROUTER_GO:
+		case ROUTER_PROBE:
+			dlv_job_send(j, h, now);
+			return;
+		case ROUTER_WAIT:
+			if (j->held == NULL)
+				j->held = h;
 			continue;
-		p = dlv_pool_get(d, h, j->domain, policy_version(m->pol));
-		per = p->max_rcpt ? p->max_rcpt : j->n;
-		for (k = 0; k < j->n; k += per) {
-			n = j->n - k < per ? j->n - k : per;
-			t = dlv_calloc(1, sizeof(*t));
-			t->j = j;
-			t->pool = p;
-			t->start_ms = now;
-			t->n = n;
-			t->idx = dlv_calloc(n, sizeof(*t->idx));
-			memcpy(t->idx, j->idx + k, n * sizeof(*t->idx));
-			j->ntxn++;
-			TAILQ_INSERT_TAIL(&p->waiting, t, entry);
-			p->nwaiting++;
+		case ROUTER_SKIP:
+			continue;
 		}
-		dlv_pool_kick(p);
-		return;
+	}
+	if (j->held != NULL) {
+		/* Held back by a half-open circuit: not a failed attempt.
+		 * The job waits for the probe and goes right after it
+		 * succeeds (or defers if it fails). */
+		switch (dlv_job_take(j, j->held, now)) {
+		case ROUTER_WAIT:
+			if (!j->parked) {
+				j->parked = true;
+				TAILQ_INSERT_TAIL(&d->parked, j, park);
+				dlv_parked_arm(d, false);
+			}
+			return;
+		case ROUTER_GO:
+		case ROUTER_PROBE:
+			h = j->held;
+			j->held = NULL;
+			dlv_job_send(j, h, now);
+			return;
+		case ROUTER_SKIP:
+			j->held = NULL;
+			break;
+		}
 	}
 	smtp_reply_set(&why, 0, "4.4.1", "all hops failed or unavailable");
-	/* The recipients already have their hop failure events. */
-	dlv_job_end(j, j->nplan == 0 ? &why : NULL);
+	/* Recipients that met a hop already have its failure event. */
+	dlv_job_end(j, !j->tried ? &why : NULL);
+}
+
+/* Parked jobs whose hop is no longer waiting for a probe go on: to the
+ * hop when the probe succeeded, to deferral when it failed. */
+static void
+dlv_parked_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+	struct dlv_job *j, *nj;
+	struct dlv_jobs ready;
+	int64_t now = dlv_now_ms();
+
+	(void)fd;
+	(void)what;
+	TAILQ_INIT(&ready);
+	TAILQ_FOREACH_SAFE(j, &d->parked, park, nj)
+	{
+		if (router_state(d->router, j->held->name, now) !=
+		    ROUTER_WAIT) {
+			TAILQ_REMOVE(&d->parked, j, park);
+			TAILQ_INSERT_TAIL(&ready, j, park);
+		}
+	}
+	while ((j = TAILQ_FIRST(&ready)) != NULL) {
+		TAILQ_REMOVE(&ready, j, park);
+		j->parked = false;
+		dlv_job_next_hop(j);
+	}
+	dlv_parked_arm(d, false);
+}
+
+/* Re-checks parked jobs now (a hop reported a result) or, as a safety
+ * net for a probe that never reports, after a cool-down. */
+static void
+dlv_parked_arm(struct delivery *d, bool now)
+{
+	int64_t ms = router_cooldown_ms(d->router);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (d->closing || TAILQ_EMPTY(&d->parked))
+		return;
+	if (now)
+		event_active(d->parked_ev, EV_TIMEOUT, 0);
+	else if (!evtimer_pending(d->parked_ev, NULL))
+		evtimer_add(d->parked_ev, &tv);
 }
 
 /* A transaction of j closed; when none is open, the retry set goes on to
@@ -702,13 +814,43 @@ dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
 
 /* Hop health for the circuit breaker.  The MX hop is many destinations:
  * one domain's dead MX says nothing about the next domain, so only its
- * successes are counted. */
+ * successes are counted.  last is the reply (or local reason) the use
+ * ended with, for the one log line per circuit change. */
 static void
-dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now)
+dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
+    const struct smtp_reply *last)
 {
-	if (p->is_mx && o != ROUTER_OK)
+	struct delivery *d = p->d;
+	enum router_admit before;
+	enum router_change ch;
+	char text[SMTP_REPLY_TEXT + 32];
+
+	if (p->is_mx && o != ROUTER_OK && o != ROUTER_ANSWERED)
 		return;
-	router_result(p->d->router, p->name, o, now);
+	before = router_state(d->router, p->name, now);
+	ch = router_result(d->router, p->name, o, now);
+	if (ch != ROUTER_SAME) {
+		if (last != NULL)
+			smtp_reply_format(last, text, sizeof(text));
+		else
+			text[0] = '\0';
+		if (ch == ROUTER_OPENED)
+			log_info("delivery: circuit opened hop=%s node=%s "
+			         "reason=\"%s\" reply=\"%s\"",
+			    p->name, d->n->name,
+			    before == ROUTER_GO ? "consecutive failures"
+			                        : "probe failed",
+			    text);
+		else
+			log_info("delivery: circuit closed hop=%s node=%s "
+			         "reason=\"%s\" reply=\"%s\"",
+			    p->name, d->n->name,
+			    before == ROUTER_SKIP ? "hop answered"
+			                          : "probe succeeded",
+			    text);
+	}
+	if (!TAILQ_EMPTY(&d->parked))
+		dlv_parked_arm(d, true);
 }
 
 static bool
@@ -730,7 +872,8 @@ dlv_txn_result(
 	struct dlv_pool *p = t->pool;
 	const struct smtp_reply *r;
 	int64_t now = dlv_now_ms(), dur = now - t->start_ms;
-	bool throttled = false, hop_failed = why != NULL;
+	bool throttled = false, hop_failed = why != NULL, accepted = false;
+	const struct smtp_reply *hop_reply = why;
 	size_t k;
 
 	for (k = 0; k < t->n; k++) {
@@ -767,6 +910,7 @@ dlv_txn_result(
 			r = &t->t.mail;
 		switch (smtp_reply_class(r)) {
 		case 2:
+			accepted = true;
 			dlv_rcpt_final(
 			    m, i, DLV_R_DELIVERED, p->name, host, r, dur, tls);
 			break;
@@ -775,13 +919,16 @@ dlv_txn_result(
 			    m, i, DLV_R_BOUNCED, p->name, host, r, dur, tls);
 			break;
 		default:
-			/* 4xx or no reply: this hop failed the recipient;
-			 * the next hop gets it in the same attempt. */
+			/* 4xx or no reply, at any stage (421 to RCPT as
+			 * much as to MAIL or the dot): this hop failed the
+			 * recipient; the next hop gets it in the same
+			 * attempt, and the hop is charged once below. */
 			if (dlv_is_throttle(r))
 				throttled = true;
-			else if (smtp_reply_class(&t->t.mail) == 4 ||
-			         t->t.data.code != 0)
+			else
 				hop_failed = true;
+			if (hop_reply == NULL)
+				hop_reply = r;
 			m->last[i] = *r;
 			free(m->last_host[i]);
 			m->last_host[i] = dlv_strdup(host);
@@ -791,15 +938,18 @@ dlv_txn_result(
 		}
 	}
 	/* A transaction that never reached a session was counted by its
-	 * pool, once per failed connection, not once per message. */
+	 * pool, once per failed connection, not once per message.  A hop
+	 * is credited only with what it accepted: a transaction with any
+	 * 4xx counts against it, once. */
 	if (!t->started)
 		;
-	else if (throttled)
-		dlv_hop_result(p, ROUTER_THROTTLED, now);
 	else if (hop_failed)
-		dlv_hop_result(p, ROUTER_FAIL, now);
+		dlv_hop_result(p, ROUTER_FAIL, now, hop_reply);
+	else if (throttled)
+		dlv_hop_result(p, ROUTER_THROTTLED, now, hop_reply);
 	else
-		dlv_hop_result(p, ROUTER_OK, now);
+		dlv_hop_result(
+		    p, accepted ? ROUTER_OK : ROUTER_ANSWERED, now, &t->t.data);
 	dlv_txn_free(t);
 	dlv_job_txn_closed(j);
 }
@@ -1073,7 +1223,7 @@ dlv_conn_open(struct dlv_pool *p)
 		    t->host, strerror(errno));
 		dlv_conn_free(c);
 		p->next_target++;
-		dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms());
+		dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms(), &why);
 		dlv_pool_fail_waiting(p, &why, false);
 	}
 }
@@ -1292,7 +1442,7 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 		return;
 	}
 	p->round_failures = 0;
-	dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms());
+	dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms(), &r);
 	TAILQ_FOREACH(o, &p->conns, entry)
 	any_ready |= o->ready;
 	/* Live sessions will serve the queue; otherwise it fails over now
@@ -1631,6 +1781,7 @@ delivery_open(struct node *n, char *err, size_t errlen)
 	d->seed = (uint32_t)arc4random() | 1;
 	TAILQ_INIT(&d->msgs);
 	TAILQ_INIT(&d->pools);
+	TAILQ_INIT(&d->parked);
 	pthread_mutex_init(&d->mx, NULL);
 	memset(&rp, 0, sizeof(rp));
 	rp.circuit_failures = (int)cf;
@@ -1657,6 +1808,8 @@ delivery_open(struct node *n, char *err, size_t errlen)
 
 		event_add(d->tick, &tv);
 	}
+	if ((d->parked_ev = evtimer_new(n->base, dlv_parked_run, d)) == NULL)
+		fatalx("delivery: evtimer_new");
 	dlv_self = d;
 	log_info("delivery: started, tick %dms, resolver %s", d->tick_ms,
 	    config_get(c, "resolver") ? config_get(c, "resolver") : "system");
@@ -1684,6 +1837,9 @@ delivery_close(struct delivery *d)
 	dlv_self = NULL;
 	if (d->tick != NULL)
 		event_free(d->tick);
+	if (d->parked_ev != NULL)
+		event_free(d->parked_ev);
+	TAILQ_INIT(&d->parked); /* the jobs are freed with their messages */
 	/* Jobs and transactions hang off pools; messages stay queued in
 	 * the spool (ACTIVE or as they were) for the next start. */
 	while ((p = TAILQ_FIRST(&d->pools)) != NULL) {

@@ -1,7 +1,7 @@
 /* router.c - recipient route → ordered hop list for one attempt, with
  * weighted sharing inside a hop group and a circuit breaker per hop.
  * Pure: state is a small table keyed by hop name, mutated only by
- * router_result() and router_plan() (probe bookkeeping), given now.
+ * router_result() and router_take() (probe bookkeeping), given now.
  * Called by delivery.c on the loop thread. */
 #include "router.h"
 
@@ -15,7 +15,8 @@ struct router_hop {
 	int64_t open_until_ms; /* 0: closed */
 	int64_t probe_at_ms;   /* a probe is out since; 0: none */
 	int64_t throttled_until_ms;
-	int64_t throttle_ms; /* current back-off */
+	int64_t throttle_ms;        /* current back-off */
+	int64_t throttle_window_ms; /* provider's window, when it named one */
 };
 
 struct router {
@@ -97,28 +98,50 @@ router_find(struct router *r, const char *name, bool create)
 	return h;
 }
 
-/* Usable now?  Marks the probe when a cool-down has just ended. */
-static bool
+/* Where the hop's circuit stands for a job at now; take: the job gets
+ * the probe when one is due. */
+static enum router_admit
 router_admit(struct router *r, struct router_hop *h, int64_t now, bool take)
 {
 	if (h == NULL || h->open_until_ms == 0)
-		return true;
+		return ROUTER_GO;
 	if (now < h->open_until_ms)
-		return false;
+		return ROUTER_SKIP;
 	/* Half-open: one probe at a time; a probe that never reported back
 	 * (its connection still hanging) is replaced after a cool-down. */
 	if (h->probe_at_ms != 0 &&
 	    now - h->probe_at_ms < r->p.circuit_cooldown_ms)
-		return false;
+		return ROUTER_WAIT;
 	if (take)
 		h->probe_at_ms = now;
-	return true;
+	return ROUTER_PROBE;
 }
 
 bool
 router_hop_available(struct router *r, const char *name, int64_t now_ms)
 {
+	enum router_admit a =
+	    router_admit(r, router_find(r, name, false), now_ms, false);
+
+	return a == ROUTER_GO || a == ROUTER_PROBE;
+}
+
+enum router_admit
+router_take(struct router *r, const char *name, int64_t now_ms)
+{
+	return router_admit(r, router_find(r, name, false), now_ms, true);
+}
+
+enum router_admit
+router_state(struct router *r, const char *name, int64_t now_ms)
+{
 	return router_admit(r, router_find(r, name, false), now_ms, false);
+}
+
+int64_t
+router_cooldown_ms(const struct router *r)
+{
+	return r->p.circuit_cooldown_ms;
 }
 
 size_t
@@ -157,7 +180,7 @@ router_plan(struct router *r, const Sluice__Route *route, router_hop_fn fn,
 					late[nlate++] = h;
 				continue;
 			}
-			if (!router_admit(r, st, now_ms, false))
+			if (router_admit(r, st, now_ms, false) == ROUTER_SKIP)
 				continue;
 			cand[nc++] = h;
 			total += h->weight ? h->weight : 1;
@@ -175,8 +198,6 @@ router_plan(struct router *r, const Sluice__Route *route, router_hop_fn fn,
 					break;
 				}
 			}
-			router_admit(r, router_find(r, cand[pick]->name, false),
-			    now_ms, true);
 			out[n++] = cand[pick];
 			total -= cand[pick]->weight ? cand[pick]->weight : 1;
 			cand[pick] = cand[--nc];
@@ -187,40 +208,73 @@ router_plan(struct router *r, const Sluice__Route *route, router_hop_fn fn,
 	return n;
 }
 
-void
+enum router_change
 router_result(
     struct router *r, const char *name, enum router_outcome o, int64_t now_ms)
 {
 	struct router_hop *h = router_find(r, name, true);
+	bool was_open;
 
 	if (h == NULL)
-		return;
+		return ROUTER_SAME;
+	was_open = h->open_until_ms != 0;
 	switch (o) {
 	case ROUTER_OK:
-		h->delivered++;
+	case ROUTER_ANSWERED:
+	case ROUTER_THROTTLED:
+		/* The hop answered: whatever it said, it is up. */
+		if (o == ROUTER_OK)
+			h->delivered++;
 		h->failures = 0;
 		h->open_until_ms = 0;
 		h->probe_at_ms = 0;
-		if (h->throttled_until_ms <= now_ms)
-			h->throttle_ms = 0;
-		break;
-	case ROUTER_FAIL:
-		h->failed++;
-		h->failures++;
-		h->probe_at_ms = 0;
-		if (h->failures >= (uint32_t)r->p.circuit_failures)
-			h->open_until_ms = now_ms + r->p.circuit_cooldown_ms;
-		break;
-	case ROUTER_THROTTLED:
+		if (o != ROUTER_THROTTLED) {
+			if (h->throttled_until_ms <= now_ms) {
+				h->throttle_ms = 0;
+				h->throttle_window_ms = 0;
+			}
+			break;
+		}
 		/* Not a failure of the hop: back off, doubling while the
 		 * provider keeps saying so. */
 		h->throttle_ms =
 		    h->throttle_ms == 0 ? r->p.throttle_ms : h->throttle_ms * 2;
 		if (h->throttle_ms > r->p.throttle_max_ms)
 			h->throttle_ms = r->p.throttle_max_ms;
-		h->throttled_until_ms = now_ms + h->throttle_ms;
+		if (h->throttled_until_ms < now_ms + h->throttle_ms)
+			h->throttled_until_ms = now_ms + h->throttle_ms;
 		break;
+	case ROUTER_FAIL:
+		h->failed++;
+		h->failures++;
+		/* A failed probe, or a failure while half-open, opens the
+		 * circuit again; a closed one opens after the threshold.
+		 * While open (cooling down) late results of sessions that
+		 * started before change nothing. */
+		if (was_open && now_ms < h->open_until_ms)
+			return ROUTER_SAME;
+		h->probe_at_ms = 0;
+		if (was_open ||
+		    h->failures >= (uint32_t)r->p.circuit_failures) {
+			h->open_until_ms = now_ms + r->p.circuit_cooldown_ms;
+			return ROUTER_OPENED;
+		}
+		return ROUTER_SAME;
 	}
+	return was_open ? ROUTER_CLOSED : ROUTER_SAME;
+}
+
+void
+router_throttle_for(
+    struct router *r, const char *name, int64_t window_ms, int64_t now_ms)
+{
+	struct router_hop *h = router_find(r, name, true);
+
+	if (h == NULL || window_ms <= 0)
+		return;
+	h->throttle_window_ms = window_ms;
+	if (h->throttled_until_ms < now_ms + window_ms)
+		h->throttled_until_ms = now_ms + window_ms;
 }
 
 void
@@ -237,12 +291,15 @@ router_foreach(struct router *r, int64_t now_ms,
 		s.name = h->name;
 		s.circuit_open =
 		    h->open_until_ms != 0 && now_ms < h->open_until_ms;
+		s.half_open =
+		    h->open_until_ms != 0 && now_ms >= h->open_until_ms;
 		s.throttled = h->throttled_until_ms > now_ms;
 		s.recent_failures = h->failures;
 		s.delivered = h->delivered;
 		s.failed = h->failed;
 		s.open_until_ms = h->open_until_ms;
 		s.throttled_until_ms = h->throttled_until_ms;
+		s.throttle_window_ms = h->throttle_window_ms;
 		cb(&s, arg);
 	}
 }

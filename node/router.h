@@ -23,21 +23,39 @@ struct router_params {
 
 /* What one use of a hop (a connection or a transaction) came to. */
 enum router_outcome {
-	ROUTER_OK,        /* hop worked (whatever the recipients got) */
-	ROUTER_FAIL,      /* refused, timeout, TLS, AUTH, 4xx session */
-	ROUTER_THROTTLED, /* 454 throttling: slow down, no failure */
+	ROUTER_OK,        /* hop accepted mail: credited as a delivery */
+	ROUTER_ANSWERED,  /* hop worked but accepted nothing (5xx to all) */
+	ROUTER_FAIL,      /* refused, timeout, TLS, AUTH, any 4xx, close */
+	ROUTER_THROTTLED, /* throttling: slow down, no failure */
+};
+
+/* May a job use a hop now (router_take)? */
+enum router_admit {
+	ROUTER_GO,    /* circuit closed */
+	ROUTER_PROBE, /* half-open: the caller now holds the one probe */
+	ROUTER_WAIT,  /* half-open, a probe is out: wait for its outcome */
+	ROUTER_SKIP,  /* circuit open, cooling down */
+};
+
+/* What a result did to the circuit, for the one log line per change. */
+enum router_change {
+	ROUTER_SAME,
+	ROUTER_OPENED, /* closed or half-open -> open */
+	ROUTER_CLOSED, /* open or half-open -> closed */
 };
 
 /* Health of one hop, as the metrics see it. */
 struct router_hop_state {
 	const char *name;
 	bool circuit_open; /* skipped until cool-down ends */
+	bool half_open;    /* cool-down over, probing */
 	bool throttled;
 	uint32_t recent_failures; /* consecutive */
 	uint64_t delivered;       /* successful uses */
 	uint64_t failed;          /* failed uses */
 	int64_t open_until_ms;
 	int64_t throttled_until_ms;
+	int64_t throttle_window_ms; /* from the provider's reply; 0: back-off */
 };
 
 /* Looks a hop up by name in the running policy (policy_hop()). */
@@ -51,18 +69,37 @@ void router_free(struct router *);
  * recipient whose most specific route is route, best first, at most max:
  * the route's groups in order, each group's hops in a weighted random
  * order (weight 0 counts as 1; *seed is advanced).  Skipped: unknown hops,
- * hops whose max_size the message exceeds, hops whose circuit is open.  A
- * hop whose cool-down has ended is included once as the probe.  Throttled
- * hops move behind every healthy one.  Returns the number written.
+ * hops whose max_size the message exceeds, hops whose circuit is open and
+ * cooling down.  A half-open hop (cool-down over) is included: whether
+ * the job may use it is decided when it gets there (router_take).
+ * Throttled hops move behind every healthy one.  Returns the number
+ * written.  No side effects on the circuits.
  */
 size_t router_plan(struct router *, const Sluice__Route *, router_hop_fn,
     void *arg, uint64_t size, int64_t now_ms, uint32_t *seed,
     const Sluice__Hop **out, size_t max);
+/*
+ * A job is about to hand mail to hop name.  GO: closed.  PROBE: the
+ * cool-down is over and no probe is out; the caller's transaction is the
+ * probe (a probe that has not reported back for a cool-down is replaced).
+ * WAIT: another job's probe is out; its outcome decides.  SKIP: open.
+ */
+enum router_admit router_take(
+    struct router *, const char *name, int64_t now_ms);
+/* The same answer without taking the probe. */
+enum router_admit router_state(
+    struct router *, const char *name, int64_t now_ms);
 /* Records the outcome of a use of hop name at now_ms. */
-void router_result(
+enum router_change router_result(
     struct router *, const char *name, enum router_outcome, int64_t now_ms);
+/* A throttling reply named its window (a provider's daily quota): the
+ * hop stays behind the others until now_ms + window_ms at least. */
+void router_throttle_for(
+    struct router *, const char *name, int64_t window_ms, int64_t now_ms);
 /* Is the hop usable right now (circuit closed or due for a probe)? */
 bool router_hop_available(struct router *, const char *name, int64_t now_ms);
+/* Cool-down, for callers that re-check waiting jobs. */
+int64_t router_cooldown_ms(const struct router *);
 /* Calls cb for every hop seen so far (for metrics and explain). */
 void router_foreach(struct router *, int64_t now_ms,
     void (*cb)(const struct router_hop_state *, void *), void *arg);

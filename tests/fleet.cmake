@@ -13,3 +13,4 @@ sluice_unit_test(test_budget fleet/test_budget_unit.c
 	${PROJECT_SOURCE_DIR}/controller/budget.c)
 sluice_scenario_test(fleet_handoff fleet/test_handoff.py 180)
 sluice_scenario_test(fleet_auth_burst fleet/test_auth_burst.py 120)
+sluice_scenario_test(fleet_failback fleet/test_failback.py 180)

@@ -117,24 +117,129 @@ test_circuit_opens_and_probes(void **state)
 	size_t n;
 
 	(void)state;
-	router_result(r, "a", ROUTER_FAIL, 0);
+	assert_int_equal(router_result(r, "a", ROUTER_FAIL, 0), ROUTER_SAME);
 	router_result(r, "a", ROUTER_FAIL, 0);
 	assert_true(router_hop_available(r, "a", 10));
-	router_result(r, "a", ROUTER_FAIL, 10);
+	assert_int_equal(router_take(r, "a", 10), ROUTER_GO);
+	assert_int_equal(router_result(r, "a", ROUTER_FAIL, 10), ROUTER_OPENED);
 	assert_false(router_hop_available(r, "a", 10));
+	assert_int_equal(router_take(r, "a", 10), ROUTER_SKIP);
 	n = router_plan(r, &route, lookup, NULL, 1, 500, &seed, out, 8);
 	assert_int_equal(n, 2); /* b, c */
-	/* Cool-down over: one probe, not two. */
+	/* A late failure of a session that started before the circuit
+	 * opened neither extends the cool-down nor logs a change. */
+	assert_int_equal(router_result(r, "a", ROUTER_FAIL, 600), ROUTER_SAME);
+	/* Cool-down over: every plan includes the hop (making a plan takes
+	 * nothing), and the first job to reach it is the one probe. */
 	n = router_plan(r, &route, lookup, NULL, 1, 1010, &seed, out, 8);
 	assert_int_equal(n, 3);
 	n = router_plan(r, &route, lookup, NULL, 1, 1020, &seed, out, 8);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
+	assert_int_equal(router_state(r, "a", 1020), ROUTER_PROBE);
+	assert_int_equal(router_take(r, "a", 1020), ROUTER_PROBE);
+	assert_int_equal(router_take(r, "a", 1021), ROUTER_WAIT);
+	assert_int_equal(router_state(r, "a", 1021), ROUTER_WAIT);
 	/* The probe failed: open again.  Then a good probe closes it. */
-	router_result(r, "a", ROUTER_FAIL, 1030);
+	assert_int_equal(
+	    router_result(r, "a", ROUTER_FAIL, 1030), ROUTER_OPENED);
 	assert_false(router_hop_available(r, "a", 1500));
 	assert_true(router_hop_available(r, "a", 2031));
-	router_result(r, "a", ROUTER_OK, 2031);
-	assert_true(router_hop_available(r, "a", 2032));
+	assert_int_equal(router_take(r, "a", 2031), ROUTER_PROBE);
+	assert_int_equal(router_result(r, "a", ROUTER_OK, 2040), ROUTER_CLOSED);
+	assert_int_equal(router_take(r, "a", 2041), ROUTER_GO);
+	assert_int_equal(router_take(r, "a", 2042), ROUTER_GO);
+	router_free(r);
+}
+
+/* The issue 10 failback: a primary whose circuit opened is back in
+ * rotation within one cool-down of its return, and a probe that never
+ * reports is replaced after a cool-down. */
+static void
+test_failback_and_stale_probe(void **state)
+{
+	struct router_params p = {1, 1000, 500, 4000};
+	struct router *r = router_new(&p);
+	const Sluice__Hop *out[8];
+	uint32_t seed = 5;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(router_result(r, "a", ROUTER_FAIL, 0), ROUTER_OPENED);
+	n = router_plan(r, &route, lookup, NULL, 1, 999, &seed, out, 8);
+	assert_int_equal(n, 2);
+	n = router_plan(r, &route, lookup, NULL, 1, 1000, &seed, out, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(router_take(r, "a", 1000), ROUTER_PROBE);
+	/* Nothing reported for a whole cool-down: the next job probes. */
+	assert_int_equal(router_take(r, "a", 1999), ROUTER_WAIT);
+	assert_int_equal(router_take(r, "a", 2000), ROUTER_PROBE);
+	/* A throttling answer is an answer: the hop is up, behind others. */
+	assert_int_equal(
+	    router_result(r, "a", ROUTER_THROTTLED, 2010), ROUTER_CLOSED);
+	assert_int_equal(router_take(r, "a", 2011), ROUTER_GO);
+	router_free(r);
+}
+
+static void
+count_cb(const struct router_hop_state *s, void *arg)
+{
+	*(struct router_hop_state *)arg = *s;
+}
+
+/* Only what the hop accepted is credited; a 5xx-to-everything answer
+ * keeps the circuit closed without a delivery. */
+static void
+test_credit_only_accepted(void **state)
+{
+	struct router_params p = {2, 1000, 500, 4000};
+	struct router *r = router_new(&p);
+	struct router_hop_state s;
+
+	(void)state;
+	router_result(r, "a", ROUTER_OK, 0);
+	router_result(r, "a", ROUTER_ANSWERED, 1);
+	router_result(r, "a", ROUTER_FAIL, 2);
+	router_result(r, "a", ROUTER_ANSWERED, 3); /* resets the count */
+	assert_int_equal(router_result(r, "a", ROUTER_FAIL, 4), ROUTER_SAME);
+	router_foreach(r, 5, count_cb, &s);
+	assert_string_equal(s.name, "a");
+	assert_int_equal(s.delivered, 1);
+	assert_int_equal(s.failed, 2);
+	assert_int_equal(s.recent_failures, 1);
+	assert_false(s.circuit_open);
+	assert_int_equal(router_result(r, "a", ROUTER_FAIL, 6), ROUTER_OPENED);
+	router_foreach(r, 7, count_cb, &s);
+	assert_true(s.circuit_open);
+	assert_false(s.half_open);
+	router_foreach(r, 1006, count_cb, &s);
+	assert_false(s.circuit_open);
+	assert_true(s.half_open);
+	router_free(r);
+}
+
+/* A provider's window (a daily quota) holds the hop back for that long,
+ * not for the short doubling back-off. */
+static void
+test_throttle_window(void **state)
+{
+	struct router_params p = {3, 1000, 500, 4000};
+	struct router *r = router_new(&p);
+	const Sluice__Hop *out[8];
+	struct router_hop_state s;
+	uint32_t seed = 11;
+	size_t n;
+
+	(void)state;
+	router_result(r, "a", ROUTER_THROTTLED, 0);
+	router_throttle_for(r, "a", 3600000, 0);
+	router_foreach(r, 10, count_cb, &s);
+	assert_true(s.throttled);
+	assert_int_equal(s.throttle_window_ms, 3600000);
+	n = router_plan(r, &route, lookup, NULL, 1, 3599999, &seed, out, 8);
+	assert_int_equal(n, 3);
+	assert_string_equal(out[2]->name, "a");
+	router_foreach(r, 3600000, count_cb, &s);
+	assert_false(s.throttled);
 	router_free(r);
 }
 
@@ -174,6 +279,9 @@ main(void)
 	    cmocka_unit_test_setup(test_max_size_skips, setup),
 	    cmocka_unit_test_setup(test_circuit_opens_and_probes, setup),
 	    cmocka_unit_test_setup(test_throttled_goes_last, setup),
+	    cmocka_unit_test_setup(test_failback_and_stale_probe, setup),
+	    cmocka_unit_test_setup(test_credit_only_accepted, setup),
+	    cmocka_unit_test_setup(test_throttle_window, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
