@@ -410,7 +410,7 @@ hop_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 {
 	struct hop_arg *a = arg;
 	Sluice__Hop *h;
-	const char *route;
+	const char *route, *missing;
 	int i = policy_find_hop(p, a->name);
 
 	if (a->del) {
@@ -432,6 +432,13 @@ hop_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 		h->has_secret = true;
 		h->keep_secret = true;
 	}
+	/* A cloud relay refuses mail without its credentials (issue 10):
+	 * refuse the hop instead (a stored secret counts). */
+	if (h->preset[0] != '\0' &&
+	    (missing = hop_preset_missing(
+	         h->preset, h->auth_user[0] != '\0', h->has_secret)) != NULL)
+		ctl_die(
+		    "hop %s: preset %s needs %s", a->name, h->preset, missing);
 	if (i >= 0) {
 		sluice__hop__free_unpacked(p->hops[i], NULL);
 		p->hops[i] = h;

@@ -49,6 +49,38 @@ hop_preset_names(void)
 	return "sendgrid|ses|mailgun";
 }
 
+/* What each provider authenticates with: SendGrid the user "apikey" (set
+ * by the preset) and an API key; SES SMTP credentials (an IAM SMTP user
+ * name and password, per region); Mailgun a domain's SMTP login and
+ * password.  None of them relays for an unauthenticated client: a hop
+ * without them would only collect "530"/"550 Unauthenticated" replies. */
+static const struct {
+	const char *preset, *user, *secret;
+} preset_creds[] = {
+    {"sendgrid", NULL, "--secret-stdin (the SendGrid API key)"},
+    {"ses", "--user (the SES SMTP user name)",
+        "--secret-stdin (the SES SMTP password)"},
+    {"mailgun", "--user (the Mailgun SMTP login)",
+        "--secret-stdin (the Mailgun SMTP password)"},
+};
+
+const char *
+hop_preset_missing(const char *preset, bool has_user, bool has_secret)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(preset_creds) / sizeof(*preset_creds); i++) {
+		if (strcmp(preset, preset_creds[i].preset) != 0)
+			continue;
+		if (preset_creds[i].user != NULL && !has_user)
+			return preset_creds[i].user;
+		if (!has_secret)
+			return preset_creds[i].secret;
+		return NULL;
+	}
+	return NULL;
+}
+
 int
 hop_preset_apply(Sluice__Hop *h, const char *preset, const char *region,
     bool eu, char *err, size_t errlen)

@@ -12,6 +12,11 @@
  * eu selects mailgun's EU endpoint.  0, or -1 with err. */
 int hop_preset_apply(Sluice__Hop *, const char *preset, const char *region,
     bool eu, char *err, size_t errlen);
+/* The credentials a preset's provider requires before it relays
+ * anything: NULL when the hop has them, else the missing flag with what
+ * it is for ("--secret-stdin (the API key)"). */
+const char *hop_preset_missing(
+    const char *preset, bool has_user, bool has_secret);
 /* "sendgrid|ses|mailgun", for messages. */
 const char *hop_preset_names(void);
 /* The certificate-verification default for a TLS mode. */

@@ -159,6 +159,22 @@ def run(f):
            "eu-west-1", "--user", "AKIA", "--secret-stdin",
            input="ses-" + SECRET + "\n")
     refused(f, "ses without region", "hop", "add", "ses2", "--preset", "ses")
+    # A provider preset without the credentials it needs (issue 10): one
+    # line naming the missing flag, nothing stored.
+    for name, args, flag in (
+            ("sg2", ["--preset", "sendgrid"], "--secret-stdin"),
+            ("ses3", ["--preset", "ses", "--region", "eu-west-1"], "--user"),
+            ("mg", ["--preset", "mailgun"], "--user"),
+            ("mg", ["--preset", "mailgun", "--user", "postmaster@mg.test"],
+             "--secret-stdin")):
+        r = refused(f, "%s without credentials" % args[1], "hop", "add",
+                    name, *args)
+        check(len(r.stderr.strip().splitlines()) == 1 and flag in r.stderr
+              and "preset %s needs" % args[1] in r.stderr, r.stderr)
+    check("sg2" not in f.ctl("hop", "list").stdout, "sg2 not stored")
+    # Re-adding a preset hop keeps its stored secret: not refused.
+    r = f.ctl("hop", "add", "sendgrid", "--preset", "sendgrid", check=False)
+    check(r.returncode == 0 and "no changes" in r.stdout + r.stderr, r)
     r = mutate(f, "hop", "add", "primary", "--host", "10.0.0.6", "--port",
                "25", "--tls", "starttls", "--weight", "2")
     check("updated" in r.stdout, r.stdout)
