@@ -17,6 +17,7 @@
 #include "delivery.h"
 #include "journal.h"
 #include "node.h"
+#include "signer.h"
 
 const char *const metrics_config_keys[] = {"metrics_listen", NULL};
 
@@ -71,6 +72,41 @@ metrics_hops(const struct node *n, struct evbuffer *b)
 	}
 }
 
+static void
+metrics_dkim_signed(
+    const char *domain, uint64_t nsigned, uint64_t nfailed, void *arg)
+{
+	(void)nfailed;
+	evbuffer_add_printf(arg,
+	    "sluice_dkim_signed_total{domain=\"%s\"} %" PRIu64 "\n", domain,
+	    nsigned);
+}
+
+static void
+metrics_dkim_failed(
+    const char *domain, uint64_t nsigned, uint64_t nfailed, void *arg)
+{
+	(void)nsigned;
+	evbuffer_add_printf(arg,
+	    "sluice_dkim_failures_total{domain=\"%s\"} %" PRIu64 "\n", domain,
+	    nfailed);
+}
+
+/* Messages signed and signing failures per signing domain. */
+static void
+metrics_dkim(const struct node *n, struct evbuffer *b)
+{
+	evbuffer_add_printf(b,
+	    "# HELP sluice_dkim_signed_total Messages DKIM-signed, per "
+	    "signing domain.\n# TYPE sluice_dkim_signed_total counter\n");
+	signer_counts(n->signer, metrics_dkim_signed, b);
+	evbuffer_add_printf(b,
+	    "# HELP sluice_dkim_failures_total DKIM signing failures (sent "
+	    "unsigned or deferred), per signing domain.\n"
+	    "# TYPE sluice_dkim_failures_total counter\n");
+	signer_counts(n->signer, metrics_dkim_failed, b);
+}
+
 void
 metrics_render(const struct node *n, struct evbuffer *b)
 {
@@ -120,6 +156,7 @@ metrics_render(const struct node *n, struct evbuffer *b)
 	    "1 while the node drains (listeners closed, delivery goes on).",
 	    command_draining(n->command));
 	metrics_hops(n, b);
+	metrics_dkim(n, b);
 }
 
 static void

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "policy_check.h"
+#include "signer.h"
 #include "smtp_server.h"
 #include "spool.h"
 #include "uplink.h"
@@ -41,12 +42,20 @@ void
 node_policy_swap(struct node *n, struct policy *p)
 {
 	uint64_t from = policy_version(n->policy);
+	struct signer *sg;
 
 	/* drain --handoff keeps routing to the peers (command.c) */
 	p = command_policy(n->command, p);
 	policy_unref(n->policy);
 	n->policy = p;
 	atomic_store(&n->running_version, policy_version(p));
+	if ((sg = signer_new(policy_snapshot(p), n->signer)) != NULL) {
+		signer_free(n->signer);
+		n->signer = sg;
+	} else
+		log_warn("node %s: out of memory loading DKIM keys; the "
+		         "previous ones stay",
+		    n->name);
 	if (from != policy_version(p))
 		log_info("node %s: running policy version %" PRIu64
 		         " (was %" PRIu64 ")%s",
@@ -297,6 +306,7 @@ out:
 	spool_close(n.spool);
 	journal_close(n.journal);
 	policy_unref(n.policy);
+	signer_free(n.signer);
 	authwatch_free(n.authwatch);
 	if (n.base != NULL)
 		event_base_free(n.base);

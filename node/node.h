@@ -18,6 +18,7 @@ struct smtp_server;
 struct authwatch;
 struct delivery;
 struct command;
+struct signer;
 
 /* Counters since start, reported in every heartbeat (QueueMetrics). */
 struct node_stats {
@@ -53,6 +54,8 @@ struct node {
 	struct smtp_server *smtp;
 	struct delivery *delivery;
 	struct command *command; /* fleet commands, drain (command.h) */
+	/* DKIM keys of the current policy, rebuilt with it (signer.h). */
+	struct signer *signer;
 	struct node_stats stats;
 	/* AUTH failures per IP and user, last minute (thread-safe). */
 	struct authwatch *authwatch;

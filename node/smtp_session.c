@@ -27,12 +27,14 @@
 
 #include "auth.h"
 #include "authwatch.h"
+#include "dkim.h"
 #include "journal.h"
 #include "log.h"
 #include "node.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "signer.h"
 #include "smtp_parse.h"
 #include "spool.h"
 #include "tls_server.h"
@@ -110,6 +112,10 @@ struct smtp_session {
 	int64_t max_size;
 	char *hdr; /* first SMTP_HDR_CAPTURE */
 	size_t hdrlen;
+	/* DKIM: the message being signed as it streams in (NULL when the
+	 * policy has no keys), then the outcome (signer.h) */
+	struct dkim_sign *dkim;
+	struct signer_result dkim_res;
 };
 
 static struct smtp_server *session_srv; /* for callbacks by id */
@@ -250,6 +256,10 @@ txn_reset(struct smtp_session *s)
 	free(s->hdr);
 	s->hdr = NULL;
 	s->hdrlen = 0;
+	dkim_sign_free(s->dkim);
+	s->dkim = NULL;
+	free(s->dkim_res.headers);
+	memset(&s->dkim_res, 0, sizeof(s->dkim_res));
 	s->has_mail = false;
 	s->overflow = false;
 	s->write_errno = 0;
@@ -495,6 +505,9 @@ cmd_data(struct smtp_session *s, const char *arg)
 		return;
 	}
 	smtp_data_init(&s->data);
+	if (signer_active(n->signer))
+		s->dkim = dkim_sign_new(
+		    signer_body_canons(n->signer), DKIM_HEADER_MAX);
 	s->max_size = limit(s, "max_message_size");
 	s->state = SS_DATA;
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -830,11 +843,40 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 	if (s->overflow || s->write_errno != 0 || s->data.bare || s->data.nul ||
 	    s->data.toolong)
 		return; /* refused anyway: read on, write nothing */
+	if (s->dkim != NULL)
+		dkim_sign_update(s->dkim, buf, len); /* body hash streams */
 	if (spool_msg_write(s->msg, buf, len) == -1)
 		s->write_errno = errno != 0 ? errno : EIO;
 }
 
 static void smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok);
+
+/* Signs the accepted message once, before it is queued: the signatures
+ * are stored with it and sent unchanged on every attempt and hop.  -1
+ * only when the signing domain requires a signature and none could be
+ * made: the client gets a 4xx and sends again later (never lost). */
+static int
+data_sign(struct smtp_session *s)
+{
+	struct node *n = node_of(s);
+	struct signer_result *r = &s->dkim_res;
+
+	if (s->dkim == NULL) {
+		if (!signer_active(n->signer))
+			return 0;
+		/* dkim_sign_new failed (memory): as a signing failure */
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		r->outcome = SIGNER_FAILED_OPTIONAL;
+	} else
+		signer_sign(n->signer, s->dkim, now_s(), r);
+	dkim_sign_free(s->dkim);
+	s->dkim = NULL;
+	if (r->err[0] != '\0')
+		log_warn("smtp dkim %s client=%s from=<%s> d=%s: %s",
+		    signer_outcome_name(r->outcome), s->client, s->from.addr,
+		    r->domain[0] != '\0' ? r->domain : "-", r->err);
+	return r->outcome == SIGNER_FAILED_REQUIRED ? -1 : 0;
+}
 
 /* The client sent CRLF.CRLF: answer or hand to the spool. */
 static void
@@ -875,6 +917,12 @@ data_end(struct smtp_session *s)
 		txn_reset(s);
 		return;
 	}
+	if (data_sign(s) == -1) {
+		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 451, "4.7.0",
+		    "Temporary failure: the message could not be DKIM-signed");
+		txn_reset(s);
+		return;
+	}
 	if (s->hdr != NULL)
 		smtp_message_id(s->hdr, s->hdrlen, msgid, sizeof(msgid));
 	memset(&env, 0, sizeof(env));
@@ -888,6 +936,7 @@ data_end(struct smtp_session *s)
 	env.received_at = now_s();
 	env.smtputf8 = s->mp.smtputf8;
 	env.eightbit = s->mp.body == SMTP_BODY_8BITMIME;
+	env.dkim = s->dkim_res.headers;
 	/* the spool owns msg from here and calls back by id; should it
 	 * call back at once, smtp_session_on_commit sees `committing` and
 	 * leaves the rest of the batch to the loop we are in */
@@ -927,12 +976,27 @@ journal_received(struct smtp_session *s, const char *qid, const char *msgid)
 	journal_append(n->journal, &ev);
 }
 
+/* " dkim=d:s1,s2" (signed), " dkim=none" (a failure sent unsigned) or
+ * "" (no key for the From: domain) for the accepted line. */
+static void
+dkim_note(const struct smtp_session *s, char *buf, size_t len)
+{
+	const struct signer_result *r = &s->dkim_res;
+
+	if (r->outcome == SIGNER_SIGNED)
+		snprintf(buf, len, " dkim=%s:%s", r->domain, r->selectors);
+	else if (r->outcome == SIGNER_NONE)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, " dkim=none");
+}
+
 static void
 smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 {
 	struct smtp_session *s = session_lookup(cookie);
 	struct node *n;
-	char key[RATELIMIT_KEY_MAX], msgid[512] = "";
+	char key[RATELIMIT_KEY_MAX], msgid[512] = "", dkim[600];
 
 	if (s == NULL) {
 		/* the client left before the flush: it never saw a 250 and
@@ -959,12 +1023,13 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		if (s->hdr != NULL)
 			smtp_message_id(
 			    s->hdr, s->hdrlen, msgid, sizeof(msgid));
+		dkim_note(s, dkim, sizeof(dkim));
 		log_info("%s smtp accepted client=%s%s%s from=<%s> nrcpt=%zu "
-		         "size=%" PRIu64 " msgid=%s tls=%s",
+		         "size=%" PRIu64 " msgid=%s tls=%s%s",
 		    qid, s->client, s->authed ? " user=" : "",
 		    s->authed ? s->user : "", s->from.addr, s->nrcpts,
 		    s->data.size, msgid[0] != '\0' ? msgid : "-",
-		    s->tls ? "yes" : "no");
+		    s->tls ? "yes" : "no", dkim);
 		journal_received(s, qid, msgid);
 	} else if (spool_last_errno(n->spool) == ENOSPC)
 		/* RFC 3463: 4.3.1 mail system full */

@@ -34,6 +34,9 @@ struct spool_envelope {
 	int64_t received_at;    /* unix seconds */
 	bool smtputf8;
 	bool eightbit;
+	/* DKIM-Signature fields computed once at acceptance (signer.h),
+	 * sent before the data on every attempt; NULL or "": unsigned. */
+	const char *dkim;
 };
 
 /* Opens (creating) dir, recovers: committed messages are queued exactly

@@ -76,7 +76,10 @@ spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
 
 /* MSG tail: committed_at i64, received_at i64, flags u32 (1 smtputf8,
  * 2 8bitmime), nrcpts u32, then sender, client, helo, auth_user,
- * message_id and each recipient as {len u32, octets}. */
+ * message_id and each recipient as {len u32, octets}.
+ * Flag 16 (SPOOL_ENV_F_DKIM): one more string follows the recipients,
+ * the DKIM-Signature fields sent before the data. */
+#define SPOOL_ENV_F_DKIM 16U
 static size_t
 str_len(const char *s)
 {
@@ -109,18 +112,24 @@ spool_env_encode(
 		len += 4 + str_len(fixed[i]);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		len += 4 + str_len(env->rcpts[i]);
+	if (str_len(env->dkim) > 0)
+		len += 4 + str_len(env->dkim);
 	if ((buf = malloc(len)) == NULL)
 		return NULL;
 	spool_put64(buf, (uint64_t)committed_at);
 	spool_put64(buf + 8, (uint64_t)env->received_at);
 	spool_put32(
 	    buf + 16, (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0));
+	if (str_len(env->dkim) > 0)
+		spool_put32(buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_DKIM);
 	spool_put32(buf + 20, (uint32_t)env->nrcpts);
 	p = buf + 24;
 	for (int i = 0; i < 5; i++)
 		p = put_str(p, fixed[i]);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		p = put_str(p, env->rcpts[i]);
+	if (str_len(env->dkim) > 0)
+		p = put_str(p, env->dkim);
 	*lenp = len;
 	return buf;
 }
@@ -134,6 +143,7 @@ spool_ent_decode_tail(
 	struct spool_ent *e;
 	const uint8_t *end = p + len;
 	const char **fixed[5];
+	size_t has_dkim;
 	uint32_t n;
 	char *s;
 
@@ -154,19 +164,20 @@ spool_ent_decode_tail(
 	e->env.nrcpts = n;
 	/* Strings are copied NUL-terminated into one block no larger than
 	 * the record. */
-	e->strings = malloc(len + 5 + n);
+	e->strings = malloc(len + 6 + n);
 	e->rcpts = calloc((size_t)n + 1, sizeof(*e->rcpts));
 	e->rcpt_status = calloc((size_t)n + 1, 1);
 	if (e->strings == NULL || e->rcpts == NULL || e->rcpt_status == NULL)
 		goto bad;
 	s = e->strings;
-	p += 24;
 	fixed[0] = &e->env.sender;
 	fixed[1] = &e->env.client;
 	fixed[2] = &e->env.helo;
 	fixed[3] = &e->env.auth_user;
 	fixed[4] = &e->env.message_id;
-	for (size_t i = 0; i < 5 + (size_t)n; i++) {
+	has_dkim = (spool_get32(p + 16) & SPOOL_ENV_F_DKIM) != 0;
+	p += 24;
+	for (size_t i = 0; i < 5 + (size_t)n + has_dkim; i++) {
 		uint32_t sl;
 		if (end - p < 4)
 			goto bad;
@@ -178,8 +189,10 @@ spool_ent_decode_tail(
 		s[sl] = '\0';
 		if (i < 5)
 			*fixed[i] = s;
-		else
+		else if (i < 5 + (size_t)n)
 			e->rcpts[i - 5] = s;
+		else
+			e->env.dkim = s;
 		s += sl + 1;
 		p += sl;
 	}

@@ -7,6 +7,7 @@
  *                                  weight max_conn rate max_rcpt max_size
  *       [--route 'PATTERN=HOP,HOP;HOP']   ';' separates hop groups
  *       [--limit KEY=VALUE]
+ *       [--dkim DOMAIN:SELECTOR:KEYFILE[:required][:subdomains]]
  * Validated with policy_check() before it is written. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,8 @@ main(int argc, char **argv)
 	static Sluice__HopGroup groups[MAXN][8], *groupp[MAXN][8];
 	static char *names[MAXN][8][16];
 	static Sluice__Limit limits[MAXN], *limitp[MAXN];
+	static Sluice__DkimKey dkim[MAXN], *dkimp[MAXN];
+	static char pem[MAXN][8192];
 	Sluice__Policy pol = SLUICE__POLICY__INIT;
 	struct policy_error pe;
 	char *p, *v, *g, *h, *s1 = NULL, *s2 = NULL;
@@ -150,9 +153,35 @@ main(int argc, char **argv)
 			limits[k].key = p;
 			limits[k].value = strtoll(v, NULL, 10);
 			limitp[k] = &limits[k];
+		} else if (strcmp(argv[i - 1], "--dkim") == 0) {
+			size_t k = pol.n_dkim++, n;
+			char *path, *fl;
+
+			sluice__dkim_key__init(&dkim[k]);
+			dkim[k].domain = strtok_r(p, ":", &s1);
+			dkim[k].selector = strtok_r(NULL, ":", &s1);
+			if ((path = strtok_r(NULL, ":", &s1)) == NULL)
+				die("--dkim DOMAIN:SELECTOR:KEYFILE", p);
+			while ((fl = strtok_r(NULL, ":", &s1)) != NULL) {
+				if (strcmp(fl, "required") == 0)
+					dkim[k].required = 1;
+				else if (strcmp(fl, "subdomains") == 0)
+					dkim[k].subdomains = 1;
+				else
+					die("--dkim flag", fl);
+			}
+			if ((f = fopen(path, "r")) == NULL)
+				die("cannot read", path);
+			n = fread(pem[k], 1, sizeof(pem[k]) - 1, f);
+			fclose(f);
+			pem[k][n] = '\0';
+			dkim[k].private_key = pem[k];
+			dkim[k].has_key = 1;
+			dkimp[k] = &dkim[k];
 		} else
 			die("unknown option", argv[i - 1]);
 	}
+	pol.dkim = dkimp;
 	pol.networks = netp;
 	pol.hops = hopp;
 	pol.routes = routep;

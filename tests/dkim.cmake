@@ -1,0 +1,11 @@
+# DKIM signing (issue 14): the pure core as a cmocka unit; signatures
+# checked by an independent verifier (Debian's python3-dkim) offline.
+set(_n ${PROJECT_SOURCE_DIR}/node)
+sluice_unit_test(test_dkim unit/test_dkim.c ${_n}/dkim.c)
+
+add_executable(sluice-dkim-sign dkim/dkim_sign.c ${_n}/dkim.c)
+target_include_directories(sluice-dkim-sign PRIVATE ${_n})
+target_link_libraries(sluice-dkim-sign PRIVATE sluice_common)
+
+sluice_scenario_test(dkim_verify dkim/test_verify.py 120)
+sluice_scenario_test(dkim_node dkim/test_node.py 180)
