@@ -1,6 +1,8 @@
-/* delivery.c - drives delivery: every tick it takes the due messages from
- * the spool, splits each message's pending recipients into jobs (one per
- * route, and per domain for MX routes), asks the router for the hops of
+/* delivery.c - drives delivery: it takes due messages from its due-time
+ * index (due_queue.c, kept from the spool's changes: new mail is due the
+ * moment its commit is durable, deferred mail at its next attempt),
+ * splits each message's pending recipients into jobs (one per route, and
+ * per domain for MX routes), asks the router for the hops of
  * the attempt and queues transactions (at most max_rcpt recipients each)
  * on the hop's connection pool.  A pool keeps up to max_conn sessions of
  * smtp_client.c and reuses them across messages; a per-hop token bucket
@@ -26,6 +28,7 @@
 
 #include "config.h"
 #include "dsn.h"
+#include "due_queue.h"
 #include "journal.h"
 #include "log.h"
 #include "node.h"
@@ -203,9 +206,13 @@ struct delivery {
 	/* Fleet hop budgets (issue 5): shares from the controller. */
 	struct delivery_share shares[DELIVERY_SHARES_MAX];
 	size_t nshares;
-	/* Scan collection (spool_foreach must not see changes). */
-	struct dlv_msg **scan;
-	size_t nscan, scan_cap;
+	/* The due-time index: every queued message that is neither held
+	 * nor in an attempt, by the time of its next attempt.  The spool
+	 * tells it of every change (spool_watch); due_ev fires for its
+	 * head, or at once (event_active) when mail is due now. */
+	struct due_queue *due;
+	struct event *due_ev;
+	uint32_t defer_tag; /* tag of the spool_set_state(DEFERRED) now */
 	bool closing;
 	pthread_mutex_t mx;
 	struct delivery_hop_metric metrics[DLV_MAX_HOPS_METRICS];
@@ -221,6 +228,7 @@ static void dlv_share_apply(struct delivery *, struct dlv_pool *);
 static void dlv_job_next_hop(struct dlv_job *);
 static void dlv_job_txn_closed(struct dlv_job *);
 static void dlv_msg_job_done(struct dlv_msg *);
+static void dlv_due_arm(struct delivery *);
 
 static int64_t
 dlv_now_ms(void)
@@ -395,7 +403,8 @@ dlv_msg_release(struct dlv_msg *m)
 		pp = &(*pp)->hnext;
 	*pp = m->hnext;
 	TAILQ_REMOVE(&d->msgs, m, entry);
-	d->nmsgs--;
+	if (d->nmsgs-- == d->max_inflight)
+		dlv_due_arm(d); /* room for the next due message */
 	dlv_msg_free(m);
 }
 
@@ -498,6 +507,30 @@ dlv_msg_bounce(struct dlv_msg *m)
 	free(r);
 }
 
+/* What a deferred message waits for (due_queue_tag): the hops of the
+ * routes of its deferred recipients, so delivery_wake(hop) finds it. */
+static uint32_t
+dlv_msg_tag(const struct dlv_msg *m)
+{
+	uint32_t tag = 0;
+	size_t i, g, h;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		const Sluice__Route *rt;
+
+		if (m->rstate[i] != DLV_R_DEFERRED &&
+		    m->rstate[i] != DLV_R_ACTIVE)
+			continue;
+		if ((rt = policy_route(m->pol, dlv_domain(m->rcpts[i]))) ==
+		    NULL)
+			continue;
+		for (g = 0; g < rt->n_groups; g++)
+			for (h = 0; h < rt->groups[g]->n_hops; h++)
+				tag |= due_queue_tag(rt->groups[g]->hops[h]);
+	}
+	return tag;
+}
+
 /* Every job of m is done: spool bookkeeping for the attempt. */
 static void
 dlv_msg_finish(struct dlv_msg *m)
@@ -533,8 +566,10 @@ dlv_msg_finish(struct dlv_msg *m)
 		    policy_limit(m->pol, "max_queue_lifetime_seconds");
 		next = scheduler_next_attempt(
 		    &sp, m->committed_at, now, router_rand(&d->seed));
+		d->defer_tag = dlv_msg_tag(m);
 		spool_set_state(
 		    d->n->spool, m->qid, SPOOL_DEFERRED, next, NULL, 0);
+		d->defer_tag = 0;
 		atomic_fetch_add(&d->n->stats.deferred_attempts, 1);
 		log_info("%s delivery: deferred %zu recipient%s, next attempt "
 		         "in %llds",
@@ -1560,21 +1595,13 @@ dlv_msg_start(struct dlv_msg *m)
 	dlv_msg_job_done(m);
 }
 
-static int
-dlv_scan_cb(const struct spool_info *si, void *arg)
+/* An attempt of the queued message si: copies what it needs. */
+static struct dlv_msg *
+dlv_msg_new(struct delivery *d, const struct spool_info *si)
 {
-	struct delivery *d = arg;
 	struct dlv_msg *m;
-	int64_t now = time(NULL);
 	size_t i;
 
-	if (d->nmsgs + d->nscan >= d->max_inflight)
-		return 1;
-	if (si->state == SPOOL_HELD ||
-	    (si->state == SPOOL_DEFERRED && si->next_attempt_at > now))
-		return 0;
-	if (dlv_msg_find(d, si->queue_id) != NULL)
-		return 0;
 	m = dlv_calloc(1, sizeof(*m));
 	m->d = d;
 	m->id = ++d->next_id;
@@ -1605,17 +1632,7 @@ dlv_scan_cb(const struct spool_info *si, void *arg)
 	m->committed_at = si->committed_at;
 	m->received_at =
 	    si->env.received_at ? si->env.received_at : si->committed_at;
-	if (d->nscan == d->scan_cap) {
-		size_t cap = d->scan_cap ? d->scan_cap * 2 : 256;
-		struct dlv_msg **n = realloc(d->scan, cap * sizeof(*n));
-
-		if (n == NULL)
-			fatalx("delivery: out of memory");
-		d->scan = n;
-		d->scan_cap = cap;
-	}
-	d->scan[d->nscan++] = m;
-	return 0;
+	return m;
 }
 
 static void
@@ -1640,19 +1657,55 @@ dlv_metrics_cb(const struct router_hop_state *s, void *arg)
 		hm->connections += (uint32_t)p->nconns;
 }
 
+/* Arms due_ev for the head of the index: at once when it is due (the
+ * same loop turn: event_active), else a timer; nothing while the engine
+ * is at delivery_max_inflight (dlv_msg_release arms it again). */
 static void
-dlv_scan(struct delivery *d)
+dlv_due_arm(struct delivery *d)
 {
-	struct dlv_pool *p, *np;
+	int64_t next, now;
+	struct timeval tv;
+
+	if (d->closing || d->due_ev == NULL)
+		return;
+	if ((next = due_queue_next(d->due)) == INT64_MAX ||
+	    d->nmsgs >= d->max_inflight) {
+		event_del(d->due_ev);
+		return;
+	}
+	now = dlv_now_ms();
+	if (next <= now) {
+		event_active(d->due_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	next -= now;
+	tv.tv_sec = (time_t)(next / 1000);
+	tv.tv_usec = (suseconds_t)(next % 1000) * 1000;
+	event_add(d->due_ev, &tv);
+}
+
+/* Starts an attempt of every message due now, head first, up to
+ * delivery_max_inflight. */
+static void
+dlv_due_run(struct delivery *d)
+{
+	char qid[DUE_QID_MAX];
+	struct spool_info si;
 	int64_t now = dlv_now_ms();
-	size_t i;
 
-	d->nscan = 0;
-	spool_foreach(d->n->spool, dlv_scan_cb, d);
-	for (i = 0; i < d->nscan; i++) {
-		struct dlv_msg *m = d->scan[i];
-		size_t h = dlv_hash(m->qid);
+	while (d->nmsgs < d->max_inflight && !d->closing &&
+	       due_queue_pop(d->due, now, qid)) {
+		struct dlv_msg *m;
+		size_t h;
 
+		/* Held and removed messages left the index already; one in
+		 * an attempt (a retry command meanwhile) is looked at again
+		 * when the attempt ends. */
+		if (spool_lookup(d->n->spool, qid, &si) == -1 ||
+		    si.state == SPOOL_HELD || dlv_msg_find(d, qid) != NULL)
+			continue;
+		m = dlv_msg_new(d, &si);
+		h = dlv_hash(m->qid);
 		TAILQ_INSERT_TAIL(&d->msgs, m, entry);
 		m->hnext = d->hash[h];
 		d->hash[h] = m;
@@ -1661,7 +1714,57 @@ dlv_scan(struct delivery *d)
 		m->started_ms = now;
 		dlv_msg_start(m);
 	}
-	d->nscan = 0;
+	dlv_due_arm(d);
+}
+
+static void
+dlv_on_due(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dlv_due_run(arg);
+}
+
+/* The spool's changes (spool_watch) keep the index: new mail and mail
+ * made active is due now, deferred mail at its next attempt, held and
+ * removed mail leaves. */
+static void
+dlv_on_spool(void *arg, const char *qid, enum spool_state st,
+    int64_t next_attempt_at, bool removed)
+{
+	struct delivery *d = arg;
+
+	if (removed || st == SPOOL_HELD)
+		due_queue_remove(d->due, qid);
+	else if (due_queue_set(d->due, qid,
+	             st == SPOOL_DEFERRED ? next_attempt_at * 1000 : 0,
+	             st == SPOOL_DEFERRED ? d->defer_tag : 0) == -1)
+		fatalx("delivery: out of memory");
+	dlv_due_arm(d);
+}
+
+static int
+dlv_seed_cb(const struct spool_info *si, void *arg)
+{
+	struct delivery *d = arg;
+
+	if (si->state != SPOOL_HELD)
+		dlv_on_spool(
+		    d, si->queue_id, si->state, si->next_attempt_at, false);
+	return 0;
+}
+
+/* Housekeeping every delivery_tick_ms: idle pools go, hop metrics are
+ * copied for other threads.  No queue walk: the index says what is due. */
+static void
+dlv_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+	struct dlv_pool *p, *np;
+	int64_t now = dlv_now_ms();
+
+	(void)fd;
+	(void)what;
 	/* Pools of old policies, or unused for a while, go. */
 	TAILQ_FOREACH_SAFE(p, &d->pools, entry, np)
 	if (p->nconns == 0 && p->nwaiting == 0 && !p->resolving &&
@@ -1673,21 +1776,22 @@ dlv_scan(struct delivery *d)
 	pthread_mutex_unlock(&d->mx);
 }
 
-static void
-dlv_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct delivery *d = arg;
-
-	(void)fd;
-	(void)what;
-	dlv_scan(d);
-}
-
 void
 delivery_kick(struct delivery *d)
 {
 	if (d != NULL)
-		dlv_scan(d);
+		dlv_due_arm(d);
+}
+
+void
+delivery_wake(struct delivery *d, const char *hop)
+{
+	if (d == NULL)
+		return;
+	if (due_queue_wake(d->due,
+	        hop != NULL ? due_queue_tag(hop) : UINT32_MAX,
+	        dlv_now_ms()) > 0)
+		dlv_due_arm(d);
 }
 
 /* Fleet hop budgets (issue 5, node/command.c): a pool of a budgeted hop
@@ -1816,7 +1920,9 @@ delivery_open(struct node *n, char *err, size_t errlen)
 		goto fail;
 	}
 	if ((d->tick = event_new(n->base, -1, EV_PERSIST, dlv_on_tick, d)) ==
-	    NULL)
+	        NULL ||
+	    (d->due_ev = event_new(n->base, -1, 0, dlv_on_due, d)) == NULL ||
+	    (d->due = due_queue_new()) == NULL)
 		fatalx("delivery: event_new");
 	{
 		struct timeval tv = {
@@ -1827,7 +1933,13 @@ delivery_open(struct node *n, char *err, size_t errlen)
 	if ((d->parked_ev = evtimer_new(n->base, dlv_parked_run, d)) == NULL)
 		fatalx("delivery: evtimer_new");
 	dlv_self = d;
-	log_info("delivery: started, tick %dms, resolver %s", d->tick_ms,
+	/* The index starts from what the spool recovered, then follows its
+	 * changes. */
+	spool_foreach(n->spool, dlv_seed_cb, d);
+	spool_watch(n->spool, dlv_on_spool, d);
+	log_info("delivery: started, %zu messages queued for delivery, "
+	         "housekeeping every %dms, resolver %s",
+	    due_queue_len(d->due), d->tick_ms,
 	    config_get(c, "resolver") ? config_get(c, "resolver") : "system");
 	return d;
 fail:
@@ -1851,11 +1963,14 @@ delivery_close(struct delivery *d)
 		return;
 	d->closing = true;
 	dlv_self = NULL;
+	spool_watch(d->n->spool, NULL, NULL);
 	if (d->tick != NULL)
 		event_free(d->tick);
 	if (d->parked_ev != NULL)
 		event_free(d->parked_ev);
 	TAILQ_INIT(&d->parked); /* the jobs are freed with their messages */
+	if (d->due_ev != NULL)
+		event_free(d->due_ev);
 	/* Jobs and transactions hang off pools; messages stay queued in
 	 * the spool (ACTIVE or as they were) for the next start. */
 	while ((p = TAILQ_FIRST(&d->pools)) != NULL) {
@@ -1891,7 +2006,7 @@ delivery_close(struct delivery *d)
 	resolver_free(d->resolver);
 	router_free(d->router);
 	tls_client_ctx_free(d->ssl_ctx);
-	free(d->scan);
+	due_queue_free(d->due);
 	pthread_mutex_destroy(&d->mx);
 	free(d);
 }

@@ -7,7 +7,8 @@
  * Node config keys (all optional):
  *   resolver = 127.0.0.1:5353        DNS server(s) for MX delivery
  *   tls_ca_file = /etc/ssl/ca.pem    CA bundle for verified hops
- *   delivery_tick_ms = 100           queue scan period
+ *   delivery_tick_ms = 100           housekeeping (hop metrics, idle
+ *                                    pools); not a queue scan
  *   delivery_timeout_ms = 300000     per SMTP reply
  *   delivery_connect_timeout_ms = 30000
  *   delivery_idle_ms = 5000          cached idle sessions close after
@@ -48,8 +49,15 @@ struct delivery_hop_metric {
  * Thread-safe. */
 size_t delivery_hop_metrics(
     struct delivery *, struct delivery_hop_metric *, size_t max);
-/* Asks for a queue scan now (e.g. after a flush command).  Loop thread. */
+/* Starts whatever is due now (the spool's changes reach the due-time
+ * index by themselves; this only wakes the engine).  Loop thread. */
 void delivery_kick(struct delivery *);
+/* Every deferred message whose route goes through hop (NULL: every
+ * deferred message) becomes due now, e.g. when a hop works again after a
+ * failed period.  Its backoff schedule is not reset: if this attempt
+ * defers it again, the next delay follows from its age as usual.  A few
+ * messages of other hops may come along (due_queue.h).  Loop thread. */
+void delivery_wake(struct delivery *, const char *hop);
 /* Fleet commands (issue 5, node/command.c): true while the message is
  * in a delivery attempt, when hold and delete must wait.  Loop thread. */
 bool delivery_busy(struct delivery *, const char *queue_id);

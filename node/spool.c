@@ -472,6 +472,8 @@ complete(struct spool *s, struct spool_job *j)
 		}
 		if (j->commit_cb != NULL)
 			j->commit_cb(j->cookie, qid, j->ok);
+		if (j->ok && s->watch != NULL)
+			s->watch(s->watch_arg, qid, SPOOL_ACTIVE, 0, false);
 		return;
 	}
 	/* Records about a message in an older segment pin that segment's
@@ -1021,6 +1023,8 @@ spool_set_state(struct spool *s, const char *qid, enum spool_state st,
 		return -1;
 	spool_apply_state(s, e, st, next_attempt_at);
 	stats_publish(s);
+	if (s->watch != NULL)
+		s->watch(s->watch_arg, qid, st, next_attempt_at, false);
 	spool_put64(pl, e->id);
 	spool_put32(pl + 8, (uint32_t)st);
 	spool_put32(pl + 12, 0);
@@ -1035,9 +1039,11 @@ spool_remove(
 {
 	struct spool_ent *e;
 	uint8_t pl[8];
+	char id[SPOOL_QID_MAX]; /* qid may point into e */
 
 	if ((e = find_qid(s, qid)) == NULL)
 		return -1;
+	snprintf(id, sizeof(id), "%s", e->qid);
 	spool_put64(pl, e->id);
 	update(s, e, SPOOL_REC_REMOVE, pl, sizeof(pl), cb, cookie);
 	/* Gone from the queue now; its segment's live count drops when the
@@ -1045,7 +1051,16 @@ spool_remove(
 	spool_index_del(s, e);
 	spool_ent_free(e);
 	stats_publish(s);
+	if (s->watch != NULL)
+		s->watch(s->watch_arg, id, SPOOL_ACTIVE, 0, true);
 	return 0;
+}
+
+void
+spool_watch(struct spool *s, spool_watch_cb cb, void *arg)
+{
+	s->watch = cb;
+	s->watch_arg = arg;
 }
 
 int

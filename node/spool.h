@@ -141,6 +141,17 @@ int spool_set_state(struct spool *, const char *queue_id, enum spool_state,
 int spool_remove(
     struct spool *, const char *queue_id, spool_done_cb, uint64_t cookie);
 
+/* One watcher (the delivery engine's due-time index) is told of every
+ * change of the set of queued messages, on the loop thread, as it
+ * happens: a message queued (its commit durable; after the commit
+ * callback, so the 250 is on its way first), moved by spool_set_state,
+ * or removed (removed true; state and next_attempt_at then mean
+ * nothing).  Messages already queued when the watch is set are not
+ * reported: walk them with spool_foreach.  cb NULL stops the watch. */
+typedef void (*spool_watch_cb)(void *arg, const char *queue_id,
+    enum spool_state, int64_t next_attempt_at, bool removed);
+void spool_watch(struct spool *, spool_watch_cb, void *arg);
+
 /* errno of the failure being reported, valid inside a commit or done
  * callback with ok == false (ENOSPC: answer 452 4.3.1, else 451 4.3.0).
  * spool_msg_write leaves errno set itself. */

@@ -169,6 +169,8 @@ struct spool {
 	size_t spill_size;
 	uint64_t compact_delay_ms;
 	struct event *ev_tick;
+	spool_watch_cb watch; /* the delivery engine's due-time index */
+	void *watch_arg;
 	uint64_t next_id;
 	uint64_t next_seq; /* first segment the worker creates */
 	struct spool_index idx;
