@@ -184,8 +184,10 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	if ((res = store_exec(s,
 	         "SELECT id, name, address, software_version, policy_version,"
 	         " coalesce(extract(epoch FROM last_heartbeat_at)::bigint, 0),"
-	         " coalesce((extract(epoch FROM now() - last_heartbeat_at)"
-	         "  * 1000)::bigint, -1),"
+	         /* as of this statement, not the transaction: a heartbeat
+	          * committed since the tick began is not "in the future" */
+	         " coalesce((extract(epoch FROM greatest(statement_timestamp()"
+	         "  - last_heartbeat_at, '0')) * 1000)::bigint, -1),"
 	         " extract(epoch FROM created_at)::bigint,"
 	         " draining, policy_from_cache, metrics,"
 	         " coalesce(h.accepted, 0), coalesce(h.delivered, 0),"

@@ -5,11 +5,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -18,11 +22,6 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "log.h"
-
-struct rpc_client {
-	nng_socket sock;
-	int timeout_ms;
-};
 
 struct rpc_server {
 	nng_socket sock;
@@ -298,6 +297,206 @@ fail:
 
 /* ----------------------------------------------------------- client */
 
+/* One REQ socket per endpoint, so that we know which controller answers and
+ * which does not.  A controller that is down has no connection and is
+ * skipped at once; one that hangs with its connections open (stopped,
+ * swapping, stuck in a lock) is only visible as silence.  So with racing
+ * on (rpc_client_set_race), a request goes to the preferred endpoint (the
+ * one that answered last), and if it has not answered within race_ms, to
+ * the next one as well; the first reply wins.  An endpoint left with an
+ * unanswered request is "suspect" and skipped until it answers: its old
+ * request stays outstanding and doubles as the probe, and after
+ * RPC_STALE_MS without an answer a later request probes it afresh. */
+
+/* An unanswered request is given up (and the endpoint probed afresh by a
+ * later call) after this long. */
+#define RPC_STALE_MS 10000
+
+static int64_t
+rpc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct rpc_endpoint {
+	struct rpc_client *c;
+	nng_socket sock;
+	nng_aio *aio;
+	char url[256];
+	atomic_int pipes; /* live connections (pipe notifications) */
+	/* Under c->mu. */
+	bool busy;       /* a send or receive is in flight on aio */
+	bool receiving;  /* the request is out, waiting for its reply */
+	bool cancelling; /* the caller is cancelling: do not chain */
+	bool suspect;    /* left a request unanswered: skipped */
+	uint64_t gen;    /* the call the request in flight belongs to */
+	nng_msg *reply;  /* reply to call gen, not yet taken */
+	int64_t sent_at;
+};
+
+struct rpc_client {
+	struct rpc_endpoint ep[RPC_MAX_ENDPOINTS];
+	size_t nep;
+	int timeout_ms;
+	int race_ms; /* 0: one endpoint at a time, no racing */
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC; an endpoint changed */
+	/* Under mu. */
+	size_t preferred; /* the endpoint that answered the last call */
+	uint64_t gen;     /* current call */
+	bool aborted;
+};
+
+static void
+rpc_msg_free(nng_msg *m)
+{
+	if (m != NULL)
+		nng_msg_free(m);
+}
+
+static void
+rpc_signal(struct rpc_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* nng thread: a connection to the endpoint came or went. */
+static void
+rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_endpoint *e = arg;
+	int n;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&e->pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST) {
+		/* a pipe closed before ADD_POST is reported too */
+		n = atomic_load(&e->pipes);
+		while (n > 0 &&
+		       !atomic_compare_exchange_weak(&e->pipes, &n, n - 1))
+			;
+	}
+	rpc_signal(e->c);
+}
+
+/* nng thread: the send or the receive on e->aio completed.  The receive is
+ * chained here under c->mu, so a caller that set e->cancelling and then
+ * cancels the aio always finds either nothing or that receive. */
+static void
+rpc_ep_cb(void *arg)
+{
+	struct rpc_endpoint *e = arg;
+	struct rpc_client *c = e->c;
+	int rv = nng_aio_result(e->aio);
+	nng_msg *m;
+
+	pthread_mutex_lock(&c->mu);
+	if (!e->receiving) {
+		if (rv != 0) {
+			/* a failed send hands the message back */
+			rpc_msg_free(nng_aio_get_msg(e->aio));
+			nng_aio_set_msg(e->aio, NULL);
+			e->busy = false;
+		} else if (e->cancelling || c->aborted)
+			e->busy = false;
+		else {
+			e->receiving = true;
+			nng_aio_set_timeout(e->aio, c->timeout_ms > RPC_STALE_MS
+			                                ? c->timeout_ms
+			                                : RPC_STALE_MS);
+			nng_recv_aio(e->sock, e->aio);
+		}
+	} else {
+		e->receiving = false;
+		e->busy = false;
+		if (rv == 0) {
+			m = nng_aio_get_msg(e->aio);
+			nng_aio_set_msg(e->aio, NULL);
+			if (e->suspect)
+				log_info("controller %s answers again; "
+				         "using it again",
+				    e->url);
+			e->suspect = false;
+			if (e->gen == c->gen && e->reply == NULL)
+				e->reply = m;
+			else
+				nng_msg_free(m); /* an earlier call's */
+		}
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Caller thread, mu not held: sends body as call gen to e, first
+ * cancelling a request still outstanding there. */
+static void
+rpc_ep_send(struct rpc_client *c, struct rpc_endpoint *e, const void *body,
+    size_t len, uint64_t gen)
+{
+	nng_msg *m;
+	bool busy;
+
+	pthread_mutex_lock(&c->mu);
+	if ((busy = e->busy))
+		e->cancelling = true;
+	pthread_mutex_unlock(&c->mu);
+	if (busy) {
+		nng_aio_cancel(e->aio);
+		nng_aio_wait(e->aio);
+	}
+	pthread_mutex_lock(&c->mu);
+	e->cancelling = false;
+	rpc_msg_free(e->reply);
+	e->reply = NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (nng_msg_alloc(&m, len) != 0)
+		return;
+	memcpy(nng_msg_body(m), body, len);
+	pthread_mutex_lock(&c->mu);
+	e->busy = true;
+	e->receiving = false;
+	e->gen = gen;
+	e->sent_at = rpc_now_ms();
+	pthread_mutex_unlock(&c->mu);
+	nng_aio_set_msg(e->aio, m);
+	/* a connection that is not up yet may still come within this */
+	nng_aio_set_timeout(e->aio, c->timeout_ms);
+	nng_send_aio(e->sock, e->aio);
+}
+
+/* Under mu: the next endpoint to try for this call (not in tried), best
+ * first: connected and not suspect, then connected but suspect, then not
+ * connected; in each class starting from the preferred one.  -1: none. */
+static int
+rpc_pick(struct rpc_client *c, unsigned tried)
+{
+	struct rpc_endpoint *e;
+	size_t k, i;
+	int pass;
+
+	for (pass = 0; pass < 3; pass++)
+		for (k = 0; k < c->nep; k++) {
+			i = (c->preferred + k) % c->nep;
+			e = &c->ep[i];
+			if (tried & (1u << i))
+				continue;
+			if (pass == 0 && atomic_load(&e->pipes) > 0 &&
+			    !e->suspect && !e->busy)
+				return (int)i;
+			if (pass == 1 && atomic_load(&e->pipes) > 0)
+				return (int)i;
+			if (pass == 2)
+				return (int)i;
+		}
+	return -1;
+}
+
 struct rpc_client *
 rpc_client_open(const char *const *urls, size_t nurls, int timeout_ms,
     char *err, size_t errlen)
@@ -305,81 +504,133 @@ rpc_client_open(const char *const *urls, size_t nurls, int timeout_ms,
 	return rpc_client_open_tls(urls, nurls, timeout_ms, NULL, err, errlen);
 }
 
-struct rpc_client *
-rpc_client_open_tls(const char *const *urls, size_t nurls, int timeout_ms,
+static int
+rpc_ep_open(struct rpc_client *c, struct rpc_endpoint *e, const char *url,
     const struct rpc_tls *tls, char *err, size_t errlen)
 {
 	nng_tls_config *cfg;
 	nng_dialer d;
-	struct rpc_client *c;
-	size_t i;
 	int rv;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	e->c = c;
+	snprintf(e->url, sizeof(e->url), "%s", url);
+	if ((rv = nng_req0_open(&e->sock)) != 0) {
+		snprintf(err, errlen, "nng req socket: %s", nng_strerror(rv));
+		return -1;
+	}
+	if ((rv = nng_aio_alloc(&e->aio, rpc_ep_cb, e)) != 0) {
+		snprintf(err, errlen, "nng aio: %s", nng_strerror(rv));
+		return -1;
+	}
+	nng_socket_set_ms(e->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(e->sock, NNG_OPT_RECONNMAXT, 2000);
+	/* Our own racing replaces timed resends to the same controller; a
+	 * request whose connection dies is still resent on the next one. */
+	nng_socket_set_ms(e->sock, NNG_OPT_REQ_RESENDTIME, RPC_STALE_MS);
+	nng_socket_set_size(e->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MSG);
+	nng_pipe_notify(e->sock, NNG_PIPE_EV_ADD_POST, rpc_pipe_cb, e);
+	nng_pipe_notify(e->sock, NNG_PIPE_EV_REM_POST, rpc_pipe_cb, e);
+	/* Non-blocking: a controller that is down now is retried in the
+	 * background and used when it comes up. */
+	if ((rv = nng_dialer_create(&d, e->sock, url)) != 0) {
+		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		return -1;
+	}
+	if (rpc_scheme(url) == RPC_TLS) {
+		if ((cfg = rpc_tls_config(url, tls, false, err, errlen)) ==
+		    NULL)
+			return -1;
+		/* the dialer holds its own reference */
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			snprintf(
+			    err, errlen, "%s: tls: %s", url, nng_strerror(rv));
+			return -1;
+		}
+	}
+	if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
+struct rpc_client *
+rpc_client_open_tls(const char *const *urls, size_t nurls, int timeout_ms,
+    const struct rpc_tls *tls, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	struct rpc_client *c;
+	size_t i;
+
+	if (nurls == 0 || nurls > RPC_MAX_ENDPOINTS) {
+		snprintf(err, errlen, "between 1 and %d endpoints, not %zu",
+		    RPC_MAX_ENDPOINTS, nurls);
 		return NULL;
 	}
-	c->timeout_ms = timeout_ms;
 	for (i = 0; i < nurls; i++) {
-		if (rpc_url_check(urls[i], tls, false, err, errlen) == -1) {
-			free(c);
+		if (rpc_url_check(urls[i], tls, false, err, errlen) == -1)
 			return NULL;
-		}
 		/* nng would retry a socket we may not open until the
 		 * timeout: say so now (the admin socket is owner-only) */
 		if (strncmp(urls[i], "ipc://", 6) == 0 &&
 		    access(urls[i] + 6, W_OK) == -1 && errno == EACCES) {
 			snprintf(
 			    err, errlen, "%s: permission denied", urls[i] + 6);
-			free(c);
 			return NULL;
 		}
 	}
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		snprintf(err, errlen, "nng req socket: %s", nng_strerror(rv));
-		free(c);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
-	/* A lost request is resent on another pipe well before timeout. */
-	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	    timeout_ms > 2000 ? timeout_ms / 2 : 1000);
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MSG);
+	c->timeout_ms = timeout_ms;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	for (i = 0; i < nurls; i++) {
-		/* Non-blocking: a controller that is down now is retried in
-		 * the background and used when it comes up. */
-		if ((rv = nng_dialer_create(&d, c->sock, urls[i])) != 0) {
-			snprintf(
-			    err, errlen, "%s: %s", urls[i], nng_strerror(rv));
-			goto fail;
-		}
-		if (rpc_scheme(urls[i]) == RPC_TLS) {
-			if ((cfg = rpc_tls_config(
-			         urls[i], tls, false, err, errlen)) == NULL)
-				goto fail;
-			/* the dialer holds its own reference */
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
-			nng_tls_config_free(cfg);
-			if (rv != 0) {
-				snprintf(err, errlen, "%s: tls: %s", urls[i],
-				    nng_strerror(rv));
-				goto fail;
-			}
-		}
-		if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
-			snprintf(
-			    err, errlen, "%s: %s", urls[i], nng_strerror(rv));
-			goto fail;
+		c->nep++;
+		if (rpc_ep_open(c, &c->ep[i], urls[i], tls, err, errlen) ==
+		    -1) {
+			rpc_client_close(c);
+			return NULL;
 		}
 	}
 	return c;
-fail:
-	nng_close(c->sock);
-	free(c);
-	return NULL;
+}
+
+void
+rpc_client_set_race(struct rpc_client *c, int race_ms)
+{
+	c->race_ms = race_ms;
+}
+
+/* Under mu: endpoints that were sent this call's request and left it
+ * unanswered while another answered become suspect. */
+static void
+rpc_mark_suspects(struct rpc_client *c, uint64_t gen, int winner)
+{
+	struct rpc_endpoint *e;
+	size_t i;
+
+	if (c->race_ms <= 0)
+		return;
+	for (i = 0; i < c->nep; i++) {
+		e = &c->ep[i];
+		/* not one we raced to a moment before the answer came */
+		if ((int)i == winner || !e->busy || e->gen != gen ||
+		    e->suspect || atomic_load(&e->pipes) == 0 ||
+		    rpc_now_ms() - e->sent_at < c->race_ms)
+			continue;
+		e->suspect = true;
+		log_warnx("controller %s has not answered for %" PRId64
+		          " ms while another did; skipping it until it "
+		          "answers",
+		    e->url, rpc_now_ms() - e->sent_at);
+	}
 }
 
 int
@@ -387,34 +638,96 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
     char *err, size_t errlen)
 {
-	nng_msg *m;
-	size_t n;
-	int rv;
+	struct rpc_endpoint *e;
+	int64_t now, deadline, next_at, wake;
+	struct timespec ts;
+	nng_msg *m = NULL;
+	unsigned tried = 0;
+	bool live;
+	uint8_t *body;
+	uint64_t gen;
+	size_t len, i;
+	int pick, winner = -1;
 
 	*reply = NULL;
-	n = protobuf_c_message_get_packed_size(req);
-	if ((rv = nng_msg_alloc(&m, n)) != 0) {
-		snprintf(err, errlen, "nng: %s", nng_strerror(rv));
+	if ((body = rpc_pack(req, &len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	protobuf_c_message_pack(req, nng_msg_body(m));
-	if ((rv = nng_sendmsg(c->sock, m, 0)) != 0) {
-		nng_msg_free(m);
-		snprintf(err, errlen, "cannot send to controller: %s",
-		    rv == NNG_ETIMEDOUT ? "no controller reachable"
-		                        : nng_strerror(rv));
-		return -1;
+	now = rpc_now_ms();
+	deadline = now + c->timeout_ms;
+	next_at = now;
+	pthread_mutex_lock(&c->mu);
+	gen = ++c->gen;
+	/* A suspect endpoint whose old request was given up is probed
+	 * again with this one (racing clients only: requests are safe to
+	 * repeat there). */
+	for (i = 0; c->race_ms > 0 && i < c->nep; i++) {
+		e = &c->ep[i];
+		if (e->suspect && !e->busy && atomic_load(&e->pipes) > 0) {
+			tried |= 1u << i;
+			pthread_mutex_unlock(&c->mu);
+			rpc_ep_send(c, e, body, len, gen);
+			pthread_mutex_lock(&c->mu);
+		}
 	}
-	if ((rv = nng_recvmsg(c->sock, &m, 0)) != 0) {
-		if (rv == NNG_ETIMEDOUT)
+	for (;;) {
+		if (c->aborted) {
+			snprintf(err, errlen, "aborted");
+			break;
+		}
+		for (i = 0; i < c->nep && winner == -1; i++)
+			if (c->ep[i].reply != NULL && c->ep[i].gen == gen) {
+				m = c->ep[i].reply;
+				c->ep[i].reply = NULL;
+				winner = (int)i;
+			}
+		if (winner != -1)
+			break;
+		now = rpc_now_ms();
+		if (now >= deadline) {
 			snprintf(err, errlen,
 			    "controller did not answer within %d ms",
 			    c->timeout_ms);
-		else
-			snprintf(
-			    err, errlen, "controller: %s", nng_strerror(rv));
-		return -1;
+			break;
+		}
+		/* Nothing of ours in flight on a live connection: no reason
+		 * to wait before trying the next endpoint. */
+		live = false;
+		for (i = 0; i < c->nep; i++) {
+			e = &c->ep[i];
+			if ((tried & (1u << i)) && e->busy && e->gen == gen &&
+			    atomic_load(&e->pipes) > 0 && !e->suspect)
+				live = true;
+		}
+		if (!live)
+			next_at = now;
+		if (now >= next_at && (pick = rpc_pick(c, tried)) != -1) {
+			tried |= 1u << pick;
+			pthread_mutex_unlock(&c->mu);
+			rpc_ep_send(c, &c->ep[pick], body, len, gen);
+			pthread_mutex_lock(&c->mu);
+			next_at = c->race_ms > 0 ? rpc_now_ms() + c->race_ms
+			                         : deadline;
+			continue;
+		}
+		/* Wake for the race, or now and then to see connections
+		 * come up, or at the deadline. */
+		wake = next_at > now ? next_at : now + 100;
+		if (wake > deadline)
+			wake = deadline;
+		ts.tv_sec = (time_t)(wake / 1000);
+		ts.tv_nsec = (long)(wake % 1000) * 1000000;
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
+	if (winner != -1) {
+		c->preferred = (size_t)winner;
+		rpc_mark_suspects(c, gen, winner);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(body);
+	if (m == NULL)
+		return -1;
 	*reply = protobuf_c_message_unpack(
 	    reply_desc, NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
@@ -428,16 +741,38 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
 void
 rpc_client_abort(struct rpc_client *c)
 {
-	if (c != NULL)
-		nng_close(c->sock); /* blocked send/recv return ECLOSED */
+	size_t i;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->aborted = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	for (i = 0; i < c->nep; i++)
+		nng_close(c->ep[i].sock); /* in-flight operations fail */
 }
 
 void
 rpc_client_close(struct rpc_client *c)
 {
+	struct rpc_endpoint *e;
+	size_t i;
+
 	if (c == NULL)
 		return;
-	nng_close(c->sock);
+	pthread_mutex_lock(&c->mu);
+	c->aborted = true;
+	pthread_mutex_unlock(&c->mu);
+	for (i = 0; i < c->nep; i++) {
+		e = &c->ep[i];
+		nng_close(e->sock);
+		if (e->aio != NULL)
+			nng_aio_free(e->aio); /* waits for its callback */
+		rpc_msg_free(e->reply);
+	}
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
 	free(c);
 }
 

@@ -2,9 +2,11 @@
  * messages.  This file and its .c are the nng boundary of lib/: nng error
  * codes become one-line messages here.
  *
- * Client: one REQ socket dialing every configured endpoint; nng keeps
- * reconnecting in the background and sends each request over a live pipe,
- * so a fleet with two controllers fails over by itself.
+ * Client: one REQ socket per configured endpoint; nng keeps reconnecting
+ * in the background.  A request goes to the endpoint that answered last;
+ * one without a connection is skipped at once, and with racing on, one
+ * that stays silent (a hung controller) is raced by the next after a short
+ * time and then skipped until it answers again (docs/control-plane.md).
  * Server: one REP socket; rpc_server_serve() runs a blocking receive loop on
  * the calling thread and hands each request to a handler. */
 #ifndef SLUICE_RPC_H
@@ -17,7 +19,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#define RPC_MAX_MSG (8 * 1024 * 1024) /* larger requests are dropped */
+#define RPC_MAX_MSG       (8 * 1024 * 1024) /* larger requests are dropped */
+#define RPC_MAX_ENDPOINTS 8
 
 struct rpc_client;
 struct rpc_server;
@@ -73,6 +76,12 @@ int rpc_client_call(struct rpc_client *, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
     char *err, size_t errlen);
 void rpc_client_close(struct rpc_client *);
+/* With several endpoints: when the chosen one has not answered within
+ * race_ms, send the same request to the next one too and take the first
+ * reply; an endpoint that lost a race this way is skipped until it
+ * answers.  Only for requests that are safe to handle twice (the node's
+ * are; admin requests are not).  0 (the default) turns racing off. */
+void rpc_client_set_race(struct rpc_client *, int race_ms);
 /* Aborts a call blocked in another thread (it fails at once); the client
  * is unusable afterwards but must still be closed by its owner. */
 void rpc_client_abort(struct rpc_client *);

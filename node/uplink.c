@@ -34,11 +34,12 @@
 #include "proto.h"
 #include "rpc.h"
 
-#define UPLINK_MAX_CONTROLLERS 8
+#define UPLINK_MAX_CONTROLLERS RPC_MAX_ENDPOINTS
 #define UPLINK_AUTH_TOP        20
 #define UPLINK_EVENT_BATCH     1000
 #define UPLINK_CACHE_MAX       (64 * 1024 * 1024)
 #define UPLINK_HOPS_MAX        64 /* hops reported per heartbeat */
+#define UPLINK_RACE_MS         250
 
 const char *const uplink_config_keys[] = {"name", "token", "controller",
     "heartbeat_ms", "address", "controller_ca", "controller_cert_key",
@@ -516,16 +517,18 @@ uplink_main(void *arg)
 		pthread_mutex_unlock(&u->mu);
 		if (!u->hello_done)
 			uplink_hello(u);
-		if (u->hello_done) {
-			uplink_heartbeat(u);
-			uplink_report_events(u);
-		}
+		/* A fixed cadence from the start of each round, so a slow
+		 * answer delays one heartbeat, not every later one. */
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += u->node->heartbeat_ms / 1000;
 		until.tv_nsec += (long)(u->node->heartbeat_ms % 1000) * 1000000;
 		if (until.tv_nsec >= 1000000000) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000;
+		}
+		if (u->hello_done) {
+			uplink_heartbeat(u);
+			uplink_report_events(u);
 		}
 		pthread_mutex_lock(&u->mu);
 		while (!u->stop &&
@@ -543,7 +546,7 @@ uplink_start(struct node *n, char *err, size_t errlen)
 	struct rpc_tls tls;
 	struct uplink *u;
 	size_t nurls = 0;
-	int timeout;
+	int timeout, race;
 
 	memset(&tls, 0, sizeof(tls));
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
@@ -597,6 +600,15 @@ uplink_start(struct node *n, char *err, size_t errlen)
 	if ((u->rpc = rpc_client_open_tls(
 	         urls, nurls, timeout, &tls, err, errlen)) == NULL)
 		goto fail;
+	/* Every node request is safe to handle twice (Hello, Heartbeat,
+	 * GetPolicy; events are stored idempotently), so a controller that
+	 * is silent for a quarter heartbeat (at most 250 ms; a healthy one
+	 * answers in milliseconds) is raced by the next one: a hung
+	 * controller costs one heartbeat 250 ms, not the fleet's health. */
+	race = n->heartbeat_ms / 4;
+	rpc_client_set_race(u->rpc, race > UPLINK_RACE_MS ? UPLINK_RACE_MS
+	                            : race < 50           ? 50
+	                                                  : race);
 	if ((u->ev_post = event_new(n->base, -1, 0, uplink_on_post, u)) ==
 	    NULL) {
 		snprintf(err, errlen, "event_new failed");

@@ -14,3 +14,4 @@ sluice_unit_test(test_budget fleet/test_budget_unit.c
 sluice_scenario_test(fleet_handoff fleet/test_handoff.py 180)
 sluice_scenario_test(fleet_auth_burst fleet/test_auth_burst.py 120)
 sluice_scenario_test(fleet_failback fleet/test_failback.py 180)
+sluice_scenario_test(fleet_hung_controller fleet/test_hung_controller.py 120)

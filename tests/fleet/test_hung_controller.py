@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""a hung controller changes nothing visible (issue 20).
+
+Two controllers on one PostgreSQL, two nodes listing both (controller 0
+first, so both nodes start on it).  Under steady mail:
+  * controller 0 is stopped (SIGSTOP: its connections stay open) for 12 s:
+    the largest gap between two heartbeats of a node, as PostgreSQL saw
+    them, stays under heartbeat_ms + 500 ms, events keep reaching the
+    store within two heartbeats, and no node_silent alert is raised;
+  * after SIGCONT the nodes log that controller 0 answers again, and when
+    controller 1 is stopped in turn, the nodes keep their cadence through
+    controller 0: it is used again;
+  * every message is delivered and has its received event stored.
+The store's view comes from triggers the test adds: every heartbeat write
+and every event insert is logged with clock_timestamp().
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleetkit import FleetOps, Upstream, free_port, wait_until  # noqa: E402
+
+HB_MS = 500
+STOP_S = 12
+
+TRIGGERS = """
+CREATE TABLE t_hb (node text, at timestamptz);
+CREATE FUNCTION t_hb() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.last_heartbeat_at IS DISTINCT FROM OLD.last_heartbeat_at THEN
+    INSERT INTO t_hb VALUES (NEW.name, clock_timestamp());
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER t_hb AFTER UPDATE ON nodes FOR EACH ROW EXECUTE FUNCTION t_hb();
+CREATE TABLE t_ev (node text, kind text, queue_id text, at timestamptz,
+                   stored timestamptz);
+CREATE FUNCTION t_ev() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO t_ev VALUES (NEW.node_name, NEW.kind, NEW.queue_id, NEW.at,
+                           clock_timestamp());
+  RETURN NEW;
+END $$;
+CREATE TRIGGER t_ev AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION t_ev();
+"""
+
+
+class Load(threading.Thread):
+    """One message every 100 ms, alternating between the nodes."""
+
+    def __init__(self, f, names):
+        super().__init__(daemon=True)
+        self.f, self.names = f, names
+        self.stop = threading.Event()
+        self.sent = []
+        self.error = None
+
+    def run(self):
+        i = 0
+        try:
+            while not self.stop.is_set():
+                n = self.names[i % len(self.names)]
+                self.sent.append(self.f.send(n, "app@client.test",
+                                             ["r%d@example.test" % i],
+                                             "m%d" % i))
+                i += 1
+                self.stop.wait(0.1)
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+
+def max_gaps(f, since, until):
+    """{node: largest gap in seconds between stored heartbeats}."""
+    rows = f.pg.psql(
+        "SELECT node, max(gap) FROM (SELECT node, extract(epoch FROM at - "
+        "lag(at) OVER (PARTITION BY node ORDER BY at)) AS gap FROM t_hb "
+        "WHERE at BETWEEN to_timestamp(%f) AND to_timestamp(%f)) g "
+        "GROUP BY node ORDER BY node" % (since, until))
+    return {ln.split("|")[0]: float(ln.split("|")[1] or 0)
+            for ln in rows.splitlines()}
+
+
+def max_event_lag(f, since, until):
+    return float(f.pg.psql(
+        "SELECT coalesce(max(extract(epoch FROM stored - at)), 0) FROM t_ev "
+        "WHERE kind = 'received' AND at BETWEEN to_timestamp(%f) AND "
+        "to_timestamp(%f)" % (since, until)))
+
+
+def silent_alerts(f):
+    return f.pg.psql("SELECT count(*) FROM alerts WHERE kind = 'node_silent'")
+
+
+def hold(proc, seconds, what):
+    """SIGSTOP proc for `seconds` (the scenario's duration), then SIGCONT;
+    returns the (start, end) wall-clock window."""
+    t0 = time.time()
+    os.kill(proc.p.pid, signal.SIGSTOP)
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            assert all(n.alive() for n in proc_nodes), what
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.p.pid, signal.SIGCONT)
+    return t0, time.time()
+
+
+proc_nodes = []
+
+
+def main():
+    with FleetOps("hungctl", heartbeat_ms=HB_MS,
+                  controller_extra="silent_after_ms = 1500\n"
+                  "health_interval_ms = 100\n") as f:
+        f.start_pg()
+        c0 = f.start_controller()
+        url1 = "tcp://127.0.0.1:%d" % free_port()
+        admin1 = "ipc://%s/admin1.sock" % f.dir
+        c1 = f.start_controller(node_url=url1, admin_url=admin1, wait=False)
+        up = Upstream(f.dir, "up").start()
+        try:
+            run(f, up, c0, c1, url1)
+        finally:
+            up.stop()
+    print("ok")
+
+
+def run(f, up, c0, c1, url1):
+    f.pg.psql(TRIGGERS)
+    v = f.relay_policy(up.port)
+    for n in ("n1", "n2"):
+        proc_nodes.append(f.start_relay(n, controllers=[f.node_url, url1]))
+    for n in ("n1", "n2"):
+        f.wait_node_version(n, v)
+    load = Load(f, ["n1", "n2"])
+    load.start()
+    try:
+        wait_until(lambda: len(load.sent) >= 5, 10, "load running")
+        # -- controller 0, which both nodes use, hangs
+        t0, t1 = hold(c0, STOP_S, "nodes alive while controller 0 hangs")
+        gaps = max_gaps(f, t0 - 1, t1)
+        lag = max_event_lag(f, t0, t1 - 1)
+        print("controller 0 stopped %.1f s: max heartbeat gap %s, "
+              "max event lag %.2f s" % (t1 - t0, gaps, lag))
+        assert set(gaps) == {"n1", "n2"}, gaps
+        for n, g in gaps.items():
+            assert g < HB_MS / 1000 + 0.5, (n, g)
+        assert lag < 2 * HB_MS / 1000 + 0.5, lag
+        for n in ("n1", "n2"):
+            wait_until(lambda: "answers again" in f.nodes[n].output(), 10,
+                       "%s to see controller 0 answer again" % n)
+        # -- now controller 1 hangs: controller 0 is used again
+        t2, t3 = hold(c1, 3, "nodes alive while controller 1 hangs")
+        gaps = max_gaps(f, t2 - 1, t3)
+        print("controller 1 stopped %.1f s: max heartbeat gap %s"
+              % (t3 - t2, gaps))
+        for n, g in gaps.items():
+            assert g < HB_MS / 1000 + 0.5, (n, g)
+    finally:
+        load.stop.set()
+        load.join(30)
+    assert load.error is None, load.error
+    assert len(load.sent) > 100, len(load.sent)
+    # every message delivered, with its received event stored
+    wait_until(lambda: len(up.messages()) >= len(load.sent), 30,
+               "all %d messages at the upstream" % len(load.sent))
+    want = set(load.sent)
+    wait_until(lambda: want <= set(f.pg.psql(
+        "SELECT queue_id FROM events WHERE kind = 'received'").split()),
+        15, "received events of every message")
+    assert silent_alerts(f) == "0", f.alerts()
+    for c in (c0, c1):
+        assert c.alive(), c.output()
+
+
+if __name__ == "__main__":
+    main()
