@@ -16,6 +16,7 @@ and every event insert is logged with clock_timestamp().
 """
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -118,24 +119,37 @@ def main():
                   "health_interval_ms = 100\n") as f:
         f.start_pg()
         c0 = f.start_controller()
-        url1 = "tcp://127.0.0.1:%d" % free_port()
-        admin1 = "ipc://%s/admin1.sock" % f.dir
-        c1 = f.start_controller(node_url=url1, admin_url=admin1, wait=False)
         up = Upstream(f.dir, "up").start()
         try:
-            run(f, up, c0, c1, url1)
+            run(f, up, c0)
         finally:
             up.stop()
     print("ok")
 
 
-def run(f, up, c0, c1, url1):
+def connections(port):
+    out = subprocess.run(["ss", "-Htn", "state", "established",
+                          "( sport = :%d )" % port], capture_output=True,
+                         text=True, check=True).stdout
+    return len(out.splitlines())
+
+
+def run(f, up, c0):
     f.pg.psql(TRIGGERS)
     v = f.relay_policy(up.port)
+    # Controller 1 comes up once both nodes run on controller 0, so both
+    # start out on controller 0 and must move away when it hangs.
+    port1 = free_port()
+    url1 = "tcp://127.0.0.1:%d" % port1
     for n in ("n1", "n2"):
         proc_nodes.append(f.start_relay(n, controllers=[f.node_url, url1]))
     for n in ("n1", "n2"):
         f.wait_node_version(n, v)
+    c1 = f.start_controller(node_url=url1,
+                            admin_url="ipc://%s/admin1.sock" % f.dir,
+                            wait=False)
+    wait_until(lambda: connections(port1) >= 2, 10,
+               "both nodes connected to controller 1")
     load = Load(f, ["n1", "n2"])
     load.start()
     try:
