@@ -538,7 +538,7 @@ dlv_msg_finish(struct dlv_msg *m)
 	struct delivery *d = m->d;
 	struct scheduler_params sp;
 	size_t i, ndeferred = 0, nbounced = 0;
-	int64_t now = time(NULL), next;
+	int64_t now_ms = dlv_now_ms(), next;
 
 	for (i = 0; i < m->nrcpts; i++) {
 		if (m->rstate[i] == DLV_R_DEFERRED ||
@@ -565,16 +565,16 @@ dlv_msg_finish(struct dlv_msg *m)
 		sp.lifetime_s =
 		    policy_limit(m->pol, "max_queue_lifetime_seconds");
 		next = scheduler_next_attempt(
-		    &sp, m->committed_at, now, router_rand(&d->seed));
+		    &sp, m->committed_at, now_ms, router_rand(&d->seed));
 		d->defer_tag = dlv_msg_tag(m);
 		spool_set_state(
 		    d->n->spool, m->qid, SPOOL_DEFERRED, next, NULL, 0);
 		d->defer_tag = 0;
 		atomic_fetch_add(&d->n->stats.deferred_attempts, 1);
 		log_info("%s delivery: deferred %zu recipient%s, next attempt "
-		         "in %llds",
+		         "in %.1fs",
 		    m->qid, ndeferred, ndeferred == 1 ? "" : "s",
-		    (long long)(next - now));
+		    (double)(next * 1000 - now_ms) / 1000);
 	}
 	dlv_msg_release(m);
 }

@@ -25,10 +25,14 @@ struct scheduler_params {
  */
 int64_t scheduler_delay(
     const struct scheduler_params *, int64_t age_s, uint32_t rnd);
-/* Absolute time of the next attempt: now + delay, but never later than
- * the expiry time, so a message bounces on time.  At least now + 1. */
+/* Absolute time (unix s, the spool's unit) of the next attempt of a
+ * message committed at committed_at (unix s), deferred at now_ms (unix
+ * ms): a whole second in [now_ms + 0.9 d, now_ms + 1.1 d) for the delay d
+ * of the schedule above, or the first second after now_ms + 0.9 d when
+ * that window holds none (d under 5 s); never later than the expiry
+ * time, so a message bounces on time.  Always after now_ms. */
 int64_t scheduler_next_attempt(const struct scheduler_params *,
-    int64_t committed_at, int64_t now, uint32_t rnd);
+    int64_t committed_at, int64_t now_ms, uint32_t rnd);
 /* Has the message outlived the maximum queue lifetime? */
 bool scheduler_expired(
     const struct scheduler_params *, int64_t committed_at, int64_t now);
