@@ -29,6 +29,9 @@ const struct limit_def limit_table[] = {
         "first retry delay (Postfix minimal_backoff_time)"},
     {"retry_max_seconds", 4000, 1, 86400,
         "longest retry delay (Postfix maximal_backoff_time)"},
+    {"max_received_headers", 50, 1, 1000,
+        "Received: fields a message may carry before it is refused as a "
+        "mail loop (Postfix hopcount_limit)"},
     {"max_queue_lifetime_seconds", 432000, 60, 8640000,
         "bounce after this long in the queue (5 days)"},
     {"delay_warning_seconds", 0, 0, 8640000,

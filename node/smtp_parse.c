@@ -378,6 +378,7 @@ smtp_data_init(struct smtp_data *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->state = SMTP_DATA_BOL; /* DATA's own CRLF starts a line */
+	d->hmatch = true;
 }
 
 size_t
@@ -422,6 +423,12 @@ smtp_data_feed(
 				d->size += 2;
 				d->state = SMTP_DATA_BOL;
 				d->linelen = 0;
+				if (!d->in_body) {
+					/* an empty line ends the headers */
+					d->in_body = d->hpos == 0;
+					d->hpos = 0;
+					d->hmatch = true;
+				}
 				continue;
 			}
 			d->bare = true; /* the previous CR was bare */
@@ -442,6 +449,21 @@ smtp_data_feed(
 			d->bare = true; /* never a line end on its own */
 		else if (c == '\0')
 			d->nul = true;
+		else if ((unsigned char)c > 127) {
+			if (d->in_body)
+				d->body8bit = true;
+			else
+				d->hdr8bit = true;
+		}
+		if (!d->in_body && d->hpos < 9) {
+			/* RFC 5321 6.3: count the Received: fields */
+			if (d->hmatch && (d->hpos < 8 ? c | 0x20 : c) !=
+			                     "received:"[d->hpos])
+				d->hmatch = false;
+			else if (d->hmatch && d->hpos == 8)
+				d->nreceived++;
+			d->hpos++;
+		}
 		if (++d->linelen > SMTP_TEXT_MAX - 2)
 			d->toolong = true;
 		out[o++] = c;

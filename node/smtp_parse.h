@@ -122,14 +122,26 @@ enum smtp_data_state {
  * the data (the DATA command's CRLF counts as the first); <LF>.<LF>,
  * <CR>.<CR>, <LF>.<CR><LF> and friends are content and flagged bare, so
  * the session refuses the message after reading to the real end.  Nothing
- * is normalised: a refused message is never queued. */
+ * is normalised: a refused message is never queued.
+ *
+ * The same pass notes what the relay needs to know about the content:
+ * octets over 127 in the header block or in the body (8BITMIME, RFC 6152,
+ * whether or not the client declared it) and the number of Received:
+ * fields in the header block (loop detection, RFC 5321 6.3).  The header
+ * block ends at the first empty line. */
 struct smtp_data {
 	enum smtp_data_state state;
-	size_t linelen; /* octets in the current line */
-	uint64_t size;  /* un-stuffed octets so far */
-	bool bare;      /* bare CR or LF seen */
-	bool nul;       /* NUL seen */
-	bool toolong;   /* a line over SMTP_TEXT_MAX */
+	size_t linelen;     /* octets in the current line */
+	uint64_t size;      /* un-stuffed octets so far */
+	bool bare;          /* bare CR or LF seen */
+	bool nul;           /* NUL seen */
+	bool toolong;       /* a line over SMTP_TEXT_MAX */
+	bool in_body;       /* past the empty line after the headers */
+	bool hdr8bit;       /* an octet > 127 in the header block */
+	bool body8bit;      /* an octet > 127 in the body */
+	uint8_t hpos;       /* header line: content octets so far, max 9 */
+	bool hmatch;        /* header line: starts "Received:" so far */
+	uint32_t nreceived; /* Received: fields in the header block */
 };
 
 void smtp_data_init(struct smtp_data *);

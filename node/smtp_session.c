@@ -34,6 +34,7 @@
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "received.h"
 #include "signer.h"
 #include "smtp_parse.h"
 #include "spool.h"
@@ -110,7 +111,8 @@ struct smtp_session {
 	int write_errno; /* spool_msg_write failed */
 	bool committing; /* inside spool_msg_commit() */
 	int64_t max_size;
-	char *hdr; /* first SMTP_HDR_CAPTURE */
+	uint32_t max_hops; /* max_received_headers */
+	char *hdr;         /* first SMTP_HDR_CAPTURE */
 	size_t hdrlen;
 	/* DKIM: the message being signed as it streams in (NULL when the
 	 * policy has no keys), then the outcome (signer.h) */
@@ -481,6 +483,36 @@ oom:
 	reply(s, "452 4.3.1 Insufficient system resources");
 }
 
+/* Our Received: field (RFC 5321 4.4) goes in front of the data, into the
+ * spool before the client's first octet: computed once, here, and
+ * delivered with every copy.  Not counted against max_message_size
+ * (that limit is what the client may send). */
+static int
+data_received(struct smtp_session *s)
+{
+	struct received_info ri;
+	char buf[RECEIVED_MAX];
+	size_t len;
+
+	memset(&ri, 0, sizeof(ri));
+	ri.helo = s->helo;
+	ri.ipv6 = s->family == AF_INET6;
+	ri.ip = s->ip;
+	ri.by = node_of(s)->hostname;
+	ri.esmtp = s->esmtp;
+	ri.tls = s->tls;
+	ri.authed = s->authed;
+	ri.smtputf8 = s->mp.smtputf8;
+	ri.qid = spool_msg_id(s->msg);
+	ri.rcpt = s->nrcpts == 1 ? s->rcpts[0] : NULL;
+	ri.at = now_s();
+	if ((len = received_format(buf, sizeof(buf), &ri)) == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return spool_msg_write(s->msg, buf, len);
+}
+
 static void
 cmd_data(struct smtp_session *s, const char *arg)
 {
@@ -499,8 +531,15 @@ cmd_data(struct smtp_session *s, const char *arg)
 		reply(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
-	if (n->spool == NULL || (s->msg = spool_msg_new(n->spool)) == NULL) {
-		refuse(s, NULL, 451, "4.3.0", "Temporary queue failure");
+	errno = 0;
+	if (n->spool == NULL || (s->msg = spool_msg_new(n->spool)) == NULL ||
+	    data_received(s) == -1) {
+		if (errno == ENOSPC)
+			refuse(s, NULL, 452, "4.3.1",
+			    "Insufficient system storage");
+		else
+			refuse(
+			    s, NULL, 451, "4.3.0", "Temporary queue failure");
 		txn_reset(s);
 		return;
 	}
@@ -509,6 +548,7 @@ cmd_data(struct smtp_session *s, const char *arg)
 		s->dkim = dkim_sign_new(
 		    signer_body_canons(n->signer), DKIM_HEADER_MAX);
 	s->max_size = limit(s, "max_message_size");
+	s->max_hops = (uint32_t)limit(s, "max_received_headers");
 	s->state = SS_DATA;
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -841,7 +881,7 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 	if (s->data.size > (uint64_t)s->max_size)
 		s->overflow = true;
 	if (s->overflow || s->write_errno != 0 || s->data.bare || s->data.nul ||
-	    s->data.toolong)
+	    s->data.toolong || s->data.nreceived >= s->max_hops)
 		return; /* refused anyway: read on, write nothing */
 	if (s->dkim != NULL)
 		dkim_sign_update(s->dkim, buf, len); /* body hash streams */
@@ -902,6 +942,12 @@ data_end(struct smtp_session *s)
 	} else if (s->data.toolong) {
 		reason = "Message refused: line longer than 1000 octets "
 		         "(RFC 5321 4.5.3.1.6)";
+	} else if (s->data.nreceived >= s->max_hops) {
+		/* RFC 5321 6.3; Postfix's hopcount_limit.  Ours would be one
+		 * more: max_hops Received: fields already is a loop. */
+		enh = "5.4.6";
+		reason = "Message refused: too many Received: fields "
+		         "(mail loop)";
 	} else if (s->write_errno == ENOSPC) {
 		code = 452;
 		enh = "4.3.1";
@@ -937,6 +983,8 @@ data_end(struct smtp_session *s)
 	env.smtputf8 = s->mp.smtputf8;
 	env.eightbit = s->mp.body == SMTP_BODY_8BITMIME;
 	env.dkim = s->dkim_res.headers;
+	env.body8bit = s->data.body8bit;
+	env.hdr8bit = s->data.hdr8bit;
 	/* the spool owns msg from here and calls back by id; should it
 	 * call back at once, smtp_session_on_commit sees `committing` and
 	 * leaves the rest of the batch to the loop we are in */

@@ -33,7 +33,9 @@ struct spool_envelope {
 	const char *message_id; /* Message-ID header or "" */
 	int64_t received_at;    /* unix seconds */
 	bool smtputf8;
-	bool eightbit;
+	bool eightbit; /* the client declared BODY=8BITMIME */
+	bool body8bit; /* octets > 127 found in the body */
+	bool hdr8bit;  /* octets > 127 found in the header block */
 	/* DKIM-Signature fields computed once at acceptance (signer.h),
 	 * sent before the data on every attempt; NULL or "": unsigned. */
 	const char *dkim;

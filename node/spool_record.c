@@ -75,8 +75,9 @@ spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
 }
 
 /* MSG tail: committed_at i64, received_at i64, flags u32 (1 smtputf8,
- * 2 8bitmime), nrcpts u32, then sender, client, helo, auth_user,
- * message_id and each recipient as {len u32, octets}.
+ * 2 8bitmime declared, 4 8-bit body, 8 8-bit headers), nrcpts u32, then
+ * sender, client, helo, auth_user, message_id and each recipient as
+ * {len u32, octets}.
  * Flag 16 (SPOOL_ENV_F_DKIM): one more string follows the recipients,
  * the DKIM-Signature fields sent before the data. */
 #define SPOOL_ENV_F_DKIM 16U
@@ -119,7 +120,8 @@ spool_env_encode(
 	spool_put64(buf, (uint64_t)committed_at);
 	spool_put64(buf + 8, (uint64_t)env->received_at);
 	spool_put32(
-	    buf + 16, (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0));
+	    buf + 16, (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0) |
+	                  (env->body8bit ? 4U : 0) | (env->hdr8bit ? 8U : 0));
 	if (str_len(env->dkim) > 0)
 		spool_put32(buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_DKIM);
 	spool_put32(buf + 20, (uint32_t)env->nrcpts);
@@ -161,6 +163,8 @@ spool_ent_decode_tail(
 	e->env.received_at = (int64_t)spool_get64(p + 8);
 	e->env.smtputf8 = (spool_get32(p + 16) & 1) != 0;
 	e->env.eightbit = (spool_get32(p + 16) & 2) != 0;
+	e->env.body8bit = (spool_get32(p + 16) & 4) != 0;
+	e->env.hdr8bit = (spool_get32(p + 16) & 8) != 0;
 	e->env.nrcpts = n;
 	/* Strings are copied NUL-terminated into one block no larger than
 	 * the record. */

@@ -2,6 +2,7 @@
 # Python transcripts against a real sluice-node over loopback.
 set(_n ${PROJECT_SOURCE_DIR}/node)
 sluice_unit_test(test_smtp_parse unit/test_smtp_parse.c ${_n}/smtp_parse.c)
+sluice_unit_test(test_received unit/test_received.c ${_n}/received.c)
 sluice_unit_test(test_proxy unit/test_proxy.c ${_n}/proxy.c)
 sluice_unit_test(test_ratelimit unit/test_ratelimit.c ${_n}/ratelimit.c)
 

@@ -205,6 +205,26 @@ class Node:
                           r"hop=(\S+) relay=(\S+)", self.log())
 
 
+RECEIVED_RE = re.compile(
+    rb"Received: from (?P<helo>\S+) \(\[(?P<ip>[^\]]+)\]\)\r\n"
+    rb"\tby (?P<by>\S+) \(sluice\) with (?P<proto>[A-Z0-9]+) "
+    rb"id (?P<qid>[0-9A-F]+)(?:\r\n\tfor <(?P<rcpt>[^>]*)>)?;\r\n"
+    rb"\t(?P<date>(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
+    rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    rb"\d\d:\d\d:\d\d \+0000)\r\n")
+
+
+def split_received(data):
+    """The relayed data starts with the node's own Received: field
+    (docs/smtp.md): returns (its regex match, the client's data).
+    data: bytes or the upstream record's latin-1 str."""
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    m = RECEIVED_RE.match(data)
+    assert m, "no well-formed Received: first: %r" % data[:400]
+    return m, data[m.end():]
+
+
 def message(subject="test", body="hello\r\n", msgid=None, size=None):
     msgid = msgid or "<%d.%f@client.test>" % (os.getpid(), time.time())
     head = ("From: a@example.com\r\nTo: b@example.net\r\n"

@@ -8,7 +8,8 @@ recipients in one pipelined transaction.
   upstream must have: the exact data, both recipients, tls=true,
   auth=apikey
 """
-from dlvkit import Node, Scenario, Upstream, make_ca, message, wait_until
+from dlvkit import (Node, Scenario, Upstream, make_ca, message,
+                    split_received, wait_until)
 
 
 def main():
@@ -27,7 +28,12 @@ def main():
                         data)
         msgs = wait_until(up.messages, 20, "message at primary")
         m = msgs[0]
-        assert m["data"].encode("latin-1") == data, (m["data"], data)
+        rcv, got = split_received(m["data"])
+        assert got == data, (m["data"], data)
+        # RFC 5321 4.4 / RFC 3848: our trace field, no AUTH user in it
+        assert rcv["helo"] == b"client.test" and rcv["ip"] == b"127.0.0.1"
+        assert rcv["by"] == b"relay.test" and rcv["proto"] == b"ESMTP"
+        assert rcv["qid"].decode() == qid and rcv["rcpt"] is None
         assert sorted(m["rcpts"]) == ["b@example.net", "c@example.org"]
         assert m["from"] == "a@example.com"
         assert m["tls"] is True and m["auth"] == "apikey", m

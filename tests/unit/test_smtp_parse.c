@@ -351,6 +351,71 @@ test_data(void **state)
 	}
 }
 
+/* The content scan of the same pass: 8-bit octets in the header block or
+ * the body, Received: fields in the header block (RFC 5321 6.3). */
+static const struct {
+	const char *in;
+	bool hdr8, body8;
+	uint32_t nreceived;
+} scan_cases[] = {
+    {"Subject: x\r\n\r\nhi\r\n.\r\n", false, false, 0},
+    {"Received: a\r\nreceived: b\r\nRECEIVED:c\r\n\r\n.\r\n", false, false, 3},
+    /* folded: one field */
+    {"Received: from a\r\n\tby b\r\n\r\nx\r\n.\r\n", false, false, 1},
+    /* not Received: */
+    {"X-Received: a\r\nReceived-SPF: p\r\nReceived a\r\nReceive: x\r\n"
+     "Received\x1a x\r\n\r\n.\r\n",
+        false, false, 0},
+    {" Received: a\r\n\r\n.\r\n", false, false, 0},
+    /* after the empty line it is body */
+    {"A: b\r\n\r\nReceived: a\r\nReceived: b\r\n.\r\n", false, false, 0},
+    /* no body at all: every line is a header */
+    {"Received: a\r\nReceived: b\r\n.\r\n", false, false, 2},
+    /* a stuffed dot is not content: "..Received:" is ".Received:" */
+    {"..Received: a\r\n\r\n.\r\n", false, false, 0},
+    /* 8-bit where */
+    {"Subject: caf\xc3\xa9\r\n\r\nhi\r\n.\r\n", true, false, 0},
+    {"Subject: x\r\n\r\ncaf\xc3\xa9\r\n.\r\n", false, true, 0},
+    {"Subject: \xff\r\n\r\n\x80\r\n.\r\n", true, true, 0},
+    {"Received: \xe9\r\n\r\n.\r\n", true, false, 1},
+    /* a line of spaces is not the empty line */
+    {"A: b\r\n \r\nReceived: x\r\n\r\n.\r\n", false, false, 1},
+};
+
+static void
+test_data_scan(void **state)
+{
+	char out[4096];
+	size_t i, step, off, len, used, olen;
+	struct smtp_data d;
+	static const size_t steps[] = {1, 2, 3, 7, 4096};
+
+	(void)state;
+	for (i = 0; i < N(scan_cases); i++)
+		for (step = 0; step < N(steps); step++) {
+			len = strlen(scan_cases[i].in);
+			smtp_data_init(&d);
+			for (off = 0; off < len && d.state != SMTP_DATA_DONE;
+			     off += used) {
+				size_t n = len - off < steps[step]
+				               ? len - off
+				               : steps[step];
+
+				used = smtp_data_feed(
+				    &d, scan_cases[i].in + off, n, out, &olen);
+			}
+			assert_int_equal(d.state, SMTP_DATA_DONE);
+			if (d.hdr8bit != scan_cases[i].hdr8 ||
+			    d.body8bit != scan_cases[i].body8 ||
+			    d.nreceived != scan_cases[i].nreceived)
+				fail_msg(
+				    "scan case %zu step %zu: hdr8 %d body8 "
+				    "%d nreceived %u",
+				    i, steps[step], d.hdr8bit, d.body8bit,
+				    d.nreceived);
+		}
+}
+
 static void
 test_data_long_line(void **state)
 {
@@ -501,6 +566,7 @@ main(void)
 	    cmocka_unit_test(test_rcpt_and_tricks),
 	    cmocka_unit_test(test_data),
 	    cmocka_unit_test(test_data_long_line),
+	    cmocka_unit_test(test_data_scan),
 	    cmocka_unit_test(test_message_id),
 	    cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_sasl_plain),
