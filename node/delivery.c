@@ -85,6 +85,7 @@ struct dlv_msg {
 	char *dkim; /* DKIM-Signature fields sent first, or NULL */
 	size_t dkim_len;
 	bool eightbit, smtputf8;
+	bool body8bit, hdr8bit; /* octets > 127 found at ingress */
 	int64_t committed_at, received_at;
 	struct policy *pol;
 	int njobs; /* open jobs */
@@ -426,6 +427,22 @@ dlv_on_dsn_committed(uint64_t cookie, const char *dsn_qid, bool ok)
 		log_warnx("delivery: DSN could not be queued");
 }
 
+/* Octets > 127 in a message we made: in its header block, in its body. */
+static void
+dlv_scan_8bit(const char *p, size_t len, bool *hdr8, bool *body8)
+{
+	const char *e = memmem(p, len, "\r\n\r\n", 4);
+	size_t h = e != NULL ? (size_t)(e - p) : len, i;
+
+	*hdr8 = *body8 = false;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] > 127) {
+			*(i < h ? hdr8 : body8) = true;
+			if (i >= h)
+				break;
+		}
+}
+
 /* Queues a DSN for the recipients of m bounced in this attempt. */
 static void
 dlv_msg_bounce(struct dlv_msg *m)
@@ -477,6 +494,7 @@ dlv_msg_bounce(struct dlv_msg *m)
 	di.nrcpts = k;
 	di.headers = hdr;
 	di.headers_len = hlen;
+	di.global = m->smtputf8 || m->hdr8bit; /* RFC 6533 */
 	text = k > 0 ? dsn_build(&di, &len) : NULL;
 	if (text != NULL && (sm = spool_msg_new(d->n->spool)) != NULL) {
 		if (spool_msg_write(sm, text, len) == -1)
@@ -492,6 +510,10 @@ dlv_msg_bounce(struct dlv_msg *m)
 			env.auth_user = "";
 			env.message_id = "";
 			env.received_at = time(NULL);
+			/* the sender may be a UTF-8 address; the DSN carries
+			 * the original's 8-bit header octets */
+			env.smtputf8 = m->smtputf8;
+			dlv_scan_8bit(text, len, &env.hdr8bit, &env.body8bit);
 			log_info("%s delivery: DSN to <%s> for %zu recipient%s",
 			    m->qid, m->sender, k, k == 1 ? "" : "s");
 			spool_msg_commit(sm, &env, dlv_on_dsn_committed, m->id);
@@ -1334,14 +1356,17 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 	t->t.rcpts = t->addrs;
 	t->t.nrcpts = t->n;
 	t->t.size = m->size + m->dkim_len;
-	t->t.eightbit = m->eightbit;
+	/* BODY=8BITMIME when declared or found (RFC 6152), offered */
+	t->t.eightbit = m->eightbit || m->body8bit || m->hdr8bit;
+	t->t.has8bit = m->body8bit || m->hdr8bit;
 	t->t.smtputf8 = m->smtputf8;
 	t->t.read = dlv_txn_read;
 	t->t.read_arg = t;
 	t->start_ms = dlv_now_ms();
 	t->started = true;
 	if (smtp_client_send(c->c, &t->t) == -1) {
-		/* Refused before sending (SIZE, SMTPUTF8): permanent. */
+		/* Refused before sending (SIZE, SMTPUTF8, 8-bit data that
+		 * does not convert): permanent; unreadable data: 451. */
 		for (k = 0; k < t->n; k++)
 			t->t.rcpt[k] = t->t.mail;
 		c->txn = NULL;
@@ -1628,6 +1653,8 @@ dlv_msg_new(struct delivery *d, const struct spool_info *si)
 		m->dkim_len = strlen(m->dkim);
 	}
 	m->eightbit = si->env.eightbit;
+	m->body8bit = si->env.body8bit;
+	m->hdr8bit = si->env.hdr8bit;
 	m->smtputf8 = si->env.smtputf8;
 	m->committed_at = si->committed_at;
 	m->received_at =

@@ -1,6 +1,8 @@
 /* dsn.c - builds the bounce: a multipart/report (RFC 6522) with a human
  * explanation, the message/delivery-status part (RFC 3464 2.2, 2.3) and
- * the original headers (text/rfc822-headers).  Pure: no clock, no I/O. */
+ * the original headers (text/rfc822-headers); for internationalised mail
+ * the RFC 6533 equivalents (message/global-delivery-status, utf-8
+ * address types, message/global-headers).  Pure: no clock, no I/O. */
 #include "dsn.h"
 
 #include <stdarg.h>
@@ -82,6 +84,10 @@ dsn_build(const struct dsn_info *d, size_t *len)
 {
 	struct dsn_buf b = {NULL, 0, 0, false};
 	char date[64], arr[64], boundary[96], v[512];
+	/* RFC 6533 3: the utf-8 address type; 6.1-6.3: the global types */
+	const char *at = d->global ? "utf-8" : "rfc822";
+	const char *report =
+	    d->global ? "global-delivery-status" : "delivery-status";
 	size_t i;
 
 	dsn_date(d->now, date, sizeof(date));
@@ -99,14 +105,16 @@ dsn_build(const struct dsn_info *d, size_t *len)
 	dsn_printf(&b, "Auto-Submitted: auto-replied\r\n");
 	dsn_printf(&b, "MIME-Version: 1.0\r\n");
 	dsn_printf(&b,
-	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	    "Content-Type: multipart/report; report-type=%s;\r\n"
 	    "\tboundary=\"%s\"\r\n",
-	    boundary);
+	    report, boundary);
 	dsn_printf(&b, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 
 	dsn_printf(&b, "--%s\r\n", boundary);
-	dsn_printf(&b, "Content-Description: Notification\r\n"
-	               "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+	dsn_printf(&b,
+	    "Content-Description: Notification\r\n"
+	    "Content-Type: text/plain; charset=%s\r\n\r\n",
+	    d->global ? "utf-8" : "us-ascii");
 	dsn_printf(&b,
 	    "This is the mail system at host %s.\r\n\r\n"
 	    "I'm sorry to have to inform you that your message could not\r\n"
@@ -117,19 +125,21 @@ dsn_build(const struct dsn_info *d, size_t *len)
 		dsn_printf(&b, "<%s>: %s\r\n", d->rcpts[i].addr, v);
 	}
 	dsn_printf(&b, "\r\n--%s\r\n", boundary);
-	dsn_printf(&b, "Content-Description: Delivery report\r\n"
-	               "Content-Type: message/delivery-status\r\n\r\n");
+	dsn_printf(&b,
+	    "Content-Description: Delivery report\r\n"
+	    "Content-Type: message/%s\r\n\r\n",
+	    report);
 	/* RFC 3464 2.2: per-message fields. */
 	dsn_printf(&b, "Reporting-MTA: dns; %s\r\n", d->reporting_mta);
 	dsn_printf(&b, "X-Sluice-Queue-ID: %s\r\n", d->queue_id);
-	dsn_printf(&b, "X-Original-Sender: rfc822; %s\r\n", d->sender);
+	dsn_printf(&b, "X-Original-Sender: %s; %s\r\n", at, d->sender);
 	dsn_printf(&b, "Arrival-Date: %s\r\n", arr);
 	for (i = 0; i < d->nrcpts; i++) {
 		const struct dsn_rcpt *r = &d->rcpts[i];
 
 		/* RFC 3464 2.3: per-recipient fields. */
-		dsn_printf(&b, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);
-		dsn_printf(&b, "Original-Recipient: rfc822; %s\r\n", r->addr);
+		dsn_printf(&b, "\r\nFinal-Recipient: %s; %s\r\n", at, r->addr);
+		dsn_printf(&b, "Original-Recipient: %s; %s\r\n", at, r->addr);
 		dsn_printf(&b, "Action: failed\r\n");
 		dsn_printf(&b, "Status: %s\r\n",
 		    r->status && r->status[0] == '5' ? r->status : "5.0.0");
@@ -141,8 +151,10 @@ dsn_build(const struct dsn_info *d, size_t *len)
 		dsn_printf(&b, "Last-Attempt-Date: %s\r\n", date);
 	}
 	dsn_printf(&b, "\r\n--%s\r\n", boundary);
-	dsn_printf(&b, "Content-Description: Undelivered Message Headers\r\n"
-	               "Content-Type: text/rfc822-headers\r\n\r\n");
+	dsn_printf(&b,
+	    "Content-Description: Undelivered Message Headers\r\n"
+	    "Content-Type: %s\r\n\r\n",
+	    d->global ? "message/global-headers" : "text/rfc822-headers");
 	if (d->headers != NULL)
 		dsn_add(&b, d->headers, d->headers_len);
 	if (b.len < 2 || b.p[b.len - 2] != '\r' || b.p[b.len - 1] != '\n')

@@ -6,6 +6,7 @@
 #ifndef SLUICE_DSN_H
 #define SLUICE_DSN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,11 @@ struct dsn_info {
 	size_t nrcpts;
 	const char *headers; /* original header block */
 	size_t headers_len;
+	/* Internationalised original (SMTPUTF8, or 8-bit octets in its
+	 * header): RFC 6533 shape - report-type=global-delivery-status,
+	 * message/global-delivery-status with utf-8 address types, the
+	 * headers as message/global-headers, UTF-8 text. */
+	bool global;
 };
 
 /* A malloc'ed message, *len octets; NULL on out of memory. */

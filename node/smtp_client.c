@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mime8.h"
 #include "tls_client.h"
 
 #define SMTP_CLIENT_LINE_MAX 2048  /* RFC 5321 4.5.3.1.5 says 512 */
@@ -74,8 +75,10 @@ struct smtp_client {
 	size_t sent;     /* commands sent */
 	size_t accepted; /* RCPTs with 2xx */
 	uint64_t body_off;
-	bool bol;      /* at line start */
-	char last2[2]; /* last octets sent */
+	bool bol;           /* at line start */
+	char last2[2];      /* last octets sent */
+	bool downgrade;     /* this transaction goes out as 7 bit */
+	struct mime8 *down; /* its converter (kept for the next one) */
 };
 
 static void smtp_client_on_read(struct bufferevent *, void *);
@@ -382,6 +385,7 @@ smtp_client_release(struct smtp_client *c)
 	free(c->host);
 	free(c->user);
 	free(c->secret);
+	free(c->down);
 	free(c);
 }
 
@@ -611,10 +615,65 @@ smtp_client_starttls(struct smtp_client *c)
 
 /* ------------------------------------------------------- transactions */
 
+/* ------------------------------------------------ 8BITMIME downgrade */
+
+static void
+smtp_client_count_cb(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	(void)p;
+	(void)n;
+}
+
+/* RFC 6152 3: never 8-bit data to a server that did not offer 8BITMIME.
+ * A dry pass over the data says whether it converts (mime8.h) and how
+ * big it then is (the SIZE= we declare); the real pass runs while the
+ * body streams.  0, or -1 with t->mail set. */
+static int
+smtp_client_downgrade_plan(
+    struct smtp_client *c, struct smtp_txn *t, uint64_t *size)
+{
+	static char buf[SMTP_CLIENT_CHUNK]; /* loop thread only */
+	struct mime8 m;
+	uint64_t off = 0;
+	ssize_t n;
+
+	mime8_init(&m);
+	while ((n = t->read(t->read_arg, off, buf, sizeof(buf))) > 0) {
+		off += (uint64_t)n;
+		if (mime8_feed(
+		        &m, buf, (size_t)n, smtp_client_count_cb, NULL) == -1)
+			break;
+	}
+	if (n < 0) {
+		smtp_reply_set(
+		    &t->mail, 451, "4.3.0", "cannot read queued message data");
+		return -1;
+	}
+	if (m.err == MIME8_OK)
+		mime8_finish(&m, smtp_client_count_cb, NULL);
+	if (m.err != MIME8_OK) {
+		/* RFC 3463 5.6.3: conversion required but not supported */
+		smtp_reply_set(&t->mail, 554, "5.6.3",
+		    "%s does not support 8BITMIME and the message cannot be "
+		    "converted to 7 bit: %s",
+		    c->host, mime8_error_text(m.err));
+		return -1;
+	}
+	if (c->down == NULL && (c->down = malloc(sizeof(*c->down))) == NULL) {
+		smtp_reply_set(&t->mail, 451, "4.3.0", "out of memory");
+		return -1;
+	}
+	mime8_init(c->down);
+	*size = m.out_size;
+	return 0;
+}
+
 int
 smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 {
 	struct evbuffer *out;
+	uint64_t size;
 	size_t i;
 
 	if (c->state != SC_IDLE)
@@ -623,10 +682,14 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	memset(&t->data, 0, sizeof(t->data));
 	for (i = 0; i < t->nrcpts; i++)
 		memset(&t->rcpt[i], 0, sizeof(t->rcpt[i]));
-	if (c->size_max != 0 && t->size > c->size_max) {
+	size = t->size;
+	if (t->has8bit && !c->eightbitmime &&
+	    smtp_client_downgrade_plan(c, t, &size) == -1)
+		return -1;
+	if (c->size_max != 0 && size > c->size_max) {
 		smtp_reply_set(&t->mail, 552, "5.3.4",
 		    "message size %llu exceeds the limit of %s (%llu)",
-		    (unsigned long long)t->size, c->host,
+		    (unsigned long long)size, c->host,
 		    (unsigned long long)c->size_max);
 		return -1;
 	}
@@ -640,6 +703,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	c->step = 0;
 	c->accepted = 0;
 	c->body_off = 0;
+	c->downgrade = t->has8bit && !c->eightbitmime;
 	c->bol = true;
 	c->last2[0] = '\r';
 	c->last2[1] = '\n';
@@ -647,7 +711,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	evbuffer_add_printf(out, "MAIL FROM:<%s>", t->sender);
 	if (c->size_max != 0 || c->esmtp)
 		evbuffer_add_printf(
-		    out, " SIZE=%llu", (unsigned long long)t->size);
+		    out, " SIZE=%llu", (unsigned long long)size);
 	if (t->eightbit && c->eightbitmime)
 		evbuffer_add(out, " BODY=8BITMIME", 14);
 	if (t->smtputf8)
@@ -686,8 +750,50 @@ smtp_client_done(struct smtp_client *c, bool clean)
 		c->cb.ready(c, c->arg);
 }
 
+/* Dot-stuffs n octets into out (RFC 5321 4.5.2), noting the line start
+ * and the last two octets sent; tmp holds 2 n octets. */
+static void
+smtp_client_stuff(struct smtp_client *c, struct evbuffer *out, const char *in,
+    size_t n, char *tmp)
+{
+	size_t i, o;
+
+	if (n == 0)
+		return;
+	for (i = 0, o = 0; i < n; i++) {
+		if (c->bol && in[i] == '.')
+			tmp[o++] = '.';
+		tmp[o++] = in[i];
+		c->bol = in[i] == '\n';
+	}
+	if (n >= 2) {
+		c->last2[0] = in[n - 2];
+		c->last2[1] = in[n - 1];
+	} else {
+		c->last2[0] = c->last2[1];
+		c->last2[1] = in[0];
+	}
+	evbuffer_add(out, tmp, o);
+}
+
+/* The converter's output (whole lines) goes out dot-stuffed. */
+static void
+smtp_client_down_cb(void *arg, const char *p, size_t n)
+{
+	static char tmp[2 * 4096];
+	struct smtp_client *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t k;
+
+	for (; n > 0; p += k, n -= k) {
+		k = n < 4096 ? n : 4096;
+		smtp_client_stuff(c, out, p, k, tmp);
+	}
+}
+
 /* Streams message data with dot-stuffing (RFC 5321 4.5.2) until the
- * output holds a chunk; resumed by the write callback. */
+ * output holds a chunk; resumed by the write callback.  Converted to 7
+ * bit on the way when the server lacks 8BITMIME (smtp_client_send). */
 static void
 smtp_client_body(struct smtp_client *c)
 {
@@ -695,11 +801,18 @@ smtp_client_body(struct smtp_client *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	char in[SMTP_CLIENT_CHUNK], stuffed[SMTP_CLIENT_CHUNK * 2 + 8];
 	ssize_t n;
-	size_t i, o;
+	int rv = 0;
 
 	while (evbuffer_get_length(out) < SMTP_CLIENT_CHUNK) {
 		n = t->read(t->read_arg, c->body_off, in, sizeof(in));
-		if (n < 0) {
+		if (n > 0 && c->downgrade)
+			rv = mime8_feed(
+			    c->down, in, (size_t)n, smtp_client_down_cb, c);
+		else if (n == 0 && c->downgrade)
+			rv = mime8_finish(c->down, smtp_client_down_cb, c);
+		if (n < 0 || rv == -1) {
+			/* a read error, or data that changed since the dry
+			 * pass: abandon the session, the message waits */
 			smtp_client_failf(c, SMTP_CLIENT_DROPPED, 451, "4.3.0",
 			    "cannot read queued message data");
 			return;
@@ -712,20 +825,8 @@ smtp_client_body(struct smtp_client *c)
 			c->state = SC_DOT;
 			return;
 		}
-		for (i = 0, o = 0; i < (size_t)n; i++) {
-			if (c->bol && in[i] == '.')
-				stuffed[o++] = '.';
-			stuffed[o++] = in[i];
-			c->bol = in[i] == '\n';
-		}
-		if (n >= 2) {
-			c->last2[0] = in[n - 2];
-			c->last2[1] = in[n - 1];
-		} else {
-			c->last2[0] = c->last2[1];
-			c->last2[1] = in[0];
-		}
-		evbuffer_add(out, stuffed, o);
+		if (!c->downgrade)
+			smtp_client_stuff(c, out, in, (size_t)n, stuffed);
 		c->body_off += (uint64_t)n;
 	}
 }

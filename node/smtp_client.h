@@ -88,7 +88,9 @@ struct smtp_txn {
 	const char *const *rcpts;
 	size_t nrcpts;
 	uint64_t size;
-	bool eightbit;
+	bool eightbit; /* BODY=8BITMIME when the server offers it */
+	bool has8bit;  /* octets > 127 in the data: without 8BITMIME the
+	                * data is converted to 7 bit (mime8.h) or refused */
 	bool smtputf8;
 	/* Reads message data (CRLF lines, not dot-stuffed): octets read,
 	 * 0 at the end, -1 on error (the session is aborted). */
@@ -116,7 +118,10 @@ struct smtp_client *smtp_client_new(struct event_base *,
     void *arg);
 /* Starts a transaction on an idle session: -1 if not idle or the
  * transaction cannot go to this server (then txn->mail says why, e.g.
- * SIZE exceeded 552 5.3.4, SMTPUTF8 missing 553 5.6.7). */
+ * SIZE exceeded 552 5.3.4, SMTPUTF8 missing 553 5.6.7, 8-bit data that
+ * cannot be converted for a server without 8BITMIME 554 5.6.3, its data
+ * unreadable 451 4.3.0).  8-bit data for a server without 8BITMIME is
+ * read once here to decide and to size the 7-bit version. */
 int smtp_client_send(struct smtp_client *, struct smtp_txn *);
 /* Polite close of an idle session (QUIT), then frees it: no more
  * callbacks. */

@@ -4,7 +4,9 @@ set(_n ${PROJECT_SOURCE_DIR}/node)
 sluice_unit_test(test_scheduler unit/test_scheduler.c ${_n}/scheduler.c)
 sluice_unit_test(test_due_queue unit/test_due_queue.c ${_n}/due_queue.c)
 sluice_unit_test(test_router unit/test_router.c ${_n}/router.c)
+sluice_unit_test(test_mime8 unit/test_mime8.c ${_n}/mime8.c)
 sluice_unit_test(test_smtp_reply unit/test_smtp_reply.c ${_n}/smtp_client.c
+	${_n}/mime8.c
 	${_n}/tls_client.c LIBS PkgConfig::LIBEVENT OpenSSL::SSL)
 
 # dlvpolicy: the policy cache (hops, routes) a node starts from without a
@@ -13,7 +15,7 @@ add_executable(sluice-dlvpolicy delivery/dlvpolicy.c)
 target_link_libraries(sluice-dlvpolicy PRIVATE sluice_common)
 
 foreach(_t basic failover retry dsn reuse weights mx restart provider trace
-		immediate received)
+		immediate received 8bitmime)
 	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
 endforeach()
 # Waits out the policy's minimum queue lifetime (60 s).

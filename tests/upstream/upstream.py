@@ -18,7 +18,8 @@ answering the final dot).  Per recipient codes: --rcpt-code ADDR=550.
 answers 535 to everything.  --tls-cert/--tls-key offer STARTTLS, with
 --smtps implicit TLS; --broken-starttls offers STARTTLS and then fails the
 handshake.  --throttle N answers "454 4.7.0 Throttling failure"
-to the first N MAIL commands.  Python 3 standard library only.
+to the first N MAIL commands.  8BITMIME is offered unless --no-8bitmime;
+SMTPUTF8 only with --smtputf8.  Python 3 standard library only.
 """
 import argparse
 import base64
@@ -76,7 +77,10 @@ class Session(socketserver.StreamRequestHandler):
         if not a.no_pipelining:
             caps.append("PIPELINING")
         caps.append("SIZE %d" % a.size if a.size else "SIZE")
-        caps.append("8BITMIME")
+        if not a.no_8bitmime:
+            caps.append("8BITMIME")
+        if a.smtputf8:
+            caps.append("SMTPUTF8")
         caps.append("ENHANCEDSTATUSCODES")
         if (a.tls_cert or a.broken_starttls) and not self.tls and \
                 not a.smtps and not a.no_starttls:
@@ -272,6 +276,10 @@ def main():
     p.add_argument("--size", type=int, default=0)
     p.add_argument("--max-rcpt", type=int, default=0)
     p.add_argument("--throttle", type=int, default=0)
+    p.add_argument("--no-8bitmime", action="store_true",
+                   help="do not offer 8BITMIME (RFC 6152)")
+    p.add_argument("--smtputf8", action="store_true",
+                   help="offer SMTPUTF8 (RFC 6531)")
     a = p.parse_args()
     a.rcpt_codes = {}
     for rc in a.rcpt_code:
