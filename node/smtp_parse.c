@@ -389,6 +389,32 @@ smtp_data_feed(
 	char c;
 
 	for (i = 0; i < len && d->state != SMTP_DATA_DONE; i++) {
+		if (d->state == SMTP_DATA_MID && d->in_body) {
+			/* The hot path: a run of body octets inside a line
+			 * has nothing to decide but its length and whether
+			 * any is 8-bit, so it is copied as a block. */
+			size_t k = i;
+			unsigned char acc = 0, u;
+
+			while (k < len && (u = (unsigned char)in[k]) != '\r' &&
+			       u != '\n' && u != '\0') {
+				acc |= u;
+				k++;
+			}
+			if (k > i) {
+				memcpy(out + o, in + i, k - i);
+				o += k - i;
+				d->size += k - i;
+				d->linelen += k - i;
+				if (d->linelen > SMTP_TEXT_MAX - 2)
+					d->toolong = true;
+				if (acc & 0x80)
+					d->body8bit = true;
+				i = k;
+				if (i == len)
+					break;
+			}
+		}
 		c = in[i];
 		switch (d->state) {
 		case SMTP_DATA_BOL:

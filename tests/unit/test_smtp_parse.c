@@ -351,6 +351,34 @@ test_data(void **state)
 	}
 }
 
+/* The same cases in the body (behind an empty header block), where runs
+ * of ordinary octets take the block-copy path. */
+static void
+test_data_in_body(void **state)
+{
+	static const size_t steps[] = {1, 3, 4096};
+	struct data_case c;
+	char in[512], out[512];
+	size_t i, k, len;
+
+	(void)state;
+	for (i = 0; i < N(data_cases); i++) {
+		c = data_cases[i];
+		len = c.inlen ? c.inlen : strlen(c.in);
+		in[0] = '\r';
+		in[1] = '\n';
+		memcpy(in + 2, c.in, len);
+		c.in = in;
+		c.inlen = len + 2;
+		if (c.out != NULL) {
+			snprintf(out, sizeof(out), "\r\n%s", data_cases[i].out);
+			c.out = out;
+		}
+		for (k = 0; k < N(steps); k++)
+			check_data(&c, steps[k]);
+	}
+}
+
 /* The content scan of the same pass: 8-bit octets in the header block or
  * the body, Received: fields in the header block (RFC 5321 6.3). */
 static const struct {
@@ -414,6 +442,46 @@ test_data_scan(void **state)
 				    i, steps[step], d.hdr8bit, d.body8bit,
 				    d.nreceived);
 		}
+}
+
+/* Body lines: the length limit and 8-bit octets anywhere in a run. */
+static void
+test_data_body_runs(void **state)
+{
+	char in[1200], out[1300];
+	struct smtp_data d;
+	size_t olen, used, n, off, step, pos;
+
+	(void)state;
+	for (step = 1; step <= 4096; step *= 8)
+		for (n = 997; n <= 999; n++) {
+			/* "\r\n" + n octets + CRLF.CRLF */
+			memcpy(in, "\r\n", 2);
+			memset(in + 2, 'x', n);
+			memcpy(in + 2 + n, "\r\n.\r\n", 5);
+			smtp_data_init(&d);
+			for (off = 0; off < n + 7; off += used)
+				used = smtp_data_feed(&d, in + off,
+				    n + 7 - off < step ? n + 7 - off : step,
+				    out, &olen);
+			assert_int_equal(d.state, SMTP_DATA_DONE);
+			assert_int_equal(d.toolong, n > 998);
+			assert_false(d.body8bit);
+			assert_int_equal(d.size, n + 4);
+		}
+	for (pos = 2; pos < 70; pos += 11) {
+		memcpy(in, "\r\n", 2);
+		memset(in + 2, 'y', 70);
+		in[pos] = (char)0xe9;
+		memcpy(in + 72, "\r\n.\r\n", 5);
+		smtp_data_init(&d);
+		used = smtp_data_feed(&d, in, 77, out, &olen);
+		assert_int_equal(used, 77);
+		assert_true(d.body8bit);
+		assert_false(d.hdr8bit);
+		assert_int_equal(olen, 74);
+		assert_memory_equal(out, in, 74);
+	}
 }
 
 static void
@@ -565,6 +633,8 @@ main(void)
 	    cmocka_unit_test(test_mail_long),
 	    cmocka_unit_test(test_rcpt_and_tricks),
 	    cmocka_unit_test(test_data),
+	    cmocka_unit_test(test_data_in_body),
+	    cmocka_unit_test(test_data_body_runs),
 	    cmocka_unit_test(test_data_long_line),
 	    cmocka_unit_test(test_data_scan),
 	    cmocka_unit_test(test_message_id),
