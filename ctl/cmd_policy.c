@@ -76,6 +76,12 @@ done:
 	return 0;
 }
 
+int
+ctl_policy_mutate(struct ctl *ctl, ctl_edit_fn edit, void *arg)
+{
+	return mutate(ctl, edit, arg);
+}
+
 /* Reads one line from stdin: a password or secret, never echoed. */
 static void
 read_stdin_line(const char *what, char *buf, size_t len)

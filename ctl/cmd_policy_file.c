@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "admin.h"
+#include "dkim_key.h"
 #include "hop_preset.h"
 #include "output.h"
 #include "policy_check.h"
@@ -152,8 +154,64 @@ die_invalid(
 	ctl_die("%s: %s", fname, msg);
 }
 
-/* Loads FILE against the current policy: the file's policy carrying what
- * files do not manage (DKIM keys), checked with line numbers. */
+/* The file's DKIM keys: a private key given is checked and its public
+ * half derived here; `private_key: keep` needs a stored key (whose public
+ * half it takes when the file leaves it out). */
+static void
+dkim_resolve(const char *file, Sluice__Policy *p, const Sluice__Policy *cur,
+    struct policy_lines *lines)
+{
+	char msg[512], err[768], alg[16], *pub;
+
+	for (size_t i = 0; i < p->n_dkim; i++) {
+		Sluice__DkimKey *k = p->dkim[i];
+		const Sluice__DkimKey *c = NULL;
+
+		for (size_t j = 0; j < cur->n_dkim; j++)
+			if (strcasecmp(cur->dkim[j]->domain, k->domain) == 0 &&
+			    strcasecmp(cur->dkim[j]->selector, k->selector) ==
+			        0)
+				c = cur->dkim[j];
+		if (k->private_key[0] != '\0') {
+			if (dkim_key_inspect(k->private_key, alg, &pub, msg,
+			        sizeof(msg)) == -1)
+				goto bad;
+			if (k->algorithm[0] != '\0' &&
+			    strcmp(k->algorithm, alg) != 0) {
+				snprintf(msg, sizeof(msg),
+				    "algorithm %s but the key is %s",
+				    k->algorithm, alg);
+				free(pub);
+				goto bad;
+			}
+			policy_set_str(&k->algorithm, alg);
+			policy_set_str(&k->public_key, pub);
+			free(pub);
+			continue;
+		}
+		if (c == NULL || !c->has_key) {
+			snprintf(msg, sizeof(msg),
+			    "'private_key: keep' but no key is stored for "
+			    "%s._domainkey.%s (use private_key_file)",
+			    k->selector, k->domain);
+			goto bad;
+		}
+		if (k->algorithm[0] == '\0')
+			policy_set_str(&k->algorithm, c->algorithm);
+		if (k->public_key[0] == '\0')
+			policy_set_str(&k->public_key, c->public_key);
+		continue;
+	bad:
+		snprintf(err, sizeof(err), "DKIM key %s._domainkey.%s: %s",
+		    k->selector, k->domain, msg);
+		policy_yaml_error(
+		    lines, file, "dkim", (int)i, err, msg, sizeof(msg));
+		ctl_die("%s", msg);
+	}
+}
+
+/* Loads FILE against the current policy, checked with line numbers.  A
+ * file without a dkim: section keeps the stored DKIM keys. */
 static Sluice__Policy *
 load_checked(
     const char *file, const Sluice__Policy *cur, struct policy_lines **lines)
@@ -166,8 +224,9 @@ load_checked(
 
 	if ((p = policy_yaml_load(file, lines, err, sizeof(err))) == NULL)
 		ctl_die("%s", err);
-	/* DKIM keys are not in policy files: keep the stored ones. */
-	for (i = 0; i < cur->n_dkim; i++) {
+	if (policy_lines_has_dkim(*lines))
+		dkim_resolve(file, p, cur, *lines);
+	for (i = 0; !policy_lines_has_dkim(*lines) && i < cur->n_dkim; i++) {
 		Sluice__Policy tmp = SLUICE__POLICY__INIT;
 		Sluice__Policy *d;
 		tmp.n_dkim = 1;

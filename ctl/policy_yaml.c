@@ -23,13 +23,22 @@
 
 #define SECRET_MAX 4096 /* longest secret or password read */
 
-enum { SEC_NETWORKS, SEC_USERS, SEC_HOPS, SEC_ROUTES, SEC_LIMITS, SEC_N };
+enum {
+	SEC_NETWORKS,
+	SEC_USERS,
+	SEC_HOPS,
+	SEC_ROUTES,
+	SEC_LIMITS,
+	SEC_DKIM,
+	SEC_N
+};
 static const char *const sec_names[SEC_N] = {
-    "networks", "users", "hops", "routes", "limits"};
+    "networks", "users", "hops", "routes", "limits", "dkim"};
 
 struct policy_lines {
 	int *line[SEC_N];
 	size_t n[SEC_N];
+	bool has_dkim; /* the file has a dkim: key */
 };
 
 struct yp {
@@ -579,6 +588,121 @@ parse_limits(struct yp *y, const yaml_node_t *m)
 	return 0;
 }
 
+/* A whole PEM file (private_key_file), at most DKIM_PEM_MAX octets. */
+#define DKIM_PEM_MAX 16384
+static int
+read_pem(struct yp *y, const yaml_node_t *n, char **out)
+{
+	const char *src;
+	char *buf;
+	size_t len;
+	FILE *f;
+
+	if (str(y, n, "a file name", &src) == -1)
+		return -1;
+	if ((f = fopen(src, "r")) == NULL)
+		return yerr(
+		    y, n, "cannot read %.200s: %s", src, strerror(errno));
+	buf = xcalloc(1, DKIM_PEM_MAX + 1);
+	len = fread(buf, 1, DKIM_PEM_MAX + 1, f);
+	fclose(f);
+	if (len == 0 || len > DKIM_PEM_MAX) {
+		free(buf);
+		return yerr(y, n, "%.200s is %s", src,
+		    len == 0 ? "empty" : "too long for a private key");
+	}
+	*out = buf;
+	return 0;
+}
+
+/* A DKIM key.  The private key is `keep` (the stored one, by domain and
+ * selector), a literal PEM or private_key_file; sluicectl derives the
+ * algorithm and public key from it (cmd_policy_file.c). */
+static int
+parse_dkim(struct yp *y, const yaml_node_t *m)
+{
+	static const char *const keys[] = {"domain", "selector", "algorithm",
+	    "public_key", "required", "subdomains", "headers", "private_key",
+	    "private_key_file", NULL};
+	struct kv kv[10];
+	yaml_node_t *v, *pk, *pf;
+	Sluice__DkimKey *k;
+	const char *s;
+	char *pem = NULL;
+	size_t n;
+	bool b;
+
+	if (pairs(y, m, "a DKIM key", keys, kv, 10, &n) == -1)
+		return -1;
+	if ((v = get(kv, n, "domain")) == NULL)
+		return yerr(y, m, "DKIM key has no domain");
+	k = xcalloc(1, sizeof(*k));
+	sluice__dkim_key__init(k);
+	y->p->dkim =
+	    xreallocarray(y->p->dkim, y->p->n_dkim + 1, sizeof(*y->p->dkim));
+	y->p->dkim[y->p->n_dkim++] = k;
+	record(y, SEC_DKIM, m);
+	if (str(y, v, "domain", &s) == -1)
+		return -1;
+	policy_set_str(&k->domain, s);
+	if ((v = get(kv, n, "selector")) == NULL)
+		return yerr(y, m, "DKIM key for %.100s has no selector", s);
+	if (str(y, v, "selector", &s) == -1)
+		return -1;
+	policy_set_str(&k->selector, s);
+	if ((v = get(kv, n, "algorithm")) != NULL) {
+		if (str(y, v, "algorithm", &s) == -1)
+			return -1;
+		policy_set_str(&k->algorithm, s);
+	}
+	if ((v = get(kv, n, "public_key")) != NULL) {
+		if (str(y, v, "public_key", &s) == -1)
+			return -1;
+		policy_set_str(&k->public_key, s);
+	}
+	if ((v = get(kv, n, "required")) != NULL) {
+		if (boolean(y, v, "required", &b) == -1)
+			return -1;
+		k->required = b;
+	}
+	if ((v = get(kv, n, "subdomains")) != NULL) {
+		if (boolean(y, v, "subdomains", &b) == -1)
+			return -1;
+		k->subdomains = b;
+	}
+	if ((v = get(kv, n, "headers")) != NULL) {
+		if (seq_or_null(y, v, "headers") == -1)
+			return -1;
+		SEQ_EACH(y, v, it)
+		{
+			if (str(y, node(y, *it), "a header name", &s) == -1)
+				return -1;
+			policy_strv_add(&k->headers, &k->n_headers, s);
+		}
+	}
+	pk = get(kv, n, "private_key");
+	pf = get(kv, n, "private_key_file");
+	if ((pk == NULL) == (pf == NULL))
+		return yerr(y, m,
+		    "DKIM key %.64s._domainkey.%.100s: give one of "
+		    "private_key (keep or a PEM) and private_key_file",
+		    k->selector, k->domain);
+	if (pk != NULL) {
+		if (str(y, pk, "private_key", &s) == -1)
+			return -1;
+		if (strcmp(s, "keep") != 0)
+			policy_set_str(&k->private_key, s);
+	} else {
+		if (read_pem(y, pf, &pem) == -1)
+			return -1;
+		policy_set_str(&k->private_key, pem);
+		explicit_bzero(pem, strlen(pem));
+		free(pem);
+	}
+	k->has_key = true; /* "" + has_key: keep the stored key */
+	return 0;
+}
+
 static int
 parse_list(struct yp *y, const yaml_node_t *seq, const char *what,
     int (*fn)(struct yp *, const yaml_node_t *))
@@ -597,14 +721,14 @@ static int
 parse_root(struct yp *y, const yaml_node_t *root)
 {
 	static const char *const keys[] = {
-	    "networks", "users", "hops", "routes", "limits", NULL};
-	struct kv kv[5];
+	    "networks", "users", "hops", "routes", "limits", "dkim", NULL};
+	struct kv kv[6];
 	yaml_node_t *v;
 	size_t n;
 
 	if (root == NULL || is_null(root))
 		return 0; /* an empty file is the empty policy */
-	if (pairs(y, root, "the policy", keys, kv, 5, &n) == -1)
+	if (pairs(y, root, "the policy", keys, kv, 6, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "networks")) != NULL && parse_networks(y, v) == -1)
 		return -1;
@@ -619,6 +743,11 @@ parse_root(struct yp *y, const yaml_node_t *root)
 		return -1;
 	if ((v = get(kv, n, "limits")) != NULL && parse_limits(y, v) == -1)
 		return -1;
+	if ((v = get(kv, n, "dkim")) != NULL) {
+		y->lines->has_dkim = true;
+		if (parse_list(y, v, "dkim", parse_dkim) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -736,6 +865,12 @@ policy_lines_get(const struct policy_lines *l, const char *section, int index)
 		if (strcmp(sec_names[i], section) == 0)
 			return (size_t)index < l->n[i] ? l->line[i][index] : 0;
 	return 0;
+}
+
+bool
+policy_lines_has_dkim(const struct policy_lines *l)
+{
+	return l != NULL && l->has_dkim;
 }
 
 void
@@ -969,6 +1104,52 @@ emit_routes(struct out *o, const Sluice__Policy *p)
 	}
 }
 
+static void
+emit_dkim(struct out *o, const Sluice__Policy *p)
+{
+	const Sluice__DkimKey *k;
+
+	if (p->n_dkim == 0)
+		return;
+	outf(o, "dkim:\n");
+	for (size_t i = 0; i < p->n_dkim; i++) {
+		k = p->dkim[i];
+		outf(o, "  - domain: ");
+		scalar(o, k->domain);
+		outf(o, "\n    selector: ");
+		scalar(o, k->selector);
+		outf(o, "\n");
+		if (k->algorithm[0] != '\0') {
+			outf(o, "    algorithm: ");
+			scalar(o, k->algorithm);
+			outf(o, "\n");
+		}
+		if (k->required)
+			outf(o, "    required: true\n");
+		if (k->subdomains)
+			outf(o, "    subdomains: true\n");
+		if (k->n_headers > 0) {
+			outf(o, "    headers: [");
+			for (size_t j = 0; j < k->n_headers; j++) {
+				outf(o, "%s", j ? ", " : "");
+				scalar(o, k->headers[j]);
+			}
+			outf(o, "]\n");
+		}
+		if (k->public_key[0] != '\0') {
+			outf(o, "    public_key: ");
+			scalar(o, k->public_key);
+			outf(o, "\n");
+		}
+		if (k->has_key || k->private_key[0] != '\0')
+			outf(o, "    private_key: keep    # stored; replace "
+			        "with private_key_file to change\n");
+		else
+			outf(o, "    # no private key stored: add "
+			        "private_key_file\n");
+	}
+}
+
 char *
 policy_yaml_emit(const Sluice__Policy *p)
 {
@@ -992,10 +1173,6 @@ policy_yaml_emit(const Sluice__Policy *p)
 			outf(&o, "  %s: %" PRId64 "\n", p->limits[i]->key,
 			    p->limits[i]->value);
 	}
-	if (p->n_dkim > 0)
-		outf(&o,
-		    "# %zu DKIM key(s): not managed by policy files; "
-		    "apply leaves them as they are\n",
-		    p->n_dkim);
+	emit_dkim(&o, p);
 	return o.buf;
 }

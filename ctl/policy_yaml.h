@@ -9,6 +9,7 @@
 #ifndef SLUICECTL_POLICY_YAML_H
 #define SLUICECTL_POLICY_YAML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy_check.h"
@@ -33,6 +34,9 @@ Sluice__Policy *policy_yaml_load(
 int policy_lines_get(
     const struct policy_lines *, const char *section, int index);
 void policy_lines_free(struct policy_lines *);
+/* Did the file have a dkim: section?  Without one, an apply keeps the
+ * stored DKIM keys (files exported before DKIM was managed by them). */
+bool policy_lines_has_dkim(const struct policy_lines *);
 /* "fname:line: msg" (or "fname: msg" when the line is unknown). */
 void policy_yaml_error(const struct policy_lines *, const char *fname,
     const char *section, int index, const char *msg, char *out, size_t outlen);

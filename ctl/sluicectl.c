@@ -46,6 +46,15 @@ static const struct cmd cmds[] = {
         "\t\t[--max-rcpt N] [--max-size BYTES] [--no-verify]"},
     {{"hop", "del"}, cmd_hop_del, "NAME"},
     {{"hop", "list"}, cmd_hop_list, ""},
+    {{"dkim", "add"}, cmd_dkim_add,
+        "DOMAIN --selector S [--algorithm rsa|ed25519]\n"
+        "\t\t[--generate | --key-stdin] [--required] [--subdomains]\n"
+        "\t\t[--header NAME]..."},
+    {{"dkim", "list"}, cmd_dkim_list, "[DOMAIN]"},
+    {{"dkim", "del"}, cmd_dkim_del, "DOMAIN [--selector S]"},
+    {{"dkim", "rotate"}, cmd_dkim_rotate,
+        "DOMAIN [--selector S] [--algorithm rsa|ed25519]"},
+    {{"dkim", "dns"}, cmd_dkim_dns, "DOMAIN [--selector S]"},
     {{"route", "set"}, cmd_route_set, "PATTERN HOP[,HOP...] [HOP[,HOP...]]..."},
     {{"route", "del"}, cmd_route_del, "PATTERN"},
     {{"route", "list"}, cmd_route_list, ""},

@@ -30,6 +30,14 @@ int ctl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* The login name of the effective user, for policy history. */
 const char *ctl_identity(void);
 
+/* A read-modify-write of the policy (cmd_policy.c): edit changes the
+ * head (or dies with a reason) and writes what it did into msg; applied
+ * with the head's version as base, retried on a conflict. */
+struct Sluice__Policy;
+typedef void (*ctl_edit_fn)(
+    struct Sluice__Policy *, void *arg, char *msg, size_t msglen);
+int ctl_policy_mutate(struct ctl *, ctl_edit_fn, void *arg);
+
 /* Handlers, one file per command family. */
 int cmd_node_add(struct ctl *, int, char **);
 int cmd_node_list(struct ctl *, int, char **);
@@ -48,6 +56,11 @@ int cmd_user_list(struct ctl *, int, char **);
 int cmd_hop_add(struct ctl *, int, char **);
 int cmd_hop_del(struct ctl *, int, char **);
 int cmd_hop_list(struct ctl *, int, char **);
+int cmd_dkim_add(struct ctl *, int, char **);
+int cmd_dkim_list(struct ctl *, int, char **);
+int cmd_dkim_del(struct ctl *, int, char **);
+int cmd_dkim_rotate(struct ctl *, int, char **);
+int cmd_dkim_dns(struct ctl *, int, char **);
 int cmd_route_set(struct ctl *, int, char **);
 int cmd_route_del(struct ctl *, int, char **);
 int cmd_route_list(struct ctl *, int, char **);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cidr.h"
 #include "limit_table.h"
@@ -294,6 +295,26 @@ check_dkim(const Sluice__Policy *p, struct policy_error *e)
 			return perr(e, "dkim", (int)i,
 			    "DKIM key for %s has no selector",
 			    p->dkim[i]->domain);
+		/* RFC 6376 3.1: a selector is dot-separated DNS labels */
+		if (check_domain(p->dkim[i]->selector) == -1)
+			return perr(e, "dkim", (int)i,
+			    "DKIM selector '%.64s' is not DNS labels "
+			    "(letters, digits, '-', dots between)",
+			    p->dkim[i]->selector);
+		if (p->dkim[i]->algorithm[0] != '\0' &&
+		    strcmp(p->dkim[i]->algorithm, "rsa") != 0 &&
+		    strcmp(p->dkim[i]->algorithm, "ed25519") != 0)
+			return perr(e, "dkim", (int)i,
+			    "DKIM algorithm '%.32s' is not rsa or ed25519",
+			    p->dkim[i]->algorithm);
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(
+			        p->dkim[j]->domain, p->dkim[i]->domain) == 0 &&
+			    strcasecmp(p->dkim[j]->selector,
+			        p->dkim[i]->selector) == 0)
+				return perr(e, "dkim", (int)i,
+				    "DKIM key %s._domainkey.%s is listed twice",
+				    p->dkim[i]->selector, p->dkim[i]->domain);
 	}
 	return 0;
 }

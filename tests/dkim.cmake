@@ -9,3 +9,4 @@ target_link_libraries(sluice-dkim-sign PRIVATE sluice_common)
 
 sluice_scenario_test(dkim_verify dkim/test_verify.py 120)
 sluice_scenario_test(dkim_node dkim/test_node.py 180)
+sluice_scenario_test(dkim_fleet dkim/test_fleet.py 240)

@@ -165,6 +165,16 @@ static const struct bad bads[] = {
         "p.yaml:4: ", "whole number"},
     {"users: {name: x}\n", "p.yaml:1: ", "must be a list"},
     {"a: 1\n---\nb: 2\n", "p.yaml:2: ", "one YAML document"},
+    {"dkim:\n  - domain: example.com\n    private_key: keep\n",
+        "p.yaml:2: ", "has no selector"},
+    {"dkim:\n  - domain: example.com\n    selector: s1\n",
+        "p.yaml:2: ", "give one of private_key"},
+    {"dkim:\n  - domain: example.com\n    selector: s1\n"
+     "    private_key_file: /nonexistent/key.pem\n",
+        "p.yaml:4: ", "cannot read"},
+    {"dkim:\n  - domain: example.com\n    selector: s1\n"
+     "    private_key: keep\n    required: maybe\n",
+        "p.yaml:5: ", "true or false"},
 };
 
 static void
@@ -254,6 +264,23 @@ test_round_trip(void **state)
 	p->hops[0]->verify_cert = true; /* away from the default */
 	p->hops[2]->max_rcpt = 0;       /* away from the preset */
 	policy_add_user(p, "u\"odd")->has_password = true;
+	{
+		/* A stored DKIM key as the controller returns it. */
+		Sluice__DkimKey *k = calloc(1, sizeof(*k));
+		sluice__dkim_key__init(k);
+		k->domain = strdup("example.com");
+		k->selector = strdup("r1");
+		k->algorithm = strdup("rsa");
+		k->public_key =
+		    strdup("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKC");
+		k->has_key = true;
+		k->required = true;
+		policy_strv_add(&k->headers, &k->n_headers, "from");
+		policy_strv_add(&k->headers, &k->n_headers, "subject");
+		p->dkim = calloc(1, sizeof(*p->dkim));
+		p->dkim[0] = k;
+		p->n_dkim = 1;
+	}
 	policy_strv_add(&p->users[1]->senders, &p->users[1]->n_senders, "*");
 	y = policy_yaml_emit(p);
 	assert_null(strstr(y, "ses-password"));

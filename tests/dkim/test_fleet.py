@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""dkim_fleet: DKIM keys managed with sluicectl, used by a real fleet
+(issue 14).  PostgreSQL, a controller, one node, two upstream hops.
+
+  keys      dkim add --generate (RSA) and --key-stdin (Ed25519); the
+            printed TXT record is the key's; mistakes are one line and
+            change nothing; the private key never comes back out (list,
+            --json, policy show, export, logs).
+  relay     the first hop is down: messages of every shape fail over to
+            the second hop and verify there with dkimpy against the
+            records `dkim dns` prints (RSA and Ed25519 both).
+  files     export writes `private_key: keep`; applying it changes
+            nothing; a file without a dkim: section keeps the keys.
+  rotate    dkim rotate adds a new selector per algorithm, the old ones
+            keep signing (four signatures, all verify); dkim del removes
+            the old ones and the node signs with the new only.
+"""
+import os
+import re
+import smtplib
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
+import dkimkit  # noqa: E402
+from fleetkit import (FleetOps, Upstream, http_get,  # noqa: E402
+                      parse_prometheus, sample, wait_until)
+
+
+def one_line_error(r, what):
+    assert r.returncode == 1, (what, r.returncode, r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("sluicectl: "),\
+        (what, r.stderr)
+
+
+def records_of(text):
+    """{name.: value} from `dkim dns` lines (quoted strings joined)."""
+    out = {}
+    for ln in text.splitlines():
+        m = re.match(r"^(\S+) IN TXT (.*)$", ln)
+        if m:
+            out[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    return out
+
+
+def relay(f, up, tag):
+    """Every message shape through n1; returns the verified files."""
+    before = len(up.messages())
+    names = [k for k in dkimkit.MESSAGES if k != "fromcase"]
+    for name in names:
+        send_raw(f, "n1", dkimkit.MESSAGES[name].encode("utf-8"))
+    wait_until(lambda: len(up.messages()) == before + len(names), 30,
+               "%d messages at the second hop" % len(names))
+    paths = []
+    for i, m in enumerate(up.messages()[before:]):
+        p = os.path.join(f.dir, "%s%d.eml" % (tag, i))
+        with open(p, "wb") as fh:
+            fh.write(m["data"].encode("latin-1"))
+        paths.append(p)
+    return paths
+
+
+def nsigs(path):
+    with open(path, "rb") as fh:
+        return len(re.findall(rb"(?mi)^DKIM-Signature:", fh.read()))
+
+
+def main():
+    f = FleetOps("dkim")
+    with f:
+        f.start()
+        primary = Upstream(f.dir, "primary")        # never started: down
+        backup = Upstream(f.dir, "backup").start()
+        f.ctl("network", "allow", "127.0.0.0/8")
+        for name, up in (("primary", primary), ("backup", backup)):
+            f.ctl("hop", "add", name, "--host", "127.0.0.1", "--port",
+                  str(up.port), "--tls", "none")
+        f.ctl("route", "set", "*", "primary", "backup")
+
+        # -- keys
+        r = f.ctl("dkim", "add", "example.com", "--selector", "r1",
+                  "--generate")
+        assert "r1._domainkey.example.com. IN TXT" in r.stdout, r.stdout
+        added = records_of(r.stdout)
+        ed = os.path.join(f.dir, "ed.pem")
+        want_ed = dkimkit.make_key(ed, "ed25519")
+        pem = open(ed).read()
+        r = f.ctl("dkim", "add", "example.com", "--selector", "e1",
+                  "--algorithm", "ed25519", "--key-stdin", input=pem)
+        added.update(records_of(r.stdout))
+        assert added["e1._domainkey.example.com."] == want_ed, added
+        v = f.policy_version()
+        for what, args, inp in (
+                ("duplicate", ["example.com", "--selector", "r1"], None),
+                ("bad selector", ["example.com", "--selector", "a b"], None),
+                ("garbage key", ["example.com", "--selector", "x1",
+                                 "--key-stdin"], "not a key\n"),
+                ("key on argv", ["example.com", "--selector", "x1",
+                                 "--key", "k"], None),
+                ("wrong alg", ["example.com", "--selector", "x1",
+                               "--algorithm", "rsa", "--key-stdin"], pem),
+                ("bad domain", ["exa mple", "--selector", "x1"], None)):
+            one_line_error(f.ctl("dkim", "add", *args, input=inp,
+                                 check=False), what)
+        assert f.policy_version() == v
+        one_line_error(f.ctl("dkim", "del", "example.com", "--selector",
+                             "nope", check=False), "del unknown")
+
+        lst = f.ctl_json("dkim", "list")["dkim"]
+        assert [(k["selector"], k["algorithm"], k["has_key"])
+                for k in lst] == [("r1", "rsa", True),
+                                  ("e1", "ed25519", True)], lst
+        assert all("private_key" not in k for k in lst), lst
+        table = f.ctl("dkim", "list").stdout
+        assert re.search(r"example.com\s+e1\s+ed25519\s+stored", table), \
+            table
+        dns = records_of(f.ctl("dkim", "dns", "example.com").stdout)
+        assert dns == added, (dns, added)
+        dj = f.ctl_json("dkim", "dns", "example.com")
+        assert {x["name"] + ".": x["value"] for x in dj} == added, dj
+
+        # -- relay through the fleet, failing over to the second hop
+        v = f.policy_version()
+        f.start_relay("n1")
+        f.wait_node_version("n1", v)
+        paths = relay(f, backup, "a")
+        assert primary.messages() == []
+        assert all(nsigs(p) == 2 for p in paths)
+        ok, out = dkimkit.verify(dns, paths, f.dir)
+        assert ok, out
+        s = parse_prometheus(http_get(f.metrics_ports["n1"]))
+        assert sample(s, "sluice_dkim_signed_total",
+                      domain="example.com") == len(paths), s
+
+        # -- files: export keeps by reference, apply round-trips
+        exp = f.ctl("policy", "export").stdout
+        assert exp.count("private_key: keep") == 2, exp
+        path = os.path.join(f.dir, "policy.yaml")
+        open(path, "w").write(exp)
+        r = f.ctl("policy", "apply", "-f", path)
+        assert "no changes" in r.stdout, r.stdout
+        legacy = os.path.join(f.dir, "legacy.yaml")
+        open(legacy, "w").write(exp.split("dkim:")[0])
+        f.ctl("policy", "apply", "-f", legacy)
+        assert len(f.ctl_json("dkim", "list")["dkim"]) == 2
+        bad = os.path.join(f.dir, "bad.yaml")
+        open(bad, "w").write(exp.split("dkim:")[0] +
+                             "dkim:\n  - domain: new.test\n"
+                             "    selector: s1\n    private_key: keep\n")
+        r = f.ctl("policy", "apply", "-f", bad, check=False)
+        one_line_error(r, "keep without a stored key")
+        assert re.search(r"bad.yaml:\d+: .*s1._domainkey.new.test", r.stderr)
+
+        # -- rotate: old and new sign side by side, then the old go
+        r = f.ctl("dkim", "rotate", "example.com")
+        new = records_of(r.stdout)
+        assert len(new) == 2 and not set(new) & set(added), new
+        dns = records_of(f.ctl("dkim", "dns", "example.com").stdout)
+        assert len(dns) == 4, dns
+        v = f.policy_version()
+        f.wait_node_version("n1", v)
+        paths = relay(f, backup, "b")
+        assert all(nsigs(p) == 4 for p in paths)
+        ok, out = dkimkit.verify(dns, paths, f.dir)
+        assert ok, out
+        f.ctl("dkim", "del", "example.com", "--selector", "r1")
+        f.ctl("dkim", "del", "example.com", "--selector", "e1")
+        v = f.policy_version()
+        f.wait_node_version("n1", v)
+        paths = relay(f, backup, "c")
+        assert all(nsigs(p) == 2 for p in paths)
+        ok, out = dkimkit.verify(new, paths, f.dir)
+        assert ok, out
+
+        # -- the private key never comes back out
+        body = "".join(pem.splitlines()[1:-1])
+        outs = [f.ctl("policy", "export").stdout,
+                f.ctl("policy", "show", json_out=True).stdout,
+                f.ctl("dkim", "list", json_out=True).stdout]
+        outs += [p.output() for p in f.controllers]
+        outs += [p.output() for p in f.nodes.values()]
+        for o in outs:
+            assert "PRIVATE KEY" not in o and body[:40] not in o, o[:2000]
+        f.ctl("dkim", "del", "example.com")
+        assert f.ctl_json("dkim", "list")["dkim"] == []
+    print("dkim fleet: keys managed, signatures verify after failover, "
+          "export/apply keep keys, rotation signs with both")
+
+
+def send_raw(f, name, data):
+    s = smtplib.SMTP("127.0.0.1", f.smtp_ports[name], timeout=30)
+    try:
+        s.ehlo("client.test")
+        code, resp = s.mail("alice@example.com")
+        assert code == 250, (code, resp)
+        code, resp = s.rcpt("bob@example.net")
+        assert code == 250, (code, resp)
+        code, resp = s.data(data)
+        assert code == 250, (code, resp)
+        s.quit()
+    finally:
+        s.close()
+
+
+if __name__ == "__main__":
+    main()
