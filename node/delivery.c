@@ -866,14 +866,17 @@ dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
 	struct dlv_msg *m = t->j->m;
 
 	/* The signatures made at acceptance go first, unchanged on every
-	 * attempt (signer.h); then the data as spooled. */
-	if (off < m->dkim_len) {
-		if (n > m->dkim_len - off)
-			n = (size_t)(m->dkim_len - off);
+	 * attempt (signer.h); then the data as spooled.  Data converted to
+	 * 7 bit goes without them: they would not verify (docs/dkim.md). */
+	size_t pre = t->t.downgraded ? 0 : m->dkim_len;
+
+	if (off < pre) {
+		if (n > pre - off)
+			n = (size_t)(pre - off);
 		memcpy(buf, m->dkim + off, n);
 		return (ssize_t)n;
 	}
-	off -= m->dkim_len;
+	off -= pre;
 	if (off >= m->size)
 		return 0;
 	if (n > m->size - off)
@@ -1373,6 +1376,10 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 		dlv_txn_result(t, c->host, smtp_client_has_tls(c->c), NULL);
 		return false;
 	}
+	if (t->t.downgraded && m->dkim_len > 0)
+		log_info("%s delivery: converted to 7 bit for %s: sent without "
+		         "its DKIM signature",
+		    m->qid, c->host);
 	return true;
 }
 

@@ -683,6 +683,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	for (i = 0; i < t->nrcpts; i++)
 		memset(&t->rcpt[i], 0, sizeof(t->rcpt[i]));
 	size = t->size;
+	t->downgraded = t->has8bit && !c->eightbitmime;
 	if (t->has8bit && !c->eightbitmime &&
 	    smtp_client_downgrade_plan(c, t, &size) == -1)
 		return -1;

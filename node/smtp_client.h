@@ -92,6 +92,9 @@ struct smtp_txn {
 	bool has8bit;  /* octets > 127 in the data: without 8BITMIME the
 	                * data is converted to 7 bit (mime8.h) or refused */
 	bool smtputf8;
+	/* Set by smtp_client_send: the data goes converted to 7 bit (a
+	 * stored DKIM signature would not match it: signer.h). */
+	bool downgraded;
 	/* Reads message data (CRLF lines, not dot-stuffed): octets read,
 	 * 0 at the end, -1 on error (the session is aborted). */
 	ssize_t (*read)(void *arg, uint64_t off, void *buf, size_t n);

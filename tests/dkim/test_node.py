@@ -53,9 +53,11 @@ def main():
         }
         bad = write(os.path.join(d, "bad.pem"), b"not a key\n")
         up = sc.add(Upstream(d, "up").start())
+        old = sc.add(Upstream(d, "old"))
         mport = free_port()
-        hops = ["up:host=127.0.0.1,port=%d" % up.port]
-        routes = ["*=up"]
+        hops = ["up:host=127.0.0.1,port=%d" % up.port,
+                "old:host=127.0.0.1,port=%d" % old.port]
+        routes = ["legacy.test=old", "*=up"]
         dkim = ["example.com:r1:%s" % rsa, "example.com:e1:%s" % ed,
                 "parent.test:p1:%s:subdomains" % ed,
                 "broken.test:b1:%s" % bad,
@@ -101,6 +103,28 @@ def main():
         assert ok, out
         assert out.count("ok ") == len(sent) + 1, out
 
+        # 1b. A hop without 8BITMIME: 8-bit mail is converted to 7 bit
+        # and goes without its signature (it would not verify); 7-bit
+        # mail keeps it.
+        old.start("--no-8bitmime")
+        n.send("alice@example.com", ["bob@legacy.test"],
+               dkimkit.MESSAGES["8bit"].encode("utf-8"))
+        n.send("alice@example.com", ["carol@legacy.test"],
+               dkimkit.MESSAGES["7bit"].encode("utf-8"))
+        wait_until(lambda: len(old.messages()) == 2, 30, "legacy hop")
+        for m in old.messages():
+            if m["rcpts"] == ["bob@legacy.test"]:
+                assert "quoted-printable" in m["data"], m["data"][:900]
+                assert sigs(m["data"]) == [], m["data"][:900]
+            else:
+                assert len(sigs(m["data"])) == 2, m["data"][:900]
+                p7 = write(os.path.join(d, "legacy7.eml"),
+                           m["data"].encode("latin-1"))
+        ok, out = dkimkit.verify(records, [p7], d)
+        assert ok, out
+        n.wait_log(r"delivery: converted to 7 bit for .*: sent without "
+                   r"its DKIM signature")
+
         # 2. Required domain whose key cannot sign: 451, nothing queued.
         c = smtplib.SMTP("127.0.0.1", n.port, timeout=30)
         c.ehlo("client.test")
@@ -113,7 +137,7 @@ def main():
 
         met = metrics(mport)
         assert re.search(r'sluice_dkim_signed_total\{domain="example.com"\}'
-                         r' %d\b' % len(sent), met), met
+                         r' %d\b' % (len(sent) + 2), met), met
         assert 'sluice_dkim_failures_total{domain="broken.test"} 1' in met
         assert 'sluice_dkim_failures_total{domain="strict.test"} 1' in met
         assert re.search(r"smtp accepted .* dkim=example.com:r1,e1",
