@@ -15,7 +15,7 @@ add_executable(sluice-dlvpolicy delivery/dlvpolicy.c)
 target_link_libraries(sluice-dlvpolicy PRIVATE sluice_common)
 
 foreach(_t basic failover retry dsn reuse weights mx restart provider trace
-		immediate received 8bitmime sink8)
+		immediate received 8bitmime sink8 jitter)
 	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
 endforeach()
 # Waits out the policy's minimum queue lifetime (60 s).
