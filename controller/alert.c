@@ -17,6 +17,9 @@
 #include "log.h"
 #include "webhook.h"
 
+/* A quarantined event keeps its node's alert open this long. */
+#define ALERT_QUARANTINE_S (24 * 3600)
+
 struct alert_nodes {
 	struct health_node *v;
 	Sluice__QueueMetrics **m;
@@ -61,6 +64,7 @@ alert_nodes_cb(void *arg, const struct store_node_row *r)
 	hn->is_new = r->last_heartbeat_at == 0;
 	hn->heartbeat_age_ms = r->heartbeat_age_ms;
 	hn->auth_failures_per_min = r->auth_failures_per_min;
+	hn->heartbeat_ms = r->heartbeat_ms;
 	if (r->metrics != NULL)
 		an->m[an->n - 1] = sluice__queue_metrics__unpack(
 		    NULL, r->metrics_len, r->metrics);
@@ -160,6 +164,44 @@ alert_open_cb(void *arg, const struct store_alert_row *r)
 	return 0;
 }
 
+static int
+alert_quarantine_cb(void *arg, const char *node, uint64_t count)
+{
+	struct alert_nodes *an = arg;
+	size_t i;
+
+	for (i = 0; i < an->n; i++)
+		if (strcmp(an->v[i].name, node) == 0)
+			an->v[i].events_quarantined = count;
+	return 0;
+}
+
+static int64_t
+alert_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long this controller has watched the fleet without a break, as of
+ * a tick that reached the store.  A gap between ticks much longer than the
+ * interval means the process was stopped (SIGSTOP, a hung host): nodes
+ * could not reach it meanwhile, so watching starts again. */
+static int64_t
+alert_watched(struct alert_config *cf, int64_t now)
+{
+	if (cf->watch_from_ms == 0) {
+		cf->watch_from_ms = now;
+		log_info("alert: watching the fleet; nodes get %s before "
+		         "they are judged silent",
+		    cf->silent_after_ms > 0 ? "silent_after_ms"
+		                            : "three heartbeats");
+	}
+	return now - cf->watch_from_ms;
+}
+
 /* The policy's limits and routes; NULL when there is no policy. */
 static Sluice__Policy *
 alert_policy(struct store *st, int *rc)
@@ -217,7 +259,8 @@ alert_tick(struct store *st, struct alert_config *cf)
 	struct alert_notes notes;
 	struct health_input in;
 	Sluice__Policy *pol = NULL;
-	bool got, done;
+	int64_t now_ms, watched;
+	bool got, done, unsure = false;
 	size_t i;
 	int rc;
 
@@ -225,11 +268,23 @@ alert_tick(struct store *st, struct alert_config *cf)
 	memset(&now, 0, sizeof(now));
 	memset(&cl, 0, sizeof(cl));
 	memset(&notes, 0, sizeof(notes));
+	now_ms = alert_now_ms();
+	if (cf->last_tick_ms != 0 &&
+	    now_ms - cf->last_tick_ms > 2 * cf->interval_ms + 1000)
+		cf->watch_from_ms = 0;
+	cf->last_tick_ms = now_ms;
 	alert_partitions(st, cf);
-	if (store_health_lock(st, &got) != STORE_OK || !got)
+	if (store_health_lock(st, &got) != STORE_OK) {
+		cf->watch_from_ms = 0; /* the store is away: nothing seen */
+		return;
+	}
+	watched = alert_watched(cf, now_ms);
+	if (!got)
 		return;
 	if ((rc = store_node_list(st, alert_nodes_cb, &an)) != STORE_OK ||
-	    an.is_oom)
+	    an.is_oom ||
+	    (rc = store_event_quarantined(
+	         st, ALERT_QUARANTINE_S, alert_quarantine_cb, &an)) != STORE_OK)
 		goto fail;
 	pol = alert_policy(st, &rc);
 	if (rc != STORE_OK)
@@ -238,7 +293,14 @@ alert_tick(struct store *st, struct alert_config *cf)
 	in.nnodes = an.n;
 	in.policy = pol;
 	in.silent_after_ms = cf->silent_after_ms;
+	in.watched_ms = watched;
 	health_evaluate(&in, alert_set_cb, &now);
+	/* Until every node has had a whole silent period of watching, what
+	 * is not said now may simply be unknown: clear nothing yet. */
+	for (i = 0; i < an.n; i++)
+		if (watched <= health_silent_after(
+		                   cf->silent_after_ms, an.v[i].heartbeat_ms))
+			unsure = true;
 	cl.store = st;
 	cl.now = &now;
 	if (now.is_oom ||
@@ -259,7 +321,7 @@ alert_tick(struct store *st, struct alert_config *cf)
 			alert_note(&notes, &now.v[i], true);
 		}
 	}
-	for (i = 0; i < cl.open.n; i++) {
+	for (i = 0; i < cl.open.n && !unsure; i++) {
 		if (alert_set_has(
 		        &now, cl.open.v[i].kind, cl.open.v[i].subject))
 			continue;

@@ -14,13 +14,19 @@
 struct webhook;
 
 struct alert_config {
-	int64_t silent_after_ms;
+	int64_t silent_after_ms;       /* 0: three of each node's heartbeats */
+	int64_t interval_ms;           /* between ticks */
 	int64_t retention_minutes;     /* node_minutes kept */
 	int64_t command_timeout_s;     /* unanswered commands fail after */
 	const char *who;               /* "controller pid 123", for raised_by */
 	struct webhook *webhook;       /* NULL: none */
 	int64_t events_retention_days; /* 0: keep the delivery record */
 	int64_t maintained_at;         /* last partition upkeep, monotonic s */
+	/* Watching without a break since (monotonic ms, 0: not now): set
+	 * when a tick reaches the store, reset by a failed tick or a gap
+	 * between ticks (the process was stopped). */
+	int64_t watch_from_ms;
+	int64_t last_tick_ms;
 };
 
 /* One evaluation.  Errors are logged by the store and retried next tick. */

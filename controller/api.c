@@ -49,6 +49,17 @@ api_error_store(struct api_error *e, int rc)
 	}
 }
 
+bool
+api_ready(const struct api *a, struct api_error *e)
+{
+	if (a->is_ready == NULL || atomic_load(a->is_ready))
+		return true;
+	api_error_set(e, "unavailable",
+	    "The controller's store is unavailable: PostgreSQL is not "
+	    "reachable yet; try again shortly.");
+	return false;
+}
+
 void
 api_warn(struct api *a, const struct rpc_peer *peer, const char *fmt, ...)
 {

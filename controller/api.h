@@ -8,6 +8,7 @@
 #define SLUICE_API_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,8 +17,11 @@
 
 struct api {
 	struct store *store;
-	const char *endpoint; /* "node" or "admin", for logs */
-	int64_t silent_after_ms;
+	const char *endpoint;    /* "node" or "admin", for logs */
+	int64_t silent_after_ms; /* 0: three of each node's heartbeats */
+	/* false until the schema is ready: every request is answered
+	 * "unavailable" at once (NULL: ready). */
+	const atomic_bool *is_ready;
 	int64_t warn_window_at; /* rate limit of peer warnings */
 	int warn_count;
 	int warn_dropped;
@@ -62,6 +66,8 @@ void api_error_set(struct api_error *, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The sentence for a failed store call. */
 void api_error_store(struct api_error *, int rc);
+/* false (with e set to "unavailable") while the store is not ready. */
+bool api_ready(const struct api *, struct api_error *e);
 /* At most 10 lines a second: a peer sending garbage cannot flood the log. */
 void api_warn(struct api *, const struct rpc_peer *, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

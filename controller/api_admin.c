@@ -171,7 +171,8 @@ api_admin_list_cb(void *arg, const struct store_node_row *r)
 		    NULL, r->metrics_len, r->metrics);
 	n->state =
 	    strdup(health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
-	        l->a->silent_after_ms, r->is_draining, n->metrics));
+	        health_silent_after(l->a->silent_after_ms, r->heartbeat_ms),
+	        r->is_draining, n->metrics));
 	if (!n->name || !n->address || !n->software_version || !n->state)
 		goto oom;
 	n->accepted_per_min = r->accepted_per_min;
@@ -587,7 +588,7 @@ api_admin_handle(void *arg, const uint8_t *req, size_t len,
 		api_warn(a, peer, "undecodable request of %zu bytes", len);
 		api_error_set(&e, "bad_request",
 		    "The request is not a valid AdminRequest.");
-	} else {
+	} else if (api_ready(a, &e)) {
 		switch (r->body_case) {
 		case SLUICE__ADMIN_REQUEST__BODY_NODE_ADD:
 			rv = api_admin_node_add(a, peer, r->node_add, &o, &e);

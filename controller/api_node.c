@@ -298,8 +298,8 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		return -1;
 	}
 	rc = store_node_heartbeat(a->store, id, req->policy_version,
-	    req->policy_from_cache, metrics, mlen, &is_draining, &handoff,
-	    &drain_seq, &prev, &prevlen);
+	    req->policy_from_cache, req->heartbeat_ms, metrics, mlen,
+	    &is_draining, &handoff, &drain_seq, &prev, &prevlen);
 	free(metrics);
 	if (rc == STORE_OK && req->metrics != NULL)
 		api_node_history(a, id, req->metrics, prev, prevlen);
@@ -408,7 +408,7 @@ api_node_report_events(struct api *a, const struct rpc_peer *peer,
 {
 	Sluice__ReportEventsReply *re = &o->report_events;
 	uint64_t id, max = 0;
-	size_t i;
+	size_t i, quarantined;
 	int rc;
 
 	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
@@ -430,10 +430,14 @@ api_node_report_events(struct api *a, const struct rpc_peer *peer,
 			max = req->events[i]->seq;
 	}
 	if ((rc = store_event_insert(a->store, id, req->auth->node_name,
-	         req->events, req->n_events)) != STORE_OK) {
+	         req->events, req->n_events, &quarantined)) != STORE_OK) {
 		api_error_store(e, rc);
 		return -1;
 	}
+	if (quarantined > 0)
+		log_warnx("node %s: %zu of %zu events quarantined (the "
+		          "events_quarantined alert follows)",
+		    req->auth->node_name, quarantined, req->n_events);
 	sluice__report_events_reply__init(re);
 	re->acked_seq = max;
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_REPORT_EVENTS;
@@ -461,7 +465,7 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 		api_warn(a, peer, "undecodable request of %zu bytes", len);
 		api_error_set(&e, "bad_request",
 		    "The request is not a valid NodeRequest.");
-	} else {
+	} else if (api_ready(a, &e)) {
 		switch (r->body_case) {
 		case SLUICE__NODE_REQUEST__BODY_HELLO:
 			rv = api_node_hello(a, peer, r->hello, &o, &e);

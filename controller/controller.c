@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,6 @@
 #include "rpc.h"
 #include "store.h"
 #include "webhook.h"
-
-#define CONTROLLER_HEARTBEAT_MS 2000 /* the node's default heartbeat */
 
 static volatile sig_atomic_t controller_stop;
 
@@ -99,12 +98,17 @@ static int
 controller_migrate(struct store *st)
 {
 	int rc, backoff = 100;
+	bool said = false;
 
 	while (!controller_stop) {
 		if ((rc = store_migrate(st)) == STORE_OK)
 			return 0;
 		if (rc != STORE_UNAVAILABLE)
 			return -1;
+		if (!said)
+			log_info("waiting for PostgreSQL; both endpoints "
+			         "answer \"unavailable\" meanwhile");
+		said = true;
 		controller_sleep_ms(backoff);
 		backoff = backoff < 2000 ? backoff * 2 : 2000;
 	}
@@ -126,6 +130,7 @@ main(int argc, char *argv[])
 	    {"debug", no_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
+	static atomic_bool store_ready;
 	struct controller_endpoint eps[2];
 	struct rpc_tls tls[2]; /* node, admin: docs/security.md */
 	struct controller_health health;
@@ -186,12 +191,13 @@ main(int argc, char *argv[])
 		    conf);
 		goto out;
 	}
-	if (config_get_int(cf, "silent_after_ms", 3 * CONTROLLER_HEARTBEAT_MS,
-	        &silent_after_ms, err, sizeof(err)) == -1) {
+	/* Unset (0): three of each node's own heartbeat intervals. */
+	if (config_get_int(cf, "silent_after_ms", 0, &silent_after_ms, err,
+	        sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		goto out;
 	}
-	if (silent_after_ms <= 0) {
+	if (config_get(cf, "silent_after_ms") != NULL && silent_after_ms <= 0) {
 		log_warnx("%s: silent_after_ms must be positive", conf);
 		goto out;
 	}
@@ -244,13 +250,6 @@ main(int argc, char *argv[])
 			goto stores;
 		}
 	}
-	if (controller_migrate(eps[0].api.store) == -1) {
-		if (!controller_stop)
-			log_warnx("cannot prepare the database schema; "
-			          "exiting");
-		status = controller_stop ? 0 : 1;
-		goto stores;
-	}
 	/* Nodes and remote admins: mutual TLS, each with its own CA (a
 	 * node's certificate must not open the admin endpoint). */
 	memset(tls, 0, sizeof(tls));
@@ -285,6 +284,25 @@ main(int argc, char *argv[])
 		log_warnx("out of memory");
 		goto servers;
 	}
+	/* The config is valid and the endpoints listen: serve them while
+	 * PostgreSQL is still away ("unavailable" at once, not silence). */
+	for (i = 0; i < 2; i++) {
+		eps[i].api.is_ready = &store_ready;
+		if ((errno = pthread_create(
+		         &eps[i].thread, NULL, controller_serve, &eps[i])) != 0)
+			fatalx("pthread_create: %s", strerror(errno));
+	}
+	if (controller_migrate(health.store) == -1) {
+		if (!controller_stop)
+			log_warnx("cannot prepare the database schema; "
+			          "exiting");
+		status = controller_stop ? 0 : 1;
+		controller_stop = 1;
+		for (i = 0; i < 2; i++)
+			pthread_join(eps[i].thread, NULL);
+		goto servers;
+	}
+	atomic_store(&store_ready, true);
 	snprintf(who, sizeof(who), "controller pid %ld", (long)getpid());
 	health.cf.silent_after_ms = silent_after_ms;
 	health.cf.retention_minutes = retention;
@@ -292,10 +310,7 @@ main(int argc, char *argv[])
 	health.cf.events_retention_days = ev_days;
 	health.cf.who = who;
 	health.interval_ms = (int)interval;
-	for (i = 0; i < 2; i++)
-		if ((errno = pthread_create(
-		         &eps[i].thread, NULL, controller_serve, &eps[i])) != 0)
-			fatalx("pthread_create: %s", strerror(errno));
+	health.cf.interval_ms = interval;
 	if ((errno = pthread_create(
 	         &health.thread, NULL, controller_health, &health)) != 0)
 		fatalx("pthread_create: %s", strerror(errno));

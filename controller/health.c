@@ -7,7 +7,10 @@
  *   auth_burst_user   USER            the same, against one user, fleet-wide
  *   hop_circuit_open  NODE/HOP        the node's circuit for HOP is open
  *   route_down        NODE/PATTERN    every hop of the route is open there
+ *   events_quarantined NODE           events of the node the store refused
  * A silent node's last metrics are stale: only node_silent is said of it.
+ * Nothing is said of a node whose heartbeat is older than its silent
+ * period while the controller has not watched for that long itself.
  * Called by alert.c once per health tick. */
 #include "health.h"
 
@@ -75,14 +78,22 @@ health_node(const struct health_input *in, const struct health_node *hn,
     health_cb cb, void *arg, size_t *n)
 {
 	const Sluice__QueueMetrics *m = hn->metrics;
-	int64_t backlog, oldest, authmax;
+	int64_t backlog, oldest, authmax, silent;
 	char subject[160];
 	size_t i;
 
 	if (hn->is_new)
 		return;
-	if (hn->heartbeat_age_ms < 0 ||
-	    hn->heartbeat_age_ms > in->silent_after_ms) {
+	if (hn->events_quarantined > 0)
+		health_say(cb, arg, n, "events_quarantined", hn->name,
+		    "node %s: %" PRIu64 " events the store refused were "
+		    "quarantined in the last day (table events_quarantine)",
+		    hn->name, hn->events_quarantined);
+	silent = health_silent_after(in->silent_after_ms, hn->heartbeat_ms);
+	if (hn->heartbeat_age_ms < 0 || hn->heartbeat_age_ms > silent) {
+		/* Not watched for a whole period: no verdict yet. */
+		if (in->watched_ms <= silent)
+			return;
 		health_say(cb, arg, n, "node_silent", hn->name,
 		    "node %s has not sent a heartbeat for %.1f s", hn->name,
 		    (double)hn->heartbeat_age_ms / 1000.0);
@@ -138,7 +149,8 @@ static bool
 health_fresh(const struct health_input *in, const struct health_node *hn)
 {
 	return !hn->is_new && hn->heartbeat_age_ms >= 0 &&
-	       hn->heartbeat_age_ms <= in->silent_after_ms &&
+	       hn->heartbeat_age_ms <=
+	           health_silent_after(in->silent_after_ms, hn->heartbeat_ms) &&
 	       hn->metrics != NULL;
 }
 
@@ -221,6 +233,19 @@ health_evaluate(const struct health_input *in, health_cb cb, void *arg)
 		health_node(in, &in->nodes[i], cb, arg, &n);
 	health_auth_bursts(in, cb, arg, &n);
 	return n;
+}
+
+int64_t
+health_silent_after(int64_t configured_ms, int64_t heartbeat_ms)
+{
+	int64_t ms;
+
+	if (configured_ms > 0)
+		return configured_ms;
+	ms = 3 * (heartbeat_ms > 0 ? heartbeat_ms : 2000);
+	/* A shorter silence is a busy controller or database more often
+	 * than a dead node: never below HEALTH_SILENT_MIN_MS. */
+	return ms < HEALTH_SILENT_MIN_MS ? HEALTH_SILENT_MIN_MS : ms;
 }
 
 const char *

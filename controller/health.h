@@ -17,13 +17,20 @@ struct health_node {
 	int64_t heartbeat_age_ms;            /* -1: never */
 	const Sluice__QueueMetrics *metrics; /* NULL: none yet */
 	uint64_t auth_failures_per_min;
+	int64_t heartbeat_ms;        /* the node's own interval, 0: unknown */
+	uint64_t events_quarantined; /* in the last day */
 };
 
 struct health_input {
 	const struct health_node *nodes;
 	size_t nnodes;
 	const Sluice__Policy *policy; /* routes and alert_* limits; NULL */
-	int64_t silent_after_ms;
+	int64_t silent_after_ms;      /* 0: three of each node's heartbeats */
+	/* How long this controller has watched without a break: running,
+	 * PostgreSQL reachable, receiving.  A node is judged silent only
+	 * after a whole silent period of watching: heartbeats that could
+	 * not arrive (controller restart, store outage) prove nothing. */
+	int64_t watched_ms;
 };
 
 /* One condition: kind, subject and a sentence for the operator. */
@@ -36,6 +43,13 @@ struct health_alert {
 /* Calls cb for every condition that holds; returns how many. */
 typedef void (*health_cb)(void *arg, const struct health_alert *);
 size_t health_evaluate(const struct health_input *, health_cb, void *arg);
+
+/* The silent period of one node: the configured one, else three of the
+ * node's heartbeat intervals (the node's default, 2 s, when unknown), at
+ * least HEALTH_SILENT_MIN_MS (migration 005's sluice_silent_after() says
+ * the same in SQL). */
+#define HEALTH_SILENT_MIN_MS 2000
+int64_t health_silent_after(int64_t configured_ms, int64_t heartbeat_ms);
 
 /* A node's state for people: "new" (never heard from), "silent" (no
  * heartbeat for silent_after_ms), "drained" (draining and the node says

@@ -73,7 +73,8 @@ mh_node_cb(void *arg, const struct store_node_row *r)
 		n->m = sluice__queue_metrics__unpack(
 		    NULL, r->metrics_len, r->metrics);
 	n->state = health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
-	    f->silent_after_ms, r->is_draining, n->m);
+	    health_silent_after(f->silent_after_ms, r->heartbeat_ms),
+	    r->is_draining, n->m);
 	n->heartbeat_age_ms = r->heartbeat_age_ms;
 	n->policy_version = r->policy_version;
 	return 0;

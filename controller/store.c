@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "migrations.h"
+#include "text_escape.h"
 
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 2000
@@ -153,6 +154,8 @@ store_classify(struct store *s, PGresult *res, const char *sql)
 	    res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	char msg[512];
 
+	store_errmsg(s->conn, s->last_error, sizeof(s->last_error));
+
 	/* No SQLSTATE: libpq itself failed (the socket broke). */
 	if (PQstatus(s->conn) != CONNECTION_OK || state == NULL ||
 	    (state != NULL &&
@@ -178,21 +181,77 @@ store_classify(struct store *s, PGresult *res, const char *sql)
 	return STORE_ERROR;
 }
 
+/* Peer text (a Message-ID, an address, a reply, a HELO name, an AUTH user)
+ * may be any bytes, and PostgreSQL refuses a text value that is not UTF-8
+ * ("invalid byte sequence"): such a value goes in with its bad octets as
+ * \xHH (text_escape.h).  NULL with *rc STORE_OK when every text parameter
+ * is UTF-8 already (the usual case: no copy). */
+static char **
+store_escape(int nparams, const char *const *vals, const int *fmts, int *rc)
+{
+	char **esc = NULL;
+	int i;
+
+	*rc = STORE_OK;
+	for (i = 0; i < nparams; i++) {
+		if (vals[i] == NULL || (fmts != NULL && fmts[i] == 1) ||
+		    text_is_utf8(vals[i]))
+			continue;
+		if (esc == NULL &&
+		    (esc = calloc((size_t)nparams, sizeof(*esc))) == NULL)
+			goto oom;
+		if ((esc[i] = text_escape(vals[i])) == NULL)
+			goto oom;
+	}
+	if (esc == NULL)
+		return NULL;
+	for (i = 0; i < nparams; i++)
+		if (esc[i] == NULL)
+			esc[i] = (char *)(uintptr_t)vals[i];
+	return esc;
+oom:
+	if (esc != NULL)
+		for (i = 0; i < nparams; i++)
+			free(esc[i]);
+	free(esc);
+	*rc = STORE_ERROR;
+	return NULL;
+}
+
+static void
+store_escape_free(char **esc, int nparams, const char *const *vals)
+{
+	int i;
+
+	if (esc == NULL)
+		return;
+	for (i = 0; i < nparams; i++)
+		if (esc[i] != vals[i])
+			free(esc[i]);
+	free(esc);
+}
+
 PGresult *
 store_exec(struct store *s, const char *sql, int nparams,
     const char *const *vals, const int *lens, const int *fmts, int *rc)
 {
 	PGresult *res;
 	ExecStatusType st;
+	char **esc;
 
 	if ((*rc = store_connect(s)) != STORE_OK)
+		return NULL;
+	if ((esc = store_escape(nparams, vals, fmts, rc)) == NULL &&
+	    *rc != STORE_OK)
 		return NULL;
 	/* Without parameters PQexec also runs multi-statement migrations. */
 	if (nparams == 0)
 		res = PQexec(s->conn, sql);
 	else
-		res = PQexecParams(
-		    s->conn, sql, nparams, NULL, vals, lens, fmts, 0);
+		res = PQexecParams(s->conn, sql, nparams, NULL,
+		    esc != NULL ? (const char *const *)esc : vals, lens, fmts,
+		    0);
+	store_escape_free(esc, nparams, vals);
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;

@@ -70,6 +70,7 @@ struct store_node_row {
 	uint64_t accepted_per_min;
 	uint64_t delivered_per_min;
 	uint64_t auth_failures_per_min; /* the worst of the two minutes */
+	int64_t heartbeat_ms;           /* the node's interval, 0: unknown */
 };
 
 /* Row pointers are valid during the callback only; non-zero stops. */
@@ -81,9 +82,9 @@ int store_node_hello(
 /* Records a heartbeat; returns the drain flag and its command id, and
  * the metrics of the heartbeat before (*prev malloc'd or NULL). */
 int store_node_heartbeat(struct store *, uint64_t id, uint64_t policy_version,
-    bool from_cache, const uint8_t *metrics, size_t metrics_len,
-    bool *is_draining, bool *handoff, uint64_t *drain_seq, uint8_t **prev,
-    size_t *prevlen);
+    bool from_cache, uint32_t heartbeat_ms, const uint8_t *metrics,
+    size_t metrics_len, bool *is_draining, bool *handoff, uint64_t *drain_seq,
+    uint8_t **prev, size_t *prevlen);
 int store_node_add(struct store *, const char *name, const char *digest);
 int store_node_remove(struct store *, const char *name);
 /* Drain (with handoff: the queue goes to peers) or resume (on false). */
@@ -95,6 +96,8 @@ typedef int (*store_peer_cb)(void *arg, const char *address);
 int store_node_peers(struct store *, uint64_t self, int64_t silent_after_ms,
     store_peer_cb, void *arg);
 int store_node_list(struct store *, store_node_cb, void *arg);
+/* silent_after_ms 0 in the queries below: three of each node's own
+ * heartbeat intervals (health_silent_after()). */
 /* Nodes heard from within silent_after_ms: id and latest packed metrics
  * (valid during the callback only; NULL when none). */
 typedef int (*store_live_cb)(
@@ -135,9 +138,18 @@ struct store_event_query {
 typedef int (*store_event_cb)(
     void *arg, const char *node, const Sluice__Event *);
 
-/* Inserts a batch in one transaction; replays are ignored (node, seq). */
+/* Inserts a batch in one transaction; replays are ignored (node, seq).
+ * Text that is not UTF-8 is stored escaped (\xHH) with the raw event in
+ * column raw.  An event PostgreSQL refuses is moved to events_quarantine
+ * with the reason and counted in *quarantined (logged): the batch is
+ * stored all the same.  Fails only when PostgreSQL is unreachable or
+ * broken (the node resends). */
 int store_event_insert(struct store *, uint64_t node_id, const char *node_name,
-    Sluice__Event *const *events, size_t n);
+    Sluice__Event *const *events, size_t n, size_t *quarantined);
+/* Nodes with events quarantined in the last `seconds`, and how many. */
+typedef int (*store_quarantine_cb)(void *arg, const char *node, uint64_t count);
+int store_event_quarantined(
+    struct store *, int64_t seconds, store_quarantine_cb, void *arg);
 /* Every event of the messages with this queue id or Message-ID (with or
  * without <>), oldest first, at most limit. */
 int store_event_trace(

@@ -88,7 +88,7 @@ store_command_live_nodes(
 	snprintf(b, sizeof(b), "%" PRId64, silent_after_ms);
 	if ((res = store_exec(s,
 	         "SELECT name FROM nodes WHERE last_heartbeat_at >"
-	         " now() - make_interval(secs => $1::bigint / 1000.0)"
+	         " now() - sluice_silent_after($1::bigint, heartbeat_ms)"
 	         " ORDER BY name",
 	         1, vals, NULL, NULL, &rc)) == NULL)
 		return rc;

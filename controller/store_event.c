@@ -1,7 +1,13 @@
 /* store_event.c - the delivery record: batches of node events inserted
  * idempotently by (node_id, seq) (NOT EXISTS, and ON CONFLICT DO NOTHING on
  * UNIQUE (node_id, seq, at) - migration 003 partitions by day) in one
- * transaction, as multi-row INSERTs.  Called by api_node.c (ReportEvents). */
+ * transaction, as multi-row INSERTs.  Called by api_node.c (ReportEvents).
+ *
+ * Nothing a node sends can stop its record: text that is not UTF-8 is
+ * stored escaped (store.c) with the raw event beside it (column raw), and
+ * an event PostgreSQL still refuses (a value out of range, ...) is moved
+ * to events_quarantine with the reason, so the batch - and the node's
+ * journal - moves on (migration 005). */
 #include "store_internal.h"
 
 #include <inttypes.h>
@@ -9,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EV_COLS   18  /* per-row parameters after $1 $2 */
+#include "log.h"
+#include "text_escape.h"
+
+#define EV_COLS   19  /* per-row parameters after $1 $2 */
 #define EV_CHUNK  500 /* rows per INSERT: stays far below 65535 */
 #define EV_NUMLEN 24
 
@@ -21,44 +30,79 @@ store_event_array(char *const *v, size_t n)
 	const char *p;
 	char *out, *o;
 
+	/* An element that is not UTF-8 is escaped first (text_escape.h):
+	 * at most 4 octets per octet, then 2 for the quoting. */
 	for (i = 0; i < n; i++)
-		len += 3 + 2 * strlen(v[i]);
+		len += 3 + 8 * strlen(v[i]);
 	if ((out = malloc(len)) == NULL)
 		return NULL;
 	o = out;
 	*o++ = '{';
 	for (i = 0; i < n; i++) {
+		char *esc = NULL;
+
+		if (!text_is_utf8(v[i]) && (esc = text_escape(v[i])) == NULL) {
+			free(out);
+			return NULL;
+		}
 		if (i > 0)
 			*o++ = ',';
 		*o++ = '"';
-		for (p = v[i]; *p != '\0'; p++) {
+		for (p = esc != NULL ? esc : v[i]; *p != '\0'; p++) {
 			if (*p == '"' || *p == '\\')
 				*o++ = '\\';
 			*o++ = *p;
 		}
 		*o++ = '"';
+		free(esc);
 	}
 	*o++ = '}';
 	*o = '\0';
 	return out;
 }
 
+/* Whether every text field of e is UTF-8: else the row keeps the raw
+ * event beside its escaped text. */
+static bool
+store_event_is_utf8(const Sluice__Event *e)
+{
+	const char *const f[] = {e->kind, e->queue_id, e->message_id, e->client,
+	    e->auth_user, e->sender, e->recipient, e->hop, e->host, e->enhanced,
+	    e->reply};
+	size_t i;
+
+	for (i = 0; i < sizeof(f) / sizeof(*f); i++)
+		if (!text_is_utf8(f[i]))
+			return false;
+	for (i = 0; i < e->n_recipients; i++)
+		if (!text_is_utf8(e->recipients[i]))
+			return false;
+	return true;
+}
+
 static int
 store_event_chunk(struct store *s, const char *idb, const char *node_name,
     Sluice__Event *const *ev, size_t n)
 {
-	size_t sqllen = 1024 + n * 400, i, k;
+	size_t sqllen = 1024 + n * 420, i, k, np = 2 + n * EV_COLS;
 	const char **vals = NULL;
+	int *lens = NULL, *fmts = NULL;
 	char **arrays = NULL;
+	uint8_t **raws = NULL;
 	char(*num)[EV_NUMLEN] = NULL;
 	char *sql = NULL, *o;
 	int rc = STORE_ERROR, p;
+	PGresult *res;
 
-	vals = calloc(2 + n * EV_COLS, sizeof(*vals));
+	vals = calloc(np, sizeof(*vals));
+	lens = calloc(np, sizeof(*lens));
+	fmts = calloc(np, sizeof(*fmts));
 	arrays = calloc(n, sizeof(*arrays));
+	raws = calloc(n, sizeof(*raws));
 	num = calloc(n * 6, sizeof(*num));
 	sql = malloc(sqllen);
-	if (vals == NULL || arrays == NULL || num == NULL || sql == NULL)
+	if (vals == NULL || lens == NULL || fmts == NULL || arrays == NULL ||
+	    raws == NULL || num == NULL || sql == NULL)
 		goto done;
 	o = sql;
 	/* (node, seq) identifies an event: the unique key of the partitioned
@@ -68,7 +112,7 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 	o += sprintf(o, "INSERT INTO events (node_id, node_name, seq, at, kind,"
 	                " queue_id, message_id, client, auth_user, sender,"
 	                " recipients, recipient, size, hop, host, code,"
-	                " enhanced, reply, duration_ms, tls)"
+	                " enhanced, reply, duration_ms, tls, raw)"
 	                " SELECT * FROM (VALUES ");
 	vals[0] = idb;
 	vals[1] = node_name;
@@ -105,44 +149,143 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 		v[k++] = e->reply;
 		v[k++] = nb[4];
 		v[k++] = e->tls ? "t" : "f";
+		if (!store_event_is_utf8(e)) {
+			size_t len = sluice__event__get_packed_size(e);
+
+			if ((raws[i] = malloc(len + 1)) == NULL)
+				goto done;
+			sluice__event__pack(e, raws[i]);
+			v[k] = (const char *)raws[i];
+			lens[2 + i * EV_COLS + k] = (int)len;
+			fmts[2 + i * EV_COLS + k] = 1; /* binary bytea */
+		}
+		k++; /* raw: NULL unless set just above */
 		o += sprintf(o,
 		    "%s($1::bigint,$2::text,$%d::bigint,"
 		    "to_timestamp($%d::bigint/1000.0),$%d::text,$%d::text,"
 		    "$%d::text,$%d::text,$%d::text,$%d::text,$%d::text[],"
 		    "$%d::text,$%d::bigint,$%d::text,$%d::text,$%d::integer,"
-		    "$%d::text,$%d::text,$%d::integer,$%d::boolean)",
+		    "$%d::text,$%d::text,$%d::integer,$%d::boolean,"
+		    "$%d::bytea)",
 		    i > 0 ? "," : "", p, p + 1, p + 2, p + 3, p + 4, p + 5,
 		    p + 6, p + 7, p + 8, p + 9, p + 10, p + 11, p + 12, p + 13,
-		    p + 14, p + 15, p + 16, p + 17);
+		    p + 14, p + 15, p + 16, p + 17, p + 18);
 		p += EV_COLS;
 	}
 	snprintf(o, sqllen - (size_t)(o - sql),
 	    ") AS v (node_id, node_name, seq, at, kind, queue_id,"
 	    " message_id, client, auth_user, sender, recipients, recipient,"
-	    " size, hop, host, code, enhanced, reply, duration_ms, tls)"
+	    " size, hop, host, code, enhanced, reply, duration_ms, tls, raw)"
 	    " WHERE NOT EXISTS (SELECT 1 FROM events e"
 	    "  WHERE e.node_id = v.node_id AND e.seq = v.seq)"
 	    " ON CONFLICT (node_id, seq, at) DO NOTHING");
-	rc = store_run(s, sql, (int)(2 + n * EV_COLS), vals);
+	if ((res = store_exec(s, sql, (int)np, vals, lens, fmts, &rc)) != NULL)
+		PQclear(res);
 done:
 	if (arrays != NULL)
 		for (i = 0; i < n; i++)
 			free(arrays[i]);
+	if (raws != NULL)
+		for (i = 0; i < n; i++)
+			free(raws[i]);
 	free(arrays);
+	free(raws);
 	free(vals);
+	free(lens);
+	free(fmts);
 	free(num);
 	free(sql);
 	return rc;
 }
 
+/* One event into events_quarantine, whole, with PostgreSQL's reason. */
+static int
+store_event_quarantine(struct store *s, const char *idb, const char *node_name,
+    const Sluice__Event *e, const char *reason)
+{
+	const char *vals[5];
+	int lens[5] = {0}, fmts[5] = {0, 0, 0, 1, 0};
+	char seq[EV_NUMLEN];
+	uint8_t *raw;
+	size_t len = sluice__event__get_packed_size(e);
+	int rc;
+
+	if ((raw = malloc(len + 1)) == NULL)
+		return STORE_ERROR;
+	sluice__event__pack(e, raw);
+	snprintf(seq, sizeof(seq), "%" PRIu64, e->seq);
+	vals[0] = idb;
+	vals[1] = node_name;
+	vals[2] = seq;
+	vals[3] = (const char *)raw;
+	lens[3] = (int)len;
+	vals[4] = reason;
+	PGresult *res = store_exec(s,
+	    "INSERT INTO events_quarantine (node_id, node_name, seq, raw,"
+	    " reason) VALUES ($1::bigint, $2, $3::bigint, $4, $5)"
+	    " ON CONFLICT (node_id, seq) DO NOTHING",
+	    5, vals, lens, fmts, &rc);
+	free(raw);
+	if (res == NULL)
+		return rc;
+	PQclear(res);
+	log_warnx("events: quarantined node=%s seq=%" PRIu64 " kind=%s "
+	          "queue_id=%s reason=\"%s\"",
+	    node_name, e->seq, e->kind, e->queue_id, reason);
+	return STORE_OK;
+}
+
+/* The batch failed as a whole: each event on its own, under a savepoint,
+ * and the ones PostgreSQL refuses go to quarantine.  Only a lost
+ * connection (or a quarantine that fails too) fails the batch. */
+static int
+store_event_each(struct store *s, const char *idb, const char *node_name,
+    Sluice__Event *const *events, size_t n, size_t *quarantined)
+{
+	char reason[sizeof(s->last_error)];
+	size_t i;
+	int rc;
+
+	if ((rc = store_begin(s)) != STORE_OK)
+		return rc;
+	for (i = 0; i < n; i++) {
+		if ((rc = store_run(s, "SAVEPOINT ev", 0, NULL)) != STORE_OK)
+			goto fail;
+		rc = store_event_chunk(s, idb, node_name, events + i, 1);
+		if (rc == STORE_OK) {
+			if ((rc = store_run(s, "RELEASE SAVEPOINT ev", 0,
+			         NULL)) != STORE_OK)
+				goto fail;
+			continue;
+		}
+		if (rc == STORE_UNAVAILABLE)
+			goto fail;
+		snprintf(reason, sizeof(reason), "%s", s->last_error);
+		if ((rc = store_run(s, "ROLLBACK TO SAVEPOINT ev", 0, NULL)) !=
+		        STORE_OK ||
+		    (rc = store_event_quarantine(
+		         s, idb, node_name, events[i], reason)) != STORE_OK)
+			goto fail;
+		(*quarantined)++;
+	}
+	if ((rc = store_commit(s)) != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	store_rollback(s);
+	*quarantined = 0;
+	return rc;
+}
+
 int
 store_event_insert(struct store *s, uint64_t node_id, const char *node_name,
-    Sluice__Event *const *events, size_t n)
+    Sluice__Event *const *events, size_t n, size_t *quarantined)
 {
 	char idb[24];
 	size_t i, k;
 	int rc;
 
+	*quarantined = 0;
 	if (n == 0)
 		return STORE_OK;
 	snprintf(idb, sizeof(idb), "%" PRIu64, node_id);
@@ -151,14 +294,41 @@ store_event_insert(struct store *s, uint64_t node_id, const char *node_name,
 	for (i = 0; i < n; i += k) {
 		k = n - i > EV_CHUNK ? EV_CHUNK : n - i;
 		if ((rc = store_event_chunk(
-		         s, idb, node_name, events + i, k)) != STORE_OK) {
-			store_rollback(s);
-			return rc;
-		}
+		         s, idb, node_name, events + i, k)) != STORE_OK)
+			break;
 	}
-	if ((rc = store_commit(s)) != STORE_OK)
-		store_rollback(s);
-	return rc;
+	if (rc == STORE_OK && (rc = store_commit(s)) == STORE_OK)
+		return STORE_OK;
+	store_rollback(s);
+	if (rc == STORE_UNAVAILABLE)
+		return rc;
+	/* Something in the batch is refused: find it, keep the rest. */
+	return store_event_each(s, idb, node_name, events, n, quarantined);
+}
+
+/* Nodes with quarantined events newer than seconds, and how many. */
+int
+store_event_quarantined(
+    struct store *s, int64_t seconds, store_quarantine_cb cb, void *arg)
+{
+	char b[24];
+	const char *vals[1] = {b};
+	PGresult *res;
+	int rc, i;
+
+	snprintf(b, sizeof(b), "%" PRId64, seconds);
+	if ((res = store_exec(s,
+	         "SELECT node_name, count(*) FROM events_quarantine"
+	         " WHERE quarantined_at > now() - make_interval(secs =>"
+	         " $1::double precision) GROUP BY node_name",
+	         1, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	for (i = 0; i < PQntuples(res); i++)
+		if (cb(arg, PQgetvalue(res, i, 0),
+		        (uint64_t)store_int(res, i, 1)) != 0)
+			break;
+	PQclear(res);
+	return STORE_OK;
 }
 
 /* The columns every event query selects, in store_event_rows() order. */

@@ -13,8 +13,9 @@ struct store {
 	char name[32];       /* "node", "admin": for logs */
 	int64_t retry_at_ms; /* no reconnect before (monotonic) */
 	int backoff_ms;
-	bool is_lost;     /* lost-connection logged once */
-	bool needs_reset; /* reconnect before the next query */
+	bool is_lost;         /* lost-connection logged once */
+	bool needs_reset;     /* reconnect before the next query */
+	char last_error[256]; /* of the last failed query, one line */
 };
 
 /* Runs sql with text parameters (lens/fmts may be NULL; fmts[i] == 1 for

@@ -51,15 +51,15 @@ store_node_hello(
 
 int
 store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
-    bool from_cache, const uint8_t *metrics, size_t metrics_len,
-    bool *is_draining, bool *handoff, uint64_t *drain_seq, uint8_t **prev,
-    size_t *prevlen)
+    bool from_cache, uint32_t heartbeat_ms, const uint8_t *metrics,
+    size_t metrics_len, bool *is_draining, bool *handoff, uint64_t *drain_seq,
+    uint8_t **prev, size_t *prevlen)
 {
-	char idb[24], pvb[24];
-	const char *vals[4] = {
-	    idb, pvb, from_cache ? "t" : "f", (const char *)metrics};
-	int lens[4] = {0, 0, 0, (int)metrics_len};
-	int fmts[4] = {0, 0, 0, 1};
+	char idb[24], pvb[24], hbb[16];
+	const char *vals[5] = {
+	    idb, pvb, from_cache ? "t" : "f", (const char *)metrics, hbb};
+	int lens[5] = {0, 0, 0, (int)metrics_len, 0};
+	int fmts[5] = {0, 0, 0, 1, 0};
 	PGresult *res;
 	unsigned char *m;
 	size_t mlen;
@@ -67,6 +67,7 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 
 	u64(idb, sizeof(idb), id);
 	u64(pvb, sizeof(pvb), policy_version);
+	snprintf(hbb, sizeof(hbb), "%" PRIu32, heartbeat_ms);
 	*prev = NULL;
 	*prevlen = 0;
 	/* The previous metrics come back too: the per-minute history counts
@@ -76,10 +77,11 @@ store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
 	         " FOR UPDATE)"
 	         " UPDATE nodes SET policy_version = $2,"
 	         " policy_from_cache = $3, metrics = $4,"
+	         " heartbeat_ms = $5::integer,"
 	         " last_heartbeat_at = now() FROM old WHERE nodes.id = old.id"
 	         " RETURNING nodes.draining, nodes.drain_seq, old.metrics,"
 	         " nodes.handoff",
-	         4, vals, lens, fmts, &rc)) == NULL)
+	         5, vals, lens, fmts, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -161,7 +163,7 @@ store_node_peers(struct store *s, uint64_t self, int64_t silent_after_ms,
 	if ((res = store_exec(s,
 	         "SELECT address FROM nodes WHERE id <> $1 AND NOT draining"
 	         " AND address <> '' AND last_heartbeat_at >"
-	         " now() - make_interval(secs => $2::bigint / 1000.0)"
+	         " now() - sluice_silent_after($2::bigint, heartbeat_ms)"
 	         " ORDER BY name",
 	         2, vals, NULL, NULL, &rc)) == NULL)
 		return rc;
@@ -193,7 +195,7 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	         " coalesce(h.accepted, 0), coalesce(h.delivered, 0),"
 	         " coalesce(h.auth_failures, 0),"
 	         " 60 + extract(epoch FROM now() - date_trunc('minute', now()))"
-	         "  ::bigint"
+	         "  ::bigint, heartbeat_ms"
 	         " FROM nodes LEFT JOIN LATERAL (SELECT sum(accepted) accepted,"
 	         "  sum(delivered) delivered, max(auth_failures) auth_failures"
 	         "  FROM node_minutes WHERE node_id = nodes.id AND minute >="
@@ -231,6 +233,7 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 		r.delivered_per_min =
 		    (uint64_t)(store_int(res, i, 12) * 60 / window);
 		r.auth_failures_per_min = (uint64_t)store_int(res, i, 13);
+		r.heartbeat_ms = store_int(res, i, 15);
 		stop = cb(arg, &r);
 		PQfreemem(m);
 	}
@@ -252,7 +255,7 @@ store_node_live(
 	snprintf(b, sizeof(b), "%" PRId64, silent_after_ms);
 	if ((res = store_exec(s,
 	         "SELECT id, metrics FROM nodes WHERE last_heartbeat_at >"
-	         " now() - make_interval(secs => $1::bigint / 1000.0)"
+	         " now() - sluice_silent_after($1::bigint, heartbeat_ms)"
 	         " ORDER BY id",
 	         1, vals, NULL, NULL, &rc)) == NULL)
 		return rc;

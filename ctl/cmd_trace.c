@@ -54,21 +54,35 @@ json_event(struct json *j, const Sluice__EventRecord *r)
 	json_object_end(j);
 }
 
+/* Peer text reaches the terminal: control characters (an escape
+ * sequence in an upstream's reply) are shown as '?', never sent raw.
+ * Octets that were not UTF-8 arrive escaped already (\xHH, by the
+ * controller's store). */
+static void
+trace_escape_controls(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /* One line of detail per kind: who sent it, or where it went and what the
  * other side said. */
 static void
 event_detail(const Sluice__Event *e, char *buf, size_t len)
 {
-	if (strcmp(e->kind, "received") == 0) {
+	if (strcmp(e->kind, "received") == 0)
 		snprintf(buf, len,
-		    "from=<%s> nrcpt=%zu size=%" PRIu64 " client=%s%s%s",
+		    "from=<%s> nrcpt=%zu size=%" PRIu64 " client=%s%s%s%s%s",
 		    e->sender, e->n_recipients, e->size, e->client,
-		    e->auth_user[0] ? " user=" : "", e->auth_user);
-		return;
-	}
-	snprintf(buf, len, "hop=%s%s%s%s %.1fs %s", e->hop[0] ? e->hop : "-",
-	    e->host[0] ? " host=" : "", e->host, e->tls ? " tls" : "",
-	    (double)e->duration_ms / 1000.0, e->reply);
+		    e->auth_user[0] ? " user=" : "", e->auth_user,
+		    e->message_id[0] ? " msgid=" : "", e->message_id);
+	else
+		snprintf(buf, len, "hop=%s%s%s%s %.1fs %s",
+		    e->hop[0] ? e->hop : "-", e->host[0] ? " host=" : "",
+		    e->host, e->tls ? " tls" : "",
+		    (double)e->duration_ms / 1000.0, e->reply);
+	trace_escape_controls(buf);
 }
 
 static void

@@ -430,6 +430,7 @@ uplink_heartbeat(struct uplink *u)
 	hb.policy_version = running;
 	hb.metrics = &m;
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
+	hb.heartbeat_ms = (uint32_t)u->node->heartbeat_ms;
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &hb;
 	rep = uplink_call(u, &req, code, sizeof(code), msg, sizeof(msg));
@@ -457,6 +458,11 @@ uplink_heartbeat(struct uplink *u)
 		    rep->heartbeat->n_hop_shares);
 	}
 	sluice__node_reply__free_unpacked(rep, NULL);
+	/* The controller answers and runs what we run: the cached copy is
+	 * the current policy now, not a fallback (`node list` stops saying
+	 * "cached"). */
+	if (latest == running)
+		atomic_store(&u->node->policy_from_cache, false);
 	/* Fetch only on a change; the controller's version 0 means "no
 	 * policy yet" and the empty policy is what we already run. */
 	if (latest != 0 && latest != running && latest != u->failed_version)

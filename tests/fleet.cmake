@@ -15,3 +15,9 @@ sluice_scenario_test(fleet_handoff fleet/test_handoff.py 180)
 sluice_scenario_test(fleet_auth_burst fleet/test_auth_burst.py 120)
 sluice_scenario_test(fleet_failback fleet/test_failback.py 180)
 sluice_scenario_test(fleet_hung_controller fleet/test_hung_controller.py 120)
+# Issues 11 and 20: no node_silent after a controller restart or a
+# PostgreSQL outage; a node back in contact is not "cached".
+sluice_scenario_test(fleet_false_alerts fleet/test_false_alerts.py 180)
+# Issue 11: a Message-ID with octets that are not UTF-8 goes through a real
+# fleet; its events and the later ones are stored; trace shows them.
+sluice_scenario_test(fleet_record_bytes fleet/test_record_bytes.py 120)

@@ -23,3 +23,11 @@ sluice_unit_test(test_policy_secret store/test_policy_secret.c
 set_property(TEST test_policy_secret APPEND PROPERTY LABELS store)
 sluice_scenario_test(store_trace store/test_trace.py 120)
 set_property(TEST store_trace APPEND PROPERTY LABELS store)
+# Issue 11: non-UTF-8 text and refused events never stop the record.
+sluice_scenario_test(store_poison store/test_poison.py 120)
+set_property(TEST store_poison APPEND PROPERTY LABELS store)
+sluice_unit_test(test_text_escape store/test_text_escape.c
+	${PROJECT_SOURCE_DIR}/controller/text_escape.c)
+set_property(TEST test_text_escape APPEND PROPERTY LABELS store)
+sluice_scenario_test(store_start_without_pg store/test_start_without_pg.py 120)
+set_property(TEST store_start_without_pg APPEND PROPERTY LABELS store)

@@ -45,10 +45,10 @@ test_quiet_fleet(void **state)
 {
 	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
 	struct health_node nodes[2] = {
-	    {"a", false, 100, &m, 0},
-	    {"fresh", true, -1, NULL, 0}, /* never heard from: no alert */
+	    {"a", false, 100, &m, 0, 0, 0},
+	    {"fresh", true, -1, NULL, 0, 0, 0}, /* never heard from: no alert */
 	};
-	struct health_input in = {nodes, 2, NULL, 600};
+	struct health_input in = {nodes, 2, NULL, 600, 60000};
 	struct seen s = {0};
 
 	(void)state;
@@ -59,14 +59,72 @@ static void
 test_silent_only(void **state)
 {
 	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
-	struct health_node nodes[1] = {{"a", false, 601, &m, 1000}};
-	struct health_input in = {nodes, 1, NULL, 600};
+	struct health_node nodes[1] = {{"a", false, 601, &m, 1000, 0, 0}};
+	struct health_input in = {nodes, 1, NULL, 600, 60000};
 	struct seen s = {0};
 
 	(void)state;
 	m.messages = 1000000; /* stale numbers of a silent node are ignored */
 	assert_int_equal(health_evaluate(&in, collect, &s), 1);
 	assert_true(has(&s, "node_silent a"));
+}
+
+/* A controller that has just started (or whose store just came back) has
+ * not watched for a silent period: old heartbeats prove nothing yet. */
+static void
+test_silent_grace(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	struct health_node nodes[2] = {
+	    {"old", false, 5000, &m, 0, 0, 0},
+	    {"live", false, 100, &m, 0, 0, 0},
+	};
+	struct health_input in = {nodes, 2, NULL, 600, 0};
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(health_evaluate(&in, collect, &s), 0);
+	in.watched_ms = 600; /* not more than one period yet */
+	assert_int_equal(health_evaluate(&in, collect, &s), 0);
+	in.watched_ms = 601; /* a whole period: a silent node is said so */
+	assert_int_equal(health_evaluate(&in, collect, &s), 1);
+	assert_true(has(&s, "node_silent old"));
+}
+
+/* silent_after 0: three of the node's own heartbeat intervals. */
+static void
+test_silent_per_node(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	struct health_node nodes[4] = {
+	    {"slow", false, 25000, &m, 0, 10000, 0}, /* 3 x 10 s: fine */
+	    {"fast", false, 2500, &m, 0, 800, 0},    /* 3 x 800 ms: silent */
+	    {"unknown", false, 5900, &m, 0, 0, 0},   /* 3 x 2 s default */
+	    {"floor", false, 1900, &m, 0, 100, 0},   /* 2 s at least */
+	};
+	struct health_input in = {nodes, 4, NULL, 0, 60000};
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(health_evaluate(&in, collect, &s), 1);
+	assert_true(has(&s, "node_silent fast"));
+	assert_int_equal(health_silent_after(0, 0), 6000);
+	assert_int_equal(health_silent_after(0, 1000), 3000);
+	assert_int_equal(health_silent_after(0, 200), 2000);
+	assert_int_equal(health_silent_after(900, 500), 900);
+}
+
+static void
+test_quarantine(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	struct health_node nodes[1] = {{"a", false, 10, &m, 0, 0, 3}};
+	struct health_input in = {nodes, 1, NULL, 600, 0};
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(health_evaluate(&in, collect, &s), 1);
+	assert_true(has(&s, "events_quarantined a"));
 }
 
 static void
@@ -76,8 +134,8 @@ test_thresholds(void **state)
 	Sluice__Limit l1 = SLUICE__LIMIT__INIT, l2 = SLUICE__LIMIT__INIT;
 	Sluice__Limit *limits[2] = {&l1, &l2};
 	Sluice__Policy p = SLUICE__POLICY__INIT;
-	struct health_node nodes[1] = {{"a", false, 10, &m, 51}};
-	struct health_input in = {nodes, 1, &p, 600};
+	struct health_node nodes[1] = {{"a", false, 10, &m, 51, 0, 0}};
+	struct health_input in = {nodes, 1, &p, 600, 60000};
 	struct seen s = {0};
 
 	(void)state;
@@ -113,8 +171,8 @@ test_hops_and_routes(void **state)
 	Sluice__Route r1 = SLUICE__ROUTE__INIT, r2 = SLUICE__ROUTE__INIT;
 	Sluice__Route *routes[2] = {&r1, &r2};
 	Sluice__Policy p = SLUICE__POLICY__INIT;
-	struct health_node nodes[1] = {{"a", false, 10, &m, 0}};
-	struct health_input in = {nodes, 1, &p, 600};
+	struct health_node nodes[1] = {{"a", false, 10, &m, 0, 0, 0}};
+	struct health_input in = {nodes, 1, &p, 600, 60000};
 	struct seen s = {0};
 
 	(void)state;
@@ -160,10 +218,11 @@ test_auth_bursts(void **state)
 	Sluice__AuthFailures *l1[2] = {&a1, &a2}, *l2[1] = {&b1},
 	                     *l3[1] = {&c1};
 	struct health_node nodes[3] = {
-	    {"a", false, 10, &m1, 0}, {"b", false, 10, &m2, 0},
-	    {"c", false, 99999, &m3, 0}, /* silent: its counts are stale */
+	    {"a", false, 10, &m1, 0, 0, 0}, {"b", false, 10, &m2, 0, 0, 0},
+	    {"c", false, 99999, &m3, 0, 0,
+	        0}, /* silent: its counts are stale */
 	};
-	struct health_input in = {nodes, 3, NULL, 600};
+	struct health_input in = {nodes, 3, NULL, 600, 60000};
 	struct seen s = {0};
 
 	(void)state;
@@ -217,6 +276,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_quiet_fleet),
 	    cmocka_unit_test(test_silent_only),
+	    cmocka_unit_test(test_silent_grace),
+	    cmocka_unit_test(test_silent_per_node),
+	    cmocka_unit_test(test_quarantine),
 	    cmocka_unit_test(test_thresholds),
 	    cmocka_unit_test(test_hops_and_routes),
 	    cmocka_unit_test(test_states),

@@ -4,7 +4,9 @@
  *
  *   rpc_probe URL node hello|getpolicy NAME TOKEN
  *   rpc_probe URL node heartbeat NAME TOKEN POLICY_VERSION [draining]
- *   rpc_probe URL node events NAME TOKEN SEQ[:QID[:KIND[:MSGID[:RCPT]]]]...
+ *   rpc_probe URL node events NAME TOKEN
+ * SEQ[:QID[:KIND[:MSGID[:RCPT[:AT]]]]]...
+ *     (\xHH in a text field is that octet; AT in ms since the epoch)
  *   rpc_probe URL node|admin raw-random N | truncated | empty | oversize N
  *   rpc_probe URL admin node-add|node-remove|node-drain|node-resume NAME
  *   rpc_probe URL admin node-list | policy-history | policy-get VERSION
@@ -55,6 +57,25 @@ probe_free_all(void)
 {
 	while (probe_nmem > 0)
 		free(probe_mem[--probe_nmem]);
+}
+
+/* \xHH -> that octet, in place. */
+static void
+probe_unhex(char *s)
+{
+	char *o = s, hex[3] = {0};
+
+	while (*s != '\0') {
+		if (s[0] == '\\' && s[1] == 'x' && s[2] != '\0' &&
+		    s[3] != '\0') {
+			hex[0] = s[2];
+			hex[1] = s[3];
+			*o++ = (char)strtoul(hex, NULL, 16);
+			s += 4;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
 }
 
 static void
@@ -360,15 +381,20 @@ probe_node(const char *url, const char *cmd, char **argv, int argc)
 		evp = probe_calloc(re.n_events + 1, sizeof(*evp));
 		for (i = 0; i < argc - 2; i++) {
 			sluice__event__init(&evs[i]);
-			/* SEQ[:QUEUE-ID[:KIND[:MESSAGE-ID[:RCPT]]]] */
-			char *f[5] = {
-			    probe_strdup(argv[2 + i]), NULL, NULL, NULL, NULL};
+			/* SEQ[:QUEUE-ID[:KIND[:MESSAGE-ID[:RCPT[:AT]]]]],
+			 * \xHH in the texts is that octet */
+			char *f[6] = {probe_strdup(argv[2 + i]), NULL, NULL,
+			    NULL, NULL, NULL};
 			int k;
-			for (k = 1; k < 5 && f[k - 1] != NULL; k++)
+			for (k = 1; k < 6 && f[k - 1] != NULL; k++)
 				if ((f[k] = strchr(f[k - 1], ':')) != NULL)
 					*f[k]++ = '\0';
+			for (k = 1; k < 5; k++)
+				if (f[k] != NULL)
+					probe_unhex(f[k]);
 			evs[i].seq = strtoull(f[0], NULL, 10);
-			evs[i].at_ms = 1700000000000LL + i;
+			evs[i].at_ms = f[5] != NULL ? strtoll(f[5], NULL, 10)
+			                            : 1700000000000LL + i;
 			evs[i].kind = f[2] ? f[2] : kind;
 			snprintf(qid[i], sizeof(qid[i]), "Q%s", f[0]);
 			evs[i].queue_id = f[1] ? f[1] : qid[i];
