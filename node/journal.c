@@ -6,7 +6,14 @@
  * events.ack holds the highest sequence the controller acknowledged.  When
  * everything is acknowledged and the journal has grown past a limit, it is
  * truncated.  A torn tail record (power loss mid-append) is dropped at
- * open.  Unacknowledged events are also kept in memory for the uplink. */
+ * open.  Unacknowledged events are also kept in memory for the uplink.
+ *
+ * The journal shares the spool's filesystem, and a spool segment's
+ * preallocation can take every free block.  So the journal reserves its
+ * own blocks ahead of its end the same way (fallocate, KEEP_SIZE: the file
+ * does not grow, appends land in blocks already owned), in steps of
+ * JOURNAL_RESERVE, and journal_room() tells the SMTP session whether the
+ * events of one more message fit before it accepts that message. */
 #include "journal.h"
 
 #include <errno.h>
@@ -27,6 +34,11 @@
 
 #define JOURNAL_MAX_RECORD  (1024 * 1024)
 #define JOURNAL_TRUNCATE_AT (4 * 1024 * 1024)
+/* Blocks reserved ahead of the journal's end, taken in this step. */
+#define JOURNAL_RESERVE (1024 * 1024)
+/* Kept back for the delivery events of messages already accepted: a new
+ * message is accepted only while its own events fit above it. */
+#define JOURNAL_FLOOR (128 * 1024)
 
 struct journal_rec {
 	uint64_t seq;
@@ -44,7 +56,10 @@ struct journal {
 	off_t size;
 	struct journal_rec *recs; /* unacked, in seq order */
 	size_t nrecs, caprecs;
-	bool dirty; /* written since the last fdatasync */
+	bool dirty;        /* written since the last fdatasync */
+	off_t reserved_to; /* blocks owned up to here (fallocate KEEP_SIZE) */
+	bool no_reserve;   /* the filesystem cannot reserve: not enforced */
+	bool said_full;    /* "cannot reserve" logged until it works again */
 };
 
 static int
@@ -154,6 +169,54 @@ torn:
 	return 0;
 }
 
+/* Owns blocks up to size + JOURNAL_RESERVE.  Under mu.  -1 with errno
+ * (ENOSPC) when the filesystem has no room; the reservation so far
+ * stays. */
+static int
+journal_reserve(struct journal *j)
+{
+	off_t want = j->size + JOURNAL_RESERVE;
+
+	if (j->no_reserve || j->reserved_to >= want)
+		return 0;
+	if (fallocate(j->fd, FALLOC_FL_KEEP_SIZE, j->size, JOURNAL_RESERVE) ==
+	    -1) {
+		if (errno == EOPNOTSUPP) {
+			log_warnx("journal %s: the filesystem cannot reserve "
+			          "space; a full disk can lose events",
+			    j->path);
+			j->no_reserve = true;
+			return 0;
+		}
+		if (!j->said_full)
+			log_warn("journal %s: cannot reserve space", j->path);
+		j->said_full = true;
+		return -1;
+	}
+	if (j->said_full)
+		log_info("journal %s: space reserved again", j->path);
+	j->said_full = false;
+	j->reserved_to = want;
+	return 0;
+}
+
+int
+journal_room(struct journal *j, size_t need)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&j->mu);
+	if (!j->no_reserve &&
+	    j->reserved_to - j->size < (off_t)(need + JOURNAL_FLOOR) &&
+	    (journal_reserve(j) == -1 ||
+	        j->reserved_to - j->size < (off_t)(need + JOURNAL_FLOOR))) {
+		errno = ENOSPC;
+		rv = -1;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return rv;
+}
+
 struct journal *
 journal_open(const char *dir)
 {
@@ -181,6 +244,10 @@ journal_open(const char *dir)
 		close(j->fd);
 		goto fail;
 	}
+	/* What the file holds already is owned; reserve the rest now,
+	 * before the spool's first segment can take it. */
+	j->reserved_to = j->size;
+	(void)journal_reserve(j);
 	log_info("journal %s: %zu unacknowledged events, next seq %" PRIu64,
 	    j->path, j->nrecs, j->next_seq);
 	return j;
@@ -241,6 +308,8 @@ journal_append(struct journal *j, Sluice__Event *ev)
 		goto out;
 	}
 	j->size += (off_t)(n + 8);
+	if (j->size > j->reserved_to)
+		j->reserved_to = j->size; /* the write took blocks itself */
 	j->dirty = true;
 	memmove(rec, rec + 8, n);
 	if (journal_keep(j, ev->seq, rec, n) == -1) {
@@ -315,8 +384,12 @@ journal_ack(struct journal *j, uint64_t upto)
 		log_warn("journal %s: ack", j->ack_path);
 	j->acked = upto;
 	if (j->nrecs == 0 && j->size > JOURNAL_TRUNCATE_AT) {
-		if (ftruncate(j->fd, 0) == 0)
+		/* Frees the reserved blocks too: take a new reservation. */
+		if (ftruncate(j->fd, 0) == 0) {
 			j->size = 0;
+			j->reserved_to = 0;
+			(void)journal_reserve(j);
+		}
 	}
 	pthread_mutex_unlock(&j->mu);
 }

@@ -20,6 +20,11 @@ void journal_close(struct journal *);
 /* Assigns ev->seq (and ev->at_ms when 0) and appends.  The caller keeps
  * ownership of ev.  -1 on write error, logged. */
 int journal_append(struct journal *, Sluice__Event *ev);
+/* Whether the events of one more message (need octets, at most) fit in
+ * the space the journal has reserved, keeping a floor for the messages
+ * already accepted; reserves more when it can.  -1 (errno ENOSPC): answer
+ * 452 4.3.1 and accept nothing that cannot be journaled. */
+int journal_room(struct journal *, size_t need);
 /* Up to max unacked events, oldest first, packed into a new array of
  * unpacked events the caller frees with journal_batch_free().  0 events:
  * nothing pending. */

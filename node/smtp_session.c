@@ -918,6 +918,20 @@ data_sign(struct smtp_session *s)
 	return r->outcome == SIGNER_FAILED_REQUIRED ? -1 : 0;
 }
 
+/* Journal octets the events of this message can take, at most: the
+ * received event, then one delivery event per recipient and attempt
+ * (reply text included); later attempts draw on the journal's floor. */
+static size_t
+data_journal_need(const struct smtp_session *s, const char *msgid)
+{
+	size_t i, need = 512 + strlen(msgid) + strlen(s->from.addr) +
+	                 strlen(s->client) + (s->authed ? strlen(s->user) : 0);
+
+	for (i = 0; i < s->nrcpts; i++)
+		need += 2 * strlen(s->rcpts[i]) + 1024;
+	return need;
+}
+
 /* The client sent CRLF.CRLF: answer or hand to the spool. */
 static void
 data_end(struct smtp_session *s)
@@ -971,6 +985,20 @@ data_end(struct smtp_session *s)
 	}
 	if (s->hdr != NULL)
 		smtp_message_id(s->hdr, s->hdrlen, msgid, sizeof(msgid));
+	/* What cannot be journaled is not accepted: the delivery record of
+	 * an acknowledged message must never miss its events. */
+	if (node_of(s)->journal != NULL &&
+	    journal_room(node_of(s)->journal, data_journal_need(s, msgid)) ==
+	        -1) {
+		log_warnx("smtp refused client=%s from=<%s>: the event journal "
+		          "has no room (disk full)",
+		    s->client, s->from.addr);
+		/* RFC 3463: 4.3.1 mail system full */
+		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 452, "4.3.1",
+		    "Insufficient system storage");
+		txn_reset(s);
+		return;
+	}
 	memset(&env, 0, sizeof(env));
 	env.sender = s->from.addr;
 	env.rcpts = (const char *const *)s->rcpts;
