@@ -29,12 +29,11 @@ def fill(path):
     """Writes zeros until ENOSPC; returns the bytes written."""
     n = 0
     chunk = b"\0" * 65536
-    with open(path, "wb") as f:
+    # unbuffered: a short last write leaves nothing for close() to retry
+    with open(path, "wb", buffering=0) as f:
         while True:
             try:
-                f.write(chunk)
-                f.flush()
-                n += len(chunk)
+                n += f.write(chunk)
             except OSError as e:
                 if e.errno != errno.ENOSPC:
                     raise
