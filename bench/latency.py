@@ -198,8 +198,9 @@ class Conn(asyncio.Protocol):
             self.tr.write(b"RSET\r\n")
             self.expect(1, lambda: self.c.idle(self))
             return
-        self.tr.write(self.c.body(self.msg[0]))
+        body = self.c.body(self.msg[0])
         self.msg[2] = now_ns()
+        self.tr.write(body)
         self.expect(1, self.on_250)
 
     def on_250(self):

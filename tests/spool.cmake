@@ -27,11 +27,17 @@ endforeach()
 
 sluice_scenario_test(spool_crash spool/test_spool_crash.py 120)
 
-# Benchmarks (not tests): build/tests/fsync_rate, build/tests/spool_ingest.
+# Benchmarks (not tests): build/tests/fsync_rate, build/tests/spool_ingest,
+# build/tests/spool_fill (bench/deferred.sh).
 add_executable(fsync_rate ${PROJECT_SOURCE_DIR}/bench/fsync_rate.c)
 target_link_libraries(fsync_rate PRIVATE Threads::Threads)
 add_executable(spool_ingest ${PROJECT_SOURCE_DIR}/bench/spool_ingest.c
 	${SPOOL_SOURCES})
 target_include_directories(spool_ingest PRIVATE ${PROJECT_SOURCE_DIR}/node)
 target_link_libraries(spool_ingest PRIVATE sluice_common PkgConfig::LIBEVENT
+	Threads::Threads)
+add_executable(spool_fill ${PROJECT_SOURCE_DIR}/bench/spool_fill.c
+	${SPOOL_SOURCES})
+target_include_directories(spool_fill PRIVATE ${PROJECT_SOURCE_DIR}/node)
+target_link_libraries(spool_fill PRIVATE sluice_common PkgConfig::LIBEVENT
 	Threads::Threads)
