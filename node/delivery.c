@@ -57,6 +57,7 @@ const char *const delivery_config_keys[] = {"resolver", "tls_ca_file",
 #define DLV_MAX_HOPS_METRICS 64
 #define DLV_TARGET_TTL_MS    60000
 #define DLV_HEADERS_MAX      65536
+#define DLV_DUE_BATCH        64 /* attempts started per loop turn */
 
 /* Per-recipient state inside one attempt. */
 enum dlv_rstate {
@@ -1691,9 +1692,9 @@ dlv_metrics_cb(const struct router_hop_state *s, void *arg)
 		hm->connections += (uint32_t)p->nconns;
 }
 
-/* Arms due_ev for the head of the index: at once when it is due (the
- * same loop turn: event_active), else a timer; nothing while the engine
- * is at delivery_max_inflight (dlv_msg_release arms it again). */
+/* Arms due_ev for the head of the index: the next loop turn when it is
+ * due now, else its due time; nothing while the engine is at
+ * delivery_max_inflight (dlv_msg_release arms it again). */
 static void
 dlv_due_arm(struct delivery *d)
 {
@@ -1708,27 +1709,30 @@ dlv_due_arm(struct delivery *d)
 		return;
 	}
 	now = dlv_now_ms();
-	if (next <= now) {
-		event_active(d->due_ev, EV_TIMEOUT, 0);
-		return;
-	}
-	next -= now;
+	/* Due now: a zero timer, not event_active.  libevent activates
+	 * expired timers after the I/O of the next turn, so the 250s the
+	 * spool's batch just queued (and the reads that are waiting) go
+	 * first, and delivery I/O never runs ahead of a pending 250. */
+	next = next > now ? next - now : 0;
 	tv.tv_sec = (time_t)(next / 1000);
 	tv.tv_usec = (suseconds_t)(next % 1000) * 1000;
 	event_add(d->due_ev, &tv);
 }
 
-/* Starts an attempt of every message due now, head first, up to
- * delivery_max_inflight. */
+/* Starts attempts of the messages due now, head first, up to
+ * delivery_max_inflight and at most DLV_DUE_BATCH per loop turn: a flush
+ * of a deep queue must not keep the loop from reading and answering
+ * sessions; the rest follow in the next turns. */
 static void
 dlv_due_run(struct delivery *d)
 {
 	char qid[DUE_QID_MAX];
 	struct spool_info si;
 	int64_t now = dlv_now_ms();
+	int started = 0;
 
 	while (d->nmsgs < d->max_inflight && !d->closing &&
-	       due_queue_pop(d->due, now, qid)) {
+	       started < DLV_DUE_BATCH && due_queue_pop(d->due, now, qid)) {
 		struct dlv_msg *m;
 		size_t h;
 
@@ -1747,6 +1751,7 @@ dlv_due_run(struct delivery *d)
 		m->pol = policy_ref(d->n->policy);
 		m->started_ms = now;
 		dlv_msg_start(m);
+		started++;
 	}
 	dlv_due_arm(d);
 }

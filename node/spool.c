@@ -573,6 +573,7 @@ spool_alloc(const char *dir)
 	s->segment_size = SPOOL_DEF_SEGMENT;
 	s->spill_size = SPOOL_DEF_SPILL;
 	s->compact_delay_ms = 30000;
+	s->lazy_sync_ms = SPOOL_LAZY_MS;
 	if (asprintf(&s->dir, "%s/%s", dir, SPOOL_SUBDIR) == -1) {
 		free(s);
 		return NULL;
@@ -605,6 +606,8 @@ spool_open_opts(struct event_base *base, const char *dir, struct node_stats *st,
 		s->spill_size = o->spill_size;
 	if (o != NULL && o->compact_delay_ms > 0)
 		s->compact_delay_ms = o->compact_delay_ms;
+	if (o != NULL && o->lazy_sync_ms > 0)
+		s->lazy_sync_ms = o->lazy_sync_ms;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	if (mkdir_p(dir, &created) == -1 || mkdir_p(s->dir, &created) == -1 ||
@@ -991,6 +994,7 @@ update(struct spool *s, struct spool_ent *e, enum spool_rec_type type,
 	j->spill_fd = -1;
 	j->done_cb = cb;
 	j->cookie = cookie;
+	j->lazy = true; /* rides with the next commit's sync */
 	spool_flush_submit(s, j);
 }
 

@@ -105,6 +105,10 @@ struct spool_opts {
 	uint64_t compact_delay_ms; /* a closed segment less than a quarter
 	                            * live is compacted after this long,
 	                            * default 30 s */
+	uint32_t lazy_sync_ms;     /* bookkeeping records (rcpt done, state,
+	                            * remove) wait at most this long for a
+	                            * commit to share its fdatasync, default
+	                            * 20 ms */
 };
 struct spool *spool_open_opts(struct event_base *, const char *dir,
     struct node_stats *, const struct spool_opts *);

@@ -5,8 +5,16 @@
  * makes them durable with ONE fdatasync and posts the batch back to the loop
  * (eventfd).  While it syncs, new jobs queue up for the next batch, so the
  * batch grows with the load: one flush acknowledges every message that
- * finished in its window.  A failed write or sync fails the jobs it covers,
- * cuts the segment back to its last good record and starts a new one. */
+ * finished in its window.  Bookkeeping records (recipient done, state,
+ * removal: nothing waits on them to answer a client) are written at once
+ * but their sync waits for the next batch that holds a commit, or
+ * lazy_sync_ms (default 20) at most: with delivery running beside ingest, a
+ * commit then never queues behind a sync of delivery bookkeeping.  A crash of
+ * the process loses nothing written (the page cache survives it); a
+ * power cut may undo the last lazy_sync_ms of bookkeeping, which the
+ * delivery engine redoes (at least once, as before).  A failed write or sync
+ * fails the jobs it covers, cuts the segment back to its last good record and
+ * starts a new one. */
 #include "spool_int.h"
 
 #include <errno.h>
@@ -17,6 +25,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -223,30 +232,57 @@ job_write(struct spool *s, struct spool_job *j, struct spool_jobs *out)
 	j->unsynced = true;
 }
 
+/* Deadline for held bookkeeping: lazy_sync_ms from now (the clock of
+ * pthread_cond_timedwait). */
+static void
+lazy_deadline(const struct spool *s, struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += s->lazy_sync_ms / 1000;
+	ts->tv_nsec += (long)(s->lazy_sync_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct spool *s = arg;
-	struct spool_jobs out;
+	struct spool_jobs out, held;
 	struct spool_job *j;
+	struct timespec deadline = {0, 0};
 	uint64_t one = 1;
 
+	STAILQ_INIT(&held);
 	for (;;) {
-		bool dirty_dir = false;
+		bool dirty_dir = false, eager, timed_out = false;
 
 		pthread_mutex_lock(&s->mu);
-		while (STAILQ_EMPTY(&s->todo) && !s->stopping)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (STAILQ_EMPTY(&s->todo) && s->stopping) {
+		while (STAILQ_EMPTY(&s->todo) && !s->stopping && !timed_out) {
+			if (STAILQ_EMPTY(&held))
+				pthread_cond_wait(&s->cv, &s->mu);
+			else
+				timed_out = pthread_cond_timedwait(&s->cv,
+				                &s->mu, &deadline) == ETIMEDOUT;
+		}
+		if (STAILQ_EMPTY(&s->todo) && STAILQ_EMPTY(&held) &&
+		    s->stopping) {
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
+		eager = s->stopping || timed_out;
 		STAILQ_INIT(&out);
+		STAILQ_CONCAT(&out, &held); /* written already */
 		STAILQ_CONCAT(&out, &s->todo);
 		pthread_mutex_unlock(&s->mu);
 
 		STAILQ_FOREACH(j, &out, entry)
 		{
+			if (j->written)
+				continue;
+			j->written = true;
 			if (j->kind == SPOOL_JOB_UNLINK) {
 				char name[32];
 				snprintf(name, sizeof(name),
@@ -254,8 +290,21 @@ worker_main(void *arg)
 				j->ok = unlinkat(s->dirfd, name, 0) == 0 ||
 				        errno == ENOENT;
 				dirty_dir = true;
-			} else
+				eager = true;
+			} else {
 				job_write(s, j, &out);
+				/* a commit, or a failure to report */
+				if (!j->lazy || !j->unsynced)
+					eager = true;
+			}
+		}
+		if (!eager) {
+			/* Only bookkeeping: written, its sync waits for the
+			 * next commit's or for lazy_sync_ms. */
+			if (STAILQ_EMPTY(&held))
+				lazy_deadline(s, &deadline);
+			STAILQ_CONCAT(&held, &out);
+			continue;
 		}
 		batch_sync(s, &out);
 		if (s->w_full)

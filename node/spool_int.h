@@ -24,6 +24,7 @@
  * then len octets of payload, padded with zeros to a multiple of 8. */
 #define SPOOL_REC_MAGIC     0x4352514cU /* "LQRC" on disk */
 #define SPOOL_REC_HDR       16
+#define SPOOL_LAZY_MS       20 /* default longest wait of a bookkeeping sync */
 #define SPOOL_MSG_HEAD      32 /* rec hdr + id u64 + data_len u64 */
 #define SPOOL_REC_MAX       (UINT32_MAX - 64)
 #define SPOOL_DEF_SEGMENT   (64ULL << 20)
@@ -134,6 +135,8 @@ struct spool_job {
 	/* Results. */
 	bool ok;
 	bool unsynced; /* worker: written, not yet synced */
+	bool written;  /* worker: job_write done (held for a lazy sync) */
+	bool lazy;     /* bookkeeping: its sync may wait (SPOOL_LAZY_MS) */
 	int err;
 	uint64_t seg_seq; /* where the record landed */
 	uint64_t rec_off;
@@ -168,6 +171,7 @@ struct spool {
 	uint64_t segment_size;
 	size_t spill_size;
 	uint64_t compact_delay_ms;
+	uint32_t lazy_sync_ms;
 	struct event *ev_tick;
 	spool_watch_cb watch; /* the delivery engine's due-time index */
 	void *watch_arg;

@@ -676,6 +676,50 @@ test_group_commit(void **state)
 	assert_int_equal(queued(f), n);
 }
 
+/* Bookkeeping records wait for a commit to share its fdatasync (issue
+ * 21): a commit never queues behind a sync of delivery bookkeeping, and
+ * bookkeeping alone is still made durable after lazy_sync_ms. */
+static void
+test_lazy_bookkeeping(void **state)
+{
+	struct fx *f = *state;
+	struct spool_opts lazy = opts;
+	struct spool_counters c0, c1;
+	struct spool_info info;
+	char q[SPOOL_QID_MAX], q2[SPOOL_QID_MAX];
+	int i;
+
+	lazy.lazy_sync_ms = 60000; /* longer than the test */
+	spool_close(f->s);
+	f->s = spool_open_opts(f->base, f->dir, NULL, &lazy);
+	assert_non_null(f->s);
+	submit(f, 500, 1, q);
+	wait_cbs(f, 1);
+	spool_counters(f->s, &c0);
+	/* 100 state changes, then a commit: one fdatasync for all. */
+	for (i = 0; i < 100; i++)
+		assert_int_equal(spool_set_state(f->s, q, SPOOL_DEFERRED,
+		                     1800000000 + i, done_cb, 0),
+		    0);
+	submit(f, 500, 2, q2);
+	wait_cbs(f, 102);
+	assert_int_equal(nok, 102);
+	spool_counters(f->s, &c1);
+	assert_int_equal(c1.flushes - c0.flushes, 1);
+	/* Written at once: another reader of the directory sees it. */
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, q, &info), 0);
+	assert_int_equal(info.next_attempt_at, 1800000000 + 99);
+	/* Alone, bookkeeping is synced after lazy_sync_ms (20 ms here). */
+	ncb = nok = 0;
+	assert_int_equal(spool_remove(f->s, q, done_cb, 0), 0);
+	wait_cbs(f, 1);
+	assert_int_equal(nok, 1);
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, q, &info), -1);
+	assert_int_equal(queued(f), 1);
+}
+
 static void
 test_ids_unique(void **state)
 {
@@ -737,6 +781,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_lazy_bookkeeping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
 	};
