@@ -543,6 +543,24 @@ smtp_client_after_ehlo(struct smtp_client *c)
 		smtp_client_write(c, "STARTTLS\r\n", 10);
 		return;
 	}
+	/* A hop secret never goes out in clear: credentials require TLS
+	 * whatever the hop's tls mode, so a man in the middle that strips
+	 * STARTTLS from the EHLO reply gets no AUTH (as Postfix's default
+	 * smtp_sasl_security_options = noplaintext).  RFC 5248: X.7.10
+	 * "Encryption Needed".  A deferral: the next hop is tried. */
+	if (c->user[0] != '\0' && !c->tls_on) {
+		if (c->starttls)
+			smtp_client_failf(c, SMTP_CLIENT_AUTH, 0, "4.7.10",
+			    "TLS required for AUTH: not sending credentials "
+			    "to %s without TLS",
+			    c->host);
+		else
+			smtp_client_failf(c, SMTP_CLIENT_AUTH, 0, "4.7.10",
+			    "TLS required for AUTH but STARTTLS not offered "
+			    "by %s",
+			    c->host);
+		return;
+	}
 	if (c->user[0] != '\0') {
 		if (c->auth_plain) {
 			size_t ul = strlen(c->user), sl = strlen(c->secret);
@@ -572,8 +590,7 @@ smtp_client_after_ehlo(struct smtp_client *c)
 			return;
 		}
 		smtp_client_failf(c, SMTP_CLIENT_AUTH, 0, "4.7.0",
-		    "%s offers no AUTH PLAIN or LOGIN%s", c->host,
-		    c->tls_on ? "" : " (without TLS)");
+		    "%s offers no AUTH PLAIN or LOGIN", c->host);
 		return;
 	}
 	c->state = SC_IDLE;

@@ -98,6 +98,8 @@ struct smtp_session {
 	char user[SMTP_SASL_USER_MAX];
 	enum smtp_sasl sasl;
 	char sasl_user[SMTP_SASL_USER_MAX];
+	const char *sasl_mech; /* "PLAIN" or "LOGIN", for the log */
+	bool sasl_known;       /* sasl_user names a credential */
 
 	/* the transaction */
 	bool has_mail;
@@ -569,6 +571,8 @@ auth_check(struct smtp_session *s, const char *user, const char *pass)
 	enum auth_start r;
 
 	snprintf(s->sasl_user, sizeof(s->sasl_user), "%s", user);
+	s->sasl_mech = s->sasl == SASL_PLAIN ? "PLAIN" : "LOGIN";
+	s->sasl_known = u != NULL;
 	s->sasl = SASL_NONE;
 	r = auth_verify(s->srv->auth, user, pass,
 	    u != NULL && u->password_hash[0] != '\0' ? u->password_hash : NULL,
@@ -607,12 +611,18 @@ smtp_session_on_auth(uint64_t id, bool ok)
 		log_info("smtp auth client=%s user=%s result=ok", s->client,
 		    s->user);
 	} else {
+		/* A user field that names no credential may well be a
+		 * password typed in the wrong box: it goes nowhere, neither
+		 * to the log nor to the fleet's AUTH-burst counts (Postfix
+		 * logs no user name for failures at all). */
 		atomic_fetch_add(&node_of(s)->stats.auth_failures, 1);
-		authwatch_failure(
-		    node_of(s)->authwatch, s->ip, s->sasl_user, now_s());
+		authwatch_failure(node_of(s)->authwatch, s->ip,
+		    s->sasl_known ? s->sasl_user : NULL, now_s());
 		reply(s, "535 5.7.8 Authentication credentials invalid");
-		log_info("smtp auth client=%s user=%s result=failed", s->client,
-		    s->sasl_user);
+		log_info("smtp auth client=%s mech=%s%s%s result=failed",
+		    s->client, s->sasl_mech, s->sasl_known ? " user=" : "",
+		    s->sasl_known ? s->sasl_user : "");
+		explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
 		max = limit(s, "auth_failures_before_block");
 		block_s = limit(s, "auth_block_seconds");
 		if (ratelimit_auth_failure(
@@ -692,6 +702,7 @@ cmd_auth(struct smtp_session *s, const char *arg)
 			return;
 		}
 		explicit_bzero(dec, sizeof(dec));
+		s->sasl = SASL_PLAIN;
 		auth_check(s, user, pass);
 		explicit_bzero(pass, sizeof(pass));
 	} else if (strcasecmp(mech, "LOGIN") == 0) {

@@ -60,7 +60,6 @@ wait_for() {	# wait_for WHAT CMD...: poll up to 15 s
 }
 
 up() {
-	umask 027	# configs hold the database conninfo and tokens
 	scripts/deps.sh
 	mkdir -p "$F"
 	echo "building into $BUILD (log: $F/build.log)"
@@ -82,11 +81,16 @@ up() {
 	    "SELECT 1 FROM pg_database WHERE datname='sluice'" | grep -q 1 ||
 	    as_pg psql -X -q -h "$F/pg" -p "$PG_PORT" -U sluice -d postgres \
 		-c "CREATE DATABASE sluice"
+	# Configs hold the database conninfo and tokens: 0640, and only they
+	# (a umask for the whole script would leak into build/ and make the
+	# binaries unreadable to other users, e.g. the privilege tests).
+	(umask 027
 	cat >"$F/controller.conf" <<EOC
 database = "host=$F/pg port=$PG_PORT user=sluice dbname=sluice"
 node_listen = $NODE_URL
 admin_listen = $ADMIN_URL
 EOC
+	)
 	start_bg controller "$F/controller.log" \
 	    "$BUILD/controller/sluice-controller" --config "$F/controller.conf"
 	wait_for "the controller" ctl node list
@@ -101,6 +105,7 @@ EOC
 		mkdir -p "$F/$node/spool"
 		if [ ! -f "$F/$node/node.conf" ]; then
 			token=$(ctl --json node add $node | json_get token)
+			(umask 027
 			cat >"$F/$node/node.conf" <<EON
 name = $node
 token = $token
@@ -110,6 +115,7 @@ heartbeat_ms = 1000
 hostname = $node.fleet.local
 listen = 127.0.0.1:$port relay
 EON
+			)
 		fi
 		start_bg $node "$F/$node/node.log" "$BUILD/node/sluice-node" \
 		    --config "$F/$node/node.conf"

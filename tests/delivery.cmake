@@ -18,5 +18,7 @@ foreach(_t basic failover retry dsn reuse weights mx restart provider trace
 		immediate received 8bitmime sink8 jitter)
 	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
 endforeach()
+# A hop with credentials never sends AUTH without TLS (issue 11).
+sluice_scenario_test(delivery_auth_tls delivery/test_auth_tls.py 120)
 # Waits out the policy's minimum queue lifetime (60 s).
 sluice_scenario_test(delivery_expire delivery/test_expire.py 240)

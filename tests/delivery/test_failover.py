@@ -3,7 +3,8 @@
 in the same attempt - no deferral.  One route per failure mode:
 
   refuse.test  primary refuses the connection (nothing listens)
-  auth.test    primary answers AUTH with 535 5.7.8
+  auth.test    primary answers AUTH with 535 5.7.8 (over STARTTLS: a hop
+               with credentials never sends AUTH without TLS)
   tls.test     primary offers no STARTTLS but the hop requires TLS
   greet.test   primary greets 421
   temp.test    primary answers 451 to the recipient
@@ -39,10 +40,12 @@ def main():
             if args is None:
                 port = free_port()      # nothing listens there
             else:
+                if name == "auth":
+                    args = args + ["--tls-cert", crt, "--tls-key", key]
                 up = sc.add(Upstream(sc.dir, name, *args)).start()
                 ups[name] = up
                 port = up.port
-            tls = "require" if name == "tls" else "none"
+            tls = {"tls": "require", "auth": "starttls"}.get(name, "none")
             user = ",user=u,secret=p" if name == "auth" else ""
             hops.append("p_%s:host=127.0.0.1,port=%d,tls=%s%s"
                         % (name, port, tls, user))

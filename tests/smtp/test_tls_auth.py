@@ -4,6 +4,7 @@ accepted in clear text, STARTTLS discards pipelined commands
 every failure reply, sender ownership, the submission and smtps roles."""
 import base64
 import os
+import re
 import warnings
 import socket
 import ssl
@@ -148,7 +149,35 @@ def test_auth_failures(n):
     c.expect("235 ")
     normal_message_goes_through(c)
     c.close()
-    n.wait_log(r"smtp auth client=\S+ user=app1 result=failed")
+    n.wait_log(r"smtp auth client=\S+ mech=PLAIN user=app1 result=failed")
+
+
+def test_auth_failure_log(n):
+    """A password typed into the user field is never logged: a failed
+    AUTH names the user only when it is a known credential."""
+    typed = "Tr0ub4dor-typed-in-user-field"
+    typed2 = "c0rrect-h0rse-LOGIN-user"
+    c, r = tls_session(n)
+    c.send("AUTH PLAIN " + plain(typed, "whatever"))
+    c.expect("535 5.7.8")
+    c.send("AUTH LOGIN " + b64(typed2))
+    c.expect("334 ")
+    c.send(b64("whatever"))
+    c.expect("535 5.7.8")
+    c.send("AUTH LOGIN")
+    c.expect("334 ")
+    c.send(b64("app2"))
+    c.expect("334 ")
+    c.send(b64("not-app2s-password"))
+    c.expect("535 5.7.8")
+    c.close()
+    n.wait_log(r"smtp auth client=\S+ mech=LOGIN user=app2 result=failed")
+    log = n.log()
+    assert typed not in log and typed2 not in log, log
+    assert len(re.findall(r"smtp auth client=\S+ mech=PLAIN "
+                          r"result=failed", log)) >= 1, log
+    assert len(re.findall(r"smtp auth client=\S+ mech=LOGIN "
+                          r"result=failed", log)) == 1, log
 
 
 def test_submission(n):
@@ -248,6 +277,7 @@ def main():
         test_submission(n)
         test_smtps(n)
         test_last_reply_after_starttls(n)
+        test_auth_failure_log(n)    # last: its failures block the IP
         assert n.proc.alive()
     print("ok")
 

@@ -2,11 +2,12 @@
 """upstream.py - a scriptable SMTP server for sluice's delivery tests.
 
 It plays the hop a node delivers to: a smart host, a provider such as
-SendGrid or SES, or an MX.  Every connection and every accepted message is
+SendGrid or SES, or an MX.  Every connection, every AUTH command and every accepted message is
 appended to a JSON-lines record (--record) so tests can poll it, assert
 byte-for-byte delivery and count connections:
 
   {"ev": "connect", "conn": 3, "port": 2525}
+  {"ev": "auth", "conn": 3, "tls": true, "line": "AUTH PLAIN ..."}
   {"ev": "message", "conn": 3, "from": "a@x", "rcpts": ["b@y"],
    "data": "<latin-1 text of the un-dot-stuffed data>", "tls": true,
    "auth": "apikey", "helo": "node1", "params": "BODY=8BITMIME"}
@@ -141,6 +142,8 @@ class Session(socketserver.StreamRequestHandler):
                 self.send("220 2.0.0 go ahead\r\n")
                 self.starttls()
             elif verb == "AUTH":
+                record(a, {"ev": "auth", "conn": conn, "tls": self.tls,
+                           "line": ln})
                 self.auth(ln)
             elif verb == "MAIL":
                 if (a.auth or a.auth_fail) and not self.authed:
