@@ -1396,6 +1396,7 @@ session_on_event(struct bufferevent *bev, short what, void *arg)
 			log_info("smtp disconnect client=%s reason=error "
 			         "tls=\"%s\"",
 			    s->client, buf);
+			tls_server_flush_alert(s->bev);
 		} else
 			log_info("smtp disconnect client=%s reason=error",
 			    s->client);

@@ -6,7 +6,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -142,4 +144,27 @@ tls_server_error(struct bufferevent *bev, char *buf, size_t len)
 	ERR_error_string_n(e, buf, len);
 	while (bufferevent_get_openssl_error(bev) != 0)
 		;
+}
+
+/* A handshake that fails (e.g. a client offering only TLS 1.1) makes
+ * OpenSSL write an alert (protocol_version) into the filter's output,
+ * i.e. the plain connection's buffer, which libevent keeps frozen; the
+ * session is freed on the error event before that buffer is written, so
+ * the client would see a bare EOF.  On the smtps listener the alert goes
+ * straight to the socket.  An alert record is 7 octets (24 encrypted). */
+void
+tls_server_flush_alert(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	struct evbuffer_iovec v[2];
+	int i, n;
+
+	if (under == NULL)
+		return;
+	/* peek, not copyout: libevent keeps the buffer frozen for reading */
+	n = evbuffer_peek(bufferevent_get_output(under), 64, NULL, v, 2);
+	for (i = 0; i < n && i < 2; i++)
+		if (send(bufferevent_getfd(under), v[i].iov_base, v[i].iov_len,
+		        MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)v[i].iov_len)
+			break;
 }

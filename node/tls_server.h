@@ -30,5 +30,8 @@ struct bufferevent *tls_server_filter(
 void tls_server_describe(struct bufferevent *, char *buf, size_t len);
 /* The last OpenSSL error of a TLS bufferevent, for logs. */
 void tls_server_error(struct bufferevent *, char *buf, size_t len);
+/* Before freeing a failed STARTTLS filter: send the TLS alert it left in
+ * the plain connection's output (one non-blocking write). */
+void tls_server_flush_alert(struct bufferevent *);
 
 #endif

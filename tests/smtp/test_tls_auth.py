@@ -243,6 +243,47 @@ def test_smtps(n):
     c.close()
 
 
+def old_tls_context():
+    """A client that offers TLS 1.0/1.1 only, or None if this OpenSSL
+    cannot even try."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return None
+    return ctx
+
+
+def test_starttls_old_version(n):
+    """STARTTLS offering only TLS 1.0/1.1 gets a protocol_version alert,
+    as on the smtps listener, not a bare EOF."""
+    ctx = old_tls_context()
+    if ctx is None:
+        print("skip: this OpenSSL cannot offer TLS 1.1")
+        return
+    for role in ("relay", "smtps"):
+        c = n.connect(role)
+        if role == "relay":
+            c.expect("220 ")
+            c.ehlo()
+            c.send("STARTTLS")
+            c.expect("220 2.0.0")
+        try:
+            ctx.wrap_socket(c.sock, server_hostname="localhost")
+            raise AssertionError("TLS 1.1 handshake succeeded")
+        except ssl.SSLError as e:
+            assert "PROTOCOL_VERSION" in str(e).upper(), (role, e)
+        c.sock.close()
+    n.wait_log(r"smtp disconnect client=\S+ reason=error tls=\"[^\"]*"
+               r"unsupported protocol")
+    c, _r = tls_session(n)                      # the node is fine
+    c.close()
+
+
 def test_last_reply_after_starttls(n):
     """The reply before a close is not lost under STARTTLS: the ciphertext
     of the 221 waits below the TLS filter and must still be sent."""
@@ -277,6 +318,7 @@ def main():
         test_submission(n)
         test_smtps(n)
         test_last_reply_after_starttls(n)
+        test_starttls_old_version(n)
         test_auth_failure_log(n)    # last: its failures block the IP
         assert n.proc.alive()
     print("ok")
