@@ -20,6 +20,13 @@
 #include "proto.h"
 #include "store.h"
 
+/* Ceilings for every request, as on the node's /metrics (node/metrics.c):
+ * over the header size libevent answers 413 and closes; a connection
+ * silent for the timeout is closed. */
+#define MH_HEADERS_MAX 8192
+#define MH_BODY_MAX    1024
+#define MH_TIMEOUT_S   5
+
 struct metrics_http {
 	struct event_base *base;
 	struct evhttp *http;
@@ -331,6 +338,9 @@ metrics_http_start(const char *addr, struct store *st, int64_t silent_after_ms,
 		return NULL;
 	}
 	evhttp_set_allowed_methods(mh->http, EVHTTP_REQ_GET);
+	evhttp_set_max_headers_size(mh->http, MH_HEADERS_MAX);
+	evhttp_set_max_body_size(mh->http, MH_BODY_MAX);
+	evhttp_set_timeout(mh->http, MH_TIMEOUT_S);
 	evhttp_set_gencb(mh->http, mh_on_request, mh);
 	if ((mh->tick = event_new(mh->base, -1, EV_PERSIST, mh_on_tick, mh)) ==
 	        NULL ||

@@ -21,6 +21,14 @@
 
 const char *const metrics_config_keys[] = {"metrics_listen", NULL};
 
+/* Every request has a ceiling: a scrape is one short GET line and a few
+ * headers.  Over the size, libevent answers 413 and closes; a connection
+ * that sends nothing for the timeout is closed (slowloris).  libevent 2.1
+ * has no header-count limit: the size bounds the count too. */
+#define METRICS_HEADERS_MAX 8192
+#define METRICS_BODY_MAX    1024
+#define METRICS_TIMEOUT_S   5
+
 struct metrics {
 	struct evhttp *http;
 };
@@ -215,6 +223,9 @@ metrics_open(struct node *n, char *err, size_t errlen)
 		return NULL;
 	}
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET);
+	evhttp_set_max_headers_size(m->http, METRICS_HEADERS_MAX);
+	evhttp_set_max_body_size(m->http, METRICS_BODY_MAX);
+	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
 	evhttp_set_gencb(m->http, metrics_on_request, n);
 	return m;
 }

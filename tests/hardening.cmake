@@ -26,9 +26,11 @@ sluice_scenario_test(hardening_disk_full hardening/test_disk_full.py 240)
 sluice_scenario_test(hardening_journal_full hardening/test_journal_full.py 180)
 sluice_scenario_test(hardening_privileges hardening/test_privileges.py 120)
 sluice_scenario_test(hardening_slow_upstream hardening/test_slow_upstream.py 300)
+# /metrics (node and controller): request size ceilings and a timeout.
+sluice_scenario_test(hardening_metrics_http hardening/test_metrics_http.py 120)
 # ctest -L hardening runs all of the above.
 set_property(TEST test_rpc_url hardening_mtls hardening_secrets
 	hardening_fault_controller hardening_fault_pg hardening_fault_node
 	hardening_disk_full hardening_journal_full hardening_privileges
-	hardening_slow_upstream
+	hardening_slow_upstream hardening_metrics_http
 	APPEND PROPERTY LABELS hardening)
