@@ -295,6 +295,22 @@ fail:
 	return NULL;
 }
 
+int
+rpc_endpoint_check(const char *url, const struct rpc_tls *tls, bool listen,
+    char *err, size_t errlen)
+{
+	nng_tls_config *cfg;
+
+	if (rpc_url_check(url, tls, listen, err, errlen) == -1)
+		return -1;
+	if (rpc_scheme(url) != RPC_TLS)
+		return 0;
+	if ((cfg = rpc_tls_config(url, tls, listen, err, errlen)) == NULL)
+		return -1;
+	nng_tls_config_free(cfg);
+	return 0;
+}
+
 /* ----------------------------------------------------------- client */
 
 /* One REQ socket per endpoint, so that we know which controller answers and

@@ -56,6 +56,11 @@ struct rpc_tls {
  * non-loopback).  0, or -1 with the reason in err. */
 int rpc_url_check(const char *url, const struct rpc_tls *, bool listen,
     char *err, size_t errlen);
+/* Everything opening url would refuse, without a socket (--check-config):
+ * rpc_url_check(), and for tls+tcp:// the CA, certificate and key files
+ * (key not world-readable, all loadable).  0, or -1 with err. */
+int rpc_endpoint_check(const char *url, const struct rpc_tls *, bool listen,
+    char *err, size_t errlen);
 
 struct rpc_peer {
 	int64_t uid;   /* ipc:// peer uid, -1 when unknown */

@@ -225,8 +225,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		/* Listeners and TLS material too, without binding. */
-		if (smtp_server_check_config(conf, err, sizeof(err)) == -1) {
+		/* Listeners, TLS material and the controller endpoints
+		 * too (the same refusals as at start), without a socket. */
+		if (smtp_server_check_config(conf, err, sizeof(err)) == -1 ||
+		    uplink_check_config(conf, err, sizeof(err)) == -1) {
 			fprintf(stderr, "sluice-node: %s\n", err);
 			config_free(conf);
 			return 1;

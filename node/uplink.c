@@ -545,6 +545,43 @@ uplink_main(void *arg)
 	return NULL;
 }
 
+/* tls+tcp://: mutual TLS with the fleet CA; plain tcp:// only to loopback
+ * unless insecure = yes (docs/security.md). */
+static void
+uplink_tls(const struct config *conf, struct rpc_tls *tls)
+{
+	const char *v;
+
+	memset(tls, 0, sizeof(*tls));
+	tls->ca_file = config_get(conf, "controller_ca");
+	tls->cert_key_file = config_get(conf, "controller_cert_key");
+	tls->cert_file = config_get(conf, "controller_cert");
+	tls->key_file = config_get(conf, "controller_key");
+	tls->server_name = config_get(conf, "controller_server_name");
+	tls->keys = "controller_ca and controller_cert_key (or "
+	            "controller_cert and controller_key)";
+	tls->insecure =
+	    (v = config_get(conf, "insecure")) != NULL && strcmp(v, "yes") == 0;
+}
+
+int
+uplink_check_config(const struct config *conf, char *err, size_t errlen)
+{
+	struct rpc_tls tls;
+	const char *url;
+	size_t i;
+
+	uplink_tls(conf, &tls);
+	for (i = 0; (url = config_get_nth(conf, "controller", i)) != NULL; i++)
+		if (rpc_endpoint_check(url, &tls, false, err, errlen) == -1)
+			return -1;
+	if (i == 0) {
+		snprintf(err, errlen, "no 'controller' endpoint in the config");
+		return -1;
+	}
+	return 0;
+}
+
 struct uplink *
 uplink_start(struct node *n, char *err, size_t errlen)
 {
@@ -592,17 +629,7 @@ uplink_start(struct node *n, char *err, size_t errlen)
 		goto fail;
 	}
 	timeout = n->heartbeat_ms * 2 < 3000 ? 3000 : n->heartbeat_ms * 2;
-	/* tls+tcp://: mutual TLS with the fleet CA; plain tcp:// only to
-	 * loopback unless insecure = yes (docs/security.md). */
-	tls.ca_file = config_get(n->conf, "controller_ca");
-	tls.cert_key_file = config_get(n->conf, "controller_cert_key");
-	tls.cert_file = config_get(n->conf, "controller_cert");
-	tls.key_file = config_get(n->conf, "controller_key");
-	tls.server_name = config_get(n->conf, "controller_server_name");
-	tls.keys = "controller_ca and controller_cert_key (or "
-	           "controller_cert and controller_key)";
-	tls.insecure = (v = config_get(n->conf, "insecure")) != NULL &&
-	               strcmp(v, "yes") == 0;
+	uplink_tls(n->conf, &tls);
 	if ((u->rpc = rpc_client_open_tls(
 	         urls, nurls, timeout, &tls, err, errlen)) == NULL)
 		goto fail;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+struct config;
 struct node;
 struct uplink;
 struct policy;
@@ -19,6 +20,9 @@ extern const char *const uplink_config_keys[];
 struct policy *uplink_load_cache(const char *spool_dir);
 /* Starts the thread.  NULL with err on bad configuration. */
 struct uplink *uplink_start(struct node *, char *err, size_t errlen);
+/* --check-config: the controller endpoints as uplink_start() would refuse
+ * them (plain tcp:// off loopback, TLS files), without a socket. */
+int uplink_check_config(const struct config *, char *err, size_t errlen);
 /* Stops and joins the thread. */
 void uplink_stop(struct uplink *);
 /* Non-zero when the controller refused this node: node.c exits with it. */

@@ -62,6 +62,13 @@ def node_refused_at_start(f, name, extra, controllers, needle):
     assert rc != 0, (rc, out)
     for s in needle:
         assert s in out, (s, out)
+    # --check-config refuses the same configuration, for the same reason
+    r = subprocess.run([binary("sluice-node"), "--check-config", "--config",
+                        os.path.join(f.dir, name, "node.conf")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, (r.stdout, r.stderr)
+    for s in needle:
+        assert s in r.stderr, (s, r.stderr)
     return out
 
 
@@ -89,6 +96,11 @@ def main():
         f.start_node("edge-1", extra=tls_node % (fleet_ca, edge_pem))
         wait_until(lambda: (f.node_status("edge-1") or {}).get("state")
                    == "up", timeout=20, what="edge-1 up over tls+tcp")
+        r = subprocess.run([binary("sluice-node"), "--check-config",
+                            "--config", os.path.join(f.dir, "edge-1",
+                                                     "node.conf")],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "configuration ok" in r.stdout, r
         f.ctl("hop", "add", "primary", "--host", "127.0.0.1", "--port",
               "2500", "--tls", "none", "--user", "u", "--secret-stdin",
               input="mtls-hop-secret\n")
