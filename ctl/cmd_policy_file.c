@@ -156,7 +156,8 @@ die_invalid(
 
 /* The file's DKIM keys: a private key given is checked and its public
  * half derived here; `private_key: keep` needs a stored key (whose public
- * half it takes when the file leaves it out). */
+ * half it takes when the file leaves it out).  cur NULL: offline, keep
+ * is not checked. */
 static void
 dkim_resolve(const char *file, Sluice__Policy *p, const Sluice__Policy *cur,
     struct policy_lines *lines)
@@ -167,7 +168,7 @@ dkim_resolve(const char *file, Sluice__Policy *p, const Sluice__Policy *cur,
 		Sluice__DkimKey *k = p->dkim[i];
 		const Sluice__DkimKey *c = NULL;
 
-		for (size_t j = 0; j < cur->n_dkim; j++)
+		for (size_t j = 0; cur != NULL && j < cur->n_dkim; j++)
 			if (strcasecmp(cur->dkim[j]->domain, k->domain) == 0 &&
 			    strcasecmp(cur->dkim[j]->selector, k->selector) ==
 			        0)
@@ -189,6 +190,8 @@ dkim_resolve(const char *file, Sluice__Policy *p, const Sluice__Policy *cur,
 			free(pub);
 			continue;
 		}
+		if (cur == NULL)
+			continue; /* offline: keep is apply's to check */
 		if (c == NULL || !c->has_key) {
 			snprintf(msg, sizeof(msg),
 			    "'private_key: keep' but no key is stored for "
@@ -208,6 +211,40 @@ dkim_resolve(const char *file, Sluice__Policy *p, const Sluice__Policy *cur,
 		    lines, file, "dkim", (int)i, err, msg, sizeof(msg));
 		ctl_die("%s", msg);
 	}
+}
+
+/* FILE on its own, before any controller is asked: YAML and every rule
+ * policy_check knows, errors with line numbers.  What needs the stored
+ * policy (secret: keep, private_key: keep, users without a password) is
+ * load_checked's. */
+static Sluice__Policy *
+load_file(const char *file, struct policy_lines **lines)
+{
+	struct policy_error perr;
+	Sluice__Policy *p;
+	char err[768];
+
+	if ((p = policy_yaml_load(file, lines, err, sizeof(err))) == NULL)
+		ctl_die("%s", err);
+	if (policy_lines_has_dkim(*lines))
+		dkim_resolve(file, p, NULL, *lines);
+	if (policy_check(p, POLICY_CHECK_APPLY, &perr) == -1) {
+		policy_yaml_error(*lines, file, perr.section, perr.index,
+		    perr.msg, err, sizeof(err));
+		ctl_die("%s", err);
+	}
+	return p;
+}
+
+/* Exits on any error in FILE, offline. */
+static void
+check_file(const char *file)
+{
+	struct policy_lines *lines = NULL;
+	Sluice__Policy *p = load_file(file, &lines);
+
+	policy_lines_free(lines);
+	sluice__policy__free_unpacked(p, NULL);
 }
 
 /* Loads FILE against the current policy, checked with line numbers.  A
@@ -292,6 +329,35 @@ file_arg(int argc, char **argv, bool *dry_run, const char *use)
 	return file;
 }
 
+/* policy check -f FILE: offline, no controller. */
+int
+cmd_policy_check(struct ctl *ctl, int argc, char **argv)
+{
+	const char *file = file_arg(argc, argv, NULL, "policy check -f FILE");
+	struct policy_lines *lines = NULL;
+	Sluice__Policy *p;
+	struct json j;
+
+	p = load_file(file, &lines);
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_str(&j, "file", file);
+		json_bool(&j, "ok", true);
+		json_uint(&j, "networks", p->n_networks);
+		json_uint(&j, "users", p->n_users);
+		json_uint(&j, "hops", p->n_hops);
+		json_uint(&j, "routes", p->n_routes);
+		json_object_end(&j);
+	} else
+		printf("%s: ok (%zu networks, %zu users, %zu hops, %zu "
+		       "routes)\n",
+		    file, p->n_networks, p->n_users, p->n_hops, p->n_routes);
+	policy_lines_free(lines);
+	sluice__policy__free_unpacked(p, NULL);
+	return 0;
+}
+
 int
 cmd_policy_diff(struct ctl *ctl, int argc, char **argv)
 {
@@ -300,6 +366,7 @@ cmd_policy_diff(struct ctl *ctl, int argc, char **argv)
 	Sluice__Policy *cur, *p;
 	struct policy_diff d;
 
+	check_file(file); /* errors in the file need no controller */
 	cur = admin_policy_get(ctl, 0);
 	p = load_checked(file, cur, &lines);
 	policy_diff(cur, p, &d);
@@ -324,6 +391,7 @@ cmd_policy_apply(struct ctl *ctl, int argc, char **argv)
 	char why[512];
 	int attempt;
 
+	check_file(file); /* errors in the file need no controller */
 	for (attempt = 0; attempt < APPLY_TRIES; attempt++) {
 		cur = admin_policy_get(ctl, 0);
 		p = load_checked(file, cur, &lines);

@@ -751,6 +751,32 @@ parse_root(struct yp *y, const yaml_node_t *root)
 	return 0;
 }
 
+/* A libyaml error names the line where the construct it was reading
+ * starts (libyaml's context mark: an unclosed "[" is found lines later, at
+ * the next key), then what went wrong and where:
+ *   p.yaml:2: did not find expected ',' or ']' at line 3 (while parsing
+ *   a flow sequence that starts here) */
+static void
+yaml_error(
+    const yaml_parser_t *parser, const char *fname, char *err, size_t errlen)
+{
+	size_t line = (size_t)parser->problem_mark.line + 1;
+	size_t start = (size_t)parser->context_mark.line + 1;
+	const char *problem =
+	    parser->problem ? parser->problem : "malformed YAML";
+
+	if (parser->context == NULL)
+		snprintf(err, errlen, "%s:%zu: %s", fname, line, problem);
+	else if (start < line)
+		snprintf(err, errlen,
+		    "%s:%zu: %s at line %zu (%s that starts "
+		    "here)",
+		    fname, start, problem, line, parser->context);
+	else
+		snprintf(err, errlen, "%s:%zu: %s (%s)", fname, line, problem,
+		    parser->context);
+}
+
 Sluice__Policy *
 policy_yaml_parse(const char *text, size_t len, const char *fname,
     struct policy_lines **linesp, char *err, size_t errlen)
@@ -771,20 +797,14 @@ policy_yaml_parse(const char *text, size_t len, const char *fname,
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &y.doc)) {
-		snprintf(err, errlen, "%s:%zu: %s%s%s", fname,
-		    (size_t)parser.problem_mark.line + 1,
-		    parser.problem ? parser.problem : "malformed YAML",
-		    parser.context ? " " : "",
-		    parser.context ? parser.context : "");
+		yaml_error(&parser, fname, err, errlen);
 		yaml_parser_delete(&parser);
 		return NULL;
 	}
 	/* One document per file: a second one would be silently ignored. */
 	if (yaml_document_get_root_node(&y.doc) != NULL) {
 		if (!yaml_parser_load(&parser, &extra)) {
-			snprintf(err, errlen, "%s:%zu: %s", fname,
-			    (size_t)parser.problem_mark.line + 1,
-			    parser.problem ? parser.problem : "malformed YAML");
+			yaml_error(&parser, fname, err, errlen);
 			yaml_document_delete(&y.doc);
 			yaml_parser_delete(&parser);
 			return NULL;

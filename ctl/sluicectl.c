@@ -65,6 +65,7 @@ static const struct cmd cmds[] = {
     {{"policy", "show"}, cmd_policy_show, "[--version N]"},
     {{"policy", "apply"}, cmd_policy_apply, "-f FILE [--dry-run]"},
     {{"policy", "diff"}, cmd_policy_diff, "-f FILE"},
+    {{"policy", "check"}, cmd_policy_check, "-f FILE (offline)"},
     {{"policy", "history"}, cmd_policy_history, ""},
     {{"trace", ""}, cmd_trace, "QUEUE-ID|MESSAGE-ID"},
     {{"alerts", ""}, cmd_alerts, "[--open] [--limit N]"},

@@ -70,6 +70,7 @@ int cmd_policy_export(struct ctl *, int, char **);
 int cmd_policy_show(struct ctl *, int, char **);
 int cmd_policy_apply(struct ctl *, int, char **);
 int cmd_policy_diff(struct ctl *, int, char **);
+int cmd_policy_check(struct ctl *, int, char **);
 int cmd_policy_history(struct ctl *, int, char **);
 int cmd_trace(struct ctl *, int, char **);
 int cmd_route_explain(struct ctl *, int, char **);

@@ -5,9 +5,10 @@ round-trips through export; secrets never come back out."""
 import json
 import os
 import pwd
+import subprocess
 import sys
 
-from fleet import Fleet
+from fleet import Fleet, binary
 
 SECRET = "SG.s3cr3t-never-shown-0123456789"
 PASSWORD = "app1-password-never-shown"
@@ -250,8 +251,9 @@ def run(f):
     # -- broken files: one line naming the line, nothing applied
     bad = os.path.join(f.dir, "bad.yaml")
     cases = [
+        # the line where the unclosed "[" starts, not where it is noticed
         ("malformed", "networks:\n  allow: [10.0.0.0/8\nhops: []\n",
-         "bad.yaml:3: "),
+         "bad.yaml:2: "),
         ("unknown hop", "hops:\n  - name: a\n    host: h.example\n"
          "    port: 25\n    tls: none\nroutes:\n  - pattern: \"*\"\n"
          "    groups: [[a], [foo]]\n", "bad.yaml:7: "),
@@ -268,6 +270,27 @@ def run(f):
             "%s: %r" % (what, r.stderr))
         one_line_error(f.ctl("policy", "diff", "-f", bad, check=False),
                        what + " (diff)")
+
+    # -- offline: `policy check` needs no controller, and apply/diff
+    # report errors in the file before contacting one
+    nowhere = "ipc://%s/no-controller.sock" % f.dir
+
+    def offline(*args):
+        return subprocess.run([binary("sluicectl"), "--admin", nowhere] +
+                              list(args), capture_output=True, text=True,
+                              timeout=30)
+    r = offline("policy", "check", "-f", path)
+    check(r.returncode == 0 and r.stdout.startswith(path + ": ok ("), r)
+    js = json.loads(offline("--json", "policy", "check", "-f", path).stdout)
+    check(js["ok"] is True and js["hops"] >= 1, js)
+    for what, text, prefix in cases:
+        with open(bad, "w") as fh:
+            fh.write(text)
+        for cmd in ("check", "apply", "diff"):
+            r = offline("policy", cmd, "-f", bad)
+            one_line_error(r, "%s (offline %s)" % (what, cmd))
+            check(prefix in r.stderr and "controller" not in r.stderr,
+                  "%s (offline %s): %r" % (what, cmd, r.stderr))
 
     # -- history and show
     hist = f.ctl_json("policy", "history")["versions"]

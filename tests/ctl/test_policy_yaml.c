@@ -136,8 +136,11 @@ struct bad {
 };
 
 static const struct bad bads[] = {
-    {"networks:\n  allow: [10.0.0.0/8\nhops: []\n", "p.yaml:3: ", ""},
-    {"hops:\n  - name: a\n    host: x\n   port: 1\n", "p.yaml:4: ", ""},
+    /* the error names the line where the unclosed "[" starts */
+    {"networks:\n  allow: [10.0.0.0/8\nhops: []\n", "p.yaml:2: ",
+        "at line 3 (while parsing a flow sequence that starts here)"},
+    {"hops:\n  - name: a\n    host: x\n   port: 1\n", "p.yaml:2: ",
+        "at line 4 (while parsing a block collection that starts here)"},
     {"networks:\n  allow: [10.0.0.0/8]\nfrobs: 1\n",
         "p.yaml:3: ", "unknown key 'frobs'"},
     {"hops:\n  - name: a\n    host: h.example\n    port: 25\n"
