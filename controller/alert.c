@@ -20,23 +20,29 @@
 /* A quarantined event keeps its node's alert open this long. */
 #define ALERT_QUARANTINE_S (24 * 3600)
 
-struct alert_nodes {
-	struct health_node *v;
-	Sluice__QueueMetrics **m;
-	size_t n, cap;
-	bool is_oom;
-};
-
 struct alert_set {
 	struct health_alert *v;
 	size_t n, cap;
 	bool is_oom;
 };
 
+struct alert_nodes {
+	struct health_node *v;
+	Sluice__QueueMetrics **m;
+	size_t n, cap;
+	bool is_oom;
+	/* Conditions the request handlers recorded on node rows (a policy
+	 * mismatch, api_node.c): they hold while recorded. */
+	struct alert_set recorded;
+};
+
+static void alert_set_cb(void *arg, const struct health_alert *a);
+
 static int
 alert_nodes_cb(void *arg, const struct store_node_row *r)
 {
 	struct alert_nodes *an = arg;
+	struct health_alert a;
 	struct health_node *hn;
 	void *nv, *nm;
 
@@ -65,6 +71,14 @@ alert_nodes_cb(void *arg, const struct store_node_row *r)
 	hn->heartbeat_age_ms = r->heartbeat_age_ms;
 	hn->auth_failures_per_min = r->auth_failures_per_min;
 	hn->heartbeat_ms = r->heartbeat_ms;
+	if (r->policy_mismatch[0] != '\0') {
+		memset(&a, 0, sizeof(a));
+		snprintf(a.kind, sizeof(a.kind), "policy_mismatch");
+		snprintf(a.subject, sizeof(a.subject), "%s", r->name);
+		snprintf(
+		    a.message, sizeof(a.message), "%s", r->policy_mismatch);
+		alert_set_cb(&an->recorded, &a);
+	}
 	if (r->metrics != NULL)
 		an->m[an->n - 1] = sluice__queue_metrics__unpack(
 		    NULL, r->metrics_len, r->metrics);
@@ -84,6 +98,7 @@ alert_nodes_free(struct alert_nodes *an)
 	}
 	free(an->v);
 	free(an->m);
+	free(an->recorded.v);
 }
 
 static void
@@ -282,7 +297,7 @@ alert_tick(struct store *st, struct alert_config *cf)
 	if (!got)
 		return;
 	if ((rc = store_node_list(st, alert_nodes_cb, &an)) != STORE_OK ||
-	    an.is_oom ||
+	    an.is_oom || an.recorded.is_oom ||
 	    (rc = store_event_quarantined(
 	         st, ALERT_QUARANTINE_S, alert_quarantine_cb, &an)) != STORE_OK)
 		goto fail;
@@ -295,6 +310,8 @@ alert_tick(struct store *st, struct alert_config *cf)
 	in.silent_after_ms = cf->silent_after_ms;
 	in.watched_ms = watched;
 	health_evaluate(&in, alert_set_cb, &now);
+	for (i = 0; i < an.recorded.n; i++)
+		alert_set_cb(&now, &an.recorded.v[i]);
 	/* Until every node has had a whole silent period of watching, what
 	 * is not said now may simply be unknown: clear nothing yet. */
 	for (i = 0; i < an.n; i++)

@@ -6,7 +6,9 @@
  * "internal".  Runs on the node thread only (see controller.c). */
 #include "api.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,7 @@ struct api_node_out {
 	struct budget_share bs[API_NODE_SHARES_MAX];
 	Sluice__HopShare shares[API_NODE_SHARES_MAX];
 	Sluice__HopShare *sharev[API_NODE_SHARES_MAX];
+	char head_hash[STORE_HASH_LEN];
 };
 
 static int
@@ -275,6 +278,66 @@ api_node_budget(
 	free(l.v);
 }
 
+/* A node reports the number and content hash of the policy it runs.  The
+ * same number with other content here, or a number this database does not
+ * have, means the database lost the version the node runs (a failover to
+ * a lagging standby) and may have reused its number.  The node fetches by
+ * itself (the hash in the reply differs from its own); this says so once,
+ * in the log and as the alert policy_mismatch until the node fetches. */
+static void
+api_node_policy_check(struct api *a, uint64_t id, const char *name,
+    const Sluice__HeartbeatRequest *req, uint64_t head, const char *head_hash)
+{
+	char have[STORE_HASH_LEN], why[300];
+	const char *h = req->policy_hash;
+	bool changed;
+	size_t len = strlen(h);
+	int rc;
+
+	/* older nodes send no hash; a malformed one is not worth a word */
+	if (req->policy_version == 0 || len == 0 || len >= STORE_HASH_LEN ||
+	    strspn(h, "0123456789abcdef") != len)
+		return;
+	if (req->policy_version == head)
+		snprintf(have, sizeof(have), "%s", head_hash);
+	else if ((rc = store_policy_hash(
+	              a->store, req->policy_version, have)) == STORE_NOT_FOUND)
+		have[0] = '\0';
+	else if (rc != STORE_OK)
+		return;
+	if (strcmp(have, h) == 0)
+		return;
+	if (have[0] == '\0')
+		snprintf(why, sizeof(why),
+		    "node %s runs policy version %" PRIu64 " (content %.12s), "
+		    "which this database does not have: the database lost it "
+		    "(failover to a lagging standby?); the node fetches "
+		    "version %" PRIu64,
+		    name, req->policy_version, h, head);
+	else
+		snprintf(why, sizeof(why),
+		    "node %s runs policy version %" PRIu64 " with content "
+		    "%.12s, but this database's version %" PRIu64 " is %.12s: "
+		    "the number was reused after the database lost a version "
+		    "(failover to a lagging standby?); the node fetches "
+		    "version %" PRIu64,
+		    name, req->policy_version, h, req->policy_version, have,
+		    head);
+	if (store_node_policy_mismatch(a->store, id, why, &changed) !=
+	        STORE_OK ||
+	    !changed)
+		return;
+	log_warnx("node: %s", why);
+	/* Raised here too: the node fetches at once, and the episode may
+	 * be over before the next health tick, which clears it then. */
+	if (store_alert_raise(a->store, "policy_mismatch", name, why,
+	        "controller node endpoint", &changed) == STORE_OK &&
+	    changed)
+		log_warnx("alert: raised kind=policy_mismatch subject=%s "
+		          "message=\"%s\"",
+		    name, why);
+}
+
 static int
 api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
     const Sluice__HeartbeatRequest *req, struct api_node_out *o,
@@ -286,6 +349,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	size_t mlen = 0, prevlen = 0;
 	uint64_t id, head, drain_seq;
 	bool is_draining, node_draining, handoff, node_handoff;
+	char name[80];
 	int rc;
 
 	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
@@ -308,12 +372,18 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		api_node_results(a, id, req);
 	if (rc == STORE_OK)
 		rc = store_policy_head(a->store, false, &head);
+	if (rc == STORE_OK)
+		rc = store_policy_hash(a->store, head, o->head_hash);
 	if (rc != STORE_OK) {
-		api_error_store(e, rc);
+		api_error_store(e, rc == STORE_NOT_FOUND ? STORE_ERROR : rc);
 		return -1;
 	}
+	api_node_policy_check(a, id,
+	    api_printable(req->auth->node_name, name, sizeof(name)), req, head,
+	    o->head_hash);
 	sluice__heartbeat_reply__init(hb);
 	hb->policy_version = head;
+	hb->policy_hash = o->head_hash;
 	/* The drain flag is the command: repeat it until the node's metrics
 	 * say it follows.  drain_seq changes on every drain/resume. */
 	node_draining = req->metrics != NULL && req->metrics->draining;
@@ -365,6 +435,8 @@ api_node_get_policy(struct api *a, const struct rpc_peer *peer,
 	uint8_t *buf;
 	size_t len;
 	uint64_t id, head;
+	char name[80];
+	bool changed;
 	int rc;
 
 	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
@@ -395,7 +467,24 @@ api_node_get_policy(struct api *a, const struct rpc_peer *peer,
 			return -1;
 		}
 		gp->policy = o->policy;
+		/* the identity of the version: number and content */
+		if ((rc = store_policy_hash(a->store, head, o->head_hash)) !=
+		        STORE_OK ||
+		    (o->policy->content_hash = strdup(o->head_hash)) == NULL) {
+			api_error_store(
+			    e, rc == STORE_NOT_FOUND ? STORE_ERROR : rc);
+			return -1;
+		}
 	}
+	/* The node fetches what this database has: any mismatch it ran
+	 * into is over. */
+	if (store_node_policy_mismatch(a->store, id, "", &changed) ==
+	        STORE_OK &&
+	    changed)
+		log_info("node: %s fetches policy version %" PRIu64
+		         "; policy mismatch resolved",
+		    api_printable(req->auth->node_name, name, sizeof(name)),
+		    head);
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_GET_POLICY;
 	o->reply.get_policy = gp;
 	return 0;

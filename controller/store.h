@@ -71,6 +71,8 @@ struct store_node_row {
 	uint64_t delivered_per_min;
 	uint64_t auth_failures_per_min; /* the worst of the two minutes */
 	int64_t heartbeat_ms;           /* the node's interval, 0: unknown */
+	const char *policy_mismatch;    /* "" or why the node's policy is not
+	                                   this database's (api_node.c) */
 };
 
 /* Row pointers are valid during the callback only; non-zero stops. */
@@ -79,6 +81,10 @@ typedef int (*store_node_cb)(void *arg, const struct store_node_row *);
 int store_node_auth(struct store *, const char *name, struct store_node_auth *);
 int store_node_hello(
     struct store *, uint64_t id, const char *version, const char *address);
+/* Sets (why "") or clears the node's policy mismatch; *changed says
+ * whether this call changed it. */
+int store_node_policy_mismatch(
+    struct store *, uint64_t id, const char *why, bool *changed);
 /* Records a heartbeat; returns the drain flag and its command id, and
  * the metrics of the heartbeat before (*prev malloc'd or NULL). */
 int store_node_heartbeat(struct store *, uint64_t id, uint64_t policy_version,
@@ -110,6 +116,11 @@ int store_node_live(
 /* Head version (0: none yet); for_update locks the head row until the
  * transaction ends. */
 int store_policy_head(struct store *, bool for_update, uint64_t *version);
+/* Content hash (hex SHA-256 of the stored snapshot) of one version, into
+ * hash[STORE_HASH_LEN]; STORE_NOT_FOUND when this database has no such
+ * version.  Version 0 (no policy) has the hash "". */
+#define STORE_HASH_LEN 65
+int store_policy_hash(struct store *, uint64_t version, char *hash);
 /* Packed snapshot of one version into a malloc'd *buf (caller frees). */
 int store_policy_snapshot(
     struct store *, uint64_t version, uint8_t **buf, size_t *len);

@@ -50,6 +50,27 @@ store_node_hello(
 }
 
 int
+store_node_policy_mismatch(
+    struct store *s, uint64_t id, const char *why, bool *changed)
+{
+	char idb[24];
+	const char *vals[2] = {idb, why};
+	PGresult *res;
+	int rc;
+
+	u64(idb, sizeof(idb), id);
+	*changed = false;
+	if ((res = store_exec(s,
+	         "UPDATE nodes SET policy_mismatch = $2"
+	         " WHERE id = $1 AND policy_mismatch <> $2",
+	         2, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	*changed = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return STORE_OK;
+}
+
+int
 store_node_heartbeat(struct store *s, uint64_t id, uint64_t policy_version,
     bool from_cache, uint32_t heartbeat_ms, const uint8_t *metrics,
     size_t metrics_len, bool *is_draining, bool *handoff, uint64_t *drain_seq,
@@ -195,7 +216,7 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	         " coalesce(h.accepted, 0), coalesce(h.delivered, 0),"
 	         " coalesce(h.auth_failures, 0),"
 	         " 60 + extract(epoch FROM now() - date_trunc('minute', now()))"
-	         "  ::bigint, heartbeat_ms"
+	         "  ::bigint, heartbeat_ms, policy_mismatch"
 	         " FROM nodes LEFT JOIN LATERAL (SELECT sum(accepted) accepted,"
 	         "  sum(delivered) delivered, max(auth_failures) auth_failures"
 	         "  FROM node_minutes WHERE node_id = nodes.id AND minute >="
@@ -234,6 +255,7 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 		    (uint64_t)(store_int(res, i, 12) * 60 / window);
 		r.auth_failures_per_min = (uint64_t)store_int(res, i, 13);
 		r.heartbeat_ms = store_int(res, i, 15);
+		r.policy_mismatch = PQgetvalue(res, i, 16);
 		stop = cb(arg, &r);
 		PQfreemem(m);
 	}

@@ -29,6 +29,31 @@ store_policy_head(struct store *s, bool for_update, uint64_t *version)
 }
 
 int
+store_policy_hash(struct store *s, uint64_t version, char *hash)
+{
+	char vb[24];
+	const char *vals[1] = {vb};
+	PGresult *res;
+	int rc;
+
+	hash[0] = '\0';
+	if (version == 0)
+		return STORE_OK;
+	snprintf(vb, sizeof(vb), "%" PRIu64, version);
+	if ((res = store_exec(s,
+	         "SELECT content_hash FROM policy_versions WHERE version = $1",
+	         1, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_NOT_FOUND;
+	}
+	snprintf(hash, STORE_HASH_LEN, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return STORE_OK;
+}
+
+int
 store_policy_snapshot(
     struct store *s, uint64_t version, uint8_t **buf, size_t *len)
 {

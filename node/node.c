@@ -49,6 +49,10 @@ node_policy_swap(struct node *n, struct policy *p)
 	policy_unref(n->policy);
 	n->policy = p;
 	atomic_store(&n->running_version, policy_version(p));
+	pthread_mutex_lock(&n->hash_mu);
+	snprintf(n->running_hash, sizeof(n->running_hash), "%s",
+	    policy_snapshot(p) != NULL ? policy_snapshot(p)->content_hash : "");
+	pthread_mutex_unlock(&n->hash_mu);
 	if ((sg = signer_new(policy_snapshot(p), n->signer)) != NULL) {
 		signer_free(n->signer);
 		n->signer = sg;
@@ -61,6 +65,14 @@ node_policy_swap(struct node *n, struct policy *p)
 		         " (was %" PRIu64 ")%s",
 		    n->name, policy_version(p), from,
 		    atomic_load(&n->policy_from_cache) ? " from cache" : "");
+}
+
+void
+node_running_hash(struct node *n, char *out)
+{
+	pthread_mutex_lock(&n->hash_mu);
+	memcpy(out, n->running_hash, sizeof(n->running_hash));
+	pthread_mutex_unlock(&n->hash_mu);
 }
 
 static bool
@@ -218,6 +230,7 @@ main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		log_warn("prctl(PR_SET_DUMPABLE)");
 	memset(&n, 0, sizeof(n));
+	pthread_mutex_init(&n.hash_mu, NULL);
 	if ((conf = config_load(path, err, sizeof(err))) == NULL ||
 	    node_configure(&n, conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice-node: %s\n", err);

@@ -4,6 +4,7 @@
 #ifndef SLUICE_NODE_H
 #define SLUICE_NODE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,9 +65,15 @@ struct node {
 	 * it came from the on-disk cache rather than the controller. */
 	atomic_uint_fast64_t running_version;
 	atomic_bool policy_from_cache;
+	/* The running version's content hash ("" unknown): with the number,
+	 * its identity (docs/control-plane.md).  Under hash_mu. */
+	pthread_mutex_t hash_mu;
+	char running_hash[65];
 };
 
 /* Installs a new policy (takes the caller's reference).  Loop thread. */
 void node_policy_swap(struct node *, struct policy *);
+/* Copies the running version's content hash into out (65 bytes). */
+void node_running_hash(struct node *, char *out);
 
 #endif

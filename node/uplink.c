@@ -64,7 +64,8 @@ struct uplink {
 	bool hello_done;
 	bool reachable;
 	bool warned_down;
-	uint64_t failed_version; /* invalid snapshot seen */
+	uint64_t failed_version; /* invalid snapshot seen, and its hash */
+	char failed_hash[65];
 	char cache_path[4096];
 	char name[128];
 	char token[256];
@@ -308,12 +309,15 @@ uplink_fetch_policy(struct uplink *u)
 	/* free_unpacked of a detached submessage: it was allocated with the
 	 * default allocator piecewise, so freeing it alone is safe. */
 	if ((p = policy_new(snap, err, sizeof(err))) == NULL) {
-		if (u->failed_version != snap->version)
+		if (u->failed_version != snap->version ||
+		    strcmp(u->failed_hash, snap->content_hash) != 0)
 			log_warnx("node %s: policy version %" PRIu64
 			          " is invalid (%s); keeping version %" PRIu64,
 			    u->name, snap->version, err,
 			    (uint64_t)atomic_load(&u->node->running_version));
 		u->failed_version = snap->version;
+		snprintf(u->failed_hash, sizeof(u->failed_hash), "%s",
+		    snap->content_hash);
 		sluice__policy__free_unpacked(snap, NULL);
 		return;
 	}
@@ -409,7 +413,7 @@ uplink_heartbeat(struct uplink *u)
 	struct authwatch_top at[UPLINK_AUTH_TOP];
 	Sluice__AuthFailures av[UPLINK_AUTH_TOP], *ap[UPLINK_AUTH_TOP];
 	uint64_t running, latest;
-	char code[32], msg[256];
+	char code[32], msg[256], running_hash[65], latest_hash[65];
 	size_t nresults;
 
 	uplink_fill_auth(u, &a);
@@ -426,8 +430,10 @@ uplink_heartbeat(struct uplink *u)
 	hb.results = results;
 	hb.n_results = nresults;
 	running = atomic_load(&u->node->running_version);
+	node_running_hash(u->node, running_hash);
 	hb.auth = &a;
 	hb.policy_version = running;
+	hb.policy_hash = running_hash;
 	hb.metrics = &m;
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
 	hb.heartbeat_ms = (uint32_t)u->node->heartbeat_ms;
@@ -448,8 +454,11 @@ uplink_heartbeat(struct uplink *u)
 		return;
 	}
 	latest = 0;
+	latest_hash[0] = '\0';
 	if (rep->body_case == SLUICE__NODE_REPLY__BODY_HEARTBEAT) {
 		latest = rep->heartbeat->policy_version;
+		snprintf(latest_hash, sizeof(latest_hash), "%s",
+		    rep->heartbeat->policy_hash);
 		/* Fleet commands and hop budget shares go to the loop
 		 * (command.c). */
 		command_post(u->node->command, rep->heartbeat->commands,
@@ -458,15 +467,30 @@ uplink_heartbeat(struct uplink *u)
 		    rep->heartbeat->n_hop_shares);
 	}
 	sluice__node_reply__free_unpacked(rep, NULL);
-	/* The controller answers and runs what we run: the cached copy is
-	 * the current policy now, not a fallback (`node list` stops saying
-	 * "cached"). */
-	if (latest == running)
+	/* Fetch only on a change of number or content (a database that lost
+	 * a version may reuse its number; "" from an older controller); the
+	 * controller's version 0 means "no policy yet" and the empty policy
+	 * is what we already run.  Not again for a snapshot found invalid. */
+	if (latest == 0)
+		return;
+	if (latest == running && (latest_hash[0] == '\0' ||
+	                             strcmp(latest_hash, running_hash) == 0)) {
+		/* The controller answers and runs what we run: the cached
+		 * copy is the current policy now, not a fallback (`node
+		 * list` stops saying "cached"). */
 		atomic_store(&u->node->policy_from_cache, false);
-	/* Fetch only on a change; the controller's version 0 means "no
-	 * policy yet" and the empty policy is what we already run. */
-	if (latest != 0 && latest != running && latest != u->failed_version)
-		uplink_fetch_policy(u);
+		return;
+	}
+	if (latest == u->failed_version &&
+	    strcmp(latest_hash, u->failed_hash) == 0)
+		return;
+	if (latest == running)
+		log_warnx("node %s: policy version %" PRIu64
+		          " here has content "
+		          "%.12s, the controller's %.12s: fetching it",
+		    u->name, running,
+		    running_hash[0] ? running_hash : "unknown", latest_hash);
+	uplink_fetch_policy(u);
 }
 
 static void
