@@ -18,7 +18,7 @@
 #include "log.h"
 #include "text_escape.h"
 
-#define EV_COLS   19  /* per-row parameters after $1 $2 */
+#define EV_COLS   20  /* per-row parameters after $1 $2 */
 #define EV_CHUNK  500 /* rows per INSERT: stays far below 65535 */
 #define EV_NUMLEN 24
 
@@ -68,7 +68,7 @@ store_event_is_utf8(const Sluice__Event *e)
 {
 	const char *const f[] = {e->kind, e->queue_id, e->message_id, e->client,
 	    e->auth_user, e->sender, e->recipient, e->hop, e->host, e->enhanced,
-	    e->reply};
+	    e->reply, e->dkim};
 	size_t i;
 
 	for (i = 0; i < sizeof(f) / sizeof(*f); i++)
@@ -84,7 +84,7 @@ static int
 store_event_chunk(struct store *s, const char *idb, const char *node_name,
     Sluice__Event *const *ev, size_t n)
 {
-	size_t sqllen = 1024 + n * 420, i, k, np = 2 + n * EV_COLS;
+	size_t sqllen = 1024 + n * 440, i, k, np = 2 + n * EV_COLS;
 	const char **vals = NULL;
 	int *lens = NULL, *fmts = NULL;
 	char **arrays = NULL;
@@ -112,7 +112,7 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 	o += sprintf(o, "INSERT INTO events (node_id, node_name, seq, at, kind,"
 	                " queue_id, message_id, client, auth_user, sender,"
 	                " recipients, recipient, size, hop, host, code,"
-	                " enhanced, reply, duration_ms, tls, raw)"
+	                " enhanced, reply, duration_ms, tls, raw, dkim)"
 	                " SELECT * FROM (VALUES ");
 	vals[0] = idb;
 	vals[1] = node_name;
@@ -160,22 +160,24 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 			fmts[2 + i * EV_COLS + k] = 1; /* binary bytea */
 		}
 		k++; /* raw: NULL unless set just above */
+		v[k++] = e->dkim;
 		o += sprintf(o,
 		    "%s($1::bigint,$2::text,$%d::bigint,"
 		    "to_timestamp($%d::bigint/1000.0),$%d::text,$%d::text,"
 		    "$%d::text,$%d::text,$%d::text,$%d::text,$%d::text[],"
 		    "$%d::text,$%d::bigint,$%d::text,$%d::text,$%d::integer,"
 		    "$%d::text,$%d::text,$%d::integer,$%d::boolean,"
-		    "$%d::bytea)",
+		    "$%d::bytea,$%d::text)",
 		    i > 0 ? "," : "", p, p + 1, p + 2, p + 3, p + 4, p + 5,
 		    p + 6, p + 7, p + 8, p + 9, p + 10, p + 11, p + 12, p + 13,
-		    p + 14, p + 15, p + 16, p + 17, p + 18);
+		    p + 14, p + 15, p + 16, p + 17, p + 18, p + 19);
 		p += EV_COLS;
 	}
 	snprintf(o, sqllen - (size_t)(o - sql),
 	    ") AS v (node_id, node_name, seq, at, kind, queue_id,"
 	    " message_id, client, auth_user, sender, recipients, recipient,"
-	    " size, hop, host, code, enhanced, reply, duration_ms, tls, raw)"
+	    " size, hop, host, code, enhanced, reply, duration_ms, tls, raw,"
+	    " dkim)"
 	    " WHERE NOT EXISTS (SELECT 1 FROM events e"
 	    "  WHERE e.node_id = v.node_id AND e.seq = v.seq)"
 	    " ON CONFLICT (node_id, seq, at) DO NOTHING");
@@ -336,7 +338,7 @@ store_event_quarantined(
 	"SELECT node_name, seq, (extract(epoch FROM at) * 1000)::bigint,"      \
 	" kind, queue_id, message_id, client, auth_user, sender,"              \
 	" array_to_string(recipients, E'\\n'), recipient, size, hop, host,"    \
-	" code, enhanced, reply, duration_ms, tls, at, id"
+	" code, enhanced, reply, duration_ms, tls, at, id, dkim"
 
 static int
 store_event_rows(PGresult *res, store_event_cb cb, void *arg)
@@ -365,6 +367,7 @@ store_event_rows(PGresult *res, store_event_cb cb, void *arg)
 		e.reply = PQgetvalue(res, i, 16);
 		e.duration_ms = (uint32_t)store_int(res, i, 17);
 		e.tls = store_bool(res, i, 18);
+		e.dkim = PQgetvalue(res, i, 21);
 		/* Addresses cannot hold a newline (RFC 5321): a safe join. */
 		rcpts = PQgetvalue(res, i, 9);
 		n = rcpts[0] != '\0' ? 1 : 0;

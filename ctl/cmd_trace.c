@@ -51,6 +51,7 @@ json_event(struct json *j, const Sluice__EventRecord *r)
 	json_str(j, "reply", e->reply);
 	json_uint(j, "duration_ms", e->duration_ms);
 	json_bool(j, "tls", e->tls);
+	json_str(j, "dkim", e->dkim);
 	json_object_end(j);
 }
 
@@ -73,10 +74,12 @@ event_detail(const Sluice__Event *e, char *buf, size_t len)
 {
 	if (strcmp(e->kind, "received") == 0)
 		snprintf(buf, len,
-		    "from=<%s> nrcpt=%zu size=%" PRIu64 " client=%s%s%s%s%s",
+		    "from=<%s> nrcpt=%zu size=%" PRIu64
+		    " client=%s%s%s%s%s%s%s",
 		    e->sender, e->n_recipients, e->size, e->client,
 		    e->auth_user[0] ? " user=" : "", e->auth_user,
-		    e->message_id[0] ? " msgid=" : "", e->message_id);
+		    e->message_id[0] ? " msgid=" : "", e->message_id,
+		    e->dkim[0] ? " dkim=" : "", e->dkim);
 	else
 		snprintf(buf, len, "hop=%s%s%s%s %.1fs %s",
 		    e->hop[0] ? e->hop : "-", e->host[0] ? " host=" : "",

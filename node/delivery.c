@@ -36,6 +36,7 @@
 #include "resolver.h"
 #include "router.h"
 #include "scheduler.h"
+#include "signer.h"
 #include "smtp_client.h"
 #include "spool.h"
 #include "tls_client.h"
@@ -85,6 +86,7 @@ struct dlv_msg {
 	uint64_t size;
 	char *dkim; /* DKIM-Signature fields sent first, or NULL */
 	size_t dkim_len;
+	char dkim_desc[300]; /* "example.com:r1,e1" for events */
 	bool eightbit, smtputf8;
 	bool body8bit, hdr8bit; /* octets > 127 found at ingress */
 	int64_t committed_at, received_at;
@@ -302,6 +304,7 @@ dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
 	ev.reply = reply;
 	ev.duration_ms = dur_ms > 0 ? (uint32_t)dur_ms : 0;
 	ev.tls = tls;
+	ev.dkim = m->dkim_desc;
 	if (d->n->journal != NULL)
 		journal_append(d->n->journal, &ev);
 	log_info("%s delivery status=%s to=<%s> hop=%s relay=%s "
@@ -1659,6 +1662,7 @@ dlv_msg_new(struct delivery *d, const struct spool_info *si)
 	if (si->env.dkim != NULL && si->env.dkim[0] != '\0') {
 		m->dkim = dlv_strdup(si->env.dkim);
 		m->dkim_len = strlen(m->dkim);
+		signer_describe(m->dkim, m->dkim_desc, sizeof(m->dkim_desc));
 	}
 	m->eightbit = si->env.eightbit;
 	m->body8bit = si->env.body8bit;

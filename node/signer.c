@@ -168,6 +168,52 @@ pick_domain(const struct signer *s, const char *dom)
 	return NULL;
 }
 
+/* The value of tag t= in one field (up to ';' or the field's end). */
+static size_t
+tag_value(const char *f, const char *end, const char *t, const char **v)
+{
+	size_t tl = strlen(t);
+
+	for (const char *p = f; p + tl < end; p++) {
+		if ((p == f || p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t') &&
+		    strncmp(p, t, tl) == 0 && p[tl] == '=') {
+			const char *e = p + tl + 1;
+			while (e < end && *e != ';' && *e != '\r')
+				e++;
+			*v = p + tl + 1;
+			return (size_t)(e - *v);
+		}
+	}
+	return 0;
+}
+
+void
+signer_describe(const char *fields, char *buf, size_t len)
+{
+	const char *f = fields, *next, *stop, *v;
+	size_t n = 0, vl;
+
+	buf[0] = '\0';
+	while (f != NULL && *f != '\0') {
+		/* a field ends at a CRLF not followed by WSP */
+		for (next = f; (next = strstr(next, "\r\n")) != NULL; next += 2)
+			if (next[2] != ' ' && next[2] != '\t')
+				break;
+		next = next != NULL ? next + 2 : f + strlen(f);
+		/* tags before b= only: its base64 could look like "s=" */
+		for (stop = f; stop + 2 < next; stop++)
+			if ((stop[0] == ' ' || stop[0] == '\t') &&
+			    stop[1] == 'b' && stop[2] == '=')
+				break;
+		if (n == 0 && (vl = tag_value(f, stop, "d", &v)) > 0)
+			n = (size_t)snprintf(buf, len, "%.*s:", (int)vl, v);
+		if (n > 0 && n < len && (vl = tag_value(f, stop, "s", &v)) > 0)
+			n += (size_t)snprintf(buf + n, len - n, "%s%.*s",
+			    buf[n - 1] == ':' ? "" : ",", (int)vl, v);
+		f = next;
+	}
+}
+
 static void
 append(char **dst, const char *add)
 {

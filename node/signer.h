@@ -46,6 +46,10 @@ unsigned signer_body_canons(const struct signer *);
 void signer_sign(struct signer *, struct dkim_sign *ds, int64_t now,
     struct signer_result *r);
 
+/* "example.com:r1,e1" from stored DKIM-Signature fields (d= of the
+ * first, every s=), "" if there are none.  Pure. */
+void signer_describe(const char *fields, char *buf, size_t len);
+
 /* Messages signed and signing failures per signing domain (/metrics). */
 typedef void (*signer_count_cb)(
     const char *domain, uint64_t nsigned, uint64_t nfailed, void *arg);

@@ -1038,9 +1038,25 @@ data_end(struct smtp_session *s)
 	s->committing = false;
 }
 
+/* " dkim=d:s1,s2" (signed), " dkim=none" (a failure sent unsigned) or
+ * "" (no key for the From: domain) for the accepted line. */
+static void
+dkim_note(const struct smtp_session *s, char *buf, size_t len)
+{
+	const struct signer_result *r = &s->dkim_res;
+
+	if (r->outcome == SIGNER_SIGNED)
+		snprintf(buf, len, " dkim=%s:%s", r->domain, r->selectors);
+	else if (r->outcome == SIGNER_NONE)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, " dkim=none");
+}
+
 static void
 journal_received(struct smtp_session *s, const char *qid, const char *msgid)
 {
+	char dkim[600];
 	Sluice__Event ev = SLUICE__EVENT__INIT;
 	char q[SPOOL_QID_MAX], m[512], kind[] = "received";
 	struct node *n = node_of(s);
@@ -1060,22 +1076,9 @@ journal_received(struct smtp_session *s, const char *qid, const char *msgid)
 	ev.n_recipients = s->nrcpts;
 	ev.size = s->data.size;
 	ev.tls = s->tls;
+	dkim_note(s, dkim, sizeof(dkim));
+	ev.dkim = dkim + (dkim[0] != '\0' ? 6 : 0); /* past " dkim=" */
 	journal_append(n->journal, &ev);
-}
-
-/* " dkim=d:s1,s2" (signed), " dkim=none" (a failure sent unsigned) or
- * "" (no key for the From: domain) for the accepted line. */
-static void
-dkim_note(const struct smtp_session *s, char *buf, size_t len)
-{
-	const struct signer_result *r = &s->dkim_res;
-
-	if (r->outcome == SIGNER_SIGNED)
-		snprintf(buf, len, " dkim=%s:%s", r->domain, r->selectors);
-	else if (r->outcome == SIGNER_NONE)
-		buf[0] = '\0';
-	else
-		snprintf(buf, len, " dkim=none");
 }
 
 static void

@@ -132,6 +132,19 @@ def main():
         s = parse_prometheus(http_get(f.metrics_ports["n1"]))
         assert sample(s, "sluice_dkim_signed_total",
                       domain="example.com") == len(paths), s
+        # trace: received and delivered say what signed the message
+        qid = send_raw(f, "n1", dkimkit.MESSAGES["7bit"].encode())
+
+        def traced():
+            ev = f.ctl_json("trace", qid)["events"]
+            return ev if any(e["kind"] == "delivered" for e in ev) else None
+        ev = wait_until(traced, 15, "trace of %s" % qid)
+        kinds = {e["kind"]: e["dkim"] for e in ev}
+        assert kinds.get("received") == "example.com:r1,e1", ev
+        assert kinds.get("delivered") == "example.com:r1,e1", ev
+        assert "dkim=example.com:r1,e1" in f.ctl("trace", qid).stdout
+        wait_until(lambda: len(backup.messages()) == len(paths) + 1, 10,
+                   "traced message delivered")
 
         # -- files: export keeps by reference, apply round-trips
         exp = f.ctl("policy", "export").stdout
@@ -201,6 +214,7 @@ def send_raw(f, name, data):
         s.quit()
     finally:
         s.close()
+    return re.search(rb"queued as ([0-9A-Za-z]+)", resp).group(1).decode()
 
 
 if __name__ == "__main__":

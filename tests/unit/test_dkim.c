@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 
 #include "dkim.h"
+#include "signer.h"
 
 static void
 test_body_canon(void **state)
@@ -285,6 +286,30 @@ test_header_ceiling(void **state)
 	free(pem);
 }
 
+static void
+test_describe(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+	    {"", ""},
+	    {"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=r1;\r\n"
+	     "\tbh=x; b=abc\r\n\ts=\r\n",
+	        "example.com:r1"},
+	    {"DKIM-Signature: v=1; d=ex.org;\r\n\ts=r1; b=x\r\n"
+	     "DKIM-Signature: v=1; d=ex.org; s=e1; b=y\r\n",
+	        "ex.org:r1,e1"},
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		signer_describe(t[i].in, buf, sizeof(buf));
+		if (strcmp(buf, t[i].want) != 0)
+			fail_msg("case %zu: '%s'", i, buf);
+	}
+}
+
 int
 main(void)
 {
@@ -295,6 +320,7 @@ main(void)
 	    cmocka_unit_test(test_sign_shape),
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_header_ceiling),
+	    cmocka_unit_test(test_describe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
