@@ -6,6 +6,8 @@
  *   auth_burst_ip     IP              the same, from one client IP, fleet-wide
  *   auth_burst_user   USER            the same, against one user, fleet-wide
  *   hop_circuit_open  NODE/HOP        the node's circuit for HOP is open
+ *   hop_config        NODE/HOP        HOP refuses our credentials/config
+ *   hop_account       NODE/HOP        HOP's provider paused our account
  *   route_down        NODE/PATTERN    every hop of the route is open there
  *   events_quarantined NODE           events of the node the store refused
  * A silent node's last metrics are stale: only node_silent is said of it.
@@ -128,6 +130,25 @@ health_node(const struct health_input *in, const struct health_node *hn,
 		    "node %s has taken hop %s out of rotation after %" PRIu32
 		    " failures",
 		    hn->name, m->hops[i]->name, m->hops[i]->recent_failures);
+	}
+	/* Issue 10: replies about our credentials, configuration or
+	 * provider account.  Mail fails over meanwhile; only a person can
+	 * fix these.  Cleared when the hop accepts mail again. */
+	for (i = 0; i < m->n_hops; i++) {
+		const Sluice__HopMetrics *h = m->hops[i];
+		bool acct;
+
+		if (h->alert_scope == NULL || h->alert_scope[0] == '\0')
+			continue;
+		acct = strcmp(h->alert_scope, "account") == 0;
+		snprintf(subject, sizeof(subject), "%s/%s", hn->name, h->name);
+		health_say(cb, arg, n, acct ? "hop_account" : "hop_config",
+		    subject, "node %s: hop %s %s (mail fails over): %.150s",
+		    hn->name, h->name,
+		    acct ? "says the provider account is paused or over its "
+		           "quota"
+		         : "refuses our credentials or configuration",
+		    h->alert_reply != NULL ? h->alert_reply : "");
 	}
 	if (in->policy == NULL)
 		return;

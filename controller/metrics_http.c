@@ -218,6 +218,13 @@ mh_render(const struct mh_fleet *f, uint64_t head, struct evbuffer *b)
 			mh_sample(b, "sluice_node_hop_circuit_open",
 			    f->v[i].name, f->v[i].m->hops[k]->name,
 			    f->v[i].m->hops[k]->circuit_open);
+	mh_family(b, "sluice_node_hop_throttled", "gauge",
+	    "1 while the node keeps the hop paused behind the others.");
+	for (i = 0; i < f->n; i++)
+		for (k = 0; f->v[i].m != NULL && k < f->v[i].m->n_hops; k++)
+			mh_sample(b, "sluice_node_hop_throttled", f->v[i].name,
+			    f->v[i].m->hops[k]->name,
+			    f->v[i].m->hops[k]->throttled);
 	mh_family(b, "sluice_node_hop_connections", "gauge",
 	    "Open connections from the node to the hop.");
 	for (i = 0; i < f->n; i++)

@@ -101,6 +101,12 @@ json_metrics(struct json *j, const Sluice__QueueMetrics *m)
 		json_uint(j, "recent_failures", h->recent_failures);
 		json_uint(j, "delivered", h->delivered);
 		json_uint(j, "failed", h->failed);
+		json_bool(j, "half_open", h->half_open);
+		json_bool(j, "throttled", h->throttled);
+		json_uint(j, "throttled_for_s", h->throttled_for_s);
+		json_uint(j, "throttle_window_s", h->throttle_window_s);
+		json_str(j, "alert_scope", h->alert_scope);
+		json_str(j, "alert_reply", h->alert_reply);
 		json_object_end(j);
 	}
 	json_array_end(j);
@@ -263,18 +269,27 @@ cmd_node_show(struct ctl *ctl, int argc, char **argv)
 	                                                : "no");
 	if (m->n_hops > 0) {
 		struct table t;
-		char c[16], f[16], d[24], x[24];
+		char c[16], f[16], d[24], x[24], th[32];
 		printf("\n");
-		table_init(&t, 6, "HOP", "CIRCUIT", "CONNS", "RECENT-FAIL",
-		    "DELIVERED", "FAILED");
+		table_init(&t, 8, "HOP", "CIRCUIT", "THROTTLE", "CONNS",
+		    "RECENT-FAIL", "DELIVERED", "FAILED", "ALERT");
 		for (i = 0; i < m->n_hops; i++) {
 			const Sluice__HopMetrics *h = m->hops[i];
 			snprintf(c, sizeof(c), "%" PRIu32, h->connections);
 			snprintf(f, sizeof(f), "%" PRIu32, h->recent_failures);
 			snprintf(d, sizeof(d), "%" PRIu64, h->delivered);
 			snprintf(x, sizeof(x), "%" PRIu64, h->failed);
+			if (h->throttled)
+				snprintf(th, sizeof(th), "paused %" PRIu32 "s",
+				    h->throttled_for_s);
+			else
+				snprintf(th, sizeof(th), "-");
 			table_row(&t, h->name,
-			    h->circuit_open ? "open" : "closed", c, f, d, x);
+			    h->circuit_open ? "open"
+			    : h->half_open  ? "half-open"
+			                    : "closed",
+			    th, c, f, d, x,
+			    h->alert_scope[0] != '\0' ? h->alert_scope : "-");
 		}
 		table_print(&t, stdout);
 	}

@@ -14,11 +14,26 @@
 #include "route_match.h"
 
 struct hop_health {
-	size_t reporting;  /* up nodes that report this hop */
+	size_t up;         /* up nodes with metrics */
+	size_t reporting;  /* of those, the ones that used (report) the hop */
 	size_t open;       /* of those, with the circuit open */
+	size_t throttled;  /* ... with the hop paused (throttled) */
+	size_t alerting;   /* ... with a credentials/account alert */
 	uint64_t failures; /* recent failures, summed */
+	uint32_t window_s; /* longest provider throttle window */
 	char open_on[256]; /* names of nodes with it open */
+	char thr_on[256];  /* ... throttled */
+	char alert_on[256];
+	char alert_scope[16];
 };
+
+static void
+name_add(char *buf, size_t len, const char *name)
+{
+	size_t l = strlen(buf);
+
+	snprintf(buf + l, len - l, "%s%s", l ? "," : "", name);
+}
 
 static void
 health_of(
@@ -34,6 +49,7 @@ health_of(
 			continue;
 		if (n->metrics == NULL)
 			continue;
+		h->up++;
 		for (k = 0; k < n->metrics->n_hops; k++) {
 			const Sluice__HopMetrics *m = n->metrics->hops[k];
 			if (strcmp(m->name, hop) != 0)
@@ -41,25 +57,77 @@ health_of(
 			h->reporting++;
 			h->failures += m->recent_failures;
 			if (m->circuit_open) {
-				size_t l = strlen(h->open_on);
 				h->open++;
-				snprintf(h->open_on + l, sizeof(h->open_on) - l,
-				    "%s%s", l ? "," : "", n->name);
+				name_add(
+				    h->open_on, sizeof(h->open_on), n->name);
+			}
+			if (m->throttled) {
+				h->throttled++;
+				name_add(h->thr_on, sizeof(h->thr_on), n->name);
+				if (m->throttle_window_s > h->window_s)
+					h->window_s = m->throttle_window_s;
+			}
+			if (m->alert_scope[0] != '\0') {
+				h->alerting++;
+				name_add(
+				    h->alert_on, sizeof(h->alert_on), n->name);
+				snprintf(h->alert_scope, sizeof(h->alert_scope),
+				    "%s", m->alert_scope);
 			}
 		}
 	}
 }
 
+/* "on every node" only when every up node used the hop and says so;
+ * when only some nodes used it, they are named. */
+static void
+health_where(const struct hop_health *h, size_t count, const char *names,
+    char *buf, size_t len)
+{
+	if (count == h->reporting && count == h->up)
+		snprintf(buf, len, "on every node");
+	else if (count == h->reporting)
+		snprintf(buf, len, "on %s (the only node%s that used it)",
+		    names, count == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "on %s", names);
+}
+
 static void
 health_text(const struct hop_health *h, char *buf, size_t len)
 {
-	if (h->reporting == 0)
+	char where[400];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (h->reporting == 0) {
 		snprintf(buf, len, "no reports yet");
-	else if (h->open == h->reporting)
-		snprintf(buf, len, "DOWN: circuit open on every node");
-	else if (h->open > 0)
-		snprintf(buf, len, "circuit open on %s", h->open_on);
-	else if (h->failures > 0)
+		return;
+	}
+	if (h->open > 0) {
+		health_where(h, h->open, h->open_on, where, sizeof(where));
+		off +=
+		    (size_t)snprintf(buf + off, len - off, "%scircuit open %s",
+		        h->open == h->reporting ? "DOWN: " : "", where);
+	}
+	if (h->throttled > 0 && off < len) {
+		health_where(h, h->throttled, h->thr_on, where, sizeof(where));
+		if (h->window_s > 0)
+			off += (size_t)snprintf(buf + off, len - off,
+			    "%sPAUSED (throttled, provider window %us) %s",
+			    off ? "; " : "", (unsigned)h->window_s, where);
+		else
+			off += (size_t)snprintf(buf + off, len - off,
+			    "%sPAUSED (throttled) %s", off ? "; " : "", where);
+	}
+	if (h->alerting > 0 && off < len) {
+		health_where(h, h->alerting, h->alert_on, where, sizeof(where));
+		off += (size_t)snprintf(buf + off, len - off, "%sALERT %s %s",
+		    off ? "; " : "", h->alert_scope, where);
+	}
+	if (off > 0)
+		return;
+	if (h->failures > 0)
 		snprintf(buf, len, "ok, %llu recent failures",
 		    (unsigned long long)h->failures);
 	else
@@ -125,7 +193,7 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 			unsigned w = h != NULL && h->weight ? h->weight : 1;
 			struct hop_health hh;
 			char gbuf[24], wbuf[16], sbuf[16], target[300],
-			    health[320];
+			    health[1200];
 
 			health_of(nl->node_list, grp->hops[k], &hh);
 			health_text(&hh, health, sizeof(health));
@@ -148,6 +216,9 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 				json_str(&j, "health", health);
 				json_uint(&j, "nodes_reporting", hh.reporting);
 				json_uint(&j, "nodes_circuit_open", hh.open);
+				json_uint(&j, "nodes_up", hh.up);
+				json_uint(&j, "nodes_throttled", hh.throttled);
+				json_uint(&j, "nodes_alerting", hh.alerting);
 				json_object_end(&j);
 				continue;
 			}

@@ -13,30 +13,48 @@
 
 #define STATUS_HOPS_WIDTH 22
 
-/* "ok 3" when every reported hop is closed, else "OPEN a,b" (cut to
- * fit); "-" when the node has reported no hop yet. */
+/* Appends "WORD a,b" for the open (or the throttled) hops, after a
+ * space when buf is not empty; returns the new end. */
+static size_t
+status_hops_add(const Sluice__QueueMetrics *m, char *buf, size_t len,
+    size_t off, const char *word, bool throttled)
+{
+	bool first = true;
+	size_t i;
+
+	for (i = 0; i < m->n_hops && off + 1 < len; i++) {
+		if (throttled ? !m->hops[i]->throttled
+		              : !m->hops[i]->circuit_open)
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s%s",
+		    first && off > 0 ? " " : "", first ? word : ",",
+		    m->hops[i]->name);
+		first = false;
+	}
+	return off < len ? off : len - 1;
+}
+
+/* "ok 3" when every reported hop is closed and unthrottled, else
+ * "OPEN a,b" and/or "PAUSED c" (throttled: issue 10), cut to fit; "-"
+ * when the node has reported no hop yet. */
 static void
 status_hops(const Sluice__QueueMetrics *m, char *buf, size_t len)
 {
-	size_t i, off, nopen = 0;
+	size_t i, off, nbad = 0;
 
 	if (m == NULL || m->n_hops == 0) {
 		snprintf(buf, len, "-");
 		return;
 	}
 	for (i = 0; i < m->n_hops; i++)
-		nopen += m->hops[i]->circuit_open;
-	if (nopen == 0) {
+		nbad += m->hops[i]->circuit_open || m->hops[i]->throttled;
+	if (nbad == 0) {
 		snprintf(buf, len, "ok %zu", m->n_hops);
 		return;
 	}
-	off = (size_t)snprintf(buf, len, "OPEN ");
-	for (i = 0; i < m->n_hops && off < len; i++) {
-		if (!m->hops[i]->circuit_open)
-			continue;
-		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		    off > 5 ? "," : "", m->hops[i]->name);
-	}
+	buf[0] = '\0';
+	off = status_hops_add(m, buf, len, 0, "OPEN ", false);
+	status_hops_add(m, buf, len, off, "PAUSED ", true);
 	if (strlen(buf) > STATUS_HOPS_WIDTH && len > STATUS_HOPS_WIDTH)
 		snprintf(buf + STATUS_HOPS_WIDTH - 3, 4, "...");
 }

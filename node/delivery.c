@@ -33,6 +33,7 @@
 #include "log.h"
 #include "node.h"
 #include "policy.h"
+#include "reply_scope.h"
 #include "resolver.h"
 #include "router.h"
 #include "scheduler.h"
@@ -221,6 +222,7 @@ struct delivery {
 	pthread_mutex_t mx;
 	struct delivery_hop_metric metrics[DLV_MAX_HOPS_METRICS];
 	size_t nmetrics;
+	int64_t metrics_now;
 };
 
 /* The one engine of the process: resolver callbacks carry a pool id and
@@ -929,16 +931,48 @@ dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
 		dlv_parked_arm(d, true);
 }
 
-static bool
-dlv_is_throttle(const struct smtp_reply *r)
+/* A reply said the hop needs its operator (credentials, configuration,
+ * the provider account): one warning when that is news, and the alert
+ * the heartbeat carries to the controller until the hop accepts mail. */
+static void
+dlv_hop_alert(struct dlv_pool *p, const struct reply_verdict *v,
+    const struct smtp_reply *r)
 {
-	/* SES: "454 Throttling failure: Maximum sending rate exceeded". */
-	return r->code == 454 || (smtp_reply_class(r) == 4 &&
-	                             strcasestr(r->text, "throttl") != NULL);
+	char text[SMTP_REPLY_TEXT + 32];
+
+	smtp_reply_format(r, text, sizeof(text));
+	if (router_problem(
+	        p->d->router, p->name, reply_scope_name(v->scope), text))
+		log_warnx("delivery: hop alert hop=%s node=%s scope=%s "
+		          "provider=%s reply=\"%s\" (mail fails over; fix the "
+		          "hop)",
+		    p->name, p->d->n->name, reply_scope_name(v->scope),
+		    v->provider, text);
+}
+
+/* A throttling reply: the hop goes behind the others for the provider's
+ * window (or the doubling back-off when it names none). */
+static void
+dlv_hop_throttle(struct dlv_pool *p, const struct reply_verdict *v,
+    const struct smtp_reply *r, int64_t now)
+{
+	char text[SMTP_REPLY_TEXT + 32];
+
+	dlv_hop_result(p, ROUTER_THROTTLED, now, r);
+	if (v->window_s <= 0 || p->is_mx)
+		return;
+	router_throttle_for(p->d->router, p->name, v->window_s * 1000, now);
+	smtp_reply_format(r, text, sizeof(text));
+	log_info("delivery: hop throttled hop=%s node=%s window=%llds "
+	         "provider=%s reply=\"%s\"",
+	    p->name, p->d->n->name, (long long)v->window_s, v->provider, text);
 }
 
 /* Results of a transaction (complete, refused before sending, or cut by a
- * dead session: why != NULL). */
+ * dead session: why != NULL).  Each reply is classified by what it is
+ * about (reply_scope.c): the recipient's and the message's 5xx bounce;
+ * everything about the hop (4xx, throttling, credentials, the provider
+ * account, even as a 5xx) sends the recipients to the next hop. */
 static void
 dlv_txn_result(
     struct dlv_txn *t, const char *host, bool tls, const struct smtp_reply *why)
@@ -949,69 +983,94 @@ dlv_txn_result(
 	const struct smtp_reply *r;
 	int64_t now = dlv_now_ms(), dur = now - t->start_ms;
 	bool throttled = false, hop_failed = why != NULL, accepted = false;
-	const struct smtp_reply *hop_reply = why;
+	const struct smtp_reply *hop_reply = why, *thr_reply = NULL;
+	const struct smtp_reply *alert_reply = NULL;
+	struct reply_verdict v, thr_v, alert_v;
+	enum reply_stage st;
 	size_t k;
 
+	memset(&thr_v, 0, sizeof(thr_v));
+	memset(&alert_v, 0, sizeof(alert_v));
 	for (k = 0; k < t->n; k++) {
 		size_t i = t->idx[k];
 		const struct smtp_reply *rr =
 		    t->t.rcpt != NULL ? &t->t.rcpt[k] : &t->t.data;
 
-		if (why != NULL && t->perm)
-			r = why; /* the destination does not exist */
-		else if (why != NULL) {
-			/* The session died: a 5xx the recipient already got
-			 * stands; everyone else goes to the next hop, even
-			 * when the session's own reply was a 5xx (535). */
-			r = t->t.rcpt != NULL &&
-			            smtp_reply_class(&t->t.mail) == 2 &&
-			            smtp_reply_class(rr) == 5
-			        ? rr
-			        : why;
-			if (r == why) {
-				m->last[i] = *r;
-				free(m->last_host[i]);
-				m->last_host[i] = dlv_strdup(host);
-				dlv_event(m, i, "deferred", p->name, host, r,
-				    dur, tls);
-				dlv_job_retry(j, i);
-				continue;
-			}
-		} else if (smtp_reply_class(&t->t.mail) != 2 ||
-		           smtp_reply_class(rr) != 2)
-			r = smtp_reply_class(&t->t.mail) != 2 ? &t->t.mail : rr;
-		else
-			r = &t->t.data;
-		if (r->code == 0 && why == NULL)
+		if (why != NULL && t->perm) {
+			/* The destination does not exist (NXDOMAIN). */
+			dlv_rcpt_final(
+			    m, i, DLV_R_BOUNCED, p->name, host, why, dur, tls);
+			continue;
+		}
+		/* The session died: a reply the recipient already got
+		 * stands; everyone else goes to the next hop. */
+		if (why != NULL &&
+		    !(t->t.rcpt != NULL && smtp_reply_class(&t->t.mail) == 2 &&
+		        smtp_reply_class(rr) == 5)) {
+			r = why;
+			st = REPLY_SESSION;
+		} else if (smtp_reply_class(&t->t.mail) != 2) {
 			r = &t->t.mail;
-		switch (smtp_reply_class(r)) {
-		case 2:
+			st = REPLY_MAIL;
+		} else if (smtp_reply_class(rr) != 2) {
+			r = rr;
+			st = REPLY_RCPT;
+		} else {
+			r = &t->t.data;
+			st = REPLY_DATA;
+		}
+		if (r->code == 0 && why == NULL) {
+			r = &t->t.mail;
+			st = REPLY_MAIL;
+		}
+		reply_scope_classify(
+		    r->code, r->enhanced, r->text, st, !p->is_mx, &v);
+		switch (v.scope) {
+		case SCOPE_OK:
 			accepted = true;
 			dlv_rcpt_final(
 			    m, i, DLV_R_DELIVERED, p->name, host, r, dur, tls);
+			continue;
+		case SCOPE_RECIPIENT:
+		case SCOPE_MESSAGE:
+			/* 5xx about the mail: final.  A 4xx about the
+			 * recipient's mailbox (full, receiving too fast) is
+			 * not the hop's: it waits for the next attempt. */
+			dlv_rcpt_final(m, i,
+			    smtp_reply_class(r) == 5 ? DLV_R_BOUNCED
+			                             : DLV_R_DEFERRED,
+			    p->name, host, r, dur, tls);
+			continue;
+		case SCOPE_HOP_THROTTLE:
+			throttled = true;
+			if (thr_reply == NULL || v.window_s > thr_v.window_s) {
+				thr_reply = r;
+				thr_v = v;
+			}
 			break;
-		case 5:
-			dlv_rcpt_final(
-			    m, i, DLV_R_BOUNCED, p->name, host, r, dur, tls);
-			break;
-		default:
-			/* 4xx or no reply, at any stage (421 to RCPT as
-			 * much as to MAIL or the dot): this hop failed the
-			 * recipient; the next hop gets it in the same
-			 * attempt, and the hop is charged once below. */
-			if (dlv_is_throttle(r))
-				throttled = true;
-			else
-				hop_failed = true;
+		case SCOPE_HOP_TRANSIENT:
+		case SCOPE_HOP_CONFIG:
+		case SCOPE_ACCOUNT:
+			/* Any 4xx, timeout or close, at any stage (421 to
+			 * RCPT as much as to MAIL or the dot), and any reply
+			 * about our credentials or account: the hop failed
+			 * the recipient, and is charged once below. */
+			hop_failed = true;
 			if (hop_reply == NULL)
 				hop_reply = r;
-			m->last[i] = *r;
-			free(m->last_host[i]);
-			m->last_host[i] = dlv_strdup(host);
-			dlv_event(m, i, "deferred", p->name, host, r, dur, tls);
-			dlv_job_retry(j, i);
+			if (reply_scope_alerts(v.scope) &&
+			    alert_reply == NULL) {
+				alert_reply = r;
+				alert_v = v;
+			}
 			break;
 		}
+		/* The next hop gets the recipient in the same attempt. */
+		m->last[i] = *r;
+		free(m->last_host[i]);
+		m->last_host[i] = dlv_strdup(host);
+		dlv_event(m, i, "deferred", p->name, host, r, dur, tls);
+		dlv_job_retry(j, i);
 	}
 	/* A transaction that never reached a session was counted by its
 	 * pool, once per failed connection, not once per message.  A hop
@@ -1019,10 +1078,12 @@ dlv_txn_result(
 	 * 4xx counts against it, once. */
 	if (!t->started)
 		;
-	else if (hop_failed)
+	else if (hop_failed) {
+		if (alert_reply != NULL)
+			dlv_hop_alert(p, &alert_v, alert_reply);
 		dlv_hop_result(p, ROUTER_FAIL, now, hop_reply);
-	else if (throttled)
-		dlv_hop_result(p, ROUTER_THROTTLED, now, hop_reply);
+	} else if (throttled)
+		dlv_hop_throttle(p, &thr_v, thr_reply, now);
 	else
 		dlv_hop_result(
 		    p, accepted ? ROUTER_OK : ROUTER_ANSWERED, now, &t->t.data);
@@ -1473,6 +1534,23 @@ dlv_conn_on_txn(struct smtp_client *sc, struct smtp_txn *st, void *arg)
 	/* smtp_client calls ready() next when the session is idle. */
 }
 
+static enum reply_stage
+dlv_failure_stage(enum smtp_client_failure f)
+{
+	switch (f) {
+	case SMTP_CLIENT_CONNECT:
+		return REPLY_CONNECT;
+	case SMTP_CLIENT_TLS:
+		return REPLY_STARTTLS;
+	case SMTP_CLIENT_AUTH:
+		return REPLY_AUTH;
+	case SMTP_CLIENT_REJECTED:
+		return REPLY_GREETING;
+	default:
+		return REPLY_SESSION;
+	}
+}
+
 static void
 dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
     const struct smtp_reply *why, struct smtp_txn *st, void *arg)
@@ -1481,6 +1559,7 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 	struct dlv_pool *p = c->pool;
 	struct dlv_txn *t = c->txn;
 	struct smtp_reply r = *why;
+	struct reply_verdict v;
 	bool was_ready = c->ready, any_ready = false;
 	char text[SMTP_REPLY_TEXT + 32], host[256];
 	struct dlv_conn *o;
@@ -1525,7 +1604,18 @@ dlv_conn_on_failed(struct smtp_client *sc, enum smtp_client_failure f,
 		return;
 	}
 	p->round_failures = 0;
-	dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms(), &r);
+	/* What the refusal was about: a provider's connection limit is
+	 * throttling, not a failure; credentials and account problems
+	 * raise the hop's alert. */
+	reply_scope_classify(
+	    r.code, r.enhanced, r.text, dlv_failure_stage(f), !p->is_mx, &v);
+	if (v.scope == SCOPE_HOP_THROTTLE)
+		dlv_hop_throttle(p, &v, &r, dlv_now_ms());
+	else {
+		if (reply_scope_alerts(v.scope))
+			dlv_hop_alert(p, &v, &r);
+		dlv_hop_result(p, ROUTER_FAIL, dlv_now_ms(), &r);
+	}
 	TAILQ_FOREACH(o, &p->conns, entry)
 	any_ready |= o->ready;
 	/* Live sessions will serve the queue; otherwise it fails over now
@@ -1691,6 +1781,15 @@ dlv_metrics_cb(const struct router_hop_state *s, void *arg)
 	hm->recent_failures = s->recent_failures;
 	hm->delivered = s->delivered;
 	hm->failed = s->failed;
+	hm->half_open = s->half_open;
+	if (s->throttled)
+		hm->throttled_for_s =
+		    (uint32_t)((s->throttled_until_ms - d->metrics_now + 999) /
+		               1000);
+	hm->throttle_window_s = (uint32_t)(s->throttle_window_ms / 1000);
+	snprintf(
+	    hm->alert_scope, sizeof(hm->alert_scope), "%s", s->problem_scope);
+	snprintf(hm->alert, sizeof(hm->alert), "%s", s->problem);
 	TAILQ_FOREACH(p, &d->pools, entry)
 	if (strcmp(p->name, s->name) == 0)
 		hm->connections += (uint32_t)p->nconns;
@@ -1815,6 +1914,7 @@ dlv_on_tick(evutil_socket_t fd, short what, void *arg)
 		dlv_pool_free(p);
 	pthread_mutex_lock(&d->mx);
 	d->nmetrics = 0;
+	d->metrics_now = now;
 	router_foreach(d->router, now, dlv_metrics_cb, d);
 	pthread_mutex_unlock(&d->mx);
 }

@@ -42,8 +42,13 @@ struct delivery_hop_metric {
 	bool throttled;
 	uint32_t connections;
 	uint32_t recent_failures;
-	uint64_t delivered; /* successful sessions/transactions */
+	uint64_t delivered; /* transactions that delivered mail */
 	uint64_t failed;
+	bool half_open;             /* cool-down over, probing */
+	uint32_t throttled_for_s;   /* left of the throttle pause */
+	uint32_t throttle_window_s; /* the provider's window, 0: back-off */
+	char alert_scope[16];       /* "hop-config", "account" or "" */
+	char alert[200];            /* the reply behind it */
 };
 /* Copies up to max entries (as of the last tick); returns how many.
  * Thread-safe. */

@@ -55,9 +55,17 @@ metrics_hops(const struct node *n, struct evbuffer *b)
 	    {"sluice_hop_recent_failures", "gauge",
 	        "Consecutive recent failures of the hop."},
 	    {"sluice_hop_deliveries_total", "counter",
-	        "Successful transactions through the hop."},
+	        "Transactions in which the hop accepted mail."},
 	    {"sluice_hop_failures_total", "counter",
 	        "Failed sessions or transactions through the hop."},
+	    {"sluice_hop_half_open", "gauge",
+	        "1 when the cool-down is over and a probe decides."},
+	    {"sluice_hop_throttled", "gauge",
+	        "1 while the hop is paused behind the others (throttling)."},
+	    {"sluice_hop_throttled_seconds", "gauge",
+	        "Seconds left of the hop's throttle pause."},
+	    {"sluice_hop_throttle_window_seconds", "gauge",
+	        "The provider's throttle window (0: doubling back-off)."},
 	};
 	struct delivery_hop_metric hm[64];
 	size_t i, k, nh;
@@ -73,10 +81,27 @@ metrics_hops(const struct node *n, struct evbuffer *b)
 			    : k == 1 ? hm[i].connections
 			    : k == 2 ? hm[i].recent_failures
 			    : k == 3 ? hm[i].delivered
-			             : hm[i].failed;
+			    : k == 4 ? hm[i].failed
+			    : k == 5 ? hm[i].half_open
+			    : k == 6 ? hm[i].throttled
+			    : k == 7 ? hm[i].throttled_for_s
+			             : hm[i].throttle_window_s;
 			evbuffer_add_printf(b, "%s{hop=\"%s\"} %" PRIu64 "\n",
 			    fam[k].name, hm[i].name, v);
 		}
+	}
+	/* Issue 10: credentials/config or account trouble, by scope (a
+	 * fixed word), while it lasts. */
+	evbuffer_add_printf(b,
+	    "# HELP sluice_hop_alert 1 while a reply says the hop needs its "
+	    "operator (scope hop-config or account).\n"
+	    "# TYPE sluice_hop_alert gauge\n");
+	for (i = 0; i < nh; i++) {
+		hm[i].alert_scope[sizeof(hm[i].alert_scope) - 1] = '\0';
+		if (hm[i].alert_scope[0] != '\0')
+			evbuffer_add_printf(b,
+			    "sluice_hop_alert{hop=\"%s\",scope=\"%s\"} 1\n",
+			    hm[i].name, hm[i].alert_scope);
 	}
 }
 

@@ -5,6 +5,7 @@
  * Called by delivery.c on the loop thread. */
 #include "router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@ struct router_hop {
 	int64_t throttled_until_ms;
 	int64_t throttle_ms;        /* current back-off */
 	int64_t throttle_window_ms; /* provider's window, when it named one */
+	char problem_scope[16];     /* "" unless the operator must act */
+	char problem[200];
 };
 
 struct router {
@@ -223,8 +226,12 @@ router_result(
 	case ROUTER_ANSWERED:
 	case ROUTER_THROTTLED:
 		/* The hop answered: whatever it said, it is up. */
-		if (o == ROUTER_OK)
+		if (o == ROUTER_OK) {
+			/* It takes our mail: whatever was wrong is fixed. */
 			h->delivered++;
+			h->problem_scope[0] = '\0';
+			h->problem[0] = '\0';
+		}
 		h->failures = 0;
 		h->open_until_ms = 0;
 		h->probe_at_ms = 0;
@@ -264,6 +271,23 @@ router_result(
 	return was_open ? ROUTER_CLOSED : ROUTER_SAME;
 }
 
+bool
+router_problem(
+    struct router *r, const char *name, const char *scope, const char *reply)
+{
+	struct router_hop *h = router_find(r, name, true);
+	char p[sizeof(h->problem)];
+
+	if (h == NULL)
+		return false;
+	snprintf(p, sizeof(p), "%s", reply);
+	if (strcmp(h->problem_scope, scope) == 0 && strcmp(h->problem, p) == 0)
+		return false;
+	snprintf(h->problem_scope, sizeof(h->problem_scope), "%s", scope);
+	memcpy(h->problem, p, sizeof(p));
+	return true;
+}
+
 void
 router_throttle_for(
     struct router *r, const char *name, int64_t window_ms, int64_t now_ms)
@@ -300,6 +324,8 @@ router_foreach(struct router *r, int64_t now_ms,
 		s.open_until_ms = h->open_until_ms;
 		s.throttled_until_ms = h->throttled_until_ms;
 		s.throttle_window_ms = h->throttle_window_ms;
+		s.problem_scope = h->problem_scope;
+		s.problem = h->problem;
 		cb(&s, arg);
 	}
 }

@@ -56,6 +56,8 @@ struct router_hop_state {
 	int64_t open_until_ms;
 	int64_t throttled_until_ms;
 	int64_t throttle_window_ms; /* from the provider's reply; 0: back-off */
+	const char *problem_scope;  /* "hop-config", "account" or "" */
+	const char *problem;        /* the reply that said so */
 };
 
 /* Looks a hop up by name in the running policy (policy_hop()). */
@@ -96,6 +98,11 @@ enum router_change router_result(
  * hop stays behind the others until now_ms + window_ms at least. */
 void router_throttle_for(
     struct router *, const char *name, int64_t window_ms, int64_t now_ms);
+/* A reply said the hop needs its operator (credentials, configuration,
+ * the provider account): kept, for alerts, until the hop accepts mail
+ * again.  True when this is news (another scope or reply text). */
+bool router_problem(
+    struct router *, const char *name, const char *scope, const char *reply);
 /* Is the hop usable right now (circuit closed or due for a probe)? */
 bool router_hop_available(struct router *, const char *name, int64_t now_ms);
 /* Cool-down, for callers that re-check waiting jobs. */

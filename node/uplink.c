@@ -374,6 +374,14 @@ uplink_fill_hops(struct uplink *u, struct delivery_hop_metric *hm,
 		hv[i].recent_failures = hm[i].recent_failures;
 		hv[i].delivered = hm[i].delivered;
 		hv[i].failed = hm[i].failed;
+		hv[i].throttled = hm[i].throttled;
+		hv[i].throttled_for_s = hm[i].throttled_for_s;
+		hv[i].throttle_window_s = hm[i].throttle_window_s;
+		hv[i].half_open = hm[i].half_open;
+		hm[i].alert_scope[sizeof(hm[i].alert_scope) - 1] = '\0';
+		hm[i].alert[sizeof(hm[i].alert) - 1] = '\0';
+		hv[i].alert_scope = hm[i].alert_scope;
+		hv[i].alert_reply = hm[i].alert;
 		hp[i] = &hv[i];
 	}
 	return n;

@@ -22,3 +22,4 @@ sluice_scenario_test(fleet_false_alerts fleet/test_false_alerts.py 180)
 # fleet; its events and the later ones are stored; trace shows them.
 sluice_scenario_test(fleet_record_bytes fleet/test_record_bytes.py 120)
 sluice_scenario_test(fleet_policy_identity fleet/test_policy_identity.py 120)
+sluice_scenario_test(fleet_reply_scope fleet/test_reply_scope.py 180)

@@ -20,7 +20,11 @@ answers 535 to everything.  --tls-cert/--tls-key offer STARTTLS, with
 --smtps implicit TLS; --broken-starttls offers STARTTLS and then fails the
 handshake.  --throttle N answers "454 4.7.0 Throttling failure"
 to the first N MAIL commands.  8BITMIME is offered unless --no-8bitmime;
-SMTPUTF8 only with --smtputf8.  Python 3 standard library only.
+SMTPUTF8 only with --smtputf8.  --reply STAGE=REPLY answers every command
+of a stage (greeting, auth, mail, rcpt, data: the final dot) with a
+provider's documented reply, e.g. --reply "mail=554 Message rejected:
+Sending paused for this account." (a 4xx/5xx greeting closes the
+connection).  Python 3 standard library only.
 """
 import argparse
 import base64
@@ -112,6 +116,9 @@ class Session(socketserver.StreamRequestHandler):
             if a.mode == "greet421":
                 self.send("421 4.3.2 %s service not available\r\n" % a.name)
                 return
+            if "greeting" in a.replies:
+                self.send(a.replies["greeting"] + "\r\n")
+                return
             self.send("220 %s ESMTP upstream\r\n" % a.name)
             self.dialog(conn)
         except (EOFError, ConnectionError, ssl.SSLError, OSError):
@@ -141,6 +148,8 @@ class Session(socketserver.StreamRequestHandler):
             elif ln.upper() == "STARTTLS" and a.tls_cert:
                 self.send("220 2.0.0 go ahead\r\n")
                 self.starttls()
+            elif verb == "AUTH" and "auth" in a.replies:
+                self.send(a.replies["auth"] + "\r\n")
             elif verb == "AUTH":
                 record(a, {"ev": "auth", "conn": conn, "tls": self.tls,
                            "line": ln})
@@ -148,6 +157,11 @@ class Session(socketserver.StreamRequestHandler):
             elif verb == "MAIL":
                 if (a.auth or a.auth_fail) and not self.authed:
                     self.send("530 5.7.0 authentication required\r\n")
+                    continue
+                if "mail" in a.replies:
+                    record(a, {"ev": "refused", "conn": conn,
+                               "stage": "mail"})
+                    self.send(a.replies["mail"] + "\r\n")
                     continue
                 if STATE["throttled"] < a.throttle:
                     with LOCK:
@@ -165,7 +179,11 @@ class Session(socketserver.StreamRequestHandler):
                     continue
                 addr = ln[ln.find("<") + 1:ln.find(">")]
                 code = a.rcpt_codes.get(addr.lower())
-                if code:
+                if "rcpt" in a.replies:
+                    record(a, {"ev": "refused", "conn": conn,
+                               "stage": "rcpt"})
+                    self.send(a.replies["rcpt"] + "\r\n")
+                elif code:
                     self.send("%d %s.1.1 <%s> rejected by test\r\n"
                               % (code, str(code)[0], addr))
                 elif a.max_rcpt and len(rcpts) >= a.max_rcpt:
@@ -181,7 +199,11 @@ class Session(socketserver.StreamRequestHandler):
                 data = self.read_data()
                 if a.mode == "drop-after-data":
                     return
-                if a.data_code:
+                if "data" in a.replies:
+                    record(a, {"ev": "refused", "conn": conn,
+                               "stage": "data"})
+                    self.send(a.replies["data"] + "\r\n")
+                elif a.data_code:
                     self.send("%d %s.0.0 data rejected by test\r\n"
                               % (a.data_code, str(a.data_code)[0]))
                 else:
@@ -283,7 +305,14 @@ def main():
                    help="do not offer 8BITMIME (RFC 6152)")
     p.add_argument("--smtputf8", action="store_true",
                    help="offer SMTPUTF8 (RFC 6531)")
+    p.add_argument("--reply", action="append", default=[],
+                   help="STAGE=REPLY (greeting, auth, mail, rcpt, data)")
     a = p.parse_args()
+    a.replies = {}
+    for rp in a.reply:
+        stage, text = rp.split("=", 1)
+        assert stage in ("greeting", "auth", "mail", "rcpt", "data"), stage
+        a.replies[stage] = text
     a.rcpt_codes = {}
     for rc in a.rcpt_code:
         addr, code = rc.rsplit("=", 1)
