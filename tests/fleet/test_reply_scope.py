@@ -25,6 +25,8 @@ answering one stage with a provider's documented reply; every route is
      hop-throttle
   S: 550 5.1.1 user unknown                                   (RCPT)
      recipient: bounced, one DSN to the sender, the hop not charged
+With a second node that never used the paused hop, route explain names
+n1 as the only node that used it instead of saying "on every node".
 """
 import os
 import re
@@ -146,6 +148,17 @@ def run(f, ups, fb):
     ex = f.ctl_json("route", "explain", "x@sgnoauth.test")
     health = ex["groups"][0]["hops"][0]["health"]
     assert health == "ALERT hop-config on every node", health
+    # A second node that never used the hop: not "every node" any more.
+    f.start_relay("n2")
+    f.wait_node_version("n2", f.policy_version())
+    wait_until(lambda: f.ctl_json("node", "show", "n2").get("metrics", {})
+               .get("messages") is not None and "the only node" in
+               f.ctl_json("route", "explain", "x@sesquota.test")["groups"]
+               [0]["hops"][0]["health"], 10, "n2 reporting")
+    ex = f.ctl_json("route", "explain", "x@sesquota.test")
+    health = ex["groups"][0]["hops"][0]["health"]
+    assert health == "PAUSED (throttled, provider window 3600s) on n1 " \
+        "(the only node that used it)", health
     wait_until(lambda: f.open_alert("hop_config", "n1/sgnoauth"), 15,
                "hop_config alert")
     wait_until(lambda: f.open_alert("hop_account", "n1/sespause"), 15,
