@@ -927,6 +927,10 @@ dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
 			                          : "probe succeeded",
 			    text);
 	}
+	/* The hop is back: mail deferred on its routes while the circuit
+	 * was open goes now, not at its next scheduled retry. */
+	if (ch == ROUTER_CLOSED)
+		delivery_wake(d, p->name);
 	if (!TAILQ_EMPTY(&d->parked))
 		dlv_parked_arm(d, true);
 }

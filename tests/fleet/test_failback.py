@@ -10,6 +10,9 @@ that start out dead.
             returns; after the cool-down `sluicectl queue flush` delivers
             all 10 at once: one probe, the other nine wait for its outcome
             and follow it (none is deferred "all hops failed").
+  wake      solo goes down again: a message is deferred (5 min); solo
+            returns, a new message probes it after the cool-down, and the
+            deferred one follows at once (delivery_wake).
   failback  fb.test -> primary, then fallback.  primary is down: mail goes
             to the fallback and primary's circuit opens.  primary returns:
             within one cool-down a message reaches it again.
@@ -67,6 +70,26 @@ def outage(f, solo):
     assert sorted(solo.rcpts()) == sorted("u%d@out.test" % i
                                           for i in range(10))
     return took
+
+
+def wake(f, solo):
+    """Mail deferred while the circuit was open goes as soon as a probe
+    closes it, not at its next retry (5 minutes away)."""
+    solo.stop()
+    qa = f.send("n1", "app@client.test", ["late@out.test"], "late")
+    wait_until(lambda: f.spool("n1").get(qa) == "deferred", 10,
+               "deferred while solo is down")
+    wait_until(lambda: metric(f, "sluice_hop_circuit_open", "solo") == 1,
+               10, "solo open again")
+    solo.start()
+    wait_until(lambda: metric(f, "sluice_hop_circuit_open", "solo") == 0,
+               10, "solo's cool-down over")
+    t0 = time.monotonic()
+    f.send("n1", "app@client.test", ["probe@out.test"], "probe")
+    wait_until(lambda: {"late@out.test", "probe@out.test"} <=
+               set(solo.rcpts()) and f.spool("n1") == {}, 10,
+               "the deferred message right after the probe")
+    return time.monotonic() - t0
 
 
 def failback(f, primary, fallback):
@@ -140,13 +163,14 @@ def main():
                           "circuit_cooldown_ms = %d\n" % (COOLDOWN * 1000))
             f.wait_node_version("n1", f.policy_version())
             took = outage(f, solo)
+            woke = wake(f, solo)
             back = failback(f, primary, fallback)
             rcpt421(f, flaky, fallback)
         finally:
             for u in (solo, primary, fallback, flaky):
                 u.stop()
-        print("ok (flush delivered 10 in %.2fs; failback after %.2fs)"
-              % (took, back))
+        print("ok (flush delivered 10 in %.2fs; deferred mail %.2fs after "
+              "the probe; failback after %.2fs)" % (took, woke, back))
 
 
 if __name__ == "__main__":
