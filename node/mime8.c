@@ -399,6 +399,8 @@ mime8_feed(
 		if (k > 0 && m->line[k - 1] == '\r')
 			k--;
 		m->linelen = 0;
+		if (k > MIME8_LINE_MAX - 2) /* RFC 5321 4.5.3.1.6 */
+			return fail(m, MIME8_LONG_LINE);
 		if (one_line(m, m->line, k, fn, arg) == -1)
 			return -1;
 	}
@@ -414,6 +416,8 @@ mime8_finish(struct mime8 *m, mime8_emit_fn fn, void *arg)
 		return -1;
 	if (k > 0 && m->line[k - 1] == '\r')
 		k--;
+	if (k > MIME8_LINE_MAX - 2)
+		return fail(m, MIME8_LONG_LINE);
 	if (m->linelen > 0 && one_line(m, m->line, k, fn, arg) == -1)
 		return -1;
 	m->linelen = 0;

@@ -6,9 +6,12 @@
  * where reads were split); output never exceeds the promised len + 2; the
  * only end of data is CRLF.CRLF (the DATA command's CRLF counting as the
  * first); size counts exactly the octets output; and a message without
- * bare CR/LF un-stuffs to what a reference un-stuffer gives. */
+ * bare CR/LF un-stuffs to what a reference un-stuffer gives, with the
+ * content scan (8-bit header/body, Received: count) a reference scan of
+ * the output gives. */
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz.h"
 #include "smtp_parse.h"
@@ -37,6 +40,35 @@ feed_run(struct feed *f, const char *in, size_t len, size_t step)
 		f->used += used;
 		f->outlen += olen;
 		FUZZ_ASSERT(f->outlen <= f->used + 2);
+	}
+}
+
+/* Reference content scan of clean un-stuffed output: the header block
+ * ends at the first empty line. */
+static void
+reference_scan(const char *p, size_t len, bool *h8, bool *b8, uint32_t *nrcv)
+{
+	size_t i = 0, e;
+	const char *lf;
+	bool body = false;
+
+	*h8 = *b8 = false;
+	*nrcv = 0;
+	while (i < len) {
+		lf = memchr(p + i, '\n', len - i);
+		e = lf != NULL ? (size_t)(lf - p) + 1 : len;
+		if (!body && e - i == 2 && p[i] == '\r') {
+			body = true;
+			i = e;
+			continue;
+		}
+		if (!body && e - i >= 9 &&
+		    strncasecmp(p + i, "received", 8) == 0 && p[i + 8] == ':')
+			(*nrcv)++;
+		for (size_t k = i; k < e; k++)
+			if ((unsigned char)p[k] > 127)
+				*(body ? b8 : h8) = true;
+		i = e;
 	}
 }
 
@@ -91,6 +123,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(a.d.bare == b.d.bare && a.d.nul == b.d.nul &&
 	            a.d.toolong == b.d.toolong && a.d.size == b.d.size);
 	FUZZ_ASSERT(a.d.size == a.outlen);
+	FUZZ_ASSERT(
+	    a.d.hdr8bit == b.d.hdr8bit && a.d.body8bit == b.d.body8bit &&
+	    a.d.nreceived == b.d.nreceived && a.d.in_body == b.d.in_body);
 	if (a.d.state == SMTP_DATA_DONE) {
 		/* ".\r\n" at the start, or "\r\n.\r\n" */
 		FUZZ_ASSERT(
@@ -106,6 +141,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(rused == a.used);
 			FUZZ_ASSERT(
 			    rlen == a.outlen && memcmp(ref, a.out, rlen) == 0);
+			if (!a.d.nul) {
+				bool h8, b8;
+				uint32_t nrcv;
+
+				reference_scan(
+				    a.out, a.outlen, &h8, &b8, &nrcv);
+				FUZZ_ASSERT(
+				    h8 == a.d.hdr8bit && b8 == a.d.body8bit);
+				FUZZ_ASSERT(nrcv == a.d.nreceived);
+			}
 		} else {
 			FUZZ_ASSERT(rused == 0);
 		}
