@@ -114,6 +114,7 @@ struct smtp_session {
 	bool committing; /* inside spool_msg_commit() */
 	int64_t max_size;
 	uint32_t max_hops; /* max_received_headers */
+	bool rcv8bit;      /* our Received: has a UTF-8 "for" address */
 	char *hdr;         /* first SMTP_HDR_CAPTURE */
 	size_t hdrlen;
 	/* DKIM: the message being signed as it streams in (NULL when the
@@ -512,6 +513,10 @@ data_received(struct smtp_session *s)
 		errno = EINVAL;
 		return -1;
 	}
+	s->rcv8bit = false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)buf[i] > 127)
+			s->rcv8bit = true; /* SMTPUTF8 only (RFC 6531) */
 	return spool_msg_write(s->msg, buf, len);
 }
 
@@ -1023,7 +1028,7 @@ data_end(struct smtp_session *s)
 	env.eightbit = s->mp.body == SMTP_BODY_8BITMIME;
 	env.dkim = s->dkim_res.headers;
 	env.body8bit = s->data.body8bit;
-	env.hdr8bit = s->data.hdr8bit;
+	env.hdr8bit = s->data.hdr8bit || s->rcv8bit;
 	/* the spool owns msg from here and calls back by id; should it
 	 * call back at once, smtp_session_on_commit sees `committing` and
 	 * leaves the rest of the batch to the loop we are in */

@@ -15,6 +15,8 @@ and DSNs for internationalised mail (RFC 6533).  docs/delivery.md,
      (global-delivery-status, utf-8 address types, message/global-headers)
   C: MAIL FROM:<s@intl.test> SMTPUTF8, a UTF-8 Subject, 550 at RCPT:
      DSN RFC 6533-shaped, sent with SMTPUTF8
+  C: MAIL ... SMTPUTF8 / RCPT TO:<ü@intl.test>: our Received: says
+     "with UTF8SMTP ... for <ü@intl.test>", relayed with SMTPUTF8
 """
 import email
 import email.policy
@@ -152,6 +154,18 @@ def main():
         assert "SMTPUTF8" in dsn["params"].upper(), dsn["params"]
         d = check_rfc6533(dsn, "bad@intl.test", "5.1.1")
         assert "Subject: 日本語のテスト".encode() in d
+
+        # 6. SMTPUTF8 with a UTF-8 recipient: our Received: names it as
+        # it is ("for <ü@intl.test>"), relayed with SMTPUTF8
+        send(node, "s@intl.test", ["\u00fc@intl.test"], b"Subject: u\r\n"
+             b"\r\nhi\r\n", options=["SMTPUTF8"])
+        m = wait_until(lambda: [x for x in intl.messages()
+                                if x["from"] == "s@intl.test"], 20,
+                       "UTF-8 recipient")[0]
+        assert "SMTPUTF8" in m["params"].upper(), m["params"]
+        rcv, _ = split_received(m["data"])
+        assert rcv["rcpt"] == "\u00fc@intl.test".encode(), rcv["rcpt"]
+        assert rcv["proto"] == b"UTF8SMTP"
 
         # and plain ASCII mail still gets the classic shape
         wait_until(lambda: node.queue_len() == 0, 20, "queue empty")
