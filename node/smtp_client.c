@@ -630,8 +630,6 @@ smtp_client_starttls(struct smtp_client *c)
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
-/* ------------------------------------------------------- transactions */
-
 /* ------------------------------------------------ 8BITMIME downgrade */
 
 static void
@@ -685,6 +683,8 @@ smtp_client_downgrade_plan(
 	*size = m.out_size;
 	return 0;
 }
+
+/* ------------------------------------------------------- transactions */
 
 int
 smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
