@@ -31,6 +31,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "rpc.h"
+#include "spool.h"
 
 #define JOURNAL_MAX_RECORD  (1024 * 1024)
 #define JOURNAL_TRUNCATE_AT (4 * 1024 * 1024)
@@ -60,7 +61,14 @@ struct journal {
 	off_t reserved_to; /* blocks owned up to here (fallocate KEEP_SIZE) */
 	bool no_reserve;   /* the filesystem cannot reserve: not enforced */
 	bool said_full;    /* "cannot reserve" logged until it works again */
+	/* The syncer thread (journal_sync_begin/end), under mu. */
+	pthread_t syncer;
+	pthread_cond_t sync_cv, done_cv;
+	uint64_t sync_req, sync_done;
+	bool sync_stop;
 };
+
+static void *journal_syncer(void *);
 
 static int
 journal_keep(struct journal *j, uint64_t seq, uint8_t *buf, size_t len)
@@ -248,6 +256,16 @@ journal_open(const char *dir)
 	 * before the spool's first segment can take it. */
 	j->reserved_to = j->size;
 	(void)journal_reserve(j);
+	pthread_cond_init(&j->sync_cv, NULL);
+	pthread_cond_init(&j->done_cv, NULL);
+	if ((errno = pthread_create(&j->syncer, NULL, journal_syncer, j)) !=
+	    0) {
+		log_warn("journal %s: syncer thread", j->path);
+		pthread_cond_destroy(&j->sync_cv);
+		pthread_cond_destroy(&j->done_cv);
+		close(j->fd);
+		goto fail;
+	}
 	log_info("journal %s: %zu unacknowledged events, next seq %" PRIu64,
 	    j->path, j->nrecs, j->next_seq);
 	return j;
@@ -265,6 +283,13 @@ journal_close(struct journal *j)
 
 	if (j == NULL)
 		return;
+	pthread_mutex_lock(&j->mu);
+	j->sync_stop = true;
+	pthread_cond_signal(&j->sync_cv);
+	pthread_mutex_unlock(&j->mu);
+	pthread_join(j->syncer, NULL);
+	pthread_cond_destroy(&j->sync_cv);
+	pthread_cond_destroy(&j->done_cv);
 	if (j->dirty)
 		(void)fdatasync(j->fd);
 	close(j->fd);
@@ -321,6 +346,107 @@ journal_append(struct journal *j, Sluice__Event *ev)
 out:
 	pthread_mutex_unlock(&j->mu);
 	return rv;
+}
+
+/* A received event waiting for its message's spool record. */
+struct journal_note {
+	struct spool_note base; /* first: the spool sees only this */
+	struct journal *j;
+	size_t len;
+	uint8_t buf[]; /* the packed event, seq 0 */
+};
+
+static void
+journal_note_write(struct spool_note *sn)
+{
+	struct journal_note *jn = (struct journal_note *)sn;
+	Sluice__Event *ev;
+
+	if ((ev = sluice__event__unpack(NULL, jn->len, jn->buf)) == NULL ||
+	    journal_append(jn->j, ev) == -1)
+		log_warnx("journal %s: a received event could not be "
+		          "written",
+		    jn->j->path);
+	if (ev != NULL)
+		sluice__event__free_unpacked(ev, NULL);
+	free(jn);
+}
+
+static void
+journal_note_drop(struct spool_note *sn)
+{
+	free(sn);
+}
+
+struct spool_note *
+journal_note_new(struct journal *j, const Sluice__Event *ev)
+{
+	struct journal_note *jn;
+	size_t n = sluice__event__get_packed_size(ev);
+
+	if ((jn = malloc(sizeof(*jn) + n)) == NULL)
+		return NULL;
+	jn->base.write = journal_note_write;
+	jn->base.drop = journal_note_drop;
+	jn->j = j;
+	jn->len = sluice__event__pack(ev, jn->buf);
+	return &jn->base;
+}
+
+/* The syncer thread: one fdatasync per request, outside the lock, so
+ * appends go on meanwhile (one landing after the flag was read sets it
+ * again and is synced next time). */
+static void *
+journal_syncer(void *arg)
+{
+	struct journal *j = arg;
+	uint64_t target;
+	bool dirty;
+
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		while (j->sync_done == j->sync_req && !j->sync_stop)
+			pthread_cond_wait(&j->sync_cv, &j->mu);
+		if (j->sync_done == j->sync_req)
+			break; /* stopping, nothing asked */
+		target = j->sync_req;
+		dirty = j->dirty;
+		j->dirty = false;
+		pthread_mutex_unlock(&j->mu);
+		if (dirty && fdatasync(j->fd) == -1) {
+			log_warn("journal %s: fdatasync", j->path);
+			dirty = false;
+			pthread_mutex_lock(&j->mu);
+			j->dirty = true;
+		} else
+			pthread_mutex_lock(&j->mu);
+		j->sync_done = target;
+		pthread_cond_broadcast(&j->done_cv);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+void
+journal_sync_begin(void *arg)
+{
+	struct journal *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	j->sync_req++;
+	pthread_cond_signal(&j->sync_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void
+journal_sync_end(void *arg)
+{
+	struct journal *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	while (j->sync_done < j->sync_req)
+		pthread_cond_wait(&j->done_cv, &j->mu);
+	pthread_mutex_unlock(&j->mu);
 }
 
 size_t

@@ -20,6 +20,19 @@ void journal_close(struct journal *);
 /* Assigns ev->seq (and ev->at_ms when 0) and appends.  The caller keeps
  * ownership of ev.  -1 on write error, logged. */
 int journal_append(struct journal *, Sluice__Event *ev);
+struct spool_note;
+/* The received event of a message about to be committed, as a spool note
+ * (spool.h): appended by the spool's flush worker right after the
+ * message's record, made durable by journal_sync() before the 250, never
+ * appended if the record could not be written.  ev is copied (its seq is
+ * given at append).  NULL on ENOMEM. */
+struct spool_note *journal_note_new(struct journal *, const Sluice__Event *ev);
+/* The journal's syncer thread fdatasyncs what was appended so far; end
+ * waits until it has.  Thread-safe: the spool's sync hooks, so the
+ * journal's sync runs beside the spool segment's. */
+void journal_sync_begin(void *journal);
+void journal_sync_end(void *journal);
+
 /* Whether the events of one more message (need octets, at most) fit in
  * the space the journal has reserved, keeping a floor for the messages
  * already accepted; reserves more when it can.  -1 (errno ENOSPC): answer

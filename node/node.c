@@ -280,6 +280,9 @@ main(int argc, char **argv)
 		    n.spool_dir);
 		goto out;
 	}
+	/* Received events are durable with their messages (smtp_session.c) */
+	spool_set_sync_hooks(
+	    n.spool, journal_sync_begin, journal_sync_end, n.journal);
 	if ((cached = uplink_load_cache(n.spool_dir)) != NULL) {
 		atomic_store(&n.policy_from_cache, true);
 		node_policy_swap(&n, cached);

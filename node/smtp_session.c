@@ -948,6 +948,43 @@ data_journal_need(const struct smtp_session *s, const char *msgid)
 	return need;
 }
 
+static void dkim_note(const struct smtp_session *, char *, size_t);
+
+/* The message's received event, made durable by the spool together with
+ * the message itself (spool_msg_commit_note): an acknowledged message
+ * always has it, a message whose record could not be written never.
+ * NULL without a journal (or memory: the message goes on without it,
+ * logged). */
+static struct spool_note *
+received_note(struct smtp_session *s, const char *qid, const char *msgid)
+{
+	Sluice__Event ev = SLUICE__EVENT__INIT;
+	char q[SPOOL_QID_MAX], m[512], kind[] = "received", dkim[600];
+	struct node *n = node_of(s);
+	struct spool_note *note;
+
+	if (n->journal == NULL)
+		return NULL;
+	snprintf(q, sizeof(q), "%s", qid);
+	snprintf(m, sizeof(m), "%s", msgid);
+	ev.kind = kind;
+	ev.queue_id = q;
+	ev.message_id = m;
+	ev.client = s->client;
+	if (s->authed)
+		ev.auth_user = s->user;
+	ev.sender = s->from.addr;
+	ev.recipients = s->rcpts;
+	ev.n_recipients = s->nrcpts;
+	ev.size = s->data.size;
+	ev.tls = s->tls;
+	dkim_note(s, dkim, sizeof(dkim));
+	ev.dkim = dkim + (dkim[0] != '\0' ? 6 : 0); /* past " dkim=" */
+	if ((note = journal_note_new(n->journal, &ev)) == NULL)
+		log_warnx("%s smtp: no memory for the received event", qid);
+	return note;
+}
+
 /* The client sent CRLF.CRLF: answer or hand to the spool. */
 static void
 data_end(struct smtp_session *s)
@@ -1039,7 +1076,8 @@ data_end(struct smtp_session *s)
 	 * SS_COMMIT and the read high-watermark bounds what can pile up,
 	 * which saves two epoll_ctl calls per message. */
 	s->committing = true;
-	spool_msg_commit(msg, &env, smtp_session_on_commit, s->id);
+	spool_msg_commit_note(msg, &env, smtp_session_on_commit, s->id,
+	    received_note(s, spool_msg_id(msg), msgid));
 	s->committing = false;
 }
 
@@ -1056,34 +1094,6 @@ dkim_note(const struct smtp_session *s, char *buf, size_t len)
 		buf[0] = '\0';
 	else
 		snprintf(buf, len, " dkim=none");
-}
-
-static void
-journal_received(struct smtp_session *s, const char *qid, const char *msgid)
-{
-	char dkim[600];
-	Sluice__Event ev = SLUICE__EVENT__INIT;
-	char q[SPOOL_QID_MAX], m[512], kind[] = "received";
-	struct node *n = node_of(s);
-
-	if (n->journal == NULL)
-		return;
-	snprintf(q, sizeof(q), "%s", qid);
-	snprintf(m, sizeof(m), "%s", msgid);
-	ev.kind = kind;
-	ev.queue_id = q;
-	ev.message_id = m;
-	ev.client = s->client;
-	if (s->authed)
-		ev.auth_user = s->user;
-	ev.sender = s->from.addr;
-	ev.recipients = s->rcpts;
-	ev.n_recipients = s->nrcpts;
-	ev.size = s->data.size;
-	ev.tls = s->tls;
-	dkim_note(s, dkim, sizeof(dkim));
-	ev.dkim = dkim + (dkim[0] != '\0' ? 6 : 0); /* past " dkim=" */
-	journal_append(n->journal, &ev);
 }
 
 static void
@@ -1125,7 +1135,6 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		    s->authed ? s->user : "", s->from.addr, s->nrcpts,
 		    s->data.size, msgid[0] != '\0' ? msgid : "-",
 		    s->tls ? "yes" : "no", dkim);
-		journal_received(s, qid, msgid);
 	} else if (spool_last_errno(n->spool) == ENOSPC)
 		/* RFC 3463: 4.3.1 mail system full */
 		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 452, "4.3.1",

@@ -417,6 +417,8 @@ job_free(struct spool_job *j)
 		close(j->spill_fd);
 	free(j->spill_path);
 	spool_ent_free(j->ent);
+	if (j->note != NULL)
+		j->note->drop(j->note);
 	free(j);
 }
 
@@ -840,6 +842,22 @@ void
 spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
     spool_commit_cb cb, uint64_t cookie)
 {
+	spool_msg_commit_note(m, env, cb, cookie, NULL);
+}
+
+void
+spool_set_sync_hooks(
+    struct spool *s, void (*begin)(void *), void (*end)(void *), void *arg)
+{
+	s->sync_begin = begin;
+	s->sync_end = end;
+	s->sync_arg = arg;
+}
+
+void
+spool_msg_commit_note(struct spool_msg *m, const struct spool_envelope *env,
+    spool_commit_cb cb, uint64_t cookie, struct spool_note *note)
+{
 	struct spool *s = m->spool;
 	struct spool_job *j;
 	uint8_t *tail = NULL;
@@ -847,6 +865,7 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		fatalx("spool: out of memory");
+	j->note = note;
 	j->kind = SPOOL_JOB_WRITE;
 	j->type = SPOOL_REC_MSG;
 	j->id = m->id;

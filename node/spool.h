@@ -64,6 +64,25 @@ typedef void (*spool_commit_cb)(uint64_t cookie, const char *queue_id, bool ok);
 void spool_msg_commit(struct spool_msg *, const struct spool_envelope *,
     spool_commit_cb, uint64_t cookie);
 
+/* A record to make durable with a message (the node's received event, in
+ * its event journal): the flush worker calls write() once the message's
+ * record is written, before the batch's fdatasync, then the sync hook
+ * after that fdatasync and before the commit callback says ok.  drop()
+ * frees a note whose message failed before it was written.  Each frees
+ * the note. */
+struct spool_note {
+	void (*write)(struct spool_note *);
+	void (*drop)(struct spool_note *);
+};
+/* Make the notes durable: the flush worker calls begin() just before an
+ * fdatasync that covers notes and end() after it, so the two syncs run
+ * side by side; end() returns once the notes are durable. */
+void spool_set_sync_hooks(struct spool *, void (*begin)(void *arg),
+    void (*end)(void *arg), void *arg);
+/* spool_msg_commit with a note (NULL: none); the spool owns it. */
+void spool_msg_commit_note(struct spool_msg *, const struct spool_envelope *,
+    spool_commit_cb, uint64_t cookie, struct spool_note *);
+
 /*
  * Additions (the delivery engine, queue listing, tests).
  *

@@ -175,18 +175,28 @@ static void
 batch_sync(struct spool *s, struct spool_jobs *out)
 {
 	struct spool_job *j;
-	bool any = false;
+	bool any = false, noted = false;
 	int ok;
 
 	STAILQ_FOREACH(j, out, entry)
 	{
 		if (j->unsynced)
 			any = true;
+		if (j->unsynced && j->noted)
+			noted = true;
 	}
 	if (!any)
 		return;
+	/* The notes written with these records (received events in the
+	 * node's journal) are made durable alongside, before any of them is
+	 * acknowledged. */
+	noted = noted && s->sync_begin != NULL;
+	if (noted)
+		s->sync_begin(s->sync_arg);
 	ok = fdatasync(s->w_fd) == 0;
 	s->n_flushes++;
+	if (noted)
+		s->sync_end(s->sync_arg);
 	if (!ok) {
 		/* After a failed fsync the page cache cannot be trusted:
 		 * nothing in this window is acknowledged. */
@@ -230,6 +240,11 @@ job_write(struct spool *s, struct spool_job *j, struct spool_jobs *out)
 		return;
 	}
 	j->unsynced = true;
+	if (j->note != NULL) {
+		j->note->write(j->note);
+		j->note = NULL;
+		j->noted = true;
+	}
 }
 
 /* Deadline for held bookkeeping: lazy_sync_ms from now (the clock of

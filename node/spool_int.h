@@ -145,6 +145,8 @@ struct spool_job {
 	spool_commit_cb commit_cb;
 	spool_done_cb done_cb;
 	uint64_t cookie;
+	struct spool_note *note; /* MSG: written with it (spool.h) */
+	bool noted;              /* worker: its note was written */
 	STAILQ_ENTRY(spool_job) entry;
 };
 STAILQ_HEAD(spool_jobs, spool_job);
@@ -191,6 +193,11 @@ struct spool {
 	bool stopping;          /* under mu */
 	int efd;                /* eventfd: done is non-empty */
 	struct event *ev_done;
+
+	/* Called by the worker after an fdatasync that covered notes. */
+	void (*sync_begin)(void *);
+	void (*sync_end)(void *);
+	void *sync_arg;
 
 	/* Worker-only segment writer. */
 	int w_fd;

@@ -760,6 +760,81 @@ test_dump(void **state)
 	assert_null(spool_open(f->base, f->dir, NULL));
 }
 
+/* A note (the node's received event) is written after its message's
+ * record and made durable by the sync hooks around the batch's fdatasync
+ * before the commit callback says ok: write, begin, end, callback. */
+static char note_log[16];
+
+static void
+note_log_add(char c)
+{
+	size_t n = strlen(note_log);
+
+	if (n + 1 < sizeof(note_log))
+		note_log[n] = c;
+}
+
+static void
+note_write(struct spool_note *n)
+{
+	note_log_add('w');
+	free(n);
+}
+
+static void
+note_drop(struct spool_note *n)
+{
+	note_log_add('d');
+	free(n);
+}
+
+static void
+note_sync_begin(void *arg)
+{
+	assert_ptr_equal(arg, note_log);
+	note_log_add('b');
+}
+
+static void
+note_sync_end(void *arg)
+{
+	assert_ptr_equal(arg, note_log);
+	note_log_add('e');
+}
+
+static void
+note_commit_cb(uint64_t cookie, const char *qid, bool ok)
+{
+	note_log_add(ok ? 'c' : 'f');
+	commit_cb(cookie, qid, ok);
+}
+
+static void
+test_note(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope e = env_for("s@example.com");
+	struct spool_msg *m;
+	struct spool_note *n;
+
+	memset(note_log, 0, sizeof(note_log));
+	spool_set_sync_hooks(f->s, note_sync_begin, note_sync_end, note_log);
+	assert_non_null(m = spool_msg_new(f->s));
+	assert_int_equal(spool_msg_write(m, "hi\r\n", 4), 0);
+	assert_non_null(n = calloc(1, sizeof(*n)));
+	n->write = note_write;
+	n->drop = note_drop;
+	spool_msg_commit_note(m, &e, note_commit_cb, 1, n);
+	wait_cbs(f, 1);
+	assert_string_equal(note_log, "wbec");
+	/* without a note: no write, no sync */
+	assert_non_null(m = spool_msg_new(f->s));
+	assert_int_equal(spool_msg_write(m, "hi\r\n", 4), 0);
+	spool_msg_commit_note(m, &e, note_commit_cb, 2, NULL);
+	wait_cbs(f, 2);
+	assert_string_equal(note_log, "wbecc");
+}
+
 int
 main(void)
 {
@@ -771,6 +846,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_null_sender_empty_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_note, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tmp_cleaned, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_spill, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
