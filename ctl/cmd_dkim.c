@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "dkim_dns.h"
 #include "dkim_key.h"
 #include "output.h"
 #include "policy_check.h"
@@ -453,6 +454,92 @@ cmd_dkim_list(struct ctl *ctl, int argc, char **argv)
 		table_print(&t, stdout);
 	}
 	sluice__policy__free_unpacked(p, NULL);
+	return 0;
+}
+
+/* check: each stored key against its published record. */
+int
+cmd_dkim_check(struct ctl *ctl, int argc, char **argv)
+{
+	static const char use[] =
+	    "dkim check DOMAIN [--selector S] [--resolver IP[:PORT],...]";
+	const char *sel = NULL, *servers = NULL;
+	Sluice__Policy *p;
+	struct table t;
+	struct json j;
+	size_t n = 0, bad = 0;
+
+	if (argc < 1 || argv[0][0] == '-')
+		ctl_usage(use);
+	for (int i = 1; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--selector") == 0)
+			sel = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--resolver") == 0)
+			servers = argv[++i];
+		else
+			ctl_usage(use);
+	}
+	p = admin_policy_get(ctl, 0);
+	if (ctl->json) {
+		json_init(&j, stdout);
+		json_array_begin(&j, NULL);
+	} else
+		table_init(&t, 3, "RECORD", "STATUS", "DETAIL");
+	for (size_t i = 0; i < p->n_dkim; i++) {
+		const Sluice__DkimKey *k = p->dkim[i];
+		char name[600], err[300] = "", *txt = NULL;
+		const char *status = "ok", *why = "";
+
+		if (strcasecmp(k->domain, argv[0]) != 0 ||
+		    (sel && strcasecmp(k->selector, sel) != 0))
+			continue;
+		n++;
+		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector,
+		    k->domain);
+		switch (dkim_dns_txt(servers, name, &txt, err, sizeof(err))) {
+		case DKIM_DNS_FOUND:
+			if (k->public_key[0] == '\0') {
+				status = "unknown";
+				why = "no public key stored (added by an older "
+				      "sluicectl)";
+			} else if ((why = dkim_dns_compare(txt, k->algorithm,
+			                k->public_key)) != NULL)
+				status = "mismatch";
+			else
+				why = "published record matches the key";
+			break;
+		case DKIM_DNS_NONE:
+			status = "missing";
+			why = "no TXT record: publish `sluicectl dkim dns`";
+			break;
+		case DKIM_DNS_ERROR:
+			status = "error";
+			why = err;
+			break;
+		}
+		bad += strcmp(status, "ok") != 0;
+		if (ctl->json) {
+			json_object_begin(&j, NULL);
+			json_str(&j, "name", name);
+			json_str(&j, "status", status);
+			json_str(&j, "detail", why);
+			json_object_end(&j);
+		} else
+			table_row(&t, name, status, why);
+		free(txt);
+	}
+	if (ctl->json) {
+		json_array_end(&j);
+		printf("\n");
+	} else
+		table_print(&t, stdout);
+	sluice__policy__free_unpacked(p, NULL);
+	if (n == 0)
+		ctl_die("no DKIM key for %s", argv[0]);
+	if (bad > 0)
+		ctl_die("%zu of %zu DKIM record(s) of %s do not match the "
+		        "stored keys",
+		    bad, n, argv[0]);
 	return 0;
 }
 

@@ -55,6 +55,8 @@ static const struct cmd cmds[] = {
     {{"dkim", "rotate"}, cmd_dkim_rotate,
         "DOMAIN [--selector S] [--algorithm rsa|ed25519]"},
     {{"dkim", "dns"}, cmd_dkim_dns, "DOMAIN [--selector S]"},
+    {{"dkim", "check"}, cmd_dkim_check,
+        "DOMAIN [--selector S] [--resolver IP[:PORT],...]"},
     {{"route", "set"}, cmd_route_set, "PATTERN HOP[,HOP...] [HOP[,HOP...]]..."},
     {{"route", "del"}, cmd_route_del, "PATTERN"},
     {{"route", "list"}, cmd_route_list, ""},

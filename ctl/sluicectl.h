@@ -61,6 +61,7 @@ int cmd_dkim_list(struct ctl *, int, char **);
 int cmd_dkim_del(struct ctl *, int, char **);
 int cmd_dkim_rotate(struct ctl *, int, char **);
 int cmd_dkim_dns(struct ctl *, int, char **);
+int cmd_dkim_check(struct ctl *, int, char **);
 int cmd_route_set(struct ctl *, int, char **);
 int cmd_route_del(struct ctl *, int, char **);
 int cmd_route_list(struct ctl *, int, char **);

@@ -17,6 +17,7 @@
 """
 import os
 import re
+import shutil
 import smtplib
 import sys
 
@@ -24,8 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 import dkimkit  # noqa: E402
-from fleetkit import (FleetOps, Upstream, http_get,  # noqa: E402
+from fleetkit import (FleetOps, Upstream, free_port, http_get,  # noqa
                       parse_prometheus, sample, wait_until)
+from fleet import Proc  # noqa: E402
 
 
 def one_line_error(r, what):
@@ -186,6 +188,37 @@ def main():
         ok, out = dkimkit.verify(new, paths, f.dir)
         assert ok, out
 
+        # -- dkim check against a real DNS server (dnsmasq): the RSA
+        # record published (in 255-octet strings), the Ed25519 one with
+        # another key, then not at all
+        (rsa_name,) = [k for k in new if k.startswith("r")]
+        (ed_name,) = [k for k in new if k.startswith("e")]
+        other = dkimkit.txt_record(pem, "ed25519")   # e1's, not the new
+        dport = free_port()
+        dns = dnsmasq(f.dir, dport, {rsa_name: new[rsa_name],
+                                     ed_name: other})
+        try:
+            res = "127.0.0.1:%d" % dport
+            r = f.ctl("dkim", "check", "example.com", "--resolver", res,
+                      check=False)
+            one_line_error(r, "check with a mismatch")
+            assert re.search(r"%s\s+ok" % rsa_name[:-1], r.stdout), r.stdout
+            assert re.search(r"%s\s+mismatch\s+p= is another key"
+                             % ed_name[:-1], r.stdout), r.stdout
+            j = f.ctl_json("dkim", "check", "example.com", "--selector",
+                           rsa_name.split(".")[0], "--resolver", res)
+            assert [x["status"] for x in j] == ["ok"], j
+        finally:
+            dns.stop()
+        dns = dnsmasq(f.dir, dport, {})
+        try:
+            r = f.ctl("dkim", "check", "example.com", "--resolver",
+                      "127.0.0.1:%d" % dport, check=False)
+            one_line_error(r, "check with nothing published")
+            assert r.stdout.count("missing") == 2, r.stdout
+        finally:
+            dns.stop()
+
         # -- the private key never comes back out
         body = "".join(pem.splitlines()[1:-1])
         outs = [f.ctl("policy", "export").stdout,
@@ -199,6 +232,23 @@ def main():
         assert f.ctl_json("dkim", "list")["dkim"] == []
     print("dkim fleet: keys managed, signatures verify after failover, "
           "export/apply keep keys, rotation signs with both")
+
+
+def dnsmasq(d, port, records):
+    """A DNS server on loopback serving TXT records {name.: value}."""
+    args = [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--no-daemon",
+            "--port=%d" % port, "--listen-address=127.0.0.1",
+            "--bind-interfaces", "--no-resolv", "--no-hosts",
+            "--conf-file=/dev/null", "--local=/example.com/",
+            "--user=root" if os.geteuid() == 0 else
+            "--user=%s" % os.environ.get("USER", "nobody")]
+    for name, value in records.items():
+        chunks = [value[i:i + 255] for i in range(0, len(value), 255)]
+        args.append("--txt-record=" + ",".join([name.rstrip(".")] + chunks))
+    p = Proc(args, os.path.join(d, "dnsmasq-%d.log" % port)).start()
+    wait_until(lambda: p.alive() and "started" in p.output(), 10,
+               "dnsmasq up")
+    return p
 
 
 def send_raw(f, name, data):
