@@ -203,6 +203,40 @@ test_hops_and_routes(void **state)
 	assert_int_equal(s.n, 3);
 }
 
+/* Issue 10: a hop whose replies say our credentials/config or our
+ * provider account are wrong is an alert of its own, per node and hop;
+ * a throttled hop is not. */
+static void
+test_hop_scope_alerts(void **state)
+{
+	Sluice__HopMetrics h1 = SLUICE__HOP_METRICS__INIT,
+	                   h2 = SLUICE__HOP_METRICS__INIT,
+	                   h3 = SLUICE__HOP_METRICS__INIT;
+	Sluice__HopMetrics *hops[3] = {&h1, &h2, &h3};
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	struct health_node nodes[1] = {{"a", false, 10, &m, 0, 0, 0}};
+	struct health_input in = {nodes, 1, NULL, 600, 60000};
+	struct seen s = {0};
+
+	(void)state;
+	h1.name = S("sendgrid");
+	h1.alert_scope = S("hop-config");
+	h1.alert_reply = S("550 Unauthenticated senders not allowed");
+	h2.name = S("ses");
+	h2.alert_scope = S("account");
+	h2.alert_reply = S("554 Message rejected: Sending paused for this "
+	                   "account.");
+	h3.name = S("m365");
+	h3.throttled = true;
+	h3.throttled_for_s = 3600;
+	m.hops = hops;
+	m.n_hops = 3;
+	health_evaluate(&in, collect, &s);
+	assert_true(has(&s, "hop_config a/sendgrid"));
+	assert_true(has(&s, "hop_account a/ses"));
+	assert_int_equal(s.n, 2);
+}
+
 /* Bursts by IP and by user are summed over fresh nodes; a silent node's
  * stale counts do not add. */
 static void
@@ -281,6 +315,7 @@ main(void)
 	    cmocka_unit_test(test_quarantine),
 	    cmocka_unit_test(test_thresholds),
 	    cmocka_unit_test(test_hops_and_routes),
+	    cmocka_unit_test(test_hop_scope_alerts),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_auth_bursts),
 	};
