@@ -4,6 +4,7 @@ open-loop load, the fleet beside Postfix and the direct path, interleaved.
 
     bench/latency.py [--build build] [--node-before PATH] [--secs 15]
                      [--reps 2] [--sizes 1024,20480] [--load 0.5]
+                     [--rate N (the same offered rate for every system)]
 
 Parts (each its own process, so neither side of the measurement shares an
 interpreter with the other):
@@ -549,6 +550,10 @@ def orchestrate(a):
         rates = {}
         for size in sizes:
             top = 0
+            if a.rate > 0:  # one offered rate for every system
+                for name in list(systems) + ["direct"]:
+                    rates[(name, size)] = int(a.rate)
+                continue
             for name, port in systems.items():
                 sat = saturation(port, size, sink_path, a.sat_msgs)
                 rates[(name, size)] = max(1, int(sat * a.load))
@@ -618,6 +623,9 @@ def main():
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--sizes", default="1024,20480")
     ap.add_argument("--load", type=float, default=0.5)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="offer this rate to every system (no saturation "
+                    "runs)")
     ap.add_argument("--sat-msgs", type=int, default=6000)
     ap.add_argument("--no-postfix", action="store_true")
     ap.add_argument("--no-sluice", action="store_true")

@@ -9,7 +9,8 @@
  * removal: nothing waits on them to answer a client) are written at once
  * but their sync waits for the next batch that holds a commit, or
  * lazy_sync_ms (default 20) at most: with delivery running beside ingest, a
- * commit then never queues behind a sync of delivery bookkeeping.  A crash of
+ * commit no longer queues behind a sync made only for delivery bookkeeping
+ * (except the timed one, after lazy_sync_ms without a commit).  A crash of
  * the process loses nothing written (the page cache survives it); a
  * power cut may undo the last lazy_sync_ms of bookkeeping, which the
  * delivery engine redoes (at least once, as before).  A failed write or sync
@@ -261,6 +262,17 @@ lazy_deadline(const struct spool *s, struct timespec *ts)
 	}
 }
 
+static bool
+lazy_due(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec &&
+	           now.tv_nsec >= deadline->tv_nsec);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -287,7 +299,10 @@ worker_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
-		eager = s->stopping || timed_out;
+		/* A stream of bookkeeping alone must not postpone its own
+		 * sync for ever: the deadline holds whether or not we slept. */
+		eager = s->stopping || timed_out ||
+		        (!STAILQ_EMPTY(&held) && lazy_due(&deadline));
 		STAILQ_INIT(&out);
 		STAILQ_CONCAT(&out, &held); /* written already */
 		STAILQ_CONCAT(&out, &s->todo);
