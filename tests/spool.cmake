@@ -27,8 +27,12 @@ endforeach()
 
 sluice_scenario_test(spool_crash spool/test_spool_crash.py 120)
 
-# Benchmarks (not tests): build/tests/fsync_rate, build/tests/spool_ingest,
+# Benchmarks (not tests): build/tests/data_reader, build/tests/fsync_rate,
+# build/tests/spool_ingest,
 # build/tests/spool_fill (bench/deferred.sh).
+add_executable(data_reader ${PROJECT_SOURCE_DIR}/bench/data_reader.c
+	${PROJECT_SOURCE_DIR}/node/smtp_parse.c)
+target_include_directories(data_reader PRIVATE ${PROJECT_SOURCE_DIR}/node)
 add_executable(fsync_rate ${PROJECT_SOURCE_DIR}/bench/fsync_rate.c)
 target_link_libraries(fsync_rate PRIVATE Threads::Threads)
 add_executable(spool_ingest ${PROJECT_SOURCE_DIR}/bench/spool_ingest.c
