@@ -25,8 +25,66 @@
 
 struct rpc_server {
 	nng_socket sock;
+	nng_listener listener;
 	char url[256];
+	/* TLS handshake failures seen in the listener's statistics. */
+	uint64_t seen_auth, seen_proto;
+	int64_t checked_at;
 };
+
+/* ------------------------------------------- connection failure reasons
+ *
+ * nng 1.5 reports nothing about a connection that fails before it is a
+ * pipe: no pipe event, no callback.  Its statistics count them, per
+ * dialer and per listener, by kind ("auth" for a TLS handshake that
+ * failed on certificates, "refused", "proto", "timeout"), which is all
+ * there is: neither the mbed TLS reason (unknown CA, no certificate,
+ * expired are all "auth") nor, on a listener, the peer's address. */
+
+struct rpc_conn_stats {
+	uint64_t auth, refused, proto, timeout;
+};
+
+/* Direct children only: nng 1.5's nng_stat_find() and
+ * nng_stat_find_listener() search too widely and may answer with another
+ * object's counter. */
+static uint64_t
+rpc_stat_value(nng_stat *parent, const char *name)
+{
+	nng_stat *st;
+
+	for (st = parent != NULL ? nng_stat_child(parent) : NULL; st != NULL;
+	     st = nng_stat_next(st))
+		if (strcmp(nng_stat_name(st), name) == 0)
+			return nng_stat_value(st);
+	return 0;
+}
+
+/* The statistics of the listener or dialer ("listener", "dialer") id. */
+static nng_stat *
+rpc_stat_scope(nng_stat *root, const char *kind, int id)
+{
+	nng_stat *st;
+
+	for (st = nng_stat_child(root); st != NULL; st = nng_stat_next(st))
+		if (strcmp(nng_stat_name(st), kind) == 0 &&
+		    rpc_stat_value(st, "id") == (uint64_t)id)
+			return st;
+	return NULL;
+}
+
+static void
+rpc_conn_stats(nng_stat *st, struct rpc_conn_stats *out)
+{
+	out->auth = rpc_stat_value(st, "auth");
+	out->refused = rpc_stat_value(st, "refused");
+	out->proto = rpc_stat_value(st, "proto");
+	out->timeout = rpc_stat_value(st, "timeout");
+}
+
+#define RPC_WHY_AUTH                                                           \
+	"TLS handshake failed: a certificate was not accepted (unknown CA, "   \
+	"none, or expired; by this side or the peer)"
 
 uint8_t *
 rpc_pack(const ProtobufCMessage *msg, size_t *len)
@@ -340,6 +398,8 @@ rpc_now_ms(void)
 struct rpc_endpoint {
 	struct rpc_client *c;
 	nng_socket sock;
+	nng_dialer dialer;
+	struct rpc_conn_stats seen; /* caller's thread only */
 	nng_aio *aio;
 	char url[256];
 	atomic_int pipes; /* live connections (pipe notifications) */
@@ -569,7 +629,48 @@ rpc_ep_open(struct rpc_client *c, struct rpc_endpoint *e, const char *url,
 		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
 		return -1;
 	}
+	e->dialer = d;
 	return 0;
+}
+
+/* Appends to err why endpoints without a connection failed to connect
+ * since the last call: "; tls+tcp://h:p: TLS handshake failed ...". */
+static void
+rpc_client_why(struct rpc_client *c, char *err, size_t errlen)
+{
+	struct rpc_conn_stats now, *was;
+	struct rpc_endpoint *e;
+	nng_stat *all;
+	size_t i, len;
+	const char *why;
+
+	if (nng_stats_get(&all) != 0)
+		return;
+	for (i = 0; i < c->nep; i++) {
+		e = &c->ep[i];
+		was = &e->seen;
+		rpc_conn_stats(
+		    rpc_stat_scope(all, "dialer", nng_dialer_id(e->dialer)),
+		    &now);
+		why = NULL;
+		if (atomic_load(&e->pipes) > 0)
+			why = NULL;
+		else if (now.auth > was->auth)
+			why = RPC_WHY_AUTH;
+		else if (now.refused > was->refused)
+			why = "connection refused";
+		else if (now.proto > was->proto)
+			why = "protocol error (not a sluice controller, or TLS "
+			      "on one side only?)";
+		else if (now.timeout > was->timeout)
+			why = "connection timed out";
+		*was = now;
+		len = strlen(err);
+		if (why != NULL && len < errlen)
+			snprintf(
+			    err + len, errlen - len, "; %s: %s", e->url, why);
+	}
+	nng_stats_free(all);
 }
 
 struct rpc_client *
@@ -742,8 +843,11 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
 	}
 	pthread_mutex_unlock(&c->mu);
 	free(body);
-	if (m == NULL)
+	if (m == NULL) {
+		if (!c->aborted)
+			rpc_client_why(c, err, errlen);
 		return -1;
+	}
 	*reply = protobuf_c_message_unpack(
 	    reply_desc, NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
@@ -847,6 +951,7 @@ rpc_server_open_tls(const char *url, int ipc_mode, const struct rpc_tls *tls,
 		    nng_strerror(rv));
 		goto fail;
 	}
+	s->listener = l;
 	return s;
 fail:
 	nng_close(s->sock);
@@ -885,6 +990,41 @@ rpc_peer_of(nng_msg *m, struct rpc_peer *peer)
 	}
 }
 
+/* Every RPC_FAILURES_MS: log the connections the listener refused in
+ * the handshake meanwhile, one line, with what nng tells (see above). */
+#define RPC_FAILURES_MS 5000
+
+static void
+rpc_server_failures(struct rpc_server *s)
+{
+	struct rpc_conn_stats now;
+	int64_t t = rpc_now_ms();
+	nng_stat *all;
+
+	if (t - s->checked_at < RPC_FAILURES_MS || nng_stats_get(&all) != 0)
+		return;
+	rpc_conn_stats(
+	    rpc_stat_scope(all, "listener", nng_listener_id(s->listener)),
+	    &now);
+	nng_stats_free(all);
+	if (s->checked_at != 0 && now.auth > s->seen_auth)
+		log_warnx("rpc %s: %" PRIu64 " connection(s) refused in the "
+		          "last %d s: " RPC_WHY_AUTH "; nng 1.5 does not give "
+		          "the peer's address",
+		    s->url, now.auth - s->seen_auth,
+		    (int)((t - s->checked_at + 500) / 1000));
+	if (s->checked_at != 0 && now.proto > s->seen_proto)
+		log_warnx("rpc %s: %" PRIu64 " connection(s) failed in the "
+		          "last %d s: protocol error (plain TCP to a TLS "
+		          "listener, or not an nng peer); nng 1.5 does not "
+		          "give the peer's address",
+		    s->url, now.proto - s->seen_proto,
+		    (int)((t - s->checked_at + 500) / 1000));
+	s->seen_auth = now.auth;
+	s->seen_proto = now.proto;
+	s->checked_at = t;
+}
+
 void
 rpc_server_serve(struct rpc_server *s, rpc_handler fn, void *arg,
     volatile sig_atomic_t *stop)
@@ -896,6 +1036,7 @@ rpc_server_serve(struct rpc_server *s, rpc_handler fn, void *arg,
 	int rv;
 
 	while (!*stop) {
+		rpc_server_failures(s);
 		if ((rv = nng_recvmsg(s->sock, &m, 0)) != 0) {
 			if (rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED)
 				log_warnx("rpc %s: receive: %s", s->url,

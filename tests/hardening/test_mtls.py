@@ -16,6 +16,7 @@ controller on the same database with a tls+tcp:// admin endpoint (admin CA).
   certificate: a node's certificate (fleet CA) is refused.
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -130,7 +131,19 @@ def main():
         f.start_node("edge-2", extra=tls_node % (fleet_ca, rogue_pem))
         f.start_node("edge-3", extra=tls_node % (
             pki.path("rogue-ca.crt"), edge_pem))
-        time.sleep(3)  # 15 heartbeats
+        # Both sides log the failed handshakes with what nng 1.5 tells:
+        # the node the controller's URL and the kind of failure, the
+        # controller its listener and how many (no peer address in nng).
+        for name in ("edge-2", "edge-3"):
+            wait_until(lambda: "%s: TLS handshake failed: a certificate "
+                       "was not accepted" % f.node_url
+                       in f.nodes[name].output(), timeout=20,
+                       what="%s logs the failed handshake" % name)
+        wait_until(lambda: re.search(
+            r"rpc %s: \d+ connection\(s\) refused in the last \d+ s: "
+            r"TLS handshake failed" % re.escape(f.node_url),
+            f.controllers[0].output()), timeout=20,
+            what="the controller logs the refused handshakes")
         for name in ("edge-2", "edge-3"):
             st = f.node_status(name)
             assert st["state"] == "new", (name, st)
