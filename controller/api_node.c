@@ -338,6 +338,36 @@ api_node_policy_check(struct api *a, uint64_t id, const char *name,
 		    name, why);
 }
 
+/* The node acknowledged its events up to acked and still retains those
+ * from retained_from on (0: none).  When this database has fewer than were
+ * acknowledged (a failover to a standby that had not received the last
+ * commits), *rewind is set with what it has: the node sends the retained
+ * ones after it again.  One query, and only for nodes that retain
+ * something (they acknowledged events in the last window). */
+static int
+api_node_events_check(struct api *a, uint64_t id, const char *name,
+    uint64_t acked, uint64_t retained_from, protobuf_c_boolean *rewind,
+    uint64_t *stored)
+{
+	int rc;
+
+	*rewind = false;
+	*stored = 0;
+	if (retained_from == 0 || acked == 0 || retained_from > acked)
+		return STORE_OK;
+	if ((rc = store_event_max_seq(a->store, id, stored)) != STORE_OK)
+		return rc;
+	if (*stored >= acked)
+		return STORE_OK;
+	*rewind = true;
+	log_warnx("node %s: this database has its events up to seq %" PRIu64
+	          " but %" PRIu64 " were acknowledged (lost in a failover?); "
+	          "the node sends them again from seq %" PRIu64,
+	    name, *stored, acked,
+	    *stored + 1 > retained_from ? *stored + 1 : retained_from);
+	return STORE_OK;
+}
+
 static int
 api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
     const Sluice__HeartbeatRequest *req, struct api_node_out *o,
@@ -382,6 +412,12 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	    api_printable(req->auth->node_name, name, sizeof(name)), req, head,
 	    o->head_hash);
 	sluice__heartbeat_reply__init(hb);
+	if ((rc = api_node_events_check(a, id, name, req->events_acked_seq,
+	         req->events_retained_from, &hb->events_rewind,
+	         &hb->events_stored_seq)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
 	hb->policy_version = head;
 	hb->policy_hash = o->head_hash;
 	/* The drain flag is the command: repeat it until the node's metrics
@@ -498,6 +534,7 @@ api_node_report_events(struct api *a, const struct rpc_peer *peer,
 	Sluice__ReportEventsReply *re = &o->report_events;
 	uint64_t id, max = 0;
 	size_t i, quarantined;
+	char name[80];
 	int rc;
 
 	if (api_node_auth(a, peer, req->auth, &id, e) == -1)
@@ -518,6 +555,20 @@ api_node_report_events(struct api *a, const struct rpc_peer *peer,
 		if (req->events[i]->seq > max)
 			max = req->events[i]->seq;
 	}
+	sluice__report_events_reply__init(re);
+	/* A batch after a gap the node can fill: the gap first. */
+	if ((rc = api_node_events_check(a, id,
+	         api_printable(req->auth->node_name, name, sizeof(name)),
+	         req->events_acked_seq, req->events_retained_from,
+	         &re->events_rewind, &re->events_stored_seq)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
+	if (re->events_rewind) {
+		o->reply.body_case = SLUICE__NODE_REPLY__BODY_REPORT_EVENTS;
+		o->reply.report_events = re;
+		return 0;
+	}
 	if ((rc = store_event_insert(a->store, id, req->auth->node_name,
 	         req->events, req->n_events, &quarantined)) != STORE_OK) {
 		api_error_store(e, rc);
@@ -527,7 +578,6 @@ api_node_report_events(struct api *a, const struct rpc_peer *peer,
 		log_warnx("node %s: %zu of %zu events quarantined (the "
 		          "events_quarantined alert follows)",
 		    req->auth->node_name, quarantined, req->n_events);
-	sluice__report_events_reply__init(re);
 	re->acked_seq = max;
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_REPORT_EVENTS;
 	o->reply.report_events = re;

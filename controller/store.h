@@ -157,6 +157,9 @@ typedef int (*store_event_cb)(
  * broken (the node resends). */
 int store_event_insert(struct store *, uint64_t node_id, const char *node_name,
     Sluice__Event *const *events, size_t n, size_t *quarantined);
+/* The highest sequence stored for the node (quarantined events count as
+ * stored), 0 when none. */
+int store_event_max_seq(struct store *, uint64_t node_id, uint64_t *seq);
 /* Nodes with events quarantined in the last `seconds`, and how many. */
 typedef int (*store_quarantine_cb)(void *arg, const char *node, uint64_t count);
 int store_event_quarantined(

@@ -479,3 +479,27 @@ store_event_partitions(struct store *s, int64_t retention_days, int *dropped)
 	PQclear(res);
 	return STORE_OK;
 }
+
+int
+store_event_max_seq(struct store *s, uint64_t node_id, uint64_t *seq)
+{
+	char idb[24];
+	const char *vals[1] = {idb};
+	PGresult *res;
+	int rc;
+
+	snprintf(idb, sizeof(idb), "%" PRIu64, node_id);
+	*seq = 0;
+	/* one index probe per day partition (events_node_id_seq_key) */
+	if ((res = store_exec(s,
+	         "SELECT greatest((SELECT max(seq) FROM events"
+	         "  WHERE node_id = $1),"
+	         " (SELECT max(seq) FROM events_quarantine"
+	         "  WHERE node_id = $1), 0)",
+	         1, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	if (PQntuples(res) == 1)
+		*seq = (uint64_t)store_int(res, 0, 0);
+	PQclear(res);
+	return STORE_OK;
+}

@@ -8,6 +8,14 @@
  * truncated.  A torn tail record (power loss mid-append) is dropped at
  * open.  Unacknowledged events are also kept in memory for the uplink.
  *
+ * Acknowledged events are retained (on disk only; in memory just their
+ * place) for a window after their acknowledgement, time- and size-bounded
+ * (journal_set_retention): a database failover can lose rows a controller
+ * committed and acknowledged, and journal_rewind() makes them unacked
+ * again when a controller says it has less than was acknowledged.  The
+ * file is compacted once the expired records ahead of the retained ones
+ * outgrow the live part.
+ *
  * The journal shares the spool's filesystem, and a spool segment's
  * preallocation can take every free block.  So the journal reserves its
  * own blocks ahead of its end the same way (fallocate, KEEP_SIZE: the file
@@ -26,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -40,11 +49,17 @@
 /* Kept back for the delivery events of messages already accepted: a new
  * message is accepted only while its own events fit above it. */
 #define JOURNAL_FLOOR (128 * 1024)
+/* Acknowledged events kept for a failover that loses them (defaults of
+ * journal_retention_s and journal_retention_mb). */
+#define JOURNAL_RETAIN_MS    (15 * 60 * 1000)
+#define JOURNAL_RETAIN_BYTES ((size_t)64 * 1024 * 1024)
 
 struct journal_rec {
 	uint64_t seq;
-	uint8_t *buf;
+	uint8_t *buf; /* unacked: the packed event; acked: NULL */
 	size_t len;
+	off_t off;           /* of its header in the file */
+	int64_t acked_at_ms; /* retained since (monotonic) */
 };
 
 struct journal {
@@ -55,8 +70,13 @@ struct journal {
 	uint64_t next_seq;
 	uint64_t acked;
 	off_t size;
-	struct journal_rec *recs; /* unacked, in seq order */
-	size_t nrecs, caprecs;
+	/* In seq order: nacked retained acknowledged records, then the
+	 * unacknowledged ones. */
+	struct journal_rec *recs;
+	size_t nrecs, caprecs, nacked;
+	size_t retained_bytes;
+	int64_t retain_ms;
+	size_t retain_bytes;
 	bool dirty;        /* written since the last fdatasync */
 	off_t reserved_to; /* blocks owned up to here (fallocate KEEP_SIZE) */
 	bool no_reserve;   /* the filesystem cannot reserve: not enforced */
@@ -70,8 +90,18 @@ struct journal {
 
 static void *journal_syncer(void *);
 
+static int64_t
+journal_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
-journal_keep(struct journal *j, uint64_t seq, uint8_t *buf, size_t len)
+journal_keep(
+    struct journal *j, uint64_t seq, uint8_t *buf, size_t len, off_t off)
 {
 	struct journal_rec *r;
 
@@ -85,8 +115,31 @@ journal_keep(struct journal *j, uint64_t seq, uint8_t *buf, size_t len)
 	j->recs[j->nrecs].seq = seq;
 	j->recs[j->nrecs].buf = buf;
 	j->recs[j->nrecs].len = len;
+	j->recs[j->nrecs].off = off;
+	j->recs[j->nrecs].acked_at_ms = 0;
 	j->nrecs++;
 	return 0;
+}
+
+/* Under mu: acknowledged records past the window (or over the size
+ * bound, oldest first) are no longer retained. */
+static void
+journal_expire(struct journal *j, int64_t now)
+{
+	size_t i, k;
+
+	for (i = 0; i < j->nacked; i++) {
+		if (now - j->recs[i].acked_at_ms <= j->retain_ms &&
+		    j->retained_bytes <= j->retain_bytes)
+			break;
+		j->retained_bytes -= j->recs[i].len + 8;
+	}
+	if (i == 0)
+		return;
+	for (k = 0; i + k < j->nrecs; k++)
+		j->recs[k] = j->recs[i + k];
+	j->nrecs = k;
+	j->nacked -= i;
 }
 
 static uint64_t
@@ -156,13 +209,23 @@ journal_load(struct journal *j)
 		if (ev->seq >= j->next_seq)
 			j->next_seq = ev->seq + 1;
 		if (ev->seq > j->acked) {
-			if (journal_keep(j, ev->seq, buf, len) == -1) {
+			if (journal_keep(j, ev->seq, buf, len, off) == -1) {
 				free(buf);
 				sluice__event__free_unpacked(ev, NULL);
 				return -1;
 			}
-		} else
+		} else {
+			/* acknowledged before: retained for a window from
+			 * now, as nothing says when */
 			free(buf);
+			if (journal_keep(j, ev->seq, NULL, len, off) == -1) {
+				sluice__event__free_unpacked(ev, NULL);
+				return -1;
+			}
+			j->recs[j->nrecs - 1].acked_at_ms = journal_now_ms();
+			j->nacked++;
+			j->retained_bytes += len + 8;
+		}
 		sluice__event__free_unpacked(ev, NULL);
 		off += 8 + len;
 	}
@@ -242,6 +305,8 @@ journal_open(const char *dir)
 		goto fail;
 	j->acked = journal_read_ack(j->ack_path);
 	j->next_seq = j->acked + 1;
+	j->retain_ms = JOURNAL_RETAIN_MS;
+	j->retain_bytes = JOURNAL_RETAIN_BYTES;
 	if ((j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
 	         0600)) == -1) {
 		log_warn("journal %s", j->path);
@@ -267,7 +332,7 @@ journal_open(const char *dir)
 		goto fail;
 	}
 	log_info("journal %s: %zu unacknowledged events, next seq %" PRIu64,
-	    j->path, j->nrecs, j->next_seq);
+	    j->path, j->nrecs - j->nacked, j->next_seq);
 	return j;
 fail:
 	free(j->path);
@@ -337,7 +402,7 @@ journal_append(struct journal *j, Sluice__Event *ev)
 		j->reserved_to = j->size; /* the write took blocks itself */
 	j->dirty = true;
 	memmove(rec, rec + 8, n);
-	if (journal_keep(j, ev->seq, rec, n) == -1) {
+	if (journal_keep(j, ev->seq, rec, n, j->size - (off_t)(n + 8)) == -1) {
 		free(rec);
 		goto out;
 	}
@@ -461,13 +526,13 @@ journal_pending(struct journal *j, size_t max, Sluice__Event ***out)
 		(void)fdatasync(j->fd);
 		j->dirty = false;
 	}
-	if (j->nrecs == 0)
+	if (j->nrecs == j->nacked)
 		goto out;
-	if (max > j->nrecs)
-		max = j->nrecs;
+	if (max > j->nrecs - j->nacked)
+		max = j->nrecs - j->nacked;
 	if ((evs = calloc(max, sizeof(*evs))) == NULL)
 		goto out;
-	for (i = 0; i < max; i++) {
+	for (i = j->nacked; i < j->nacked + max; i++) {
 		evs[n] =
 		    sluice__event__unpack(NULL, j->recs[i].len, j->recs[i].buf);
 		if (evs[n] != NULL)
@@ -489,10 +554,58 @@ journal_batch_free(Sluice__Event **evs, size_t n)
 	free(evs);
 }
 
+/* Under mu: the file from the first kept record on moves to the start
+ * of a new file (tmp, fsync, rename), so expired records give their space
+ * back.  On failure everything stays as it was. */
+static void
+journal_compact(struct journal *j)
+{
+	char tmp[4200];
+	off_t base = j->recs[0].off, pos;
+	uint8_t buf[65536];
+	ssize_t r;
+	size_t i;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", j->path);
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+	         0600)) == -1) {
+		log_warn("journal %s: compact", tmp);
+		return;
+	}
+	for (pos = base; pos < j->size; pos += r) {
+		r = pread(j->fd, buf,
+		    (size_t)(j->size - pos) < sizeof(buf)
+		        ? (size_t)(j->size - pos)
+		        : sizeof(buf),
+		    pos);
+		if (r <= 0 || write(fd, buf, (size_t)r) != r)
+			goto fail;
+	}
+	/* The syncer thread may be in fdatasync(j->fd): the descriptor
+	 * number stays, dup3 swaps the file under it in one step. */
+	if (fdatasync(fd) == -1 || rename(tmp, j->path) == -1 ||
+	    dup3(fd, j->fd, O_CLOEXEC) == -1)
+		goto fail;
+	close(fd);
+	j->size -= base;
+	j->reserved_to = j->size;
+	j->dirty = false;
+	for (i = 0; i < j->nrecs; i++)
+		j->recs[i].off -= base;
+	(void)journal_reserve(j);
+	return;
+fail:
+	log_warn("journal %s: compact", tmp);
+	close(fd);
+	unlink(tmp);
+}
+
 void
 journal_ack(struct journal *j, uint64_t upto)
 {
-	size_t i, k;
+	int64_t now;
+	size_t i;
 
 	pthread_mutex_lock(&j->mu);
 	if (upto <= j->acked) {
@@ -501,14 +614,18 @@ journal_ack(struct journal *j, uint64_t upto)
 	}
 	if (upto >= j->next_seq)
 		upto = j->next_seq - 1;
-	for (i = 0; i < j->nrecs && j->recs[i].seq <= upto; i++)
+	now = journal_now_ms();
+	for (i = j->nacked; i < j->nrecs && j->recs[i].seq <= upto; i++) {
 		free(j->recs[i].buf);
-	for (k = 0; i + k < j->nrecs; k++)
-		j->recs[k] = j->recs[i + k];
-	j->nrecs = k;
+		j->recs[i].buf = NULL;
+		j->recs[i].acked_at_ms = now;
+		j->retained_bytes += j->recs[i].len + 8;
+	}
+	j->nacked = i;
 	if (journal_write_ack(j, upto) == -1)
 		log_warn("journal %s: ack", j->ack_path);
 	j->acked = upto;
+	journal_expire(j, now);
 	if (j->nrecs == 0 && j->size > JOURNAL_TRUNCATE_AT) {
 		/* Frees the reserved blocks too: take a new reservation. */
 		if (ftruncate(j->fd, 0) == 0) {
@@ -516,7 +633,9 @@ journal_ack(struct journal *j, uint64_t upto)
 			j->reserved_to = 0;
 			(void)journal_reserve(j);
 		}
-	}
+	} else if (j->nrecs > 0 && j->recs[0].off > JOURNAL_TRUNCATE_AT &&
+	           j->recs[0].off > j->size - j->recs[0].off)
+		journal_compact(j);
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -526,7 +645,73 @@ journal_unacked(struct journal *j)
 	uint64_t n;
 
 	pthread_mutex_lock(&j->mu);
-	n = j->nrecs;
+	n = j->nrecs - j->nacked;
 	pthread_mutex_unlock(&j->mu);
 	return n;
+}
+
+void
+journal_set_retention(struct journal *j, int64_t ms, size_t bytes)
+{
+	pthread_mutex_lock(&j->mu);
+	j->retain_ms = ms;
+	j->retain_bytes = bytes;
+	journal_expire(j, journal_now_ms());
+	pthread_mutex_unlock(&j->mu);
+}
+
+int64_t
+journal_rewind(struct journal *j, uint64_t stored, uint64_t *lost_from)
+{
+	struct journal_rec *r;
+	int64_t n = 0;
+	size_t i, first;
+
+	*lost_from = 0;
+	pthread_mutex_lock(&j->mu);
+	if (stored >= j->acked) {
+		pthread_mutex_unlock(&j->mu);
+		return 0;
+	}
+	/* Acknowledged records past stored, in the window: unacked again,
+	 * read back from the file. */
+	for (i = 0; i < j->nacked && j->recs[i].seq <= stored; i++)
+		;
+	if ((i < j->nrecs ? j->recs[i].seq : j->next_seq) > stored + 1)
+		*lost_from = stored + 1; /* expired: gone for good */
+	for (first = i; i < j->nacked; i++) {
+		r = &j->recs[i];
+		if ((r->buf = malloc(r->len)) == NULL ||
+		    pread(j->fd, r->buf, r->len, r->off + 8) !=
+		        (ssize_t)r->len) {
+			log_warn("journal %s: reading back seq %" PRIu64,
+			    j->path, r->seq);
+			for (; i + 1 > first; i--) {
+				free(j->recs[i].buf);
+				j->recs[i].buf = NULL;
+			}
+			n = -1;
+			goto out;
+		}
+	}
+	i = first;
+	for (n = 0; i + (size_t)n < j->nacked; n++)
+		j->retained_bytes -= j->recs[i + (size_t)n].len + 8;
+	j->nacked = i;
+	j->acked = stored;
+	if (journal_write_ack(j, stored) == -1)
+		log_warn("journal %s: ack", j->ack_path);
+out:
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+void
+journal_window(struct journal *j, uint64_t *acked, uint64_t *retained_from)
+{
+	pthread_mutex_lock(&j->mu);
+	journal_expire(j, journal_now_ms());
+	*acked = j->acked;
+	*retained_from = j->nacked > 0 ? j->recs[0].seq : 0;
+	pthread_mutex_unlock(&j->mu);
 }

@@ -46,5 +46,17 @@ void journal_batch_free(Sluice__Event **events, size_t n);
 /* Everything with seq <= upto is stored by the controller. */
 void journal_ack(struct journal *, uint64_t upto);
 uint64_t journal_unacked(struct journal *);
+/* What the controller is told: acknowledged up to *acked, and the first
+ * acknowledged sequence still retained (*retained_from, 0: none). */
+void journal_window(struct journal *, uint64_t *acked, uint64_t *retained_from);
+/* Acknowledged events are kept this long after their acknowledgement and
+ * up to this many octets (oldest dropped first). */
+void journal_set_retention(struct journal *, int64_t ms, size_t bytes);
+/* A controller says its database holds this node's events up to stored
+ * only (a failover lost the rest): acknowledged events after it that are
+ * still retained become unacknowledged again, to be sent again.  Returns
+ * how many, or -1 on a read error; *lost_from is the first sequence that
+ * is no longer retained and so is lost for good (0: none). */
+int64_t journal_rewind(struct journal *, uint64_t stored, uint64_t *lost_from);
 
 #endif

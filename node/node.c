@@ -35,8 +35,8 @@
 #include "spool.h"
 #include "uplink.h"
 
-static const char *const node_config_keys[] = {
-    "spool", "hostname", "user", NULL};
+static const char *const node_config_keys[] = {"spool", "hostname", "user",
+    "journal_retention_s", "journal_retention_mb", NULL};
 
 void
 node_policy_swap(struct node *n, struct policy *p)
@@ -128,6 +128,21 @@ node_configure(struct node *n, const struct config *c, char *err, size_t errlen)
 		return -1;
 	}
 	n->heartbeat_ms = (int)hb;
+	/* Acknowledged events kept for a database failover that loses them
+	 * (docs/operations.md, "PostgreSQL high availability"). */
+	if (config_get_int(c, "journal_retention_s", 900, &n->retention_s, err,
+	        errlen) == -1 ||
+	    config_get_int(c, "journal_retention_mb", 64, &n->retention_mb, err,
+	        errlen) == -1)
+		return -1;
+	if (n->retention_s < 0 || n->retention_s > 7 * 86400 ||
+	    n->retention_mb < 0 || n->retention_mb > 65536) {
+		snprintf(err, errlen,
+		    "%s: journal_retention_s must be 0..604800 and "
+		    "journal_retention_mb 0..65536",
+		    c->path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -274,7 +289,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
 	}
-	if ((n.journal = journal_open(n.spool_dir)) == NULL ||
+	if ((n.journal = journal_open(n.spool_dir)) != NULL)
+		journal_set_retention(n.journal, n.retention_s * 1000,
+		    (size_t)n.retention_mb * 1024 * 1024);
+	if (n.journal == NULL ||
 	    (n.spool = spool_open(n.base, n.spool_dir, &n.stats)) == NULL) {
 		fprintf(stderr, "sluice-node: cannot open spool %s (see log)\n",
 		    n.spool_dir);

@@ -61,6 +61,7 @@ struct node {
 	/* AUTH failures per IP and user, last minute (thread-safe). */
 	struct authwatch *authwatch;
 	int heartbeat_ms;
+	int64_t retention_s, retention_mb; /* of acknowledged journal events */
 	/* What the uplink reports: the running policy version and whether
 	 * it came from the on-disk cache rather than the controller. */
 	atomic_uint_fast64_t running_version;

@@ -406,6 +406,30 @@ uplink_fill_auth_failures(struct uplink *u, struct authwatch_top *at,
 	return n;
 }
 
+/* The controller's database has our events only up to stored (a failover
+ * lost acknowledged ones): what the journal still retains after it goes
+ * out again. */
+static int
+uplink_rewind(struct uplink *u, uint64_t stored)
+{
+	uint64_t lost_from;
+	int64_t n;
+
+	if (u->node->journal == NULL)
+		return 0;
+	if ((n = journal_rewind(u->node->journal, stored, &lost_from)) == -1)
+		return -1;
+	if (n > 0 || lost_from != 0)
+		log_warnx("node %s: the controller's database has this node's "
+		          "events up to seq %" PRIu64 " only; sending %" PRId64
+		          " retained events again%s",
+		    u->name, stored, n,
+		    lost_from != 0 ? "; older ones are past the retention "
+		                     "window and lost"
+		                   : "");
+	return 0;
+}
+
 static void
 uplink_heartbeat(struct uplink *u)
 {
@@ -442,6 +466,9 @@ uplink_heartbeat(struct uplink *u)
 	hb.auth = &a;
 	hb.policy_version = running;
 	hb.policy_hash = running_hash;
+	if (u->node->journal != NULL)
+		journal_window(u->node->journal, &hb.events_acked_seq,
+		    &hb.events_retained_from);
 	hb.metrics = &m;
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
 	hb.heartbeat_ms = (uint32_t)u->node->heartbeat_ms;
@@ -473,6 +500,9 @@ uplink_heartbeat(struct uplink *u)
 		    rep->heartbeat->n_commands);
 		command_shares(u->node->command, rep->heartbeat->hop_shares,
 		    rep->heartbeat->n_hop_shares);
+		if (rep->heartbeat->events_rewind)
+			(void)uplink_rewind(
+			    u, rep->heartbeat->events_stored_seq);
 	}
 	sluice__node_reply__free_unpacked(rep, NULL);
 	/* Fetch only on a change of number or content (a database that lost
@@ -517,6 +547,8 @@ uplink_report_events(struct uplink *u)
 	while (!u->stop && (n = journal_pending(u->node->journal,
 	                        UPLINK_EVENT_BATCH, &evs)) > 0) {
 		uplink_fill_auth(u, &a);
+		journal_window(u->node->journal, &re.events_acked_seq,
+		    &re.events_retained_from);
 		re.auth = &a;
 		re.events = evs;
 		re.n_events = n;
@@ -530,6 +562,16 @@ uplink_report_events(struct uplink *u)
 				log_warnx(
 				    "node %s: report events: %s", u->name, msg);
 			return;
+		}
+		if (rep->body_case == SLUICE__NODE_REPLY__BODY_REPORT_EVENTS &&
+		    rep->report_events->events_rewind) {
+			/* the gap first: the next batch starts there */
+			n = (size_t)uplink_rewind(
+			    u, rep->report_events->events_stored_seq);
+			sluice__node_reply__free_unpacked(rep, NULL);
+			if (n != 0)
+				return; /* cannot read them back: next time */
+			continue;
 		}
 		if (rep->body_case == SLUICE__NODE_REPLY__BODY_REPORT_EVENTS)
 			journal_ack(
