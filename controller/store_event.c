@@ -210,6 +210,7 @@ store_event_quarantine(struct store *s, const char *idb, const char *node_name,
 	char seq[EV_NUMLEN];
 	uint8_t *raw;
 	size_t len = sluice__event__get_packed_size(e);
+	PGresult *res;
 	int rc;
 
 	if ((raw = malloc(len + 1)) == NULL)
@@ -222,7 +223,7 @@ store_event_quarantine(struct store *s, const char *idb, const char *node_name,
 	vals[3] = (const char *)raw;
 	lens[3] = (int)len;
 	vals[4] = reason;
-	PGresult *res = store_exec(s,
+	res = store_exec(s,
 	    "INSERT INTO events_quarantine (node_id, node_name, seq, raw,"
 	    " reason) VALUES ($1::bigint, $2, $3::bigint, $4, $5)"
 	    " ON CONFLICT (node_id, seq) DO NOTHING",
