@@ -722,8 +722,10 @@ dlv_job_take(struct dlv_job *j, const Sluice__Hop *h, int64_t now)
 
 	if (a == ROUTER_PROBE)
 		log_info("%s delivery: circuit half-open hop=%s node=%s "
-		         "reason=\"cool-down over, this message is the probe\"",
-		    j->m->qid, h->name, d->n->name);
+		         "reason=\"cool-down over, this message is the probe\" "
+		         "reply=\"%s\"",
+		    j->m->qid, h->name, d->n->name,
+		    router_last(d->router, h->name));
 	return a;
 }
 
@@ -905,13 +907,16 @@ dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
 
 	if (p->is_mx && o != ROUTER_OK && o != ROUTER_ANSWERED)
 		return;
+	text[0] = '\0';
+	if (last != NULL && o == ROUTER_FAIL) {
+		smtp_reply_format(last, text, sizeof(text));
+		router_set_last(d->router, p->name, text);
+	}
 	before = router_state(d->router, p->name, now);
 	ch = router_result(d->router, p->name, o, now);
 	if (ch != ROUTER_SAME) {
-		if (last != NULL)
+		if (last != NULL && text[0] == '\0')
 			smtp_reply_format(last, text, sizeof(text));
-		else
-			text[0] = '\0';
 		if (ch == ROUTER_OPENED)
 			log_info("delivery: circuit opened hop=%s node=%s "
 			         "reason=\"%s\" reply=\"%s\"",

@@ -20,6 +20,7 @@ struct router_hop {
 	int64_t throttle_window_ms; /* provider's window, when it named one */
 	char problem_scope[16];     /* "" unless the operator must act */
 	char problem[200];
+	char last[200]; /* the last failure's reply */
 };
 
 struct router {
@@ -286,6 +287,23 @@ router_problem(
 	snprintf(h->problem_scope, sizeof(h->problem_scope), "%s", scope);
 	memcpy(h->problem, p, sizeof(p));
 	return true;
+}
+
+void
+router_set_last(struct router *r, const char *name, const char *reply)
+{
+	struct router_hop *h = router_find(r, name, true);
+
+	if (h != NULL)
+		snprintf(h->last, sizeof(h->last), "%s", reply);
+}
+
+const char *
+router_last(struct router *r, const char *name)
+{
+	struct router_hop *h = router_find(r, name, false);
+
+	return h != NULL ? h->last : "";
 }
 
 void

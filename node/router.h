@@ -103,6 +103,10 @@ void router_throttle_for(
  * again.  True when this is news (another scope or reply text). */
 bool router_problem(
     struct router *, const char *name, const char *scope, const char *reply);
+/* The reply (or local reason) the hop's last failure ended with, for
+ * the circuit's log lines; "" when none.  Valid until the next call. */
+void router_set_last(struct router *, const char *name, const char *reply);
+const char *router_last(struct router *, const char *name);
 /* Is the hop usable right now (circuit closed or due for a probe)? */
 bool router_hop_available(struct router *, const char *name, int64_t now_ms);
 /* Cool-down, for callers that re-check waiting jobs. */

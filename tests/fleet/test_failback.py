@@ -65,6 +65,9 @@ def outage(f, solo):
     assert "all hops failed or unavailable" not in after, after
     assert "delivery: deferred" not in after, after
     assert after.count("circuit half-open hop=solo node=n1") == 1, after
+    assert re.search(r'circuit half-open hop=solo node=n1 reason="cool-down '
+                     r'over, this message is the probe" reply=".*Connection '
+                     r'refused', after), after
     assert after.count('circuit closed hop=solo node=n1 reason="probe '
                        'succeeded" reply="250') == 1, after
     assert sorted(solo.rcpts()) == sorted("u%d@out.test" % i

@@ -177,6 +177,10 @@ test_failback_and_stale_probe(void **state)
 	assert_int_equal(
 	    router_result(r, "a", ROUTER_THROTTLED, 2010), ROUTER_CLOSED);
 	assert_int_equal(router_take(r, "a", 2011), ROUTER_GO);
+	assert_string_equal(router_last(r, "a"), "");
+	router_set_last(r, "a", "421 4.4.2 closing");
+	assert_string_equal(router_last(r, "a"), "421 4.4.2 closing");
+	assert_string_equal(router_last(r, "nosuch"), "");
 	router_free(r);
 }
 
