@@ -1,6 +1,6 @@
 /* policy_diff.c - element-wise comparison of two policies (see
  * policy_diff.h).  Output order follows the policy file: networks, users,
- * hops, routes, limits. */
+ * hops, routes, limits, DKIM keys. */
 #include "policy_diff.h"
 
 #include <inttypes.h>
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hop_preset.h"
 #include "limit_table.h"
@@ -259,6 +260,62 @@ diff_limits(
 	}
 }
 
+static int
+find_dkim(const Sluice__Policy *p, const Sluice__DkimKey *k)
+{
+	for (size_t i = 0; i < p->n_dkim; i++)
+		if (strcasecmp(p->dkim[i]->domain, k->domain) == 0 &&
+		    strcasecmp(p->dkim[i]->selector, k->selector) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* DKIM keys by selector and domain; a private key given (not kept)
+ * counts as a change (it cannot be compared with a redacted one). */
+static void
+diff_dkim(
+    const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
+{
+	char name[300], a[256], b[256];
+	size_t i;
+	int j;
+
+	for (i = 0; i < o->n_dkim; i++) {
+		if (find_dkim(n, o->dkim[i]) >= 0)
+			continue;
+		snprintf(name, sizeof(name), "%s._domainkey.%s",
+		    o->dkim[i]->selector, o->dkim[i]->domain);
+		add(d, '-', "dkim", name);
+	}
+	for (i = 0; i < n->n_dkim; i++) {
+		const Sluice__DkimKey *k = n->dkim[i], *ok;
+		struct policy_change *c;
+
+		snprintf(name, sizeof(name), "%s._domainkey.%s", k->selector,
+		    k->domain);
+		if ((j = find_dkim(o, k)) < 0) {
+			detail(add(d, '+', "dkim", name), "%s",
+			    k->algorithm[0] ? k->algorithm : "key");
+			continue;
+		}
+		ok = o->dkim[j];
+		c = add(d, '~', "dkim", name);
+		if (k->private_key[0] != '\0')
+			detail(c, "private key replaced");
+		if (k->required != ok->required)
+			detail(c, "%s", k->required ? "required" : "optional");
+		if (k->subdomains != ok->subdomains)
+			detail(
+			    c, "subdomains %s", k->subdomains ? "on" : "off");
+		strv(a, sizeof(a), ok->headers, ok->n_headers);
+		strv(b, sizeof(b), k->headers, k->n_headers);
+		if (strcmp(a, b) != 0)
+			detail(c, "headers [%s] -> [%s]", a, b);
+		if (c->detail[0] == '\0')
+			d->n--; /* unchanged */
+	}
+}
+
 void
 policy_diff(
     const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
@@ -270,6 +327,7 @@ policy_diff(
 	diff_hops(o, n, d);
 	diff_routes(o, n, d);
 	diff_limits(o, n, d);
+	diff_dkim(o, n, d);
 }
 
 void

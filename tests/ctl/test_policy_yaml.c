@@ -317,12 +317,18 @@ test_diff(void **state)
 	static const char a[] =
 	    "networks:\n  allow: [10.0.0.0/8]\n"
 	    "hops:\n  - name: h\n    host: h.example\n    port: 25\n"
-	    "    tls: none\n";
+	    "    tls: none\n"
+	    "dkim:\n  - {domain: example.com, selector: r1, private_key: "
+	    "keep}\n"
+	    "  - {domain: example.com, selector: e1, private_key: keep}\n";
 	static const char b[] =
 	    "networks:\n  allow: [192.0.2.0/24]\n"
 	    "hops:\n  - name: h\n    host: h.example\n    port: 2525\n"
 	    "    tls: none\n"
-	    "limits:\n  max_recipients: 10\n";
+	    "limits:\n  max_recipients: 10\n"
+	    "dkim:\n  - {domain: example.com, selector: r1, private_key: keep,"
+	    " required: true}\n"
+	    "  - {domain: example.com, selector: n1, private_key: PEM}\n";
 	Sluice__Policy *p, *q;
 	struct policy_diff d;
 	char err[256];
@@ -333,7 +339,7 @@ test_diff(void **state)
 	assert_non_null(p);
 	assert_non_null(q);
 	policy_diff(p, q, &d);
-	assert_int_equal(d.n, 4);
+	assert_int_equal(d.n, 7);
 	assert_int_equal(d.v[0].op, '-');
 	assert_string_equal(d.v[0].name, "10.0.0.0/8");
 	assert_int_equal(d.v[1].op, '+');
@@ -343,6 +349,16 @@ test_diff(void **state)
 	assert_string_equal(d.v[2].detail, "port 25 -> 2525");
 	assert_string_equal(d.v[3].kind, "limit");
 	assert_string_equal(d.v[3].detail, "100 -> 10");
+	assert_int_equal(d.v[4].op, '-');
+	assert_string_equal(d.v[4].name, "e1._domainkey.example.com");
+	assert_int_equal(d.v[5].op, '~');
+	assert_string_equal(d.v[5].detail, "required");
+	assert_int_equal(d.v[6].op, '+');
+	assert_string_equal(d.v[6].name, "n1._domainkey.example.com");
+	policy_diff_free(&d);
+	/* unchanged keys are no change */
+	policy_diff(p, p, &d);
+	assert_int_equal(d.n, 0);
 	policy_diff_free(&d);
 	sluice__policy__free_unpacked(p, NULL);
 	sluice__policy__free_unpacked(q, NULL);

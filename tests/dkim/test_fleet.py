@@ -153,8 +153,17 @@ def main():
         assert exp.count("private_key: keep") == 2, exp
         path = os.path.join(f.dir, "policy.yaml")
         open(path, "w").write(exp)
+        r = f.ctl("policy", "diff", "-f", path)
+        assert "dkim" not in r.stdout, r.stdout
         r = f.ctl("policy", "apply", "-f", path)
         assert "no changes" in r.stdout, r.stdout
+        req = os.path.join(f.dir, "required.yaml")
+        open(req, "w").write(exp.replace("    selector: e1\n",
+                                         "    selector: e1\n"
+                                         "    required: true\n"))
+        r = f.ctl("policy", "diff", "-f", req)
+        assert re.search(r"~ dkim\s+e1._domainkey.example.com:\s+required",
+                         r.stdout), r.stdout
         legacy = os.path.join(f.dir, "legacy.yaml")
         open(legacy, "w").write(exp.split("dkim:")[0])
         f.ctl("policy", "apply", "-f", legacy)

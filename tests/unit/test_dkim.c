@@ -287,6 +287,16 @@ test_header_ceiling(void **state)
 }
 
 static void
+count_cb(const char *domain, uint64_t nsigned, uint64_t nfailed, void *arg)
+{
+	uint64_t *got = arg;
+
+	(void)domain;
+	got[0] += nsigned;
+	got[1] += nfailed;
+}
+
+static void
 test_describe(void **state)
 {
 	static const struct {
@@ -310,6 +320,79 @@ test_describe(void **state)
 	}
 }
 
+/* signer.c: which keys sign which From: domain, and failure policy. */
+static void
+test_signer(void **state)
+{
+	char *ed = gen_pem("ED25519");
+	Sluice__DkimKey k[5], *kp[5];
+	Sluice__Policy p = SLUICE__POLICY__INIT;
+	static const struct {
+		const char *from;
+		enum signer_outcome out;
+		const char *desc; /* signer_describe of the fields */
+	} t[] = {
+	    {"a@example.com", SIGNER_SIGNED, "example.com:s1,s2"},
+	    {"a@EXAMPLE.com", SIGNER_SIGNED, "example.com:s1,s2"},
+	    {"a@sub.example.com", SIGNER_NONE, ""}, /* no subdomains flag */
+	    {"a@x.y.parent.test", SIGNER_SIGNED, "parent.test:p1"},
+	    {"a@parent.test", SIGNER_SIGNED, "parent.test:p1"},
+	    {"a@other.test", SIGNER_NONE, ""},
+	    {"a@broken.test", SIGNER_FAILED_OPTIONAL, ""},
+	    {"a@strict.test", SIGNER_FAILED_REQUIRED, ""},
+	};
+	const char *doms[5] = {"example.com", "example.com", "parent.test",
+	    "broken.test", "strict.test"};
+	const char *sels[5] = {"s1", "s2", "p1", "b1", "x1"};
+	struct signer *s, *s2;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		sluice__dkim_key__init(&k[i]);
+		k[i].domain = (char *)(uintptr_t)doms[i];
+		k[i].selector = (char *)(uintptr_t)sels[i];
+		k[i].private_key = i < 3 ? ed : (char *)(uintptr_t) "garbage";
+		kp[i] = &k[i];
+	}
+	k[2].subdomains = true;
+	k[4].required = true;
+	p.dkim = kp;
+	p.n_dkim = 5;
+	s = signer_new(&p, NULL);
+	assert_non_null(s);
+	assert_true(signer_active(s));
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char m[300], desc[300];
+		struct dkim_sign *ds = dkim_sign_new(signer_body_canons(s), 0);
+		struct signer_result r;
+
+		snprintf(m, sizeof(m), "From: <%s>\r\n\r\nhi\r\n", t[i].from);
+		dkim_sign_update(ds, m, strlen(m));
+		signer_sign(s, ds, 1, &r);
+		if (r.outcome != t[i].out)
+			fail_msg(
+			    "case %zu: %s", i, signer_outcome_name(r.outcome));
+		signer_describe(
+		    r.headers != NULL ? r.headers : "", desc, sizeof(desc));
+		if (strcmp(desc, t[i].desc) != 0)
+			fail_msg("case %zu: '%s'", i, desc);
+		free(r.headers);
+		dkim_sign_free(ds);
+	}
+	/* counters carry over a policy swap */
+	s2 = signer_new(&p, s);
+	signer_free(s);
+	{
+		uint64_t got[2] = {0, 0};
+		signer_counts(s2, count_cb, got);
+		assert_int_equal(
+		    got[0], 4); /* example.com x2, parent.test x2 */
+		assert_int_equal(got[1], 2); /* broken.test, strict.test */
+	}
+	signer_free(s2);
+	free(ed);
+}
+
 int
 main(void)
 {
@@ -321,6 +404,7 @@ main(void)
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_header_ceiling),
 	    cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_signer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
