@@ -7,44 +7,52 @@
 #include "log.h"
 
 const struct limit_def limit_table[] = {
-    {"max_message_size", 10240000, 1024, INT64_C(1) << 40,
+    [LIMIT_MAX_MESSAGE_SIZE] = {"max_message_size", 10240000, 1024,
+        INT64_C(1) << 40,
         "largest message accepted, bytes (SIZE; Postfix default)"},
-    {"max_recipients", 100, 1, 100000, "recipients per message"},
-    {"max_connections_per_ip", 20, 1, 100000,
+    [LIMIT_MAX_RECIPIENTS] = {"max_recipients", 100, 1, 100000,
+        "recipients per message"},
+    [LIMIT_MAX_CONNECTIONS_PER_IP] = {"max_connections_per_ip", 20, 1, 100000,
         "concurrent connections per client IP"},
-    {"max_connections", 1000, 1, 1000000,
+    [LIMIT_MAX_CONNECTIONS] = {"max_connections", 1000, 1, 1000000,
         "concurrent SMTP connections per node"},
-    {"messages_per_minute_per_ip", 0, 0, 10000000,
-        "messages per minute per client IP, 0: unlimited"},
-    {"messages_per_minute_per_user", 0, 0, 10000000,
-        "messages per minute per AUTH user, 0: unlimited"},
-    {"auth_failures_before_block", 5, 1, 1000,
-        "AUTH failures from one IP before it is blocked"},
-    {"auth_block_seconds", 300, 1, 86400,
+    [LIMIT_MESSAGES_PER_MINUTE_PER_IP] = {"messages_per_minute_per_ip", 0, 0,
+        10000000, "messages per minute per client IP, 0: unlimited"},
+    [LIMIT_MESSAGES_PER_MINUTE_PER_USER] = {"messages_per_minute_per_user", 0,
+        0, 10000000, "messages per minute per AUTH user, 0: unlimited"},
+    [LIMIT_AUTH_FAILURES_BEFORE_BLOCK] = {"auth_failures_before_block", 5, 1,
+        1000, "AUTH failures from one IP before it is blocked"},
+    [LIMIT_AUTH_BLOCK_SECONDS] = {"auth_block_seconds", 300, 1, 86400,
         "how long an IP stays blocked after AUTH failures"},
-    {"idle_timeout_seconds", 300, 5, 3600,
+    [LIMIT_IDLE_TIMEOUT_SECONDS] = {"idle_timeout_seconds", 300, 5, 3600,
         "SMTP session idle timeout (RFC 5321 4.5.3.2: 5 minutes)"},
-    {"session_timeout_seconds", 1800, 10, 86400, "total SMTP session time"},
-    {"retry_min_seconds", 300, 1, 86400,
+    [LIMIT_SESSION_TIMEOUT_SECONDS] = {"session_timeout_seconds", 1800, 10,
+        86400, "total SMTP session time"},
+    [LIMIT_RETRY_MIN_SECONDS] = {"retry_min_seconds", 300, 1, 86400,
         "first retry delay (Postfix minimal_backoff_time)"},
-    {"retry_max_seconds", 4000, 1, 86400,
+    [LIMIT_RETRY_MAX_SECONDS] = {"retry_max_seconds", 4000, 1, 86400,
         "longest retry delay (Postfix maximal_backoff_time)"},
-    {"max_received_headers", 50, 1, 1000,
+    [LIMIT_MAX_RECEIVED_HEADERS] = {"max_received_headers", 50, 1, 1000,
         "Received: fields a message may carry before it is refused as a "
         "mail loop (Postfix hopcount_limit)"},
-    {"max_queue_lifetime_seconds", 432000, 60, 8640000,
-        "bounce after this long in the queue (5 days)"},
-    {"delay_warning_seconds", 0, 0, 8640000,
+    [LIMIT_MAX_QUEUE_LIFETIME_SECONDS] = {"max_queue_lifetime_seconds", 432000,
+        60, 8640000, "bounce after this long in the queue (5 days)"},
+    [LIMIT_DELAY_WARNING_SECONDS] = {"delay_warning_seconds", 0, 0, 8640000,
         "send a delay DSN after this long, 0: never"},
     /* Fleet alerts, evaluated by the controller (controller/health.c). */
-    {"alert_queue_backlog_messages", 10000, 0, 1000000000,
+    [LIMIT_ALERT_QUEUE_BACKLOG_MESSAGES] = {"alert_queue_backlog_messages",
+        10000, 0, 1000000000,
         "alert when a node queues more messages, 0: never"},
-    {"alert_oldest_message_seconds", 3600, 0, 8640000,
+    [LIMIT_ALERT_OLDEST_MESSAGE_SECONDS] = {"alert_oldest_message_seconds",
+        3600, 0, 8640000,
         "alert when a node's oldest message is older, 0: never"},
-    {"alert_auth_failures_per_minute", 50, 0, 10000000,
+    [LIMIT_ALERT_AUTH_FAILURES_PER_MINUTE] = {"alert_auth_failures_per_minute",
+        50, 0, 10000000,
         "alert when a node sees more AUTH failures a minute, 0: never"},
 };
 const size_t limit_count = sizeof(limit_table) / sizeof(limit_table[0]);
+_Static_assert(sizeof(limit_table) / sizeof(limit_table[0]) == LIMIT_COUNT,
+    "enum limit_key and limit_table[] disagree");
 
 const struct limit_def *
 limit_find(const char *key)
@@ -70,4 +78,16 @@ limit_get(const Sluice__Policy *p, const char *key)
 			if (strcmp(p->limits[i]->key, key) == 0)
 				return p->limits[i]->value;
 	return d->def;
+}
+
+int64_t
+limit_value(const Sluice__Policy *p, enum limit_key k)
+{
+	size_t i;
+
+	if (p != NULL)
+		for (i = 0; i < p->n_limits; i++)
+			if (strcmp(p->limits[i]->key, limit_table[k].key) == 0)
+				return p->limits[i]->value;
+	return limit_table[k].def;
 }

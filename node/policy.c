@@ -21,6 +21,7 @@ struct policy {
 	struct cidr *nets;
 	bool *deny;
 	size_t nnets;
+	int64_t limits[LIMIT_COUNT]; /* compiled: the snapshot's or default */
 };
 
 static struct policy *
@@ -35,6 +36,8 @@ policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
 	}
 	p->refs = 1;
 	p->snap = snap;
+	for (i = 0; i < LIMIT_COUNT; i++)
+		p->limits[i] = limit_value(snap, (enum limit_key)i);
 	if (snap == NULL || snap->n_networks == 0)
 		return p;
 	p->nets = calloc(snap->n_networks, sizeof(*p->nets));
@@ -118,6 +121,12 @@ int64_t
 policy_limit(const struct policy *p, const char *key)
 {
 	return limit_get(p->snap, key);
+}
+
+int64_t
+policy_limit_of(const struct policy *p, enum limit_key k)
+{
+	return p->limits[k];
 }
 
 bool

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "limit_table.h"
 #include "proto.h"
 
 struct policy;
@@ -25,6 +26,8 @@ void policy_unref(struct policy *);
 uint64_t policy_version(const struct policy *);
 const Sluice__Policy *policy_snapshot(const struct policy *);
 int64_t policy_limit(const struct policy *, const char *key);
+/* The same, typed and compiled once: an array read. */
+int64_t policy_limit_of(const struct policy *, enum limit_key);
 
 /* Relay without AUTH?  Longest-prefix match over networks; deny wins on a
  * tie; no match: false.  addr is 4 (AF_INET) or 16 (AF_INET6) bytes. */

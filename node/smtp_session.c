@@ -36,6 +36,7 @@
 #include "ratelimit.h"
 #include "received.h"
 #include "signer.h"
+#include "smtp_check.h"
 #include "smtp_parse.h"
 #include "spool.h"
 #include "tls_server.h"
@@ -153,9 +154,9 @@ now_s(void)
 }
 
 static int64_t
-limit(struct smtp_session *s, const char *key)
+limit(struct smtp_session *s, enum limit_key k)
 {
-	return policy_limit(s->policy, key);
+	return policy_limit_of(s->policy, k);
 }
 
 static struct node *
@@ -178,12 +179,6 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	evbuffer_add_vprintf(s->out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(s->out, "\r\n", 2);
-}
-
-static void
-reply_err(struct smtp_session *s, const struct smtp_reply *r)
-{
-	reply(s, "%d %s %s", r->code, r->enh, r->text);
 }
 
 /* One send per batch: everything collected goes out together. */
@@ -322,10 +317,28 @@ policy_refresh(struct smtp_session *s)
 
 /* ---------------------------------------------------------- commands */
 
-static bool
-may_relay(struct smtp_session *s)
+/* What the verdicts of smtp_check.c know of this client. */
+static const struct smtp_check_client *
+check_client(struct smtp_session *s, struct smtp_check_client *c)
 {
-	return s->trusted || s->authed;
+	c->ip = s->ip;
+	c->role = s->lst->role;
+	c->trusted = s->trusted;
+	c->authed = s->authed;
+	c->esmtp = s->esmtp;
+	c->user = s->user;
+	return c;
+}
+
+/* Replies with a verdict and logs it when it is a refusal.  to: the
+ * recipient refused, if any. */
+static void
+reply_verdict(
+    struct smtp_session *s, const char *to, const struct smtp_verdict *v)
+{
+	reply(s, "%s", v->reply);
+	if (v->refusal[0] != '\0')
+		log_refused(s, to, "%s", v->refusal);
 }
 
 static bool
@@ -355,7 +368,7 @@ cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 	}
 	reply(s, "250-%s", n->hostname);
 	reply(s, "250-PIPELINING");
-	reply(s, "250-SIZE %" PRId64, limit(s, "max_message_size"));
+	reply(s, "250-SIZE %" PRId64, limit(s, LIMIT_MAX_MESSAGE_SIZE));
 	reply(s, "250-8BITMIME");
 	reply(s, "250-SMTPUTF8");
 	if (s->srv->tls != NULL && !s->tls)
@@ -368,10 +381,9 @@ cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 static void
 cmd_mail(struct smtp_session *s, const char *arg)
 {
-	const Sluice__User *u = NULL;
-	struct smtp_reply err;
-	char key[RATELIMIT_KEY_MAX];
-	int64_t per_user;
+	struct smtp_check_client c;
+	struct smtp_verdict vbuf;
+	const struct smtp_verdict *v;
 
 	if (!s->has_helo) {
 		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -382,96 +394,34 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		return;
 	}
 	policy_refresh(s);
-	if (s->lst->role != SMTP_ROLE_RELAY && !s->authed) {
-		reply(s, "530 5.7.0 Authentication required");
-		return;
-	}
-	if (smtp_parse_mail(arg, &s->from, &s->mp, &err) == -1) {
+	v = smtp_check_mail(&vbuf, s->policy, s->srv->rl, check_client(s, &c),
+	    arg, &s->from, &s->mp, now_s());
+	if (v != NULL) {
+		reply_verdict(s, NULL, v);
 		memset(&s->from, 0, sizeof(s->from));
-		reply_err(s, &err);
 		return;
-	}
-	if (s->mp.smtputf8 && !s->esmtp) {
-		reply(s, "503 5.5.1 Error: SMTPUTF8 requires EHLO");
-		goto fail;
-	}
-	if (smtp_path_check(&s->from, may_relay(s), s->mp.smtputf8, &err) ==
-	    -1) {
-		refuse(s, NULL, err.code, err.enh, err.text);
-		goto fail;
-	}
-	if (s->mp.size > limit(s, "max_message_size")) {
-		refuse(
-		    s, NULL, 552, "5.3.4", "Message size exceeds fixed limit");
-		goto fail;
-	}
-	if (s->authed) {
-		u = policy_user(s->policy, s->user);
-		if (u == NULL || !policy_sender_allowed(u, s->from.addr)) {
-			reply(s,
-			    "553 5.7.1 <%s>: Sender address rejected: not "
-			    "owned by user %s",
-			    s->from.addr, s->user);
-			log_refused(s, NULL,
-			    "553 5.7.1 Sender address rejected: not owned by "
-			    "user %s",
-			    s->user);
-			goto fail;
-		}
-	}
-	snprintf(key, sizeof(key), "msg-ip:%s", s->ip);
-	if (!ratelimit_msg_allowed(s->srv->rl, key,
-	        limit(s, "messages_per_minute_per_ip"), now_s())) {
-		refuse(s, NULL, 451, "4.7.1",
-		    "Rate limit exceeded for your address, try again later");
-		goto fail;
-	}
-	if (u != NULL) {
-		per_user = u->rate_per_minute > 0
-		               ? (int64_t)u->rate_per_minute
-		               : limit(s, "messages_per_minute_per_user");
-		snprintf(key, sizeof(key), "msg-user:%s", s->user);
-		if (!ratelimit_msg_allowed(
-		        s->srv->rl, key, per_user, now_s())) {
-			refuse(s, NULL, 451, "4.7.1",
-			    "Rate limit exceeded for your user, try again "
-			    "later");
-			goto fail;
-		}
 	}
 	s->has_mail = true;
 	reply(s, "250 2.1.0 Ok");
-	return;
-fail:
-	memset(&s->from, 0, sizeof(s->from));
 }
 
 static void
 cmd_rcpt(struct smtp_session *s, const char *arg)
 {
+	struct smtp_check_client c;
+	struct smtp_verdict vbuf;
+	const struct smtp_verdict *v;
 	struct smtp_path to;
-	struct smtp_reply err;
 	char **r;
 
 	if (!s->has_mail) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (smtp_parse_rcpt(arg, &to, &err) == -1) {
-		reply_err(s, &err);
-		return;
-	}
-	if (smtp_path_check(&to, may_relay(s), s->mp.smtputf8, &err) == -1) {
-		refuse(s, to.addr, err.code, err.enh, err.text);
-		return;
-	}
-	if (!may_relay(s)) {
-		reply(s, "554 5.7.1 <%s>: Relay access denied", to.addr);
-		log_refused(s, to.addr, "554 5.7.1 Relay access denied");
-		return;
-	}
-	if ((int64_t)s->nrcpts >= limit(s, "max_recipients")) {
-		refuse(s, to.addr, 452, "4.5.3", "Error: too many recipients");
+	v = smtp_check_rcpt(&vbuf, s->policy, check_client(s, &c), arg,
+	    s->mp.smtputf8, s->nrcpts, &to);
+	if (v != NULL) {
+		reply_verdict(s, to.addr, v);
 		return;
 	}
 	if ((r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r))) == NULL)
@@ -554,8 +504,8 @@ cmd_data(struct smtp_session *s, const char *arg)
 	if (signer_active(n->signer))
 		s->dkim = dkim_sign_new(
 		    signer_body_canons(n->signer), DKIM_HEADER_MAX);
-	s->max_size = limit(s, "max_message_size");
-	s->max_hops = (uint32_t)limit(s, "max_received_headers");
+	s->max_size = limit(s, LIMIT_MAX_MESSAGE_SIZE);
+	s->max_hops = (uint32_t)limit(s, LIMIT_MAX_RECEIVED_HEADERS);
 	s->state = SS_DATA;
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -628,8 +578,8 @@ smtp_session_on_auth(uint64_t id, bool ok)
 		    s->client, s->sasl_mech, s->sasl_known ? " user=" : "",
 		    s->sasl_known ? s->sasl_user : "");
 		explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
-		max = limit(s, "auth_failures_before_block");
-		block_s = limit(s, "auth_block_seconds");
+		max = limit(s, LIMIT_AUTH_FAILURES_BEFORE_BLOCK);
+		block_s = limit(s, LIMIT_AUTH_BLOCK_SECONDS);
 		if (ratelimit_auth_failure(
 		        s->srv->rl, s->ip, max, block_s, now_s()))
 			log_info("auth-block client=%s failures=%" PRId64
@@ -1448,7 +1398,7 @@ session_timeouts(struct smtp_session *s)
 
 	idle.tv_sec = s->state == SS_PROXY
 	                  ? SMTP_PROXY_TIMEOUT_S
-	                  : (time_t)limit(s, "idle_timeout_seconds");
+	                  : (time_t)limit(s, LIMIT_IDLE_TIMEOUT_SECONDS);
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
 }
 
@@ -1523,7 +1473,9 @@ static void
 session_admit(struct smtp_session *s)
 {
 	struct node *n = node_of(s);
-	int64_t until;
+	struct smtp_check_client c;
+	struct smtp_verdict vbuf;
+	const struct smtp_verdict *v;
 
 	atomic_fetch_add(&n->stats.connections, 1);
 	s->trusted = policy_client_trusted(s->policy, s->family, s->addr);
@@ -1532,33 +1484,17 @@ session_admit(struct smtp_session *s)
 	log_debug("smtp connect client=%s listener=%s role=%s trusted=%s",
 	    s->client, s->lst->name, smtp_role_name(s->lst->role),
 	    s->trusted ? "yes" : "no");
-	if (ratelimit_auth_blocked(s->srv->rl, s->ip, now_s(), &until)) {
-		reply(s,
-		    "421 4.7.0 %s Too many AUTH failures from your "
-		    "address; try again later",
-		    n->hostname);
-		log_info("auth-block client=%s refused=connect until=%" PRId64,
-		    s->ip, until);
-		session_close(s);
-		return;
-	}
-	if ((int64_t)s->srv->nsessions > limit(s, "max_connections")) {
-		reply(s, "421 4.7.0 %s Too many connections, try again later",
-		    n->hostname);
-		log_info(
-		    "smtp refused client=%s reason=max_connections", s->client);
-		session_close(s);
-		return;
-	}
-	if (!ratelimit_conn_open(s->srv->rl, s->ip,
-	        limit(s, "max_connections_per_ip"), now_s())) {
-		reply(s,
-		    "421 4.7.0 %s Too many connections from your "
-		    "address",
-		    n->hostname);
-		log_info("smtp refused client=%s "
-		         "reason=max_connections_per_ip",
-		    s->client);
+	v = smtp_check_connect(&vbuf, s->policy, s->srv->rl,
+	    check_client(s, &c), n->hostname, s->srv->nsessions, now_s());
+	if (v != NULL) {
+		reply(s, "%s", v->reply);
+		if (strcmp(v->reason, "auth_block") == 0)
+			log_info("auth-block client=%s refused=connect "
+			         "until=%" PRId64,
+			    s->ip, v->until);
+		else
+			log_info("smtp refused client=%s reason=%s", s->client,
+			    v->reason);
 		session_close(s);
 		return;
 	}
@@ -1658,7 +1594,7 @@ smtp_session_start(struct smtp_listener *l, evutil_socket_t fd,
 	if (s->ev_total != NULL) {
 		struct timeval tv = {0, 0};
 
-		tv.tv_sec = (time_t)limit(s, "session_timeout_seconds");
+		tv.tv_sec = (time_t)limit(s, LIMIT_SESSION_TIMEOUT_SECONDS);
 		evtimer_add(s->ev_total, &tv);
 	}
 	s->state = l->proxy ? SS_PROXY : SS_CMD;

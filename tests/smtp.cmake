@@ -5,6 +5,8 @@ sluice_unit_test(test_smtp_parse unit/test_smtp_parse.c ${_n}/smtp_parse.c)
 sluice_unit_test(test_received unit/test_received.c ${_n}/received.c)
 sluice_unit_test(test_proxy unit/test_proxy.c ${_n}/proxy.c)
 sluice_unit_test(test_ratelimit unit/test_ratelimit.c ${_n}/ratelimit.c)
+sluice_unit_test(test_smtp_check unit/test_smtp_check.c ${_n}/smtp_check.c
+	${_n}/policy.c ${_n}/ratelimit.c ${_n}/smtp_parse.c)
 
 # mkpolicy: writes the policy cache the node starts from without a
 # controller.
