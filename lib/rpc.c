@@ -546,31 +546,42 @@ rpc_ep_send(struct rpc_client *c, struct rpc_endpoint *e, const void *body,
 	nng_send_aio(e->sock, e->aio);
 }
 
-/* Under mu: the next endpoint to try for this call (not in tried), best
- * first: connected and not suspect, then connected but suspect, then not
- * connected; in each class starting from the preferred one.  -1: none. */
-static int
-rpc_pick(struct rpc_client *c, unsigned tried)
+int
+rpc_pick(
+    const struct rpc_ep_state *st, size_t n, size_t preferred, unsigned tried)
 {
-	struct rpc_endpoint *e;
 	size_t k, i;
 	int pass;
 
 	for (pass = 0; pass < 3; pass++)
-		for (k = 0; k < c->nep; k++) {
-			i = (c->preferred + k) % c->nep;
-			e = &c->ep[i];
+		for (k = 0; k < n; k++) {
+			i = (preferred + k) % n;
 			if (tried & (1u << i))
 				continue;
-			if (pass == 0 && atomic_load(&e->pipes) > 0 &&
-			    !e->suspect && !e->busy)
+			if (pass == 0 && st[i].connected && !st[i].suspect &&
+			    !st[i].busy)
 				return (int)i;
-			if (pass == 1 && atomic_load(&e->pipes) > 0)
+			if (pass == 1 && st[i].connected)
 				return (int)i;
 			if (pass == 2)
 				return (int)i;
 		}
 	return -1;
+}
+
+/* Under mu: rpc_pick over the endpoints as they are now. */
+static int
+rpc_client_pick(struct rpc_client *c, unsigned tried)
+{
+	struct rpc_ep_state st[RPC_MAX_ENDPOINTS];
+	size_t i;
+
+	for (i = 0; i < c->nep; i++) {
+		st[i].connected = atomic_load(&c->ep[i].pipes) > 0;
+		st[i].suspect = c->ep[i].suspect;
+		st[i].busy = c->ep[i].busy;
+	}
+	return rpc_pick(st, c->nep, c->preferred, tried);
 }
 
 struct rpc_client *
@@ -819,7 +830,8 @@ rpc_client_call(struct rpc_client *c, const ProtobufCMessage *req,
 		}
 		if (!live)
 			next_at = now;
-		if (now >= next_at && (pick = rpc_pick(c, tried)) != -1) {
+		if (now >= next_at &&
+		    (pick = rpc_client_pick(c, tried)) != -1) {
 			tried |= 1u << pick;
 			pthread_mutex_unlock(&c->mu);
 			rpc_ep_send(c, &c->ep[pick], body, len, gen);

@@ -91,6 +91,18 @@ void rpc_client_set_race(struct rpc_client *, int race_ms);
  * is unusable afterwards but must still be closed by its owner. */
 void rpc_client_abort(struct rpc_client *);
 
+/* Pure: the endpoint a call tries next, not one in the bitmask tried:
+ * connected, not suspect and idle first, then connected ones, then the
+ * rest; in each class the first from preferred on.  -1: none left.
+ * (rpc.c's choice; its own table test.) */
+struct rpc_ep_state {
+	bool connected; /* has a live connection */
+	bool suspect;   /* lost a race and has not answered since */
+	bool busy;      /* a request of an earlier call is still out */
+};
+int rpc_pick(
+    const struct rpc_ep_state *, size_t n, size_t preferred, unsigned tried);
+
 /* The handler gets the raw request (unpacking is its job, so a garbage
  * request becomes an error reply of its own) and returns a malloc'd packed
  * reply in *out, or sets *out = NULL to send nothing. */
