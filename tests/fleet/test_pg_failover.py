@@ -218,8 +218,8 @@ def run(f, sb, up):
         assert "kind=node_silent" not in c.output(), c.output()[-3000:]
     assert sb.psql("SELECT count(*) FROM alerts WHERE kind = "
                    "'node_silent'") == "0"
-    for n in ("n1", "n2"):
-        assert "fetching it" in f.nodes[n].output()
+    # (whether a node saw the reused number's hash differ or the lost
+    # number first depends on timing; fleet_policy_identity covers both)
     print("%d messages, all delivered once and recorded" % len(sent))
 
 
