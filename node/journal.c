@@ -698,6 +698,10 @@ journal_rewind(struct journal *j, uint64_t stored, uint64_t *lost_from)
 	for (n = 0; i + (size_t)n < j->nacked; n++)
 		j->retained_bytes -= j->recs[i + (size_t)n].len + 8;
 	j->nacked = i;
+	/* what is lost stays acknowledged: the first record resent (or the
+	 * next one appended) follows the acknowledgement */
+	if (*lost_from != 0)
+		stored = (i < j->nrecs ? j->recs[i].seq : j->next_seq) - 1;
 	j->acked = stored;
 	if (journal_write_ack(j, stored) == -1)
 		log_warn("journal %s: ack", j->ack_path);

@@ -56,7 +56,8 @@ void journal_set_retention(struct journal *, int64_t ms, size_t bytes);
  * only (a failover lost the rest): acknowledged events after it that are
  * still retained become unacknowledged again, to be sent again.  Returns
  * how many, or -1 on a read error; *lost_from is the first sequence that
- * is no longer retained and so is lost for good (0: none). */
+ * is no longer retained and so is lost for good (0: none); those stay
+ * acknowledged. */
 int64_t journal_rewind(struct journal *, uint64_t stored, uint64_t *lost_from);
 
 #endif

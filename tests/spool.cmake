@@ -45,3 +45,6 @@ add_executable(spool_fill ${PROJECT_SOURCE_DIR}/bench/spool_fill.c
 target_include_directories(spool_fill PRIVATE ${PROJECT_SOURCE_DIR}/node)
 target_link_libraries(spool_fill PRIVATE sluice_common PkgConfig::LIBEVENT
 	Threads::Threads)
+# Issue 20: acknowledged journal events retained, rewound, compacted.
+sluice_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal.c
+	${PROJECT_SOURCE_DIR}/node/journal.c ${PROJECT_SOURCE_DIR}/node/crc32c.c)
