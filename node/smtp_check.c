@@ -39,13 +39,13 @@ refuse(struct smtp_verdict *v, int code, const char *enh, const char *text)
 static const struct smtp_verdict *
 refuse_err(struct smtp_verdict *v, const struct smtp_reply *err)
 {
-	return refuse(v, err->code, err->enh, err->text);
+	return refuse(v, err->code, err->enhanced, err->text);
 }
 
 static const struct smtp_verdict *
 say_err(struct smtp_verdict *v, const struct smtp_reply *err)
 {
-	return say(v, "%d %s %s", err->code, err->enh, err->text);
+	return say(v, "%d %s %s", err->code, err->enhanced, err->text);
 }
 
 static bool

@@ -33,7 +33,7 @@ struct smtp_verdict {
 	char reply[SMTP_TEXT_MAX]; /* the reply line, without CRLF */
 	/* The refusal as logged ("554 5.7.1 Relay access denied"); "" for
 	 * a syntax or sequence error, which is not logged as a refusal. */
-	char refusal[256];
+	char refusal[SMTP_TEXT_MAX];
 	/* connect only: "auth_block", "max_connections",
 	 * "max_connections_per_ip"; the session closes after the reply. */
 	const char *reason;

@@ -14,38 +14,11 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "smtp_reply.h"
+
 struct event_base;
 struct ssl_ctx_st;
 struct smtp_client;
-
-#define SMTP_REPLY_TEXT 384
-
-/* A reply as a value: code 0 means none was received (local failure,
- * described in text). */
-struct smtp_reply {
-	int code;
-	char enhanced[16];          /* "5.1.1" or "" */
-	char text[SMTP_REPLY_TEXT]; /* first line after code/enhanced */
-};
-
-/* Pure reply parser (tests/unit/test_smtp_reply.c).  Feed one line
- * without CRLF; returns 1 when the reply is complete (last line), 0 when
- * more lines follow, -1 when the line is not a reply line.  *line_text
- * points into line at the text after "250-"/"250 " (EHLO keywords). */
-struct smtp_reply_parser {
-	struct smtp_reply r;
-	int lines;
-};
-void smtp_reply_init(struct smtp_reply_parser *);
-int smtp_reply_feed(struct smtp_reply_parser *, const char *line, size_t len,
-    const char **line_text);
-/* 2, 4, 5 ... (code / 100); 0 for no reply. */
-int smtp_reply_class(const struct smtp_reply *);
-/* Formats "421 4.4.1 text" style into buf (for logs and events). */
-void smtp_reply_format(const struct smtp_reply *, char *buf, size_t len);
-/* Sets a locally made-up reply (connection refused and such). */
-void smtp_reply_set(struct smtp_reply *, int code, const char *enhanced,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Why a session ended before or between transactions. */
 enum smtp_client_failure {

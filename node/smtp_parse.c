@@ -98,8 +98,8 @@ static void
 set_err(struct smtp_reply *err, int code, const char *enh, const char *text)
 {
 	err->code = code;
-	err->enh = enh;
-	err->text = text;
+	snprintf(err->enhanced, sizeof(err->enhanced), "%s", enh);
+	snprintf(err->text, sizeof(err->text), "%s", text);
 }
 
 /* RFC 5322 atext */

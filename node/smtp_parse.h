@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smtp_reply.h"
+
 /* RFC 5321 4.5.3.1.4: command line 512 octets including CRLF. */
 #define SMTP_CMD_MAX 512
 /* RFC 5321 4.5.3.1.6: text line 1000 octets including CRLF. */
@@ -19,13 +21,6 @@
 #define SMTP_PATH_MAX 256
 /* SASL responses (base64 of user + password) have a ceiling too. */
 #define SMTP_SASL_MAX 12288
-
-/* A reply: "550 5.7.1 text".  code 0 means "no error". */
-struct smtp_reply {
-	int code;
-	const char *enh;
-	const char *text;
-};
 
 /* ---------------------------------------------------------- commands */
 

@@ -6,9 +6,7 @@ sluice_unit_test(test_due_queue unit/test_due_queue.c ${_n}/due_queue.c)
 sluice_unit_test(test_router unit/test_router.c ${_n}/router.c)
 sluice_unit_test(test_mime8 unit/test_mime8.c ${_n}/mime8.c)
 sluice_unit_test(test_reply_scope unit/test_reply_scope.c ${_n}/reply_scope.c)
-sluice_unit_test(test_smtp_reply unit/test_smtp_reply.c ${_n}/smtp_client.c
-	${_n}/mime8.c
-	${_n}/tls_client.c LIBS PkgConfig::LIBEVENT OpenSSL::SSL)
+sluice_unit_test(test_smtp_reply unit/test_smtp_reply.c ${_n}/smtp_reply.c)
 
 # dlvpolicy: the policy cache (hops, routes) a node starts from without a
 # controller.

@@ -40,7 +40,7 @@ fuzz_line(const char *line)
 	}
 	if (rv == -1) {
 		FUZZ_ASSERT(err.code >= 400 && err.code < 600);
-		FUZZ_ASSERT(err.enh != NULL && err.text != NULL);
+		FUZZ_ASSERT(err.enhanced[0] != '\0' && err.text[0] != '\0');
 		return;
 	}
 	FUZZ_ASSERT(rv == 0);

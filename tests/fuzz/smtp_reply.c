@@ -1,5 +1,5 @@
-/* smtp_reply.c - fuzz target: the outbound reply parser of
- * node/smtp_client.c (what a smart host or MX says to us).  The input is
+/* smtp_reply.c - fuzz target: the reply parser of
+ * node/smtp_reply.c (what a smart host or MX says to us).  The input is
  * cut into lines at LF (a trailing CR dropped, as the session does) and fed
  * to smtp_reply_feed; each complete reply is classified and formatted into
  * buffers of every small size.  Invariants: the code is 200..599 and the
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "smtp_client.h"
+#include "smtp_reply.h"
 
 static void
 check_reply(const struct smtp_reply *r)

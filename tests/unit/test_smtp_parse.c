@@ -264,7 +264,7 @@ test_rcpt_and_tricks(void **state)
 			continue;
 		}
 		if (rv != -1 || err.code != t[i].code ||
-		    strcmp(err.enh, t[i].enh) != 0)
+		    strcmp(err.enhanced, t[i].enh) != 0)
 			fail_msg("case %zu %s: rv %d code %d", i, t[i].arg, rv,
 			    err.code);
 	}

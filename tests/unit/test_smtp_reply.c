@@ -1,4 +1,5 @@
-/* test_smtp_reply.c - the outbound client's reply parser: one line in,
+/* test_smtp_reply.c - the reply parser (smtp_reply.c), shared by the server
+ * and the client side: one line in,
  * the expected verdict and fields out. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "smtp_client.h"
+#include "smtp_reply.h"
 
 static void
 test_single_lines(void **state)
