@@ -15,6 +15,7 @@
             keep signing (four signatures, all verify); dkim del removes
             the old ones and the node signs with the new only.
 """
+import atexit
 import os
 import re
 import shutil
@@ -74,6 +75,7 @@ def main():
         f.start()
         primary = Upstream(f.dir, "primary")        # never started: down
         backup = Upstream(f.dir, "backup").start()
+        atexit.register(backup.stop)    # on failure as well as success
         f.ctl("network", "allow", "127.0.0.0/8")
         for name, up in (("primary", primary), ("backup", backup)):
             f.ctl("hop", "add", name, "--host", "127.0.0.1", "--port",
