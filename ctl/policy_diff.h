@@ -1,6 +1,7 @@
 /* policy_diff.h - what changes between two policies, element by element:
  * networks by CIDR, users and hops by name, routes by pattern, limits by
- * key, DKIM keys by selector and domain.  Pure; `policy diff` and `policy apply --dry-run` print it. */
+ * key, DKIM keys by selector and domain.  Pure; `policy diff` and `policy apply
+ * --dry-run` print it. */
 #ifndef SLUICECTL_POLICY_DIFF_H
 #define SLUICECTL_POLICY_DIFF_H
 

@@ -85,8 +85,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	for (int c = 0; c < 2; c++) {
-		b[2 * c] = dkim_canon_body((enum dkim_canon)c,
-		    (const char *)data, size, 0, &n[2 * c]);
+		b[2 * c] = dkim_canon_body(
+		    (enum dkim_canon)c, (const char *)data, size, 0, &n[2 * c]);
 		b[2 * c + 1] = dkim_canon_body((enum dkim_canon)c,
 		    (const char *)data, size, chunk, &n[2 * c + 1]);
 		FUZZ_ASSERT(n[2 * c] == n[2 * c + 1] &&
