@@ -6,12 +6,15 @@ metrics_listen, ...), with relay nodes that deliver to a test upstream
 (tests/upstream/upstream.py).  Every wait polls; nothing sleeps to
 synchronise.
 """
+import http.server
+import json
 import os
 import re
 import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,6 +24,38 @@ from fleet import BUILD, Fleet, free_port, wait_until  # noqa: E402,F401
 from dlvkit import Upstream, port_open  # noqa: E402,F401
 
 SPOOL_LIST = os.path.abspath(os.path.join(BUILD, "tests", "spool_list"))
+
+
+class WebhookSink:
+    """An HTTP server on loopback that records, in order, the JSON bodies
+    the controller's alert webhook posts to it."""
+
+    def __init__(self):
+        posts = self.posts = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                assert self.headers.get("Content-Type") == "application/json"
+                posts.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.server.server_address[1], path)
+
+    def stop(self):
+        self.server.shutdown()
+
 
 
 class FleetOps(Fleet):

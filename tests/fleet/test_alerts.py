@@ -11,48 +11,32 @@ Heartbeats every 300 ms, silent_after_ms 900 (three heartbeats):
   * every alert was raised exactly once: one row per episode;
   * the alert webhook received each raise and clear once, as JSON.
 """
-import http.server
-import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import (FleetOps, Upstream, assert_raised_once,  # noqa: E402
-                      wait_until)
+from fleetkit import (FleetOps, Upstream, WebhookSink,  # noqa: E402
+                      assert_raised_once, wait_until)
 
 
-class Hook(http.server.BaseHTTPRequestHandler):
-    posts = []
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(n)
-        assert self.headers.get("Content-Type") == "application/json"
-        Hook.posts.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *a):
-        pass
+HOOK = None   # the WebhookSink, made in main()
 
 
 def main():
-    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    global HOOK
+    HOOK = WebhookSink()
     with FleetOps("alerts", heartbeat_ms=300,
                   controller_extra="silent_after_ms = 900\n"
                   "health_interval_ms = 100\n"
-                  "alert_webhook = http://127.0.0.1:%d/sluice/alerts\n"
-                  % hook.server_address[1]) as f:
+                  "alert_webhook = %s\n" % HOOK.url("/sluice/alerts")) as f:
         f.start()
         up = Upstream(f.dir, "up").start()
         try:
             run(f, up)
         finally:
             up.stop()
-    hook.shutdown()
+    HOOK.stop()
     print("ok")
 
 
@@ -114,12 +98,12 @@ def run(f, up):
     # the webhook saw every raise and every clear, once
     def hook_matches():
         got = sorted((p["event"], p["kind"], p["subject"])
-                     for p in Hook.posts)
+                     for p in HOOK.posts)
         want = sorted([("raised", a["kind"], a["subject"]) for a in rows] +
                       [("cleared", a["kind"], a["subject"]) for a in rows])
         return got == want or (got, want)
     wait_until(lambda: hook_matches() is True, 5, "webhook posts")
-    assert all(p["at"] > 0 and p["message"] for p in Hook.posts), Hook.posts
+    assert all(p["at"] > 0 and p["message"] for p in HOOK.posts), HOOK.posts
     log = f.controllers[0].output()
     assert log.count("alert: raised kind=node_silent subject=n1 ") == \
         len(seen[("node_silent", "n1")]), log

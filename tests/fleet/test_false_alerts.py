@@ -13,48 +13,35 @@ and none raises node_silent or calls the webhook:
 A node that is really silent (killed) is still alerted, and the webhook
 hears of it.
 """
-import http.server
-import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, wait_until  # noqa: E402
+from fleetkit import (FleetOps, Upstream, WebhookSink,  # noqa: E402
+                      wait_until)
 
 # Longer than the silent period (2 s here) and than the 6 s the old
 # default was, so the test proves something on either.
 OUTAGE_S = 6.5
 
 
-class Hook(http.server.BaseHTTPRequestHandler):
-    posts = []
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        Hook.posts.append(json.loads(self.rfile.read(n)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *a):
-        pass
+HOOK = None   # the WebhookSink, made in main()
 
 
 def main():
-    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    global HOOK
+    HOOK = WebhookSink()
     with FleetOps("falsealerts", heartbeat_ms=200,
                   controller_extra="health_interval_ms = 100\n"
-                  "alert_webhook = http://127.0.0.1:%d/hook\n"
-                  % hook.server_address[1]) as f:
+                  "alert_webhook = %s\n" % HOOK.url("/hook")) as f:
         f.start()
         up = Upstream(f.dir, "up").start()
         try:
             run(f, up)
         finally:
             up.stop()
-    hook.shutdown()
+    HOOK.stop()
     print("1 passed, 0 failed")
 
 
@@ -66,7 +53,7 @@ def both_up(f):
 def no_alerts(f, what):
     alerts = f.alerts()
     assert alerts == [], "%s: %r" % (what, alerts)
-    assert Hook.posts == [], "%s: webhook %r" % (what, Hook.posts)
+    assert HOOK.posts == [], "%s: webhook %r" % (what, HOOK.posts)
 
 
 def settle(f):
@@ -141,7 +128,7 @@ def run(f, up):
     took = time.monotonic() - t0
     assert took < 2.0 + 3.0, took
     wait_until(lambda: any(p.get("kind") == "node_silent" and
-                           p.get("subject") == "n1" for p in Hook.posts),
+                           p.get("subject") == "n1" for p in HOOK.posts),
                5, "webhook for the real alert")
     assert not f.open_alert("node_silent", "n2"), f.alerts()
     print("ok: a killed node is alerted after %.1f s" % took)
