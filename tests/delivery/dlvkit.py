@@ -12,12 +12,12 @@ import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 from fleet import BUILD, Proc, binary, free_port, wait_until  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 
 DLVPOLICY = os.path.abspath(os.path.join(BUILD, "tests", "sluice-dlvpolicy"))
 SPOOL_LIST = os.path.abspath(os.path.join(BUILD, "tests", "spool_list"))
@@ -239,7 +239,7 @@ class Scenario:
     """A temp dir and a list of things to stop, whatever happens."""
 
     def __init__(self, name):
-        self.dir = tempfile.mkdtemp(prefix="sluice-dlv-%s-" % name)
+        self.dir = scratch_dir("sluice-dlv-%s-" % name)
         self.things = []
 
     def add(self, thing):

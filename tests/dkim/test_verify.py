@@ -7,10 +7,13 @@ changed after signing must fail (the verifier is not a rubber stamp)."""
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dkimkit  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "harness"))
+from scratch import scratch_dir  # noqa: E402
 
 BUILD = os.environ.get("SLUICE_BUILD", "build")
 SIGN = os.path.join(BUILD, "tests", "sluice-dkim-sign")
@@ -30,7 +33,7 @@ def sign(keys, domain, msg, canon, chunk, tmp, name):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="sluice-dkim-")
+    tmp = scratch_dir("sluice-dkim-")
     rsa, ed = os.path.join(tmp, "rsa.pem"), os.path.join(tmp, "ed.pem")
     records = {
         "r1._domainkey.example.com.": dkimkit.make_key(rsa, "rsa"),

@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pg import PgServer, free_port  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 
 BUILD = os.environ.get("SLUICE_BUILD", os.path.join(
     os.path.dirname(__file__), "..", "..", "build"))
@@ -82,7 +82,7 @@ class Fleet:
     """A controller on a private PostgreSQL plus any number of nodes."""
 
     def __init__(self, name="fleet", heartbeat_ms=200, pg=None):
-        self.dir = tempfile.mkdtemp(prefix="sluice-%s-" % name)
+        self.dir = scratch_dir("sluice-%s-" % name)
         # PostgreSQL runs as the postgres user when we are root: it must be
         # able to reach its directory below this one.
         os.chmod(self.dir, 0o755)

@@ -17,8 +17,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import time
+
+from scratch import scratch_dir  # noqa: E402
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -33,7 +33,7 @@ def free_port():
 
 class PgServer:
     def __init__(self, base=None, port=None):
-        self.base = base or tempfile.mkdtemp(prefix="sluice-pg-")
+        self.base = base or scratch_dir("sluice-pg-")
         self.data = os.path.join(self.base, "data")
         self.sock = self.base
         self.port = port or free_port()

@@ -16,11 +16,11 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 from fleet import BUILD, Proc, binary, free_port, wait_until  # noqa: E402,F401
+from scratch import scratch_dir  # noqa: E402
 
 MKPOLICY = os.path.abspath(os.path.join(BUILD, "tests", "sluice-mkpolicy"))
 SPOOL_LIST = os.path.abspath(os.path.join(BUILD, "tests",
@@ -41,7 +41,7 @@ def make_cert(d):
 class Node:
     def __init__(self, name, networks=(), users=(), limits=None,
                  listeners=("relay",), tls=True, proxy=(), version=1):
-        self.dir = tempfile.mkdtemp(prefix="sluice-smtp-%s-" % name)
+        self.dir = scratch_dir("sluice-smtp-%s-" % name)
         self.spool = os.path.join(self.dir, "spool")
         os.makedirs(self.spool)
         self.name = name

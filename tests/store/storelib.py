@@ -6,13 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "harness"))
 from fleet import Proc, binary, wait_until, BUILD  # noqa: E402,F401
 from pg import PgServer, free_port  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 
 PROBE = os.path.abspath(os.path.join(BUILD, "tests", "store", "rpc_probe"))
 
@@ -21,7 +21,7 @@ class Env:
     """PostgreSQL in a temp dir plus controllers on it."""
 
     def __init__(self, name):
-        self.dir = tempfile.mkdtemp(prefix="sluice-store-%s-" % name)
+        self.dir = scratch_dir("sluice-store-%s-" % name)
         os.chmod(self.dir, 0o755)
         self.pg = PgServer(base=os.path.join(self.dir, "pg"))
         os.makedirs(self.pg.base)
