@@ -213,6 +213,32 @@ dkim_resolve(const char *file, Sluice__Policy *p, const Sluice__Policy *cur,
 	}
 }
 
+/* A cloud relay refuses mail without its credentials (issue 10): a hop
+ * of the file with a preset must have them, as `hop add --preset` must
+ * ("secret: keep" counts; apply checks that a secret is stored). */
+static void
+preset_check(
+    const char *file, const Sluice__Policy *p, const struct policy_lines *lines)
+{
+	char msg[300], err[768];
+	const char *missing;
+	size_t i;
+
+	for (i = 0; i < p->n_hops; i++) {
+		const Sluice__Hop *h = p->hops[i];
+
+		if (h->preset[0] == '\0' ||
+		    (missing = hop_preset_missing_field(h->preset,
+		         h->auth_user[0] != '\0', h->has_secret)) == NULL)
+			continue;
+		snprintf(msg, sizeof(msg), "hop '%s': preset %s needs %s",
+		    h->name, h->preset, missing);
+		policy_yaml_error(
+		    lines, file, "hops", (int)i, msg, err, sizeof(err));
+		ctl_die("%s", err);
+	}
+}
+
 /* FILE on its own, before any controller is asked: YAML and every rule
  * policy_check knows, errors with line numbers.  What needs the stored
  * policy (secret: keep, private_key: keep, users without a password) is
@@ -226,6 +252,7 @@ load_file(const char *file, struct policy_lines **lines)
 
 	if ((p = policy_yaml_load(file, lines, err, sizeof(err))) == NULL)
 		ctl_die("%s", err);
+	preset_check(file, p, *lines);
 	if (policy_lines_has_dkim(*lines))
 		dkim_resolve(file, p, NULL, *lines);
 	if (policy_check(p, POLICY_CHECK_APPLY, &perr) == -1) {
@@ -261,6 +288,7 @@ load_checked(
 
 	if ((p = policy_yaml_load(file, lines, err, sizeof(err))) == NULL)
 		ctl_die("%s", err);
+	preset_check(file, p, *lines);
 	if (policy_lines_has_dkim(*lines))
 		dkim_resolve(file, p, cur, *lines);
 	for (i = 0; !policy_lines_has_dkim(*lines) && i < cur->n_dkim; i++) {

@@ -55,17 +55,23 @@ hop_preset_names(void)
  * password.  None of them relays for an unauthenticated client: a hop
  * without them would only collect "530"/"550 Unauthenticated" replies. */
 static const struct {
-	const char *preset, *user, *secret;
+	const char *preset, *user, *secret;  /* hop add's flags */
+	const char *file_user, *file_secret; /* policy file keys */
 } preset_creds[] = {
-    {"sendgrid", NULL, "--secret-stdin (the SendGrid API key)"},
+    {"sendgrid", NULL, "--secret-stdin (the SendGrid API key)", NULL,
+        "secret, secret_file or secret_env (the SendGrid API key)"},
     {"ses", "--user (the SES SMTP user name)",
-        "--secret-stdin (the SES SMTP password)"},
+        "--secret-stdin (the SES SMTP password)",
+        "user (the SES SMTP user name)",
+        "secret, secret_file or secret_env (the SES SMTP password)"},
     {"mailgun", "--user (the Mailgun SMTP login)",
-        "--secret-stdin (the Mailgun SMTP password)"},
+        "--secret-stdin (the Mailgun SMTP password)",
+        "user (the Mailgun SMTP login)",
+        "secret, secret_file or secret_env (the Mailgun SMTP password)"},
 };
 
-const char *
-hop_preset_missing(const char *preset, bool has_user, bool has_secret)
+static const char *
+preset_missing(const char *preset, bool has_user, bool has_secret, bool is_file)
 {
 	size_t i;
 
@@ -73,12 +79,26 @@ hop_preset_missing(const char *preset, bool has_user, bool has_secret)
 		if (strcmp(preset, preset_creds[i].preset) != 0)
 			continue;
 		if (preset_creds[i].user != NULL && !has_user)
-			return preset_creds[i].user;
+			return is_file ? preset_creds[i].file_user
+			               : preset_creds[i].user;
 		if (!has_secret)
-			return preset_creds[i].secret;
+			return is_file ? preset_creds[i].file_secret
+			               : preset_creds[i].secret;
 		return NULL;
 	}
 	return NULL;
+}
+
+const char *
+hop_preset_missing(const char *preset, bool has_user, bool has_secret)
+{
+	return preset_missing(preset, has_user, has_secret, false);
+}
+
+const char *
+hop_preset_missing_field(const char *preset, bool has_user, bool has_secret)
+{
+	return preset_missing(preset, has_user, has_secret, true);
 }
 
 int

@@ -17,6 +17,10 @@ int hop_preset_apply(Sluice__Hop *, const char *preset, const char *region,
  * it is for ("--secret-stdin (the API key)"). */
 const char *hop_preset_missing(
     const char *preset, bool has_user, bool has_secret);
+/* The same for a policy file: the missing key ("user (...)", "secret,
+ * secret_file or secret_env (...)"). */
+const char *hop_preset_missing_field(
+    const char *preset, bool has_user, bool has_secret);
 /* "sendgrid|ses|mailgun", for messages. */
 const char *hop_preset_names(void);
 /* The certificate-verification default for a TLS mode. */

@@ -261,6 +261,27 @@ def run(f):
         ("unknown key", "networks: {}\nfrob: 1\n", "bad.yaml:2: "),
         ("bad cidr", "networks:\n  allow: [10.0.0.0/33]\n", "bad.yaml:2: "),
     ]
+    # A provider preset without its credentials (issue 10), in YAML and in
+    # JSON: refused like `hop add --preset`, naming the hop and the key.
+    preset_cases = [
+        ("preset sendgrid without secret", "networks: {}\nhops:\n"
+         "  - name: sg\n    preset: sendgrid\n", "bad.yaml:3: ",
+         "hop 'sg': preset sendgrid needs secret, secret_file or "
+         "secret_env (the SendGrid API key)"),
+        ("preset ses without user", "hops:\n  - name: s\n    preset: ses\n"
+         "    region: eu-west-1\n    secret: s3cret\n", "bad.yaml:2: ",
+         "hop 's': preset ses needs user (the SES SMTP user name)"),
+        ("preset mailgun without secret (JSON)",
+         '{"hops": [{"name": "mg", "preset": "mailgun", '
+         '"user": "postmaster@mg.test"}]}\n', "bad.yaml:1: ",
+         "hop 'mg': preset mailgun needs secret"),
+    ]
+    for what, text, prefix, msg in preset_cases:
+        with open(bad, "w") as fh:
+            fh.write(text)
+        r = refused(f, what, "policy", "apply", "-f", bad)
+        check(prefix + msg in r.stderr, "%s: %r" % (what, r.stderr))
+    cases += [c[:3] for c in preset_cases]
     for what, text, prefix in cases:
         with open(bad, "w") as fh:
             fh.write(text)
