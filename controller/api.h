@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hop_pause.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -28,6 +29,10 @@ struct api {
 	/* Node endpoint: the head policy for hop budgets, by version. */
 	Sluice__Policy *budget_policy;
 	uint64_t budget_version;
+	/* Node endpoint: fleet-wide hop pauses, folded at most once a
+	 * second (api_node.c, hop_pause.c). */
+	struct hop_pause_set pauses;
+	int64_t pauses_at_ms; /* monotonic; 0: never */
 };
 
 /* Frees what an endpoint cached (the budget policy). */

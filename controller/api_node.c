@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "budget.h"
 #include "log.h"
@@ -39,6 +40,8 @@ struct api_node_out {
 	struct budget_share bs[API_NODE_SHARES_MAX];
 	Sluice__HopShare shares[API_NODE_SHARES_MAX];
 	Sluice__HopShare *sharev[API_NODE_SHARES_MAX];
+	Sluice__HopPause pause[HOP_PAUSE_MAX];
+	Sluice__HopPause *pausev[HOP_PAUSE_MAX];
 	char head_hash[STORE_HASH_LEN];
 };
 
@@ -278,6 +281,67 @@ api_node_budget(
 	free(l.v);
 }
 
+static int
+api_node_pause_cb(
+    void *arg, const char *name, int64_t age_ms, const uint8_t *m, size_t len)
+{
+	Sluice__QueueMetrics *qm;
+
+	if ((qm = sluice__queue_metrics__unpack(NULL, len, m)) != NULL) {
+		hop_pause_add(arg, name, age_ms, qm);
+		sluice__queue_metrics__free_unpacked(qm, NULL);
+	}
+	return 0;
+}
+
+static int64_t
+api_node_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Fleet-wide hop pauses (issue 10): the longest pause any live node met
+ * on each hop, sent to every node.  Folded from the stored metrics at
+ * most once a second (this node's report of a moment ago is in them);
+ * best effort: on a store failure the last fold is sent. */
+static void
+api_node_pauses(struct api *a, struct api_node_out *o)
+{
+	int64_t now = api_node_mono_ms(), left;
+	size_t i, n = 0;
+
+	if (a->pauses_at_ms == 0 || now - a->pauses_at_ms >= 1000) {
+		struct hop_pause_set fresh;
+
+		memset(&fresh, 0, sizeof(fresh));
+		if (store_node_live_aged(a->store, a->silent_after_ms,
+		        api_node_pause_cb, &fresh) == STORE_OK) {
+			a->pauses = fresh;
+			a->pauses_at_ms = now;
+		}
+	}
+	for (i = 0; i < a->pauses.n; i++) {
+		struct hop_pause *p = &a->pauses.v[i];
+
+		left = p->left_ms - (now - a->pauses_at_ms);
+		if (left <= 0)
+			continue;
+		sluice__hop_pause__init(&o->pause[n]);
+		o->pause[n].hop = p->hop;
+		o->pause[n].node = p->node;
+		o->pause[n].for_ms =
+		    left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+		o->pause[n].window_s = p->window_s;
+		o->pausev[n] = &o->pause[n];
+		n++;
+	}
+	o->heartbeat.hop_pauses = o->pausev;
+	o->heartbeat.n_hop_pauses = n;
+}
+
 /* A node reports the number and content hash of the policy it runs.  The
  * same number with other content here, or a number this database does not
  * have, means the database lost the version the node runs (a failover to
@@ -457,6 +521,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	hb->commands = o->cmds;
 	hb->n_commands = o->ncmds;
 	api_node_budget(a, id, head, o);
+	api_node_pauses(a, o);
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HEARTBEAT;
 	o->reply.heartbeat = hb;
 	return 0;

@@ -110,6 +110,12 @@ typedef int (*store_live_cb)(
     void *arg, uint64_t id, const uint8_t *metrics, size_t len);
 int store_node_live(
     struct store *, int64_t silent_after_ms, store_live_cb, void *arg);
+/* The same with each node's name and the age of its metrics (ms since
+ * its last heartbeat, by the database's clock), for fleet-wide pauses. */
+typedef int (*store_aged_cb)(void *arg, const char *name, int64_t age_ms,
+    const uint8_t *metrics, size_t len);
+int store_node_live_aged(
+    struct store *, int64_t silent_after_ms, store_aged_cb, void *arg);
 
 /* ------------------------------------------------------------- policy */
 

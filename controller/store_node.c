@@ -294,3 +294,37 @@ store_node_live(
 	PQclear(res);
 	return STORE_OK;
 }
+
+int
+store_node_live_aged(
+    struct store *s, int64_t silent_after_ms, store_aged_cb cb, void *arg)
+{
+	char b[24];
+	const char *vals[1] = {b};
+	PGresult *res;
+	unsigned char *m;
+	size_t mlen;
+	int rc, i, stop = 0;
+
+	snprintf(b, sizeof(b), "%" PRId64, silent_after_ms);
+	if ((res = store_exec(s,
+	         "SELECT name, (extract(epoch FROM now() - last_heartbeat_at)"
+	         " * 1000)::bigint, metrics FROM nodes"
+	         " WHERE last_heartbeat_at >"
+	         " now() - sluice_silent_after($1::bigint, heartbeat_ms)"
+	         " AND metrics IS NOT NULL ORDER BY id",
+	         1, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	for (i = 0; i < PQntuples(res) && stop == 0; i++) {
+		mlen = 0;
+		m = PQunescapeBytea(
+		    (const unsigned char *)PQgetvalue(res, i, 2), &mlen);
+		if (m == NULL)
+			continue;
+		stop = cb(
+		    arg, PQgetvalue(res, i, 0), store_int(res, i, 1), m, mlen);
+		PQfreemem(m);
+	}
+	PQclear(res);
+	return STORE_OK;
+}

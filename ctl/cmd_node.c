@@ -105,6 +105,9 @@ json_metrics(struct json *j, const Sluice__QueueMetrics *m)
 		json_bool(j, "throttled", h->throttled);
 		json_uint(j, "throttled_for_s", h->throttled_for_s);
 		json_uint(j, "throttle_window_s", h->throttle_window_s);
+		json_bool(j, "fleet_paused", h->fleet_paused);
+		json_str(j, "fleet_paused_by", h->fleet_paused_by);
+		json_uint(j, "own_throttled_for_s", h->own_throttled_for_s);
 		json_str(j, "alert_scope", h->alert_scope);
 		json_str(j, "alert_reply", h->alert_reply);
 		json_object_end(j);
@@ -280,8 +283,9 @@ cmd_node_show(struct ctl *ctl, int argc, char **argv)
 			snprintf(d, sizeof(d), "%" PRIu64, h->delivered);
 			snprintf(x, sizeof(x), "%" PRIu64, h->failed);
 			if (h->throttled)
-				snprintf(th, sizeof(th), "paused %" PRIu32 "s",
-				    h->throttled_for_s);
+				snprintf(th, sizeof(th),
+				    "paused %" PRIu32 "s%s", h->throttled_for_s,
+				    h->fleet_paused ? " fleet" : "");
 			else
 				snprintf(th, sizeof(th), "-");
 			table_row(&t, h->name,

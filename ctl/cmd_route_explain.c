@@ -25,6 +25,8 @@ struct hop_health {
 	char thr_on[256];  /* ... throttled */
 	char alert_on[256];
 	char alert_scope[16];
+	size_t fleet;      /* ... paused fleet-wide by the controller */
+	char fleet_by[64]; /* the node that met the throttle */
 };
 
 static void
@@ -66,6 +68,11 @@ health_of(
 				name_add(h->thr_on, sizeof(h->thr_on), n->name);
 				if (m->throttle_window_s > h->window_s)
 					h->window_s = m->throttle_window_s;
+			}
+			if (m->fleet_paused) {
+				h->fleet++;
+				snprintf(h->fleet_by, sizeof(h->fleet_by), "%s",
+				    m->fleet_paused_by);
 			}
 			if (m->alert_scope[0] != '\0') {
 				h->alerting++;
@@ -110,7 +117,19 @@ health_text(const struct hop_health *h, char *buf, size_t len)
 		    (size_t)snprintf(buf + off, len - off, "%scircuit open %s",
 		        h->open == h->reporting ? "DOWN: " : "", where);
 	}
-	if (h->throttled > 0 && off < len) {
+	if (h->fleet > 0 && off < len) {
+		/* The controller spread it: every node holds back. */
+		if (h->window_s > 0)
+			off += (size_t)snprintf(buf + off, len - off,
+			    "%sPAUSED fleet-wide (throttled on %s, provider "
+			    "window %us)",
+			    off ? "; " : "", h->fleet_by,
+			    (unsigned)h->window_s);
+		else
+			off += (size_t)snprintf(buf + off, len - off,
+			    "%sPAUSED fleet-wide (throttled on %s)",
+			    off ? "; " : "", h->fleet_by);
+	} else if (h->throttled > 0 && off < len) {
 		health_where(h, h->throttled, h->thr_on, where, sizeof(where));
 		if (h->window_s > 0)
 			off += (size_t)snprintf(buf + off, len - off,
@@ -218,6 +237,7 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 				json_uint(&j, "nodes_circuit_open", hh.open);
 				json_uint(&j, "nodes_up", hh.up);
 				json_uint(&j, "nodes_throttled", hh.throttled);
+				json_uint(&j, "nodes_fleet_paused", hh.fleet);
 				json_uint(&j, "nodes_alerting", hh.alerting);
 				json_object_end(&j);
 				continue;

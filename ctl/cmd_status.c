@@ -59,6 +59,50 @@ status_hops(const Sluice__QueueMetrics *m, char *buf, size_t len)
 		snprintf(buf + STATUS_HOPS_WIDTH - 3, 4, "...");
 }
 
+/* Hops paused fleet-wide (issue 10): one line each, from what the up
+ * nodes report (the longest time left, the node that met the throttle). */
+static void
+status_pauses(const Sluice__NodeListReply *l)
+{
+	const Sluice__HopMetrics *seen[64];
+	size_t i, k, s, nseen = 0;
+
+	for (i = 0; i < l->n_nodes; i++) {
+		const Sluice__QueueMetrics *m = l->nodes[i]->metrics;
+
+		if (m == NULL ||
+		    (strcmp(l->nodes[i]->state, "up") != 0 &&
+		        strcmp(l->nodes[i]->state, "draining") != 0))
+			continue;
+		for (k = 0; k < m->n_hops; k++) {
+			const Sluice__HopMetrics *h = m->hops[k];
+
+			if (!h->fleet_paused)
+				continue;
+			for (s = 0; s < nseen; s++)
+				if (strcmp(seen[s]->name, h->name) == 0)
+					break;
+			if (s == nseen) {
+				if (nseen == 64)
+					continue;
+				seen[nseen++] = h;
+			} else if (h->throttled_for_s >
+			           seen[s]->throttled_for_s)
+				seen[s] = h;
+		}
+	}
+	if (nseen > 0)
+		printf("\n");
+	for (s = 0; s < nseen; s++) {
+		printf("hop %s PAUSED fleet-wide, %" PRIu32 "s left",
+		    seen[s]->name, seen[s]->throttled_for_s);
+		if (seen[s]->throttle_window_s > 0)
+			printf(" (provider window %" PRIu32 "s)",
+			    seen[s]->throttle_window_s);
+		printf(": throttled on %s\n", seen[s]->fleet_paused_by);
+	}
+}
+
 void
 json_alert(struct json *j, const Sluice__Alert *a)
 {
@@ -129,6 +173,7 @@ status_print(const Sluice__StatusReply *st)
 			    &t, n->name, n->state, pol, q, old, in, out, hops);
 		}
 		table_print(&t, stdout);
+		status_pauses(l);
 	}
 	if (st->n_alerts == 0)
 		return;

@@ -56,6 +56,7 @@ struct command {
 	struct node *n;
 	struct event *ev_post;
 	struct event *ev_shares;
+	struct event *ev_pauses;
 	struct event *ev_shape;
 	pthread_mutex_t mu;
 	/* under mu */
@@ -67,6 +68,8 @@ struct command {
 	size_t shape_len;
 	struct delivery_share shares[DELIVERY_SHARES_MAX];
 	size_t nshares;
+	struct delivery_pause pauses[DELIVERY_PAUSES_MAX];
+	size_t npauses;
 	/* loop thread: drain with handoff */
 	struct policy *orig; /* the controller's policy, while handing off */
 	char *peers[COMMAND_PEERS_MAX];
@@ -138,6 +141,34 @@ command_shares(struct command *c, Sluice__HopShare *const *v, size_t n)
 	pthread_mutex_unlock(&c->mu);
 	if (changed)
 		event_active(c->ev_shares, EV_READ, 0);
+}
+
+void
+command_pauses(struct command *c, Sluice__HopPause *const *v, size_t n)
+{
+	struct delivery_pause p[DELIVERY_PAUSES_MAX];
+	size_t i;
+	bool post;
+
+	if (c == NULL)
+		return;
+	memset(p, 0, sizeof(p));
+	if (n > DELIVERY_PAUSES_MAX)
+		n = DELIVERY_PAUSES_MAX;
+	for (i = 0; i < n; i++) {
+		snprintf(p[i].hop, sizeof(p[i].hop), "%s", v[i]->hop);
+		snprintf(p[i].node, sizeof(p[i].node), "%s", v[i]->node);
+		p[i].for_ms = v[i]->for_ms;
+		p[i].window_s = v[i]->window_s;
+	}
+	pthread_mutex_lock(&c->mu);
+	/* The times move on every heartbeat: post unless none then and now. */
+	post = n > 0 || c->npauses > 0;
+	memcpy(c->pauses, p, sizeof(p));
+	c->npauses = n;
+	pthread_mutex_unlock(&c->mu);
+	if (post)
+		event_active(c->ev_pauses, EV_READ, 0);
 }
 
 size_t
@@ -779,6 +810,22 @@ command_on_post(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+command_on_pauses(evutil_socket_t fd, short what, void *arg)
+{
+	struct command *c = arg;
+	struct delivery_pause p[DELIVERY_PAUSES_MAX];
+	size_t n;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&c->mu);
+	memcpy(p, c->pauses, sizeof(p));
+	n = c->npauses;
+	pthread_mutex_unlock(&c->mu);
+	delivery_set_pauses(c->n->delivery, p, n);
+}
+
+static void
 command_on_shares(evutil_socket_t fd, short what, void *arg)
 {
 	struct command *c = arg;
@@ -942,6 +989,8 @@ command_open(struct node *n)
 	        NULL ||
 	    (c->ev_shares = event_new(n->base, -1, 0, command_on_shares, c)) ==
 	        NULL ||
+	    (c->ev_pauses = event_new(n->base, -1, 0, command_on_pauses, c)) ==
+	        NULL ||
 	    (c->ev_shape = event_new(
 	         n->base, -1, EV_PERSIST, command_on_shape, c)) == NULL ||
 	    event_add(c->ev_shape, &tv) == -1) {
@@ -962,6 +1011,8 @@ command_close(struct command *c)
 		event_free(c->ev_post);
 	if (c->ev_shares != NULL)
 		event_free(c->ev_shares);
+	if (c->ev_pauses != NULL)
+		event_free(c->ev_pauses);
 	if (c->ev_shape != NULL)
 		event_free(c->ev_shape);
 	for (i = 0; i < c->ninbox; i++)

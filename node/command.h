@@ -28,6 +28,9 @@ void command_post(struct command *, Sluice__Command *const *, size_t n);
  * latest heartbeat reply; applied on the loop when they changed.  Kept
  * while no controller answers. */
 void command_shares(struct command *, Sluice__HopShare *const *, size_t n);
+/* Fleet-wide hop pauses from a heartbeat reply (any thread): handed to
+ * the delivery engine on the loop. */
+void command_pauses(struct command *, Sluice__HopPause *const *, size_t n);
 /* Uplink thread: the results not yet acknowledged, unpacked copies the
  * caller frees with command_results_free(). */
 size_t command_results(struct command *, Sluice__CommandResult ***out);

@@ -1796,6 +1796,15 @@ dlv_metrics_cb(const struct router_hop_state *s, void *arg)
 		    (uint32_t)((s->throttled_until_ms - d->metrics_now + 999) /
 		               1000);
 	hm->throttle_window_s = (uint32_t)(s->throttle_window_ms / 1000);
+	hm->fleet_paused = s->fleet_paused;
+	if (s->fleet_paused)
+		snprintf(hm->fleet_paused_by, sizeof(hm->fleet_paused_by), "%s",
+		    s->fleet_by);
+	if (s->own_throttled)
+		hm->own_throttled_for_s =
+		    (uint32_t)((s->own_throttled_until_ms - d->metrics_now +
+		                   999) /
+		               1000);
 	snprintf(
 	    hm->alert_scope, sizeof(hm->alert_scope), "%s", s->problem_scope);
 	snprintf(hm->alert, sizeof(hm->alert), "%s", s->problem);
@@ -1980,6 +1989,28 @@ delivery_set_shares(
 		dlv_share_apply(d, p);
 		dlv_pool_kick(p);
 	}
+}
+
+void
+delivery_set_pauses(
+    struct delivery *d, const struct delivery_pause *v, size_t n)
+{
+	int64_t now = dlv_now_ms();
+	size_t i;
+
+	if (d == NULL)
+		return;
+	/* One line when a hop's fleet-wide pause is news on this node. */
+	for (i = 0; i < n; i++)
+		if (!router_fleet_paused(d->router, v[i].hop, now))
+			log_info("delivery: hop paused fleet-wide hop=%s "
+			         "node=%s by=%s for=%us window=%us",
+			    v[i].hop, d->n->name, v[i].node,
+			    (v[i].for_ms + 999) / 1000, v[i].window_s);
+	router_fleet_reset(d->router);
+	for (i = 0; i < n; i++)
+		router_fleet_pause(d->router, v[i].hop, v[i].for_ms,
+		    (int64_t)v[i].window_s * 1000, v[i].node, now);
 }
 
 /* Fleet commands (issue 5, node/command.c). */

@@ -44,11 +44,14 @@ struct delivery_hop_metric {
 	uint32_t recent_failures;
 	uint64_t delivered; /* transactions that delivered mail */
 	uint64_t failed;
-	bool half_open;             /* cool-down over, probing */
-	uint32_t throttled_for_s;   /* left of the throttle pause */
-	uint32_t throttle_window_s; /* the provider's window, 0: back-off */
-	char alert_scope[16];       /* "hop-config", "account" or "" */
-	char alert[200];            /* the reply behind it */
+	bool half_open;               /* cool-down over, probing */
+	uint32_t throttled_for_s;     /* left of the throttle pause */
+	uint32_t throttle_window_s;   /* the provider's window, 0: back-off */
+	char alert_scope[16];         /* "hop-config", "account" or "" */
+	char alert[200];              /* the reply behind it */
+	bool fleet_paused;            /* paused by the controller (issue 10) */
+	uint32_t own_throttled_for_s; /* left of this node's own pause */
+	char fleet_paused_by[64];     /* the node that met the throttle */
 };
 /* Copies up to max entries (as of the last tick); returns how many.
  * Thread-safe. */
@@ -78,5 +81,17 @@ struct delivery_share {
 };
 void delivery_set_shares(
     struct delivery *, const struct delivery_share *, size_t n);
+/* Fleet-wide hop pauses (issue 10, node/command.c): the controller's
+ * complete list; each hop goes behind the others for for_ms from now.
+ * Replaces the whole set.  Loop thread. */
+#define DELIVERY_PAUSES_MAX 64
+struct delivery_pause {
+	char hop[64];
+	char node[64];
+	uint32_t for_ms;
+	uint32_t window_s;
+};
+void delivery_set_pauses(
+    struct delivery *, const struct delivery_pause *, size_t n);
 
 #endif

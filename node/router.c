@@ -18,7 +18,10 @@ struct router_hop {
 	int64_t throttled_until_ms;
 	int64_t throttle_ms;        /* current back-off */
 	int64_t throttle_window_ms; /* provider's window, when it named one */
-	char problem_scope[16];     /* "" unless the operator must act */
+	int64_t fleet_until_ms;     /* paused fleet-wide (controller) */
+	int64_t fleet_window_ms;
+	char fleet_by[64];      /* the node that met the throttle */
+	char problem_scope[16]; /* "" unless the operator must act */
 	char problem[200];
 	char last[200]; /* the last failure's reply */
 };
@@ -179,7 +182,8 @@ router_plan(struct router *r, const Sluice__Route *route, router_hop_fn fn,
 			if (dup)
 				continue;
 			st = router_find(r, h->name, false);
-			if (st != NULL && st->throttled_until_ms > now_ms) {
+			if (st != NULL && (st->throttled_until_ms > now_ms ||
+			                      st->fleet_until_ms > now_ms)) {
 				if (nlate < 64)
 					late[nlate++] = h;
 				continue;
@@ -320,6 +324,36 @@ router_throttle_for(
 }
 
 void
+router_fleet_reset(struct router *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nhops; i++)
+		r->hops[i].fleet_until_ms = 0;
+}
+
+bool
+router_fleet_paused(struct router *r, const char *name, int64_t now_ms)
+{
+	struct router_hop *h = router_find(r, name, false);
+
+	return h != NULL && h->fleet_until_ms > now_ms;
+}
+
+void
+router_fleet_pause(struct router *r, const char *name, int64_t for_ms,
+    int64_t window_ms, const char *by, int64_t now_ms)
+{
+	struct router_hop *h;
+
+	if (for_ms <= 0 || (h = router_find(r, name, true)) == NULL)
+		return;
+	h->fleet_until_ms = now_ms + for_ms;
+	h->fleet_window_ms = window_ms;
+	snprintf(h->fleet_by, sizeof(h->fleet_by), "%s", by);
+}
+
+void
 router_foreach(struct router *r, int64_t now_ms,
     void (*cb)(const struct router_hop_state *, void *), void *arg)
 {
@@ -335,13 +369,23 @@ router_foreach(struct router *r, int64_t now_ms,
 		    h->open_until_ms != 0 && now_ms < h->open_until_ms;
 		s.half_open =
 		    h->open_until_ms != 0 && now_ms >= h->open_until_ms;
-		s.throttled = h->throttled_until_ms > now_ms;
+		s.own_throttled = h->throttled_until_ms > now_ms;
+		s.fleet_paused = h->fleet_until_ms > now_ms;
+		s.throttled = s.own_throttled || s.fleet_paused;
 		s.recent_failures = h->failures;
 		s.delivered = h->delivered;
 		s.failed = h->failed;
 		s.open_until_ms = h->open_until_ms;
 		s.throttled_until_ms = h->throttled_until_ms;
 		s.throttle_window_ms = h->throttle_window_ms;
+		s.own_throttled_until_ms = h->throttled_until_ms;
+		if (s.fleet_paused) {
+			if (h->fleet_until_ms > s.throttled_until_ms)
+				s.throttled_until_ms = h->fleet_until_ms;
+			if (h->fleet_window_ms > s.throttle_window_ms)
+				s.throttle_window_ms = h->fleet_window_ms;
+			s.fleet_by = h->fleet_by;
+		}
 		s.problem_scope = h->problem_scope;
 		s.problem = h->problem;
 		cb(&s, arg);

@@ -47,14 +47,18 @@ enum router_change {
 /* Health of one hop, as the metrics see it. */
 struct router_hop_state {
 	const char *name;
-	bool circuit_open; /* skipped until cool-down ends */
-	bool half_open;    /* cool-down over, probing */
-	bool throttled;
+	bool circuit_open;        /* skipped until cool-down ends */
+	bool half_open;           /* cool-down over, probing */
+	bool throttled;           /* own_throttled or fleet_paused */
+	bool own_throttled;       /* from this node's own replies */
+	bool fleet_paused;        /* the controller said so (another node's) */
+	const char *fleet_by;     /* that node, when fleet_paused */
 	uint32_t recent_failures; /* consecutive */
 	uint64_t delivered;       /* successful uses */
 	uint64_t failed;          /* failed uses */
 	int64_t open_until_ms;
-	int64_t throttled_until_ms;
+	int64_t throttled_until_ms; /* the later of both pauses */
+	int64_t own_throttled_until_ms;
 	int64_t throttle_window_ms; /* from the provider's reply; 0: back-off */
 	const char *problem_scope;  /* "hop-config", "account" or "" */
 	const char *problem;        /* the reply that said so */
@@ -98,6 +102,14 @@ enum router_change router_result(
  * hop stays behind the others until now_ms + window_ms at least. */
 void router_throttle_for(
     struct router *, const char *name, int64_t window_ms, int64_t now_ms);
+/* Fleet-wide pauses (issue 10), from the controller's heartbeat reply,
+ * which lists them all: reset, then one router_fleet_pause per hop.  A
+ * paused hop goes behind the others like a throttled one until now_ms +
+ * for_ms; by names the node that met the throttle. */
+void router_fleet_reset(struct router *);
+void router_fleet_pause(struct router *, const char *name, int64_t for_ms,
+    int64_t window_ms, const char *by, int64_t now_ms);
+bool router_fleet_paused(struct router *, const char *name, int64_t now_ms);
 /* A reply said the hop needs its operator (credentials, configuration,
  * the provider account): kept, for alerts, until the hop accepts mail
  * again.  True when this is news (another scope or reply text). */

@@ -378,6 +378,10 @@ uplink_fill_hops(struct uplink *u, struct delivery_hop_metric *hm,
 		hv[i].throttled_for_s = hm[i].throttled_for_s;
 		hv[i].throttle_window_s = hm[i].throttle_window_s;
 		hv[i].half_open = hm[i].half_open;
+		hv[i].fleet_paused = hm[i].fleet_paused;
+		hv[i].own_throttled_for_s = hm[i].own_throttled_for_s;
+		hm[i].fleet_paused_by[sizeof(hm[i].fleet_paused_by) - 1] = '\0';
+		hv[i].fleet_paused_by = hm[i].fleet_paused_by;
 		hm[i].alert_scope[sizeof(hm[i].alert_scope) - 1] = '\0';
 		hm[i].alert[sizeof(hm[i].alert) - 1] = '\0';
 		hv[i].alert_scope = hm[i].alert_scope;
@@ -500,6 +504,8 @@ uplink_heartbeat(struct uplink *u)
 		    rep->heartbeat->n_commands);
 		command_shares(u->node->command, rep->heartbeat->hop_shares,
 		    rep->heartbeat->n_hop_shares);
+		command_pauses(u->node->command, rep->heartbeat->hop_pauses,
+		    rep->heartbeat->n_hop_pauses);
 		if (rep->heartbeat->events_rewind)
 			(void)uplink_rewind(
 			    u, rep->heartbeat->events_stored_seq);

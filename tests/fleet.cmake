@@ -23,5 +23,7 @@ sluice_scenario_test(fleet_false_alerts fleet/test_false_alerts.py 180)
 sluice_scenario_test(fleet_record_bytes fleet/test_record_bytes.py 120)
 sluice_scenario_test(fleet_policy_identity fleet/test_policy_identity.py 120)
 sluice_scenario_test(fleet_reply_scope fleet/test_reply_scope.py 180)
+# Issue 10: a throttle met by one node pauses the hop on every node.
+sluice_scenario_test(fleet_pause fleet/test_fleet_pause.py 120)
 sluice_scenario_test(fleet_journal_retention fleet/test_journal_retention.py 120)
 sluice_scenario_test(fleet_pg_failover fleet/test_pg_failover.py 180)

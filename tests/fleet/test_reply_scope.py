@@ -25,8 +25,10 @@ answering one stage with a provider's documented reply; every route is
      hop-throttle
   S: 550 5.1.1 user unknown                                   (RCPT)
      recipient: bounced, one DSN to the sender, the hop not charged
-With a second node that never used the paused hop, route explain names
-n1 as the only node that used it instead of saying "on every node".
+The throttles are spread to the fleet: route explain says "PAUSED
+fleet-wide (throttled on n1, ...)".  With a second node that never used
+the hops, route explain names n1 as the only node with the hop-config
+alert instead of saying "on every node", and n2 reports the pause.
 """
 import os
 import re
@@ -141,24 +143,33 @@ def run(f, ups, fb):
     assert "PAUSED" in out, out
     out = f.ctl("node", "show", "n1").stdout
     assert re.search(r"sesquota\s+closed\s+paused 3[0-9]{3}s", out), out
+    # The controller spreads the pause to the fleet (fleet_pause tests
+    # that with two nodes): route explain says so once n1 is told.
+    wait_until(lambda: "fleet-wide" in f.ctl_json(
+        "route", "explain", "x@sesquota.test")["groups"][0]["hops"][0]
+        ["health"], 10, "the pause fleet-wide")
     ex = f.ctl_json("route", "explain", "x@sesquota.test")
     health = ex["groups"][0]["hops"][0]["health"]
-    assert health == "PAUSED (throttled, provider window 3600s) on every " \
-        "node", health
+    assert health == "PAUSED fleet-wide (throttled on n1, provider " \
+        "window 3600s)", health
     ex = f.ctl_json("route", "explain", "x@sgnoauth.test")
     health = ex["groups"][0]["hops"][0]["health"]
     assert health == "ALERT hop-config on every node", health
-    # A second node that never used the hop: not "every node" any more.
+    # A second node that never used the hops: for the alert (not spread)
+    # not "every node" any more; the pause it gets from the controller.
     f.start_relay("n2")
     f.wait_node_version("n2", f.policy_version())
     wait_until(lambda: f.ctl_json("node", "show", "n2").get("metrics", {})
                .get("messages") is not None and "the only node" in
-               f.ctl_json("route", "explain", "x@sesquota.test")["groups"]
+               f.ctl_json("route", "explain", "x@sgnoauth.test")["groups"]
                [0]["hops"][0]["health"], 10, "n2 reporting")
-    ex = f.ctl_json("route", "explain", "x@sesquota.test")
+    ex = f.ctl_json("route", "explain", "x@sgnoauth.test")
     health = ex["groups"][0]["hops"][0]["health"]
-    assert health == "PAUSED (throttled, provider window 3600s) on n1 " \
-        "(the only node that used it)", health
+    assert health == "ALERT hop-config on n1 (the only node that used " \
+        "it)", health
+    wait_until(lambda: f.ctl_json("route", "explain", "x@sesquota.test")
+               ["groups"][0]["hops"][0]["nodes_fleet_paused"] == 2, 10,
+               "n2 paused by the fleet")
     wait_until(lambda: f.open_alert("hop_config", "n1/sgnoauth"), 15,
                "hop_config alert")
     wait_until(lambda: f.open_alert("hop_account", "n1/sespause"), 15,

@@ -274,6 +274,50 @@ test_throttled_goes_last(void **state)
 	router_free(r);
 }
 
+/* A fleet-wide pause (issue 10) holds the hop back like a throttle of
+ * its own, is reported apart from the node's own pause, and a reset (the
+ * controller's list without it) lifts it. */
+static void
+test_fleet_pause(void **state)
+{
+	struct router_params p = {3, 1000, 500, 4000};
+	struct router *r = router_new(&p);
+	const Sluice__Hop *out[8];
+	struct router_hop_state s;
+	uint32_t seed = 5;
+	size_t n;
+
+	(void)state;
+	router_fleet_pause(r, "a", 0, 0, "n1", 0); /* nothing left: ignored */
+	assert_false(router_fleet_paused(r, "a", 0));
+	router_fleet_pause(r, "a", 8000, 60000, "n1", 1000);
+	assert_true(router_fleet_paused(r, "a", 8999));
+	n = router_plan(r, &route, lookup, NULL, 1, 8999, &seed, out, 8);
+	assert_int_equal(n, 3);
+	assert_string_equal(out[2]->name, "a");
+	router_foreach(r, 2000, count_cb, &s);
+	assert_true(s.throttled && s.fleet_paused && !s.own_throttled);
+	assert_string_equal(s.fleet_by, "n1");
+	assert_int_equal(s.throttled_until_ms, 9000);
+	assert_int_equal(s.throttle_window_ms, 60000);
+	/* its own, shorter pause on top: the later one counts */
+	router_result(r, "a", ROUTER_THROTTLED, 2000);
+	router_foreach(r, 2000, count_cb, &s);
+	assert_true(s.own_throttled && s.fleet_paused);
+	assert_int_equal(s.own_throttled_until_ms, 2500);
+	assert_int_equal(s.throttled_until_ms, 9000);
+	/* over by time */
+	router_foreach(r, 9000, count_cb, &s);
+	assert_false(s.throttled);
+	n = router_plan(r, &route, lookup, NULL, 1, 9000, &seed, out, 8);
+	assert_true(out[0]->name[0] == 'a' || out[1]->name[0] == 'a');
+	/* lifted by the controller */
+	router_fleet_pause(r, "b", 8000, 0, "n2", 10000);
+	router_fleet_reset(r);
+	assert_false(router_fleet_paused(r, "b", 10001));
+	router_free(r);
+}
+
 int
 main(void)
 {
@@ -286,6 +330,7 @@ main(void)
 	    cmocka_unit_test_setup(test_failback_and_stale_probe, setup),
 	    cmocka_unit_test_setup(test_credit_only_accepted, setup),
 	    cmocka_unit_test_setup(test_throttle_window, setup),
+	    cmocka_unit_test_setup(test_fleet_pause, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
