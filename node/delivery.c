@@ -119,6 +119,12 @@ struct dlv_job {
 	const Sluice__Hop *held;
 	bool parked;
 	TAILQ_ENTRY(dlv_job) park;
+	/* Some hop of the plan failed, throttled or was unavailable: when
+	 * the plan runs out the recipients wait for the next attempt.  While
+	 * false, every hop tried refused the message for what it lacks
+	 * (SIZE, 8BITMIME, SMTPUTF8): at the end of the plan they bounce. */
+	bool hop_trouble;
+	const char *refused_by; /* the last hop that refused it so */
 };
 TAILQ_HEAD(dlv_jobs, dlv_job);
 
@@ -133,6 +139,9 @@ struct dlv_txn {
 	int64_t start_ms;
 	bool started;
 	bool perm; /* failed for good before a session (NXDOMAIN) */
+	/* refused before sending: the server lacks what the message needs
+	 * (SIZE, 8BITMIME for data that does not convert, SMTPUTF8) */
+	bool refused;
 };
 TAILQ_HEAD(dlv_txns, dlv_txn);
 
@@ -729,6 +738,31 @@ dlv_job_take(struct dlv_job *j, const Sluice__Hop *h, int64_t now)
 	return a;
 }
 
+/* The plan ran out and every hop refused the message before sending it
+ * (docs/delivery.md "8BITMIME"): the recipients bounce with the last
+ * refusal, a DSN follows. */
+static void
+dlv_job_bounce_refused(struct dlv_job *j)
+{
+	struct dlv_msg *m = j->m;
+	struct smtp_reply r;
+	char *host;
+	size_t k;
+
+	for (k = 0; k < j->n; k++) {
+		size_t i = j->idx[k];
+
+		if (m->rstate[i] != DLV_R_ACTIVE)
+			continue;
+		r = m->last[i];
+		host = dlv_strdup(m->last_host[i] ? m->last_host[i] : "");
+		dlv_rcpt_final(m, i, DLV_R_BOUNCED,
+		    j->refused_by ? j->refused_by : "", host, &r, 0, false);
+		free(host);
+	}
+	dlv_job_end(j, NULL);
+}
+
 /* Sends the job's recipients (j->idx) to the next hop of the plan. */
 static void
 dlv_job_next_hop(struct dlv_job *j)
@@ -751,8 +785,10 @@ dlv_job_next_hop(struct dlv_job *j)
 		case ROUTER_WAIT:
 			if (j->held == NULL)
 				j->held = h;
+			j->hop_trouble = true;
 			continue;
 		case ROUTER_SKIP:
+			j->hop_trouble = true;
 			continue;
 		}
 	}
@@ -778,6 +814,12 @@ dlv_job_next_hop(struct dlv_job *j)
 			j->held = NULL;
 			break;
 		}
+	}
+	if (j->tried && !j->hop_trouble) {
+		/* Every hop tried refused the message for what it lacks
+		 * (SIZE, 8BITMIME, SMTPUTF8): no hop can take it. */
+		dlv_job_bounce_refused(j);
+		return;
 	}
 	smtp_reply_set(&why, 0, "4.4.1", "all hops failed or unavailable");
 	/* Recipients that met a hop already have its failure event. */
@@ -1011,6 +1053,19 @@ dlv_txn_result(
 			    m, i, DLV_R_BOUNCED, p->name, host, why, dur, tls);
 			continue;
 		}
+		if (t->refused) {
+			/* This server lacks what the message needs; a later
+			 * hop may have it.  Bounced only when none takes it
+			 * (dlv_job_next_hop).  Not the hop's failure. */
+			j->refused_by = p->name;
+			m->last[i] = t->t.mail;
+			free(m->last_host[i]);
+			m->last_host[i] = dlv_strdup(host);
+			dlv_event(m, i, "deferred", p->name, host, &t->t.mail,
+			    dur, tls);
+			dlv_job_retry(j, i);
+			continue;
+		}
 		/* The session died: a reply the recipient already got
 		 * stands; everyone else goes to the next hop. */
 		if (why != NULL &&
@@ -1052,6 +1107,7 @@ dlv_txn_result(
 			continue;
 		case SCOPE_HOP_THROTTLE:
 			throttled = true;
+			j->hop_trouble = true;
 			if (thr_reply == NULL || v.window_s > thr_v.window_s) {
 				thr_reply = r;
 				thr_v = v;
@@ -1065,6 +1121,7 @@ dlv_txn_result(
 			 * about our credentials or account: the hop failed
 			 * the recipient, and is charged once below. */
 			hop_failed = true;
+			j->hop_trouble = true;
 			if (hop_reply == NULL)
 				hop_reply = r;
 			if (reply_scope_alerts(v.scope) &&
@@ -1085,7 +1142,7 @@ dlv_txn_result(
 	 * pool, once per failed connection, not once per message.  A hop
 	 * is credited only with what it accepted: a transaction with any
 	 * 4xx counts against it, once. */
-	if (!t->started)
+	if (!t->started || t->refused)
 		;
 	else if (hop_failed) {
 		if (alert_reply != NULL)
@@ -1443,7 +1500,9 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 	t->started = true;
 	if (smtp_client_send(c->c, &t->t) == -1) {
 		/* Refused before sending (SIZE, SMTPUTF8, 8-bit data that
-		 * does not convert): permanent; unreadable data: 451. */
+		 * does not convert): the next hop, bounced when none takes
+		 * it; unreadable data: 451. */
+		t->refused = smtp_reply_class(&t->t.mail) == 5;
 		for (k = 0; k < t->n; k++)
 			t->t.rcpt[k] = t->t.mail;
 		c->txn = NULL;

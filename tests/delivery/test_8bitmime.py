@@ -73,13 +73,16 @@ def main():
     with Scenario("8bitmime") as sc:
         full = sc.add(Upstream(sc.dir, "full")).start()
         seven = sc.add(Upstream(sc.dir, "seven", "--no-8bitmime")).start()
+        seven2 = sc.add(Upstream(sc.dir, "seven2", "--no-8bitmime")).start()
         intl = sc.add(Upstream(sc.dir, "intl", "--smtputf8",
                                "--rcpt-code", "bad@intl.test=550")).start()
         node = sc.add(Node(sc.dir, hops=[
             "full:host=127.0.0.1,port=%d" % full.port,
             "seven:host=127.0.0.1,port=%d" % seven.port,
+            "seven2:host=127.0.0.1,port=%d" % seven2.port,
             "intl:host=127.0.0.1,port=%d" % intl.port],
-            routes=["*=full", "seven.test=seven", "intl.test=intl"])
+            routes=["*=full", "seven.test=seven", "intl.test=intl",
+                    "later.test=seven;full", "nowhere.test=seven;seven2"])
         ).start()
 
         # 1. undeclared 8-bit to a hop offering 8BITMIME: declared for it
@@ -143,6 +146,33 @@ def main():
         assert "Subject: caf\u00e9".encode() in d   # the original header
         assert "BODY=8BITMIME" in dsn["params"].upper(), dsn["params"]
         assert len(seven.messages()) == 2   # never sent raw
+
+        # 4b. the same message on a route whose first hop lacks 8BITMIME
+        # and whose next one has it: not bounced at the first, delivered
+        # by the next as it is (the old code bounced it at "seven")
+        qid = send(node, "a@example.com", ["f@later.test"], hdr8)
+        m = wait_until(lambda: [x for x in full.messages()
+                                if x["rcpts"] == ["f@later.test"]], 20,
+                       "8-bit header via the next hop")[0]
+        assert "BODY=8BITMIME" in m["params"].upper(), m["params"]
+        assert split_received(m["data"])[1] == hdr8
+        node.wait_log(r"%s delivery status=deferred to=<f@later.test> "
+                      r"hop=seven .*dsn=5\.6\.3" % qid)
+        node.wait_log(r"%s delivery status=sent to=<f@later.test> hop=full"
+                      % qid)
+        assert "%s delivery status=bounced" % qid not in node.log()
+        assert len(seven.messages()) == 2
+        # ...and when no hop of the route can take it: bounced once, after
+        # the last hop, with one DSN
+        qid = send(node, "a@example.com", ["g@nowhere.test"], hdr8)
+        node.wait_log(r"%s delivery status=bounced to=<g@nowhere.test> "
+                      r"hop=seven2 .*dsn=5\.6\.3" % qid)
+        node.wait_log(r"%s delivery status=deferred to=<g@nowhere.test> "
+                      r"hop=seven " % qid)
+        wait_until(lambda: len([x for x in full.messages()
+                                if x["from"] == ""]) == 2, 20, "2nd DSN")
+        assert seven2.messages() == [] and len(seven.messages()) == 2
+        assert "all hops failed" not in node.log()
 
         # 5. SMTPUTF8 transaction, 550 at RCPT: RFC 6533 DSN via SMTPUTF8
         utf = ("From: s@intl.test\r\nTo: bad@intl.test\r\n"
