@@ -15,6 +15,7 @@
 
 #include "health.h"
 #include "log.h"
+#include "outbox_metrics.h"
 #include "webhook.h"
 
 /* A quarantined event keeps its node's alert open this long. */
@@ -310,6 +311,9 @@ alert_tick(struct store *st, struct alert_config *cf)
 	in.silent_after_ms = cf->silent_after_ms;
 	in.watched_ms = watched;
 	health_evaluate(&in, alert_set_cb, &now);
+	if ((rc = outbox_metrics_alerts(st, cf->webhook_alert_after_s,
+	         alert_set_cb, &now)) != STORE_OK)
+		goto fail;
 	for (i = 0; i < an.recorded.n; i++)
 		alert_set_cb(&now, &an.recorded.v[i]);
 	/* Until every node has had a whole silent period of watching, what

@@ -21,6 +21,7 @@ struct alert_config {
 	const char *who;               /* "controller pid 123", for raised_by */
 	struct webhook *webhook;       /* NULL: none */
 	int64_t events_retention_days; /* 0: keep the delivery record */
+	int64_t webhook_alert_after_s; /* event webhook failing this long */
 	int64_t maintained_at;         /* last partition upkeep, monotonic s */
 	/* Watching without a break since (monotonic ms, 0: not now): set
 	 * when a tick reaches the store, reset by a failed tick or a gap

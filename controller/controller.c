@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "outbox.h"
 #include "rpc.h"
 #include "store.h"
 #include "webhook.h"
@@ -115,6 +116,73 @@ controller_migrate(struct store *st)
 	return -1;
 }
 
+/* The event webhooks (docs/webhooks.md): every `event_webhook` line and
+ * the keys that tune them.  -1 with the reason logged. */
+static int
+controller_outbox(
+    const struct config *cf, struct outbox **obp, int64_t *alert_after_s)
+{
+	struct outbox_endpoint *eps = NULL;
+	struct outbox_config oc;
+	int64_t retry_max_s, timeout_s;
+	const char *line;
+	char err[512];
+	size_t n, i, k;
+	int rc = -1;
+
+	if (config_get_int(cf, "event_webhook_retry_max_s", 300, &retry_max_s,
+	        err, sizeof(err)) == -1 ||
+	    config_get_int(cf, "event_webhook_timeout_s", 10, &timeout_s, err,
+	        sizeof(err)) == -1 ||
+	    config_get_int(cf, "event_webhook_alert_after_s", 300,
+	        alert_after_s, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (retry_max_s < 1 || retry_max_s > 86400 || timeout_s < 1 ||
+	    timeout_s > 300 || *alert_after_s < 1) {
+		log_warnx("%s: event_webhook_retry_max_s (1..86400), "
+		          "event_webhook_timeout_s (1..300) or "
+		          "event_webhook_alert_after_s (1..) out of range",
+		    cf->path);
+		return -1;
+	}
+	for (n = 0; config_get_nth(cf, "event_webhook", n) != NULL; n++)
+		;
+	if (n == 0)
+		return 0;
+	if ((eps = calloc(n, sizeof(*eps))) == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		line = config_get_nth(cf, "event_webhook", i);
+		if (outbox_format_endpoint(line, &eps[i], err, sizeof(err)) ==
+		    -1) {
+			log_warnx("%s: %s", cf->path, err);
+			goto done;
+		}
+		for (k = 0; k < i; k++)
+			if (strcmp(eps[k].name, eps[i].name) == 0) {
+				log_warnx("%s: event_webhook %s: the name is "
+				          "used twice",
+				    cf->path, eps[i].name);
+				goto done;
+			}
+	}
+	oc.retry_max_ms = retry_max_s * 1000;
+	oc.timeout_s = (int)timeout_s;
+	oc.poll_ms = 250;
+	if ((*obp = outbox_new(eps, n, &oc, err, sizeof(err))) == NULL) {
+		log_warnx("%s: %s", cf->path, err);
+		goto done;
+	}
+	rc = 0;
+done:
+	free(eps);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -123,7 +191,9 @@ main(int argc, char *argv[])
 	    "metrics_retention_minutes", "health_interval_ms",
 	    "command_timeout_s", "tls_ca", "tls_cert_key", "admin_ca",
 	    "tls_cert", "tls_key", "insecure", "alert_webhook",
-	    "events_retention_days", NULL};
+	    "events_retention_days", "event_webhook",
+	    "event_webhook_retry_max_s", "event_webhook_timeout_s",
+	    "event_webhook_alert_after_s", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -136,6 +206,7 @@ main(int argc, char *argv[])
 	struct controller_health health;
 	struct metrics_http *mh = NULL;
 	struct webhook *hook = NULL;
+	struct outbox *ob = NULL;
 	struct store *mh_store = NULL;
 	char who[64];
 	int64_t retention, interval, cmd_timeout, ev_days;
@@ -230,6 +301,8 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	health.cf.webhook = hook;
+	if (controller_outbox(cf, &ob, &health.cf.webhook_alert_after_s) == -1)
+		goto out;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = controller_on_signal;
@@ -303,6 +376,7 @@ main(int argc, char *argv[])
 		goto servers;
 	}
 	atomic_store(&store_ready, true);
+	outbox_start(ob, database, &controller_stop);
 	snprintf(who, sizeof(who), "controller pid %ld", (long)getpid());
 	health.cf.silent_after_ms = silent_after_ms;
 	health.cf.retention_minutes = retention;
@@ -335,6 +409,8 @@ stores:
 		api_cache_free(&eps[i].api);
 	}
 out:
+	controller_stop = 1;
+	outbox_free(ob);
 	webhook_free(hook);
 	config_free(cf);
 	return status;

@@ -17,6 +17,7 @@
 
 #include "health.h"
 #include "log.h"
+#include "outbox_metrics.h"
 #include "proto.h"
 #include "store.h"
 
@@ -271,6 +272,11 @@ mh_on_request(struct evhttp_request *req, void *arg)
 	}
 	mh_render(&f, head, b);
 	mh_fleet_free(&f);
+	if (outbox_metrics(mh->store, b) != STORE_OK) {
+		evbuffer_free(b);
+		evhttp_send_error(req, 503, "database unavailable");
+		return;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", b);

@@ -255,4 +255,43 @@ int store_command_get(struct store *, uint64_t id, store_command_cb, void *);
 /* Commands not answered within seconds are done with a failure. */
 int store_command_expire(struct store *, int64_t seconds);
 
+/* ------------------------------------- outbound event webhooks (outbox) */
+
+/* Sets one endpoint's filters (kinds and sender domains, each an array of
+ * n NUL-terminated strings stride bytes apart; n 0: all).  The events
+ * stored from now on that pass them are enqueued (migration 008). */
+int store_outbox_endpoint(struct store *, const char *name, const char *kinds,
+    size_t kind_stride, size_t n_kinds, const char *senders,
+    size_t sender_stride, size_t n_senders);
+/* One claimed row: e NULL (and node NULL) when its event is gone
+ * (retention); pointers valid during the callback only. */
+typedef void (*store_outbox_cb)(void *arg, uint64_t outbox_id,
+    uint64_t node_id, const char *node, const Sluice__Event *e);
+/* Claims up to batch of the endpoint's oldest rows (FOR UPDATE SKIP
+ * LOCKED) and hands them to cb; *failures: the endpoint's consecutive
+ * failures so far.  With *n > 0 the transaction stays open until
+ * store_outbox_sent() or store_outbox_failed().  STORE_NOT_FOUND: the
+ * endpoint is backing off (or unknown); nothing is open. */
+int store_outbox_claim(struct store *, const char *endpoint, int batch,
+    int *failures, store_outbox_cb cb, void *arg, size_t *n);
+/* The claimed rows were delivered (events: how many events they carried):
+ * deleted, counted, the endpoint healthy again; commits. */
+int store_outbox_sent(struct store *, const char *endpoint,
+    const uint64_t *ids, size_t n, size_t events);
+/* The POST failed: rows kept (attempts + 1), the endpoint retries after
+ * retry_ms; commits. */
+int store_outbox_failed(struct store *, const char *endpoint,
+    const uint64_t *ids, size_t n, const char *error, int64_t retry_ms);
+struct store_outbox_stats {
+	const char *name;
+	uint64_t sent, failed, queued;
+	int64_t oldest_age_s;  /* of the oldest queued row, 0: none */
+	int64_t failing_for_s; /* -1: healthy */
+	const char *last_error;
+};
+typedef int (*store_outbox_stats_cb)(
+    void *arg, const struct store_outbox_stats *);
+/* Every endpoint's counters (fleet-wide, from the database). */
+int store_outbox_stats(struct store *, store_outbox_stats_cb cb, void *arg);
+
 #endif

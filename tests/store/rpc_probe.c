@@ -5,7 +5,7 @@
  *   rpc_probe URL node hello|getpolicy NAME TOKEN
  *   rpc_probe URL node heartbeat NAME TOKEN POLICY_VERSION [draining]
  *   rpc_probe URL node events NAME TOKEN
- * SEQ[:QID[:KIND[:MSGID[:RCPT[:AT]]]]]...
+ * SEQ[:QID[:KIND[:MSGID[:RCPT[:AT[:SENDER]]]]]]...
  *     (\xHH in a text field is that octet; AT in ms since the epoch)
  *   rpc_probe URL node|admin raw-random N | truncated | empty | oversize N
  *   rpc_probe URL admin node-add|node-remove|node-drain|node-resume NAME
@@ -381,12 +381,12 @@ probe_node(const char *url, const char *cmd, char **argv, int argc)
 		evp = probe_calloc(re.n_events + 1, sizeof(*evp));
 		for (i = 0; i < argc - 2; i++) {
 			sluice__event__init(&evs[i]);
-			/* SEQ[:QUEUE-ID[:KIND[:MESSAGE-ID[:RCPT[:AT]]]]],
+			/* SEQ[:QUEUE-ID[:KIND[:MESSAGE-ID[:RCPT[:AT[:SENDER]]]]]],
 			 * \xHH in the texts is that octet */
-			char *f[6] = {probe_strdup(argv[2 + i]), NULL, NULL,
-			    NULL, NULL, NULL};
+			char *f[7] = {probe_strdup(argv[2 + i]), NULL, NULL,
+			    NULL, NULL, NULL, NULL};
 			int k;
-			for (k = 1; k < 6 && f[k - 1] != NULL; k++)
+			for (k = 1; k < 7 && f[k - 1] != NULL; k++)
 				if ((f[k] = strchr(f[k - 1], ':')) != NULL)
 					*f[k]++ = '\0';
 			for (k = 1; k < 5; k++)
@@ -402,6 +402,10 @@ probe_node(const char *url, const char *cmd, char **argv, int argc)
 				evs[i].message_id = f[3];
 			if (f[4] != NULL)
 				evs[i].recipient = f[4];
+			if (f[6] != NULL) {
+				probe_unhex(f[6]);
+				evs[i].sender = f[6];
+			}
 			evs[i].code = 250;
 			evp[i] = &evs[i];
 		}
