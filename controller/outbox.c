@@ -63,9 +63,9 @@ outbox_secret(struct outbox_worker *w, char *err, size_t errlen)
 	}
 	len = fread(w->secret, 1, sizeof(w->secret), f);
 	fclose(f);
-	while (len > 0 && (w->secret[len - 1] == '\n' ||
-	                      w->secret[len - 1] == '\r' ||
-	                      w->secret[len - 1] == ' '))
+	while (len > 0 &&
+	       (w->secret[len - 1] == '\n' || w->secret[len - 1] == '\r' ||
+	           w->secret[len - 1] == ' '))
 		len--;
 	if (len == 0 || len == sizeof(w->secret)) {
 		snprintf(err, errlen,
@@ -130,8 +130,8 @@ outbox_sleep_ms(struct outbox_worker *w, int ms)
 }
 
 static void
-outbox_on_row(void *arg, uint64_t outbox_id, uint64_t node_id,
-    const char *node, const Sluice__Event *e)
+outbox_on_row(void *arg, uint64_t outbox_id, uint64_t node_id, const char *node,
+    const Sluice__Event *e)
 {
 	struct outbox_worker *w = arg;
 	struct outbox_event oe;
@@ -162,8 +162,8 @@ outbox_batch(struct outbox_worker *w)
 	evbuffer_drain(w->body, evbuffer_get_length(w->body));
 	w->nids = w->nevents = 0;
 	outbox_format_begin(w->body, w->ep.shape, w->ep.name);
-	rc = store_outbox_claim(w->store, w->ep.name, w->ep.batch, &failures,
-	    outbox_on_row, w, &n);
+	rc = store_outbox_claim(
+	    w->store, w->ep.name, w->ep.batch, &failures, outbox_on_row, w, &n);
 	if (rc == STORE_NOT_FOUND) /* backing off */
 		return 0;
 	if (rc != STORE_OK)
@@ -171,8 +171,8 @@ outbox_batch(struct outbox_worker *w)
 	if (n == 0)
 		return 0;
 	if (w->nevents == 0)
-		return store_outbox_sent(w->store, w->ep.name, w->ids, w->nids,
-		           0) == STORE_OK
+		return store_outbox_sent(
+		           w->store, w->ep.name, w->ids, w->nids, 0) == STORE_OK
 		           ? 1
 		           : -1;
 	outbox_format_end(w->body, w->ep.shape);
@@ -198,8 +198,8 @@ outbox_batch(struct outbox_worker *w)
 			return -1;
 		}
 		if (w->is_failing)
-			log_info("event webhook %s: delivering again",
-			    w->ep.name);
+			log_info(
+			    "event webhook %s: delivering again", w->ep.name);
 		w->is_failing = false;
 		log_debug("event webhook %s: sent events=%zu bytes=%zu",
 		    w->ep.name, w->nevents, evbuffer_get_length(w->body));
@@ -257,8 +257,8 @@ outbox_run(void *arg)
 }
 
 void
-outbox_start(struct outbox *o, const char *conninfo,
-    volatile sig_atomic_t *stop)
+outbox_start(
+    struct outbox *o, const char *conninfo, volatile sig_atomic_t *stop)
 {
 	size_t i;
 

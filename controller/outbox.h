@@ -29,8 +29,8 @@ struct outbox *outbox_new(const struct outbox_endpoint *, size_t n,
     const struct outbox_config *, char *err, size_t errlen);
 /* One thread per endpoint: writes its filters to the database, then
  * delivers until *stop.  Call once the schema is migrated. */
-void outbox_start(struct outbox *, const char *conninfo,
-    volatile sig_atomic_t *stop);
+void outbox_start(
+    struct outbox *, const char *conninfo, volatile sig_atomic_t *stop);
 /* Joins the threads (*stop must be set) and frees.  NULL is fine. */
 void outbox_free(struct outbox *);
 

@@ -98,11 +98,16 @@ outbox_format_url(struct outbox_endpoint *ep, char *err, size_t errlen)
 			evhttp_uri_free(u);
 		return -1;
 	}
-	snprintf(ep->host, sizeof(ep->host), "%s", host);
+	/* an IPv6 literal comes in brackets: connect to it without */
+	if (host[0] == '[' && strlen(host) > 2)
+		snprintf(ep->host, sizeof(ep->host), "%.*s",
+		    (int)strlen(host) - 2, host + 1);
+	else
+		snprintf(ep->host, sizeof(ep->host), "%s", host);
 	ep->port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : 443;
-	/* IPv6 literals: evhttp gives them without brackets */
 	snprintf(ep->hostport, sizeof(ep->hostport),
-	    strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, ep->port);
+	    strchr(ep->host, ':') != NULL ? "[%s]:%d" : "%s:%d", ep->host,
+	    ep->port);
 	path = evhttp_uri_get_path(u);
 	q = evhttp_uri_get_query(u);
 	snprintf(ep->path, sizeof(ep->path), "%s%s%s",
@@ -131,7 +136,8 @@ outbox_format_endpoint(
 	     tok = strtok_r(NULL, " \t", &save)) {
 		if (first) {
 			first = false;
-			if (!outbox_format_is_name(tok, sizeof(ep->name), "_.-"))
+			if (!outbox_format_is_name(
+			        tok, sizeof(ep->name), "_.-"))
 				goto bad_name;
 			snprintf(ep->name, sizeof(ep->name), "%s", tok);
 			continue;
@@ -144,8 +150,8 @@ outbox_format_endpoint(
 		if (strcmp(tok, "url") == 0)
 			snprintf(ep->url, sizeof(ep->url), "%s", v);
 		else if (strcmp(tok, "secret_file") == 0)
-			snprintf(ep->secret_file, sizeof(ep->secret_file), "%s",
-			    v);
+			snprintf(
+			    ep->secret_file, sizeof(ep->secret_file), "%s", v);
 		else if (strcmp(tok, "ca") == 0)
 			snprintf(ep->ca_file, sizeof(ep->ca_file), "%s", v);
 		else if (strcmp(tok, "kinds") == 0) {
@@ -170,9 +176,8 @@ outbox_format_endpoint(
 			long b = strtol(v, &end, 10);
 
 			if (*end != '\0' || b < 1 || b > OUTBOX_BATCH_MAX) {
-				snprintf(e, sizeof(e),
-				    "batch '%s': want 1..%d", v,
-				    OUTBOX_BATCH_MAX);
+				snprintf(e, sizeof(e), "batch '%s': want 1..%d",
+				    v, OUTBOX_BATCH_MAX);
 				goto bad;
 			}
 			ep->batch = (int)b;
@@ -310,8 +315,8 @@ outbox_format_sendgrid_event(const char *kind)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(outbox_format_sg_map) /
-	                    sizeof(*outbox_format_sg_map);
+	for (i = 0;
+	     i < sizeof(outbox_format_sg_map) / sizeof(*outbox_format_sg_map);
 	     i++)
 		if (strcmp(outbox_format_sg_map[i].kind, kind) == 0)
 			return outbox_format_sg_map[i].event;
@@ -403,8 +408,8 @@ outbox_format_add(struct evbuffer *out, enum outbox_shape shape,
 	for (r = 0; r < e->n_recipients; r++) {
 		if (r > 0)
 			evbuffer_add(out, ",", 1);
-		outbox_format_sendgrid_one(out, oe, e->recipients[r], r,
-		    e->n_recipients > 1);
+		outbox_format_sendgrid_one(
+		    out, oe, e->recipients[r], r, e->n_recipients > 1);
 	}
 }
 

@@ -18,8 +18,8 @@
 /* A PostgreSQL text[] literal of plain tokens (kinds, domains: no quotes
  * or backslashes, outbox_format.c checked them). */
 static void
-store_outbox_array(char *out, size_t len, const char *v, size_t stride,
-    size_t n)
+store_outbox_array(
+    char *out, size_t len, const char *v, size_t stride, size_t n)
 {
 	size_t i, o = 0;
 
@@ -93,7 +93,8 @@ store_outbox_claim(struct store *s, const char *endpoint, int batch,
 	         " FROM (SELECT id, event_id, event_at FROM webhook_outbox"
 	         "  WHERE endpoint = $1 ORDER BY id LIMIT $2::int"
 	         "  FOR UPDATE SKIP LOCKED) o"
-	         " LEFT JOIN events e ON e.id = o.event_id AND e.at = o.event_at"
+	         " LEFT JOIN events e ON e.id = o.event_id AND e.at = "
+	         "o.event_at"
 	         " ORDER BY o.id",
 	         2, vals, NULL, NULL, &rc)) == NULL)
 		goto fail;
@@ -167,8 +168,8 @@ store_outbox_ids(const uint64_t *ids, size_t n)
 		return NULL;
 	b[o++] = '{';
 	for (i = 0; i < n; i++)
-		o += (size_t)snprintf(b + o, len - o, "%s%" PRIu64,
-		    i > 0 ? "," : "", ids[i]);
+		o += (size_t)snprintf(
+		    b + o, len - o, "%s%" PRIu64, i > 0 ? "," : "", ids[i]);
 	snprintf(b + o, len - o, "}");
 	return b;
 }
@@ -229,7 +230,8 @@ store_outbox_failed(struct store *s, const char *endpoint, const uint64_t *ids,
 	         " failures = failures + 1,"
 	         " failing_since = coalesce(failing_since, now()),"
 	         " last_error = $2,"
-	         " retry_at = now() + make_interval(secs => $3::bigint / 1000.0)"
+	         " retry_at = now() + make_interval(secs => $3::bigint / "
+	         "1000.0)"
 	         " WHERE name = $1",
 	         3, (const char *const[]){endpoint, error, ms})) != STORE_OK ||
 	    (rc = store_commit(s)) != STORE_OK)

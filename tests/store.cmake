@@ -31,3 +31,10 @@ sluice_unit_test(test_text_escape store/test_text_escape.c
 set_property(TEST test_text_escape APPEND PROPERTY LABELS store)
 sluice_scenario_test(store_start_without_pg store/test_start_without_pg.py 120)
 set_property(TEST store_start_without_pg APPEND PROPERTY LABELS store)
+# Issue 16: sluice's own outbound event webhooks (durable outbox).
+sluice_scenario_test(store_webhooks store/test_webhooks.py 180)
+set_property(TEST store_webhooks APPEND PROPERTY LABELS store)
+sluice_unit_test(test_outbox_format store/test_outbox_format.c
+	${PROJECT_SOURCE_DIR}/controller/outbox_format.c
+	LIBS PkgConfig::LIBEVENT OpenSSL::Crypto)
+set_property(TEST test_outbox_format APPEND PROPERTY LABELS store)
