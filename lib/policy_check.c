@@ -217,11 +217,35 @@ check_hops(const Sluice__Policy *p, enum policy_check_mode mode,
 	return 0;
 }
 
+/* The hop groups of a route: at least one, none empty, known hops. */
+static int
+check_groups(const Sluice__Policy *p, const Sluice__Route *r,
+    const char *section, int i, const char *what, struct policy_error *e)
+{
+	size_t j, k;
+
+	if (r->n_groups == 0)
+		return perr(e, section, i, "%s names no hop", what);
+	for (j = 0; j < r->n_groups; j++) {
+		if (r->groups[j]->n_hops == 0)
+			return perr(e, section, i, "%s: empty hop group", what);
+		for (k = 0; k < r->groups[j]->n_hops; k++) {
+			const char *hn = r->groups[j]->hops[k];
+			if (strcmp(hn, "mx") != 0 && route_hop(p, hn) == NULL)
+				return perr(e, section, i,
+				    "%s names unknown hop '%.64s'", what, hn);
+		}
+	}
+	return 0;
+}
+
 static int
 check_routes(const Sluice__Policy *p, struct policy_error *e)
 {
 	const Sluice__Route *r;
-	size_t i, j, k;
+	struct cidr c;
+	char what[400], why[200], canon[64], msg[sizeof(e->msg)];
+	size_t i, a, b;
 
 	for (i = 0; i < p->n_routes; i++) {
 		r = p->routes[i];
@@ -230,27 +254,80 @@ check_routes(const Sluice__Policy *p, struct policy_error *e)
 			    "route pattern '%.100s' must be *, *.domain or "
 			    "domain",
 			    r->pattern);
-		for (j = 0; j < i; j++)
-			if (strcasecmp(p->routes[j]->pattern, r->pattern) == 0)
-				return perr(e, "routes", (int)i,
-				    "route '%s' is listed twice", r->pattern);
-		if (r->n_groups == 0)
+		route_describe(r, what, sizeof(what));
+		if (r->sender[0] != '\0' &&
+		    (!route_sender_syntax(r->sender) ||
+		        policy_check_pattern(strrchr(r->sender, '@') + 1) ==
+		            -1))
 			return perr(e, "routes", (int)i,
-			    "route '%s' names no hop", r->pattern);
-		for (j = 0; j < r->n_groups; j++) {
-			if (r->groups[j]->n_hops == 0)
+			    "route '%.200s': sender '%.100s' must be "
+			    "local@domain, *@domain or *@*.domain",
+			    what, r->sender);
+		if (r->user[0] != '\0' && policy_check_name(r->user) == -1)
+			return perr(e, "routes", (int)i,
+			    "route '%.200s': '%.64s' is not a user name", what,
+			    r->user);
+		if (r->listener[0] != '\0' &&
+		    policy_check_name(r->listener) == -1)
+			return perr(e, "routes", (int)i,
+			    "route '%.200s': listener name '%.64s' must be "
+			    "1-64 characters of letters, digits and ._@+-",
+			    what, r->listener);
+		if (r->client[0] != '\0') {
+			if (cidr_parse(r->client, &c, why, sizeof(why)) == -1)
 				return perr(e, "routes", (int)i,
-				    "route '%s': empty hop group", r->pattern);
-			for (k = 0; k < r->groups[j]->n_hops; k++) {
-				const char *hn = r->groups[j]->hops[k];
-				if (strcmp(hn, "mx") != 0 &&
-				    route_hop(p, hn) == NULL)
-					return perr(e, "routes", (int)i,
-					    "route '%s' names unknown hop "
-					    "'%.64s'",
-					    r->pattern, hn);
-			}
+				    "route '%.200s': %s", what, why);
+			cidr_format(&c, canon, sizeof(canon));
+			if (strcmp(canon, r->client) != 0)
+				return perr(e, "routes", (int)i,
+				    "route '%.200s': client '%s' is not "
+				    "canonical (write %s)",
+				    what, r->client, canon);
 		}
+		snprintf(msg, sizeof(msg), "route '%.200s'", what);
+		if (check_groups(p, r, "routes", (int)i, msg, e) == -1)
+			return -1;
+	}
+	if (route_check_ties(p, &a, &b, msg, sizeof(msg)) == -1)
+		return perr(e, "routes", (int)b, "%s", msg);
+	return 0;
+}
+
+/* Per-user routing fields (issue 15): after the hops are known. */
+static int
+check_user_routing(const Sluice__Policy *p, struct policy_error *e)
+{
+	const Sluice__User *u;
+	char what[128];
+	size_t i;
+
+	for (i = 0; i < p->n_users; i++) {
+		u = p->users[i];
+		if (u->rewrite_sender[0] != '\0' &&
+		    (policy_check_sender(u->rewrite_sender) == -1 ||
+		        strchr(u->rewrite_sender, '*') != NULL ||
+		        u->rewrite_sender[0] == '@'))
+			return perr(e, "users", (int)i,
+			    "user '%s': rewrite_sender '%.100s' must be one "
+			    "address (local@domain)",
+			    u->name, u->rewrite_sender);
+		if (u->rewrite_from[0] != '\0' &&
+		    (policy_check_sender(u->rewrite_from) == -1 ||
+		        strchr(u->rewrite_from, '*') != NULL ||
+		        u->rewrite_from[0] == '@'))
+			return perr(e, "users", (int)i,
+			    "user '%s': rewrite_from '%.100s' must be one "
+			    "address (local@domain)",
+			    u->name, u->rewrite_from);
+		if (u->default_route == NULL)
+			continue;
+		if (u->default_route->n_groups == 0)
+			continue; /* no default route */
+		snprintf(
+		    what, sizeof(what), "user '%s': default route", u->name);
+		if (check_groups(
+		        p, u->default_route, "users", (int)i, what, e) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -328,7 +405,8 @@ policy_check(const Sluice__Policy *p, enum policy_check_mode mode,
 	e->msg[0] = '\0';
 	if (check_networks(p, e) == -1 || check_users(p, mode, e) == -1 ||
 	    check_hops(p, mode, e) == -1 || check_routes(p, e) == -1 ||
-	    check_limits(p, e) == -1 || check_dkim(p, e) == -1)
+	    check_user_routing(p, e) == -1 || check_limits(p, e) == -1 ||
+	    check_dkim(p, e) == -1)
 		return -1;
 	return 0;
 }

@@ -35,6 +35,7 @@
 #include "policy.h"
 #include "reply_scope.h"
 #include "resolver.h"
+#include "route_match.h"
 #include "router.h"
 #include "scheduler.h"
 #include "signer.h"
@@ -79,6 +80,8 @@ struct dlv_msg {
 	uint64_t id;
 	char qid[SPOOL_QID_MAX];
 	char *sender, *message_id, *client, *auth_user;
+	char *listener;        /* "" in mail spooled before issue 15 */
+	struct route_ctx rctx; /* what routing sees; domain per recipient */
 	char **rcpts;
 	size_t nrcpts;
 	uint8_t *rstate;         /* [nrcpts] enum dlv_rstate */
@@ -347,6 +350,7 @@ dlv_msg_free(struct dlv_msg *m)
 	free(m->message_id);
 	free(m->client);
 	free(m->auth_user);
+	free(m->listener);
 	free(m->dkim);
 	policy_unref(m->pol);
 	free(m);
@@ -544,6 +548,16 @@ dlv_msg_bounce(struct dlv_msg *m)
 	free(r);
 }
 
+/* The route of m's recipients in domain dom (route_match.h). */
+static const Sluice__Route *
+dlv_route(const struct dlv_msg *m, const char *dom)
+{
+	struct route_ctx c = m->rctx;
+
+	c.domain = dom;
+	return policy_route(m->pol, &c);
+}
+
 /* What a deferred message waits for (due_queue_tag): the hops of the
  * routes of its deferred recipients, so delivery_wake(hop) finds it. */
 static uint32_t
@@ -558,8 +572,7 @@ dlv_msg_tag(const struct dlv_msg *m)
 		if (m->rstate[i] != DLV_R_DEFERRED &&
 		    m->rstate[i] != DLV_R_ACTIVE)
 			continue;
-		if ((rt = policy_route(m->pol, dlv_domain(m->rcpts[i]))) ==
-		    NULL)
+		if ((rt = dlv_route(m, dlv_domain(m->rcpts[i]))) == NULL)
 			continue;
 		for (g = 0; g < rt->n_groups; g++)
 			for (h = 0; h < rt->groups[g]->n_hops; h++)
@@ -1748,7 +1761,7 @@ dlv_msg_start(struct dlv_msg *m)
 
 		if (m->rstate[i] != DLV_R_ACTIVE)
 			continue;
-		if ((rt = policy_route(m->pol, dom)) == NULL) {
+		if ((rt = dlv_route(m, dom)) == NULL) {
 			/* No route: a policy change may add one. */
 			smtp_reply_set(
 			    &why, 0, "4.4.0", "no route for domain %s", dom);
@@ -1805,6 +1818,11 @@ dlv_msg_new(struct delivery *d, const struct spool_info *si)
 	m->message_id = dlv_strdup(si->env.message_id);
 	m->client = dlv_strdup(si->env.client);
 	m->auth_user = dlv_strdup(si->env.auth_user);
+	m->listener = dlv_strdup(si->env.listener);
+	m->rctx.sender = m->sender;
+	m->rctx.user = m->auth_user;
+	m->rctx.listener = m->listener;
+	route_ctx_client(&m->rctx, m->client);
 	m->nrcpts = si->env.nrcpts;
 	m->rcpts = dlv_calloc(m->nrcpts, sizeof(*m->rcpts));
 	m->last_host = dlv_calloc(m->nrcpts, sizeof(*m->last_host));

@@ -192,7 +192,7 @@ policy_hop(const struct policy *p, const char *name)
 }
 
 const Sluice__Route *
-policy_route(const struct policy *p, const char *domain)
+policy_route(const struct policy *p, const struct route_ctx *c)
 {
-	return route_match(p->snap, domain);
+	return route_select(p->snap, c);
 }

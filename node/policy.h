@@ -37,8 +37,12 @@ const Sluice__User *policy_user(const struct policy *, const char *name);
 /* May this user use this envelope sender ("a@example.com")? */
 bool policy_sender_allowed(const Sluice__User *, const char *addr);
 const Sluice__Hop *policy_hop(const struct policy *, const char *name);
-/* Most specific route for a recipient domain: exact, then the longest
- * "*.suffix", then "*"; NULL: no route. */
-const Sluice__Route *policy_route(const struct policy *, const char *domain);
+/* The route of a message for one recipient domain: the most specific
+ * matching route (lib/route_match.h: recipient domain, sender, AUTH user,
+ * listener, client network), or the user's default route where only "*"
+ * matches; NULL: no route. */
+struct route_ctx;
+const Sluice__Route *policy_route(
+    const struct policy *, const struct route_ctx *);
 
 #endif

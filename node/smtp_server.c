@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "policy_check.h"
 #include "node.h"
 #include "ratelimit.h"
 #include "smtp_session.h"
@@ -50,12 +51,14 @@ smtp_server_on_accept_error(struct evconnlistener *lev, void *arg)
 	log_warn("smtp listener %s: accept", l->name);
 }
 
-/* "ADDR:PORT ROLE [proxy_protocol]" */
+/* "ADDR:PORT ROLE [proxy_protocol] [name=NAME]"; the name (routes match
+ * on it, default: the role) is 1-64 of [A-Za-z0-9._@+-]. */
 static int
 parse_listen(const char *line, struct smtp_listener *l,
     struct sockaddr_storage *ss, int *sslen, char *err, size_t errlen)
 {
 	char buf[256], *tok[4], *save = NULL, *p;
+	const char *rname;
 	size_t n = 0, i;
 
 	if (strlen(line) >= sizeof(buf)) {
@@ -65,7 +68,7 @@ parse_listen(const char *line, struct smtp_listener *l,
 	strcpy(buf, line);
 	for (p = strtok_r(buf, " \t", &save); p != NULL;
 	     p = strtok_r(NULL, " \t", &save)) {
-		if (n == 3) {
+		if (n == 4) {
 			snprintf(
 			    err, errlen, "listen %s: too many words", line);
 			return -1;
@@ -75,7 +78,7 @@ parse_listen(const char *line, struct smtp_listener *l,
 	if (n < 2) {
 		snprintf(err, errlen,
 		    "listen %s: want ADDR:PORT relay|submission|smtps "
-		    "[proxy_protocol]",
+		    "[proxy_protocol] [name=NAME]",
 		    line);
 		return -1;
 	}
@@ -100,14 +103,20 @@ parse_listen(const char *line, struct smtp_listener *l,
 		return -1;
 	}
 	l->role = (enum smtp_role)i;
-	if (n == 3) {
-		if (strcmp(tok[2], "proxy_protocol") != 0) {
+	rname = tok[1];
+	for (i = 2; i < n; i++) {
+		if (strcmp(tok[i], "proxy_protocol") == 0 && !l->proxy)
+			l->proxy = true;
+		else if (strncmp(tok[i], "name=", 5) == 0 && rname == tok[1] &&
+		         policy_check_name(tok[i] + 5) == 0)
+			rname = tok[i] + 5;
+		else {
 			snprintf(err, errlen, "listen %s: unknown option %s",
-			    line, tok[2]);
+			    line, tok[i]);
 			return -1;
 		}
-		l->proxy = true;
 	}
+	snprintf(l->route_name, sizeof(l->route_name), "%s", rname);
 	snprintf(l->name, sizeof(l->name), "%s", tok[0]);
 	return 0;
 }

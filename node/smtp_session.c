@@ -35,6 +35,7 @@
 #include "proxy.h"
 #include "ratelimit.h"
 #include "received.h"
+#include "rewrite.h"
 #include "signer.h"
 #include "smtp_check.h"
 #include "smtp_parse.h"
@@ -122,6 +123,17 @@ struct smtp_session {
 	 * policy has no keys), then the outcome (signer.h) */
 	struct dkim_sign *dkim;
 	struct signer_result dkim_res;
+	/* The AUTH user's policy (issue 15), from the policy at DATA:
+	 * queued held; envelope sender and From: address rewritten.  While
+	 * rw_pending the header block is collected in rwbuf (at most
+	 * SMTP_HDR_CAPTURE) to rewrite its From: field before it streams
+	 * on. */
+	bool hold;
+	char rw_sender[SMTP_PATH_MAX];
+	char rw_from[SMTP_PATH_MAX];
+	bool rw_pending;
+	char *rwbuf;
+	size_t rwlen;
 };
 
 static struct smtp_server *session_srv; /* for callbacks by id */
@@ -260,6 +272,12 @@ txn_reset(struct smtp_session *s)
 	s->dkim = NULL;
 	free(s->dkim_res.headers);
 	memset(&s->dkim_res, 0, sizeof(s->dkim_res));
+	s->hold = false;
+	s->rw_sender[0] = s->rw_from[0] = '\0';
+	s->rw_pending = false;
+	free(s->rwbuf);
+	s->rwbuf = NULL;
+	s->rwlen = 0;
 	s->has_mail = false;
 	s->overflow = false;
 	s->write_errno = 0;
@@ -470,6 +488,21 @@ data_received(struct smtp_session *s)
 	return spool_msg_write(s->msg, buf, len);
 }
 
+/* The AUTH user's hold flag and rewrites (issue 15), for this
+ * transaction. */
+static void
+data_user_policy(struct smtp_session *s)
+{
+	const Sluice__User *u;
+
+	if (!s->authed || (u = policy_user(s->policy, s->user)) == NULL)
+		return;
+	s->hold = u->hold;
+	snprintf(s->rw_sender, sizeof(s->rw_sender), "%s", u->rewrite_sender);
+	snprintf(s->rw_from, sizeof(s->rw_from), "%s", u->rewrite_from);
+	s->rw_pending = s->rw_from[0] != '\0';
+}
+
 static void
 cmd_data(struct smtp_session *s, const char *arg)
 {
@@ -501,6 +534,7 @@ cmd_data(struct smtp_session *s, const char *arg)
 		return;
 	}
 	smtp_data_init(&s->data);
+	data_user_policy(s);
 	if (signer_active(n->signer))
 		s->dkim = dkim_sign_new(
 		    signer_body_canons(n->signer), DKIM_HEADER_MAX);
@@ -827,7 +861,7 @@ command(struct smtp_session *s, const char *line)
 /* -------------------------------------------------------------- DATA */
 
 static void
-data_write(struct smtp_session *s, const char *buf, size_t len)
+data_store(struct smtp_session *s, const char *buf, size_t len)
 {
 	size_t n;
 
@@ -853,6 +887,73 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 		dkim_sign_update(s->dkim, buf, len); /* body hash streams */
 	if (spool_msg_write(s->msg, buf, len) == -1)
 		s->write_errno = errno != 0 ? errno : EIO;
+}
+
+/* The collected header block, its From: rewritten (rewrite.c), goes on
+ * to the spool; a header without From: (or over SMTP_HDR_CAPTURE, or no
+ * memory) goes on as it is. */
+static void
+data_rewrite_flush(struct smtp_session *s)
+{
+	char *out;
+	size_t outlen;
+
+	s->rw_pending = false;
+	if (s->rwlen == 0)
+		return;
+	out = rewrite_from(s->rwbuf, s->rwlen, s->rw_from, &outlen);
+	if (out != NULL) {
+		data_store(s, out, outlen);
+		free(out);
+	} else
+		data_store(s, s->rwbuf, s->rwlen);
+	free(s->rwbuf);
+	s->rwbuf = NULL;
+	s->rwlen = 0;
+}
+
+static void
+data_write(struct smtp_session *s, const char *buf, size_t len)
+{
+	size_t n, i, start;
+
+	if (!s->rw_pending) {
+		data_store(s, buf, len);
+		return;
+	}
+	if (s->rwbuf == NULL && (s->rwbuf = malloc(SMTP_HDR_CAPTURE)) == NULL) {
+		s->rw_pending = false;
+		data_store(s, buf, len);
+		return;
+	}
+	/* up to the end of the header block: CRLF CRLF, or a CRLF first */
+	start = s->rwlen;
+	n = SMTP_HDR_CAPTURE - s->rwlen < len ? SMTP_HDR_CAPTURE - s->rwlen
+	                                      : len;
+	memcpy(s->rwbuf + s->rwlen, buf, n);
+	s->rwlen += n;
+	for (i = start > 3 ? start - 3 : 0; i + 1 < s->rwlen; i++) {
+		if (s->rwbuf[i] != '\r' || s->rwbuf[i + 1] != '\n')
+			continue;
+		if (i == 0 || (i >= 2 && s->rwbuf[i - 2] == '\r' &&
+		                  s->rwbuf[i - 1] == '\n')) {
+			/* i + 2 ends the header block */
+			size_t keep = i + 2, extra = s->rwlen - keep;
+			s->rwlen = keep;
+			data_rewrite_flush(s);
+			data_store(s, buf + (n - extra), len - (n - extra));
+			return;
+		}
+	}
+	if (s->rwlen == SMTP_HDR_CAPTURE) {
+		/* a header block this long is not rewritten */
+		data_store(s, s->rwbuf, s->rwlen);
+		free(s->rwbuf);
+		s->rwbuf = NULL;
+		s->rwlen = 0;
+		s->rw_pending = false;
+		data_store(s, buf + n, len - n);
+	}
 }
 
 static void smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok);
@@ -947,6 +1048,8 @@ data_end(struct smtp_session *s)
 	const char *enh = "5.6.0";
 
 	s->state = SS_CMD;
+	if (s->rw_pending)
+		data_rewrite_flush(s); /* a message that is all header */
 	if (s->overflow) {
 		code = 552;
 		enh = "5.3.4";
@@ -1003,7 +1106,13 @@ data_end(struct smtp_session *s)
 		return;
 	}
 	memset(&env, 0, sizeof(env));
-	env.sender = s->from.addr;
+	/* routes see the rewritten sender: the verified identity picks
+	 * the provider account it is verified on (docs/delivery.md) */
+	env.sender = s->rw_sender[0] != '\0' && s->from.addr[0] != '\0'
+	                 ? s->rw_sender
+	                 : s->from.addr;
+	env.listener = s->lst->route_name;
+	env.hold = s->hold;
 	env.rcpts = (const char *const *)s->rcpts;
 	env.nrcpts = s->nrcpts;
 	env.client = s->client;
@@ -1080,11 +1189,16 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 			    s->hdr, s->hdrlen, msgid, sizeof(msgid));
 		dkim_note(s, dkim, sizeof(dkim));
 		log_info("%s smtp accepted client=%s%s%s from=<%s> nrcpt=%zu "
-		         "size=%" PRIu64 " msgid=%s tls=%s%s",
+		         "size=%" PRIu64 " msgid=%s tls=%s%s%s%s%s%s%s%s%s",
 		    qid, s->client, s->authed ? " user=" : "",
 		    s->authed ? s->user : "", s->from.addr, s->nrcpts,
 		    s->data.size, msgid[0] != '\0' ? msgid : "-",
-		    s->tls ? "yes" : "no", dkim);
+		    s->tls ? "yes" : "no", dkim,
+		    s->rw_sender[0] != '\0' ? " sender_rewritten=<" : "",
+		    s->rw_sender, s->rw_sender[0] != '\0' ? ">" : "",
+		    s->rw_from[0] != '\0' ? " from_rewritten=<" : "",
+		    s->rw_from, s->rw_from[0] != '\0' ? ">" : "",
+		    s->hold ? " held=user" : "");
 	} else if (spool_last_errno(n->spool) == ENOSPC)
 		/* RFC 3463: 4.3.1 mail system full */
 		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 452, "4.3.1",

@@ -34,6 +34,8 @@ struct smtp_listener {
 	enum smtp_role role;
 	bool proxy;    /* PROXY v1/v2 header first */
 	char name[80]; /* "127.0.0.1:2525" */
+	/* Routes match on this (listen ... name=NAME; default the role) */
+	char route_name[65];
 };
 
 #define SMTP_SESSION_BUCKETS 1024

@@ -461,8 +461,10 @@ complete(struct spool *s, struct spool_job *j)
 		return;
 	}
 	if (j->type == SPOOL_REC_MSG) {
+		enum spool_state st = SPOOL_ACTIVE;
 		if (j->ok) {
 			struct spool_ent *e = j->ent;
+			st = e->state; /* held: the user's hold flag */
 			j->ent = NULL;
 			e->seg = g;
 			e->data_off = j->rec_off + SPOOL_MSG_HEAD;
@@ -475,7 +477,7 @@ complete(struct spool *s, struct spool_job *j)
 		if (j->commit_cb != NULL)
 			j->commit_cb(j->cookie, qid, j->ok);
 		if (j->ok && s->watch != NULL)
-			s->watch(s->watch_arg, qid, SPOOL_ACTIVE, 0, false);
+			s->watch(s->watch_arg, qid, st, 0, false);
 		return;
 	}
 	/* Records about a message in an older segment pin that segment's

@@ -39,6 +39,12 @@ struct spool_envelope {
 	/* DKIM-Signature fields computed once at acceptance (signer.h),
 	 * sent before the data on every attempt; NULL or "": unsigned. */
 	const char *dkim;
+	/* The listener the message came in on (its name; route
+	 * conditions), NULL or "" unknown: mail spooled before issue 15. */
+	const char *listener;
+	/* Queued held (SPOOL_HELD) from the start: the AUTH user's hold
+	 * flag.  Only read at commit; spool_info.state says the state. */
+	bool hold;
 };
 
 /* Opens (creating) dir, recovers: committed messages are queued exactly

@@ -79,8 +79,15 @@ spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
  * sender, client, helo, auth_user, message_id and each recipient as
  * {len u32, octets}.
  * Flag 16 (SPOOL_ENV_F_DKIM): one more string follows the recipients,
- * the DKIM-Signature fields sent before the data. */
-#define SPOOL_ENV_F_DKIM 16U
+ * the DKIM-Signature fields sent before the data.
+ * Flag 32 (SPOOL_ENV_F_LISTENER): one more string after that, the name of
+ * the listener the message came in on.
+ * Flag 64 (SPOOL_ENV_F_HOLD): the message is held from its commit (the
+ * AUTH user's hold flag); a later state record (release) overrides it.
+ * Records without these flags (older nodes) read as before. */
+#define SPOOL_ENV_F_DKIM     16U
+#define SPOOL_ENV_F_LISTENER 32U
+#define SPOOL_ENV_F_HOLD     64U
 static size_t
 str_len(const char *s)
 {
@@ -115,6 +122,8 @@ spool_env_encode(
 		len += 4 + str_len(env->rcpts[i]);
 	if (str_len(env->dkim) > 0)
 		len += 4 + str_len(env->dkim);
+	if (str_len(env->listener) > 0)
+		len += 4 + str_len(env->listener);
 	if ((buf = malloc(len)) == NULL)
 		return NULL;
 	spool_put64(buf, (uint64_t)committed_at);
@@ -124,6 +133,11 @@ spool_env_encode(
 	                  (env->body8bit ? 4U : 0) | (env->hdr8bit ? 8U : 0));
 	if (str_len(env->dkim) > 0)
 		spool_put32(buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_DKIM);
+	if (str_len(env->listener) > 0)
+		spool_put32(
+		    buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_LISTENER);
+	if (env->hold)
+		spool_put32(buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_HOLD);
 	spool_put32(buf + 20, (uint32_t)env->nrcpts);
 	p = buf + 24;
 	for (int i = 0; i < 5; i++)
@@ -132,6 +146,8 @@ spool_env_encode(
 		p = put_str(p, env->rcpts[i]);
 	if (str_len(env->dkim) > 0)
 		p = put_str(p, env->dkim);
+	if (str_len(env->listener) > 0)
+		p = put_str(p, env->listener);
 	*lenp = len;
 	return buf;
 }
@@ -145,7 +161,7 @@ spool_ent_decode_tail(
 	struct spool_ent *e;
 	const uint8_t *end = p + len;
 	const char **fixed[5];
-	size_t has_dkim;
+	size_t has_dkim, has_listener;
 	uint32_t n;
 	char *s;
 
@@ -168,7 +184,10 @@ spool_ent_decode_tail(
 	e->env.nrcpts = n;
 	/* Strings are copied NUL-terminated into one block no larger than
 	 * the record. */
-	e->strings = malloc(len + 6 + n);
+	e->env.hold = (spool_get32(p + 16) & SPOOL_ENV_F_HOLD) != 0;
+	if (e->env.hold)
+		e->state = SPOOL_HELD;
+	e->strings = malloc(len + 7 + n);
 	e->rcpts = calloc((size_t)n + 1, sizeof(*e->rcpts));
 	e->rcpt_status = calloc((size_t)n + 1, 1);
 	if (e->strings == NULL || e->rcpts == NULL || e->rcpt_status == NULL)
@@ -180,8 +199,9 @@ spool_ent_decode_tail(
 	fixed[3] = &e->env.auth_user;
 	fixed[4] = &e->env.message_id;
 	has_dkim = (spool_get32(p + 16) & SPOOL_ENV_F_DKIM) != 0;
+	has_listener = (spool_get32(p + 16) & SPOOL_ENV_F_LISTENER) != 0;
 	p += 24;
-	for (size_t i = 0; i < 5 + (size_t)n + has_dkim; i++) {
+	for (size_t i = 0; i < 5 + (size_t)n + has_dkim + has_listener; i++) {
 		uint32_t sl;
 		if (end - p < 4)
 			goto bad;
@@ -195,8 +215,10 @@ spool_ent_decode_tail(
 			*fixed[i] = s;
 		else if (i < 5 + (size_t)n)
 			e->rcpts[i - 5] = s;
-		else
+		else if (has_dkim && i == 5 + (size_t)n)
 			e->env.dkim = s;
+		else
+			e->env.listener = s;
 		s += sl + 1;
 		p += sl;
 	}

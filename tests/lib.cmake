@@ -8,3 +8,4 @@ sluice_unit_test(test_node_policy unit/test_node_policy.c
 sluice_unit_test(test_authwatch unit/test_authwatch.c
 	${PROJECT_SOURCE_DIR}/node/authwatch.c)
 sluice_unit_test(test_rpc_pick unit/test_rpc_pick.c)
+sluice_unit_test(test_route_match unit/test_route_match.c)

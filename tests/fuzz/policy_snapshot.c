@@ -12,6 +12,7 @@
 #include "fuzz.h"
 #include "log.h"
 #include "policy.h"
+#include "route_match.h"
 #include "policy_check.h"
 
 int
@@ -50,15 +51,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *pat = sp->routes[i]->pattern;
 
 		if (strcmp(pat, "*") == 0)
-			r = policy_route(p, "any.example");
+			r = route_match(sp, "any.example");
 		else if (strncmp(pat, "*.", 2) == 0)
-			r = policy_route(p, pat + 1) != NULL
-			        ? policy_route(p, pat + 1)
-			        : policy_route(p, pat);
+			r = route_match(sp, pat + 1) != NULL
+			        ? route_match(sp, pat + 1)
+			        : route_match(sp, pat);
 		else {
-			r = policy_route(p, pat);
+			r = route_match(sp, pat);
+			/* a route with further conditions needs them met */
 			FUZZ_ASSERT(
-			    r != NULL && strcasecmp(r->pattern, pat) == 0);
+			    route_nconds(sp->routes[i]) > 1 ||
+			    (r != NULL && strcasecmp(r->pattern, pat) == 0));
 		}
 		(void)r;
 		for (j = 0; j < sp->routes[i]->n_groups; j++)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "policy.h"
+#include "route_match.h"
 #include "policy_fixture.h"
 
 /* policy_new takes ownership of an unpacked snapshot: round-trip the
@@ -119,15 +120,21 @@ test_routes(void **state)
 	fix_route(&f, "*.b.example.com", h, 1, NULL, 0);
 	p = compile(&f);
 	assert_string_equal(
-	    policy_route(p, "a.example.com")->pattern, "a.example.com");
+	    route_match(policy_snapshot(p), "a.example.com")->pattern,
+	    "a.example.com");
 	assert_string_equal(
-	    policy_route(p, "A.Example.COM")->pattern, "a.example.com");
+	    route_match(policy_snapshot(p), "A.Example.COM")->pattern,
+	    "a.example.com");
 	assert_string_equal(
-	    policy_route(p, "x.example.com")->pattern, "*.example.com");
+	    route_match(policy_snapshot(p), "x.example.com")->pattern,
+	    "*.example.com");
 	assert_string_equal(
-	    policy_route(p, "c.b.example.com")->pattern, "*.b.example.com");
-	assert_string_equal(policy_route(p, "example.com")->pattern, "*");
-	assert_string_equal(policy_route(p, "example.org")->pattern, "*");
+	    route_match(policy_snapshot(p), "c.b.example.com")->pattern,
+	    "*.b.example.com");
+	assert_string_equal(
+	    route_match(policy_snapshot(p), "example.com")->pattern, "*");
+	assert_string_equal(
+	    route_match(policy_snapshot(p), "example.org")->pattern, "*");
 	policy_unref(p);
 }
 
