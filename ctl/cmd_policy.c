@@ -18,6 +18,7 @@
 #include "policy_check.h"
 #include "policy_edit.h"
 #include "policy_json.h"
+#include "route_match.h"
 #include "xmalloc.h"
 
 #define APPLY_TRIES     4 /* the first try and three retries */
@@ -676,7 +677,7 @@ cmd_hop_list(struct ctl *ctl, int argc, char **argv)
 /* -------------------------------------------------------------- routes */
 
 struct route_arg {
-	const char *pattern;
+	Sluice__Route match; /* pattern and conditions */
 	int ngroups;
 	char **groups; /* "a,b" per group */
 	bool del;
@@ -688,23 +689,28 @@ route_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	struct route_arg *a = arg;
 	Sluice__Route *r;
 	Sluice__HopGroup *g;
-	char *copy, *tok, *save;
-	int i = policy_find_route(p, a->pattern), k;
+	char *copy, *tok, *save, name[300];
+	int i = policy_find_route_like(p, &a->match), k;
 
+	route_describe(&a->match, name, sizeof(name));
 	if (a->del) {
 		if (i < 0)
-			ctl_die("no route for '%s'", a->pattern);
+			ctl_die("no route '%s'", name);
 		policy_del_route(p, (size_t)i);
-		snprintf(msg, msglen, "route %s removed", a->pattern);
+		snprintf(msg, msglen, "route %s removed", name);
 		return;
 	}
 	if (i >= 0) {
 		r = p->routes[i];
 		policy_route_clear(r);
-		snprintf(msg, msglen, "route %s updated", a->pattern);
+		snprintf(msg, msglen, "route %s updated", name);
 	} else {
-		r = policy_add_route(p, a->pattern);
-		snprintf(msg, msglen, "route %s added", a->pattern);
+		r = policy_add_route(p, a->match.pattern);
+		policy_set_str(&r->sender, a->match.sender);
+		policy_set_str(&r->user, a->match.user);
+		policy_set_str(&r->listener, a->match.listener);
+		policy_set_str(&r->client, a->match.client);
+		snprintf(msg, msglen, "route %s added", name);
 	}
 	for (k = 0; k < a->ngroups; k++) {
 		g = policy_route_add_group(r);
@@ -718,34 +724,82 @@ route_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	}
 }
 
-int
-cmd_route_set(struct ctl *ctl, int argc, char **argv)
+/* PATTERN [--from S] [--user U] [--listener L] [--client CIDR] [HOPS]...:
+ * the conditions go to a->match, the rest (hop groups) stay in argv
+ * order in a->groups. */
+static void
+route_args(struct route_arg *a, int argc, char **argv, const char *use)
 {
-	struct route_arg a;
+	static char canon[64];
+	struct cidr c;
+	char why[200];
+	int i;
 
-	if (argc < 2)
-		ctl_usage("route set PATTERN HOP[,HOP...] [HOP[,HOP...]]...");
+	memset(a, 0, sizeof(*a));
+	sluice__route__init(&a->match);
+	if (argc < 1 || argv[0][0] == '-')
+		ctl_usage(use);
 	if (policy_check_pattern(argv[0]) == -1)
 		ctl_die("route pattern '%s' must be *, *.domain or domain",
 		    argv[0]);
-	memset(&a, 0, sizeof(a));
-	a.pattern = argv[0];
-	a.ngroups = argc - 1;
-	a.groups = argv + 1;
-	return mutate(ctl, route_edit, &a);
+	a->match.pattern = argv[0];
+	a->groups = xcalloc((size_t)argc, sizeof(char *));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+			a->match.sender = argv[++i];
+			if (!route_sender_syntax(a->match.sender))
+				ctl_die("--from '%s' must be local@domain, "
+				        "*@domain or *@*.domain",
+				    a->match.sender);
+		} else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			a->match.user = argv[++i];
+		else if (strcmp(argv[i], "--listener") == 0 && i + 1 < argc)
+			a->match.listener = argv[++i];
+		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc) {
+			if (cidr_parse(argv[++i], &c, why, sizeof(why)) == -1)
+				ctl_die("--client: %s", why);
+			cidr_format(&c, canon, sizeof(canon));
+			a->match.client = canon;
+		} else if (argv[i][0] == '-')
+			ctl_usage(use);
+		else
+			a->groups[a->ngroups++] = argv[i];
+	}
+}
+
+int
+cmd_route_set(struct ctl *ctl, int argc, char **argv)
+{
+	static const char use[] =
+	    "route set PATTERN [--from S] [--user U] [--listener L] "
+	    "[--client CIDR] HOP[,HOP...] [HOP[,HOP...]]...";
+	struct route_arg a;
+	int rc;
+
+	route_args(&a, argc, argv, use);
+	if (a.ngroups == 0)
+		ctl_usage(use);
+	rc = mutate(ctl, route_edit, &a);
+	free(a.groups);
+	return rc;
 }
 
 int
 cmd_route_del(struct ctl *ctl, int argc, char **argv)
 {
+	static const char use[] =
+	    "route del PATTERN [--from S] [--user U] [--listener L] "
+	    "[--client CIDR]";
 	struct route_arg a;
+	int rc;
 
-	if (argc != 1)
-		ctl_usage("route del PATTERN");
-	memset(&a, 0, sizeof(a));
-	a.pattern = argv[0];
+	route_args(&a, argc, argv, use);
+	if (a.ngroups != 0)
+		ctl_usage(use);
 	a.del = true;
-	return mutate(ctl, route_edit, &a);
+	rc = mutate(ctl, route_edit, &a);
+	free(a.groups);
+	return rc;
 }
 
 int
@@ -754,7 +808,7 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 	Sluice__Policy *p;
 	struct table t;
 	struct json j;
-	char buf[1024], g[512];
+	char buf[1024], g[512], name[300];
 	size_t i, k, off;
 
 	(void)argv;
@@ -771,8 +825,8 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 		printf("no routes: mail cannot be delivered anywhere\n");
 	else {
 		/* Equal-priority hops joined by ",", failover by " > ". */
-		table_init(
-		    &t, 2, "PATTERN", "HOPS (a,b share load; > fails over)");
+		table_init(&t, 2, "ROUTE (pattern and conditions)",
+		    "HOPS (a,b share load; > fails over)");
 		for (i = 0; i < p->n_routes; i++) {
 			const Sluice__Route *r = p->routes[i];
 			buf[0] = '\0';
@@ -784,7 +838,8 @@ cmd_route_list(struct ctl *ctl, int argc, char **argv)
 				    sizeof(buf) - off, "%s%s", k ? " > " : "",
 				    g);
 			}
-			table_row(&t, r->pattern, buf);
+			route_describe(r, name, sizeof(name));
+			table_row(&t, name, buf);
 		}
 		table_print(&t, stdout);
 	}

@@ -1,9 +1,11 @@
-/* cmd_route_explain.c - `sluicectl route explain ADDRESS|DOMAIN`: the dry
- * run an operator wants before and after a change.  Which route the
- * recipient domain takes (the same matching as the nodes: lib/
- * route_match.c), its hop groups in failover order, each hop's share of
- * its group by weight, and each hop's health right now as the nodes last
- * reported it (circuit open or closed, recent failures). */
+/* cmd_route_explain.c - `sluicectl route explain ADDRESS|DOMAIN [--from S]
+ * [--user U] [--listener L] [--client IP]`: the dry run an operator wants
+ * before and after a change.  Which route the mail takes (the same
+ * matching as the nodes: lib/route_match.c) and why, every other route
+ * and why it lost (a condition not met, or less specific), the hop
+ * groups in failover order, each hop's share of its group by weight, and
+ * each hop's health right now as the nodes last reported it (circuit
+ * open or closed, recent failures). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,45 +155,184 @@ health_text(const struct hop_health *h, char *buf, size_t len)
 		snprintf(buf, len, "ok");
 }
 
+/* Why route r is not the one mail of c takes (chosen: the one it takes). */
+static void
+candidate_why(const Sluice__Policy *p, const Sluice__Route *r,
+    const Sluice__Route *chosen, const struct route_ctx *c, char *buf,
+    size_t len)
+{
+	int d = route_mismatch(r, c);
+
+	switch (d) {
+	case -1:
+		if (r == chosen)
+			snprintf(buf, len, "CHOSEN: matches; %u condition%s",
+			    route_nconds(r), route_nconds(r) == 1 ? "" : "s");
+		else if (route_is_default(p, chosen))
+			snprintf(buf, len,
+			    "matches, but user %s's default route applies "
+			    "where only * matches",
+			    c->user);
+		else
+			snprintf(buf, len,
+			    "matches, but the chosen route is more specific "
+			    "(%u condition%s against %u)",
+			    route_nconds(chosen),
+			    route_nconds(chosen) == 1 ? "" : "s",
+			    route_nconds(r));
+		break;
+	case ROUTE_DIM_DOMAIN:
+		snprintf(buf, len, "recipient domain %s is not %s", c->domain,
+		    r->pattern);
+		break;
+	case ROUTE_DIM_SENDER:
+		snprintf(buf, len, "sender <%s> is not %s",
+		    c->sender != NULL ? c->sender : "", r->sender);
+		break;
+	case ROUTE_DIM_USER:
+		if (c->user == NULL || c->user[0] == '\0')
+			snprintf(buf, len,
+			    "not submitted by user %s (no --user)", r->user);
+		else
+			snprintf(
+			    buf, len, "user %s is not %s", c->user, r->user);
+		break;
+	case ROUTE_DIM_LISTENER:
+		if (c->listener == NULL || c->listener[0] == '\0')
+			snprintf(buf, len, "not on listener %s (no --listener)",
+			    r->listener);
+		else
+			snprintf(buf, len, "listener %s is not %s", c->listener,
+			    r->listener);
+		break;
+	default:
+		if (c->family == 0)
+			snprintf(buf, len, "client not in %s (no --client)",
+			    r->client);
+		else
+			snprintf(buf, len, "client is not in %s", r->client);
+		break;
+	}
+}
+
+static void
+candidates(struct ctl *ctl, struct json *j, const Sluice__Policy *p,
+    const Sluice__Route *chosen, const struct route_ctx *c)
+{
+	struct table t;
+	char name[300], why[400];
+	size_t i;
+
+	if (ctl->json)
+		json_array_begin(j, "candidates");
+	else {
+		printf("\nroutes considered (most specific match wins; "
+		       "docs/delivery.md):\n");
+		table_init(&t, 2, "ROUTE", "VERDICT");
+	}
+	for (i = 0; i < p->n_routes; i++) {
+		route_describe(p->routes[i], name, sizeof(name));
+		candidate_why(p, p->routes[i], chosen, c, why, sizeof(why));
+		if (ctl->json) {
+			json_object_begin(j, NULL);
+			json_str(j, "route", name);
+			json_bool(j, "matched",
+			    route_mismatch(p->routes[i], c) == -1);
+			json_bool(j, "chosen", p->routes[i] == chosen);
+			json_str(j, "why", why);
+			json_object_end(j);
+		} else
+			table_row(&t, name, why);
+	}
+	if (ctl->json)
+		json_array_end(j);
+	else
+		table_print(&t, stdout);
+}
+
 int
 cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 {
+	static const char use[] =
+	    "route explain ADDRESS|DOMAIN [--from S] [--user U] "
+	    "[--listener L] [--client IP]";
 	Sluice__Policy *p;
 	Sluice__AdminReply *nl;
 	const Sluice__Route *r;
-	const char *domain;
+	const char *domain, *client = NULL;
+	struct route_ctx c;
 	struct table t;
 	struct json j;
+	char name[300];
 	size_t g, k;
+	int i;
 
-	if (argc != 1 || argv[0][0] == '-')
-		ctl_usage("route explain ADDRESS|DOMAIN");
+	if (argc < 1 || argv[0][0] == '-')
+		ctl_usage(use);
+	memset(&c, 0, sizeof(c));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			c.sender = argv[++i];
+		else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			c.user = argv[++i];
+		else if (strcmp(argv[i], "--listener") == 0 && i + 1 < argc)
+			c.listener = argv[++i];
+		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc) {
+			client = argv[++i];
+			route_ctx_client(&c, client);
+			if (c.family == 0)
+				ctl_die("--client '%s' is not an IP address",
+				    client);
+		} else
+			ctl_usage(use);
+	}
+	if (c.sender != NULL && strcmp(c.sender, "<>") == 0)
+		c.sender = "";
 	domain =
 	    strrchr(argv[0], '@') != NULL ? strrchr(argv[0], '@') + 1 : argv[0];
 	if (*domain == '\0')
 		ctl_die("'%s' has no domain", argv[0]);
+	c.domain = domain;
 	p = admin_policy_get(ctl, 0);
 	nl = admin_node_list(ctl);
-	r = route_match(p, domain);
+	r = route_select(p, &c);
+	if (r != NULL && route_is_default(p, r))
+		snprintf(
+		    name, sizeof(name), "default route of user %s", c.user);
+	else if (r != NULL)
+		route_describe(r, name, sizeof(name));
 	if (ctl->json) {
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
 		json_str(&j, "recipient", argv[0]);
 		json_str(&j, "domain", domain);
+		if (c.sender != NULL)
+			json_str(&j, "sender", c.sender);
+		if (c.user != NULL)
+			json_str(&j, "user", c.user);
+		if (c.listener != NULL)
+			json_str(&j, "listener", c.listener);
+		if (client != NULL)
+			json_str(&j, "client", client);
 		json_uint(&j, "policy_version", p->version);
 		if (r == NULL)
 			json_null(&j, "route");
-		else
+		else {
 			json_str(&j, "route", r->pattern);
+			json_str(&j, "route_name", name);
+			json_bool(&j, "user_default", route_is_default(p, r));
+		}
+		candidates(ctl, &j, p, r, &c);
 		json_array_begin(&j, "groups");
 	} else if (r == NULL) {
 		printf("%s: no route matches domain %s in policy version %llu; "
 		       "mail to it is deferred until one does\n",
 		    argv[0], domain, (unsigned long long)p->version);
+		candidates(ctl, &j, p, r, &c);
 	} else {
 		printf("%s: route '%s' (policy version %llu), hop groups in "
 		       "failover order:\n",
-		    argv[0], r->pattern, (unsigned long long)p->version);
+		    argv[0], name, (unsigned long long)p->version);
 		table_init(&t, 7, "GROUP", "HOP", "WEIGHT", "SHARE", "TARGET",
 		    "TLS", "HEALTH");
 	}
@@ -258,8 +399,10 @@ cmd_route_explain(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		json_array_end(&j);
 		json_object_end(&j);
-	} else if (r != NULL)
+	} else if (r != NULL) {
 		table_print(&t, stdout);
+		candidates(ctl, &j, p, r, &c);
+	}
 	sluice__admin_reply__free_unpacked(nl, NULL);
 	sluice__policy__free_unpacked(p, NULL);
 	return 0;

@@ -14,6 +14,7 @@
 #include "hop_preset.h"
 #include "limit_table.h"
 #include "policy_edit.h"
+#include "route_match.h"
 #include "xmalloc.h"
 
 static struct policy_change *
@@ -108,6 +109,29 @@ strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
 	return true;
 }
 
+/* hold, rewrites and the default route (issue 15) */
+static void
+user_routing_diff(
+    struct policy_change *c, const Sluice__User *o, const Sluice__User *n)
+{
+	char a[400] = "-", b[400] = "-";
+
+	if (o->hold != n->hold)
+		detail(c, "hold %s", n->hold ? "on" : "off");
+	if (strcmp(o->rewrite_sender, n->rewrite_sender) != 0)
+		detail(c, "rewrite_sender '%s' -> '%s'", o->rewrite_sender,
+		    n->rewrite_sender);
+	if (strcmp(o->rewrite_from, n->rewrite_from) != 0)
+		detail(c, "rewrite_from '%s' -> '%s'", o->rewrite_from,
+		    n->rewrite_from);
+	if (o->default_route != NULL && o->default_route->n_groups > 0)
+		groups(a, sizeof(a), o->default_route);
+	if (n->default_route != NULL && n->default_route->n_groups > 0)
+		groups(b, sizeof(b), n->default_route);
+	if (strcmp(a, b) != 0)
+		detail(c, "route %s -> %s", a, b);
+}
+
 static void
 diff_users(
     const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
@@ -139,6 +163,7 @@ diff_users(
 		if (ou->rate_per_minute != nu->rate_per_minute)
 			detail(&tmp, "rate_per_minute %" PRIu32 " -> %" PRIu32,
 			    ou->rate_per_minute, nu->rate_per_minute);
+		user_routing_diff(&tmp, ou, nu);
 		if (nu->password_hash[0] != '\0')
 			detail(&tmp, "password set");
 		else if (!nu->has_password && ou->has_password)
@@ -219,24 +244,26 @@ static void
 diff_routes(
     const Sluice__Policy *o, const Sluice__Policy *n, struct policy_diff *d)
 {
-	char a[400], b[400];
+	char a[400], b[400], name[300];
 	size_t i;
 	int j;
 
 	for (i = 0; i < o->n_routes; i++)
-		if (policy_find_route(n, o->routes[i]->pattern) < 0)
-			add(d, '-', "route", o->routes[i]->pattern);
+		if (policy_find_route_like(n, o->routes[i]) < 0) {
+			route_describe(o->routes[i], name, sizeof(name));
+			add(d, '-', "route", name);
+		}
 	for (i = 0; i < n->n_routes; i++) {
 		const Sluice__Route *nr = n->routes[i];
+		route_describe(nr, name, sizeof(name));
 		groups(b, sizeof(b), nr);
-		if ((j = policy_find_route(o, nr->pattern)) < 0) {
-			detail(add(d, '+', "route", nr->pattern), "%s", b);
+		if ((j = policy_find_route_like(o, nr)) < 0) {
+			detail(add(d, '+', "route", name), "%s", b);
 			continue;
 		}
 		groups(a, sizeof(a), o->routes[j]);
 		if (strcmp(a, b) != 0)
-			detail(add(d, '~', "route", nr->pattern), "%s -> %s", a,
-			    b);
+			detail(add(d, '~', "route", name), "%s -> %s", a, b);
 	}
 }
 

@@ -8,6 +8,7 @@
 
 #include "limit_table.h"
 #include "log.h"
+#include "route_match.h"
 #include "rpc.h"
 #include "xmalloc.h"
 
@@ -164,6 +165,28 @@ policy_add_route(Sluice__Policy *p, const char *pattern)
 	sluice__route__init(r);
 	policy_set_str(&r->pattern, pattern);
 	return push((void ***)&p->routes, &p->n_routes, r);
+}
+
+Sluice__Route *
+policy_user_route(Sluice__User *u)
+{
+	if (u->default_route == NULL) {
+		u->default_route = xcalloc(1, sizeof(*u->default_route));
+		sluice__route__init(u->default_route);
+		policy_set_str(&u->default_route->pattern, "*");
+	}
+	return u->default_route;
+}
+
+int
+policy_find_route_like(const Sluice__Policy *p, const Sluice__Route *r)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_routes; i++)
+		if (route_same_match(p->routes[i], r))
+			return (int)i;
+	return -1;
 }
 
 Sluice__HopGroup *

@@ -34,6 +34,10 @@ Sluice__User *policy_add_user(Sluice__Policy *, const char *name);
 Sluice__Hop *policy_add_hop(Sluice__Policy *, const char *name);
 Sluice__Route *policy_add_route(Sluice__Policy *, const char *pattern);
 Sluice__HopGroup *policy_route_add_group(Sluice__Route *);
+/* The user's default route (created empty, pattern "*"). */
+Sluice__Route *policy_user_route(Sluice__User *);
+/* The route with the same conditions as r (route_same_match), or -1. */
+int policy_find_route_like(const Sluice__Policy *, const Sluice__Route *);
 Sluice__Limit *policy_add_limit(
     Sluice__Policy *, const char *key, int64_t value);
 

@@ -76,6 +76,14 @@ policy_json_routes(struct json *j, const Sluice__Policy *p)
 		const Sluice__Route *r = p->routes[i];
 		json_object_begin(j, NULL);
 		json_str(j, "pattern", r->pattern);
+		if (r->sender[0] != '\0')
+			json_str(j, "sender", r->sender);
+		if (r->user[0] != '\0')
+			json_str(j, "user", r->user);
+		if (r->listener[0] != '\0')
+			json_str(j, "listener", r->listener);
+		if (r->client[0] != '\0')
+			json_str(j, "client", r->client);
 		json_array_begin(j, "groups");
 		for (k = 0; k < r->n_groups; k++) {
 			json_array_begin(j, NULL);

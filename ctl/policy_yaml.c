@@ -327,19 +327,58 @@ parse_networks(struct yp *y, const yaml_node_t *m)
 	return 0;
 }
 
+static int parse_group(struct yp *, Sluice__Route *, const yaml_node_t *);
+
+/* hold, rewrite_sender, rewrite_from and the default route (issue 15). */
+static int
+parse_user_routing(struct yp *y, Sluice__User *u, struct kv *kv, size_t n)
+{
+	yaml_node_t *v;
+	const char *s;
+	bool hold;
+
+	if ((v = get(kv, n, "hold")) != NULL) {
+		if (boolean(y, v, "hold", &hold) == -1)
+			return -1;
+		u->hold = hold;
+	}
+	if ((v = get(kv, n, "rewrite_sender")) != NULL) {
+		if (str(y, v, "rewrite_sender", &s) == -1)
+			return -1;
+		policy_set_str(&u->rewrite_sender, s);
+	}
+	if ((v = get(kv, n, "rewrite_from")) != NULL) {
+		if (str(y, v, "rewrite_from", &s) == -1)
+			return -1;
+		policy_set_str(&u->rewrite_from, s);
+	}
+	if ((v = get(kv, n, "route")) == NULL || is_null(v))
+		return 0;
+	if (want(y, v, YAML_SEQUENCE_NODE, "route (hop groups)") == -1)
+		return -1;
+	u->default_route = policy_user_route(u);
+	SEQ_EACH(y, v, it)
+	{
+		if (parse_group(y, u->default_route, node(y, *it)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 parse_user(struct yp *y, const yaml_node_t *m)
 {
 	static const char *const keys[] = {"name", "senders", "rate_per_minute",
-	    "password_file", "password_env", "password_hash", NULL};
-	struct kv kv[8];
+	    "password_file", "password_env", "password_hash", "hold",
+	    "rewrite_sender", "rewrite_from", "route", NULL};
+	struct kv kv[12];
 	yaml_node_t *v, *pf, *pe, *ph;
 	Sluice__User *u;
 	const char *s;
 	char pw[SECRET_MAX], hash[PASSWD_HASH_MAX];
 	size_t n;
 
-	if (pairs(y, m, "a user", keys, kv, 8, &n) == -1)
+	if (pairs(y, m, "a user", keys, kv, 12, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "name")) == NULL)
 		return yerr(y, m, "user has no name");
@@ -363,6 +402,8 @@ parse_user(struct yp *y, const yaml_node_t *m)
 	}
 	if ((v = get(kv, n, "rate_per_minute")) != NULL &&
 	    u32(y, v, "rate_per_minute", &u->rate_per_minute) == -1)
+		return -1;
+	if (parse_user_routing(y, u, kv, n) == -1)
 		return -1;
 	pf = get(kv, n, "password_file");
 	pe = get(kv, n, "password_env");
@@ -528,14 +569,18 @@ parse_group(struct yp *y, Sluice__Route *r, const yaml_node_t *g)
 static int
 parse_route(struct yp *y, const yaml_node_t *m)
 {
-	static const char *const keys[] = {"pattern", "groups", NULL};
-	struct kv kv[2];
+	static const char *const keys[] = {
+	    "pattern", "groups", "sender", "user", "listener", "client", NULL};
+	static const char *const conds[] = {
+	    "sender", "user", "listener", "client"};
+	struct kv kv[6];
 	yaml_node_t *v;
 	Sluice__Route *r;
 	const char *s;
+	char **field[4];
 	size_t n;
 
-	if (pairs(y, m, "a route", keys, kv, 2, &n) == -1)
+	if (pairs(y, m, "a route", keys, kv, 6, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "pattern")) == NULL)
 		return yerr(y, m, "route has no pattern");
@@ -543,6 +588,27 @@ parse_route(struct yp *y, const yaml_node_t *m)
 		return -1;
 	r = policy_add_route(y->p, s);
 	record(y, SEC_ROUTES, m);
+	field[0] = &r->sender;
+	field[1] = &r->user;
+	field[2] = &r->listener;
+	field[3] = &r->client;
+	for (size_t c = 0; c < 4; c++) {
+		if ((v = get(kv, n, conds[c])) == NULL)
+			continue;
+		if (str(y, v, conds[c], &s) == -1)
+			return -1;
+		if (c == 3 && s[0] != '\0') {
+			struct cidr net;
+			char why[200], canon[64];
+			if (cidr_parse(s, &net, why, sizeof(why)) == -1)
+				return yerr(y, v, "%s", why);
+			cidr_format(&net, canon, sizeof(canon));
+			s = canon;
+			policy_set_str(field[c], s);
+			continue;
+		}
+		policy_set_str(field[c], s);
+	}
 	if ((v = get(kv, n, "groups")) == NULL)
 		return yerr(y, m, "route '%s' has no groups", r->pattern);
 	if (want(y, v, YAML_SEQUENCE_NODE, "groups") == -1)
@@ -1014,6 +1080,45 @@ emit_networks(struct out *o, const Sluice__Policy *p)
 }
 
 static void
+emit_groups(struct out *o, const Sluice__Route *r)
+{
+	size_t j, k;
+
+	outf(o, "[");
+	for (j = 0; j < r->n_groups; j++) {
+		outf(o, "%s[", j ? ", " : "");
+		for (k = 0; k < r->groups[j]->n_hops; k++) {
+			outf(o, "%s", k ? ", " : "");
+			scalar(o, r->groups[j]->hops[k]);
+		}
+		outf(o, "]");
+	}
+	outf(o, "]\n");
+}
+
+static void
+emit_user_routing(struct out *o, const Sluice__User *u)
+{
+	if (u->hold)
+		outf(o, "    hold: true                 # queued until "
+		        "`queue release`\n");
+	if (u->rewrite_sender[0] != '\0') {
+		outf(o, "    rewrite_sender: ");
+		scalar(o, u->rewrite_sender);
+		outf(o, "\n");
+	}
+	if (u->rewrite_from[0] != '\0') {
+		outf(o, "    rewrite_from: ");
+		scalar(o, u->rewrite_from);
+		outf(o, "\n");
+	}
+	if (u->default_route != NULL && u->default_route->n_groups > 0) {
+		outf(o, "    route: ");
+		emit_groups(o, u->default_route);
+	}
+}
+
+static void
 emit_users(struct out *o, const Sluice__Policy *p)
 {
 	const Sluice__User *u;
@@ -1035,6 +1140,7 @@ emit_users(struct out *o, const Sluice__Policy *p)
 		if (u->rate_per_minute != 0)
 			outf(o, "    rate_per_minute: %" PRIu32 "\n",
 			    u->rate_per_minute);
+		emit_user_routing(o, u);
 		if (!u->has_password && u->password_hash[0] == '\0')
 			outf(o, "    # no password stored: add password_file "
 			        "or password_env\n");
@@ -1102,7 +1208,7 @@ static void
 emit_routes(struct out *o, const Sluice__Policy *p)
 {
 	const Sluice__Route *r;
-	size_t i, j, k;
+	size_t i;
 
 	if (p->n_routes == 0)
 		return;
@@ -1111,16 +1217,29 @@ emit_routes(struct out *o, const Sluice__Policy *p)
 		r = p->routes[i];
 		outf(o, "  - pattern: ");
 		scalar(o, r->pattern);
-		outf(o, "\n    groups: [");
-		for (j = 0; j < r->n_groups; j++) {
-			outf(o, "%s[", j ? ", " : "");
-			for (k = 0; k < r->groups[j]->n_hops; k++) {
-				outf(o, "%s", k ? ", " : "");
-				scalar(o, r->groups[j]->hops[k]);
-			}
-			outf(o, "]");
+		outf(o, "\n");
+		if (r->sender[0] != '\0') {
+			outf(o, "    sender: ");
+			scalar(o, r->sender);
+			outf(o, "\n");
 		}
-		outf(o, "]\n");
+		if (r->user[0] != '\0') {
+			outf(o, "    user: ");
+			scalar(o, r->user);
+			outf(o, "\n");
+		}
+		if (r->listener[0] != '\0') {
+			outf(o, "    listener: ");
+			scalar(o, r->listener);
+			outf(o, "\n");
+		}
+		if (r->client[0] != '\0') {
+			outf(o, "    client: ");
+			scalar(o, r->client);
+			outf(o, "\n");
+		}
+		outf(o, "    groups: ");
+		emit_groups(o, r);
 	}
 }
 

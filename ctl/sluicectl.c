@@ -39,6 +39,9 @@ static const struct cmd cmds[] = {
         "NAME --password-stdin [--sender PATTERN]... [--rate N]"},
     {{"user", "del"}, cmd_user_del, "NAME"},
     {{"user", "list"}, cmd_user_list, ""},
+    {{"user", "set"}, cmd_user_set,
+        "NAME [--hold | --no-hold] [--rewrite-sender ADDR]\n"
+        "\t\t[--rewrite-from ADDR] [--route HOP[,HOP...]]... [--no-route]"},
     {{"hop", "add"}, cmd_hop_add,
         "NAME --host H --port P --tls none|starttls|require|smtps\n"
         "\t\t[--user U --secret-stdin] [--preset sendgrid|ses|mailgun]\n"
@@ -57,10 +60,15 @@ static const struct cmd cmds[] = {
     {{"dkim", "dns"}, cmd_dkim_dns, "DOMAIN [--selector S]"},
     {{"dkim", "check"}, cmd_dkim_check,
         "DOMAIN [--selector S] [--resolver IP[:PORT],...]"},
-    {{"route", "set"}, cmd_route_set, "PATTERN HOP[,HOP...] [HOP[,HOP...]]..."},
-    {{"route", "del"}, cmd_route_del, "PATTERN"},
+    {{"route", "set"}, cmd_route_set,
+        "PATTERN [--from S] [--user U] [--listener L] [--client CIDR]\n"
+        "\t\tHOP[,HOP...] [HOP[,HOP...]]..."},
+    {{"route", "del"}, cmd_route_del,
+        "PATTERN [--from S] [--user U] [--listener L] [--client CIDR]"},
     {{"route", "list"}, cmd_route_list, ""},
-    {{"route", "explain"}, cmd_route_explain, "ADDRESS|DOMAIN"},
+    {{"route", "explain"}, cmd_route_explain,
+        "ADDRESS|DOMAIN [--from S] [--user U] [--listener L]\n"
+        "\t\t[--client IP]"},
     {{"limit", "set"}, cmd_limit_set, "KEY VALUE"},
     {{"limit", "list"}, cmd_limit_list, ""},
     {{"policy", "export"}, cmd_policy_export, ""},

@@ -53,6 +53,7 @@ int cmd_network_list(struct ctl *, int, char **);
 int cmd_user_add(struct ctl *, int, char **);
 int cmd_user_del(struct ctl *, int, char **);
 int cmd_user_list(struct ctl *, int, char **);
+int cmd_user_set(struct ctl *, int, char **);
 int cmd_hop_add(struct ctl *, int, char **);
 int cmd_hop_del(struct ctl *, int, char **);
 int cmd_hop_list(struct ctl *, int, char **);

@@ -5,6 +5,7 @@ sluice_scenario_test(fleet_alerts fleet/test_alerts.py 180)
 sluice_unit_test(test_health fleet/test_health.c
 	${PROJECT_SOURCE_DIR}/controller/health.c)
 sluice_scenario_test(fleet_queue fleet/test_queue.py 180)
+sluice_scenario_test(fleet_routing fleet/test_routing.py 180)
 sluice_scenario_test(fleet_drain fleet/test_drain.py 180)
 sluice_scenario_test(fleet_two_controllers fleet/test_two_controllers.py 180)
 sluice_scenario_test(fleet_retention fleet/test_retention.py 180)
