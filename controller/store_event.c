@@ -1,7 +1,8 @@
 /* store_event.c - the delivery record: batches of node events inserted
  * idempotently by (node_id, seq) (NOT EXISTS, and ON CONFLICT DO NOTHING on
  * UNIQUE (node_id, seq, at) - migration 003 partitions by day) in one
- * transaction, as multi-row INSERTs.  Called by api_node.c (ReportEvents).
+ * transaction, as one INSERT ... SELECT FROM unnest() of one array per
+ * column.  Called by api_node.c (ReportEvents).
  *
  * Nothing a node sends can stop its record: text that is not UTF-8 is
  * stored escaped (store.c) with the raw event beside it (column raw), and
@@ -18,8 +19,7 @@
 #include "log.h"
 #include "text_escape.h"
 
-#define EV_COLS   20  /* per-row parameters after $1 $2 */
-#define EV_CHUNK  500 /* rows per INSERT: stays far below 65535 */
+#define EV_CHUNK  1000 /* rows per INSERT (a node's batch) */
 #define EV_NUMLEN 24
 
 /* A PostgreSQL text[] literal: {"a","b\"c"}.  malloc'd, NULL on ENOMEM. */
@@ -80,123 +80,219 @@ store_event_is_utf8(const Sluice__Event *e)
 	return true;
 }
 
+/* One PostgreSQL array literal per column, grown as rows are added. */
+struct ev_col {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void
+ev_col_put(struct ev_col *c, const char *p, size_t n)
+{
+	char *nb;
+	size_t nc;
+
+	if (c->failed)
+		return;
+	if (c->len + n + 2 > c->cap) {
+		for (nc = c->cap ? c->cap : 256; nc < c->len + n + 2; nc *= 2)
+			;
+		if ((nb = realloc(c->buf, nc)) == NULL) {
+			c->failed = true;
+			return;
+		}
+		c->buf = nb;
+		c->cap = nc;
+	}
+	memcpy(c->buf + c->len, p, n);
+	c->len += n;
+	c->buf[c->len] = '\0';
+}
+
+/* The next element: "," between elements (the "{" is added first). */
+static void
+ev_col_sep(struct ev_col *c)
+{
+	ev_col_put(c, c->len == 0 ? "{" : ",", 1);
+}
+
+static void
+ev_col_num(struct ev_col *c, const char *num)
+{
+	ev_col_sep(c);
+	ev_col_put(c, num, strlen(num));
+}
+
+/* A quoted element; text that is not UTF-8 goes in escaped (as
+ * store_exec would: text_escape.h), NULL stays NULL. */
+static void
+ev_col_text(struct ev_col *c, const char *v)
+{
+	const char *p, *run;
+	char *esc = NULL;
+
+	ev_col_sep(c);
+	if (v == NULL) {
+		ev_col_put(c, "NULL", 4);
+		return;
+	}
+	if (!text_is_utf8(v) && (v = esc = text_escape(v)) == NULL) {
+		c->failed = true;
+		return;
+	}
+	ev_col_put(c, "\"", 1);
+	for (run = p = v; *p != '\0'; p++)
+		if (*p == '"' || *p == '\\') {
+			ev_col_put(c, run, (size_t)(p - run));
+			ev_col_put(c, "\\", 1);
+			run = p;
+		}
+	ev_col_put(c, run, (size_t)(p - run));
+	ev_col_put(c, "\"", 1);
+	free(esc);
+}
+
+/* bytea as a hex element: "\\x0a1b..." */
+static void
+ev_col_bytes(struct ev_col *c, const uint8_t *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char b[2];
+	size_t i;
+
+	ev_col_sep(c);
+	ev_col_put(c, "\"\\\\x", 4);
+	for (i = 0; i < n; i++) {
+		b[0] = hex[p[i] >> 4];
+		b[1] = hex[p[i] & 15];
+		ev_col_put(c, b, 2);
+	}
+	ev_col_put(c, "\"", 1);
+}
+
+/* The columns after node_id and node_name, in the order of the SQL below,
+ * each sent as one array parameter: the statement stays the same size
+ * whatever the batch, so PostgreSQL parses and plans a few hundred octets
+ * instead of a VALUES list of n * 20 parameters (which cost it more than
+ * the inserts themselves: docs/capacity.md). */
+enum {
+	EC_SEQ,
+	EC_AT,
+	EC_KIND,
+	EC_QUEUE_ID,
+	EC_MESSAGE_ID,
+	EC_CLIENT,
+	EC_AUTH_USER,
+	EC_SENDER,
+	EC_RECIPIENTS,
+	EC_RECIPIENT,
+	EC_SIZE,
+	EC_HOP,
+	EC_HOST,
+	EC_CODE,
+	EC_ENHANCED,
+	EC_REPLY,
+	EC_DURATION,
+	EC_TLS,
+	EC_RAW,
+	EC_DKIM,
+	EC_N
+};
+
 static int
 store_event_chunk(struct store *s, const char *idb, const char *node_name,
     Sluice__Event *const *ev, size_t n)
 {
-	size_t sqllen = 1024 + n * 440, i, k, np = 2 + n * EV_COLS;
-	const char **vals = NULL;
-	int *lens = NULL, *fmts = NULL;
-	char **arrays = NULL;
-	uint8_t **raws = NULL;
-	char(*num)[EV_NUMLEN] = NULL;
-	char *sql = NULL, *o;
-	int rc = STORE_ERROR, p;
+	struct ev_col col[EC_N];
+	const char *vals[2 + EC_N];
+	char nb[EV_NUMLEN], *arr;
+	uint8_t *raw;
+	size_t i, k, len;
+	int rc = STORE_ERROR;
 	PGresult *res;
 
-	vals = calloc(np, sizeof(*vals));
-	lens = calloc(np, sizeof(*lens));
-	fmts = calloc(np, sizeof(*fmts));
-	arrays = calloc(n, sizeof(*arrays));
-	raws = calloc(n, sizeof(*raws));
-	num = calloc(n * 6, sizeof(*num));
-	sql = malloc(sqllen);
-	if (vals == NULL || lens == NULL || fmts == NULL || arrays == NULL ||
-	    raws == NULL || num == NULL || sql == NULL)
-		goto done;
-	o = sql;
+	memset(col, 0, sizeof(col));
+	for (i = 0; i < n; i++) {
+		const Sluice__Event *e = ev[i];
+
+		snprintf(nb, sizeof(nb), "%" PRIu64, e->seq);
+		ev_col_num(&col[EC_SEQ], nb);
+		snprintf(nb, sizeof(nb), "%" PRId64, e->at_ms);
+		ev_col_num(&col[EC_AT], nb);
+		ev_col_text(&col[EC_KIND], e->kind);
+		ev_col_text(&col[EC_QUEUE_ID], e->queue_id);
+		ev_col_text(&col[EC_MESSAGE_ID], e->message_id);
+		ev_col_text(&col[EC_CLIENT], e->client);
+		ev_col_text(&col[EC_AUTH_USER], e->auth_user);
+		ev_col_text(&col[EC_SENDER], e->sender);
+		if ((arr = store_event_array(e->recipients, e->n_recipients)) ==
+		    NULL)
+			goto done;
+		ev_col_text(&col[EC_RECIPIENTS], arr);
+		free(arr);
+		ev_col_text(&col[EC_RECIPIENT], e->recipient);
+		snprintf(nb, sizeof(nb), "%" PRIu64, e->size);
+		ev_col_num(&col[EC_SIZE], nb);
+		ev_col_text(&col[EC_HOP], e->hop);
+		ev_col_text(&col[EC_HOST], e->host);
+		snprintf(nb, sizeof(nb), "%" PRIu32, e->code);
+		ev_col_num(&col[EC_CODE], nb);
+		ev_col_text(&col[EC_ENHANCED], e->enhanced);
+		ev_col_text(&col[EC_REPLY], e->reply);
+		snprintf(nb, sizeof(nb), "%" PRIu32, e->duration_ms);
+		ev_col_num(&col[EC_DURATION], nb);
+		ev_col_num(&col[EC_TLS], e->tls ? "t" : "f");
+		if (!store_event_is_utf8(e)) {
+			len = sluice__event__get_packed_size(e);
+			if ((raw = malloc(len + 1)) == NULL)
+				goto done;
+			sluice__event__pack(e, raw);
+			ev_col_bytes(&col[EC_RAW], raw, len);
+			free(raw);
+		} else
+			ev_col_text(&col[EC_RAW], NULL);
+		ev_col_text(&col[EC_DKIM], e->dkim);
+	}
+	vals[0] = idb;
+	vals[1] = node_name;
+	for (k = 0; k < EC_N; k++) {
+		ev_col_put(&col[k], "}", 1);
+		if (col[k].failed)
+			goto done;
+		vals[2 + k] = col[k].buf;
+	}
 	/* (node, seq) identifies an event: the unique key of the partitioned
 	 * table must hold `at` as well, so a row whose (node, seq) is stored
 	 * already (at any time) is filtered out here, and ON CONFLICT covers
 	 * two controllers storing the same replay at once. */
-	o += sprintf(o, "INSERT INTO events (node_id, node_name, seq, at, kind,"
-	                " queue_id, message_id, client, auth_user, sender,"
-	                " recipients, recipient, size, hop, host, code,"
-	                " enhanced, reply, duration_ms, tls, raw, dkim)"
-	                " SELECT * FROM (VALUES ");
-	vals[0] = idb;
-	vals[1] = node_name;
-	p = 3;
-	for (i = 0; i < n; i++) {
-		const Sluice__Event *e = ev[i];
-		const char **v = vals + 2 + i * EV_COLS;
-		char(*nb)[EV_NUMLEN] = num + i * 6;
-
-		if ((arrays[i] = store_event_array(
-		         e->recipients, e->n_recipients)) == NULL)
-			goto done;
-		snprintf(nb[0], EV_NUMLEN, "%" PRIu64, e->seq);
-		snprintf(nb[1], EV_NUMLEN, "%" PRId64, e->at_ms);
-		snprintf(nb[2], EV_NUMLEN, "%" PRIu64, e->size);
-		snprintf(nb[3], EV_NUMLEN, "%" PRIu32, e->code);
-		snprintf(nb[4], EV_NUMLEN, "%" PRIu32, e->duration_ms);
-		k = 0;
-		v[k++] = nb[0];
-		v[k++] = nb[1];
-		v[k++] = e->kind;
-		v[k++] = e->queue_id;
-		v[k++] = e->message_id;
-		v[k++] = e->client;
-		v[k++] = e->auth_user;
-		v[k++] = e->sender;
-		v[k++] = arrays[i];
-		v[k++] = e->recipient;
-		v[k++] = nb[2];
-		v[k++] = e->hop;
-		v[k++] = e->host;
-		v[k++] = nb[3];
-		v[k++] = e->enhanced;
-		v[k++] = e->reply;
-		v[k++] = nb[4];
-		v[k++] = e->tls ? "t" : "f";
-		if (!store_event_is_utf8(e)) {
-			size_t len = sluice__event__get_packed_size(e);
-
-			if ((raws[i] = malloc(len + 1)) == NULL)
-				goto done;
-			sluice__event__pack(e, raws[i]);
-			v[k] = (const char *)raws[i];
-			lens[2 + i * EV_COLS + k] = (int)len;
-			fmts[2 + i * EV_COLS + k] = 1; /* binary bytea */
-		}
-		k++; /* raw: NULL unless set just above */
-		v[k++] = e->dkim;
-		o += sprintf(o,
-		    "%s($1::bigint,$2::text,$%d::bigint,"
-		    "to_timestamp($%d::bigint/1000.0),$%d::text,$%d::text,"
-		    "$%d::text,$%d::text,$%d::text,$%d::text,$%d::text[],"
-		    "$%d::text,$%d::bigint,$%d::text,$%d::text,$%d::integer,"
-		    "$%d::text,$%d::text,$%d::integer,$%d::boolean,"
-		    "$%d::bytea,$%d::text)",
-		    i > 0 ? "," : "", p, p + 1, p + 2, p + 3, p + 4, p + 5,
-		    p + 6, p + 7, p + 8, p + 9, p + 10, p + 11, p + 12, p + 13,
-		    p + 14, p + 15, p + 16, p + 17, p + 18, p + 19);
-		p += EV_COLS;
-	}
-	snprintf(o, sqllen - (size_t)(o - sql),
-	    ") AS v (node_id, node_name, seq, at, kind, queue_id,"
-	    " message_id, client, auth_user, sender, recipients, recipient,"
-	    " size, hop, host, code, enhanced, reply, duration_ms, tls, raw,"
-	    " dkim)"
-	    " WHERE NOT EXISTS (SELECT 1 FROM events e"
-	    "  WHERE e.node_id = v.node_id AND e.seq = v.seq)"
-	    " ON CONFLICT (node_id, seq, at) DO NOTHING");
-	if ((res = store_exec(s, sql, (int)np, vals, lens, fmts, &rc)) != NULL)
+	if ((res = store_exec(s,
+	         "INSERT INTO events (node_id, node_name, seq, at, kind,"
+	         " queue_id, message_id, client, auth_user, sender,"
+	         " recipients, recipient, size, hop, host, code, enhanced,"
+	         " reply, duration_ms, tls, raw, dkim)"
+	         " SELECT $1::bigint, $2::text, v.seq,"
+	         " to_timestamp(v.at_ms / 1000.0), v.kind, v.queue_id,"
+	         " v.message_id, v.client, v.auth_user, v.sender,"
+	         " v.recipients::text[], v.recipient, v.size, v.hop, v.host,"
+	         " v.code, v.enhanced, v.reply, v.duration_ms, v.tls, v.raw,"
+	         " v.dkim"
+	         " FROM unnest($3::bigint[], $4::bigint[], $5::text[],"
+	         " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+	         " $11::text[], $12::text[], $13::bigint[], $14::text[],"
+	         " $15::text[], $16::integer[], $17::text[], $18::text[],"
+	         " $19::integer[], $20::boolean[], $21::bytea[], $22::text[])"
+	         " AS v (seq, at_ms, kind, queue_id, message_id, client,"
+	         " auth_user, sender, recipients, recipient, size, hop, host,"
+	         " code, enhanced, reply, duration_ms, tls, raw, dkim)"
+	         " WHERE NOT EXISTS (SELECT 1 FROM events e"
+	         "  WHERE e.node_id = $1::bigint AND e.seq = v.seq)"
+	         " ON CONFLICT (node_id, seq, at) DO NOTHING",
+	         2 + EC_N, vals, NULL, NULL, &rc)) != NULL)
 		PQclear(res);
 done:
-	if (arrays != NULL)
-		for (i = 0; i < n; i++)
-			free(arrays[i]);
-	if (raws != NULL)
-		for (i = 0; i < n; i++)
-			free(raws[i]);
-	free(arrays);
-	free(raws);
-	free(vals);
-	free(lens);
-	free(fmts);
-	free(num);
-	free(sql);
+	for (k = 0; k < EC_N; k++)
+		free(col[k].buf);
 	return rc;
 }
 

@@ -658,21 +658,31 @@ smtp_client_done(struct smtp_client *c, bool clean)
 }
 
 /* Dot-stuffs n octets into out (RFC 5321 4.5.2), noting the line start
- * and the last two octets sent; tmp holds 2 n octets. */
+ * and the last two octets sent.  Lines that start with a dot are rare:
+ * memchr() finds the line ends and the data goes out in runs, one
+ * evbuffer_add() per run, with the extra dot between two runs. */
 static void
-smtp_client_stuff(struct smtp_client *c, struct evbuffer *out, const char *in,
-    size_t n, char *tmp)
+smtp_client_stuff(
+    struct smtp_client *c, struct evbuffer *out, const char *in, size_t n)
 {
-	size_t i, o;
+	const char *run = in, *p = in, *end = in + n, *nl;
 
 	if (n == 0)
 		return;
-	for (i = 0, o = 0; i < n; i++) {
-		if (c->bol && in[i] == '.')
-			tmp[o++] = '.';
-		tmp[o++] = in[i];
-		c->bol = in[i] == '\n';
+	if (c->bol && *p == '.') {
+		evbuffer_add(out, ".", 1);
+		p++;
 	}
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		p = nl + 1;
+		if (p < end && *p == '.') {
+			evbuffer_add(out, run, (size_t)(p - run));
+			evbuffer_add(out, ".", 1);
+			run = p++;
+		}
+	}
+	evbuffer_add(out, run, (size_t)(end - run));
+	c->bol = end[-1] == '\n';
 	if (n >= 2) {
 		c->last2[0] = in[n - 2];
 		c->last2[1] = in[n - 1];
@@ -680,22 +690,15 @@ smtp_client_stuff(struct smtp_client *c, struct evbuffer *out, const char *in,
 		c->last2[0] = c->last2[1];
 		c->last2[1] = in[0];
 	}
-	evbuffer_add(out, tmp, o);
 }
 
 /* The converter's output (whole lines) goes out dot-stuffed. */
 static void
 smtp_client_down_cb(void *arg, const char *p, size_t n)
 {
-	static char tmp[2 * 4096];
 	struct smtp_client *c = arg;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t k;
 
-	for (; n > 0; p += k, n -= k) {
-		k = n < 4096 ? n : 4096;
-		smtp_client_stuff(c, out, p, k, tmp);
-	}
+	smtp_client_stuff(c, bufferevent_get_output(c->bev), p, n);
 }
 
 /* Streams message data with dot-stuffing (RFC 5321 4.5.2) until the
@@ -706,7 +709,7 @@ smtp_client_body(struct smtp_client *c)
 {
 	struct smtp_txn *t = c->txn;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	char in[SMTP_CLIENT_CHUNK], stuffed[SMTP_CLIENT_CHUNK * 2 + 8];
+	char in[SMTP_CLIENT_CHUNK];
 	ssize_t n;
 	int rv = 0;
 
@@ -733,7 +736,7 @@ smtp_client_body(struct smtp_client *c)
 			return;
 		}
 		if (!c->downgrade)
-			smtp_client_stuff(c, out, in, (size_t)n, stuffed);
+			smtp_client_stuff(c, out, in, (size_t)n);
 		c->body_off += (uint64_t)n;
 	}
 }

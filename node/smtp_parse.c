@@ -381,6 +381,11 @@ smtp_data_init(struct smtp_data *d)
 	d->hmatch = true;
 }
 
+/* w with every octet c; whether any octet of w is zero (the classic
+ * test: exact as to whether, which is all the caller asks). */
+#define SMTP_OCTETS(c)   (UINT64_C(0x0101010101010101) * (uint8_t)(c))
+#define SMTP_HAS_ZERO(w) (((w)-SMTP_OCTETS(1)) & ~(w)&SMTP_OCTETS(0x80))
+
 size_t
 smtp_data_feed(
     struct smtp_data *d, const char *in, size_t len, char *out, size_t *outlen)
@@ -395,7 +400,21 @@ smtp_data_feed(
 			 * any is 8-bit, so it is copied as a block. */
 			size_t k = i;
 			unsigned char acc = 0, u;
+			uint64_t w, acc8 = 0;
 
+			/* Eight octets at a time while none is CR, LF or
+			 * NUL (a zero octet test, exact: SMTP_HAS_ZERO). */
+			while (len - k >= 8) {
+				memcpy(&w, in + k, 8);
+				if (SMTP_HAS_ZERO(w) |
+				    SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\r')) |
+				    SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\n')))
+					break;
+				acc8 |= w;
+				k += 8;
+			}
+			if (acc8 & SMTP_OCTETS(0x80))
+				acc = 0x80;
 			while (k < len && (u = (unsigned char)in[k]) != '\r' &&
 			       u != '\n' && u != '\0') {
 				acc |= u;

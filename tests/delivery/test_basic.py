@@ -1,7 +1,9 @@
 """delivery_basic: primary up -> delivered via primary, byte for byte,
 over STARTTLS (required, verified against the test CA) with AUTH, and the
 message leaves the spool.  Also dot-stuffing and a message to several
-recipients in one pipelined transaction.
+recipients in one pipelined transaction, and a 200 KB message of lines
+that all start with a dot (the data goes out in 64 KB reads: line starts
+fall on both sides of every read boundary).
 
   C: EHLO relay.test / STARTTLS / EHLO / AUTH PLAIN ... / MAIL / RCPT x2 /
      DATA (one write)
@@ -39,6 +41,13 @@ def main():
         assert m["tls"] is True and m["auth"] == "apikey", m
         wait_until(lambda: node.queue_len() == 0, 20, "queue empty")
         assert len(up.messages()) == 1
+        big = message("dots", body="".join(
+            "." * (1 + i % 7) + "x" * (i % 61) + "\r\n"
+            for i in range(7000)))
+        assert len(big) > 3 * 65536
+        node.send("a@example.com", ["d@example.net"], big)
+        m = wait_until(lambda: up.messages()[1:], 20, "big message")[0]
+        assert split_received(m["data"])[1] == big
         assert "%s delivery status=sent to=<b@example.net> hop=primary" \
             % qid in node.log(), node.log()
         # Opportunistic STARTTLS whose handshake fails: the same server

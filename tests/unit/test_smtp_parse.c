@@ -482,6 +482,22 @@ test_data_body_runs(void **state)
 		assert_int_equal(olen, 74);
 		assert_memory_equal(out, in, 74);
 	}
+	/* A NUL, bare LF or bare CR at every offset of the eight-octet
+	 * scan: each stops the run and is flagged. */
+	for (pos = 2; pos < 40; pos++)
+		for (n = 0; n < 3; n++) {
+			memcpy(in, "\r\n", 2);
+			memset(in + 2, 'y', 70);
+			in[pos] = "\0\n\r"[n];
+			memcpy(in + 72, "\r\n.\r\n", 5);
+			smtp_data_init(&d);
+			used = smtp_data_feed(&d, in, 77, out, &olen);
+			assert_int_equal(used, 77);
+			assert_int_equal(d.state, SMTP_DATA_DONE);
+			assert_int_equal(d.nul, n == 0);
+			assert_int_equal(d.bare, n > 0);
+			assert_false(d.body8bit);
+		}
 }
 
 static void

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""fleet.py - relay throughput of the fleet as users run it, beside Postfix
+"""fleetbench.py - relay throughput of the fleet as users run it, beside Postfix
 and the direct path, interleaved run by run (issue 17).
 
-    bench/fleet.py [--build build] [--node-before PATH] [--msgs 3000]
+    bench/fleetbench.py [--build build] [--node-before PATH] [--msgs 3000]
                    [--reps 2] [--sizes 1024,20480] [--sessions 10,100]
                    [--reuse both|yes|no] [--pg-durable|--pg-fast]
                    [--only sluice,postfix,direct,sluice-old] [--json FILE]
@@ -133,8 +133,9 @@ def durable_pg(base):
                            "--locale=C"], stdout=subprocess.DEVNULL)
             self._run([PG_BIN + "/pg_ctl", "-D", self.data, "-w", "-s",
                        "-l", os.path.join(self.base, "log"), "-o",
-                       "-k %s -p %d -h 127.0.0.1 -c max_connections=200"
-                       % (self.sock, self.port), "start"])
+                       "-k %s -p %d -h 127.0.0.1 -c max_connections=200 %s"
+                       % (self.sock, self.port,
+                          os.environ.get("BENCH_PG_OPTS", "")), "start"])
             return self
 
     os.makedirs(base, exist_ok=True)
@@ -147,7 +148,7 @@ def pg_pid(pg):
 
 
 class SluiceFleet:
-    def __init__(self, a, tmp, sink_port):
+    def __init__(self, a, tmp, sink_port, nodes=1):
         os.environ["SLUICE_BUILD"] = os.path.abspath(a.build)
         from fleet import Fleet, Proc, binary
         pg = None if a.pg_fast else durable_pg(os.path.join(tmp, "pg"))
@@ -161,7 +162,8 @@ class SluiceFleet:
         f.ctl("limit", "set", "max_connections", "10000")
         version = f.policy_version()
         self.ports, self.metrics = {}, {}
-        nodes = [("sluice", binary("sluice-node"))]
+        nodes = [("sluice" + ("%d" % i if i else ""), binary("sluice-node"))
+                 for i in range(nodes)]
         if a.node_before:
             nodes.append(("sluice-old", os.path.abspath(a.node_before)))
         for name, path in nodes:
