@@ -2,7 +2,8 @@
  *
  * <dir>/events.journal holds records [u32 length][u32 crc32c][packed Event],
  * appended with write(2): the page cache keeps them across a crash of the
- * process, and the uplink thread fdatasyncs before each report.  <dir>/
+ * process, and the syncer thread fdatasyncs before each report (and with
+ * each spool commit that carries a received event), never under mu.  <dir>/
  * events.ack holds the highest sequence the controller acknowledged.  When
  * everything is acknowledged and the journal has grown past a limit, it is
  * truncated.  A torn tail record (power loss mid-append) is dropped at
@@ -518,18 +519,26 @@ size_t
 journal_pending(struct journal *j, size_t max, Sluice__Event ***out)
 {
 	Sluice__Event **evs;
-	size_t i, n = 0;
+	size_t i, n = 0, durable;
+	uint64_t want;
 
 	*out = NULL;
 	pthread_mutex_lock(&j->mu);
-	if (j->dirty) {
-		(void)fdatasync(j->fd);
-		j->dirty = false;
-	}
-	if (j->nrecs == j->nacked)
+	/* What is reported is durable first (a seq the controller stored
+	 * must never be reused after a crash).  The syncer thread does the
+	 * fdatasync outside mu: the loop thread appending events (and the
+	 * SMTP session asking journal_room) never waits for it.  Always a
+	 * request, even when clean: a sync in progress may cover our
+	 * records and must be over before they count. */
+	durable = j->nrecs;
+	want = ++j->sync_req;
+	pthread_cond_signal(&j->sync_cv);
+	while (j->sync_done < want && !j->sync_stop)
+		pthread_cond_wait(&j->done_cv, &j->mu);
+	if (durable <= j->nacked)
 		goto out;
-	if (max > j->nrecs - j->nacked)
-		max = j->nrecs - j->nacked;
+	if (max > durable - j->nacked)
+		max = durable - j->nacked;
 	if ((evs = calloc(max, sizeof(*evs))) == NULL)
 		goto out;
 	for (i = j->nacked; i < j->nacked + max; i++) {
@@ -606,6 +615,7 @@ journal_ack(struct journal *j, uint64_t upto)
 {
 	int64_t now;
 	size_t i;
+	bool ack_failed;
 
 	pthread_mutex_lock(&j->mu);
 	if (upto <= j->acked) {
@@ -614,6 +624,11 @@ journal_ack(struct journal *j, uint64_t upto)
 	}
 	if (upto >= j->next_seq)
 		upto = j->next_seq - 1;
+	/* The ack file (write, fdatasync, rename) outside mu, like the
+	 * journal's own syncs: only this thread (the uplink) acks. */
+	pthread_mutex_unlock(&j->mu);
+	ack_failed = journal_write_ack(j, upto) == -1;
+	pthread_mutex_lock(&j->mu);
 	now = journal_now_ms();
 	for (i = j->nacked; i < j->nrecs && j->recs[i].seq <= upto; i++) {
 		free(j->recs[i].buf);
@@ -622,7 +637,7 @@ journal_ack(struct journal *j, uint64_t upto)
 		j->retained_bytes += j->recs[i].len + 8;
 	}
 	j->nacked = i;
-	if (journal_write_ack(j, upto) == -1)
+	if (ack_failed)
 		log_warn("journal %s: ack", j->ack_path);
 	j->acked = upto;
 	journal_expire(j, now);

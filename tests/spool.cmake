@@ -48,3 +48,10 @@ target_link_libraries(spool_fill PRIVATE sluice_common PkgConfig::LIBEVENT
 # Issue 20: acknowledged journal events retained, rewound, compacted.
 sluice_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal.c
 	${PROJECT_SOURCE_DIR}/node/journal.c ${PROJECT_SOURCE_DIR}/node/crc32c.c)
+# Issue 21: the journal's fdatasyncs (report, ack file) never hold the lock
+# the loop thread appends under; fdatasync wrapped to hold one open.
+sluice_unit_test(test_journal_stall
+	${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal_stall.c
+	${PROJECT_SOURCE_DIR}/node/journal.c ${PROJECT_SOURCE_DIR}/node/crc32c.c
+	LIBS Threads::Threads)
+target_link_options(test_journal_stall PRIVATE -Wl,--wrap=fdatasync)
