@@ -102,6 +102,34 @@ alert_nodes_free(struct alert_nodes *an)
 	free(an->recorded.v);
 }
 
+/* The DKIM DNS check's findings (dkim_watch.c): a published key that is
+ * not the policy's, or none published (issue 14). */
+static int
+alert_dkim_cb(
+    void *arg, const char *name, const char *status, const char *detail)
+{
+	struct health_alert a;
+
+	memset(&a, 0, sizeof(a));
+	if (strcmp(status, "mismatch") == 0) {
+		snprintf(a.kind, sizeof(a.kind), "dkim_dns_mismatch");
+		snprintf(a.message, sizeof(a.message),
+		    "the DKIM record published at %s is not the policy's key: "
+		    "%s",
+		    name, detail);
+	} else if (strcmp(status, "missing") == 0) {
+		snprintf(a.kind, sizeof(a.kind), "dkim_dns_missing");
+		snprintf(a.message, sizeof(a.message),
+		    "no DKIM record is published at %s: publish `sluicectl "
+		    "dkim dns`",
+		    name);
+	} else
+		return 0;
+	snprintf(a.subject, sizeof(a.subject), "%s", name);
+	alert_set_cb(arg, &a);
+	return 0;
+}
+
 static void
 alert_set_cb(void *arg, const struct health_alert *a)
 {
@@ -316,6 +344,8 @@ alert_tick(struct store *st, struct alert_config *cf)
 		goto fail;
 	for (i = 0; i < an.recorded.n; i++)
 		alert_set_cb(&now, &an.recorded.v[i]);
+	if ((rc = store_dkim_dns_list(st, alert_dkim_cb, &now)) != STORE_OK)
+		goto fail;
 	/* Until every node has had a whole silent period of watching, what
 	 * is not said now may simply be unknown: clear nothing yet. */
 	for (i = 0; i < an.n; i++)

@@ -18,6 +18,7 @@
 #include "alert.h"
 #include "api.h"
 #include "config.h"
+#include "dkim_watch.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "outbox.h"
@@ -193,7 +194,8 @@ main(int argc, char *argv[])
 	    "tls_cert", "tls_key", "insecure", "alert_webhook",
 	    "events_retention_days", "event_webhook",
 	    "event_webhook_retry_max_s", "event_webhook_timeout_s",
-	    "event_webhook_alert_after_s", NULL};
+	    "event_webhook_alert_after_s", "resolver", "dkim_check_interval_s",
+	    NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -204,12 +206,13 @@ main(int argc, char *argv[])
 	struct controller_endpoint eps[2];
 	struct rpc_tls tls[2]; /* node, admin: docs/security.md */
 	struct controller_health health;
+	struct dkim_watch dkim = {0};
 	struct metrics_http *mh = NULL;
 	struct webhook *hook = NULL;
 	struct outbox *ob = NULL;
 	struct store *mh_store = NULL;
 	char who[64];
-	int64_t retention, interval, cmd_timeout, ev_days;
+	int64_t retention, interval, cmd_timeout, ev_days, dkim_interval;
 	const struct config_entry *bad;
 	struct config *cf;
 	struct sigaction sa;
@@ -279,21 +282,28 @@ main(int argc, char *argv[])
 	    config_get_int(cf, "command_timeout_s", 300, &cmd_timeout, err,
 	        sizeof(err)) == -1 ||
 	    config_get_int(cf, "events_retention_days", 0, &ev_days, err,
-	        sizeof(err)) == -1) {
+	        sizeof(err)) == -1 ||
+	    config_get_int(cf, "dkim_check_interval_s", 3600, &dkim_interval,
+	        err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		goto out;
 	}
 	if (retention < 1 || retention > 10 * 366 * 24 * 60 || interval < 50 ||
 	    interval > 600000 || cmd_timeout < 1 || cmd_timeout > 86400 ||
-	    ev_days < 0 || ev_days > 100000) {
+	    ev_days < 0 || ev_days > 100000 || dkim_interval < 1 ||
+	    dkim_interval > 7 * 86400) {
 		log_warnx("%s: metrics_retention_minutes (1..), "
 		          "health_interval_ms (50..600000), command_timeout_s "
-		          "(1..86400) or events_retention_days (0..) out of "
-		          "range",
+		          "(1..86400), events_retention_days (0..) or "
+		          "dkim_check_interval_s (1..604800) out of range",
 		    conf);
 		goto out;
 	}
 	memset(&health, 0, sizeof(health));
+	memset(&dkim, 0, sizeof(dkim));
+	dkim.resolver = config_get(cf, "resolver");
+	dkim.interval_ms = dkim_interval * 1000;
+	dkim.stop = &controller_stop;
 	if (config_get(cf, "alert_webhook") != NULL &&
 	    (hook = webhook_new(
 	         config_get(cf, "alert_webhook"), err, sizeof(err))) == NULL) {
@@ -353,7 +363,8 @@ main(int argc, char *argv[])
 		log_warnx("%s", mh_store == NULL ? "out of memory" : err);
 		goto servers;
 	}
-	if ((health.store = store_new(database, "health")) == NULL) {
+	if ((health.store = store_new(database, "health")) == NULL ||
+	    (dkim.store = store_new(database, "dkim")) == NULL) {
 		log_warnx("out of memory");
 		goto servers;
 	}
@@ -388,12 +399,15 @@ main(int argc, char *argv[])
 	if ((errno = pthread_create(
 	         &health.thread, NULL, controller_health, &health)) != 0)
 		fatalx("pthread_create: %s", strerror(errno));
+	if (dkim_watch_start(&dkim) == -1)
+		fatalx("pthread_create: %s", strerror(errno));
 	log_info("controller started node_listen=%s admin_listen=%s "
 	         "silent_after_ms=%lld version=%s",
 	    eps[0].url, eps[1].url, (long long)silent_after_ms, SLUICE_VERSION);
 	for (i = 0; i < 2; i++)
 		pthread_join(eps[i].thread, NULL);
 	pthread_join(health.thread, NULL);
+	dkim_watch_join(&dkim);
 	log_info("controller stopped");
 	status = 0;
 servers:
@@ -401,6 +415,7 @@ servers:
 	metrics_http_stop(mh);
 	store_free(mh_store);
 	store_free(health.store);
+	store_free(dkim.store);
 	for (i = 0; i < 2; i++)
 		rpc_server_close(eps[i].srv);
 stores:

@@ -117,6 +117,20 @@ typedef int (*store_aged_cb)(void *arg, const char *name, int64_t age_ms,
 int store_node_live_aged(
     struct store *, int64_t silent_after_ms, store_aged_cb, void *arg);
 
+/* --------------------------------------------------------- dkim check */
+
+/* The DKIM DNS check (issue 14, dkim_watch.c): a key's record name, its
+ * status ("ok", "mismatch", "missing") and why, in check run `run`; keep
+ * marks a row as still wanted without changing it (a DNS error); prune
+ * drops the rows of other runs (keys no longer in the policy). */
+int store_dkim_dns_set(struct store *, const char *name, const char *status,
+    const char *detail, int64_t run);
+int store_dkim_dns_keep(struct store *, const char *name, int64_t run);
+int store_dkim_dns_prune(struct store *, int64_t run);
+typedef int (*store_dkim_dns_cb)(
+    void *arg, const char *name, const char *status, const char *detail);
+int store_dkim_dns_list(struct store *, store_dkim_dns_cb, void *arg);
+
 /* ------------------------------------------------------------- policy */
 
 /* Head version (0: none yet); for_update locks the head row until the

@@ -10,3 +10,5 @@ target_link_libraries(sluice-dkim-sign PRIVATE sluice_common)
 sluice_scenario_test(dkim_verify dkim/test_verify.py 120)
 sluice_scenario_test(dkim_node dkim/test_node.py 180)
 sluice_scenario_test(dkim_fleet dkim/test_fleet.py 240)
+# The controller checks the published keys itself and alerts (dnsmasq).
+sluice_scenario_test(dkim_dns_alert dkim/test_dns_alert.py 120)

@@ -1,6 +1,6 @@
 /* dkim_dns.h - the DKIM key records a domain publishes, looked up for
- * `sluicectl dkim check` with c-ares (blocking: sluicectl is a one-shot
- * command).  servers: "127.0.0.1:5353" style (c-ares CSV), or NULL for
+ * `sluicectl dkim check` and the controller's periodic check
+ * (controller/dkim_watch.c, its own thread) with c-ares, blocking.  servers: "127.0.0.1:5353" style (c-ares CSV), or NULL for
  * the system's resolv.conf. */
 #ifndef SLUICECTL_DKIM_DNS_H
 #define SLUICECTL_DKIM_DNS_H
