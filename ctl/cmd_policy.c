@@ -481,7 +481,8 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 {
 	static const char use[] =
 	    "hop add NAME --host H --port P --tls none|starttls|require|smtps "
-	    "[--user U --secret-stdin] [--preset sendgrid|ses|mailgun] "
+	    "[--user U --secret-stdin] [--preset "
+	    "sendgrid|ses|mailgun|m365|google] "
 	    "[--region R] [--eu] [--max-conn N] [--rate R] [--weight W] "
 	    "[--max-rcpt N] [--max-size BYTES] [--no-verify]";
 	Sluice__Hop hop = SLUICE__HOP__INIT;

@@ -2,7 +2,9 @@
  * routing policy (issue 15): the hold flag (its mail is accepted and kept
  * queued until `queue release`: a leaked credential quarantined without
  * bouncing), the envelope-sender and From: rewrites to a verified
- * identity, and its default route.  One policy version per call. */
+ * identity, and its default route.  One policy version per call.  The
+ * flag parsing and the edit are user_route.h's, for other `user set`
+ * flags to share. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,30 +13,38 @@
 #include "policy_edit.h"
 #include "proto.h"
 #include "sluicectl.h"
+#include "user_route.h"
 #include "xmalloc.h"
 
-struct user_route_arg {
-	const char *name;
-	int hold;                                  /* -1: keep, 0 off, 1 on */
-	const char *rewrite_sender, *rewrite_from; /* NULL: keep */
-	char **groups; /* --route, one group each ("a,b") */
-	int ngroups;
-	bool no_route;
-};
-
-static void
-user_route_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
+void
+user_route_arg_init(struct user_route_arg *a, int argc)
 {
-	struct user_route_arg *a = arg;
-	Sluice__User *u;
+	memset(a, 0, sizeof(*a));
+	a->hold = -1;
+	a->groups = xcalloc((size_t)argc + 1, sizeof(char *));
+}
+
+void
+user_route_arg_fini(struct user_route_arg *a)
+{
+	free(a->groups);
+	a->groups = NULL;
+}
+
+bool
+user_route_arg_any(const struct user_route_arg *a)
+{
+	return a->hold >= 0 || a->rewrite_sender != NULL ||
+	       a->rewrite_from != NULL || a->ngroups > 0 || a->no_route;
+}
+
+void
+user_route_apply(Sluice__User *u, const struct user_route_arg *a)
+{
 	Sluice__HopGroup *g;
 	char *copy, *tok, *save;
-	int i = policy_find_user(p, a->name), k;
+	int k;
 
-	if (i < 0)
-		ctl_die("no user named '%s' (add it with user add)", a->name);
-	u = p->users[i];
-	u->has_password = true; /* keep the stored one */
 	if (a->hold >= 0)
 		u->hold = a->hold != 0;
 	if (a->rewrite_sender != NULL)
@@ -55,6 +65,18 @@ user_route_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 		if (g->n_hops == 0)
 			ctl_die("empty hop group '%s'", a->groups[k]);
 	}
+}
+
+static void
+user_route_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
+{
+	struct user_route_arg *a = arg;
+	int i = policy_find_user(p, a->name);
+
+	if (i < 0)
+		ctl_die("no user named '%s' (add it with user add)", a->name);
+	p->users[i]->has_password = true; /* keep the stored one */
+	user_route_apply(p->users[i], a);
 	snprintf(msg, msglen, "user %s updated", a->name);
 }
 
@@ -67,6 +89,33 @@ check_address(const char *flag, const char *s)
 }
 
 int
+user_route_flag(struct user_route_arg *a, int argc, char **argv, int *ip)
+{
+	int i = *ip;
+
+	if (strcmp(argv[i], "--hold") == 0)
+		a->hold = 1;
+	else if (strcmp(argv[i], "--no-hold") == 0)
+		a->hold = 0;
+	else if (strcmp(argv[i], "--rewrite-sender") == 0 && i + 1 < argc) {
+		a->rewrite_sender = argv[++i];
+		check_address("--rewrite-sender", a->rewrite_sender);
+	} else if (strcmp(argv[i], "--rewrite-from") == 0 && i + 1 < argc) {
+		a->rewrite_from = argv[++i];
+		check_address("--rewrite-from", a->rewrite_from);
+	} else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc)
+		a->groups[a->ngroups++] = argv[++i];
+	else if (strcmp(argv[i], "--no-route") == 0)
+		a->no_route = true;
+	else
+		return 0;
+	if (a->no_route && a->ngroups > 0)
+		ctl_die("--route and --no-route exclude each other");
+	*ip = i;
+	return 1;
+}
+
+int
 cmd_user_set(struct ctl *ctl, int argc, char **argv)
 {
 	static const char use[] =
@@ -75,35 +124,14 @@ cmd_user_set(struct ctl *ctl, int argc, char **argv)
 	struct user_route_arg a;
 	int i, rc;
 
-	memset(&a, 0, sizeof(a));
-	a.hold = -1;
 	if (argc < 2 || argv[0][0] == '-')
 		ctl_usage(use);
+	user_route_arg_init(&a, argc);
 	a.name = argv[0];
-	a.groups = xcalloc((size_t)argc, sizeof(char *));
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--hold") == 0)
-			a.hold = 1;
-		else if (strcmp(argv[i], "--no-hold") == 0)
-			a.hold = 0;
-		else if (strcmp(argv[i], "--rewrite-sender") == 0 &&
-		         i + 1 < argc) {
-			a.rewrite_sender = argv[++i];
-			check_address("--rewrite-sender", a.rewrite_sender);
-		} else if (strcmp(argv[i], "--rewrite-from") == 0 &&
-		           i + 1 < argc) {
-			a.rewrite_from = argv[++i];
-			check_address("--rewrite-from", a.rewrite_from);
-		} else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc)
-			a.groups[a.ngroups++] = argv[++i];
-		else if (strcmp(argv[i], "--no-route") == 0)
-			a.no_route = true;
-		else
+	for (i = 1; i < argc; i++)
+		if (!user_route_flag(&a, argc, argv, &i))
 			ctl_usage(use);
-	}
-	if (a.no_route && a.ngroups > 0)
-		ctl_die("--route and --no-route exclude each other");
 	rc = ctl_policy_mutate(ctl, user_route_edit, &a);
-	free(a.groups);
+	user_route_arg_fini(&a);
 	return rc;
 }

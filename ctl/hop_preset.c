@@ -9,9 +9,17 @@
 
 #include "policy_edit.h"
 
-/* SES caps: 50 recipients per message, 40 MB per message (v2 API). */
-#define SES_MAX_RCPT 50
-#define SES_MAX_SIZE 41943040
+/* The providers' published limits, as hop budgets a user can override
+ * (issue 15).  SES: 50 recipients per message, 40 MB per message (v2
+ * API).  Microsoft 365 SMTP AUTH submission: 3 concurrent connections
+ * and 30 messages a minute per mailbox (Exchange Online limits; the hop
+ * is one mailbox, and max_conn/rate_per_minute are fleet-wide budgets).
+ * Google Workspace SMTP relay: 100 recipients per SMTP transaction. */
+#define SES_MAX_RCPT    50
+#define SES_MAX_SIZE    41943040
+#define M365_MAX_CONN   3
+#define M365_RATE       30
+#define GOOGLE_MAX_RCPT 100
 
 static const char *const tls_names[] = {"none", "starttls", "require", "smtps"};
 
@@ -46,7 +54,7 @@ hop_tls_verify_default(Sluice__TlsMode m)
 const char *
 hop_preset_names(void)
 {
-	return "sendgrid|ses|mailgun";
+	return "sendgrid|ses|mailgun|m365|google";
 }
 
 /* What each provider authenticates with: SendGrid the user "apikey" (set
@@ -68,6 +76,12 @@ static const struct {
         "--secret-stdin (the Mailgun SMTP password)",
         "user (the Mailgun SMTP login)",
         "secret, secret_file or secret_env (the Mailgun SMTP password)"},
+    {"m365", "--user (the mailbox, e.g. app@example.com)",
+        "--secret-stdin (the mailbox's password)",
+        "user (the mailbox, e.g. app@example.com)",
+        "secret, secret_file or secret_env (the mailbox's password)"},
+    /* google: the SMTP relay service accepts by client IP or by SMTP
+     * AUTH, so credentials are optional */
 };
 
 static const char *
@@ -132,6 +146,13 @@ hop_preset_apply(Sluice__Hop *h, const char *preset, const char *region,
 	} else if (strcmp(preset, "mailgun") == 0) {
 		policy_set_str(
 		    &h->host, eu ? "smtp.eu.mailgun.org" : "smtp.mailgun.org");
+	} else if (strcmp(preset, "m365") == 0) {
+		policy_set_str(&h->host, "smtp.office365.com");
+		h->max_conn = M365_MAX_CONN;
+		h->rate_per_minute = M365_RATE;
+	} else if (strcmp(preset, "google") == 0) {
+		policy_set_str(&h->host, "smtp-relay.gmail.com");
+		h->max_rcpt = GOOGLE_MAX_RCPT;
 	} else {
 		snprintf(err, errlen, "unknown preset '%.64s' (use %s)", preset,
 		    hop_preset_names());

@@ -34,6 +34,20 @@ policy_json_users(struct json *j, const Sluice__Policy *p)
 		json_array_end(j);
 		json_uint(j, "rate_per_minute", u->rate_per_minute);
 		json_bool(j, "has_password", u->has_password);
+		json_bool(j, "hold", u->hold);
+		json_str(j, "rewrite_sender", u->rewrite_sender);
+		json_str(j, "rewrite_from", u->rewrite_from);
+		json_array_begin(j, "route");
+		for (k = 0;
+		     u->default_route != NULL && k < u->default_route->n_groups;
+		     k++) {
+			const Sluice__HopGroup *g = u->default_route->groups[k];
+			json_array_begin(j, NULL);
+			for (size_t h = 0; h < g->n_hops; h++)
+				json_str(j, NULL, g->hops[h]);
+			json_array_end(j);
+		}
+		json_array_end(j);
 		json_object_end(j);
 	}
 	json_array_end(j);

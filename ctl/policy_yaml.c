@@ -1185,9 +1185,11 @@ emit_hop(struct out *o, const Sluice__Hop *h)
 	if (h->has_secret || h->secret[0] != '\0' || h->keep_secret)
 		outf(o, "    secret: keep    # stored; replace with secret_env "
 		        "or secret_file to change\n");
-	if (h->max_conn != 0)
+	/* a preset's budgets are the baseline (m365: 3 connections, 30 a
+	 * minute): written when overridden, 0 included */
+	if (h->max_conn != base.max_conn)
 		outf(o, "    max_conn: %" PRIu32 "\n", h->max_conn);
-	if (h->rate_per_minute != 0)
+	if (h->rate_per_minute != base.rate_per_minute)
 		outf(o, "    rate_per_minute: %" PRIu32 "\n",
 		    h->rate_per_minute);
 	if (h->weight != 0)

@@ -44,7 +44,8 @@ static const struct cmd cmds[] = {
         "\t\t[--rewrite-from ADDR] [--route HOP[,HOP...]]... [--no-route]"},
     {{"hop", "add"}, cmd_hop_add,
         "NAME --host H --port P --tls none|starttls|require|smtps\n"
-        "\t\t[--user U --secret-stdin] [--preset sendgrid|ses|mailgun]\n"
+        "\t\t[--user U --secret-stdin] [--preset "
+        "sendgrid|ses|mailgun|m365|google]\n"
         "\t\t[--region R] [--eu] [--max-conn N] [--rate R] [--weight W]\n"
         "\t\t[--max-rcpt N] [--max-size BYTES] [--no-verify]"},
     {{"hop", "del"}, cmd_hop_del, "NAME"},

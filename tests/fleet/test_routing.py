@@ -16,6 +16,10 @@ controller, PostgreSQL and a node, to real upstreams on loopback:
     upstream sees MAIL FROM and From: rewritten, display name kept;
   * `route explain --from --user` names the chosen route and why the
     others lost;
+  * presets carry the providers' limits as hop budgets (google 100
+    recipients per transaction, m365 3 connections and 30 a minute),
+    overridable; a 120-recipient message to a google-preset hop arrives
+    as transactions of 100 and 20;
   * `policy export` carries every new field and `policy apply` of it
     changes nothing.
 """
@@ -52,11 +56,14 @@ def submit(port, user, sender, rcpt, subject, from_hdr=None):
             assert code == 235, (code, resp)
         data = ("From: %s\r\nTo: <%s>\r\nSubject: %s\r\n"
                 "Message-ID: <%s@client.test>\r\n\r\nhello\r\n" % (
-                    from_hdr or "<%s>" % sender, rcpt, subject, subject))
+                    from_hdr or "<%s>" % sender,
+                    rcpt if isinstance(rcpt, str) else rcpt[0], subject,
+                    subject))
         code, resp = s.mail(sender)
         assert code == 250, (code, resp)
-        code, resp = s.rcpt(rcpt)
-        assert code == 250, (code, resp)
+        for r in ([rcpt] if isinstance(rcpt, str) else rcpt):
+            code, resp = s.rcpt(r)
+            assert code == 250, (code, resp)
         code, resp = s.data(data.encode())
         assert code == 250, (code, resp)
         s.quit()
@@ -116,6 +123,26 @@ def run(f, ups):
           "--user", "scanner", "hopB")
     f.ctl("route", "set", "*", "--user", "scanner", "hopB")
 
+    # -- provider presets carry their published limits as hop budgets
+    ups["G"] = Upstream(f.dir, "G").start()
+    f.ctl("hop", "add", "gw", "--preset", "google", "--host", "127.0.0.1",
+          "--port", str(ups["G"].port), "--tls", "none")
+    f.ctl("hop", "add", "o365", "--preset", "m365", "--user",
+          "app@example.com", "--secret-stdin", input="pw\n")
+    f.ctl("hop", "add", "o365b", "--preset", "m365", "--user",
+          "app@example.com", "--secret-stdin", "--max-conn", "1",
+          "--rate", "0", input="pw\n")
+    hops = {h["name"]: h for h in f.ctl_json("policy", "show")["hops"]}
+    assert hops["gw"]["max_rcpt"] == 100, hops["gw"]
+    assert (hops["o365"]["max_conn"], hops["o365"]["rate_per_minute"],
+            hops["o365"]["host"]) == (3, 30, "smtp.office365.com"), hops
+    assert (hops["o365b"]["max_conn"], hops["o365b"]["rate_per_minute"]) \
+        == (1, 0), hops["o365b"]
+    f.ctl("user", "add", "bulk", "--password-stdin", "--sender",
+          "*@bulk.example", input="pw-bulk\n")
+    f.ctl("user", "set", "bulk", "--route", "gw")
+    f.ctl("limit", "set", "max_recipients", "500")
+
     f.ctl("user", "set", "holder", "--hold")
     f.ctl("user", "set", "rw", "--rewrite-sender", "id@verified.example",
           "--rewrite-from", "id@verified.example", "--route", "hopA")
@@ -157,6 +184,15 @@ def run(f, ups):
     f.ctl("queue", "release", qid)
     wait_until(lambda: "s7" in subjects(ups["D"]), 20, "s7 after release")
 
+    # -- 120 recipients to the google preset: transactions of <= 100
+    rc = ["r%03d@example.org" % i for i in range(120)]
+    submit(port, "bulk", "news@bulk.example", rc, "s8")
+    wait_until(lambda: sum(len(m["rcpts"]) for m in ups["G"].messages())
+               == 120, 20, "120 recipients at the google hop")
+    sizes = sorted(len(m["rcpts"]) for m in ups["G"].messages())
+    assert sizes == [20, 100], sizes
+    assert sorted(r for m in ups["G"].messages() for r in m["rcpts"]) == rc
+
     # -- route explain: chosen route and why the others lost
     e = f.ctl_json("route", "explain", "x@example.org", "--from",
                    "a@billing.example.com", "--user", "scanner")
@@ -184,7 +220,8 @@ def run(f, ups):
     for needle in ("sender: \"*@billing.example.com\"", "user: scanner",
                    "hold: true", "rewrite_sender: \"id@verified.example\"",
                    "rewrite_from: \"id@verified.example\"",
-                   "route: [[hopA]]"):
+                   "route: [[hopA]]", "preset: google", "preset: m365",
+                   "max_conn: 1", "rate_per_minute: 0"):
         assert needle in y, (needle, y)
     p = os.path.join(f.dir, "p.yaml")
     with open(p, "w") as fh:
@@ -192,6 +229,7 @@ def run(f, ups):
     before = f.policy_version()
     out = f.ctl("policy", "apply", "-f", p).stdout
     assert "no changes" in out and f.policy_version() == before, out
+    assert "max_rcpt" not in y and "max_conn: 3" not in y, y
     with open(p, "w") as fh:
         fh.write(y.replace("hold: true", "hold: false"))
     d = f.ctl_json("policy", "diff", "-f", p)
