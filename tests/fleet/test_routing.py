@@ -10,8 +10,9 @@ controller, PostgreSQL and a node, to real upstreams on loopback:
     `policy check -f` and by `policy apply -f`, naming both routes; a
     route for exactly the overlap resolves it; scanner's mail then goes
     only to hop B, whatever its sender;
-  * user `holder` (hold): accepted (250), held in the spool, nothing at
-    any upstream until `queue release`, then delivered;
+  * user `holder` (hold): accepted (250), held in the spool, still held
+    after the node is killed (SIGKILL) and restarted, nothing at any
+    upstream until `queue release`, then delivered;
   * user `rw` (rewrite_sender, rewrite_from, default route -> A): the
     upstream sees MAIL FROM and From: rewritten, display name kept;
   * `route explain --from --user` names the chosen route and why the
@@ -26,12 +27,13 @@ controller, PostgreSQL and a node, to real upstreams on loopback:
 import base64
 import os
 import re
+import signal
 import smtplib
 import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, wait_until  # noqa: E402
+from fleetkit import FleetOps, Upstream, port_open, wait_until  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "smtp"))
@@ -181,6 +183,12 @@ def run(f, ups):
     assert f.spool("n1") == {qid: "held"}, f.spool("n1")
     assert all("Subject: s7" not in x["data"]
                for u in ups.values() for x in u.messages())
+    # held from its commit, one record: a crash does not release it
+    f.restart_node("n1", signal.SIGKILL)
+    wait_until(lambda: f.node_status("n1") is not None and
+               f.node_status("n1")["state"] == "up" and
+               port_open("127.0.0.1", port), 20, "n1 back")
+    assert f.spool("n1") == {qid: "held"}, f.spool("n1")
     f.ctl("queue", "release", qid)
     wait_until(lambda: "s7" in subjects(ups["D"]), 20, "s7 after release")
 

@@ -239,6 +239,45 @@ test_commit_reopen(void **state)
 	assert_int_equal(queued(f), 1);
 }
 
+/* Issue 15: the listener's name and the user's hold flag ride in the
+ * envelope (flags 32 and 64); a held message stays held across a reopen
+ * until a release, which a reopen keeps too. */
+static void
+test_listener_hold(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope e = env_for("s@example.com");
+	struct spool_info info;
+	struct spool_msg *m;
+	char qid[SPOOL_QID_MAX], plain[SPOOL_QID_MAX];
+
+	submit(f, 10, 1, plain); /* no listener, not held: as before */
+	m = spool_msg_new(f->s);
+	assert_non_null(m);
+	snprintf(qid, sizeof(qid), "%s", spool_msg_id(m));
+	assert_int_equal(spool_msg_write(m, "x\r\n", 3), 0);
+	e.listener = "submission";
+	e.hold = true;
+	spool_msg_commit(m, &e, commit_cb, 2);
+	wait_cbs(f, 2);
+	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
+	assert_int_equal(info.state, SPOOL_HELD);
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
+	assert_int_equal(info.state, SPOOL_HELD);
+	assert_string_equal(info.env.listener, "submission");
+	assert_string_equal(info.env.auth_user, "app1");
+	assert_int_equal(spool_lookup(f->s, plain, &info), 0);
+	assert_int_equal(info.state, SPOOL_ACTIVE);
+	assert_null(info.env.listener);
+	assert_int_equal(
+	    spool_set_state(f->s, qid, SPOOL_ACTIVE, 0, NULL, 0), 0);
+	reopen(f);
+	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
+	assert_int_equal(info.state, SPOOL_ACTIVE);
+	assert_string_equal(info.env.listener, "submission");
+}
+
 static void
 test_null_sender_empty_body(void **state)
 {
@@ -861,6 +900,8 @@ main(void)
 	        test_lazy_bookkeeping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_listener_hold, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
