@@ -23,6 +23,9 @@
 
 #include "log.h"
 
+#define OUTBOX_HTTP_HEADERS_MAX 16384
+#define OUTBOX_HTTP_BODY_MAX    65536
+
 struct outbox_http {
 	struct event_base *base;
 	SSL_CTX *ctx;
@@ -133,6 +136,10 @@ outbox_http_connect(struct outbox_http *h, char *err, size_t errlen)
 	}
 	evhttp_connection_set_timeout(h->conn, h->timeout_s);
 	evhttp_connection_set_retries(h->conn, 0);
+	/* The receiver's answer is read and dropped: a ceiling on it. */
+	evhttp_connection_set_max_headers_size(
+	    h->conn, OUTBOX_HTTP_HEADERS_MAX);
+	evhttp_connection_set_max_body_size(h->conn, OUTBOX_HTTP_BODY_MAX);
 	evhttp_connection_set_closecb(h->conn, outbox_http_on_close, h);
 	return 0;
 oom:
@@ -205,7 +212,8 @@ outbox_http_once(struct outbox_http *h, const char *path, const char *hostport,
 	 * out in several TLS records, which must not wait for ACKs (Nagle
 	 * against delayed ACK: ~40 ms a POST). */
 	if ((fd = bufferevent_getfd(h->bev)) != -1)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	event_base_dispatch(h->base);
 	if (r.status != 0)
 		return r.status;
@@ -218,8 +226,9 @@ outbox_http_once(struct outbox_http *h, const char *path, const char *hostport,
 		    !r.has_error ? "no answer"
 		    : r.error == EVREQ_HTTP_TIMEOUT
 		        ? "timed out or connection refused"
-		    : r.error == EVREQ_HTTP_EOF ? "connection closed"
-		                                : "bad answer");
+		    : r.error == EVREQ_HTTP_EOF           ? "connection closed"
+		    : r.error == EVREQ_HTTP_DATA_TOO_LONG ? "answer over 64 KiB"
+		                                          : "bad answer");
 	ERR_clear_error();
 	outbox_http_drop(h);
 	return 0;

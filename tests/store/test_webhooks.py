@@ -60,8 +60,10 @@ def main():
     with Env("webhooks") as env:
         pki = Pki(os.path.join(env.dir, "pki"))
         ca = pki.ca("hookca")
+        other_ca = pki.ca("otherca")
         cert = pki.leaf("recv", "hookca", "127.0.0.1", ips=["127.0.0.1"])
-        secrets = {"/a": b"secret-a-0123456789", "/b": b"secret-b-9876543210"}
+        secrets = {"/a": b"secret-a-0123456789", "/b": b"secret-b-9876543210",
+                   "/c": b"secret-c-5555555555"}
         for p, s in secrets.items():
             with open(os.path.join(env.dir, "secret" + p[1:]), "wb") as f:
                 f.write(s + b"\n")
@@ -79,7 +81,11 @@ def main():
                 "event_webhook = b url=%s secret_file=%s ca=%s "
                 "kinds=delivered,bounced senders=example.com,*.example.com "
                 "shape=sendgrid\n" % (
-                    rcv.url("/b"), os.path.join(env.dir, "secretb"), ca))
+                    rcv.url("/b"), os.path.join(env.dir, "secretb"), ca) +
+                # trusts another CA: the receiver's certificate is refused
+                "event_webhook = c url=%s secret_file=%s ca=%s\n" % (
+                    rcv.url("/c"), os.path.join(env.dir, "secretc"),
+                    other_ca))
 
         # A bad line stops the start with the reason.
         bad = env.controller("event_webhook = x url=http://h/ "
@@ -100,6 +106,10 @@ def main():
                   if wanted_b(s)}
         wait_until(lambda: rcv.ids("/b") == want_b, 20, "b gets its part")
         check(rcv.refused == 0 and rcv.dups["/a"] == 0, "clean first run")
+        wait_until(lambda: "event webhook c: POST" in c.log(), 10,
+                   "c fails")
+        check("certificate verify failed" in c.log() and
+              not rcv.events["/c"], "unverified receiver gets nothing")
         e = rcv.events["/a"]["%s-3" % node_id]
         check(e["kind"] == "bounced" and e["queue_id"] == "Q3" and
               e["sender"] == "d@EXAMPLE.COM" and e["node"] == "n1" and
@@ -115,7 +125,10 @@ def main():
 
         # 2. A replayed batch is not stored again, so not enqueued again.
         report(c, token, list(range(1, 33)))
-        check(env.pg.psql("SELECT count(*) FROM webhook_outbox") == "0",
+        check(env.pg.psql("SELECT count(*) FROM webhook_outbox WHERE "
+                          "endpoint <> 'c'") == "0" and
+              env.pg.psql("SELECT count(*) FROM webhook_outbox WHERE "
+                          "endpoint = 'c'") == "40",
               "replay enqueues nothing")
 
         # 3. Receiver down: events wait, failures counted, alert raised.
@@ -136,7 +149,8 @@ def main():
         wait_until(lambda: rcv.ids("/a") == all_ids, 30, "a gets 41..100")
         wait_until(lambda: env.pg.psql(
             "SELECT count(*) FROM alerts WHERE kind = 'webhook_failing' "
-            "AND cleared_at IS NULL") == "0", 20, "alert cleared")
+            "AND subject = 'a' AND cleared_at IS NULL") == "0", 20,
+            "alert cleared")
         check(rcv.dups["/a"] == 0 and rcv.dups["/b"] == 0,
               "no repeats after an outage")
         check(metrics(mport)['sluice_webhook_sent_events_total'
@@ -158,14 +172,27 @@ def main():
                   if wanted_b(s)}
         wait_until(lambda: rcv.ids("/b") == want_b, 30, "b too")
         wait_until(lambda: env.pg.psql(
-            "SELECT count(*) FROM webhook_outbox") == "0", 10, "outbox empty")
+            "SELECT count(*) FROM webhook_outbox WHERE endpoint <> 'c'") ==
+            "0", 10, "outbox empty but for c")
         # Repeats only of batches in flight at the kill (two endpoints,
         # at most one batch each per controller).
         check(rcv.dups["/a"] <= 7 * 2 and rcv.dups["/b"] <= 100 * 2,
               "repeats: %r" % rcv.dups)
         print("repeats after the kill: %r" % rcv.dups)
+
+        # 5. A plain restart with events queued: delivered by the new one.
+        rcv.stop()
+        report(c2, token, list(range(301, 341)))
+        check(c2.proc.stop() == 0, "clean stop")
+        env.controllers.remove(c2)
+        c3 = env.controller(conf(free_port()))
+        rcv.start()
+        all_ids |= {"%s-%d" % (node_id, s) for s in range(301, 341)}
+        wait_until(lambda: rcv.ids("/a") == all_ids, 30,
+                   "a gets 301..340 after the restart")
         check(rcv.refused == 0, "every POST verified")
-        del c2
+        check(not rcv.events["/c"], "c never delivered")
+        del c3
         rcv.stop()
 
 
