@@ -1,4 +1,4 @@
--- 009_webhook_outbox_lean.sql - every stored event that an endpoint
+-- 010_webhook_outbox_lean.sql - every stored event that an endpoint
 -- wants costs a webhook_outbox row in the same transaction: make that row
 -- cheaper.  One index (the primary key (endpoint, id), which is also the
 -- order of delivery) instead of two, and no foreign key check per row to
