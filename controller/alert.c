@@ -342,6 +342,20 @@ alert_tick(struct store *st, struct alert_config *cf)
 	if ((rc = outbox_metrics_alerts(st, cf->webhook_alert_after_s,
 	         alert_set_cb, &now)) != STORE_OK)
 		goto fail;
+	/* issue 13: a node silent beyond redundancy_lost_after_seconds is
+	 * declared lost; its peers promote its shadow copies */
+	for (i = 0; i < now.n; i++) {
+		bool added;
+
+		if (strcmp(now.v[i].kind, "node_lost") != 0)
+			continue;
+		if (store_node_lost(st, now.v[i].subject, now.v[i].message,
+		        false, &added) != STORE_OK)
+			goto fail;
+		if (added)
+			log_warnx("node %s declared lost: %s", now.v[i].subject,
+			    now.v[i].message);
+	}
 	for (i = 0; i < an.recorded.n; i++)
 		alert_set_cb(&now, &an.recorded.v[i]);
 	if ((rc = store_dkim_dns_list(st, alert_dkim_cb, &now)) != STORE_OK)

@@ -169,10 +169,16 @@ api_admin_list_cb(void *arg, const struct store_node_row *r)
 	if (r->metrics != NULL)
 		n->metrics = sluice__queue_metrics__unpack(
 		    NULL, r->metrics_len, r->metrics);
-	n->state =
-	    strdup(health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
-	        health_silent_after(l->a->silent_after_ms, r->heartbeat_ms),
-	        r->is_draining, n->metrics));
+	n->state = strdup(r->lost_at != 0
+	        ? "lost"
+	        : health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
+	              health_silent_after(
+	                  l->a->silent_after_ms, r->heartbeat_ms),
+	              r->is_draining, n->metrics));
+	n->lost_at = r->lost_at;
+	n->shadow_address = strdup(r->shadow_address);
+	if (n->shadow_address == NULL)
+		goto oom;
 	if (!n->name || !n->address || !n->software_version || !n->state)
 		goto oom;
 	n->accepted_per_min = r->accepted_per_min;
@@ -242,7 +248,17 @@ api_admin_node_named(struct api *a, const struct rpc_peer *peer,
 	api_printable(req->name, name, sizeof(name));
 	if (strcmp(verb, "removed") == 0)
 		rc = store_node_remove(a->store, req->name);
-	else
+	else if (strcmp(verb, "lost") == 0) {
+		/* issue 13: its peers promote its shadow copies */
+		bool added;
+
+		rc = store_node_lost(a->store, req->name,
+		    "declared by an operator", true, &added);
+		if (rc == STORE_OK && added)
+			log_warnx("node %s declared lost: its peers promote the "
+			          "shadow copies they hold of its mail",
+			    name);
+	} else
 		rc = store_node_set_draining(a->store, req->name,
 		    strcmp(verb, "draining") == 0, req->handoff);
 	if (rc == STORE_NOT_FOUND) {
@@ -607,6 +623,10 @@ api_admin_handle(void *arg, const uint8_t *req, size_t len,
 		case SLUICE__ADMIN_REQUEST__BODY_NODE_RESUME:
 			rv = api_admin_node_named(
 			    a, peer, "resumed", r->node_resume, &o, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_NODE_LOST:
+			rv = api_admin_node_named(
+			    a, peer, "lost", r->node_lost, &o, &e);
 			break;
 		case SLUICE__ADMIN_REQUEST__BODY_POLICY_GET:
 			rv = api_admin_policy_get(a, r->policy_get, &o, &e);

@@ -43,6 +43,10 @@ struct api_node_out {
 	Sluice__HopPause pause[HOP_PAUSE_MAX];
 	Sluice__HopPause *pausev[HOP_PAUSE_MAX];
 	char head_hash[STORE_HASH_LEN];
+	/* issue 13: shadow peer and lost nodes (api_node_shadow) */
+	char shadow_peer[128], shadow_addr[256];
+	char **lost;
+	size_t nlost;
 };
 
 static int
@@ -78,6 +82,19 @@ api_node_auth(struct api *a, const struct rpc_peer *peer,
 		why = "wrong token";
 		goto denied;
 	}
+	if (row.is_lost) {
+		/* Its shadows were promoted by its peers: a node that comes
+		 * back with its old queue would deliver that mail twice. */
+		log_warnx("node: denied name=%s peer=%s reason=\"declared "
+		          "lost\"",
+		    name, api_peer(peer, who, sizeof(who)));
+		api_error_set(e, "denied",
+		    "node '%s' was declared lost and its mail taken over; "
+		    "enrol it again (node remove, node add) with an empty "
+		    "spool",
+		    name);
+		return -1;
+	}
 	*id = row.id;
 	return 0;
 denied:
@@ -103,6 +120,8 @@ api_node_hello(struct api *a, const struct rpc_peer *peer,
 		return -1;
 	if ((rc = store_node_hello(a->store, id, req->software_version,
 	         req->address)) != STORE_OK ||
+	    (rc = store_shadow_address(a->store, id, req->shadow_address)) !=
+	        STORE_OK ||
 	    (rc = store_policy_head(a->store, false, &head)) != STORE_OK) {
 		api_error_store(e, rc);
 		return -1;
@@ -433,6 +452,45 @@ api_node_events_check(struct api *a, uint64_t id, const char *name,
 }
 
 static int
+api_node_lost_cb(void *arg, const char *name)
+{
+	struct api_node_out *o = arg;
+	char **v;
+
+	if ((v = realloc(o->lost, (o->nlost + 1) * sizeof(*v))) == NULL)
+		return 1;
+	o->lost = v;
+	if ((v[o->nlost] = strdup(name)) == NULL)
+		return 1;
+	o->nlost++;
+	return 0;
+}
+
+/* Issue 13 (docs/redundancy.md): the node's shadow peer, chosen afresh at
+ * every heartbeat from the live nodes, and the lost nodes whose copies it
+ * must promote. */
+static int
+api_node_shadow(struct api *a, uint64_t id, const Sluice__HeartbeatRequest *req,
+    struct api_node_out *o)
+{
+	Sluice__HeartbeatReply *hb = &o->heartbeat;
+	int rc;
+
+	if ((rc = store_shadow_address(a->store, id, req->shadow_address)) !=
+	        STORE_OK ||
+	    (rc = store_shadow_peer(a->store, id, a->silent_after_ms,
+	         o->shadow_peer, sizeof(o->shadow_peer), o->shadow_addr,
+	         sizeof(o->shadow_addr))) != STORE_OK ||
+	    (rc = store_shadow_lost(a->store, api_node_lost_cb, o)) != STORE_OK)
+		return rc;
+	hb->shadow_peer = o->shadow_peer;
+	hb->shadow_peer_address = o->shadow_addr;
+	hb->shadow_promote = o->lost;
+	hb->n_shadow_promote = o->nlost;
+	return STORE_OK;
+}
+
+static int
 api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
     const Sluice__HeartbeatRequest *req, struct api_node_out *o,
     struct api_error *e)
@@ -522,6 +580,10 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 	hb->n_commands = o->ncmds;
 	api_node_budget(a, id, head, o);
 	api_node_pauses(a, o);
+	if ((rc = api_node_shadow(a, id, req, o)) != STORE_OK) {
+		api_error_store(e, rc);
+		return -1;
+	}
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HEARTBEAT;
 	o->reply.heartbeat = hb;
 	return 0;
@@ -710,6 +772,9 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 		if (o.cmds[i] != &o.cmd)
 			sluice__command__free_unpacked(o.cmds[i], NULL);
 	free(o.cmds);
+	for (i = 0; i < o.nlost; i++)
+		free(o.lost[i]);
+	free(o.lost);
 	if (r != NULL)
 		sluice__node_request__free_unpacked(r, NULL);
 }

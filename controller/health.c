@@ -10,6 +10,11 @@
  *   hop_account       NODE/HOP        HOP's provider paused our account
  *   route_down        NODE/PATTERN    every hop of the route is open there
  *   events_quarantined NODE           events of the node the store refused
+ *   shadow_degraded   NODE            mail accepted without a peer copy, or
+ *                                     refused for want of one (issue 13)
+ *   node_lost         NODE            silent beyond
+ *                                     redundancy_lost_after_seconds: declared
+ *                                     lost, its copies promoted (alert.c)
  * A silent node's last metrics are stale: only node_silent is said of it.
  * Nothing is said of a node whose heartbeat is older than its silent
  * period while the controller has not watched for that long itself.
@@ -80,7 +85,7 @@ health_node(const struct health_input *in, const struct health_node *hn,
     health_cb cb, void *arg, size_t *n)
 {
 	const Sluice__QueueMetrics *m = hn->metrics;
-	int64_t backlog, oldest, authmax, silent;
+	int64_t backlog, oldest, authmax, silent, lost;
 	char subject[160];
 	size_t i;
 
@@ -99,10 +104,26 @@ health_node(const struct health_input *in, const struct health_node *hn,
 		health_say(cb, arg, n, "node_silent", hn->name,
 		    "node %s has not sent a heartbeat for %.1f s", hn->name,
 		    (double)hn->heartbeat_age_ms / 1000.0);
+		lost = limit_value(in->policy,
+		           LIMIT_REDUNDANCY_LOST_AFTER_SECONDS) *
+		       1000;
+		/* Lost: watched for that long ourselves, and silent. */
+		if (lost > 0 && hn->heartbeat_age_ms > lost &&
+		    in->watched_ms > lost)
+			health_say(cb, arg, n, "node_lost", hn->name,
+			    "node %s has been silent for %.0f s: declared "
+			    "lost, its peers promote its shadow copies",
+			    hn->name, (double)hn->heartbeat_age_ms / 1000.0);
 		return;
 	}
 	if (m == NULL)
 		return;
+	if (m->shadow_degraded[0] != '\0')
+		health_say(cb, arg, n, "shadow_degraded", hn->name,
+		    "node %s: mail without a peer copy (%" PRIu64
+		    " accepted, %" PRIu64 " refused so far): %s",
+		    hn->name, m->shadow_unprotected, m->shadow_refused,
+		    m->shadow_degraded);
 	backlog = limit_get(in->policy, "alert_queue_backlog_messages");
 	oldest = limit_get(in->policy, "alert_oldest_message_seconds");
 	authmax = limit_get(in->policy, "alert_auth_failures_per_minute");

@@ -51,6 +51,7 @@ void store_rollback(struct store *);
 struct store_node_auth {
 	uint64_t id;
 	char digest[65]; /* sha256 hex of the token */
+	bool is_lost;    /* declared lost (issue 13): refused */
 };
 
 struct store_node_row {
@@ -73,6 +74,8 @@ struct store_node_row {
 	int64_t heartbeat_ms;           /* the node's interval, 0: unknown */
 	const char *policy_mismatch;    /* "" or why the node's policy is not
 	                                   this database's (api_node.c) */
+	int64_t lost_at;                /* unix s, 0: not declared lost */
+	const char *shadow_address;     /* "" none (issue 13) */
 };
 
 /* Row pointers are valid during the callback only; non-zero stops. */
@@ -130,6 +133,24 @@ int store_dkim_dns_prune(struct store *, int64_t run);
 typedef int (*store_dkim_dns_cb)(
     void *arg, const char *name, const char *status, const char *detail);
 int store_dkim_dns_list(struct store *, store_dkim_dns_cb, void *arg);
+
+/* ------------------------------------- shadow redundancy (store_shadow.c) */
+
+/* Records where the node accepts shadow copies ("" none). */
+int store_shadow_address(struct store *, uint64_t id, const char *address);
+/* The shadow peer of node self: the next live, not draining, not lost
+ * node with a shadow address, in name order around the ring (so every
+ * node holds the copies of exactly one other).  name/address "" when
+ * there is none. */
+int store_shadow_peer(struct store *, uint64_t self, int64_t silent_after_ms,
+    char *name, size_t namelen, char *address, size_t addrlen);
+/* Names of the nodes declared lost, for their copies' holders. */
+typedef int (*store_name_cb)(void *arg, const char *name);
+int store_shadow_lost(struct store *, store_name_cb, void *arg);
+/* Declares name lost (idempotent; *added false when it already was).
+ * STORE_NOT_FOUND when must_exist and no such node. */
+int store_node_lost(struct store *, const char *name, const char *reason,
+    bool must_exist, bool *added);
 
 /* ------------------------------------------------------------- policy */
 

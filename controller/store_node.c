@@ -22,8 +22,9 @@ store_node_auth(struct store *s, const char *name, struct store_node_auth *out)
 	int rc;
 
 	if ((res = store_exec(s,
-	         "SELECT id, token_digest FROM nodes WHERE name = $1", 1, vals,
-	         NULL, NULL, &rc)) == NULL)
+	         "SELECT id, token_digest, EXISTS (SELECT 1 FROM lost_nodes l"
+	         " WHERE l.name = nodes.name) FROM nodes WHERE name = $1",
+	         1, vals, NULL, NULL, &rc)) == NULL)
 		return rc;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -31,6 +32,7 @@ store_node_auth(struct store *s, const char *name, struct store_node_auth *out)
 	}
 	out->id = (uint64_t)store_int(res, 0, 0);
 	snprintf(out->digest, sizeof(out->digest), "%s", PQgetvalue(res, 0, 1));
+	out->is_lost = store_bool(res, 0, 2);
 	PQclear(res);
 	return STORE_OK;
 }
@@ -129,8 +131,11 @@ store_node_add(struct store *s, const char *name, const char *digest)
 {
 	const char *vals[2] = {name, digest};
 
+	/* A name enrolled again is a new node: no longer lost. */
 	return store_run(s,
-	    "INSERT INTO nodes (name, token_digest) VALUES ($1, $2)", 2, vals);
+	    "WITH f AS (DELETE FROM lost_nodes WHERE name = $1)"
+	    " INSERT INTO nodes (name, token_digest) VALUES ($1, $2)",
+	    2, vals);
 }
 
 /* For statements that must touch exactly one named node. */
@@ -152,7 +157,14 @@ store_node_remove(struct store *s, const char *name)
 {
 	const char *vals[1] = {name};
 
-	return store_node_one(s, "DELETE FROM nodes WHERE name = $1", 1, vals);
+	/* Its peers promote the shadow copies they still hold of it
+	 * (docs/redundancy.md). */
+	return store_node_one(s,
+	    "WITH l AS (INSERT INTO lost_nodes (name, reason)"
+	    " SELECT name, 'removed' FROM nodes WHERE name = $1"
+	    " ON CONFLICT (name) DO NOTHING)"
+	    " DELETE FROM nodes WHERE name = $1",
+	    1, vals);
 }
 
 int
@@ -216,7 +228,10 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 	         " coalesce(h.accepted, 0), coalesce(h.delivered, 0),"
 	         " coalesce(h.auth_failures, 0),"
 	         " 60 + extract(epoch FROM now() - date_trunc('minute', now()))"
-	         "  ::bigint, heartbeat_ms, policy_mismatch"
+	         "  ::bigint, heartbeat_ms, policy_mismatch,"
+	         " coalesce((SELECT extract(epoch FROM l.lost_at)::bigint"
+	         "  FROM lost_nodes l WHERE l.name = nodes.name), 0),"
+	         " shadow_address"
 	         " FROM nodes LEFT JOIN LATERAL (SELECT sum(accepted) accepted,"
 	         "  sum(delivered) delivered, max(auth_failures) auth_failures"
 	         "  FROM node_minutes WHERE node_id = nodes.id AND minute >="
@@ -256,6 +271,8 @@ store_node_list(struct store *s, store_node_cb cb, void *arg)
 		r.auth_failures_per_min = (uint64_t)store_int(res, i, 13);
 		r.heartbeat_ms = store_int(res, i, 15);
 		r.policy_mismatch = PQgetvalue(res, i, 16);
+		r.lost_at = store_int(res, i, 17);
+		r.shadow_address = PQgetvalue(res, i, 18);
 		stop = cb(arg, &r);
 		PQfreemem(m);
 	}

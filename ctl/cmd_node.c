@@ -91,6 +91,17 @@ json_metrics(struct json *j, const Sluice__QueueMetrics *m)
 	json_bool(j, "draining", m->draining);
 	json_bool(j, "drained", m->drained);
 	json_bool(j, "handoff", m->handoff);
+	/* issue 13, shadow redundancy */
+	json_object_begin(j, "shadow");
+	json_uint(j, "held", m->shadow_held);
+	json_uint(j, "held_bytes", m->shadow_bytes);
+	json_uint(j, "copied", m->shadow_copied);
+	json_uint(j, "unprotected", m->shadow_unprotected);
+	json_uint(j, "refused", m->shadow_refused);
+	json_uint(j, "promoted", m->shadow_promoted);
+	json_uint(j, "pending_release", m->shadow_pending_release);
+	json_str(j, "degraded", m->shadow_degraded);
+	json_object_end(j);
 	json_array_begin(j, "hops");
 	for (i = 0; i < m->n_hops; i++) {
 		const Sluice__HopMetrics *h = m->hops[i];
@@ -144,6 +155,7 @@ json_node(struct json *j, const Sluice__NodeStatus *n, uint64_t latest)
 	json_int(j, "last_heartbeat_at", n->last_heartbeat_at);
 	json_int(j, "created_at", n->created_at);
 	json_str(j, "state", n->state);
+	json_str(j, "shadow_address", n->shadow_address);
 	json_bool(j, "policy_from_cache", n->policy_from_cache);
 	json_bool(j, "drift", drifts(n, latest));
 	json_uint(j, "accepted_per_min", n->accepted_per_min);
@@ -267,6 +279,12 @@ cmd_node_show(struct ctl *ctl, int argc, char **argv)
 	       " AUTH failures\n",
 	    m->connections, m->accepted, m->refused, m->delivered,
 	    m->deferred_attempts, m->bounced, m->auth_failures);
+	printf("shadow copies:     %" PRIu64 " held for peers (%" PRIu64
+	       " bytes); of ours %" PRIu64 " copied, %" PRIu64
+	       " unprotected, %" PRIu64 " refused; %" PRIu64 " promoted%s%s\n",
+	    m->shadow_held, m->shadow_bytes, m->shadow_copied,
+	    m->shadow_unprotected, m->shadow_refused, m->shadow_promoted,
+	    m->shadow_degraded[0] ? "; degraded: " : "", m->shadow_degraded);
 	printf("draining:          %s\n", m->drained    ? "drained"
 	                                  : m->draining ? "yes"
 	                                                : "no");
@@ -330,6 +348,9 @@ node_action(struct ctl *ctl, int argc, char **argv, const char *verb,
 	case SLUICE__ADMIN_REQUEST__BODY_NODE_DRAIN:
 		req.node_drain = &nn;
 		break;
+	case SLUICE__ADMIN_REQUEST__BODY_NODE_LOST:
+		req.node_lost = &nn;
+		break;
 	default:
 		req.node_resume = &nn;
 		break;
@@ -371,4 +392,13 @@ cmd_node_resume(struct ctl *ctl, int argc, char **argv)
 	return node_action(ctl, argc, argv, "resume",
 	    SLUICE__ADMIN_REQUEST__BODY_NODE_RESUME,
 	    "resumed: it accepts mail again");
+}
+
+int
+cmd_node_lost(struct ctl *ctl, int argc, char **argv)
+{
+	return node_action(ctl, argc, argv, "lost",
+	    SLUICE__ADMIN_REQUEST__BODY_NODE_LOST,
+	    "declared lost: its peers promote the shadow copies of its mail "
+	    "at their next heartbeat, and it is refused if it comes back");
 }

@@ -869,8 +869,7 @@ int
 cmd_limit_set(struct ctl *ctl, int argc, char **argv)
 {
 	struct limit_arg a;
-	char keys[1024];
-	uint64_t v;
+	char keys[1024], err[256];
 	size_t i, off = 0;
 
 	if (argc != 2)
@@ -881,12 +880,8 @@ cmd_limit_set(struct ctl *ctl, int argc, char **argv)
 			    "%s%s", i ? ", " : "", limit_table[i].key);
 		ctl_die("unknown limit '%s' (known: %s)", argv[0], keys);
 	}
-	if (ctl_parse_u64(argv[1], INT64_MAX, &v) == -1 ||
-	    (int64_t)v < a.def->min || (int64_t)v > a.def->max)
-		ctl_die("limit %s must be a whole number between %" PRId64
-		        " and %" PRId64 ", not '%s'",
-		    a.def->key, a.def->min, a.def->max, argv[1]);
-	a.value = (int64_t)v;
+	if (limit_parse(a.def, argv[1], &a.value, err, sizeof(err)) == -1)
+		ctl_die("%s", err);
 	return mutate(ctl, limit_edit, &a);
 }
 
@@ -927,10 +922,11 @@ cmd_limit_list(struct ctl *ctl, int argc, char **argv)
 		table_init(&t, 4, "LIMIT", "VALUE", "DEFAULT", "MEANING");
 		for (i = 0; i < limit_count; i++) {
 			const struct limit_def *d = &limit_table[i];
-			snprintf(val, sizeof(val), "%" PRId64 "%s",
-			    limit_get(p, d->key),
-			    policy_find_limit(p, d->key) >= 0 ? "*" : "");
-			snprintf(def, sizeof(def), "%" PRId64, d->def);
+			limit_format(d, limit_get(p, d->key), val,
+			    sizeof(val) - 1);
+			if (policy_find_limit(p, d->key) >= 0)
+				strcat(val, "*");
+			limit_format(d, d->def, def, sizeof(def));
 			table_row(&t, d->key, val, def, d->help);
 		}
 		table_print(&t, stdout);

@@ -75,11 +75,15 @@ event_detail(const Sluice__Event *e, char *buf, size_t len)
 	if (strcmp(e->kind, "received") == 0)
 		snprintf(buf, len,
 		    "from=<%s> nrcpt=%zu size=%" PRIu64
-		    " client=%s%s%s%s%s%s%s",
+		    " client=%s%s%s%s%s%s%s%s%s",
 		    e->sender, e->n_recipients, e->size, e->client,
 		    e->auth_user[0] ? " user=" : "", e->auth_user,
 		    e->message_id[0] ? " msgid=" : "", e->message_id,
-		    e->dkim[0] ? " dkim=" : "", e->dkim);
+		    e->dkim[0] ? " dkim=" : "", e->dkim,
+		    e->reply[0] ? " " : "", e->reply);
+	else if (e->reply[0] != '\0' && (strcmp(e->kind, "promoted") == 0 ||
+	                                   strcmp(e->kind, "withdrawn") == 0))
+		snprintf(buf, len, "%s", e->reply); /* issue 13 */
 	else
 		snprintf(buf, len, "hop=%s%s%s%s %.1fs %s",
 		    e->hop[0] ? e->hop : "-", e->host[0] ? " host=" : "",

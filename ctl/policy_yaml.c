@@ -638,7 +638,18 @@ parse_limits(struct yp *y, const yaml_node_t *m)
 			return yerr(y, kv[i].keynode,
 			    "unknown limit '%.64s' (see: sluicectl limit list)",
 			    kv[i].key);
-		if (u64(y, kv[i].val, kv[i].key, INT64_MAX, &v) == -1)
+		if (d->names != NULL) {
+			/* a named setting: "redundancy: peer" */
+			const char *sv;
+			char why[256];
+			int64_t iv;
+
+			if (str(y, kv[i].val, kv[i].key, &sv) == -1)
+				return -1;
+			if (limit_parse(d, sv, &iv, why, sizeof(why)) == -1)
+				return yerr(y, kv[i].val, "%s", why);
+			v = (uint64_t)iv;
+		} else if (u64(y, kv[i].val, kv[i].key, INT64_MAX, &v) == -1)
 			return -1;
 		if ((int64_t)v < d->min || (int64_t)v > d->max)
 			return yerr(y, kv[i].val,
@@ -1310,9 +1321,19 @@ policy_yaml_emit(const Sluice__Policy *p)
 	emit_routes(&o, p);
 	if (p->n_limits > 0) {
 		outf(&o, "limits:\n");
-		for (i = 0; i < p->n_limits; i++)
-			outf(&o, "  %s: %" PRId64 "\n", p->limits[i]->key,
-			    p->limits[i]->value);
+		for (i = 0; i < p->n_limits; i++) {
+			const struct limit_def *d =
+			    limit_find(p->limits[i]->key);
+			char v[32];
+
+			if (d != NULL)
+				limit_format(d, p->limits[i]->value, v,
+				    sizeof(v));
+			else
+				snprintf(v, sizeof(v), "%" PRId64,
+				    p->limits[i]->value);
+			outf(&o, "  %s: %s\n", p->limits[i]->key, v);
+		}
 	}
 	emit_dkim(&o, p);
 	return o.buf;

@@ -31,6 +31,7 @@ static const struct cmd cmds[] = {
     {{"node", "remove"}, cmd_node_remove, "NAME"},
     {{"node", "drain"}, cmd_node_drain, "NAME [--handoff]"},
     {{"node", "resume"}, cmd_node_resume, "NAME"},
+    {{"node", "lost"}, cmd_node_lost, "NAME"},
     {{"network", "allow"}, cmd_network_allow, "CIDR"},
     {{"network", "deny"}, cmd_network_deny, "CIDR"},
     {{"network", "del"}, cmd_network_del, "CIDR"},

@@ -45,6 +45,7 @@ int cmd_node_show(struct ctl *, int, char **);
 int cmd_node_remove(struct ctl *, int, char **);
 int cmd_node_drain(struct ctl *, int, char **);
 int cmd_node_resume(struct ctl *, int, char **);
+int cmd_node_lost(struct ctl *, int, char **);
 
 int cmd_network_allow(struct ctl *, int, char **);
 int cmd_network_deny(struct ctl *, int, char **);

@@ -2,9 +2,18 @@
  * smtpd_recipient_limit, maximal_queue_lifetime, backoff times). */
 #include "limit_table.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+
+static const char *const limit_names_redundancy[] = {"off", "peer", NULL};
+static const char *const limit_names_listener[] = {
+    "inherit", "off", "peer", NULL};
+static const char *const limit_names_no_peer[] = {"accept", "defer", NULL};
 
 const struct limit_def limit_table[] = {
     [LIMIT_MAX_MESSAGE_SIZE] = {"max_message_size", 10240000, 1024,
@@ -49,6 +58,31 @@ const struct limit_def limit_table[] = {
     [LIMIT_ALERT_AUTH_FAILURES_PER_MINUTE] = {"alert_auth_failures_per_minute",
         50, 0, 10000000,
         "alert when a node sees more AUTH failures a minute, 0: never"},
+    /* Issue 13, shadow redundancy (docs/redundancy.md). */
+    [LIMIT_REDUNDANCY] = {"redundancy", LIMIT_REDUNDANCY_OFF, 0, 1,
+        "off, or peer: a message is acknowledged only once a live peer "
+        "holds a shadow copy",
+        limit_names_redundancy},
+    [LIMIT_REDUNDANCY_RELAY] = {"redundancy_relay", LIMIT_LISTENER_INHERIT, 0,
+        2, "redundancy of relay listeners: inherit, off or peer",
+        limit_names_listener},
+    [LIMIT_REDUNDANCY_SUBMISSION] = {"redundancy_submission",
+        LIMIT_LISTENER_INHERIT, 0, 2,
+        "redundancy of submission listeners: inherit, off or peer",
+        limit_names_listener},
+    [LIMIT_REDUNDANCY_SMTPS] = {"redundancy_smtps", LIMIT_LISTENER_INHERIT, 0,
+        2, "redundancy of smtps listeners: inherit, off or peer",
+        limit_names_listener},
+    [LIMIT_REDUNDANCY_NO_PEER] = {"redundancy_no_peer", LIMIT_NO_PEER_ACCEPT,
+        0, 1,
+        "no peer copy possible: accept (and alert) or defer (451 4.3.0)",
+        limit_names_no_peer},
+    [LIMIT_REDUNDANCY_PEER_TIMEOUT_MS] = {"redundancy_peer_timeout_ms", 2000,
+        10, 60000, "longest wait for the peer's copy before the no_peer mode"},
+    [LIMIT_REDUNDANCY_LOST_AFTER_SECONDS] = {
+        "redundancy_lost_after_seconds", 0, 0, 8640000,
+        "a node silent this long is declared lost and its shadows promoted, "
+        "0: only by sluicectl node lost / remove"},
 };
 const size_t limit_count = sizeof(limit_table) / sizeof(limit_table[0]);
 _Static_assert(sizeof(limit_table) / sizeof(limit_table[0]) == LIMIT_COUNT,
@@ -90,4 +124,59 @@ limit_value(const Sluice__Policy *p, enum limit_key k)
 			if (strcmp(p->limits[i]->key, limit_table[k].key) == 0)
 				return p->limits[i]->value;
 	return limit_table[k].def;
+}
+
+int
+limit_parse(const struct limit_def *d, const char *s, int64_t *v, char *err,
+    size_t errlen)
+{
+	char *end;
+	long long n;
+	size_t i;
+
+	if (d->names != NULL)
+		for (i = 0; d->names[i] != NULL; i++)
+			if (strcmp(d->names[i], s) == 0) {
+				*v = (int64_t)i;
+				return 0;
+			}
+	errno = 0;
+	n = s[0] >= '0' && s[0] <= '9' ? strtoll(s, &end, 10) : -1;
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+	    n < d->min || n > d->max) {
+		if (d->names != NULL) {
+			char names[128] = "";
+			size_t off = 0;
+
+			for (i = 0; d->names[i] != NULL && off < sizeof(names);
+			     i++)
+				off += (size_t)snprintf(names + off,
+				    sizeof(names) - off, "%s%s", i ? ", " : "",
+				    d->names[i]);
+			snprintf(err, errlen, "limit %s must be one of %s, not "
+			                      "'%.32s'",
+			    d->key, names, s);
+		} else
+			snprintf(err, errlen,
+			    "limit %s must be a whole number between %" PRId64
+			    " and %" PRId64 ", not '%.32s'",
+			    d->key, d->min, d->max, s);
+		return -1;
+	}
+	*v = n;
+	return 0;
+}
+
+void
+limit_format(const struct limit_def *d, int64_t v, char *buf, size_t len)
+{
+	size_t i;
+
+	if (d->names != NULL && v >= 0)
+		for (i = 0; d->names[i] != NULL; i++)
+			if ((int64_t)i == v) {
+				snprintf(buf, len, "%s", d->names[i]);
+				return;
+			}
+	snprintf(buf, len, "%" PRId64, v);
 }

@@ -6,5 +6,6 @@
 #include <limits.h>
 
 #include "control.pb-c.h"
+#include "shadow.pb-c.h"
 
 #endif

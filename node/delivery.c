@@ -38,6 +38,7 @@
 #include "route_match.h"
 #include "router.h"
 #include "scheduler.h"
+#include "shadow.h"
 #include "signer.h"
 #include "smtp_client.h"
 #include "spool.h"
@@ -1971,6 +1972,13 @@ dlv_on_spool(void *arg, const char *qid, enum spool_state st,
 {
 	struct delivery *d = arg;
 
+	/* A message gone leaves its shadow on the peer to be released; one
+	 * whose shadow copy is on its way waits for it (delivery_ungate),
+	 * so the 250-or-451 decision comes first (docs/redundancy.md). */
+	if (removed)
+		shadow_on_removed(d->n->shadow, qid);
+	else if (st == SPOOL_ACTIVE && shadow_gated(d->n->shadow, qid))
+		return;
 	if (removed || st == SPOOL_HELD)
 		due_queue_remove(d->due, qid);
 	else if (due_queue_set(d->due, qid,
@@ -2012,6 +2020,16 @@ dlv_on_tick(evutil_socket_t fd, short what, void *arg)
 	d->metrics_now = now;
 	router_foreach(d->router, now, dlv_metrics_cb, d);
 	pthread_mutex_unlock(&d->mx);
+}
+
+void
+delivery_ungate(struct delivery *d, const char *qid)
+{
+	struct spool_info si;
+
+	if (d != NULL && spool_lookup(d->n->spool, qid, &si) == 0 &&
+	    si.state == SPOOL_ACTIVE)
+		dlv_on_spool(d, qid, SPOOL_ACTIVE, 0, false);
 }
 
 void

@@ -60,6 +60,10 @@ size_t delivery_hop_metrics(
 /* Starts whatever is due now (the spool's changes reach the due-time
  * index by themselves; this only wakes the engine).  Loop thread. */
 void delivery_kick(struct delivery *);
+/* The shadow copy of queue_id is done (node/shadow.c): the message, held
+ * back from delivery while it was on its way, is due now if it is still
+ * queued and active.  Loop thread. */
+void delivery_ungate(struct delivery *, const char *queue_id);
 /* Every deferred message whose route goes through hop (NULL: every
  * deferred message) becomes due now, e.g. when a hop works again after a
  * failed period.  Its backoff schedule is not reset: if this attempt

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "policy_check.h"
+#include "shadow.h"
 #include "signer.h"
 #include "smtp_server.h"
 #include "spool.h"
@@ -79,7 +80,8 @@ static bool
 node_key_known(const char *key)
 {
 	const char *const *lists[] = {node_config_keys, uplink_config_keys,
-	    smtp_server_config_keys, metrics_config_keys, delivery_config_keys};
+	    smtp_server_config_keys, metrics_config_keys, delivery_config_keys,
+	    shadow_config_keys};
 	size_t i, j;
 
 	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
@@ -256,7 +258,8 @@ main(int argc, char **argv)
 		/* Listeners, TLS material and the controller endpoints
 		 * too (the same refusals as at start), without a socket. */
 		if (smtp_server_check_config(conf, err, sizeof(err)) == -1 ||
-		    uplink_check_config(conf, err, sizeof(err)) == -1) {
+		    uplink_check_config(conf, err, sizeof(err)) == -1 ||
+		    shadow_check_config(conf, err, sizeof(err)) == -1) {
 			fprintf(stderr, "sluice-node: %s\n", err);
 			config_free(conf);
 			return 1;
@@ -309,6 +312,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
 	}
+	/* Before the uplink (it reports the shadow address) and after the
+	 * delivery engine (copies in flight gate it). */
+	if ((n.shadow = shadow_open(&n, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluice-node: %s\n", err);
+		goto out;
+	}
 	if ((n.command = command_open(&n)) == NULL) {
 		fprintf(stderr, "sluice-node: out of memory\n");
 		goto out;
@@ -338,6 +347,8 @@ out:
 	command_close(n.command);
 	metrics_close(metrics);
 	smtp_server_close(n.smtp);
+	shadow_close(n.shadow);
+	n.shadow = NULL;
 	delivery_close(n.delivery);
 	spool_close(n.spool);
 	journal_close(n.journal);

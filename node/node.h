@@ -20,6 +20,7 @@ struct authwatch;
 struct delivery;
 struct command;
 struct signer;
+struct shadow;
 
 /* Counters since start, reported in every heartbeat (QueueMetrics). */
 struct node_stats {
@@ -55,6 +56,7 @@ struct node {
 	struct smtp_server *smtp;
 	struct delivery *delivery;
 	struct command *command; /* fleet commands, drain (command.h) */
+	struct shadow *shadow;   /* shadow redundancy (shadow.h) */
 	/* DKIM keys of the current policy, rebuilt with it (signer.h). */
 	struct signer *signer;
 	struct node_stats stats;

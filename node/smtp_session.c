@@ -36,6 +36,7 @@
 #include "ratelimit.h"
 #include "received.h"
 #include "rewrite.h"
+#include "shadow.h"
 #include "signer.h"
 #include "smtp_check.h"
 #include "smtp_parse.h"
@@ -1155,27 +1156,22 @@ dkim_note(const struct smtp_session *s, char *buf, size_t len)
 		snprintf(buf, len, " dkim=none");
 }
 
+enum commit_outcome {
+	COMMIT_OK,      /* 250 */
+	COMMIT_FAILED,  /* the spool failed: 452 or 451 */
+	COMMIT_NO_PEER, /* redundancy: no peer copy, no_peer = defer */
+};
+
+/* The transaction's outcome to the client, then the commands pipelined
+ * behind the dot. */
 static void
-smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
+commit_answer(struct smtp_session *s, const char *qid, enum commit_outcome o)
 {
-	struct smtp_session *s = session_lookup(cookie);
-	struct node *n;
+	struct node *n = node_of(s);
 	char key[RATELIMIT_KEY_MAX], msgid[512] = "", dkim[600];
 
-	if (s == NULL) {
-		/* the client left before the flush: it never saw a 250 and
-		 * will send again; the queued copy is delivered anyway */
-		if (ok)
-			log_info("%s smtp accepted-unacknowledged (client "
-			         "gone)",
-			    qid);
-		return;
-	}
-	n = node_of(s);
-	if (s->state != SS_COMMIT)
-		return; /* timed out meanwhile; the 421 is on its way */
 	s->state = SS_CMD;
-	if (ok) {
+	if (o == COMMIT_OK) {
 		reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		atomic_fetch_add(&n->stats.accepted, 1);
 		snprintf(key, sizeof(key), "msg-ip:%s", s->ip);
@@ -1199,7 +1195,13 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		    s->rw_from[0] != '\0' ? " from_rewritten=<" : "",
 		    s->rw_from, s->rw_from[0] != '\0' ? ">" : "",
 		    s->hold ? " held=user" : "");
-	} else if (spool_last_errno(n->spool) == ENOSPC)
+	} else if (o == COMMIT_NO_PEER)
+		/* RFC 3463 4.3.0: a temporary condition of this mail
+		 * system; the client sends again later */
+		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 451, "4.3.0",
+		    "Temporary failure: no redundant copy possible, try "
+		    "again later");
+	else if (spool_last_errno(n->spool) == ENOSPC)
 		/* RFC 3463: 4.3.1 mail system full */
 		refuse(s, s->nrcpts > 0 ? s->rcpts[0] : NULL, 452, "4.3.1",
 		    "Insufficient system storage");
@@ -1211,6 +1213,86 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		return;     /* called from data_end(): its loop goes on */
 	session_process(s); /* commands pipelined behind the dot */
 	session_settle(s);
+}
+
+/* No peer copy (docs/redundancy.md, "Degraded modes"): accept without
+ * one (counted, the controller alerts), or withdraw the queued message
+ * and answer 451. */
+static enum commit_outcome
+commit_no_peer(struct smtp_session *s, const char *qid, const char *why)
+{
+	struct node *n = node_of(s);
+
+	if (limit(s, LIMIT_REDUNDANCY_NO_PEER) == LIMIT_NO_PEER_ACCEPT) {
+		log_warnx("%s smtp accepted without a shadow copy: %s", qid,
+		    why);
+		shadow_note_unprotected(n->shadow, why);
+		return COMMIT_OK;
+	}
+	(void)spool_remove(n->spool, qid, NULL, 0);
+	if (n->journal != NULL) {
+		/* its received event is journaled already: say it ended */
+		Sluice__Event ev = SLUICE__EVENT__INIT;
+		char q[SPOOL_QID_MAX], kind[] = "withdrawn", r[320];
+
+		snprintf(q, sizeof(q), "%s", qid);
+		snprintf(r, sizeof(r), "451 4.3.0 no redundant copy: %s", why);
+		ev.kind = kind;
+		ev.queue_id = q;
+		ev.sender = s->from.addr;
+		ev.client = s->client;
+		ev.code = 451;
+		ev.reply = r;
+		(void)journal_append(n->journal, &ev);
+	}
+	log_warnx("%s smtp refused client=%s from=<%s>: no shadow copy (%s); "
+	          "withdrawn from the queue",
+	    qid, s->client, s->from.addr, why);
+	shadow_note_refused(n->shadow, why);
+	return COMMIT_NO_PEER;
+}
+
+static void
+smtp_session_on_shadow(
+    uint64_t cookie, const char *qid, bool ok, const char *why)
+{
+	struct smtp_session *s = session_lookup(cookie);
+
+	/* the client left meanwhile: it saw no 250 and sends again; the
+	 * queued message is delivered anyway */
+	if (s == NULL || s->state != SS_COMMIT)
+		return;
+	commit_answer(s, qid, ok ? COMMIT_OK : commit_no_peer(s, qid, why));
+}
+
+static void
+smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
+{
+	struct smtp_session *s = session_lookup(cookie);
+	char why[256];
+
+	if (s == NULL) {
+		/* the client left before the flush: it never saw a 250 and
+		 * will send again; the queued copy is delivered anyway */
+		if (ok)
+			log_info("%s smtp accepted-unacknowledged (client "
+			         "gone)",
+			    qid);
+		return;
+	}
+	if (s->state != SS_COMMIT)
+		return; /* timed out meanwhile; the 421 is on its way */
+	if (ok && shadow_wanted(s->policy, (int)s->lst->role)) {
+		/* Redundancy: the 250 waits for the peer's durable copy
+		 * too, at most the peer timeout (docs/redundancy.md). */
+		if (shadow_copy(node_of(s)->shadow, qid,
+		        (int)limit(s, LIMIT_REDUNDANCY_PEER_TIMEOUT_MS),
+		        smtp_session_on_shadow, s->id, why, sizeof(why)) == 0)
+			return;
+		commit_answer(s, qid, commit_no_peer(s, qid, why));
+		return;
+	}
+	commit_answer(s, qid, ok ? COMMIT_OK : COMMIT_FAILED);
 }
 
 /* ----------------------------------------------------------- reading */

@@ -25,6 +25,8 @@
 #include "log.h"
 #include "node.h"
 
+static struct spool_ent *find_qid(struct spool *, const char *);
+
 static const char *const state_names[] = {"active", "deferred", "held"};
 
 static uint64_t
@@ -476,7 +478,8 @@ complete(struct spool *s, struct spool_job *j)
 		}
 		if (j->commit_cb != NULL)
 			j->commit_cb(j->cookie, qid, j->ok);
-		if (j->ok && s->watch != NULL)
+		/* not if the callback withdrew it (spool_remove) already */
+		if (j->ok && s->watch != NULL && find_qid(s, qid) != NULL)
 			s->watch(s->watch_arg, qid, st, 0, false);
 		return;
 	}

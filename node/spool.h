@@ -45,6 +45,9 @@ struct spool_envelope {
 	/* Queued held (SPOOL_HELD) from the start: the AUTH user's hold
 	 * flag.  Only read at commit; spool_info.state says the state. */
 	bool hold;
+	/* Shadow spools only (docs/redundancy.md): whose message this is
+	 * a copy of, "NODE QUEUEID"; NULL or "" in a node's own queue. */
+	const char *origin;
 };
 
 /* Opens (creating) dir, recovers: committed messages are queued exactly

@@ -84,10 +84,13 @@ spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
  * the listener the message came in on.
  * Flag 64 (SPOOL_ENV_F_HOLD): the message is held from its commit (the
  * AUTH user's hold flag); a later state record (release) overrides it.
+ * Flag 128 (SPOOL_ENV_F_ORIGIN): then one more string, the origin of a
+ * shadow copy ("NODE QUEUEID", docs/redundancy.md; shadow spools only).
  * Records without these flags (older nodes) read as before. */
 #define SPOOL_ENV_F_DKIM     16U
 #define SPOOL_ENV_F_LISTENER 32U
 #define SPOOL_ENV_F_HOLD     64U
+#define SPOOL_ENV_F_ORIGIN   128U
 static size_t
 str_len(const char *s)
 {
@@ -124,6 +127,8 @@ spool_env_encode(
 		len += 4 + str_len(env->dkim);
 	if (str_len(env->listener) > 0)
 		len += 4 + str_len(env->listener);
+	if (str_len(env->origin) > 0)
+		len += 4 + str_len(env->origin);
 	if ((buf = malloc(len)) == NULL)
 		return NULL;
 	spool_put64(buf, (uint64_t)committed_at);
@@ -138,6 +143,9 @@ spool_env_encode(
 		    buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_LISTENER);
 	if (env->hold)
 		spool_put32(buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_HOLD);
+	if (str_len(env->origin) > 0)
+		spool_put32(
+		    buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_ORIGIN);
 	spool_put32(buf + 20, (uint32_t)env->nrcpts);
 	p = buf + 24;
 	for (int i = 0; i < 5; i++)
@@ -148,6 +156,8 @@ spool_env_encode(
 		p = put_str(p, env->dkim);
 	if (str_len(env->listener) > 0)
 		p = put_str(p, env->listener);
+	if (str_len(env->origin) > 0)
+		p = put_str(p, env->origin);
 	*lenp = len;
 	return buf;
 }
@@ -161,7 +171,7 @@ spool_ent_decode_tail(
 	struct spool_ent *e;
 	const uint8_t *end = p + len;
 	const char **fixed[5];
-	size_t has_dkim, has_listener;
+	size_t has_dkim, has_listener, has_origin;
 	uint32_t n;
 	char *s;
 
@@ -187,7 +197,7 @@ spool_ent_decode_tail(
 	e->env.hold = (spool_get32(p + 16) & SPOOL_ENV_F_HOLD) != 0;
 	if (e->env.hold)
 		e->state = SPOOL_HELD;
-	e->strings = malloc(len + 7 + n);
+	e->strings = malloc(len + 8 + n);
 	e->rcpts = calloc((size_t)n + 1, sizeof(*e->rcpts));
 	e->rcpt_status = calloc((size_t)n + 1, 1);
 	if (e->strings == NULL || e->rcpts == NULL || e->rcpt_status == NULL)
@@ -200,8 +210,10 @@ spool_ent_decode_tail(
 	fixed[4] = &e->env.message_id;
 	has_dkim = (spool_get32(p + 16) & SPOOL_ENV_F_DKIM) != 0;
 	has_listener = (spool_get32(p + 16) & SPOOL_ENV_F_LISTENER) != 0;
+	has_origin = (spool_get32(p + 16) & SPOOL_ENV_F_ORIGIN) != 0;
 	p += 24;
-	for (size_t i = 0; i < 5 + (size_t)n + has_dkim + has_listener; i++) {
+	for (size_t i = 0;
+	     i < 5 + (size_t)n + has_dkim + has_listener + has_origin; i++) {
 		uint32_t sl;
 		if (end - p < 4)
 			goto bad;
@@ -217,8 +229,10 @@ spool_ent_decode_tail(
 			e->rcpts[i - 5] = s;
 		else if (has_dkim && i == 5 + (size_t)n)
 			e->env.dkim = s;
-		else
+		else if (has_listener && i == 5 + (size_t)n + has_dkim)
 			e->env.listener = s;
+		else
+			e->env.origin = s;
 		s += sl + 1;
 		p += sl;
 	}

@@ -33,6 +33,7 @@
 #include "policy.h"
 #include "proto.h"
 #include "rpc.h"
+#include "shadow.h"
 
 #define UPLINK_MAX_CONTROLLERS RPC_MAX_ENDPOINTS
 #define UPLINK_AUTH_TOP        20
@@ -256,6 +257,7 @@ uplink_hello(struct uplink *u)
 	h.auth = &a;
 	h.software_version = (char *)(uintptr_t)SLUICE_VERSION;
 	h.address = u->address;
+	h.shadow_address = (char *)(uintptr_t)shadow_address(u->node->shadow);
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HELLO;
 	req.hello = &h;
 	if ((rep = uplink_call(
@@ -450,6 +452,7 @@ uplink_heartbeat(struct uplink *u)
 	Sluice__AuthFailures av[UPLINK_AUTH_TOP], *ap[UPLINK_AUTH_TOP];
 	uint64_t running, latest;
 	char code[32], msg[256], running_hash[65], latest_hash[65];
+	char degraded[256];
 	size_t nresults;
 
 	uplink_fill_auth(u, &a);
@@ -458,6 +461,7 @@ uplink_heartbeat(struct uplink *u)
 	m.hops = hp;
 	m.n_auth_failures_by = uplink_fill_auth_failures(u, at, av, ap);
 	m.auth_failures_by = ap;
+	shadow_metrics(u->node->shadow, &m, degraded, sizeof(degraded));
 	if ((shape = command_shape(u->node->command)) != NULL) {
 		m.shape = shape->shape;
 		m.n_shape = shape->n_shape;
@@ -476,6 +480,7 @@ uplink_heartbeat(struct uplink *u)
 	hb.metrics = &m;
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
 	hb.heartbeat_ms = (uint32_t)u->node->heartbeat_ms;
+	hb.shadow_address = (char *)(uintptr_t)shadow_address(u->node->shadow);
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &hb;
 	rep = uplink_call(u, &req, code, sizeof(code), msg, sizeof(msg));
@@ -506,6 +511,11 @@ uplink_heartbeat(struct uplink *u)
 		    rep->heartbeat->n_hop_shares);
 		command_pauses(u->node->command, rep->heartbeat->hop_pauses,
 		    rep->heartbeat->n_hop_pauses);
+		/* Shadow peer and lost nodes (shadow.c). */
+		shadow_post(u->node->shadow, rep->heartbeat->shadow_peer,
+		    rep->heartbeat->shadow_peer_address,
+		    rep->heartbeat->shadow_promote,
+		    rep->heartbeat->n_shadow_promote);
 		if (rep->heartbeat->events_rewind)
 			(void)uplink_rewind(
 			    u, rep->heartbeat->events_stored_seq);

@@ -1,0 +1,953 @@
+/* shadow.c - shadow redundancy, the primary side (shadow.h,
+ * docs/redundancy.md): configuration, the links to the holders of our
+ * copies, copies on their way, and batched releases.
+ *
+ * A link is one connection (TLS, or TCP on loopback) to one holder.
+ * Copies are pipelined on it: each ShadowCopy frame is written as soon as
+ * its message is in our own spool, and the holder answers each with a
+ * ShadowAck once its group commit made the copy durable; a copy that is
+ * not answered within the policy's peer timeout, or whose link breaks,
+ * fails at once to the session, which applies the no_peer mode.  A link
+ * that failed is not dialled again for a second, so a dead peer costs
+ * no waiting.  Loop thread only, except shadow_post/shadow_metrics. */
+#include "shadow_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "config.h"
+#include "delivery.h"
+#include "limit_table.h"
+#include "log.h"
+#include "node.h"
+#include "policy.h"
+#include "shadow_tls.h"
+#include "smtp_session.h"
+#include "spool.h"
+
+#define SHADOW_RETRY_MS     1000 /* a failed link is not dialled sooner */
+#define SHADOW_RELEASE_MS   50   /* releases wait this long to batch */
+#define SHADOW_RELEASE_MAX  1000 /* queue ids per ShadowRelease */
+#define SHADOW_WHERE_PEER   ((void *)(uintptr_t)(SHADOW_LINKS_MAX + 1))
+#define SHADOW_READ_CHUNK   65536
+
+const char *const shadow_config_keys[] = {"shadow_listen", "shadow_address",
+    "shadow_ca", "shadow_cert", "shadow_key", NULL};
+
+struct shadow_pending {
+	TAILQ_ENTRY(shadow_pending) entry;
+	struct shadow_link *l;
+	uint64_t seq;
+	char qid[SPOOL_QID_MAX];
+	shadow_done_cb cb;
+	uint64_t cookie;
+	struct event *timer;
+	int timeout_ms;
+};
+
+/* A ShadowRelease sent and not yet acknowledged: sent again after a
+ * reconnection. */
+struct shadow_rel_batch {
+	TAILQ_ENTRY(shadow_rel_batch) entry;
+	uint64_t seq;
+	char **ids;
+	size_t n;
+};
+
+struct shadow_link {
+	struct shadow *sh;
+	int slot;
+	char addr[256];
+	struct bufferevent *bev; /* NULL: down */
+	bool up;                 /* connected */
+	bool warned;             /* its failure was logged */
+	uint64_t seq;
+	int64_t retry_at_ms;
+	TAILQ_HEAD(, shadow_pending) pending;
+	TAILQ_HEAD(, shadow_rel_batch) sent;
+	char **rel; /* to send */
+	size_t nrel, caprel;
+	uint64_t held; /* copies it acknowledged, not released yet */
+};
+
+static void shadow_link_on_read(struct bufferevent *, void *);
+static void shadow_link_on_event(struct bufferevent *, short, void *);
+
+static int64_t
+shadow_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool
+shadow_wanted(const struct policy *p, int role)
+{
+	int64_t v = LIMIT_LISTENER_INHERIT;
+
+	switch (role) {
+	case SMTP_ROLE_RELAY:
+		v = policy_limit_of(p, LIMIT_REDUNDANCY_RELAY);
+		break;
+	case SMTP_ROLE_SUBMISSION:
+		v = policy_limit_of(p, LIMIT_REDUNDANCY_SUBMISSION);
+		break;
+	case SMTP_ROLE_SMTPS:
+		v = policy_limit_of(p, LIMIT_REDUNDANCY_SMTPS);
+		break;
+	}
+	if (v == LIMIT_LISTENER_OFF)
+		return false;
+	if (v == LIMIT_LISTENER_PEER)
+		return true;
+	return policy_limit_of(p, LIMIT_REDUNDANCY) == LIMIT_REDUNDANCY_PEER;
+}
+
+/* ------------------------------------------------------------ links */
+
+static void
+shadow_degraded_set(struct shadow *sh, const char *why)
+{
+	pthread_mutex_lock(&sh->mu);
+	snprintf(sh->degraded, sizeof(sh->degraded), "%s", why);
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* The outcome of one copy: off the link, out of the gate, to the
+ * session, then due for delivery (unless the session withdrew it). */
+static void
+shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
+{
+	struct shadow_link *l = p->l;
+	struct shadow *sh = l->sh;
+	struct spool_info si;
+	char qid[SPOOL_QID_MAX];
+
+	TAILQ_REMOVE(&l->pending, p, entry);
+	event_free(p->timer);
+	shadow_map_del(&sh->gated, p->qid);
+	snprintf(qid, sizeof(qid), "%s", p->qid);
+	/* A copy the peer may have (acknowledged, answered late, or cut
+	 * off after its commit) is released with the message. */
+	if (shadow_map_put(&sh->where, qid, (void *)(uintptr_t)(l->slot + 1),
+	        NULL) == 0)
+		l->held++;
+	if (ok) {
+		atomic_fetch_add(&sh->copied, 1);
+		if (sh->degraded[0] != '\0') /* loop-side read is ours */
+			shadow_degraded_set(sh, "");
+	}
+	p->cb(p->cookie, qid, ok, why);
+	free(p);
+	/* removed meanwhile (operator delete, defer mode): release now */
+	if (spool_lookup(sh->n->spool, qid, &si) == -1)
+		shadow_on_removed(sh, qid);
+	else
+		delivery_ungate(sh->n->delivery, qid);
+}
+
+static void
+shadow_pending_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct shadow_pending *p = arg;
+	char why[400];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof(why), "shadow peer %s did not answer within %d ms",
+	    p->l->addr, p->timeout_ms);
+	shadow_pending_done(p, false, why);
+}
+
+static void
+shadow_link_fail(struct shadow_link *l, const char *why)
+{
+	struct shadow_pending *p;
+	struct shadow_rel_batch *b;
+	char msg[300];
+
+	if (!l->warned)
+		log_warnx("node %s: shadow peer %s: %s", l->sh->name, l->addr,
+		    why);
+	l->warned = true;
+	if (l->bev != NULL)
+		bufferevent_free(l->bev);
+	l->bev = NULL;
+	l->up = false;
+	l->retry_at_ms = shadow_now_ms() + SHADOW_RETRY_MS;
+	snprintf(msg, sizeof(msg), "shadow peer %s: %s", l->addr, why);
+	while ((p = TAILQ_FIRST(&l->pending)) != NULL)
+		shadow_pending_done(p, false, msg);
+	/* unacknowledged releases go out again on the next connection */
+	while ((b = TAILQ_FIRST(&l->sent)) != NULL) {
+		size_t i;
+
+		TAILQ_REMOVE(&l->sent, b, entry);
+		for (i = 0; i < b->n; i++) {
+			char **nr;
+
+			if (l->nrel == l->caprel) {
+				size_t cap = l->caprel ? l->caprel * 2 : 64;
+
+				if ((nr = realloc(l->rel,
+				         cap * sizeof(*nr))) == NULL) {
+					free(b->ids[i]);
+					continue;
+				}
+				l->rel = nr;
+				l->caprel = cap;
+			}
+			l->rel[l->nrel++] = b->ids[i];
+		}
+		free(b->ids);
+		free(b);
+	}
+}
+
+static int
+shadow_link_connect(struct shadow_link *l)
+{
+	struct shadow *sh = l->sh;
+	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
+	Sluice__ShadowHello h = SLUICE__SHADOW_HELLO__INIT;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct ssl_st *ssl;
+
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(
+	        l->addr, (struct sockaddr *)&ss, &sslen) == -1) {
+		shadow_link_fail(l, "not a host:port address");
+		return -1;
+	}
+	if (sh->cli_ctx != NULL) {
+		if ((ssl = shadow_tls_ssl(sh->cli_ctx)) == NULL) {
+			shadow_link_fail(l, "TLS: out of memory");
+			return -1;
+		}
+		l->bev = bufferevent_openssl_socket_new(sh->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	} else
+		l->bev = bufferevent_socket_new(sh->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (l->bev == NULL) {
+		shadow_link_fail(l, "out of memory");
+		return -1;
+	}
+	bufferevent_setcb(l->bev, shadow_link_on_read, NULL,
+	    shadow_link_on_event, l);
+	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(
+	        l->bev, (struct sockaddr *)&ss, sslen) == -1) {
+		shadow_link_fail(l, strerror(errno));
+		return -1;
+	}
+	h.node = sh->name;
+	h.software_version = (char *)(uintptr_t)SLUICE_VERSION;
+	f.body_case = SLUICE__SHADOW_FRAME__BODY_HELLO;
+	f.hello = &h;
+	if (shadow_frame_add(bufferevent_get_output(l->bev), &f.base) == -1) {
+		shadow_link_fail(l, "out of memory");
+		return -1;
+	}
+	l->seq = 0;
+	return 0;
+}
+
+static void
+shadow_link_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct shadow_link *l = arg;
+	char cn[128], why[256], msg[400];
+	int one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+		l->up = true;
+		if (l->warned)
+			log_info("node %s: shadow peer %s reachable again",
+			    l->sh->name, l->addr);
+		l->warned = false;
+		return;
+	}
+	if (l->sh->cli_ctx != NULL)
+		shadow_tls_describe(bev, cn, sizeof(cn), why, sizeof(why));
+	else
+		why[0] = '\0';
+	snprintf(msg, sizeof(msg), "%s%s%s",
+	    (what & BEV_EVENT_EOF)     ? "connection closed by the peer"
+	    : (what & BEV_EVENT_ERROR) ? "connection failed"
+	                               : "connection lost",
+	    why[0] ? ": " : "", why);
+	if ((what & BEV_EVENT_ERROR) && why[0] == '\0' && errno != 0) {
+		snprintf(msg, sizeof(msg), "connection failed: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	}
+	shadow_link_fail(l, msg);
+}
+
+static bool
+shadow_link_ack(struct shadow_link *l, const Sluice__ShadowAck *a)
+{
+	struct shadow_pending *p;
+	struct shadow_rel_batch *b;
+	char why[600];
+	size_t i;
+
+	TAILQ_FOREACH(p, &l->pending, entry)
+	if (p->seq == a->seq) {
+		snprintf(why, sizeof(why), "shadow peer %s refused the copy: %s",
+		    l->addr, a->error[0] ? a->error : "no reason given");
+		shadow_pending_done(p, a->ok, a->ok ? "" : why);
+		return true;
+	}
+	TAILQ_FOREACH(b, &l->sent, entry)
+	if (b->seq == a->seq) {
+		TAILQ_REMOVE(&l->sent, b, entry);
+		atomic_fetch_sub(&l->sh->pending_release, b->n);
+		for (i = 0; i < b->n; i++)
+			free(b->ids[i]);
+		free(b->ids);
+		free(b);
+		return true;
+	}
+	return false; /* a copy that timed out: answered late */
+}
+
+static void
+shadow_link_on_read(struct bufferevent *bev, void *arg)
+{
+	struct shadow_link *l = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	Sluice__ShadowAck *a;
+	const uint8_t *p;
+	size_t len;
+	int rv;
+
+	while ((rv = shadow_frame_peek(in, &p, &len)) == 1) {
+		a = sluice__shadow_ack__unpack(NULL, len, p);
+		evbuffer_drain(in, 4 + len);
+		if (a == NULL) {
+			shadow_link_fail(l, "undecodable answer");
+			return;
+		}
+		shadow_link_ack(l, a);
+		sluice__shadow_ack__free_unpacked(a, NULL);
+		if (l->bev == NULL)
+			return; /* failed inside */
+	}
+	if (rv == -1)
+		shadow_link_fail(l, "answer larger than any frame");
+}
+
+static void
+shadow_link_free(struct shadow_link *l)
+{
+	struct shadow_pending *p;
+	struct shadow_rel_batch *b;
+	size_t i;
+
+	if (l == NULL)
+		return;
+	if (l->bev != NULL)
+		bufferevent_free(l->bev);
+	/* at close: sessions are gone, nobody waits for the outcome */
+	while ((p = TAILQ_FIRST(&l->pending)) != NULL) {
+		TAILQ_REMOVE(&l->pending, p, entry);
+		event_free(p->timer);
+		free(p);
+	}
+	while ((b = TAILQ_FIRST(&l->sent)) != NULL) {
+		TAILQ_REMOVE(&l->sent, b, entry);
+		for (i = 0; i < b->n; i++)
+			free(b->ids[i]);
+		free(b->ids);
+		free(b);
+	}
+	for (i = 0; i < l->nrel; i++)
+		free(l->rel[i]);
+	free(l->rel);
+	free(l);
+}
+
+static bool
+shadow_link_idle(const struct shadow_link *l)
+{
+	return l->held == 0 && l->nrel == 0 && TAILQ_EMPTY(&l->pending) &&
+	       TAILQ_EMPTY(&l->sent);
+}
+
+/* The link to addr, made if needed; NULL when every slot is busy. */
+static struct shadow_link *
+shadow_link_get(struct shadow *sh, const char *addr)
+{
+	struct shadow_link *l;
+	int i, free_slot = -1;
+
+	for (i = 0; i < SHADOW_LINKS_MAX; i++) {
+		if (sh->links[i] != NULL &&
+		    strcmp(sh->links[i]->addr, addr) == 0)
+			return sh->links[i];
+		if (free_slot == -1 &&
+		    (sh->links[i] == NULL || (i != sh->cur &&
+		                                 shadow_link_idle(sh->links[i]))))
+			free_slot = i;
+	}
+	if (free_slot == -1 || (l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	shadow_link_free(sh->links[free_slot]);
+	l->sh = sh;
+	l->slot = free_slot;
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	TAILQ_INIT(&l->pending);
+	TAILQ_INIT(&l->sent);
+	sh->links[free_slot] = l;
+	return l;
+}
+
+/* ----------------------------------------------------------- copies */
+
+int
+shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
+    shadow_done_cb cb, uint64_t cookie, char *why, size_t whylen)
+{
+	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
+	Sluice__ShadowCopy c = SLUICE__SHADOW_COPY__INIT;
+	struct shadow_pending *p;
+	struct shadow_link *l;
+	struct spool_info si;
+	struct timeval tv;
+	uint8_t *data;
+	uint64_t off;
+	ssize_t r;
+
+	if (sh == NULL || sh->cur < 0 || (l = sh->links[sh->cur]) == NULL) {
+		snprintf(why, whylen, "no shadow peer (the controller named "
+		                      "none: no other live node)");
+		return -1;
+	}
+	if (l->bev == NULL) {
+		if (shadow_now_ms() < l->retry_at_ms) {
+			snprintf(why, whylen, "shadow peer %s (%s) unreachable",
+			    sh->peer, l->addr);
+			return -1;
+		}
+		if (shadow_link_connect(l) == -1) {
+			snprintf(why, whylen, "shadow peer %s (%s) unreachable",
+			    sh->peer, l->addr);
+			return -1;
+		}
+	}
+	if (spool_lookup(sh->n->spool, qid, &si) == -1) {
+		snprintf(why, whylen, "not queued");
+		return -1;
+	}
+	if (si.size > SHADOW_DATA_MAX) {
+		snprintf(why, whylen, "message larger than a shadow copy "
+		                      "may be (64 MiB)");
+		return -1;
+	}
+	if ((data = malloc(si.size ? si.size : 1)) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
+		free(data);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	for (off = 0; off < si.size; off += (uint64_t)r)
+		if ((r = spool_read(sh->n->spool, qid, off, data + off,
+		         si.size - off)) <= 0) {
+			free(data);
+			free(p);
+			snprintf(why, whylen, "cannot read the queued message");
+			return -1;
+		}
+	c.seq = ++l->seq;
+	c.queue_id = (char *)(uintptr_t)qid;
+	c.sender = (char *)(uintptr_t)si.env.sender;
+	c.recipients = (char **)(uintptr_t)si.env.rcpts;
+	c.n_recipients = si.env.nrcpts;
+	c.client = (char *)(uintptr_t)(si.env.client ? si.env.client : "");
+	c.helo = (char *)(uintptr_t)(si.env.helo ? si.env.helo : "");
+	c.auth_user =
+	    (char *)(uintptr_t)(si.env.auth_user ? si.env.auth_user : "");
+	c.message_id =
+	    (char *)(uintptr_t)(si.env.message_id ? si.env.message_id : "");
+	c.received_at = si.env.received_at;
+	c.flags = (si.env.smtputf8 ? 1U : 0) | (si.env.eightbit ? 2U : 0) |
+	          (si.env.body8bit ? 4U : 0) | (si.env.hdr8bit ? 8U : 0);
+	c.dkim = (char *)(uintptr_t)(si.env.dkim ? si.env.dkim : "");
+	c.data.data = data;
+	c.data.len = si.size;
+	f.body_case = SLUICE__SHADOW_FRAME__BODY_COPY;
+	f.copy = &c;
+	if (shadow_frame_add(bufferevent_get_output(l->bev), &f.base) == -1) {
+		free(data);
+		free(p);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	free(data);
+	p->l = l;
+	p->seq = c.seq;
+	snprintf(p->qid, sizeof(p->qid), "%s", qid);
+	p->cb = cb;
+	p->cookie = cookie;
+	p->timeout_ms = timeout_ms;
+	if ((p->timer = evtimer_new(sh->base, shadow_pending_on_timeout, p)) ==
+	        NULL ||
+	    shadow_map_put(&sh->gated, qid, p, NULL) == -1)
+		fatalx("shadow: out of memory");
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(p->timer, &tv);
+	TAILQ_INSERT_TAIL(&l->pending, p, entry);
+	return 0;
+}
+
+bool
+shadow_gated(struct shadow *sh, const char *qid)
+{
+	return sh != NULL && sh->gated.n > 0 &&
+	       shadow_map_get(&sh->gated, qid) != NULL;
+}
+
+void
+shadow_note_unprotected(struct shadow *sh, const char *why)
+{
+	if (sh == NULL)
+		return;
+	atomic_fetch_add(&sh->unprotected, 1);
+	if (strcmp(sh->degraded, why) != 0)
+		shadow_degraded_set(sh, why);
+}
+
+void
+shadow_note_refused(struct shadow *sh, const char *why)
+{
+	if (sh == NULL)
+		return;
+	atomic_fetch_add(&sh->refused, 1);
+	if (strcmp(sh->degraded, why) != 0)
+		shadow_degraded_set(sh, why);
+}
+
+/* --------------------------------------------------------- releases */
+
+static void
+shadow_release_flush(struct shadow *sh)
+{
+	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
+	Sluice__ShadowRelease r = SLUICE__SHADOW_RELEASE__INIT;
+	struct shadow_rel_batch *b;
+	struct shadow_link *l;
+	bool again = false;
+	size_t n;
+	int i;
+
+	for (i = 0; i < SHADOW_LINKS_MAX; i++) {
+		if ((l = sh->links[i]) == NULL || l->nrel == 0)
+			continue;
+		if (l->bev == NULL &&
+		    (shadow_now_ms() < l->retry_at_ms ||
+		        shadow_link_connect(l) == -1)) {
+			again = true; /* try again later */
+			continue;
+		}
+		while (l->nrel > 0) {
+			n = l->nrel < SHADOW_RELEASE_MAX ? l->nrel
+			                                 : SHADOW_RELEASE_MAX;
+			if ((b = calloc(1, sizeof(*b))) == NULL ||
+			    (b->ids = malloc(n * sizeof(*b->ids))) == NULL) {
+				free(b);
+				again = true;
+				break;
+			}
+			memcpy(b->ids, l->rel + l->nrel - n,
+			    n * sizeof(*b->ids));
+			b->n = n;
+			b->seq = ++l->seq;
+			r.seq = b->seq;
+			r.queue_ids = b->ids;
+			r.n_queue_ids = n;
+			f.body_case = SLUICE__SHADOW_FRAME__BODY_RELEASE;
+			f.release = &r;
+			if (shadow_frame_add(bufferevent_get_output(l->bev),
+			        &f.base) == -1) {
+				free(b->ids);
+				free(b);
+				again = true;
+				break;
+			}
+			l->nrel -= n;
+			TAILQ_INSERT_TAIL(&l->sent, b, entry);
+		}
+	}
+	if (again && !evtimer_pending(sh->ev_release, NULL)) {
+		struct timeval tv = {0, SHADOW_RETRY_MS * 1000};
+
+		evtimer_add(sh->ev_release, &tv);
+	}
+}
+
+static void
+shadow_on_release_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	shadow_release_flush(arg);
+}
+
+void
+shadow_on_removed(struct shadow *sh, const char *qid)
+{
+	struct shadow_link *l;
+	struct timeval tv = {0, SHADOW_RELEASE_MS * 1000};
+	void *v;
+	char **nr;
+	int slot;
+
+	if (sh == NULL || sh->where.n == 0 ||
+	    (v = shadow_map_del(&sh->where, qid)) == NULL)
+		return;
+	slot = v == SHADOW_WHERE_PEER ? sh->cur : (int)(uintptr_t)v - 1;
+	if (slot < 0 || (l = sh->links[slot]) == NULL)
+		return;
+	if (v != SHADOW_WHERE_PEER && l->held > 0)
+		l->held--;
+	if (l->nrel == l->caprel) {
+		size_t cap = l->caprel ? l->caprel * 2 : 64;
+
+		if ((nr = realloc(l->rel, cap * sizeof(*nr))) == NULL)
+			return; /* the copy stays until the holder's expiry */
+		l->rel = nr;
+		l->caprel = cap;
+	}
+	if ((l->rel[l->nrel] = strdup(qid)) == NULL)
+		return;
+	l->nrel++;
+	atomic_fetch_add(&sh->pending_release, 1);
+	if (!evtimer_pending(sh->ev_release, NULL))
+		evtimer_add(sh->ev_release, &tv);
+}
+
+/* ------------------------------------------------- the controller's word */
+
+void
+shadow_post(struct shadow *sh, const char *peer, const char *peer_address,
+    char *const *promote, size_t n)
+{
+	char **v = NULL;
+	size_t i, k = 0;
+
+	if (sh == NULL)
+		return;
+	if (n > 0 && (v = calloc(n, sizeof(*v))) != NULL)
+		for (i = 0; i < n; i++)
+			if ((v[k] = strdup(promote[i])) != NULL)
+				k++;
+	pthread_mutex_lock(&sh->mu);
+	snprintf(sh->posted_peer, sizeof(sh->posted_peer), "%s", peer);
+	snprintf(sh->posted_addr, sizeof(sh->posted_addr), "%s", peer_address);
+	for (i = 0; i < sh->npromote; i++)
+		free(sh->promote[i]);
+	free(sh->promote);
+	sh->promote = v;
+	sh->npromote = k;
+	sh->posted = true;
+	pthread_mutex_unlock(&sh->mu);
+	event_active(sh->ev_post, EV_READ, 0);
+}
+
+static void
+shadow_on_post(evutil_socket_t fd, short what, void *arg)
+{
+	struct shadow *sh = arg;
+	char peer[128], addr[256], **promote;
+	struct shadow_link *l;
+	size_t i, n;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&sh->mu);
+	if (!sh->posted) {
+		pthread_mutex_unlock(&sh->mu);
+		return;
+	}
+	sh->posted = false;
+	memcpy(peer, sh->posted_peer, sizeof(peer));
+	memcpy(addr, sh->posted_addr, sizeof(addr));
+	promote = sh->promote;
+	n = sh->npromote;
+	sh->promote = NULL;
+	sh->npromote = 0;
+	pthread_mutex_unlock(&sh->mu);
+	/* never ourselves, whatever a confused controller says */
+	if (sh->address[0] != '\0' && strcmp(addr, sh->address) == 0)
+		addr[0] = '\0';
+	l = sh->cur >= 0 ? sh->links[sh->cur] : NULL;
+	if (addr[0] == '\0') {
+		if (sh->cur >= 0)
+			log_warnx("node %s: no shadow peer any more (the "
+			          "controller names none)",
+			    sh->name);
+		sh->cur = -1;
+		sh->peer[0] = '\0';
+	} else if (l == NULL || strcmp(l->addr, addr) != 0) {
+		if ((l = shadow_link_get(sh, addr)) == NULL) {
+			log_warnx("node %s: shadow peer %s: too many peers "
+			          "still hold copies of ours; none for now",
+			    sh->name, addr);
+			sh->cur = -1;
+		} else {
+			sh->cur = l->slot;
+			log_info("node %s: shadow peer is %s (%s)", sh->name,
+			    peer, addr);
+		}
+		snprintf(sh->peer, sizeof(sh->peer), "%s", peer);
+	}
+	shadow_hold_promote(sh, promote, n);
+	for (i = 0; i < n; i++)
+		free(promote[i]);
+	free(promote);
+	/* releases parked for the then unknown peer */
+	shadow_release_flush(sh);
+}
+
+const char *
+shadow_address(const struct shadow *sh)
+{
+	return sh != NULL ? sh->address : "";
+}
+
+void
+shadow_metrics(struct shadow *sh, Sluice__QueueMetrics *m, char *degraded,
+    size_t len)
+{
+	degraded[0] = '\0';
+	if (sh == NULL)
+		return;
+	m->shadow_held = atomic_load(&sh->held_count);
+	m->shadow_bytes = atomic_load(&sh->held_bytes);
+	m->shadow_copied = atomic_load(&sh->copied);
+	m->shadow_unprotected = atomic_load(&sh->unprotected);
+	m->shadow_refused = atomic_load(&sh->refused);
+	m->shadow_promoted = atomic_load(&sh->promoted);
+	m->shadow_pending_release = atomic_load(&sh->pending_release);
+	pthread_mutex_lock(&sh->mu);
+	snprintf(degraded, len, "%s", sh->degraded);
+	pthread_mutex_unlock(&sh->mu);
+	m->shadow_degraded = degraded;
+}
+
+/* ----------------------------------------------------- open / close */
+
+struct shadow_tls_files {
+	const char *ca, *cert, *key;
+	bool insecure;
+};
+
+static void
+shadow_tls_files(const struct config *c, struct shadow_tls_files *t)
+{
+	const char *v;
+
+	t->ca = config_get(c, "shadow_ca");
+	t->cert = config_get(c, "shadow_cert");
+	t->key = config_get(c, "shadow_key");
+	if (t->ca == NULL)
+		t->ca = config_get(c, "controller_ca");
+	if (t->cert == NULL) {
+		t->cert = config_get(c, "controller_cert_key");
+		if (t->cert != NULL && t->key == NULL)
+			t->key = t->cert;
+		else if (t->cert == NULL)
+			t->cert = config_get(c, "controller_cert");
+	}
+	if (t->key == NULL)
+		t->key = config_get(c, "controller_key");
+	t->insecure =
+	    (v = config_get(c, "insecure")) != NULL && strcmp(v, "yes") == 0;
+}
+
+static bool
+shadow_loopback(const char *addr)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) ==
+	    -1)
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
+		           24) == 127;
+	if (ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	return false;
+}
+
+/* TLS needs all three files; without them only loopback (or insecure). */
+static int
+shadow_check(const struct config *c, struct shadow_tls_files *t, char *err,
+    size_t errlen)
+{
+	const char *listen = config_get(c, "shadow_listen");
+	const char *addr = config_get(c, "shadow_address");
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	shadow_tls_files(c, t);
+	if (listen != NULL && evutil_parse_sockaddr_port(listen,
+	                          (struct sockaddr *)&ss, &len) == -1) {
+		snprintf(err, errlen, "shadow_listen '%s' is not host:port",
+		    listen);
+		return -1;
+	}
+	if (addr != NULL && listen == NULL) {
+		snprintf(err, errlen, "shadow_address needs shadow_listen");
+		return -1;
+	}
+	if (t->ca != NULL && t->cert != NULL && t->key != NULL)
+		return 0;
+	if (listen != NULL && !t->insecure &&
+	    (!shadow_loopback(listen) ||
+	        (addr != NULL && !shadow_loopback(addr)))) {
+		snprintf(err, errlen,
+		    "shadow_listen %s: the shadow channel needs TLS off "
+		    "loopback (shadow_ca, shadow_cert, shadow_key or the "
+		    "controller_* files), or insecure = yes",
+		    listen);
+		return -1;
+	}
+	t->ca = t->cert = t->key = NULL;
+	return 0;
+}
+
+int
+shadow_check_config(const struct config *c, char *err, size_t errlen)
+{
+	struct shadow_tls_files t;
+	struct ssl_ctx_st *ctx;
+
+	if (shadow_check(c, &t, err, errlen) == -1)
+		return -1;
+	if (t.ca == NULL)
+		return 0;
+	if ((ctx = shadow_tls_ctx(true, t.ca, t.cert, t.key, err, errlen)) ==
+	    NULL)
+		return -1;
+	shadow_tls_free(ctx);
+	return 0;
+}
+
+/* Messages queued before this start may have copies on the peer that
+ * held them then: their releases go to the peer of the moment. */
+static int
+shadow_seed_cb(const struct spool_info *si, void *arg)
+{
+	struct shadow *sh = arg;
+
+	return shadow_map_put(&sh->where, si->queue_id, SHADOW_WHERE_PEER,
+	    NULL);
+}
+
+struct shadow *
+shadow_open(struct node *n, char *err, size_t errlen)
+{
+	struct shadow_tls_files t;
+	struct shadow *sh;
+	const char *listen, *addr;
+
+	if (shadow_check(n->conf, &t, err, errlen) == -1)
+		return NULL;
+	if ((sh = calloc(1, sizeof(*sh))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sh->n = n;
+	sh->base = n->base;
+	sh->cur = -1;
+	snprintf(sh->name, sizeof(sh->name), "%s", n->name);
+	pthread_mutex_init(&sh->mu, NULL);
+	TAILQ_INIT(&sh->conns);
+	TAILQ_INIT(&sh->waits);
+	if (shadow_map_init(&sh->gated) == -1 ||
+	    shadow_map_init(&sh->where) == -1 ||
+	    shadow_map_init(&sh->held) == -1 ||
+	    (sh->ev_release = evtimer_new(
+	         n->base, shadow_on_release_timer, sh)) == NULL ||
+	    (sh->ev_post = event_new(n->base, -1, 0, shadow_on_post, sh)) ==
+	        NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (t.ca != NULL &&
+	    ((sh->srv_ctx = shadow_tls_ctx(
+	          true, t.ca, t.cert, t.key, err, errlen)) == NULL ||
+	        (sh->cli_ctx = shadow_tls_ctx(
+	             false, t.ca, t.cert, t.key, err, errlen)) == NULL))
+		goto fail;
+	listen = config_get(n->conf, "shadow_listen");
+	addr = config_get(n->conf, "shadow_address");
+	if (listen != NULL) {
+		snprintf(sh->address, sizeof(sh->address), "%s",
+		    addr != NULL ? addr : listen);
+		if (shadow_hold_open(sh, listen, err, errlen) == -1)
+			goto fail;
+	}
+	if (spool_foreach(n->spool, shadow_seed_cb, sh) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	return sh;
+fail:
+	shadow_close(sh);
+	return NULL;
+}
+
+void
+shadow_close(struct shadow *sh)
+{
+	size_t i;
+
+	if (sh == NULL)
+		return;
+	shadow_hold_close(sh);
+	for (i = 0; i < SHADOW_LINKS_MAX; i++)
+		shadow_link_free(sh->links[i]);
+	if (sh->ev_release != NULL)
+		event_free(sh->ev_release);
+	if (sh->ev_post != NULL)
+		event_free(sh->ev_post);
+	for (i = 0; i < sh->npromote; i++)
+		free(sh->promote[i]);
+	free(sh->promote);
+	shadow_map_fini(&sh->gated, NULL);
+	shadow_map_fini(&sh->where, NULL);
+	shadow_map_fini(&sh->held, free);
+	if (sh->srv_ctx != NULL)
+		shadow_tls_free(sh->srv_ctx);
+	if (sh->cli_ctx != NULL)
+		shadow_tls_free(sh->cli_ctx);
+	pthread_mutex_destroy(&sh->mu);
+	free(sh);
+}
