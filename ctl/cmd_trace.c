@@ -206,7 +206,8 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 	    "log [--from SENDER] [--to RECIPIENT] [--status KIND] "
 	    "[--since 1h] [--node NAME] [--limit N]";
 	static const char *const kinds[] = {
-	    "received", "delivered", "deferred", "bounced", "expired", NULL};
+	    "received", "delivered", "deferred", "bounced", "expired",
+	    "promoted", "withdrawn", NULL};
 	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
 	Sluice__LogRequest lr = SLUICE__LOG_REQUEST__INIT;
 	Sluice__AdminReply *r;
@@ -230,8 +231,8 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 					break;
 			if (kinds[k] == NULL)
 				ctl_die("--status '%s': use received, "
-				        "delivered, deferred, bounced or "
-				        "expired",
+				        "delivered, deferred, bounced, "
+				        "expired, promoted or withdrawn",
 				    val);
 			lr.status = argv[++i];
 		} else if (strcmp(opt, "--since") == 0) {
