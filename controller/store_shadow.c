@@ -63,8 +63,8 @@ store_shadow_lost(struct store *s, store_name_cb cb, void *arg)
 	PGresult *res;
 	int rc, i, stop = 0;
 
-	if ((res = store_exec(s, "SELECT name FROM lost_nodes ORDER BY name",
-	         0, NULL, NULL, NULL, &rc)) == NULL)
+	if ((res = store_exec(s, "SELECT name FROM lost_nodes ORDER BY name", 0,
+	         NULL, NULL, NULL, &rc)) == NULL)
 		return rc;
 	for (i = 0; i < PQntuples(res) && stop == 0; i++)
 		stop = cb(arg, PQgetvalue(res, i, 0));
@@ -93,8 +93,8 @@ store_node_lost(struct store *s, const char *name, const char *reason,
 	if (*added || !must_exist)
 		return STORE_OK;
 	/* already lost, or no such node */
-	if ((res = store_exec(s, "SELECT 1 FROM nodes WHERE name = $1", 1,
-	         vals, NULL, NULL, &rc)) == NULL)
+	if ((res = store_exec(s, "SELECT 1 FROM nodes WHERE name = $1", 1, vals,
+	         NULL, NULL, &rc)) == NULL)
 		return rc;
 	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOT_FOUND;
 	PQclear(res);

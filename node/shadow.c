@@ -38,11 +38,11 @@
 #include "smtp_session.h"
 #include "spool.h"
 
-#define SHADOW_RETRY_MS     1000 /* a failed link is not dialled sooner */
-#define SHADOW_RELEASE_MS   50   /* releases wait this long to batch */
-#define SHADOW_RELEASE_MAX  1000 /* queue ids per ShadowRelease */
-#define SHADOW_WHERE_PEER   ((void *)(uintptr_t)(SHADOW_LINKS_MAX + 1))
-#define SHADOW_READ_CHUNK   65536
+#define SHADOW_RETRY_MS    1000 /* a failed link is not dialled sooner */
+#define SHADOW_RELEASE_MS  50   /* releases wait this long to batch */
+#define SHADOW_RELEASE_MAX 1000 /* queue ids per ShadowRelease */
+#define SHADOW_WHERE_PEER  ((void *)(uintptr_t)(SHADOW_LINKS_MAX + 1))
+#define SHADOW_READ_CHUNK  65536
 
 const char *const shadow_config_keys[] = {"shadow_listen", "shadow_address",
     "shadow_ca", "shadow_cert", "shadow_key", NULL};
@@ -95,29 +95,6 @@ shadow_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool
-shadow_wanted(const struct policy *p, int role)
-{
-	int64_t v = LIMIT_LISTENER_INHERIT;
-
-	switch (role) {
-	case SMTP_ROLE_RELAY:
-		v = policy_limit_of(p, LIMIT_REDUNDANCY_RELAY);
-		break;
-	case SMTP_ROLE_SUBMISSION:
-		v = policy_limit_of(p, LIMIT_REDUNDANCY_SUBMISSION);
-		break;
-	case SMTP_ROLE_SMTPS:
-		v = policy_limit_of(p, LIMIT_REDUNDANCY_SMTPS);
-		break;
-	}
-	if (v == LIMIT_LISTENER_OFF)
-		return false;
-	if (v == LIMIT_LISTENER_PEER)
-		return true;
-	return policy_limit_of(p, LIMIT_REDUNDANCY) == LIMIT_REDUNDANCY_PEER;
-}
-
 /* ------------------------------------------------------------ links */
 
 static void
@@ -144,8 +121,8 @@ shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
 	snprintf(qid, sizeof(qid), "%s", p->qid);
 	/* A copy the peer may have (acknowledged, answered late, or cut
 	 * off after its commit) is released with the message. */
-	if (shadow_map_put(&sh->where, qid, (void *)(uintptr_t)(l->slot + 1),
-	        NULL) == 0)
+	if (shadow_map_put(
+	        &sh->where, qid, (void *)(uintptr_t)(l->slot + 1), NULL) == 0)
 		l->held++;
 	if (ok) {
 		atomic_fetch_add(&sh->copied, 1);
@@ -182,8 +159,8 @@ shadow_link_fail(struct shadow_link *l, const char *why)
 	char msg[300];
 
 	if (!l->warned)
-		log_warnx("node %s: shadow peer %s: %s", l->sh->name, l->addr,
-		    why);
+		log_warnx(
+		    "node %s: shadow peer %s: %s", l->sh->name, l->addr, why);
 	l->warned = true;
 	if (l->bev != NULL)
 		bufferevent_free(l->bev);
@@ -204,8 +181,8 @@ shadow_link_fail(struct shadow_link *l, const char *why)
 			if (l->nrel == l->caprel) {
 				size_t cap = l->caprel ? l->caprel * 2 : 64;
 
-				if ((nr = realloc(l->rel,
-				         cap * sizeof(*nr))) == NULL) {
+				if ((nr = realloc(l->rel, cap * sizeof(*nr))) ==
+				    NULL) {
 					free(b->ids[i]);
 					continue;
 				}
@@ -250,11 +227,11 @@ shadow_link_connect(struct shadow_link *l)
 		shadow_link_fail(l, "out of memory");
 		return -1;
 	}
-	bufferevent_setcb(l->bev, shadow_link_on_read, NULL,
-	    shadow_link_on_event, l);
+	bufferevent_setcb(
+	    l->bev, shadow_link_on_read, NULL, shadow_link_on_event, l);
 	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(
-	        l->bev, (struct sockaddr *)&ss, sslen) == -1) {
+	if (bufferevent_socket_connect(l->bev, (struct sockaddr *)&ss, sslen) ==
+	    -1) {
 		shadow_link_fail(l, strerror(errno));
 		return -1;
 	}
@@ -313,8 +290,9 @@ shadow_link_ack(struct shadow_link *l, const Sluice__ShadowAck *a)
 
 	TAILQ_FOREACH(p, &l->pending, entry)
 	if (p->seq == a->seq) {
-		snprintf(why, sizeof(why), "shadow peer %s refused the copy: %s",
-		    l->addr, a->error[0] ? a->error : "no reason given");
+		snprintf(why, sizeof(why),
+		    "shadow peer %s refused the copy: %s", l->addr,
+		    a->error[0] ? a->error : "no reason given");
 		shadow_pending_done(p, a->ok, a->ok ? "" : why);
 		return true;
 	}
@@ -406,8 +384,8 @@ shadow_link_get(struct shadow *sh, const char *addr)
 		    strcmp(sh->links[i]->addr, addr) == 0)
 			return sh->links[i];
 		if (free_slot == -1 &&
-		    (sh->links[i] == NULL || (i != sh->cur &&
-		                                 shadow_link_idle(sh->links[i]))))
+		    (sh->links[i] == NULL ||
+		        (i != sh->cur && shadow_link_idle(sh->links[i]))))
 			free_slot = i;
 	}
 	if (free_slot == -1 || (l = calloc(1, sizeof(*l))) == NULL)
@@ -439,8 +417,9 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 	ssize_t r;
 
 	if (sh == NULL || sh->cur < 0 || (l = sh->links[sh->cur]) == NULL) {
-		snprintf(why, whylen, "no shadow peer (the controller named "
-		                      "none: no other live node)");
+		snprintf(why, whylen,
+		    "no shadow peer (the controller named "
+		    "none: no other live node)");
 		return -1;
 	}
 	if (l->bev == NULL) {
@@ -460,8 +439,9 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 		return -1;
 	}
 	if (si.size > SHADOW_DATA_MAX) {
-		snprintf(why, whylen, "message larger than a shadow copy "
-		                      "may be (64 MiB)");
+		snprintf(why, whylen,
+		    "message larger than a shadow copy "
+		    "may be (64 MiB)");
 		return -1;
 	}
 	if ((data = malloc(si.size ? si.size : 1)) == NULL ||
@@ -564,9 +544,8 @@ shadow_release_flush(struct shadow *sh)
 	for (i = 0; i < SHADOW_LINKS_MAX; i++) {
 		if ((l = sh->links[i]) == NULL || l->nrel == 0)
 			continue;
-		if (l->bev == NULL &&
-		    (shadow_now_ms() < l->retry_at_ms ||
-		        shadow_link_connect(l) == -1)) {
+		if (l->bev == NULL && (shadow_now_ms() < l->retry_at_ms ||
+		                          shadow_link_connect(l) == -1)) {
 			again = true; /* try again later */
 			continue;
 		}
@@ -579,8 +558,8 @@ shadow_release_flush(struct shadow *sh)
 				again = true;
 				break;
 			}
-			memcpy(b->ids, l->rel + l->nrel - n,
-			    n * sizeof(*b->ids));
+			memcpy(
+			    b->ids, l->rel + l->nrel - n, n * sizeof(*b->ids));
 			b->n = n;
 			b->seq = ++l->seq;
 			r.seq = b->seq;
@@ -737,8 +716,8 @@ shadow_address(const struct shadow *sh)
 }
 
 void
-shadow_metrics(struct shadow *sh, Sluice__QueueMetrics *m, char *degraded,
-    size_t len)
+shadow_metrics(
+    struct shadow *sh, Sluice__QueueMetrics *m, char *degraded, size_t len)
 {
 	degraded[0] = '\0';
 	if (sh == NULL)
@@ -816,10 +795,10 @@ shadow_check(const struct config *c, struct shadow_tls_files *t, char *err,
 	int len = sizeof(ss);
 
 	shadow_tls_files(c, t);
-	if (listen != NULL && evutil_parse_sockaddr_port(listen,
-	                          (struct sockaddr *)&ss, &len) == -1) {
-		snprintf(err, errlen, "shadow_listen '%s' is not host:port",
-		    listen);
+	if (listen != NULL && evutil_parse_sockaddr_port(
+	                          listen, (struct sockaddr *)&ss, &len) == -1) {
+		snprintf(
+		    err, errlen, "shadow_listen '%s' is not host:port", listen);
 		return -1;
 	}
 	if (addr != NULL && listen == NULL) {
@@ -866,8 +845,8 @@ shadow_seed_cb(const struct spool_info *si, void *arg)
 {
 	struct shadow *sh = arg;
 
-	return shadow_map_put(&sh->where, si->queue_id, SHADOW_WHERE_PEER,
-	    NULL);
+	return shadow_map_put(
+	    &sh->where, si->queue_id, SHADOW_WHERE_PEER, NULL);
 }
 
 struct shadow *
@@ -900,11 +879,10 @@ shadow_open(struct node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (t.ca != NULL &&
-	    ((sh->srv_ctx = shadow_tls_ctx(
-	          true, t.ca, t.cert, t.key, err, errlen)) == NULL ||
-	        (sh->cli_ctx = shadow_tls_ctx(
-	             false, t.ca, t.cert, t.key, err, errlen)) == NULL))
+	if (t.ca != NULL && ((sh->srv_ctx = shadow_tls_ctx(true, t.ca, t.cert,
+	                          t.key, err, errlen)) == NULL ||
+	                        (sh->cli_ctx = shadow_tls_ctx(false, t.ca,
+	                             t.cert, t.key, err, errlen)) == NULL))
 		goto fail;
 	listen = config_get(n->conf, "shadow_listen");
 	addr = config_get(n->conf, "shadow_address");

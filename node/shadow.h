@@ -47,8 +47,8 @@ bool shadow_wanted(const struct policy *, int role);
 
 /* The outcome of a copy, given to the session exactly once and never
  * from inside shadow_copy(). */
-typedef void (*shadow_done_cb)(uint64_t cookie, const char *queue_id, bool ok,
-    const char *why);
+typedef void (*shadow_done_cb)(
+    uint64_t cookie, const char *queue_id, bool ok, const char *why);
 /* Sends the queued message queue_id to the shadow peer; cb says when the
  * peer has it durably (ok) or not within timeout_ms.  -1 with why when no
  * copy can be made now (no peer, peer unreachable, message too large):

@@ -72,8 +72,7 @@ shadow_qid_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	return n > 0 && n < SPOOL_QID_MAX &&
-	       strspn(s, "0123456789ABCDEF") == n;
+	return n > 0 && n < SPOOL_QID_MAX && strspn(s, "0123456789ABCDEF") == n;
 }
 
 static void
@@ -163,9 +162,10 @@ shadow_hold_on_commit(uint64_t cookie, const char *qid, bool ok)
 		                                       : "shadow spool error");
 	if ((c = shadow_conn_find(sh, w->conn)) != NULL)
 		shadow_ack(c, w->seq, ok,
-		    ok                                    ? ""
-		    : spool_last_errno(sh->sp) == ENOSPC ? "shadow spool full"
-		                                           : "shadow spool error");
+		    ok ? ""
+		    : spool_last_errno(sh->sp) == ENOSPC
+		        ? "shadow spool full"
+		        : "shadow spool error");
 	free(w);
 }
 
@@ -189,7 +189,8 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	if (cp->data.len > 0 &&
 	    spool_msg_write(msg, cp->data.data, cp->data.len) == -1) {
 		shadow_ack(c, cp->seq, false,
-		    errno == ENOSPC ? "shadow spool full" : "shadow spool error");
+		    errno == ENOSPC ? "shadow spool full"
+		                    : "shadow spool error");
 		spool_msg_abort(msg);
 		free(w);
 		return;
@@ -268,8 +269,8 @@ shadow_conn_on_read(struct bufferevent *bev, void *arg)
 				                    "node name (or ours)");
 				return;
 			}
-			snprintf(c->origin, sizeof(c->origin), "%s",
-			    f->hello->node);
+			snprintf(
+			    c->origin, sizeof(c->origin), "%s", f->hello->node);
 			log_info("node %s: shadow connection from %s node %s",
 			    c->sh->name, c->peer, c->origin);
 			break;
@@ -405,8 +406,8 @@ shadow_promote_on_commit(uint64_t cookie, const char *qid, bool ok)
 	}
 	(void)spool_remove(sh->sp, w->sqid, NULL, 0);
 	atomic_fetch_add(&sh->promoted, 1);
-	log_info("%s shadow promoted from %s (queue id %s there)", qid, node,
-	    oqid);
+	log_info(
+	    "%s shadow promoted from %s (queue id %s there)", qid, node, oqid);
 	/* the takeover in the delivery record, under the lost node's id */
 	if (sh->n->journal != NULL) {
 		snprintf(reply, sizeof(reply),
@@ -444,8 +445,8 @@ shadow_promote_one(struct shadow *sh, const struct spool_info *si)
 		return -1;
 	}
 	for (off = 0; off < si->size; off += (uint64_t)r)
-		if ((r = spool_read(sh->sp, si->queue_id, off, buf,
-		         sizeof(buf))) <= 0 ||
+		if ((r = spool_read(
+		         sh->sp, si->queue_id, off, buf, sizeof(buf))) <= 0 ||
 		    spool_msg_write(msg, buf, (size_t)r) == -1) {
 			spool_msg_abort(msg);
 			free(w);
@@ -459,8 +460,9 @@ shadow_promote_one(struct shadow *sh, const struct spool_info *si)
 	    si->env.origin);
 	env.origin = NULL;
 	if (sh->n->journal != NULL) {
-		snprintf(reply, sizeof(reply), "promoted from %s (queue id %s "
-		                               "there)",
+		snprintf(reply, sizeof(reply),
+		    "promoted from %s (queue id %s "
+		    "there)",
 		    node, sp + 1);
 		ev.kind = kind;
 		ev.queue_id = (char *)(uintptr_t)spool_msg_id(msg);
@@ -477,8 +479,8 @@ shadow_promote_one(struct shadow *sh, const struct spool_info *si)
 	}
 	TAILQ_INSERT_TAIL(&sh->waits, w, entry);
 	sh->promoting++;
-	spool_msg_commit_note(msg, &env, shadow_promote_on_commit,
-	    (uint64_t)(uintptr_t)w, note);
+	spool_msg_commit_note(
+	    msg, &env, shadow_promote_on_commit, (uint64_t)(uintptr_t)w, note);
 	return 0;
 }
 
@@ -512,8 +514,8 @@ shadow_promote_cb(const struct spool_info *si, void *arg)
 		if (strncmp(si->env.origin, pw->sh->lost[i], len) == 0 &&
 		    si->env.origin[len] == ' ' &&
 		    !shadow_promoting(pw->sh, si->queue_id)) {
-			snprintf(pw->ids[pw->n], SPOOL_QID_MAX, "%s",
-			    si->queue_id);
+			snprintf(
+			    pw->ids[pw->n], SPOOL_QID_MAX, "%s", si->queue_id);
 			if (++pw->n == pw->max)
 				return 1;
 			break;
@@ -607,8 +609,8 @@ shadow_seed_cb(const struct spool_info *si, void *arg)
 }
 
 int
-shadow_hold_open(struct shadow *sh, const char *listen, char *err,
-    size_t errlen)
+shadow_hold_open(
+    struct shadow *sh, const char *listen, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
@@ -617,13 +619,14 @@ shadow_hold_open(struct shadow *sh, const char *listen, char *err,
 	hold_sh = sh;
 	snprintf(dir, sizeof(dir), "%s/shadow", sh->n->spool_dir);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "shadow spool %s: %s", dir,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "shadow spool %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if ((sh->sp = spool_open(sh->base, dir, NULL)) == NULL) {
-		snprintf(err, errlen, "cannot open the shadow spool %s (see "
-		                      "log)",
+		snprintf(err, errlen,
+		    "cannot open the shadow spool %s (see "
+		    "log)",
 		    dir);
 		return -1;
 	}
@@ -639,8 +642,8 @@ shadow_hold_open(struct shadow *sh, const char *listen, char *err,
 	memset(&ss, 0, sizeof(ss));
 	if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)&ss, &len) ==
 	    -1) {
-		snprintf(err, errlen, "shadow_listen '%s' is not host:port",
-		    listen);
+		snprintf(
+		    err, errlen, "shadow_listen '%s' is not host:port", listen);
 		return -1;
 	}
 	if ((sh->lev = evconnlistener_new_bind(sh->base, shadow_on_accept, sh,

@@ -79,10 +79,10 @@ struct shadow {
 
 	/* primary side (shadow.c) */
 	struct shadow_link *links[SHADOW_LINKS_MAX];
-	int cur;               /* links[] of the current peer, -1 none */
-	char peer[128];        /* its name, for logs */
-	struct shadow_map gated; /* qid -> struct shadow_pending */
-	struct shadow_map where; /* qid -> link slot + 1 (uintptr_t) */
+	int cur;                  /* links[] of the current peer, -1 none */
+	char peer[128];           /* its name, for logs */
+	struct shadow_map gated;  /* qid -> struct shadow_pending */
+	struct shadow_map where;  /* qid -> link slot + 1 (uintptr_t) */
 	struct event *ev_release; /* batches releases */
 	struct event *ev_post;    /* the uplink posted a reply */
 
@@ -113,8 +113,8 @@ struct shadow {
 };
 
 /* shadow_hold.c */
-int shadow_hold_open(struct shadow *, const char *listen, char *err,
-    size_t errlen);
+int shadow_hold_open(
+    struct shadow *, const char *listen, char *err, size_t errlen);
 void shadow_hold_close(struct shadow *);
 /* The posted list of lost nodes changed or a heartbeat came: promote. */
 void shadow_hold_promote(struct shadow *, char *const *lost, size_t n);

@@ -7,7 +7,6 @@
 
 #include <event2/buffer.h>
 
-
 #define SHADOW_MAP_BUCKETS 16384
 
 static size_t

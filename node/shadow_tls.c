@@ -30,17 +30,16 @@ shadow_tls_ctx(bool server, const char *ca_file, const char *cert,
 {
 	SSL_CTX *ctx;
 
-	if ((ctx = SSL_CTX_new(server ? TLS_server_method()
-	                              : TLS_client_method())) == NULL) {
+	if ((ctx = SSL_CTX_new(
+	         server ? TLS_server_method() : TLS_client_method())) == NULL) {
 		shadow_tls_err(err, errlen, "SSL_CTX_new", "");
 		return NULL;
 	}
 	/* Both ends are sluice: TLS 1.3 only, no compression, no
 	 * renegotiation. */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	                             SSL_OP_NO_RENEGOTIATION |
-	                             SSL_OP_NO_TICKET);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		shadow_tls_err(err, errlen, "shadow certificate", cert);
 		goto fail;
@@ -57,8 +56,8 @@ shadow_tls_ctx(bool server, const char *ca_file, const char *cert,
 		shadow_tls_err(err, errlen, "shadow CA", ca_file);
 		goto fail;
 	}
-	SSL_CTX_set_verify(ctx,
-	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

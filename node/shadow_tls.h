@@ -22,7 +22,7 @@ void shadow_tls_free(struct ssl_ctx_st *);
 struct ssl_st *shadow_tls_ssl(struct ssl_ctx_st *);
 /* The peer certificate's subject CN ("" none) and why TLS failed ("" no
  * TLS error), for logs. */
-void shadow_tls_describe(struct bufferevent *, char *cn, size_t cnlen,
-    char *why, size_t whylen);
+void shadow_tls_describe(
+    struct bufferevent *, char *cn, size_t cnlen, char *why, size_t whylen);
 
 #endif

@@ -55,3 +55,11 @@ sluice_unit_test(test_journal_stall
 	${PROJECT_SOURCE_DIR}/node/journal.c ${PROJECT_SOURCE_DIR}/node/crc32c.c
 	LIBS Threads::Threads)
 target_link_options(test_journal_stall PRIVATE -Wl,--wrap=fdatasync)
+
+# Issue 13, shadow redundancy: the pure parts (policy verdict, named
+# limits, frames, maps, the origin field of a record).
+sluice_unit_test(test_shadow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_shadow.c
+	${PROJECT_SOURCE_DIR}/node/shadow_policy.c
+	${PROJECT_SOURCE_DIR}/node/shadow_map.c
+	${PROJECT_SOURCE_DIR}/node/policy.c
+	${SPOOL_SOURCES} LIBS PkgConfig::LIBEVENT Threads::Threads)
