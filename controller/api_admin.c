@@ -169,12 +169,13 @@ api_admin_list_cb(void *arg, const struct store_node_row *r)
 	if (r->metrics != NULL)
 		n->metrics = sluice__queue_metrics__unpack(
 		    NULL, r->metrics_len, r->metrics);
-	n->state = strdup(r->lost_at != 0
-	        ? "lost"
-	        : health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
-	              health_silent_after(
-	                  l->a->silent_after_ms, r->heartbeat_ms),
-	              r->is_draining, n->metrics));
+	n->state =
+	    strdup(r->lost_at != 0
+	               ? "lost"
+	               : health_state(r->last_heartbeat_at, r->heartbeat_age_ms,
+	                     health_silent_after(
+	                         l->a->silent_after_ms, r->heartbeat_ms),
+	                     r->is_draining, n->metrics));
 	n->lost_at = r->lost_at;
 	n->shadow_address = strdup(r->shadow_address);
 	if (n->shadow_address == NULL)
@@ -255,8 +256,9 @@ api_admin_node_named(struct api *a, const struct rpc_peer *peer,
 		rc = store_node_lost(a->store, req->name,
 		    "declared by an operator", true, &added);
 		if (rc == STORE_OK && added)
-			log_warnx("node %s declared lost: its peers promote the "
-			          "shadow copies they hold of its mail",
+			log_warnx(
+			    "node %s declared lost: its peers promote the "
+			    "shadow copies they hold of its mail",
 			    name);
 	} else
 		rc = store_node_set_draining(a->store, req->name,

@@ -104,8 +104,8 @@ health_node(const struct health_input *in, const struct health_node *hn,
 		health_say(cb, arg, n, "node_silent", hn->name,
 		    "node %s has not sent a heartbeat for %.1f s", hn->name,
 		    (double)hn->heartbeat_age_ms / 1000.0);
-		lost = limit_value(in->policy,
-		           LIMIT_REDUNDANCY_LOST_AFTER_SECONDS) *
+		lost = limit_value(
+		           in->policy, LIMIT_REDUNDANCY_LOST_AFTER_SECONDS) *
 		       1000;
 		/* Lost: watched for that long ourselves, and silent. */
 		if (lost > 0 && hn->heartbeat_age_ms > lost &&

@@ -922,8 +922,8 @@ cmd_limit_list(struct ctl *ctl, int argc, char **argv)
 		table_init(&t, 4, "LIMIT", "VALUE", "DEFAULT", "MEANING");
 		for (i = 0; i < limit_count; i++) {
 			const struct limit_def *d = &limit_table[i];
-			limit_format(d, limit_get(p, d->key), val,
-			    sizeof(val) - 1);
+			limit_format(
+			    d, limit_get(p, d->key), val, sizeof(val) - 1);
 			if (policy_find_limit(p, d->key) >= 0)
 				strcat(val, "*");
 			limit_format(d, d->def, def, sizeof(def));

@@ -79,10 +79,10 @@ event_detail(const Sluice__Event *e, char *buf, size_t len)
 		    e->sender, e->n_recipients, e->size, e->client,
 		    e->auth_user[0] ? " user=" : "", e->auth_user,
 		    e->message_id[0] ? " msgid=" : "", e->message_id,
-		    e->dkim[0] ? " dkim=" : "", e->dkim,
-		    e->reply[0] ? " " : "", e->reply);
+		    e->dkim[0] ? " dkim=" : "", e->dkim, e->reply[0] ? " " : "",
+		    e->reply);
 	else if (e->reply[0] != '\0' && (strcmp(e->kind, "promoted") == 0 ||
-	                                   strcmp(e->kind, "withdrawn") == 0))
+	                                    strcmp(e->kind, "withdrawn") == 0))
 		snprintf(buf, len, "%s", e->reply); /* issue 13 */
 	else
 		snprintf(buf, len, "hop=%s%s%s%s %.1fs %s",
@@ -205,9 +205,8 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 	static const char *const usage =
 	    "log [--from SENDER] [--to RECIPIENT] [--status KIND] "
 	    "[--since 1h] [--node NAME] [--limit N]";
-	static const char *const kinds[] = {
-	    "received", "delivered", "deferred", "bounced", "expired",
-	    "promoted", "withdrawn", NULL};
+	static const char *const kinds[] = {"received", "delivered", "deferred",
+	    "bounced", "expired", "promoted", "withdrawn", NULL};
 	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
 	Sluice__LogRequest lr = SLUICE__LOG_REQUEST__INIT;
 	Sluice__AdminReply *r;

@@ -1327,8 +1327,8 @@ policy_yaml_emit(const Sluice__Policy *p)
 			char v[32];
 
 			if (d != NULL)
-				limit_format(d, p->limits[i]->value, v,
-				    sizeof(v));
+				limit_format(
+				    d, p->limits[i]->value, v, sizeof(v));
 			else
 				snprintf(v, sizeof(v), "%" PRId64,
 				    p->limits[i]->value);

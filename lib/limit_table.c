@@ -73,14 +73,13 @@ const struct limit_def limit_table[] = {
     [LIMIT_REDUNDANCY_SMTPS] = {"redundancy_smtps", LIMIT_LISTENER_INHERIT, 0,
         2, "redundancy of smtps listeners: inherit, off or peer",
         limit_names_listener},
-    [LIMIT_REDUNDANCY_NO_PEER] = {"redundancy_no_peer", LIMIT_NO_PEER_ACCEPT,
-        0, 1,
-        "no peer copy possible: accept (and alert) or defer (451 4.3.0)",
+    [LIMIT_REDUNDANCY_NO_PEER] = {"redundancy_no_peer", LIMIT_NO_PEER_ACCEPT, 0,
+        1, "no peer copy possible: accept (and alert) or defer (451 4.3.0)",
         limit_names_no_peer},
     [LIMIT_REDUNDANCY_PEER_TIMEOUT_MS] = {"redundancy_peer_timeout_ms", 2000,
         10, 60000, "longest wait for the peer's copy before the no_peer mode"},
-    [LIMIT_REDUNDANCY_LOST_AFTER_SECONDS] = {
-        "redundancy_lost_after_seconds", 0, 0, 8640000,
+    [LIMIT_REDUNDANCY_LOST_AFTER_SECONDS] = {"redundancy_lost_after_seconds", 0,
+        0, 8640000,
         "a node silent this long is declared lost and its shadows promoted, "
         "0: only by sluicectl node lost / remove"},
 };
@@ -153,8 +152,9 @@ limit_parse(const struct limit_def *d, const char *s, int64_t *v, char *err,
 				off += (size_t)snprintf(names + off,
 				    sizeof(names) - off, "%s%s", i ? ", " : "",
 				    d->names[i]);
-			snprintf(err, errlen, "limit %s must be one of %s, not "
-			                      "'%.32s'",
+			snprintf(err, errlen,
+			    "limit %s must be one of %s, not "
+			    "'%.32s'",
 			    d->key, names, s);
 		} else
 			snprintf(err, errlen,

@@ -1224,8 +1224,8 @@ commit_no_peer(struct smtp_session *s, const char *qid, const char *why)
 	struct node *n = node_of(s);
 
 	if (limit(s, LIMIT_REDUNDANCY_NO_PEER) == LIMIT_NO_PEER_ACCEPT) {
-		log_warnx("%s smtp accepted without a shadow copy: %s", qid,
-		    why);
+		log_warnx(
+		    "%s smtp accepted without a shadow copy: %s", qid, why);
 		shadow_note_unprotected(n->shadow, why);
 		return COMMIT_OK;
 	}
