@@ -81,6 +81,7 @@ struct shadow_link {
 	char **rel; /* to send */
 	size_t nrel, caprel;
 	uint64_t held; /* copies it acknowledged, not released yet */
+	char why[200]; /* its last failure, for the degraded mode's log */
 };
 
 static void shadow_link_on_read(struct bufferevent *, void *);
@@ -162,6 +163,7 @@ shadow_link_fail(struct shadow_link *l, const char *why)
 		log_warnx(
 		    "node %s: shadow peer %s: %s", l->sh->name, l->addr, why);
 	l->warned = true;
+	snprintf(l->why, sizeof(l->why), "%s", why);
 	if (l->bev != NULL)
 		bufferevent_free(l->bev);
 	l->bev = NULL;
@@ -424,8 +426,9 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 	}
 	if (l->bev == NULL) {
 		if (shadow_now_ms() < l->retry_at_ms) {
-			snprintf(why, whylen, "shadow peer %s (%s) unreachable",
-			    sh->peer, l->addr);
+			snprintf(why, whylen,
+			    "shadow peer %s (%s) unreachable: %s", sh->peer,
+			    l->addr, l->why);
 			return -1;
 		}
 		if (shadow_link_connect(l) == -1) {

@@ -31,3 +31,4 @@ sluice_scenario_test(fleet_pg_failover fleet/test_pg_failover.py 180)
 # Issue 13: shadow redundancy - a node lost under load, takeover, release.
 sluice_scenario_test(fleet_shadow fleet/test_shadow.py 180)
 sluice_scenario_test(fleet_shadow_degraded fleet/test_shadow_degraded.py 120)
+sluice_scenario_test(fleet_shadow_tls fleet/test_shadow_tls.py 120)
