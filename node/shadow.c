@@ -45,7 +45,7 @@
 #define SHADOW_READ_CHUNK  65536
 
 const char *const shadow_config_keys[] = {"shadow_listen", "shadow_address",
-    "shadow_ca", "shadow_cert", "shadow_key", NULL};
+    "shadow_ca", "shadow_cert", "shadow_key", "shadow_peer", NULL};
 
 struct shadow_pending {
 	TAILQ_ENTRY(shadow_pending) entry;
@@ -683,6 +683,12 @@ shadow_on_post(evutil_socket_t fd, short what, void *arg)
 	/* never ourselves, whatever a confused controller says */
 	if (sh->address[0] != '\0' && strcmp(addr, sh->address) == 0)
 		addr[0] = '\0';
+	/* a fixed peer in the config stands in when the controller names
+	 * none (benchmarks, a fleet without a controller) */
+	if (addr[0] == '\0' && sh->static_peer[0] != '\0') {
+		snprintf(addr, sizeof(addr), "%s", sh->static_peer);
+		snprintf(peer, sizeof(peer), "(shadow_peer)");
+	}
 	l = sh->cur >= 0 ? sh->links[sh->cur] : NULL;
 	if (addr[0] == '\0') {
 		if (sh->cur >= 0)
@@ -793,7 +799,7 @@ shadow_check(const struct config *c, struct shadow_tls_files *t, char *err,
     size_t errlen)
 {
 	const char *listen = config_get(c, "shadow_listen");
-	const char *addr = config_get(c, "shadow_address");
+	const char *addr = config_get(c, "shadow_address"), *v;
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 
@@ -804,20 +810,26 @@ shadow_check(const struct config *c, struct shadow_tls_files *t, char *err,
 		    err, errlen, "shadow_listen '%s' is not host:port", listen);
 		return -1;
 	}
+	len = sizeof(ss);
+	if ((v = config_get(c, "shadow_peer")) != NULL &&
+	    evutil_parse_sockaddr_port(v, (struct sockaddr *)&ss, &len) == -1) {
+		snprintf(err, errlen, "shadow_peer '%s' is not host:port", v);
+		return -1;
+	}
+	len = sizeof(ss);
 	if (addr != NULL && listen == NULL) {
 		snprintf(err, errlen, "shadow_address needs shadow_listen");
 		return -1;
 	}
 	if (t->ca != NULL && t->cert != NULL && t->key != NULL)
 		return 0;
-	if (listen != NULL && !t->insecure &&
-	    (!shadow_loopback(listen) ||
-	        (addr != NULL && !shadow_loopback(addr)))) {
+	if (!t->insecure && ((listen != NULL && !shadow_loopback(listen)) ||
+	                        (addr != NULL && !shadow_loopback(addr)) ||
+	                        (v != NULL && !shadow_loopback(v)))) {
 		snprintf(err, errlen,
-		    "shadow_listen %s: the shadow channel needs TLS off "
-		    "loopback (shadow_ca, shadow_cert, shadow_key or the "
-		    "controller_* files), or insecure = yes",
-		    listen);
+		    "the shadow channel needs TLS off loopback (shadow_ca, "
+		    "shadow_cert, shadow_key or the controller_* files), or "
+		    "insecure = yes");
 		return -1;
 	}
 	t->ca = t->cert = t->key = NULL;
@@ -894,6 +906,17 @@ shadow_open(struct node *n, char *err, size_t errlen)
 		    addr != NULL ? addr : listen);
 		if (shadow_hold_open(sh, listen, err, errlen) == -1)
 			goto fail;
+	}
+	if ((addr = config_get(n->conf, "shadow_peer")) != NULL) {
+		struct shadow_link *l;
+
+		snprintf(sh->static_peer, sizeof(sh->static_peer), "%s", addr);
+		if ((l = shadow_link_get(sh, addr)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		sh->cur = l->slot;
+		snprintf(sh->peer, sizeof(sh->peer), "(shadow_peer)");
 	}
 	if (spool_foreach(n->spool, shadow_seed_cb, sh) != 0) {
 		snprintf(err, errlen, "out of memory");

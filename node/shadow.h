@@ -13,6 +13,8 @@
  * no copies for others, but can still send its own):
  *   shadow_listen = 127.0.0.1:2600     the node-to-node listener
  *   shadow_address = 10.0.0.5:2600     what peers dial (default: listen)
+ *   shadow_peer = 10.0.0.6:2600        a fixed peer while the controller
+ *                                      names none (benchmarks)
  *   shadow_ca, shadow_cert, shadow_key the fleet CA and this node's
  *     certificate; default controller_ca and controller_cert_key (or
  *     controller_cert + controller_key).  Without them the channel is

@@ -81,6 +81,7 @@ struct shadow {
 	struct shadow_link *links[SHADOW_LINKS_MAX];
 	int cur;                  /* links[] of the current peer, -1 none */
 	char peer[128];           /* its name, for logs */
+	char static_peer[256];    /* config shadow_peer, "" none */
 	struct shadow_map gated;  /* qid -> struct shadow_pending */
 	struct shadow_map where;  /* qid -> link slot + 1 (uintptr_t) */
 	struct event *ev_release; /* batches releases */
