@@ -52,6 +52,7 @@ api_admin_out_free(struct api_admin_out *o)
 		free(n->name);
 		free(n->address);
 		free(n->software_version);
+		free(n->shadow_address);
 		free(n->state);
 		if (n->metrics != NULL)
 			sluice__queue_metrics__free_unpacked(n->metrics, NULL);

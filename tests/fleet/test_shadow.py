@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetkit import FleetOps, Upstream, free_port, wait_until  # noqa: E402
 
-TOTAL = int(os.environ.get("SHADOW_TOTAL", "3000"))
+TOTAL = int(os.environ.get("SHADOW_TOTAL", "2000"))
 THREADS = 6
 NODES = ("n1", "n2", "n3")
 
