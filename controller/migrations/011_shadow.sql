@@ -1,4 +1,4 @@
--- 010_shadow.sql - shadow redundancy (issue 13, docs/redundancy.md): where
+-- 011_shadow.sql - shadow redundancy (issue 13, docs/redundancy.md): where
 -- each node accepts its peers' shadow copies, and the nodes declared lost
 -- (by `sluicectl node lost`, by `node remove`, or silent beyond
 -- redundancy_lost_after_seconds), whose copies their holders promote.
