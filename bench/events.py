@@ -6,7 +6,7 @@ and the retention job's cost.
 
     bench/events.py [--build build] [--nodes 2] [--msgs 20000]
                     [--fill 0 | 1000000,10000000] [--busy-rate 3000]
-                    [--pg-fast] [--keep]
+                    [--pg-fast] [--keep (the directories, for the logs)]
 
 1. The quick-start fleet (durable PostgreSQL: fsync on, as scripts/fleet.sh
    starts it; --pg-fast for the test suite's fsync=off), --nodes nodes
@@ -236,12 +236,18 @@ def main():
                   "partitions, %d rows, in %.0f ms" % (
                       dropped, before - after, ms))
         size = psql(f, "SELECT pg_size_pretty(pg_database_size('sluice'))")
-        print("database size: %s" % size)
+        rows = int(psql(f, "SELECT count(*) FROM events"))
+        ev_bytes = int(psql(f, "SELECT coalesce(sum(pg_total_relation_size("
+                               "inhrelid)), 0) FROM pg_inherits WHERE "
+                               "inhparent = 'events'::regclass"))
+        print("database size: %s; events: %d rows in %d MB with their "
+              "indexes, %.0f bytes per event" % (
+                  size, rows, ev_bytes >> 20, ev_bytes / max(rows, 1)))
     finally:
-        if fl is not None and not a.keep:
-            fl.stop()
-        elif fl is not None:
-            print("kept", fl.f.dir)
+        if fl is not None:
+            fl.stop(keep=a.keep)  # processes always stopped
+            if a.keep:
+                print("kept", fl.f.dir, tmp)
         sink.terminate()
         sink.wait()
         if not a.keep:

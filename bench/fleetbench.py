@@ -187,9 +187,10 @@ class SluiceFleet:
         return (ticks(self.f.nodes[name].p.pid) + ticks(self.ctl_pid) +
                 tree_ticks(self.pg_pid))
 
-    def stop(self):
+    def stop(self, keep=False):
         self.f.stop()
-        shutil.rmtree(self.f.dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.f.dir, ignore_errors=True)
 
 
 def source(port, size, sess, msgs, reuse):
