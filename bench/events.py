@@ -145,6 +145,8 @@ def main():
         fl = fb.SluiceFleet(a, tmp, sink_port, nodes=a.nodes)
         f = fl.f
         names = list(fl.ports)
+        if os.environ.get("BENCH_SQL"):  # e.g. an index to compare
+            psql(f, os.environ["BENCH_SQL"])
         base_rows = int(psql(f, "SELECT count(*) FROM events"))
         # -- the outage
         f.controllers[0].stop()
