@@ -58,6 +58,7 @@ struct dkim_arg {
 	char *pem;
 	char *pub;
 	bool required, subdomains;
+	const char *canon; /* NULL: the domain's, else the default */
 	char **headers;
 	size_t nheaders;
 	bool del_all; /* del without --selector */
@@ -77,6 +78,7 @@ dkim_append(Sluice__Policy *p, const struct dkim_arg *a)
 	k->public_key = xstrdup(a->pub);
 	k->required = a->required;
 	k->subdomains = a->subdomains;
+	k->canon = xstrdup(a->canon != NULL ? a->canon : "");
 	for (size_t i = 0; i < a->nheaders; i++)
 		policy_strv_add(&k->headers, &k->n_headers, a->headers[i]);
 	p->dkim = xreallocarray(p->dkim, p->n_dkim + 1, sizeof(*p->dkim));
@@ -92,11 +94,16 @@ add_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 		ctl_die("DKIM key %s._domainkey.%s exists: pick another "
 		        "selector, or use dkim rotate",
 		    a->selector, a->domain);
-	/* required and subdomains are per domain: keep them consistent */
+	/* required, subdomains and canon are per domain: keep them
+	 * consistent (a key added without --canon takes the domain's) */
 	for (size_t i = 0; i < p->n_dkim; i++)
 		if (strcasecmp(p->dkim[i]->domain, a->domain) == 0) {
 			p->dkim[i]->required = a->required;
 			p->dkim[i]->subdomains = a->subdomains;
+			if (a->canon != NULL)
+				policy_set_str(&p->dkim[i]->canon, a->canon);
+			else
+				a->canon = p->dkim[i]->canon;
 		}
 	dkim_append(p, a);
 	snprintf(msg, msglen, "DKIM key %s._domainkey.%s (%s) added",
@@ -176,6 +183,7 @@ cmd_dkim_add(struct ctl *ctl, int argc, char **argv)
 	static const char use[] =
 	    "dkim add DOMAIN --selector S [--algorithm rsa|ed25519] "
 	    "[--generate | --key-stdin] [--required] [--subdomains] "
+	    "[--canon relaxed/relaxed|simple/simple|relaxed/simple] "
 	    "[--header NAME]...";
 	struct dkim_arg a;
 	const char *alg = NULL;
@@ -200,7 +208,17 @@ cmd_dkim_add(struct ctl *ctl, int argc, char **argv)
 			a.selector = argv[++i];
 		else if (i + 1 < argc && strcmp(f, "--algorithm") == 0)
 			alg = argv[++i];
-		else if (i + 1 < argc && strcmp(f, "--header") == 0) {
+		else if (i + 1 < argc && strcmp(f, "--canon") == 0) {
+			a.canon = argv[++i];
+			if (strcmp(a.canon, "relaxed/relaxed") == 0)
+				a.canon = ""; /* the default, stored as "" */
+			else if (strcmp(a.canon, "simple/simple") != 0 &&
+			         strcmp(a.canon, "relaxed/simple") != 0)
+				ctl_die("--canon must be relaxed/relaxed, "
+				        "simple/simple or relaxed/simple, not "
+				        "'%.32s'",
+				    a.canon);
+		} else if (i + 1 < argc && strcmp(f, "--header") == 0) {
 			a.headers = xreallocarray(
 			    a.headers, a.nheaders + 1, sizeof(*a.headers));
 			a.headers[a.nheaders++] = argv[++i];
@@ -368,6 +386,7 @@ cmd_dkim_rotate(struct ctl *ctl, int argc, char **argv)
 			last[k] = last[1 - k];
 		a->required = last[k]->required;
 		a->subdomains = last[k]->subdomains;
+		a->canon = last[k]->canon;
 		a->headers = xcalloc(last[k]->n_headers + 1, sizeof(char *));
 		for (size_t h = 0; h < last[k]->n_headers; h++)
 			a->headers[h] = xstrdup(last[k]->headers[h]);
@@ -421,6 +440,8 @@ cmd_dkim_list(struct ctl *ctl, int argc, char **argv)
 			json_bool(&j, "has_key", k->has_key);
 			json_bool(&j, "required", k->required);
 			json_bool(&j, "subdomains", k->subdomains);
+			json_str(&j, "canon",
+			    k->canon[0] ? k->canon : "relaxed/relaxed");
 			json_str(&j, "public_key", k->public_key);
 			json_array_begin(&j, "headers");
 			for (size_t h = 0; h < k->n_headers; h++)
@@ -440,9 +461,10 @@ cmd_dkim_list(struct ctl *ctl, int argc, char **argv)
 			size_t n = 0;
 			if (dom != NULL && strcasecmp(k->domain, dom) != 0)
 				continue;
-			snprintf(pol, sizeof(pol), "%s%s",
+			snprintf(pol, sizeof(pol), "%s%s%s%s",
 			    k->required ? "required" : "optional",
-			    k->subdomains ? ",subdomains" : "");
+			    k->subdomains ? ",subdomains" : "",
+			    k->canon[0] ? "," : "", k->canon);
 			for (size_t h = 0; h < k->n_headers && n < sizeof(hdrs);
 			     h++)
 				n += snprintf(hdrs + n, sizeof(hdrs) - n,

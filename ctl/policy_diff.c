@@ -334,6 +334,10 @@ diff_dkim(
 		if (k->subdomains != ok->subdomains)
 			detail(
 			    c, "subdomains %s", k->subdomains ? "on" : "off");
+		if (strcmp(k->canon, ok->canon) != 0)
+			detail(c, "canon %s -> %s",
+			    ok->canon[0] ? ok->canon : "relaxed/relaxed",
+			    k->canon[0] ? k->canon : "relaxed/relaxed");
 		strv(a, sizeof(a), ok->headers, ok->n_headers);
 		strv(b, sizeof(b), k->headers, k->n_headers);
 		if (strcmp(a, b) != 0)

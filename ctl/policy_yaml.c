@@ -700,8 +700,8 @@ parse_dkim(struct yp *y, const yaml_node_t *m)
 {
 	static const char *const keys[] = {"domain", "selector", "algorithm",
 	    "public_key", "required", "subdomains", "headers", "private_key",
-	    "private_key_file", NULL};
-	struct kv kv[10];
+	    "private_key_file", "canon", NULL};
+	struct kv kv[11];
 	yaml_node_t *v, *pk, *pf;
 	Sluice__DkimKey *k;
 	const char *s;
@@ -709,7 +709,7 @@ parse_dkim(struct yp *y, const yaml_node_t *m)
 	size_t n;
 	bool b;
 
-	if (pairs(y, m, "a DKIM key", keys, kv, 10, &n) == -1)
+	if (pairs(y, m, "a DKIM key", keys, kv, 11, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "domain")) == NULL)
 		return yerr(y, m, "DKIM key has no domain");
@@ -746,6 +746,13 @@ parse_dkim(struct yp *y, const yaml_node_t *m)
 		if (boolean(y, v, "subdomains", &b) == -1)
 			return -1;
 		k->subdomains = b;
+	}
+	if ((v = get(kv, n, "canon")) != NULL) {
+		if (str(y, v, "canon", &s) == -1)
+			return -1;
+		/* the default is written as nothing: one form per policy */
+		policy_set_str(
+		    &k->canon, strcmp(s, "relaxed/relaxed") == 0 ? "" : s);
 	}
 	if ((v = get(kv, n, "headers")) != NULL) {
 		if (seq_or_null(y, v, "headers") == -1)
@@ -1280,6 +1287,11 @@ emit_dkim(struct out *o, const Sluice__Policy *p)
 			outf(o, "    required: true\n");
 		if (k->subdomains)
 			outf(o, "    subdomains: true\n");
+		if (k->canon[0] != '\0') {
+			outf(o, "    canon: ");
+			scalar(o, k->canon);
+			outf(o, "\n");
+		}
 		if (k->n_headers > 0) {
 			outf(o, "    headers: [");
 			for (size_t j = 0; j < k->n_headers; j++) {

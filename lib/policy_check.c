@@ -384,6 +384,16 @@ check_dkim(const Sluice__Policy *p, struct policy_error *e)
 			return perr(e, "dkim", (int)i,
 			    "DKIM algorithm '%.32s' is not rsa or ed25519",
 			    p->dkim[i]->algorithm);
+		/* RFC 6376 3.4: simple/relaxed is allowed there but makes
+		 * no sense (a strict header, a loose body): not offered */
+		if (p->dkim[i]->canon[0] != '\0' &&
+		    strcmp(p->dkim[i]->canon, "relaxed/relaxed") != 0 &&
+		    strcmp(p->dkim[i]->canon, "simple/simple") != 0 &&
+		    strcmp(p->dkim[i]->canon, "relaxed/simple") != 0)
+			return perr(e, "dkim", (int)i,
+			    "DKIM canonicalisation '%.32s' is not "
+			    "relaxed/relaxed, simple/simple or relaxed/simple",
+			    p->dkim[i]->canon);
 		for (size_t j = 0; j < i; j++)
 			if (strcasecmp(
 			        p->dkim[j]->domain, p->dkim[i]->domain) == 0 &&

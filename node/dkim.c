@@ -389,6 +389,31 @@ dkim_sign_new(unsigned body_canons, size_t header_max)
 	return s;
 }
 
+bool
+dkim_sign_has_body(const struct dkim_sign *s, enum dkim_canon c)
+{
+	return s != NULL && s->body[c].on;
+}
+
+int
+dkim_canon_parse(const char *s, enum dkim_canon *hdr, enum dkim_canon *body)
+{
+	if (s == NULL || s[0] == '\0' || strcmp(s, "relaxed/relaxed") == 0) {
+		*hdr = *body = DKIM_RELAXED;
+		return 0;
+	}
+	if (strcmp(s, "simple/simple") == 0) {
+		*hdr = *body = DKIM_SIMPLE;
+		return 0;
+	}
+	if (strcmp(s, "relaxed/simple") == 0) {
+		*hdr = DKIM_RELAXED;
+		*body = DKIM_SIMPLE;
+		return 0;
+	}
+	return -1;
+}
+
 void
 dkim_sign_free(struct dkim_sign *s)
 {

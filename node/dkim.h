@@ -73,6 +73,13 @@ const char *dkim_sign_from_domain(struct dkim_sign *);
 char *dkim_sign_header(struct dkim_sign *, const struct dkim_sign_params *,
     int64_t now, char *err, size_t errlen);
 
+/* Whether the body was hashed with this canonicalisation (asked of
+ * dkim_sign_new). */
+bool dkim_sign_has_body(const struct dkim_sign *, enum dkim_canon);
+/* "relaxed/simple" style (RFC 6376 3.5 c=; "" is relaxed/relaxed) into
+ * header and body canonicalisations; -1 if it is none of relaxed/relaxed,
+ * simple/simple, relaxed/simple.  Pure. */
+int dkim_canon_parse(const char *, enum dkim_canon *hdr, enum dkim_canon *body);
 /* The pure canonicalisations, for tests.  A header field is the whole
  * field as in the message (name, colon, value, folded lines, final
  * CRLF); the result is what is hashed, malloc'd, *outlen set. */

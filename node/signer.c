@@ -21,6 +21,7 @@ struct signer_key {
 	const char *const *headers; /* NULL: the defaults */
 	char **hdrv;
 	bool required, subdomains;
+	enum dkim_canon hcanon, bcanon;
 	char err[120];
 };
 
@@ -83,6 +84,9 @@ signer_new(const Sluice__Policy *p, const struct signer *prev)
 
 		k->required = d->required;
 		k->subdomains = d->subdomains;
+		/* policy_check refused anything else: relaxed if unknown */
+		if (dkim_canon_parse(d->canon, &k->hcanon, &k->bcanon) == -1)
+			k->hcanon = k->bcanon = DKIM_RELAXED;
 		k->key = dkim_key_new(d->domain, d->selector, d->private_key,
 		    k->err, sizeof(k->err));
 		if (k->key == NULL) {
@@ -146,8 +150,14 @@ signer_active(const struct signer *s)
 unsigned
 signer_body_canons(const struct signer *s)
 {
-	(void)s;
-	return DKIM_BODY_RELAXED; /* relaxed/relaxed for every key */
+	/* Relaxed always: a key of a policy that arrives while the message
+	 * streams in falls back to it (signer_sign). */
+	unsigned m = DKIM_BODY_RELAXED;
+
+	for (size_t i = 0; s != NULL && i < s->nkeys; i++)
+		if (s->keys[i].bcanon == DKIM_SIMPLE)
+			m |= DKIM_BODY_SIMPLE;
+	return m;
 }
 
 /* The domain whose keys sign mail From: dom, or NULL. */
@@ -244,12 +254,14 @@ signer_sign(struct signer *s, struct dkim_sign *ds, int64_t now,
 	for (i = 0; i < s->nkeys; i++) {
 		struct signer_key *k = &s->keys[i];
 		struct dkim_sign_params p = {
-		    k->key, DKIM_RELAXED, DKIM_RELAXED, k->headers};
+		    k->key, k->hcanon, k->bcanon, k->headers};
 		char err[160], *h;
 
 		if (strcasecmp(k->domain, dom) != 0)
 			continue;
 		required = required || k->required;
+		if (!dkim_sign_has_body(ds, p.body_canon))
+			p.body_canon = DKIM_RELAXED; /* policy changed since */
 		if (k->key == NULL) {
 			snprintf(r->err, sizeof(r->err), "key %s", k->err);
 			failed = true;

@@ -7,7 +7,8 @@
  *                                  weight max_conn rate max_rcpt max_size
  *       [--route 'PATTERN=HOP,HOP;HOP']   ';' separates hop groups
  *       [--limit KEY=VALUE]
- *       [--dkim DOMAIN:SELECTOR:KEYFILE[:required][:subdomains]]
+ *       [--dkim DOMAIN:SELECTOR:KEYFILE[:required][:subdomains]
+ *               [:canon=simple/simple]]
  * Validated with policy_check() before it is written. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,8 @@ main(int argc, char **argv)
 					dkim[k].required = 1;
 				else if (strcmp(fl, "subdomains") == 0)
 					dkim[k].subdomains = 1;
+				else if (strncmp(fl, "canon=", 6) == 0)
+					dkim[k].canon = fl + 6;
 				else
 					die("--dkim flag", fl);
 			}

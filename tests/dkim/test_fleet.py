@@ -178,6 +178,43 @@ def main():
         one_line_error(r, "keep without a stored key")
         assert re.search(r"bad.yaml:\d+: .*s1._domainkey.new.test", r.stderr)
 
+        # -- canonicalisation per domain: dkim add --canon, list, export/
+        # apply round trip, diff, refusals
+        f.ctl("dkim", "add", "canon.test", "--selector", "c1", "--algorithm",
+              "ed25519", "--generate", "--canon", "simple/simple")
+        one_line_error(f.ctl("dkim", "add", "canon.test", "--selector", "c2",
+                             "--generate", "--canon", "simple/relaxed",
+                             check=False), "canon simple/relaxed")
+        lst = {k["domain"] + "/" + k["selector"]: k
+               for k in f.ctl_json("dkim", "list")["dkim"]}
+        assert lst["canon.test/c1"]["canon"] == "simple/simple", lst
+        assert lst["example.com/r1"]["canon"] == "relaxed/relaxed", lst
+        assert re.search(r"canon.test\s+c1\s+ed25519\s+stored\s+"
+                         r"optional,simple/simple",
+                         f.ctl("dkim", "list").stdout)
+        exp = f.ctl("policy", "export").stdout
+        assert exp.count("canon:") == 1 and \
+            "    canon: simple/simple\n" in exp, exp
+        open(path, "w").write(exp)
+        r = f.ctl("policy", "apply", "-f", path)
+        assert "no changes" in r.stdout, r.stdout
+        open(path, "w").write(exp.replace("canon: simple/simple",
+                                          "canon: relaxed/simple"))
+        r = f.ctl("policy", "diff", "-f", path)
+        assert re.search(r"~ dkim\s+c1._domainkey.canon.test:\s+canon "
+                         r"simple/simple -> relaxed/simple", r.stdout), \
+            r.stdout
+        f.ctl("policy", "apply", "-f", path)
+        assert [k["canon"] for k in f.ctl_json("dkim", "list")["dkim"]
+                if k["domain"] == "canon.test"] == ["relaxed/simple"]
+        open(bad, "w").write(exp.replace("canon: simple/simple",
+                                         "canon: loose/loose"))
+        r = f.ctl("policy", "check", "-f", bad, check=False)
+        one_line_error(r, "canon loose/loose")
+        assert re.search(r"bad.yaml:\d+: DKIM canonicalisation 'loose/loose'",
+                         r.stderr), r.stderr
+        f.ctl("dkim", "del", "canon.test")
+
         # -- rotate: old and new sign side by side, then the old go
         r = f.ctl("dkim", "rotate", "example.com")
         new = records_of(r.stdout)

@@ -50,6 +50,10 @@ def main():
             "e1._domainkey.example.com.": dkimkit.make_key(ed, "ed25519"),
             "p1._domainkey.parent.test.": dkimkit.txt_record(
                 open(ed).read(), "ed25519"),
+            "s1._domainkey.simple.test.": dkimkit.txt_record(
+                open(rsa).read(), "rsa"),
+            "s2._domainkey.rsimple.test.": dkimkit.txt_record(
+                open(ed).read(), "ed25519"),
         }
         bad = write(os.path.join(d, "bad.pem"), b"not a key\n")
         up = sc.add(Upstream(d, "up").start())
@@ -61,7 +65,9 @@ def main():
         dkim = ["example.com:r1:%s" % rsa, "example.com:e1:%s" % ed,
                 "parent.test:p1:%s:subdomains" % ed,
                 "broken.test:b1:%s" % bad,
-                "strict.test:s1:%s:required" % bad]
+                "strict.test:s1:%s:required" % bad,
+                "simple.test:s1:%s:canon=simple/simple" % rsa,
+                "rsimple.test:s2:%s:canon=relaxed/simple" % ed]
 
         n = sc.add(make_node(d, hops, routes, dkim, mport).start())
 
@@ -124,6 +130,32 @@ def main():
         assert ok, out
         n.wait_log(r"delivery: converted to 7 bit for .*: sent without "
                    r"its DKIM signature")
+
+        # 1c. Canonicalisation per domain (issue 14): simple/simple and
+        # relaxed/simple signatures say so in c= and verify with dkimpy.
+        canon = {"simple.test": "simple/simple",
+                 "rsimple.test": "relaxed/simple"}
+        before = len(up.messages())
+        shapes = ["7bit", "multipart", "folded", "dots", "crlf"]
+        for dom in canon:
+            for name in shapes:
+                msg = dkimkit.MESSAGES[name].replace(
+                    "alice@example.com", "alice@" + dom)
+                n.send("alice@" + dom, ["bob@example.net"],
+                       msg.encode("utf-8"))
+        want = before + len(canon) * len(shapes)
+        wait_until(lambda: len(up.messages()) == want, 30, "canon mail")
+        cpaths = []
+        for i, m in enumerate(up.messages()[before:]):
+            data = m["data"]
+            frm = re.search(r"(?mi)^From:.*@([\w.]+)", data).group(1)
+            (s,) = sigs(data)
+            assert tag(s, "d") == frm and tag(s, "c") == canon[frm], s
+            cpaths.append(write(os.path.join(d, "c%d.eml" % i),
+                                data.encode("latin-1")))
+        ok, out = dkimkit.verify(records, cpaths, d)
+        assert ok, out
+        assert out.count("ok ") == len(cpaths), out
 
         # 2. Required domain whose key cannot sign: 451, nothing queued.
         c = smtplib.SMTP("127.0.0.1", n.port, timeout=30)

@@ -393,6 +393,37 @@ test_signer(void **state)
 	free(ed);
 }
 
+/* The policy's canon strings (issue 14): the three offered, "" the
+ * default; anything else refused. */
+static void
+test_canon_parse(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		enum dkim_canon h, b;
+	} t[] = {
+	    {"", 0, DKIM_RELAXED, DKIM_RELAXED},
+	    {"relaxed/relaxed", 0, DKIM_RELAXED, DKIM_RELAXED},
+	    {"simple/simple", 0, DKIM_SIMPLE, DKIM_SIMPLE},
+	    {"relaxed/simple", 0, DKIM_RELAXED, DKIM_SIMPLE},
+	    {"simple/relaxed", -1, DKIM_RELAXED, DKIM_RELAXED},
+	    {"simple", -1, DKIM_RELAXED, DKIM_RELAXED},
+	    {"RELAXED/RELAXED", -1, DKIM_RELAXED, DKIM_RELAXED},
+	};
+	enum dkim_canon h, b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		h = b = (enum dkim_canon)7;
+		assert_int_equal(dkim_canon_parse(t[i].in, &h, &b), t[i].rc);
+		if (t[i].rc == 0) {
+			assert_int_equal(h, t[i].h);
+			assert_int_equal(b, t[i].b);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -405,6 +436,7 @@ main(void)
 	    cmocka_unit_test(test_header_ceiling),
 	    cmocka_unit_test(test_describe),
 	    cmocka_unit_test(test_signer),
+	    cmocka_unit_test(test_canon_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
