@@ -56,6 +56,8 @@ struct shadow_pending {
 	uint64_t cookie;
 	struct event *timer;
 	int timeout_ms;
+	bool early;         /* sent before our own commit finished */
+	bool release_after; /* the message left the queue meanwhile */
 };
 
 /* A ShadowRelease sent and not yet acknowledged: sent again after a
@@ -115,6 +117,7 @@ shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
 	struct shadow *sh = l->sh;
 	struct spool_info si;
 	char qid[SPOOL_QID_MAX];
+	bool early, release;
 
 	TAILQ_REMOVE(&l->pending, p, entry);
 	event_free(p->timer);
@@ -130,13 +133,19 @@ shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
 		if (sh->degraded[0] != '\0') /* loop-side read is ours */
 			shadow_degraded_set(sh, "");
 	}
+	early = p->early;
+	release = p->release_after;
 	p->cb(p->cookie, qid, ok, why);
 	free(p);
-	/* removed meanwhile (operator delete, defer mode): release now */
-	if (spool_lookup(sh->n->spool, qid, &si) == -1)
+	/* removed meanwhile (operator delete, defer mode, a failed commit):
+	 * release now; an early copy whose message is not committed yet is
+	 * left to the session, which releases it if the commit fails */
+	if (release)
 		shadow_on_removed(sh, qid);
-	else
+	else if (spool_lookup(sh->n->spool, qid, &si) == 0)
 		delivery_ungate(sh->n->delivery, qid);
+	else if (!early)
+		shadow_on_removed(sh, qid);
 }
 
 static void
@@ -404,39 +413,126 @@ shadow_link_get(struct shadow *sh, const char *addr)
 
 /* ----------------------------------------------------------- copies */
 
-int
-shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
-    shadow_done_cb cb, uint64_t cookie, char *why, size_t whylen)
+/* The peer's link, dialled if it is down and may be tried; NULL with why
+ * when no copy can be sent now. */
+static struct shadow_link *
+shadow_peer_link(struct shadow *sh, char *why, size_t whylen)
 {
-	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
-	Sluice__ShadowCopy c = SLUICE__SHADOW_COPY__INIT;
-	struct shadow_pending *p;
 	struct shadow_link *l;
-	struct spool_info si;
-	struct timeval tv;
-	uint8_t *data;
-	uint64_t off;
-	ssize_t r;
 
 	if (sh == NULL || sh->cur < 0 || (l = sh->links[sh->cur]) == NULL) {
 		snprintf(why, whylen,
 		    "no shadow peer (the controller named "
 		    "none: no other live node)");
-		return -1;
+		return NULL;
 	}
 	if (l->bev == NULL) {
 		if (shadow_now_ms() < l->retry_at_ms) {
 			snprintf(why, whylen,
 			    "shadow peer %s (%s) unreachable: %s", sh->peer,
 			    l->addr, l->why);
-			return -1;
+			return NULL;
 		}
 		if (shadow_link_connect(l) == -1) {
-			snprintf(why, whylen, "shadow peer %s (%s) unreachable",
-			    sh->peer, l->addr);
-			return -1;
+			snprintf(why, whylen,
+			    "shadow peer %s (%s) unreachable: %s", sh->peer,
+			    l->addr, l->why);
+			return NULL;
 		}
 	}
+	return l;
+}
+
+/* One ShadowCopy on the peer's link, and its pending entry. */
+static int
+shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
+    const struct spool_envelope *env, const uint8_t *data, size_t len,
+    int timeout_ms, shadow_done_cb cb, uint64_t cookie, bool early, char *why,
+    size_t whylen)
+{
+	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
+	Sluice__ShadowCopy c = SLUICE__SHADOW_COPY__INIT;
+	struct shadow_pending *p;
+	struct timeval tv;
+
+	if (len > SHADOW_DATA_MAX) {
+		snprintf(why, whylen,
+		    "message larger than a shadow copy "
+		    "may be (64 MiB)");
+		return -1;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	c.seq = ++l->seq;
+	c.queue_id = (char *)(uintptr_t)qid;
+	c.sender = (char *)(uintptr_t)env->sender;
+	c.recipients = (char **)(uintptr_t)env->rcpts;
+	c.n_recipients = env->nrcpts;
+	c.client = (char *)(uintptr_t)(env->client ? env->client : "");
+	c.helo = (char *)(uintptr_t)(env->helo ? env->helo : "");
+	c.auth_user = (char *)(uintptr_t)(env->auth_user ? env->auth_user : "");
+	c.message_id =
+	    (char *)(uintptr_t)(env->message_id ? env->message_id : "");
+	c.received_at = env->received_at;
+	c.flags = (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0) |
+	          (env->body8bit ? 4U : 0) | (env->hdr8bit ? 8U : 0);
+	c.dkim = (char *)(uintptr_t)(env->dkim ? env->dkim : "");
+	c.data.data = (uint8_t *)(uintptr_t)data;
+	c.data.len = len;
+	f.body_case = SLUICE__SHADOW_FRAME__BODY_COPY;
+	f.copy = &c;
+	if (shadow_frame_add(bufferevent_get_output(l->bev), &f.base) == -1) {
+		free(p);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	p->l = l;
+	p->seq = c.seq;
+	snprintf(p->qid, sizeof(p->qid), "%s", qid);
+	p->cb = cb;
+	p->cookie = cookie;
+	p->timeout_ms = timeout_ms;
+	p->early = early;
+	if ((p->timer = evtimer_new(sh->base, shadow_pending_on_timeout, p)) ==
+	        NULL ||
+	    shadow_map_put(&sh->gated, qid, p, NULL) == -1)
+		fatalx("shadow: out of memory");
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(p->timer, &tv);
+	TAILQ_INSERT_TAIL(&l->pending, p, entry);
+	return 0;
+}
+
+int
+shadow_copy_data(struct shadow *sh, const char *qid,
+    const struct spool_envelope *env, const uint8_t *data, size_t len,
+    int timeout_ms, shadow_done_cb cb, uint64_t cookie, char *why,
+    size_t whylen)
+{
+	struct shadow_link *l;
+
+	if ((l = shadow_peer_link(sh, why, whylen)) == NULL)
+		return -1;
+	return shadow_send(sh, l, qid, env, data, len, timeout_ms, cb, cookie,
+	    true, why, whylen);
+}
+
+int
+shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
+    shadow_done_cb cb, uint64_t cookie, char *why, size_t whylen)
+{
+	struct shadow_link *l;
+	struct spool_info si;
+	uint8_t *data;
+	uint64_t off;
+	ssize_t r;
+	int rv;
+
+	if ((l = shadow_peer_link(sh, why, whylen)) == NULL)
+		return -1;
 	if (spool_lookup(sh->n->spool, qid, &si) == -1) {
 		snprintf(why, whylen, "not queued");
 		return -1;
@@ -447,9 +543,7 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 		    "may be (64 MiB)");
 		return -1;
 	}
-	if ((data = malloc(si.size ? si.size : 1)) == NULL ||
-	    (p = calloc(1, sizeof(*p))) == NULL) {
-		free(data);
+	if ((data = malloc(si.size ? si.size : 1)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
@@ -457,51 +551,13 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 		if ((r = spool_read(sh->n->spool, qid, off, data + off,
 		         si.size - off)) <= 0) {
 			free(data);
-			free(p);
 			snprintf(why, whylen, "cannot read the queued message");
 			return -1;
 		}
-	c.seq = ++l->seq;
-	c.queue_id = (char *)(uintptr_t)qid;
-	c.sender = (char *)(uintptr_t)si.env.sender;
-	c.recipients = (char **)(uintptr_t)si.env.rcpts;
-	c.n_recipients = si.env.nrcpts;
-	c.client = (char *)(uintptr_t)(si.env.client ? si.env.client : "");
-	c.helo = (char *)(uintptr_t)(si.env.helo ? si.env.helo : "");
-	c.auth_user =
-	    (char *)(uintptr_t)(si.env.auth_user ? si.env.auth_user : "");
-	c.message_id =
-	    (char *)(uintptr_t)(si.env.message_id ? si.env.message_id : "");
-	c.received_at = si.env.received_at;
-	c.flags = (si.env.smtputf8 ? 1U : 0) | (si.env.eightbit ? 2U : 0) |
-	          (si.env.body8bit ? 4U : 0) | (si.env.hdr8bit ? 8U : 0);
-	c.dkim = (char *)(uintptr_t)(si.env.dkim ? si.env.dkim : "");
-	c.data.data = data;
-	c.data.len = si.size;
-	f.body_case = SLUICE__SHADOW_FRAME__BODY_COPY;
-	f.copy = &c;
-	if (shadow_frame_add(bufferevent_get_output(l->bev), &f.base) == -1) {
-		free(data);
-		free(p);
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
+	rv = shadow_send(sh, l, qid, &si.env, data, si.size, timeout_ms, cb,
+	    cookie, false, why, whylen);
 	free(data);
-	p->l = l;
-	p->seq = c.seq;
-	snprintf(p->qid, sizeof(p->qid), "%s", qid);
-	p->cb = cb;
-	p->cookie = cookie;
-	p->timeout_ms = timeout_ms;
-	if ((p->timer = evtimer_new(sh->base, shadow_pending_on_timeout, p)) ==
-	        NULL ||
-	    shadow_map_put(&sh->gated, qid, p, NULL) == -1)
-		fatalx("shadow: out of memory");
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(p->timer, &tv);
-	TAILQ_INSERT_TAIL(&l->pending, p, entry);
-	return 0;
+	return rv;
 }
 
 bool
@@ -605,8 +661,16 @@ shadow_on_removed(struct shadow *sh, const char *qid)
 	char **nr;
 	int slot;
 
-	if (sh == NULL || sh->where.n == 0 ||
-	    (v = shadow_map_del(&sh->where, qid)) == NULL)
+	struct shadow_pending *p;
+
+	if (sh == NULL)
+		return;
+	/* its copy is on its way: released once the peer answers */
+	if (sh->gated.n > 0 && (p = shadow_map_get(&sh->gated, qid)) != NULL) {
+		p->release_after = true;
+		return;
+	}
+	if (sh->where.n == 0 || (v = shadow_map_del(&sh->where, qid)) == NULL)
 		return;
 	slot = v == SHADOW_WHERE_PEER ? sh->cur : (int)(uintptr_t)v - 1;
 	if (slot < 0 || (l = sh->links[slot]) == NULL)

@@ -58,6 +58,13 @@ typedef void (*shadow_done_cb)(
  * engine leaves the message alone (shadow_gated). */
 int shadow_copy(struct shadow *, const char *queue_id, int timeout_ms,
     shadow_done_cb, uint64_t cookie, char *why, size_t whylen);
+/* The same, sent while the message's own commit is still running (its
+ * data still in the session's memory, spool_msg_peek): the 250 waits for
+ * both.  If the commit fails, the session calls shadow_on_removed(). */
+struct spool_envelope;
+int shadow_copy_data(struct shadow *, const char *queue_id,
+    const struct spool_envelope *, const uint8_t *data, size_t len,
+    int timeout_ms, shadow_done_cb, uint64_t cookie, char *why, size_t whylen);
 /* True while a copy of queue_id is on its way: not due yet. */
 bool shadow_gated(struct shadow *, const char *queue_id);
 /* The message left this node's queue: its shadow is released (batched).

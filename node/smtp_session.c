@@ -115,6 +115,11 @@ struct smtp_session {
 	bool overflow;   /* past max_message_size */
 	int write_errno; /* spool_msg_write failed */
 	bool committing; /* inside spool_msg_commit() */
+	/* Redundancy (docs/redundancy.md): the peer copy, sent beside the
+	 * commit when the data is in memory; the 250 waits for both. */
+	enum { COPY_NONE, COPY_PENDING, COPY_OK, COPY_FAILED } copy;
+	bool committed; /* own commit durable, the copy still on its way */
+	char copy_why[256];
 	int64_t max_size;
 	uint32_t max_hops; /* max_received_headers */
 	bool rcv8bit;      /* our Received: has a UTF-8 "for" address */
@@ -958,6 +963,10 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 }
 
 static void smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok);
+static void smtp_session_on_shadow(
+    uint64_t cookie, const char *qid, bool ok, const char *why);
+static void data_copy(struct smtp_session *, struct spool_msg *,
+    const struct spool_envelope *);
 
 /* Signs the accepted message once, before it is queued: the signatures
  * are stored with it and sent unchanged on every attempt and hop.  -1
@@ -1132,6 +1141,7 @@ data_end(struct smtp_session *s)
 	msg = s->msg;
 	s->msg = NULL;
 	s->state = SS_COMMIT;
+	data_copy(s, msg, &env);
 	/* Reading stays on: session_process() leaves input alone in
 	 * SS_COMMIT and the read high-watermark bounds what can pile up,
 	 * which saves two epoll_ctl calls per message. */
@@ -1139,6 +1149,29 @@ data_end(struct smtp_session *s)
 	spool_msg_commit_note(msg, &env, smtp_session_on_commit, s->id,
 	    received_note(s, spool_msg_id(msg), msgid));
 	s->committing = false;
+}
+
+/* Redundancy: the peer copy goes out now, beside our own commit, while
+ * the data is still in memory (a spilled message is copied from the
+ * spool after its commit instead). */
+static void
+data_copy(struct smtp_session *s, struct spool_msg *msg,
+    const struct spool_envelope *env)
+{
+	const uint8_t *p;
+	size_t len;
+
+	s->copy = COPY_NONE;
+	s->committed = false;
+	if (!shadow_wanted(s->policy, (int)s->lst->role) ||
+	    spool_msg_peek(msg, &p, &len) == -1)
+		return;
+	s->copy = shadow_copy_data(node_of(s)->shadow, spool_msg_id(msg), env,
+	              p, len, (int)limit(s, LIMIT_REDUNDANCY_PEER_TIMEOUT_MS),
+	              smtp_session_on_shadow, s->id, s->copy_why,
+	              sizeof(s->copy_why)) == 0
+	              ? COPY_PENDING
+	              : COPY_FAILED;
 }
 
 /* " dkim=d:s1,s2" (signed), " dkim=none" (a failure sent unsigned) or
@@ -1262,6 +1295,13 @@ smtp_session_on_shadow(
 	 * queued message is delivered anyway */
 	if (s == NULL || s->state != SS_COMMIT)
 		return;
+	if (!s->committed) {
+		/* the copy was faster than our own commit */
+		s->copy = ok ? COPY_OK : COPY_FAILED;
+		if (!ok)
+			snprintf(s->copy_why, sizeof(s->copy_why), "%s", why);
+		return;
+	}
 	commit_answer(s, qid, ok ? COMMIT_OK : commit_no_peer(s, qid, why));
 }
 
@@ -1271,6 +1311,9 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 	struct smtp_session *s = session_lookup(cookie);
 	char why[256];
 
+	/* a copy sent beside a commit that failed is released */
+	if (!ok && session_srv != NULL)
+		shadow_on_removed(session_srv->node->shadow, qid);
 	if (s == NULL) {
 		/* the client left before the flush: it never saw a 250 and
 		 * will send again; the queued copy is delivered anyway */
@@ -1282,6 +1325,17 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 	}
 	if (s->state != SS_COMMIT)
 		return; /* timed out meanwhile; the 421 is on its way */
+	s->committed = ok;
+	if (ok && s->copy == COPY_PENDING)
+		return; /* the 250 waits for the copy */
+	if (ok && s->copy == COPY_OK) {
+		commit_answer(s, qid, COMMIT_OK);
+		return;
+	}
+	if (ok && s->copy == COPY_FAILED) {
+		commit_answer(s, qid, commit_no_peer(s, qid, s->copy_why));
+		return;
+	}
 	if (ok && shadow_wanted(s->policy, (int)s->lst->role)) {
 		/* Redundancy: the 250 waits for the peer's durable copy
 		 * too, at most the peer timeout (docs/redundancy.md). */

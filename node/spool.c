@@ -823,6 +823,16 @@ fail:
 	return -1;
 }
 
+int
+spool_msg_peek(const struct spool_msg *m, const uint8_t **p, size_t *len)
+{
+	if (m->failed || m->spill_fd != -1)
+		return -1;
+	*p = m->buf + SPOOL_MSG_HEAD;
+	*len = m->len - SPOOL_MSG_HEAD;
+	return 0;
+}
+
 static void
 msg_free(struct spool_msg *m)
 {

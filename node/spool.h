@@ -63,6 +63,11 @@ const char *spool_msg_id(const struct spool_msg *);
  * -1 on error (disk full: 452 4.3.1). */
 int spool_msg_write(struct spool_msg *, const void *, size_t);
 void spool_msg_abort(struct spool_msg *);
+/* The data written so far when it is still in memory (not spilled to a
+ * tmp file): 0 with p and len valid until the next write, commit or abort;
+ * -1 when spilled or failed.  (Shadow copies are sent from it while the
+ * commit runs, docs/redundancy.md.) */
+int spool_msg_peek(const struct spool_msg *, const uint8_t **p, size_t *len);
 
 /* Called on the loop thread once the commit is durable (ok) or failed.
  * The spool owns and frees msg after the callback returns.  The callback

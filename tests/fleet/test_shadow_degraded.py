@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetkit import FleetOps, SPOOL_LIST, Upstream, free_port, wait_until  # noqa: E402,E501
 
 
-def send(f, name, rcpt):
+def send(f, name, rcpt, size=0):
     """(code, reply text) of DATA for one message."""
     s = smtplib.SMTP("127.0.0.1", f.smtp_ports[name], timeout=30)
     try:
@@ -37,7 +37,8 @@ def send(f, name, rcpt):
         code, _ = s.getreply()
         assert code == 354, code
         s.send(("From: <app@client.test>\r\nTo: <%s>\r\nSubject: t\r\n\r\n"
-                "hello\r\n.\r\n" % rcpt).encode())
+                "hello\r\n%s.\r\n" % (rcpt, ("x" * 78 + "\r\n") *
+                                      (size // 80))).encode())
         code, resp = s.getreply()
         s.quit()
     finally:
@@ -129,10 +130,16 @@ def run(f, up):
     code, resp = send(f, "n1", "p1@example.test")
     assert code == 250, (code, resp)
     assert len(shadow_ids(f, "n2")) == 1, shadow_ids(f, "n2")
+    # a message past the spool's 256 KiB in memory is copied from the
+    # spool after its commit (the other path)
+    code, resp = send(f, "n1", "big@example.test", 400 * 1024)
+    assert code == 250, (code, resp)
+    assert len(shadow_ids(f, "n2")) == 2, shadow_ids(f, "n2")
     wait_until(lambda: not f.open_alert("shadow_degraded", "n1"), 15,
                "shadow_degraded cleared")
     up.start()
-    wait_until(lambda: "p1@example.test" in up.rcpts(), 15, "p1 delivered")
+    wait_until(lambda: {"p1@example.test", "big@example.test"} <=
+               set(up.rcpts()), 15, "p1 and big delivered")
     wait_until(lambda: shadow_ids(f, "n2") == [], 10, "p1's copy released")
 
     # -- the peer hangs: bounded wait, then defer
