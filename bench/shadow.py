@@ -15,6 +15,8 @@ commit, the release.
 
 * throughput: smtp-source (SESSIONS, SIZE, MSGS) into A; from the first
   connection until A's sluice_deliveries_total reaches MSGS;
+* CPU: utime+stime of A and B per message during the throughput run
+  (less sensitive to the machine's other load than the rates);
 * accept latency: a closed-loop asyncio client, SESSIONS sessions each
   pipelining MAIL/RCPT/DATA and the body; final "." sent -> 250 read.
 
@@ -132,7 +134,20 @@ class Pair:
                 p.wait()
 
 
+def cpu_s(pids):
+    """utime+stime of the processes, seconds."""
+    hz = os.sysconf("SC_CLK_TCK")
+    t = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        t += int(v[11]) + int(v[12])
+    return t / hz
+
+
 def throughput(pair, size, sess, msgs):
+    pids = [p.pid for p in pair.procs]
+    c0 = cpu_s(pids)
     t0 = time.monotonic()
     subprocess.run([SRC, "-s", str(sess), "-l", str(size), "-m", str(msgs),
                     "-f", "a@example.com", "-t", "b@example.net",
@@ -142,7 +157,8 @@ def throughput(pair, size, sess, msgs):
         if pair.procs[1].poll() is not None:
             raise SystemExit("node A died")
         time.sleep(0.01)
-    return msgs / (time.monotonic() - t0)
+    rate = msgs / (time.monotonic() - t0)
+    return rate, (cpu_s(pids) - c0) * 1000 / msgs
 
 
 async def session(port, size, n, lat):
@@ -215,17 +231,19 @@ def main():
                                  else ("peer", "off")):
                         pair = Pair(args, tmp, sink_port, mode == "peer")
                         try:
-                            tp = throughput(pair, size, sess, args.msgs)
+                            tp, cpu = throughput(pair, size, sess,
+                                                 args.msgs)
                             p50, p99 = latency(pair, size, sess,
                                                args.lat_msgs)
                             unp = pair.unprotected()
                         finally:
                             pair.stop()
                         rows.setdefault((size, sess), []).append(
-                            (rep, mode, tp, p50, p99, unp))
+                            (rep, mode, tp, p50, p99, unp, cpu))
                         print("rep %d %5d B %3d sess %-4s %7.0f msg/s  "
+                              "cpu %.3f ms/msg  "
                               "accept p50 %6.2f ms p99 %6.2f ms%s" % (
-                                  rep, size, sess, mode, tp, p50, p99,
+                                  rep, size, sess, mode, tp, cpu, p50, p99,
                                   "  (%d unprotected!)" % unp if unp
                                   else ""), flush=True)
     finally:
@@ -233,19 +251,20 @@ def main():
         sink.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nsize   sess | thr on/off (per rep)      | p50 on/off | "
-          "p99 on/off")
+          "p99 on/off | CPU ms/msg (A+B) off -> on")
     for (size, sess), v in sorted(rows.items()):
-        ratios, l50, l99 = [], [], []
+        ratios, l50, l99, cpus = [], [], [], []
         for rep in range(args.reps):
             on = [x for x in v if x[0] == rep and x[1] == "peer"][0]
             off = [x for x in v if x[0] == rep and x[1] == "off"][0]
             ratios.append(on[2] / off[2])
             l50.append(on[3] / off[3])
             l99.append(on[4] / off[4])
-        print("%5d  %4d | %-25s | %-10s | %s" % (
+            cpus.append("%.2f->%.2f" % (off[6], on[6]))
+        print("%5d  %4d | %-25s | %-10s | %-10s | %s" % (
             size, sess, " ".join("%.2f" % r for r in ratios),
             " ".join("%.1f" % r for r in l50),
-            " ".join("%.1f" % r for r in l99)))
+            " ".join("%.1f" % r for r in l99), " ".join(cpus)))
 
 
 if __name__ == "__main__":
