@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console_admin.h"
 #include "health.h"
 #include "log.h"
 #include "policy_check.h"
@@ -39,6 +40,7 @@ struct api_admin_out {
 	size_t events_bytes;
 	Sluice__StatusReply status;
 	struct api_fleet_out fleet;
+	struct console_admin_out console;
 };
 
 static void
@@ -78,6 +80,7 @@ api_admin_out_free(struct api_admin_out *o)
 	free(o->name);
 	memset(o->token, 0, sizeof(o->token));
 	api_fleet_out_free(&o->fleet);
+	console_admin_out_free(&o->console);
 }
 
 /* "alice (uid 0)", "uid 0", "alice (127.0.0.1)" or "unknown". */
@@ -661,6 +664,10 @@ api_admin_handle(void *arg, const uint8_t *req, size_t len,
 		case SLUICE__ADMIN_REQUEST__BODY_COMMAND_STATUS:
 			rv = api_fleet_command_status(
 			    a, r->command_status, &o.reply, &o.fleet, &e);
+			break;
+		case SLUICE__ADMIN_REQUEST__BODY_CONSOLE:
+			rv = console_admin(
+			    a, peer, r->console, &o.reply, &o.console, &e);
 			break;
 		default:
 			api_warn(

@@ -18,6 +18,7 @@
 #include "alert.h"
 #include "api.h"
 #include "config.h"
+#include "console.h"
 #include "dkim_watch.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -195,6 +196,9 @@ main(int argc, char *argv[])
 	    "events_retention_days", "event_webhook",
 	    "event_webhook_retry_max_s", "event_webhook_timeout_s",
 	    "event_webhook_alert_after_s", "resolver", "dkim_check_interval_s",
+	    "console_listen", "console_cert", "console_key", "console_ca",
+	    "console_session_idle_s", "console_session_max_s",
+	    "console_lockout_failures", "console_lockout_s", "console_poll_ms",
 	    NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -208,6 +212,8 @@ main(int argc, char *argv[])
 	struct controller_health health;
 	struct dkim_watch dkim = {0};
 	struct metrics_http *mh = NULL;
+	struct console_config console_cf;
+	struct console *console = NULL;
 	struct webhook *hook = NULL;
 	struct outbox *ob = NULL;
 	struct store *mh_store = NULL;
@@ -299,6 +305,10 @@ main(int argc, char *argv[])
 		    conf);
 		goto out;
 	}
+	if (console_config_read(cf, &console_cf, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", conf, err);
+		goto out;
+	}
 	memset(&health, 0, sizeof(health));
 	memset(&dkim, 0, sizeof(dkim));
 	dkim.resolver = config_get(cf, "resolver");
@@ -363,6 +373,13 @@ main(int argc, char *argv[])
 		log_warnx("%s", mh_store == NULL ? "out of memory" : err);
 		goto servers;
 	}
+	/* The web console (off unless console_listen is set). */
+	if (console_cf.listen != NULL &&
+	    (console = console_start(&console_cf, database, silent_after_ms,
+	         &store_ready, &controller_stop, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		goto servers;
+	}
 	if ((health.store = store_new(database, "health")) == NULL ||
 	    (dkim.store = store_new(database, "dkim")) == NULL) {
 		log_warnx("out of memory");
@@ -413,6 +430,7 @@ main(int argc, char *argv[])
 servers:
 	controller_stop = 1;
 	metrics_http_stop(mh);
+	console_stop(console);
 	store_free(mh_store);
 	store_free(health.store);
 	store_free(dkim.store);

@@ -90,6 +90,10 @@ static const struct cmd cmds[] = {
     {{"queue", "release"}, cmd_queue_release, "ID [--node N] [--timeout S]"},
     {{"queue", "delete"}, cmd_queue_delete, "ID [--node N] [--timeout S]"},
     {{"queue", "flush"}, cmd_queue_flush, "[--node N] [--timeout S]"},
+    {{"console", "user"}, cmd_console_user,
+        "add NAME --role viewer|operator --password-stdin\n"
+        "\t\t| del NAME | list | unlock NAME"},
+    {{"console", "audit"}, cmd_console_audit, "[--limit N]"},
     {{"log", ""}, cmd_log,
         "[--from SENDER] [--to RCPT] [--status KIND] [--since 1h] "
         "[--node N] [--limit N]"},

@@ -80,6 +80,8 @@ int cmd_route_explain(struct ctl *, int, char **);
 int cmd_log(struct ctl *, int, char **);
 
 int cmd_status(struct ctl *, int, char **);
+int cmd_console_user(struct ctl *, int, char **);
+int cmd_console_audit(struct ctl *, int, char **);
 int cmd_alerts(struct ctl *, int, char **);
 int cmd_queue_list(struct ctl *, int, char **);
 int cmd_queue_retry(struct ctl *, int, char **);
