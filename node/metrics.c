@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "node.h"
 #include "signer.h"
+#include "spool.h"
 
 const char *const metrics_config_keys[] = {"metrics_listen", NULL};
 
@@ -140,6 +141,36 @@ metrics_dkim(const struct node *n, struct evbuffer *b)
 	signer_counts(n->signer, metrics_dkim_failed, b);
 }
 
+/* Group-commit latency as a Prometheus histogram (cumulative buckets). */
+static void
+metrics_spool(const struct node *n, struct evbuffer *b)
+{
+	struct spool_counters c;
+	uint64_t cum = 0;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	if (n->spool != NULL)
+		spool_counters(n->spool, &c);
+	evbuffer_add_printf(b,
+	    "# HELP sluice_spool_commit_seconds Time to make a batch of "
+	    "messages durable (fdatasync, group commit).\n"
+	    "# TYPE sluice_spool_commit_seconds histogram\n");
+	for (i = 0; i < SPOOL_SYNC_BUCKETS - 1; i++) {
+		cum += c.sync_buckets[i];
+		evbuffer_add_printf(b,
+		    "sluice_spool_commit_seconds_bucket{le=\"%g\"} %" PRIu64
+		    "\n",
+		    (double)spool_sync_bounds_us[i] / 1e6, cum);
+	}
+	cum += c.sync_buckets[i];
+	evbuffer_add_printf(b,
+	    "sluice_spool_commit_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+	    "sluice_spool_commit_seconds_sum %.6f\n"
+	    "sluice_spool_commit_seconds_count %" PRIu64 "\n",
+	    cum, (double)c.sync_us / 1e6, cum);
+}
+
 void
 metrics_render(const struct node *n, struct evbuffer *b)
 {
@@ -188,6 +219,7 @@ metrics_render(const struct node *n, struct evbuffer *b)
 	metric(b, "sluice_draining", "gauge",
 	    "1 while the node drains (listeners closed, delivery goes on).",
 	    command_draining(n->command));
+	metrics_spool(n, b);
 	metrics_hops(n, b);
 	metrics_dkim(n, b);
 }

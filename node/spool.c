@@ -1110,6 +1110,8 @@ spool_last_errno(const struct spool *s)
 void
 spool_counters(const struct spool *s, struct spool_counters *c)
 {
+	size_t i;
+
 	c->commits = s->n_commits;
 	c->records = s->n_records;
 	c->flushes = s->n_flushes;
@@ -1117,6 +1119,9 @@ spool_counters(const struct spool *s, struct spool_counters *c)
 	c->segments = s->n_segments;
 	c->segments_deleted = s->n_segments_deleted;
 	c->relocated = s->n_relocated;
+	for (i = 0; i < SPOOL_SYNC_BUCKETS; i++)
+		c->sync_buckets[i] = atomic_load(&s->n_sync[i]);
+	c->sync_us = atomic_load(&s->sync_us);
 }
 
 int

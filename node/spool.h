@@ -197,6 +197,7 @@ void spool_watch(struct spool *, spool_watch_cb, void *arg);
 int spool_last_errno(const struct spool *);
 
 /* Counters for tests and /metrics. */
+#define SPOOL_SYNC_BUCKETS 12
 struct spool_counters {
 	uint64_t commits;  /* messages made durable */
 	uint64_t records;  /* all records made durable */
@@ -205,7 +206,13 @@ struct spool_counters {
 	uint64_t segments; /* segment files now on disk */
 	uint64_t segments_deleted;
 	uint64_t relocated; /* messages moved by compaction */
+	/* Group-commit latency (the fdatasync of a batch, with the journal
+	 * notes it covers): how many took at most spool_sync_bounds_us[i],
+	 * not cumulative; the last bucket is the rest.  sync_us: the sum. */
+	uint64_t sync_buckets[SPOOL_SYNC_BUCKETS];
+	uint64_t sync_us;
 };
+extern const uint64_t spool_sync_bounds_us[SPOOL_SYNC_BUCKETS - 1];
 void spool_counters(const struct spool *, struct spool_counters *);
 
 /* Reads the queue in dir without changing anything (no lock, no

@@ -205,6 +205,7 @@ struct spool {
 	bool w_full;
 
 	_Atomic uint64_t n_commits, n_records, n_flushes, n_failures;
+	_Atomic uint64_t n_sync[SPOOL_SYNC_BUCKETS], sync_us;
 	uint64_t n_segments, n_segments_deleted;
 	int last_errno;     /* of the failure being reported */
 	size_t nrelocating; /* compaction copies in flight */

@@ -6,3 +6,4 @@ sluice_unit_test(test_console_json console/test_console_json.c
 sluice_scenario_test(console_api console/test_api.py 240)
 sluice_scenario_test(console_browser console/test_browser.py 400)
 set_tests_properties(console_browser PROPERTIES SKIP_RETURN_CODE 77)
+sluice_scenario_test(console_grafana console/test_grafana.py 120)

@@ -240,8 +240,14 @@ def parse_prometheus(text):
         m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
         assert m, "bad sample " + where
         name, labels, value = m.group(1), m.group(2), m.group(3)
-        assert name == current, "sample outside its family " + where
-        assert "TYPE" in families[name] and "HELP" in families[name], where
+        # a histogram's samples are NAME_bucket{le=...}, NAME_sum, NAME_count
+        is_hist = current is not None and families[current].get(
+            "TYPE") == "histogram" and name in (
+                current + "_bucket", current + "_sum", current + "_count")
+        assert name == current or is_hist, "sample outside its family " + \
+            where
+        assert "TYPE" in families[current] and "HELP" in families[current], \
+            where
         lab = []
         if labels:
             inner = labels[1:-1]
