@@ -94,6 +94,7 @@ struct dlv_msg {
 	char dkim_desc[300]; /* "example.com:r1,e1" for events */
 	bool eightbit, smtputf8;
 	bool body8bit, hdr8bit; /* octets > 127 found at ingress */
+	bool dkim7;             /* signed in the 7-bit form: always sent so */
 	int64_t committed_at, received_at;
 	struct policy *pol;
 	int njobs; /* open jobs */
@@ -932,7 +933,7 @@ dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
 	/* The signatures made at acceptance go first, unchanged on every
 	 * attempt (signer.h); then the data as spooled.  Data converted to
 	 * 7 bit goes without them: they would not verify (docs/dkim.md). */
-	size_t pre = t->t.downgraded ? 0 : m->dkim_len;
+	size_t pre = t->t.downgraded && !m->dkim7 ? 0 : m->dkim_len;
 
 	if (off < pre) {
 		if (n > pre - off)
@@ -1508,6 +1509,7 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 	t->t.eightbit = m->eightbit || m->body8bit || m->hdr8bit;
 	t->t.has8bit = m->body8bit || m->hdr8bit;
 	t->t.smtputf8 = m->smtputf8;
+	t->t.force7bit = m->dkim7;
 	t->t.read = dlv_txn_read;
 	t->t.read_arg = t;
 	t->start_ms = dlv_now_ms();
@@ -1523,7 +1525,7 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 		dlv_txn_result(t, c->host, smtp_client_has_tls(c->c), NULL);
 		return false;
 	}
-	if (t->t.downgraded && m->dkim_len > 0)
+	if (t->t.downgraded && m->dkim_len > 0 && !m->dkim7)
 		log_info("%s delivery: converted to 7 bit for %s: sent without "
 		         "its DKIM signature",
 		    m->qid, c->host);
@@ -1839,6 +1841,7 @@ dlv_msg_new(struct delivery *d, const struct spool_info *si)
 	if (si->env.dkim != NULL && si->env.dkim[0] != '\0') {
 		m->dkim = dlv_strdup(si->env.dkim);
 		m->dkim_len = strlen(m->dkim);
+		m->dkim7 = si->env.dkim7;
 		signer_describe(m->dkim, m->dkim_desc, sizeof(m->dkim_desc));
 	}
 	m->eightbit = si->env.eightbit;

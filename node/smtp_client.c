@@ -589,10 +589,15 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	for (i = 0; i < t->nrcpts; i++)
 		memset(&t->rcpt[i], 0, sizeof(t->rcpt[i]));
 	size = t->size;
-	t->downgraded = t->has8bit && !c->eightbitmime;
-	if (t->has8bit && !c->eightbitmime &&
-	    smtp_client_downgrade_plan(c, t, &size) == -1)
-		return -1;
+	t->downgraded = t->has8bit && (!c->eightbitmime || t->force7bit);
+	if (t->downgraded && smtp_client_downgrade_plan(c, t, &size) == -1) {
+		if (!c->eightbitmime)
+			return -1;
+		/* forced only, and it does not convert: as it is */
+		memset(&t->mail, 0, sizeof(t->mail));
+		t->downgraded = false;
+		size = t->size;
+	}
 	if (c->size_max != 0 && size > c->size_max) {
 		smtp_reply_set(&t->mail, 552, "5.3.4",
 		    "message size %llu exceeds the limit of %s (%llu)",
@@ -610,7 +615,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	c->step = 0;
 	c->accepted = 0;
 	c->body_off = 0;
-	c->downgrade = t->has8bit && !c->eightbitmime;
+	c->downgrade = t->downgraded;
 	c->bol = true;
 	c->last2[0] = '\r';
 	c->last2[1] = '\n';
@@ -619,7 +624,7 @@ smtp_client_send(struct smtp_client *c, struct smtp_txn *t)
 	if (c->size_max != 0 || c->esmtp)
 		evbuffer_add_printf(
 		    out, " SIZE=%llu", (unsigned long long)size);
-	if (t->eightbit && c->eightbitmime)
+	if (t->eightbit && c->eightbitmime && !t->downgraded)
 		evbuffer_add(out, " BODY=8BITMIME", 14);
 	if (t->smtputf8)
 		evbuffer_add(out, " SMTPUTF8", 9);

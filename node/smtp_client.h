@@ -65,8 +65,13 @@ struct smtp_txn {
 	bool has8bit;  /* octets > 127 in the data: without 8BITMIME the
 	                * data is converted to 7 bit (mime8.h) or refused */
 	bool smtputf8;
+	/* 8-bit data goes converted to 7 bit even to a server offering
+	 * 8BITMIME (its DKIM signature covers that form); as it is when it
+	 * does not convert and the server takes 8 bit. */
+	bool force7bit;
 	/* Set by smtp_client_send: the data goes converted to 7 bit (a
-	 * stored DKIM signature would not match it: signer.h). */
+	 * stored DKIM signature would not match it unless it was made over
+	 * that form: signer.h). */
 	bool downgraded;
 	/* Reads message data (CRLF lines, not dot-stuffed): octets read,
 	 * 0 at the end, -1 on error (the session is aborted). */

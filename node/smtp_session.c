@@ -30,6 +30,7 @@
 #include "dkim.h"
 #include "journal.h"
 #include "log.h"
+#include "mime8.h"
 #include "node.h"
 #include "policy.h"
 #include "proxy.h"
@@ -128,6 +129,12 @@ struct smtp_session {
 	/* DKIM: the message being signed as it streams in (NULL when the
 	 * policy has no keys), then the outcome (signer.h) */
 	struct dkim_sign *dkim;
+	/* A message declared BODY=8BITMIME is also signed in its 7-bit form
+	 * (RFC 6376 5.3): mime8 converts as the delivery would, dkim7 hashes
+	 * the result; used when the data was 8-bit and converted cleanly. */
+	struct dkim_sign *dkim7;
+	struct mime8 *m8;
+	bool signed7; /* the stored signature covers the 7-bit form */
 	struct signer_result dkim_res;
 	/* The AUTH user's policy (issue 15), from the policy at DATA:
 	 * queued held; envelope sender and From: address rewritten.  While
@@ -276,6 +283,11 @@ txn_reset(struct smtp_session *s)
 	s->hdrlen = 0;
 	dkim_sign_free(s->dkim);
 	s->dkim = NULL;
+	dkim_sign_free(s->dkim7);
+	s->dkim7 = NULL;
+	free(s->m8);
+	s->m8 = NULL;
+	s->signed7 = false;
 	free(s->dkim_res.headers);
 	memset(&s->dkim_res, 0, sizeof(s->dkim_res));
 	s->hold = false;
@@ -544,6 +556,14 @@ cmd_data(struct smtp_session *s, const char *arg)
 	if (signer_active(n->signer))
 		s->dkim = dkim_sign_new(
 		    signer_body_canons(n->signer), DKIM_HEADER_MAX);
+	/* Declared 8-bit, not SMTPUTF8 (that cannot go as 7 bit anyway):
+	 * sign the 7-bit form too, pick at the dot. */
+	if (s->dkim != NULL && s->mp.body == SMTP_BODY_8BITMIME &&
+	    !s->mp.smtputf8 &&
+	    (s->dkim7 = dkim_sign_new(
+	         signer_body_canons(n->signer), DKIM_HEADER_MAX)) != NULL &&
+	    (s->m8 = malloc(sizeof(*s->m8))) != NULL)
+		mime8_init(s->m8);
 	s->max_size = limit(s, LIMIT_MAX_MESSAGE_SIZE);
 	s->max_hops = (uint32_t)limit(s, LIMIT_MAX_RECEIVED_HEADERS);
 	s->state = SS_DATA;
@@ -866,6 +886,8 @@ command(struct smtp_session *s, const char *line)
 
 /* -------------------------------------------------------------- DATA */
 
+static void data_sign7_cb(void *arg, const char *p, size_t n);
+
 static void
 data_store(struct smtp_session *s, const char *buf, size_t len)
 {
@@ -891,6 +913,8 @@ data_store(struct smtp_session *s, const char *buf, size_t len)
 		return; /* refused anyway: read on, write nothing */
 	if (s->dkim != NULL)
 		dkim_sign_update(s->dkim, buf, len); /* body hash streams */
+	if (s->m8 != NULL && s->m8->err == MIME8_OK)
+		(void)mime8_feed(s->m8, buf, len, data_sign7_cb, s->dkim7);
 	if (spool_msg_write(s->msg, buf, len) == -1)
 		s->write_errno = errno != 0 ? errno : EIO;
 }
@@ -968,6 +992,26 @@ static void smtp_session_on_shadow(
 static void data_copy(struct smtp_session *, struct spool_msg *,
     const struct spool_envelope *);
 
+static void
+data_sign7_cb(void *arg, const char *p, size_t n)
+{
+	dkim_sign_update(arg, p, n);
+}
+
+/* The 7-bit form is what gets signed when the data turned out 8-bit (a
+ * hop without 8BITMIME would convert it and break a signature over the
+ * 8-bit form) and converted cleanly (else no hop gets it converted). */
+static bool
+data_sign7_usable(struct smtp_session *s)
+{
+	if (s->m8 == NULL || s->dkim7 == NULL ||
+	    !(s->data.body8bit || s->data.hdr8bit || s->rcv8bit))
+		return false;
+	if (s->m8->err == MIME8_OK)
+		(void)mime8_finish(s->m8, data_sign7_cb, s->dkim7);
+	return s->m8->err == MIME8_OK;
+}
+
 /* Signs the accepted message once, before it is queued: the signatures
  * are stored with it and sent unchanged on every attempt and hop.  -1
  * only when the signing domain requires a signature and none could be
@@ -984,10 +1028,17 @@ data_sign(struct smtp_session *s)
 		/* dkim_sign_new failed (memory): as a signing failure */
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		r->outcome = SIGNER_FAILED_OPTIONAL;
+	} else if (data_sign7_usable(s)) {
+		signer_sign(n->signer, s->dkim7, now_s(), r);
+		s->signed7 = r->outcome == SIGNER_SIGNED;
 	} else
 		signer_sign(n->signer, s->dkim, now_s(), r);
 	dkim_sign_free(s->dkim);
 	s->dkim = NULL;
+	dkim_sign_free(s->dkim7);
+	s->dkim7 = NULL;
+	free(s->m8);
+	s->m8 = NULL;
 	if (r->err[0] != '\0')
 		log_warn("smtp dkim %s client=%s from=<%s> d=%s: %s",
 		    signer_outcome_name(r->outcome), s->client, s->from.addr,
@@ -1133,6 +1184,7 @@ data_end(struct smtp_session *s)
 	env.smtputf8 = s->mp.smtputf8;
 	env.eightbit = s->mp.body == SMTP_BODY_8BITMIME;
 	env.dkim = s->dkim_res.headers;
+	env.dkim7 = s->signed7;
 	env.body8bit = s->data.body8bit;
 	env.hdr8bit = s->data.hdr8bit || s->rcv8bit;
 	/* the spool owns msg from here and calls back by id; should it

@@ -39,6 +39,9 @@ struct spool_envelope {
 	/* DKIM-Signature fields computed once at acceptance (signer.h),
 	 * sent before the data on every attempt; NULL or "": unsigned. */
 	const char *dkim;
+	/* The signature covers the 7-bit (mime8) form of 8-bit data: the
+	 * message always goes converted (docs/dkim.md). */
+	bool dkim7;
 	/* The listener the message came in on (its name; route
 	 * conditions), NULL or "" unknown: mail spooled before issue 15. */
 	const char *listener;

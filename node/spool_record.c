@@ -86,11 +86,14 @@ spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
  * AUTH user's hold flag); a later state record (release) overrides it.
  * Flag 128 (SPOOL_ENV_F_ORIGIN): then one more string, the origin of a
  * shadow copy ("NODE QUEUEID", docs/redundancy.md; shadow spools only).
+ * Flag 256 (SPOOL_ENV_F_DKIM7): no string; the DKIM signature covers
+ * the 7-bit form of the 8-bit data (docs/dkim.md).
  * Records without these flags (older nodes) read as before. */
 #define SPOOL_ENV_F_DKIM     16U
 #define SPOOL_ENV_F_LISTENER 32U
 #define SPOOL_ENV_F_HOLD     64U
 #define SPOOL_ENV_F_ORIGIN   128U
+#define SPOOL_ENV_F_DKIM7    256U
 static size_t
 str_len(const char *s)
 {
@@ -143,6 +146,9 @@ spool_env_encode(
 		    buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_LISTENER);
 	if (env->hold)
 		spool_put32(buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_HOLD);
+	if (env->dkim7 && str_len(env->dkim) > 0)
+		spool_put32(
+		    buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_DKIM7);
 	if (str_len(env->origin) > 0)
 		spool_put32(
 		    buf + 16, spool_get32(buf + 16) | SPOOL_ENV_F_ORIGIN);
@@ -195,6 +201,7 @@ spool_ent_decode_tail(
 	/* Strings are copied NUL-terminated into one block no larger than
 	 * the record. */
 	e->env.hold = (spool_get32(p + 16) & SPOOL_ENV_F_HOLD) != 0;
+	e->env.dkim7 = (spool_get32(p + 16) & SPOOL_ENV_F_DKIM7) != 0;
 	if (e->env.hold)
 		e->state = SPOOL_HELD;
 	e->strings = malloc(len + 8 + n);

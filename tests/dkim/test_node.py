@@ -131,6 +131,48 @@ def main():
         n.wait_log(r"delivery: converted to 7 bit for .*: sent without "
                    r"its DKIM signature")
 
+        # 1d. Declared 8-bit mail (BODY=8BITMIME) is signed in its 7-bit
+        # form (RFC 6376 5.3) and always sent so: its signatures verify
+        # at a hop without 8BITMIME and at one with it (the old code sent
+        # it unsigned to the first); 8-bit that does not convert (a UTF-8
+        # Subject) is signed as it is and goes 8-bit where it can.
+        def send8(rcpt, data):
+            c = smtplib.SMTP("127.0.0.1", n.port, timeout=30)
+            c.ehlo("client.test")
+            assert c.mail("alice@example.com", ["BODY=8BITMIME"])[0] == 250
+            assert c.rcpt(rcpt)[0] == 250
+            code, resp = c.data(data)
+            assert code == 250, (code, resp)
+            c.quit()
+        eight = dkimkit.MESSAGES["8bit"].encode("utf-8")
+        hdr8 = dkimkit.MESSAGES["8bit"].replace(
+            "Subject: 8bit", "Subject: Gr\u00fc\u00dfe").encode("utf-8")
+        nold, nup = len(old.messages()), len(up.messages())
+        send8("dave@legacy.test", eight)
+        send8("erin@example.net", eight)
+        send8("fred@example.net", hdr8)
+        wait_until(lambda: len(old.messages()) == nold + 1 and
+                   len(up.messages()) == nup + 2, 30, "declared 8-bit")
+        got = {m["rcpts"][0]: m for m in old.messages()[nold:] +
+               up.messages()[nup:]}
+        p8 = []
+        for rcpt in ("dave@legacy.test", "erin@example.net"):
+            m = got[rcpt]
+            assert "quoted-printable" in m["data"], m["data"][:900]
+            assert "BODY=8BITMIME" not in m["params"].upper(), m["params"]
+            assert max(m["data"].encode("latin-1")) < 128
+            assert len(sigs(m["data"])) == 2, m["data"][:900]
+            p8.append(write(os.path.join(d, "d8-%s.eml" % rcpt),
+                            m["data"].encode("latin-1")))
+        m = got["fred@example.net"]
+        assert "BODY=8BITMIME" in m["params"].upper(), m["params"]
+        assert len(sigs(m["data"])) == 2, m["data"][:900]
+        p8.append(write(os.path.join(d, "d8-raw.eml"),
+                        m["data"].encode("latin-1")))
+        ok, out = dkimkit.verify(records, p8, d)
+        assert ok, out
+        assert out.count("ok ") == 3, out
+
         # 1c. Canonicalisation per domain (issue 14): simple/simple and
         # relaxed/simple signatures say so in c= and verify with dkimpy.
         canon = {"simple.test": "simple/simple",
@@ -169,7 +211,7 @@ def main():
 
         met = metrics(mport)
         assert re.search(r'sluice_dkim_signed_total\{domain="example.com"\}'
-                         r' %d\b' % (len(sent) + 2), met), met
+                         r' %d\b' % (len(sent) + 5), met), met
         assert 'sluice_dkim_failures_total{domain="broken.test"} 1' in met
         assert 'sluice_dkim_failures_total{domain="strict.test"} 1' in met
         assert re.search(r"smtp accepted .* dkim=example.com:r1,e1",
