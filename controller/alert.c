@@ -7,6 +7,7 @@
  *   alert: cleared kind=node_silent subject=edge-1 */
 #include "alert.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,64 @@ alert_policy(struct store *st, int *rc)
 	return p;
 }
 
+/* Per-credential quotas (issue 15): a user whose MAIL or RCPT was refused
+ * for a quota in the current window.  The window is in the subject, so
+ * the alert is raised once per window and clears when the window ends. */
+struct alert_quota {
+	struct alert_set *set;
+	const Sluice__Policy *pol;
+	int64_t now;
+};
+
+static int
+alert_quota_cb(void *arg, const struct store_quota_row *r)
+{
+	static const char *const dims[4] = {
+	    "hour_msgs", "hour_rcpts", "day_msgs", "day_rcpts"};
+	static const char *const what[4] = {"hourly message",
+	    "hourly recipient", "daily message", "daily recipient"};
+	struct alert_quota *q = arg;
+	struct health_alert a;
+	const Sluice__User *u = NULL;
+	char at[32], end[32];
+	time_t t;
+	struct tm tm;
+	int64_t len;
+	uint32_t quota;
+	size_t i;
+	int d;
+
+	for (d = 0; d < 4 && strcmp(r->dim, dims[d]) != 0; d++)
+		;
+	len = d < 2 ? 3600 : 86400;
+	if (d == 4 || r->refused == 0 || r->window_start + len <= q->now)
+		return 0;
+	for (i = 0; q->pol != NULL && i < q->pol->n_users; i++)
+		if (strcmp(q->pol->users[i]->name, r->user) == 0)
+			u = q->pol->users[i];
+	if (u == NULL)
+		return 0;
+	quota = d == 0   ? u->quota_hour_msgs
+	        : d == 1 ? u->quota_hour_rcpts
+	        : d == 2 ? u->quota_day_msgs
+	                 : u->quota_day_rcpts;
+	t = (time_t)r->window_start;
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%MZ", gmtime_r(&t, &tm));
+	t = (time_t)(r->window_start + len);
+	strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	memset(&a, 0, sizeof(a));
+	snprintf(a.kind, sizeof(a.kind), "user_quota");
+	snprintf(a.subject, sizeof(a.subject), "%s/%s@%s", r->user, r->dim, at);
+	if (alert_set_has(q->set, a.kind, a.subject))
+		return 0;
+	snprintf(a.message, sizeof(a.message),
+	    "user %s reached its %s quota (%" PRIu32 ") on the fleet; its "
+	    "mail gets 451 4.7.1 until %s",
+	    r->user, what[d], quota, end);
+	alert_set_cb(q->set, &a);
+	return 0;
+}
+
 /* Once a minute, in its own transaction under the health lock: day
  * partitions of the delivery record. */
 static void
@@ -299,6 +358,7 @@ alert_tick(struct store *st, struct alert_config *cf)
 {
 	struct alert_nodes an;
 	struct alert_set now;
+	struct alert_quota aq;
 	struct alert_clear cl;
 	struct alert_notes notes;
 	struct health_input in;
@@ -356,6 +416,13 @@ alert_tick(struct store *st, struct alert_config *cf)
 			log_warnx("node %s declared lost: %s", now.v[i].subject,
 			    now.v[i].message);
 	}
+	aq.set = &now;
+	aq.pol = pol;
+	aq.now = (int64_t)time(NULL);
+	if ((rc = store_quota_rows(st, aq.now - aq.now % 86400, alert_quota_cb,
+	         &aq)) != STORE_OK ||
+	    (rc = store_quota_expire(st, aq.now - aq.now % 86400)) != STORE_OK)
+		goto fail;
 	for (i = 0; i < an.recorded.n; i++)
 		alert_set_cb(&now, &an.recorded.v[i]);
 	if ((rc = store_dkim_dns_list(st, alert_dkim_cb, &now)) != STORE_OK)

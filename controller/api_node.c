@@ -13,15 +13,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "allowance.h"
 #include "budget.h"
 #include "log.h"
 #include "token.h"
 
 /* Queue commands per heartbeat reply: the rest wait for the next one. */
 #define API_NODE_COMMANDS_MAX 16
-#define API_NODE_SHARES_MAX   64   /* budgeted hops per reply */
-#define API_NODE_LIVE_MAX     4096 /* nodes sharing a budget */
-#define API_NODE_PEERS_MAX    32   /* handoff targets per drain command */
+#define API_NODE_SHARES_MAX   64        /* budgeted hops per reply */
+#define API_NODE_LIVE_MAX     4096      /* nodes sharing a budget */
+#define API_NODE_PEERS_MAX    32        /* handoff targets per drain command */
+#define API_NODE_QUOTA_MAX    4096      /* quota allowances per reply */
+#define API_NODE_QUOTA_ROWS   (1 << 20) /* stored rows read per reply */
 
 /* The reply a handler fills in: every pointer in it is owned by the
  * handler's frame or freed by api_node_handle after packing. */
@@ -47,6 +50,8 @@ struct api_node_out {
 	char shadow_peer[128], shadow_addr[256];
 	char **lost;
 	size_t nlost;
+	Sluice__QuotaGrant *qg;   /* malloc'd, strings point into the */
+	Sluice__QuotaGrant **qgv; /* cached policy and quota_dims */
 };
 
 static int
@@ -255,6 +260,30 @@ api_node_live_cb(void *arg, uint64_t id, const uint8_t *m, size_t len)
 	return 0;
 }
 
+/* The head policy, cached by version (hop budgets and quotas); NULL when
+ * there is none or it cannot be read. */
+static const Sluice__Policy *
+api_node_head_policy(struct api *a, uint64_t head)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (head == 0)
+		return NULL;
+	if (a->budget_version != head) {
+		api_cache_free(a);
+		if (store_policy_snapshot(a->store, head, &buf, &len) !=
+		    STORE_OK)
+			return NULL;
+		a->budget_policy = sluice__policy__unpack(NULL, len, buf);
+		free(buf);
+		if (a->budget_policy == NULL)
+			return NULL;
+		a->budget_version = head;
+	}
+	return a->budget_policy;
+}
+
 /* This node's share of every hop whose max_conn or rate is a fleet
  * budget (budget.c), re-divided among the live nodes at every heartbeat.
  * Best effort: on a store failure the node keeps its last shares. */
@@ -263,23 +292,10 @@ api_node_budget(
     struct api *a, uint64_t id, uint64_t head, struct api_node_out *o)
 {
 	struct api_node_live l = {NULL, 0};
-	uint8_t *buf;
-	size_t i, n, len;
+	size_t i, n;
 
-	if (head == 0)
-		return;
-	if (a->budget_version != head) {
-		api_cache_free(a);
-		if (store_policy_snapshot(a->store, head, &buf, &len) !=
-		    STORE_OK)
-			return;
-		a->budget_policy = sluice__policy__unpack(NULL, len, buf);
-		free(buf);
-		if (a->budget_policy == NULL)
-			return;
-		a->budget_version = head;
-	}
-	if (!budget_any(a->budget_policy))
+	if (api_node_head_policy(a, head) == NULL ||
+	    !budget_any(a->budget_policy))
 		return;
 	if ((l.v = calloc(API_NODE_LIVE_MAX, sizeof(*l.v))) == NULL)
 		return;
@@ -359,6 +375,232 @@ api_node_pauses(struct api *a, struct api_node_out *o)
 	}
 	o->heartbeat.hop_pauses = o->pausev;
 	o->heartbeat.n_hop_pauses = n;
+}
+
+/* ------------------------------------------------ per-credential quotas */
+
+/* Proto names of the quota dimensions; index = node/quota.h's enum. */
+static char api_quota_dims[4][12] = {
+    "hour_msgs", "hour_rcpts", "day_msgs", "day_rcpts"};
+
+static int64_t
+api_quota_len(int d)
+{
+	return d < 2 ? 3600 : 86400;
+}
+
+static uint32_t
+api_quota_of(const Sluice__User *u, int d)
+{
+	return d == 0   ? u->quota_hour_msgs
+	       : d == 1 ? u->quota_hour_rcpts
+	       : d == 2 ? u->quota_day_msgs
+	                : u->quota_day_rcpts;
+}
+
+static int
+api_quota_dim(const char *s)
+{
+	int d;
+
+	for (d = 0; d < 4; d++)
+		if (strcmp(s, api_quota_dims[d]) == 0)
+			return d;
+	return -1;
+}
+
+struct api_quota_row {
+	uint64_t node_id;
+	char user[80];
+	int dim;
+	uint64_t used, granted;
+};
+
+struct api_quota_rows {
+	struct api_quota_row *v;
+	size_t n, cap;
+	int64_t now;
+	bool is_oom;
+};
+
+/* Keeps the rows of the current windows. */
+static int
+api_quota_rows_cb(void *arg, const struct store_quota_row *r)
+{
+	struct api_quota_rows *q = arg;
+	struct api_quota_row *nv;
+	int d = api_quota_dim(r->dim);
+	size_t ncap;
+
+	if (d == -1 || strlen(r->user) >= sizeof(q->v[0].user) ||
+	    r->window_start != q->now - q->now % api_quota_len(d))
+		return 0;
+	if (q->n == q->cap) {
+		ncap = q->cap ? q->cap * 2 : 64;
+		if (ncap > API_NODE_QUOTA_ROWS ||
+		    (nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL) {
+			q->is_oom = true;
+			return 1;
+		}
+		q->v = nv;
+		q->cap = ncap;
+	}
+	q->v[q->n].node_id = r->node_id;
+	snprintf(q->v[q->n].user, sizeof(q->v[q->n].user), "%s", r->user);
+	q->v[q->n].dim = d;
+	q->v[q->n].used = r->used;
+	q->v[q->n].granted = r->granted;
+	q->n++;
+	return 0;
+}
+
+struct api_quota_live {
+	uint64_t *v;
+	size_t n;
+};
+
+static int
+api_quota_live_cb(void *arg, uint64_t id, const uint8_t *m, size_t len)
+{
+	struct api_quota_live *l = arg;
+
+	(void)m;
+	(void)len;
+	if (l->n == API_NODE_LIVE_MAX)
+		return 1;
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static bool
+api_quota_is_live(const struct api_quota_live *l, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i] == id)
+			return true;
+	return false;
+}
+
+/* What the node reported for user in d's current window. */
+static const Sluice__QuotaUsage *
+api_quota_reported(
+    const Sluice__HeartbeatRequest *req, const char *user, int d, int64_t ws)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_quota_usage; i++)
+		if (req->quota_usage[i]->window_start == ws &&
+		    strcmp(req->quota_usage[i]->dim, api_quota_dims[d]) == 0 &&
+		    strcmp(req->quota_usage[i]->user, user) == 0)
+			return req->quota_usage[i];
+	return NULL;
+}
+
+/* One user's quota in one dimension: the node's new allowance, stored
+ * with its count and put into the reply. */
+static void
+api_quota_one(struct api *a, uint64_t id, const Sluice__HeartbeatRequest *req,
+    const struct api_quota_rows *rows, const struct api_quota_live *live,
+    struct allowance_node *others, Sluice__User *u, int d, int64_t now,
+    Sluice__QuotaGrant *g)
+{
+	const Sluice__QuotaUsage *rep;
+	struct store_quota_row sr;
+	uint64_t self = 0, rep_used, fleet = 0, share;
+	int64_t ws = now - now % api_quota_len(d);
+	size_t i, k = 0;
+
+	rep = api_quota_reported(req, u->name, d, ws);
+	rep_used = rep != NULL ? rep->used : 0;
+	self = rep_used;
+	for (i = 0; i < rows->n; i++) {
+		const struct api_quota_row *r = &rows->v[i];
+
+		if (r->dim != d || strcmp(r->user, u->name) != 0)
+			continue;
+		if (r->node_id == id) {
+			if (r->used > self)
+				self = r->used; /* the node restarted */
+			continue;
+		}
+		others[k].used = r->used;
+		others[k].granted = r->granted;
+		others[k].is_live = api_quota_is_live(live, r->node_id);
+		fleet += r->used;
+		k++;
+	}
+	share = allowance_share(api_quota_of(u, d), self, others, k);
+	memset(&sr, 0, sizeof(sr));
+	sr.node_id = id;
+	sr.user = u->name;
+	sr.dim = api_quota_dims[d];
+	sr.window_start = ws;
+	sr.used = self;
+	sr.granted = self + share;
+	sr.refused = rep != NULL ? rep->refused : 0;
+	/* best effort, like the hop budgets: the node keeps its last */
+	(void)store_quota_put(a->store, &sr);
+	sluice__quota_grant__init(g);
+	g->user = u->name;
+	g->dim = api_quota_dims[d];
+	g->window_start = ws;
+	g->limit = rep_used + share;
+	g->fleet_used = fleet + self;
+}
+
+/* This node's allowance of every user quota in the current windows
+ * (allowance.c), re-divided at every heartbeat from the stored counts of
+ * every node.  Best effort: on a store failure the node keeps its last
+ * allowances (docs/smtp.md, "Quotas"). */
+static void
+api_node_quota(struct api *a, uint64_t id, uint64_t head,
+    const Sluice__HeartbeatRequest *req, struct api_node_out *o)
+{
+	const Sluice__Policy *p = api_node_head_policy(a, head);
+	struct api_quota_rows rows;
+	struct api_quota_live live = {NULL, 0};
+	struct allowance_node *others = NULL;
+	int64_t now = (int64_t)time(NULL);
+	size_t i, n = 0, nlive;
+	int d;
+	bool any = false;
+
+	for (i = 0; p != NULL && i < p->n_users; i++)
+		for (d = 0; d < 4; d++)
+			any = any || api_quota_of(p->users[i], d) != 0;
+	if (!any)
+		return;
+	memset(&rows, 0, sizeof(rows));
+	rows.now = now;
+	if ((live.v = calloc(API_NODE_LIVE_MAX, sizeof(*live.v))) == NULL ||
+	    store_node_live(a->store, a->silent_after_ms, api_quota_live_cb,
+	        &live) != STORE_OK ||
+	    store_quota_rows(a->store, now - now % 86400, api_quota_rows_cb,
+	        &rows) != STORE_OK ||
+	    rows.is_oom ||
+	    (others = calloc(rows.n + 1, sizeof(*others))) == NULL ||
+	    (o->qg = calloc(API_NODE_QUOTA_MAX, sizeof(*o->qg))) == NULL ||
+	    (o->qgv = calloc(API_NODE_QUOTA_MAX, sizeof(*o->qgv))) == NULL)
+		goto out;
+	for (i = 0; i < p->n_users && n < API_NODE_QUOTA_MAX; i++)
+		for (d = 0; d < 4 && n < API_NODE_QUOTA_MAX; d++) {
+			if (api_quota_of(p->users[i], d) == 0)
+				continue;
+			api_quota_one(a, id, req, &rows, &live, others,
+			    p->users[i], d, now, &o->qg[n]);
+			o->qgv[n] = &o->qg[n];
+			n++;
+		}
+	nlive = live.n + (api_quota_is_live(&live, id) ? 0 : 1);
+	o->heartbeat.quota_grants = o->qgv;
+	o->heartbeat.n_quota_grants = n;
+	o->heartbeat.live_nodes = (uint32_t)nlive;
+out:
+	free(others);
+	free(rows.v);
+	free(live.v);
 }
 
 /* A node reports the number and content hash of the policy it runs.  The
@@ -584,6 +826,7 @@ api_node_heartbeat(struct api *a, const struct rpc_peer *peer,
 		api_error_store(e, rc);
 		return -1;
 	}
+	api_node_quota(a, id, head, req, o);
 	o->reply.body_case = SLUICE__NODE_REPLY__BODY_HEARTBEAT;
 	o->reply.heartbeat = hb;
 	return 0;
@@ -775,6 +1018,8 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 	for (i = 0; i < o.nlost; i++)
 		free(o.lost[i]);
 	free(o.lost);
+	free(o.qg);
+	free(o.qgv);
 	if (r != NULL)
 		sluice__node_request__free_unpacked(r, NULL);
 }

@@ -152,6 +152,29 @@ int store_shadow_lost(struct store *, store_name_cb, void *arg);
 int store_node_lost(struct store *, const char *name, const char *reason,
     bool must_exist, bool *added);
 
+/* ------------------------------------------------------------ quotas */
+
+/* One node's count for a user in one window of one quota dimension
+ * (store_quota.c, issue 15). */
+struct store_quota_row {
+	uint64_t node_id;
+	const char *user;
+	const char *dim; /* hour_msgs hour_rcpts day_msgs day_rcpts */
+	int64_t window_start;
+	uint64_t used;    /* accepted */
+	uint64_t granted; /* the allowance last handed to the node */
+	uint64_t refused;
+};
+
+/* Row pointers are valid during the callback only; non-zero stops. */
+typedef int (*store_quota_cb)(void *arg, const struct store_quota_row *);
+/* Every row of windows starting at or after since. */
+int store_quota_rows(struct store *, int64_t since, store_quota_cb, void *);
+/* Upserts a node's row; its count never goes down within a window. */
+int store_quota_put(struct store *, const struct store_quota_row *);
+/* Removes the rows of windows that started before before. */
+int store_quota_expire(struct store *, int64_t before);
+
 /* ------------------------------------------------------------- policy */
 
 /* Head version (0: none yet); for_update locks the head row until the

@@ -210,7 +210,52 @@ struct user_arg {
 	bool has_rate;
 	uint32_t rate;
 	bool del;
+	struct ctl_user_quota quota; /* issue 15 */
 };
+
+/* --quota-hour-msgs and friends: the User fields in proto order. */
+static const char *const user_quota_flags[4] = {"--quota-hour-msgs",
+    "--quota-hour-rcpts", "--quota-day-msgs", "--quota-day-rcpts"};
+
+static uint32_t *
+user_quota_field(Sluice__User *u, int k)
+{
+	return k == 0   ? &u->quota_hour_msgs
+	       : k == 1 ? &u->quota_hour_rcpts
+	       : k == 2 ? &u->quota_day_msgs
+	                : &u->quota_day_rcpts;
+}
+
+bool
+ctl_user_quota_flag(struct ctl_user_quota *q, int argc, char **argv, int *i)
+{
+	uint64_t v;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		if (strcmp(argv[*i], user_quota_flags[k]) != 0 ||
+		    *i + 1 >= argc)
+			continue;
+		if (ctl_parse_u64(argv[++*i], UINT32_MAX, &v) == -1)
+			ctl_die("%s must be a whole number (0: no quota), "
+			        "not '%s'",
+			    user_quota_flags[k], argv[*i]);
+		q->has[k] = true;
+		q->v[k] = (uint32_t)v;
+		return true;
+	}
+	return false;
+}
+
+void
+ctl_user_quota_apply(struct Sluice__User *u, const struct ctl_user_quota *q)
+{
+	int k;
+
+	for (k = 0; k < 4; k++)
+		if (q->has[k])
+			*user_quota_field(u, k) = q->v[k];
+}
 
 static void
 user_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
@@ -251,13 +296,16 @@ user_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	}
 	if (a->has_rate)
 		u->rate_per_minute = a->rate;
+	ctl_user_quota_apply(u, &a->quota);
 }
 
 int
 cmd_user_add(struct ctl *ctl, int argc, char **argv)
 {
-	static const char use[] = "user add NAME --password-stdin "
-	                          "[--sender PATTERN]... [--rate N]";
+	static const char use[] =
+	    "user add NAME --password-stdin [--sender PATTERN]... [--rate N]\n"
+	    "\t[--quota-hour-msgs N] [--quota-hour-rcpts N] "
+	    "[--quota-day-msgs N] [--quota-day-rcpts N]";
 	struct user_arg a;
 	char pw[LINE_MAX_SECRET];
 	bool pw_stdin = false;
@@ -285,7 +333,9 @@ cmd_user_add(struct ctl *ctl, int argc, char **argv)
 				    argv[i]);
 			a.has_rate = true;
 			a.rate = (uint32_t)v;
-		} else if (strcmp(argv[i], "--password") == 0)
+		} else if (ctl_user_quota_flag(&a.quota, argc, argv, &i))
+			continue;
+		else if (strcmp(argv[i], "--password") == 0)
 			ctl_die("passwords are not taken on the command line "
 			        "(they leak into ps and shell history): use "
 			        "--password-stdin");
@@ -332,13 +382,38 @@ join(char *buf, size_t len, char *const *v, size_t n, const char *sep)
 		    buf + off, len - off, "%s%s", i ? sep : "", v[i]);
 }
 
+/* "10/50 an hour, 100/- a day", "-": the quotas of u. */
+static void
+user_quota_text(const Sluice__User *u, char *buf, size_t len)
+{
+	char v[4][16];
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		uint32_t q = k == 0   ? u->quota_hour_msgs
+		             : k == 1 ? u->quota_hour_rcpts
+		             : k == 2 ? u->quota_day_msgs
+		                      : u->quota_day_rcpts;
+		if (q == 0)
+			snprintf(v[k], sizeof(v[k]), "-");
+		else
+			snprintf(v[k], sizeof(v[k]), "%" PRIu32, q);
+	}
+	if (u->quota_hour_msgs == 0 && u->quota_hour_rcpts == 0 &&
+	    u->quota_day_msgs == 0 && u->quota_day_rcpts == 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%s/%s an hour, %s/%s a day", v[0], v[1],
+		    v[2], v[3]);
+}
+
 int
 cmd_user_list(struct ctl *ctl, int argc, char **argv)
 {
 	Sluice__Policy *p;
 	struct table t;
 	struct json j;
-	char senders[512], rate[32];
+	char senders[512], rate[32], quota[96];
 	size_t i;
 
 	(void)argv;
@@ -354,7 +429,8 @@ cmd_user_list(struct ctl *ctl, int argc, char **argv)
 	} else if (p->n_users == 0)
 		printf("no users\n");
 	else {
-		table_init(&t, 4, "USER", "RATE/MIN", "PASSWORD", "SENDERS");
+		table_init(&t, 5, "USER", "RATE/MIN", "PASSWORD", "SENDERS",
+		    "QUOTA MSGS/RCPTS");
 		for (i = 0; i < p->n_users; i++) {
 			const Sluice__User *u = p->users[i];
 			join(senders, sizeof(senders), u->senders, u->n_senders,
@@ -364,8 +440,9 @@ cmd_user_list(struct ctl *ctl, int argc, char **argv)
 			else
 				snprintf(rate, sizeof(rate), "%" PRIu32,
 				    u->rate_per_minute);
+			user_quota_text(u, quota, sizeof(quota));
 			table_row(&t, u->name, rate,
-			    u->has_password ? "set" : "none", senders);
+			    u->has_password ? "set" : "none", senders, quota);
 		}
 		table_print(&t, stdout);
 	}

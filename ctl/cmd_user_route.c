@@ -67,17 +67,25 @@ user_route_apply(Sluice__User *u, const struct user_route_arg *a)
 	}
 }
 
+/* user set: the routing flags and the quotas (issue 15 part 2). */
+struct user_set_arg {
+	struct user_route_arg route;
+	struct ctl_user_quota quota;
+};
+
 static void
-user_route_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
+user_set_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 {
-	struct user_route_arg *a = arg;
-	int i = policy_find_user(p, a->name);
+	struct user_set_arg *a = arg;
+	int i = policy_find_user(p, a->route.name);
 
 	if (i < 0)
-		ctl_die("no user named '%s' (add it with user add)", a->name);
+		ctl_die(
+		    "no user named '%s' (add it with user add)", a->route.name);
 	p->users[i]->has_password = true; /* keep the stored one */
-	user_route_apply(p->users[i], a);
-	snprintf(msg, msglen, "user %s updated", a->name);
+	user_route_apply(p->users[i], &a->route);
+	ctl_user_quota_apply(p->users[i], &a->quota);
+	snprintf(msg, msglen, "user %s updated", a->route.name);
 }
 
 static void
@@ -120,18 +128,22 @@ cmd_user_set(struct ctl *ctl, int argc, char **argv)
 {
 	static const char use[] =
 	    "user set NAME [--hold | --no-hold] [--rewrite-sender ADDR] "
-	    "[--rewrite-from ADDR] [--route HOP[,HOP...]]... [--no-route]";
-	struct user_route_arg a;
+	    "[--rewrite-from ADDR] [--route HOP[,HOP...]]... [--no-route] "
+	    "[--quota-hour-msgs N] [--quota-hour-rcpts N] "
+	    "[--quota-day-msgs N] [--quota-day-rcpts N]";
+	struct user_set_arg a;
 	int i, rc;
 
 	if (argc < 2 || argv[0][0] == '-')
 		ctl_usage(use);
-	user_route_arg_init(&a, argc);
-	a.name = argv[0];
+	memset(&a.quota, 0, sizeof(a.quota));
+	user_route_arg_init(&a.route, argc);
+	a.route.name = argv[0];
 	for (i = 1; i < argc; i++)
-		if (!user_route_flag(&a, argc, argv, &i))
+		if (!user_route_flag(&a.route, argc, argv, &i) &&
+		    !ctl_user_quota_flag(&a.quota, argc, argv, &i))
 			ctl_usage(use);
-	rc = ctl_policy_mutate(ctl, user_route_edit, &a);
-	user_route_arg_fini(&a);
+	rc = ctl_policy_mutate(ctl, user_set_edit, &a);
+	user_route_arg_fini(&a.route);
 	return rc;
 }

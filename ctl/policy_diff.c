@@ -49,6 +49,25 @@ detail(struct policy_change *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A user's quotas (issue 15), each that changed. */
+static void
+user_quota_diff(
+    struct policy_change *c, const Sluice__User *o, const Sluice__User *n)
+{
+	static const char *const keys[4] = {"quota hour_msgs",
+	    "quota hour_rcpts", "quota day_msgs", "quota day_rcpts"};
+	const uint32_t a[4] = {o->quota_hour_msgs, o->quota_hour_rcpts,
+	    o->quota_day_msgs, o->quota_day_rcpts};
+	const uint32_t b[4] = {n->quota_hour_msgs, n->quota_hour_rcpts,
+	    n->quota_day_msgs, n->quota_day_rcpts};
+	int k;
+
+	for (k = 0; k < 4; k++)
+		if (a[k] != b[k])
+			detail(c, "%s %" PRIu32 " -> %" PRIu32, keys[k], a[k],
+			    b[k]);
+}
+
 static void
 strv(char *buf, size_t len, char *const *v, size_t n)
 {
@@ -164,6 +183,7 @@ diff_users(
 			detail(&tmp, "rate_per_minute %" PRIu32 " -> %" PRIu32,
 			    ou->rate_per_minute, nu->rate_per_minute);
 		user_routing_diff(&tmp, ou, nu);
+		user_quota_diff(&tmp, ou, nu);
 		if (nu->password_hash[0] != '\0')
 			detail(&tmp, "password set");
 		else if (!nu->has_password && ou->has_password)

@@ -48,6 +48,12 @@ policy_json_users(struct json *j, const Sluice__Policy *p)
 			json_array_end(j);
 		}
 		json_array_end(j);
+		json_object_begin(j, "quota");
+		json_uint(j, "hour_msgs", u->quota_hour_msgs);
+		json_uint(j, "hour_rcpts", u->quota_hour_rcpts);
+		json_uint(j, "day_msgs", u->quota_day_msgs);
+		json_uint(j, "day_rcpts", u->quota_day_rcpts);
+		json_object_end(j);
 		json_object_end(j);
 	}
 	json_array_end(j);

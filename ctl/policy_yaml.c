@@ -365,12 +365,35 @@ parse_user_routing(struct yp *y, Sluice__User *u, struct kv *kv, size_t n)
 	return 0;
 }
 
+/* A user's quotas (issue 15): quota: {hour_msgs: N, hour_rcpts: N,
+ * day_msgs: N, day_rcpts: N}; a missing key or 0 is no quota. */
+static int
+parse_user_quota(struct yp *y, const yaml_node_t *m, Sluice__User *u)
+{
+	static const char *const keys[] = {
+	    "hour_msgs", "hour_rcpts", "day_msgs", "day_rcpts", NULL};
+	uint32_t *f[4] = {&u->quota_hour_msgs, &u->quota_hour_rcpts,
+	    &u->quota_day_msgs, &u->quota_day_rcpts};
+	struct kv kv[4];
+	yaml_node_t *v;
+	size_t n;
+	int k;
+
+	if (pairs(y, m, "a user's quota", keys, kv, 4, &n) == -1)
+		return -1;
+	for (k = 0; k < 4; k++)
+		if ((v = get(kv, n, keys[k])) != NULL &&
+		    u32(y, v, keys[k], f[k]) == -1)
+			return -1;
+	return 0;
+}
+
 static int
 parse_user(struct yp *y, const yaml_node_t *m)
 {
 	static const char *const keys[] = {"name", "senders", "rate_per_minute",
 	    "password_file", "password_env", "password_hash", "hold",
-	    "rewrite_sender", "rewrite_from", "route", NULL};
+	    "rewrite_sender", "rewrite_from", "route", "quota", NULL};
 	struct kv kv[12];
 	yaml_node_t *v, *pf, *pe, *ph;
 	Sluice__User *u;
@@ -404,6 +427,9 @@ parse_user(struct yp *y, const yaml_node_t *m)
 	    u32(y, v, "rate_per_minute", &u->rate_per_minute) == -1)
 		return -1;
 	if (parse_user_routing(y, u, kv, n) == -1)
+		return -1;
+	if ((v = get(kv, n, "quota")) != NULL &&
+	    parse_user_quota(y, v, u) == -1)
 		return -1;
 	pf = get(kv, n, "password_file");
 	pe = get(kv, n, "password_env");
@@ -1097,6 +1123,24 @@ emit_networks(struct out *o, const Sluice__Policy *p)
 	}
 }
 
+/* Only the quotas that are set (issue 15). */
+static void
+emit_user_quota(struct out *o, const Sluice__User *u)
+{
+	static const char *const keys[4] = {
+	    "hour_msgs", "hour_rcpts", "day_msgs", "day_rcpts"};
+	const uint32_t v[4] = {u->quota_hour_msgs, u->quota_hour_rcpts,
+	    u->quota_day_msgs, u->quota_day_rcpts};
+	int k;
+
+	if (v[0] == 0 && v[1] == 0 && v[2] == 0 && v[3] == 0)
+		return;
+	outf(o, "    quota:\n");
+	for (k = 0; k < 4; k++)
+		if (v[k] != 0)
+			outf(o, "      %s: %" PRIu32 "\n", keys[k], v[k]);
+}
+
 static void
 emit_groups(struct out *o, const Sluice__Route *r)
 {
@@ -1159,6 +1203,7 @@ emit_users(struct out *o, const Sluice__Policy *p)
 			outf(o, "    rate_per_minute: %" PRIu32 "\n",
 			    u->rate_per_minute);
 		emit_user_routing(o, u);
+		emit_user_quota(o, u);
 		if (!u->has_password && u->password_hash[0] == '\0')
 			outf(o, "    # no password stored: add password_file "
 			        "or password_env\n");

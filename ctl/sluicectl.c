@@ -37,12 +37,16 @@ static const struct cmd cmds[] = {
     {{"network", "del"}, cmd_network_del, "CIDR"},
     {{"network", "list"}, cmd_network_list, ""},
     {{"user", "add"}, cmd_user_add,
-        "NAME --password-stdin [--sender PATTERN]... [--rate N]"},
+        "NAME --password-stdin [--sender PATTERN]... [--rate N]\n"
+        "\t\t[--quota-hour-msgs N] [--quota-hour-rcpts N]\n"
+        "\t\t[--quota-day-msgs N] [--quota-day-rcpts N]"},
     {{"user", "del"}, cmd_user_del, "NAME"},
     {{"user", "list"}, cmd_user_list, ""},
     {{"user", "set"}, cmd_user_set,
         "NAME [--hold | --no-hold] [--rewrite-sender ADDR]\n"
-        "\t\t[--rewrite-from ADDR] [--route HOP[,HOP...]]... [--no-route]"},
+        "\t\t[--rewrite-from ADDR] [--route HOP[,HOP...]]... [--no-route]\n"
+        "\t\t[--quota-hour-msgs N] [--quota-hour-rcpts N]\n"
+        "\t\t[--quota-day-msgs N] [--quota-day-rcpts N]"},
     {{"hop", "add"}, cmd_hop_add,
         "NAME --host H --port P --tls none|starttls|require|smtps\n"
         "\t\t[--user U --secret-stdin] [--preset "

@@ -54,6 +54,18 @@ int cmd_network_list(struct ctl *, int, char **);
 int cmd_user_add(struct ctl *, int, char **);
 int cmd_user_del(struct ctl *, int, char **);
 int cmd_user_list(struct ctl *, int, char **);
+
+/* Per-credential quota flags (--quota-hour-msgs N ...; issue 15), shared
+ * by user add and user set (cmd_policy.c). */
+struct ctl_user_quota {
+	bool has[4]; /* hour_msgs hour_rcpts day_msgs day_rcpts */
+	uint32_t v[4];
+};
+/* A quota flag at argv[*i] with its value (consumed: true). */
+bool ctl_user_quota_flag(
+    struct ctl_user_quota *, int argc, char **argv, int *i);
+struct Sluice__User;
+void ctl_user_quota_apply(struct Sluice__User *, const struct ctl_user_quota *);
 int cmd_user_set(struct ctl *, int, char **);
 int cmd_hop_add(struct ctl *, int, char **);
 int cmd_hop_del(struct ctl *, int, char **);

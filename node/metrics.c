@@ -194,6 +194,9 @@ metrics_render(const struct node *n, struct evbuffer *b)
 	    atomic_load(&s->bounced));
 	metric(b, "sluice_auth_failures_total", "counter",
 	    "Failed SMTP AUTH attempts.", atomic_load(&s->auth_failures));
+	metric(b, "sluice_quota_refusals_total", "counter",
+	    "MAIL or RCPT refused with 451 4.7.1: a user's quota is reached.",
+	    atomic_load(&s->quota_refused));
 	metric(b, "sluice_queue_messages", "gauge", "Messages in the spool.",
 	    atomic_load(&s->queue_messages));
 	metric(b, "sluice_queue_bytes", "gauge",

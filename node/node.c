@@ -31,6 +31,7 @@
 #include "policy.h"
 #include "policy_check.h"
 #include "shadow.h"
+#include "quota.h"
 #include "signer.h"
 #include "smtp_server.h"
 #include "spool.h"
@@ -280,6 +281,8 @@ main(int argc, char **argv)
 	n.policy = policy_empty();
 	if ((n.authwatch = authwatch_new()) == NULL)
 		fatalx("authwatch_new: out of memory");
+	if ((n.quota = quota_new()) == NULL)
+		fatalx("quota_new: out of memory");
 	if ((n.smtp = smtp_server_open(&n, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
@@ -355,6 +358,7 @@ out:
 	policy_unref(n.policy);
 	signer_free(n.signer);
 	authwatch_free(n.authwatch);
+	quota_free(n.quota);
 	if (n.base != NULL)
 		event_base_free(n.base);
 	config_free(conf);

@@ -38,6 +38,7 @@ struct node_stats {
 	atomic_uint_fast64_t queue_deferred;
 	atomic_uint_fast64_t queue_held;
 	atomic_int_fast64_t queue_oldest_at; /* unix s, 0: empty */
+	atomic_uint_fast64_t quota_refused;  /* MAIL/RCPT over a quota */
 };
 
 struct node {
@@ -62,6 +63,8 @@ struct node {
 	struct node_stats stats;
 	/* AUTH failures per IP and user, last minute (thread-safe). */
 	struct authwatch *authwatch;
+	/* Per-credential quotas (thread-safe; quota.h). */
+	struct quota *quota;
 	int heartbeat_ms;
 	int64_t retention_s, retention_mb; /* of acknowledged journal events */
 	/* What the uplink reports: the running policy version and whether

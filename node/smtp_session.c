@@ -34,6 +34,7 @@
 #include "node.h"
 #include "policy.h"
 #include "proxy.h"
+#include "quota.h"
 #include "ratelimit.h"
 #include "received.h"
 #include "rewrite.h"
@@ -107,6 +108,8 @@ struct smtp_session {
 
 	/* the transaction */
 	bool has_mail;
+	/* quota.h reservations of this transaction, under user */
+	unsigned quota_msgs, quota_rcpts;
 	struct smtp_path from;
 	struct smtp_mail_params mp;
 	char **rcpts;
@@ -296,6 +299,10 @@ txn_reset(struct smtp_session *s)
 	free(s->rwbuf);
 	s->rwbuf = NULL;
 	s->rwlen = 0;
+	if (s->quota_msgs != 0 || s->quota_rcpts != 0)
+		quota_release(
+		    node_of(s)->quota, s->user, s->quota_msgs, s->quota_rcpts);
+	s->quota_msgs = s->quota_rcpts = 0;
 	s->has_mail = false;
 	s->overflow = false;
 	s->write_errno = 0;
@@ -414,6 +421,50 @@ cmd_helo(struct smtp_session *s, const char *arg, bool esmtp)
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
+/* The authenticated user's quotas (quota.h); false when it has none. */
+static bool
+session_quota_limits(struct smtp_session *s, struct quota_limits *l)
+{
+	const Sluice__User *u;
+
+	memset(l, 0, sizeof(*l));
+	if (!s->authed || (u = policy_user(s->policy, s->user)) == NULL)
+		return false;
+	l->v[QUOTA_HOUR_MSGS] = u->quota_hour_msgs;
+	l->v[QUOTA_HOUR_RCPTS] = u->quota_hour_rcpts;
+	l->v[QUOTA_DAY_MSGS] = u->quota_day_msgs;
+	l->v[QUOTA_DAY_RCPTS] = u->quota_day_rcpts;
+	return quota_any(l);
+}
+
+/* MAIL (msgs) or RCPT: reserves one against the user's quotas, or
+ * refuses with 451 4.7.1 and the reset time. */
+static bool
+session_quota_take(struct smtp_session *s, const char *to, bool msgs)
+{
+	struct quota_limits l;
+	struct quota_refusal r;
+	char text[SMTP_TEXT_MAX];
+	bool ok;
+
+	if (!session_quota_limits(s, &l))
+		return true;
+	ok = msgs ? quota_mail(node_of(s)->quota, s->user, &l, now_s(), &r)
+	          : quota_rcpt(node_of(s)->quota, s->user, &l, now_s(), &r);
+	if (ok) {
+		if (msgs)
+			s->quota_msgs++;
+		else
+			s->quota_rcpts++;
+		return true;
+	}
+	atomic_fetch_add(&node_of(s)->stats.quota_refused, 1);
+	quota_refusal_text(&r, s->user, text, sizeof(text));
+	reply(s, "%s", text);
+	log_refused(s, to, "%s", text);
+	return false;
+}
+
 static void
 cmd_mail(struct smtp_session *s, const char *arg)
 {
@@ -434,6 +485,10 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	    arg, &s->from, &s->mp, now_s());
 	if (v != NULL) {
 		reply_verdict(s, NULL, v);
+		memset(&s->from, 0, sizeof(s->from));
+		return;
+	}
+	if (!session_quota_take(s, NULL, true)) {
 		memset(&s->from, 0, sizeof(s->from));
 		return;
 	}
@@ -460,6 +515,8 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		reply_verdict(s, to.addr, v);
 		return;
 	}
+	if (!session_quota_take(s, to.addr, false))
+		return;
 	if ((r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r))) == NULL)
 		goto oom;
 	s->rcpts = r;
@@ -469,6 +526,10 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 	reply(s, "250 2.1.5 Ok");
 	return;
 oom:
+	if (s->quota_rcpts > s->nrcpts) { /* this one's reservation */
+		quota_release(node_of(s)->quota, s->user, 0, 1);
+		s->quota_rcpts--;
+	}
 	reply(s, "452 4.3.1 Insufficient system resources");
 }
 
@@ -1259,6 +1320,10 @@ commit_answer(struct smtp_session *s, const char *qid, enum commit_outcome o)
 	if (o == COMMIT_OK) {
 		reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		atomic_fetch_add(&n->stats.accepted, 1);
+		if (s->quota_msgs != 0 || s->quota_rcpts != 0)
+			quota_commit(n->quota, s->user, s->quota_msgs,
+			    s->quota_rcpts, now_s());
+		s->quota_msgs = s->quota_rcpts = 0;
 		snprintf(key, sizeof(key), "msg-ip:%s", s->ip);
 		ratelimit_msg_count(s->srv->rl, key, now_s());
 		if (s->authed) {

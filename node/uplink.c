@@ -25,6 +25,7 @@
 
 #include "command.h"
 #include "authwatch.h"
+#include "quota.h"
 #include "config.h"
 #include "delivery.h"
 #include "journal.h"
@@ -39,7 +40,8 @@
 #define UPLINK_AUTH_TOP        20
 #define UPLINK_EVENT_BATCH     1000
 #define UPLINK_CACHE_MAX       (64 * 1024 * 1024)
-#define UPLINK_HOPS_MAX        64 /* hops reported per heartbeat */
+#define UPLINK_HOPS_MAX        64   /* hops reported per heartbeat */
+#define UPLINK_QUOTA_MAX       4096 /* quota counts per heartbeat */
 #define UPLINK_RACE_MS         250
 
 const char *const uplink_config_keys[] = {"name", "token", "controller",
@@ -412,6 +414,62 @@ uplink_fill_auth_failures(struct uplink *u, struct authwatch_top *at,
 	return n;
 }
 
+/* Per-user quota counts of the current windows (quota.h), as the
+ * heartbeat carries them; *usage is malloc'd for the caller to free. */
+static size_t
+uplink_fill_quota(struct uplink *u, struct quota_usage **usage,
+    Sluice__QuotaUsage **qv, Sluice__QuotaUsage ***qp)
+{
+	size_t i, n;
+
+	*usage = NULL;
+	*qv = NULL;
+	*qp = NULL;
+	if ((*usage = calloc(UPLINK_QUOTA_MAX, sizeof(**usage))) == NULL)
+		return 0;
+	n = quota_usage(
+	    u->node->quota, (int64_t)time(NULL), *usage, UPLINK_QUOTA_MAX);
+	if (n == 0 || (*qv = calloc(n, sizeof(**qv))) == NULL ||
+	    (*qp = calloc(n, sizeof(**qp))) == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		sluice__quota_usage__init(&(*qv)[i]);
+		(*qv)[i].user = (*usage)[i].user;
+		(*qv)[i].dim = (*usage)[i].dim_name;
+		(*qv)[i].window_start = (*usage)[i].window_start;
+		(*qv)[i].used = (*usage)[i].used;
+		(*qv)[i].refused = (*usage)[i].refused;
+		(*qp)[i] = &(*qv)[i];
+	}
+	return n;
+}
+
+/* The controller's quota allowances for this node (quota.h). */
+static void
+uplink_quota_grants(struct uplink *u, const Sluice__HeartbeatReply *hb)
+{
+	struct quota_grant *g;
+	size_t i, k = 0;
+	int d;
+
+	if ((g = calloc(hb->n_quota_grants + 1, sizeof(*g))) == NULL)
+		return;
+	for (i = 0; i < hb->n_quota_grants; i++) {
+		const Sluice__QuotaGrant *qg = hb->quota_grants[i];
+
+		if ((d = quota_dim_parse(qg->dim)) == -1 ||
+		    strlen(qg->user) >= sizeof(g[k].user))
+			continue;
+		memcpy(g[k].user, qg->user, strlen(qg->user) + 1);
+		g[k].dim = (enum quota_dim)d;
+		g[k].window_start = qg->window_start;
+		g[k].limit = qg->limit;
+		k++;
+	}
+	quota_grants(u->node->quota, g, k, hb->live_nodes, (int64_t)time(NULL));
+	free(g);
+}
+
 /* The controller's database has our events only up to stored (a failover
  * lost acknowledged ones): what the journal still retains after it goes
  * out again. */
@@ -450,6 +508,8 @@ uplink_heartbeat(struct uplink *u)
 	Sluice__HopMetrics hv[UPLINK_HOPS_MAX], *hp[UPLINK_HOPS_MAX];
 	struct authwatch_top at[UPLINK_AUTH_TOP];
 	Sluice__AuthFailures av[UPLINK_AUTH_TOP], *ap[UPLINK_AUTH_TOP];
+	struct quota_usage *qu;
+	Sluice__QuotaUsage *qv, **qp;
 	uint64_t running, latest;
 	char code[32], msg[256], running_hash[65], latest_hash[65];
 	char degraded[256];
@@ -481,11 +541,16 @@ uplink_heartbeat(struct uplink *u)
 	hb.policy_from_cache = atomic_load(&u->node->policy_from_cache);
 	hb.heartbeat_ms = (uint32_t)u->node->heartbeat_ms;
 	hb.shadow_address = (char *)(uintptr_t)shadow_address(u->node->shadow);
+	hb.n_quota_usage = uplink_fill_quota(u, &qu, &qv, &qp);
+	hb.quota_usage = qp;
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &hb;
 	rep = uplink_call(u, &req, code, sizeof(code), msg, sizeof(msg));
 	if (shape != NULL)
 		sluice__queue_metrics__free_unpacked(shape, NULL);
+	free(qp);
+	free(qv);
+	free(qu);
 	if (rep != NULL)
 		command_results_sent(u->node->command, results, nresults);
 	command_results_free(results, nresults);
@@ -516,6 +581,7 @@ uplink_heartbeat(struct uplink *u)
 		    rep->heartbeat->shadow_peer_address,
 		    rep->heartbeat->shadow_promote,
 		    rep->heartbeat->n_shadow_promote);
+		uplink_quota_grants(u, rep->heartbeat);
 		if (rep->heartbeat->events_rewind)
 			(void)uplink_rewind(
 			    u, rep->heartbeat->events_stored_seq);

@@ -9,3 +9,5 @@ sluice_unit_test(test_authwatch unit/test_authwatch.c
 	${PROJECT_SOURCE_DIR}/node/authwatch.c)
 sluice_unit_test(test_rpc_pick unit/test_rpc_pick.c)
 sluice_unit_test(test_route_match unit/test_route_match.c)
+sluice_unit_test(test_quota unit/test_quota.c
+	${PROJECT_SOURCE_DIR}/node/quota.c)
