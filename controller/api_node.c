@@ -20,11 +20,13 @@
 
 /* Queue commands per heartbeat reply: the rest wait for the next one. */
 #define API_NODE_COMMANDS_MAX 16
-#define API_NODE_SHARES_MAX   64        /* budgeted hops per reply */
-#define API_NODE_LIVE_MAX     4096      /* nodes sharing a budget */
-#define API_NODE_PEERS_MAX    32        /* handoff targets per drain command */
-#define API_NODE_QUOTA_MAX    4096      /* quota allowances per reply */
-#define API_NODE_QUOTA_ROWS   (1 << 20) /* stored rows read per reply */
+#define API_NODE_SHARES_MAX   64   /* budgeted hops per reply */
+#define API_NODE_LIVE_MAX     4096 /* nodes sharing a budget */
+#define API_NODE_PEERS_MAX    32   /* handoff targets per drain command */
+
+/* Per-credential quotas: allowances per reply, stored rows read. */
+#define API_NODE_QUOTA_MAX  4096
+#define API_NODE_QUOTA_ROWS 1048576
 
 /* The reply a handler fills in: every pointer in it is owned by the
  * handler's frame or freed by api_node_handle after packing. */
