@@ -9,7 +9,9 @@ resets at.  The upstream received exactly 10, /metrics counts the
 refusals, the alert user_quota is raised once for the window and `status`
 shows it.  A refusal while the fleet is still under the quota (a node
 whose allowance ran out before the next heartbeat re-divided it) is
-temporary: the message is submitted again until accepted.
+temporary: the message is submitted again until accepted.  With the
+controller gone, the nodes keep their allowances: no more than the
+quota in the window.
 """
 import calendar
 import os
@@ -149,6 +151,23 @@ def run(f, up):
     assert q == {"hour_msgs": 12, "hour_rcpts": 0, "day_msgs": 0,
                  "day_rcpts": 500}, q
     assert calendar.timegm(time.gmtime()) < hour
+
+    # cut off from the controller, the nodes keep their last allowances:
+    # with the quota now 12, at most 2 more in this window, fleet-wide
+    v = f.policy_version()
+    f.wait_node_version("n1", v)
+    f.wait_node_version("n2", v)
+    for c in f.controllers:
+        c.stop()
+    more = 0
+    for k in range(6):
+        code, text = submit(ports[k % 2], 200 + k)
+        if code == 250:
+            more += 1
+        else:
+            assert code == 451 and "quota (12)" in text, (code, text)
+    print("partitioned: %d more accepted (bound 2)" % more)
+    assert more <= 2, more
 
 
 if __name__ == "__main__":
