@@ -24,6 +24,8 @@
 #include "store.h"
 
 #define OUTBOX_SECRET_MAX 1024
+/* The URL's path for logs: its query may carry a token, never logged. */
+#define OUTBOX_LOG_PATH(w) (int)strcspn((w)->ep.path, "?"), (w)->ep.path
 
 struct outbox_worker {
 	struct outbox_endpoint ep;
@@ -211,9 +213,9 @@ outbox_batch(struct outbox_worker *w)
 	    failures + 1, w->cf->retry_max_ms, (uint32_t)rand_r(&w->seed));
 	snprintf(msg, sizeof(msg), "%s", err);
 	if (!w->is_failing)
-		log_warnx("event webhook %s: POST %s%s failed: %s; the events "
-		          "stay queued, retrying with backoff",
-		    w->ep.name, w->ep.hostport, w->ep.path, msg);
+		log_warnx("event webhook %s: POST %s%.*s failed: %s; the "
+		          "events stay queued, retrying with backoff",
+		    w->ep.name, w->ep.hostport, OUTBOX_LOG_PATH(w), msg);
 	w->is_failing = true;
 	return store_outbox_failed(w->store, w->ep.name, w->ids, w->nids, msg,
 	           retry_ms) == STORE_OK
@@ -239,9 +241,10 @@ outbox_run(void *arg)
 				continue;
 			}
 			is_registered = true;
-			log_info("event webhook %s: url=https://%s%s kinds=%zu "
-			         "senders=%zu shape=%s batch=%d",
-			    w->ep.name, w->ep.hostport, w->ep.path,
+			log_info(
+			    "event webhook %s: url=https://%s%.*s kinds=%zu "
+			    "senders=%zu shape=%s batch=%d",
+			    w->ep.name, w->ep.hostport, OUTBOX_LOG_PATH(w),
 			    w->ep.n_kinds, w->ep.n_senders,
 			    w->ep.shape == OUTBOX_SHAPE_SENDGRID ? "sendgrid"
 			                                         : "sluice",

@@ -90,7 +90,8 @@ def main():
                     rcv.url("/b"), os.path.join(env.dir, "secretb"), ca) +
                 # trusts another CA: the receiver's certificate is refused
                 "event_webhook = c url=%s secret_file=%s ca=%s\n" % (
-                    rcv.url("/c"), os.path.join(env.dir, "secretc"),
+                    rcv.url("/c?token=SEKRET"),
+                    os.path.join(env.dir, "secretc"),
                     other_ca))
 
         # A bad line stops the start with the reason.
@@ -115,6 +116,7 @@ def main():
         wait_until(lambda: "event webhook c: POST" in c.log(), 10,
                    "c fails")
         check("certificate verify failed" in c.log() and
+              "SEKRET" not in c.log() and
               not rcv.events["/c"], "unverified receiver gets nothing")
         e = rcv.events["/a"]["%s-3" % node_id]
         check(e["kind"] == "bounced" and e["queue_id"] == "Q3" and
