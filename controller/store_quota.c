@@ -1,4 +1,4 @@
-/* store_quota.c - per-credential quota counts (012_quota_usage.sql): a
+/* store_quota.c - per-credential quota counts (013_quota_usage.sql): a
  * node's counts and allowance upserted at each heartbeat, the rows of a
  * window read back to share what is left, the refusals for the health
  * tick's alerts, old windows removed.  Called by api_node.c and alert.c;

@@ -1,4 +1,4 @@
--- 012_quota_usage.sql - per-credential quotas (issue 15): every node's
+-- 013_quota_usage.sql - per-credential quotas (issue 15): every node's
 -- count for a user in one window of one dimension (hour_msgs, hour_rcpts,
 -- day_msgs, day_rcpts), the absolute allowance the controller last handed
 -- it, and its refusals.  The controller sums the rows of a window to give
