@@ -304,6 +304,51 @@ test_states(void **state)
 	assert_string_equal(health_state(1, 10, 600, false, &m), "up");
 }
 
+/* Issue 13: a node silent beyond redundancy_lost_after_seconds is lost
+ * (alert.c then declares it so) - only when the controller watched that
+ * long itself, and never with the setting at 0; a node accepting mail
+ * without peer copies raises shadow_degraded. */
+static void
+test_shadow_lost_degraded(void **state)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	Sluice__Policy p = SLUICE__POLICY__INIT;
+	Sluice__Limit l = SLUICE__LIMIT__INIT, *limits[1] = {&l};
+	struct health_node nodes[3] = {
+	    {"gone", false, 31000, &m, 0, 0, 0},
+	    {"quiet", false, 5000, &m, 0, 0, 0},
+	    {"bare", false, 100, &m, 0, 0, 0},
+	};
+	struct health_input in = {nodes, 3, &p, 2000, 60000};
+	struct seen s = {0};
+
+	(void)state;
+	l.key = S("redundancy_lost_after_seconds");
+	l.value = 30;
+	p.limits = limits;
+	p.n_limits = 1;
+	m.shadow_degraded = S("no shadow peer");
+	m.shadow_unprotected = 3;
+	health_evaluate(&in, collect, &s);
+	assert_true(has(&s, "node_lost gone"));
+	assert_false(has(&s, "node_lost quiet")); /* silent, not lost yet */
+	assert_true(has(&s, "node_silent quiet"));
+	assert_true(has(&s, "shadow_degraded bare"));
+	assert_false(has(&s, "shadow_degraded gone")); /* stale numbers */
+	/* not watched for 30 s: no verdict */
+	memset(&s, 0, sizeof(s));
+	in.watched_ms = 20000;
+	health_evaluate(&in, collect, &s);
+	assert_false(has(&s, "node_lost gone"));
+	/* the default (0): never lost by silence */
+	memset(&s, 0, sizeof(s));
+	in.watched_ms = 60000;
+	p.n_limits = 0;
+	health_evaluate(&in, collect, &s);
+	assert_false(has(&s, "node_lost gone"));
+	assert_true(has(&s, "node_silent gone"));
+}
+
 int
 main(void)
 {
@@ -318,6 +363,7 @@ main(void)
 	    cmocka_unit_test(test_hop_scope_alerts),
 	    cmocka_unit_test(test_states),
 	    cmocka_unit_test(test_auth_bursts),
+	    cmocka_unit_test(test_shadow_lost_degraded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
