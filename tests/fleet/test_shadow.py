@@ -4,8 +4,9 @@
 Three nodes, `redundancy = peer`: every message is acknowledged only once
 its shadow peer holds a durable copy.  Client threads send a few thousand
 messages (one unique recipient each) spread over the three nodes while
-the upstream accepts them.  Mid-run, n1's spool directory is destroyed and
-n1 is SIGKILLed; the clients move to the other nodes; `sluicectl node lost
+the upstream accepts them.  After a third, the upstream pauses for a
+moment (so n1 has a backlog as well as deliveries in flight), n1's spool
+directory is destroyed and n1 is SIGKILLed; the clients move to the other nodes; `sluicectl node lost
 n1` makes n1's shadow holder promote its copies.  Then:
 
 * every acknowledged message reaches the upstream at least once;
@@ -139,13 +140,18 @@ def run(f, up):
                for t in range(THREADS)]
     for t in threads:
         t.start()
-    # a third of the load in: lose n1 with its disk
+    # a third of the load in, delivered as it comes; then the upstream
+    # pauses (so n1 surely has a backlog besides its deliveries in
+    # flight) and n1 is lost with its disk
     wait_until(lambda: load.sent >= TOTAL // 3, 60, "a third sent")
+    up.stop()
+    wait_until(lambda: load.sent >= TOTAL // 3 + 150, 60, "a backlog")
     spool = os.path.join(f.dir, "n1", "spool")
     shutil.rmtree(spool)
     f.nodes["n1"].stop(signal.SIGKILL)
     with load.lock:
         load.dead.add("n1")
+    up.start()
     f.ctl("node", "lost", "n1")
     for t in threads:
         t.join(120)
@@ -207,6 +213,10 @@ def run(f, up):
     # n1 is refused should it come back with its old name and token
     st = f.node("n1")
     assert st["state"] == "lost", st
+    n1 = f.start_node("n1", f.tokens["n1"], *f.extras["n1"])
+    wait_until(lambda: not n1.alive(), 15, "n1 refused and stopped")
+    assert n1.p.returncode == 1, n1.p.returncode
+    assert "declared lost" in n1.output(), n1.output()[-2000:]
 
 
 def shadow_spool(f, name):
