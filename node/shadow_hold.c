@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -34,6 +35,7 @@
 #include "journal.h"
 #include "log.h"
 #include "node.h"
+#include "policy.h"
 #include "policy_check.h"
 #include "shadow_tls.h"
 #include "spool.h"
@@ -583,6 +585,64 @@ shadow_hold_promote(struct shadow *sh, char *const *lost, size_t n)
 		event_active(sh->ev_promote, EV_READ, 0);
 }
 
+/* ------------------------------------------------------------ expiry */
+
+/* A copy outlives its message only when a release was lost (the primary
+ * restarted, or could not reach us for good): after the queue lifetime
+ * and a day more, its primary has bounced or delivered it for sure. */
+struct shadow_expire_walk {
+	int64_t before;
+	char ids[256][SPOOL_QID_MAX];
+	char keys[256][SHADOW_KEY_MAX];
+	size_t n;
+};
+
+static int
+shadow_expire_cb(const struct spool_info *si, void *arg)
+{
+	struct shadow_expire_walk *w = arg;
+
+	if (si->committed_at >= w->before)
+		return 1; /* oldest first: the rest are younger */
+	snprintf(w->ids[w->n], SPOOL_QID_MAX, "%s", si->queue_id);
+	snprintf(w->keys[w->n], SHADOW_KEY_MAX, "%s",
+	    si->env.origin != NULL ? si->env.origin : "");
+	return ++w->n == 256;
+}
+
+static void
+shadow_on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct shadow *sh = arg;
+	struct shadow_expire_walk *w;
+	struct spool_info si;
+	char *sq;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	if (sh->sp == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return;
+	w->before =
+	    (int64_t)time(NULL) -
+	    policy_limit_of(sh->n->policy, LIMIT_MAX_QUEUE_LIFETIME_SECONDS) -
+	    86400;
+	(void)spool_foreach(sh->sp, shadow_expire_cb, w);
+	for (i = 0; i < w->n; i++) {
+		if (spool_lookup(sh->sp, w->ids[i], &si) == 0)
+			atomic_fetch_sub(&sh->held_bytes, si.size);
+		if ((sq = shadow_map_del(&sh->held, w->keys[i])) != NULL) {
+			atomic_fetch_sub(&sh->held_count, 1);
+			free(sq);
+		}
+		(void)spool_remove(sh->sp, w->ids[i], NULL, 0);
+		log_info("node %s: shadow copy %s dropped: past the queue "
+		         "lifetime and never released",
+		    sh->name, w->keys[i]);
+	}
+	free(w);
+}
+
 /* ----------------------------------------------------- open / close */
 
 static int
@@ -612,6 +672,7 @@ int
 shadow_hold_open(
     struct shadow *sh, const char *listen, char *err, size_t errlen)
 {
+	struct timeval expire_every = {600, 0};
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	char dir[4096];
@@ -634,7 +695,10 @@ shadow_hold_open(
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((sh->ev_promote = event_new(
+	if ((sh->ev_expire = event_new(
+	         sh->base, -1, EV_PERSIST, shadow_on_expire, sh)) == NULL ||
+	    event_add(sh->ev_expire, &expire_every) == -1 ||
+	    (sh->ev_promote = event_new(
 	         sh->base, -1, 0, shadow_on_promote, sh)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -684,6 +748,9 @@ shadow_hold_close(struct shadow *sh)
 	if (sh->ev_promote != NULL)
 		event_free(sh->ev_promote);
 	sh->ev_promote = NULL;
+	if (sh->ev_expire != NULL)
+		event_free(sh->ev_expire);
+	sh->ev_expire = NULL;
 	for (i = 0; i < sh->nlost; i++)
 		free(sh->lost[i]);
 	free(sh->lost);

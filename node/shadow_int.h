@@ -103,6 +103,7 @@ struct shadow {
 	uint32_t next_conn;
 	struct shadow_map held; /* "NODE QID" -> shadow queue id (char *) */
 	struct event *ev_promote;
+	struct event *ev_expire; /* drops copies never released */
 	char **lost; /* names whose shadows are promoted (loop copy) */
 	size_t nlost;
 	int promoting; /* copies into our queue in flight */
