@@ -17,6 +17,7 @@
 #include "delivery.h"
 #include "journal.h"
 #include "node.h"
+#include "shadow.h"
 #include "signer.h"
 #include "spool.h"
 
@@ -171,6 +172,34 @@ metrics_spool(const struct node *n, struct evbuffer *b)
 	    cum, (double)c.sync_us / 1e6, cum);
 }
 
+/* Shadow redundancy (issue 13, docs/redundancy.md). */
+static void
+metrics_shadow(const struct node *n, struct evbuffer *b)
+{
+	Sluice__QueueMetrics m = SLUICE__QUEUE_METRICS__INIT;
+	char why[256];
+
+	shadow_metrics(n->shadow, &m, why, sizeof(why));
+	metric(b, "sluice_shadow_held_messages", "gauge",
+	    "Shadow copies of peers' messages held here.", m.shadow_held);
+	metric(b, "sluice_shadow_held_bytes", "gauge",
+	    "Bytes of the shadow copies held here.", m.shadow_bytes);
+	metric(b, "sluice_shadow_copied_total", "counter",
+	    "Messages of ours a peer acknowledged a copy of.",
+	    m.shadow_copied);
+	metric(b, "sluice_shadow_unprotected_total", "counter",
+	    "Messages accepted without a peer copy (no_peer = accept).",
+	    m.shadow_unprotected);
+	metric(b, "sluice_shadow_refused_total", "counter",
+	    "Messages refused for want of a peer copy (no_peer = defer).",
+	    m.shadow_refused);
+	metric(b, "sluice_shadow_promoted_total", "counter",
+	    "Lost peers' copies taken into our queue.", m.shadow_promoted);
+	metric(b, "sluice_shadow_pending_releases", "gauge",
+	    "Releases not yet acknowledged by the holders.",
+	    m.shadow_pending_release);
+}
+
 void
 metrics_render(const struct node *n, struct evbuffer *b)
 {
@@ -225,6 +254,7 @@ metrics_render(const struct node *n, struct evbuffer *b)
 	metrics_spool(n, b);
 	metrics_hops(n, b);
 	metrics_dkim(n, b);
+	metrics_shadow(n, b);
 }
 
 static void

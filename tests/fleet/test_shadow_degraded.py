@@ -23,7 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, SPOOL_LIST, Upstream, free_port, wait_until  # noqa: E402,E501
+from fleetkit import (FleetOps, SPOOL_LIST, Upstream, free_port,  # noqa: E402
+                      http_get, parse_prometheus, sample, wait_until)
 
 
 def send(f, name, rcpt, size=0):
@@ -156,6 +157,12 @@ def run(f, up):
     # n2 resumes and takes copies again
     wait_until(lambda: send(f, "n1", "h2@example.test")[0] == 250, 15,
                "copies again after n2 resumed")
+    # the counters on /metrics (strictly parsed)
+    m = parse_prometheus(http_get(f.metrics_ports["n1"]))
+    assert sample(m, "sluice_shadow_unprotected_total") >= 1, m
+    assert sample(m, "sluice_shadow_refused_total") >= 2, m
+    assert sample(m, "sluice_shadow_copied_total") >= 3, m
+    assert sample(m, "sluice_shadow_held_messages") == 0, m
     print("degraded modes ok; withdrawn events %d" % len(evs))
 
 
