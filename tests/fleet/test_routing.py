@@ -150,7 +150,7 @@ def run(f, ups):
           "--rewrite-from", "id@verified.example", "--route", "hopA")
     v = f.policy_version()
     f.start_relay("n1", extra="tls_cert = %s\ntls_key = %s\n" % (crt, key))
-    f.wait_node_version("n1", v)
+    f.wait_node_version("n1", v, timeout=30)
     port = f.smtp_ports["n1"]
 
     # -- sender and user routing
@@ -162,7 +162,7 @@ def run(f, ups):
            "s5")
     wait_until(lambda: len(ups["A"].messages()) == 2 and
                len(ups["D"].messages()) == 1 and
-               len(ups["B"].messages()) == 2, 20, "five messages routed")
+               len(ups["B"].messages()) == 2, 60, "five messages routed")
     assert subjects(ups["A"]) == ["s1", "s2"], subjects(ups["A"])
     assert subjects(ups["D"]) == ["s3"], subjects(ups["D"])
     assert subjects(ups["B"]) == ["s4", "s5"], subjects(ups["B"])
@@ -170,7 +170,7 @@ def run(f, ups):
     # -- rewrite: MAIL FROM and From: at the upstream; default route A
     submit(port, "rw", "app@app.example", "z@example.org", "s6",
            from_hdr="\"Billing App\" <app@app.example>")
-    wait_until(lambda: len(ups["A"].messages()) == 3, 20, "s6 at A")
+    wait_until(lambda: len(ups["A"].messages()) == 3, 60, "s6 at A")
     m = [x for x in ups["A"].messages() if "Subject: s6" in x["data"]][0]
     assert m["from"] == "id@verified.example", m
     assert "From: \"Billing App\" <id@verified.example>\r\n" in m["data"], \
@@ -179,7 +179,7 @@ def run(f, ups):
 
     # -- hold: accepted, held, nothing delivered until release
     qid = submit(port, "holder", "h@example.net", "x@example.org", "s7")
-    wait_until(lambda: f.spool("n1").get(qid) == "held", 10, "held")
+    wait_until(lambda: f.spool("n1").get(qid) == "held", 30, "held")
     assert f.spool("n1") == {qid: "held"}, f.spool("n1")
     assert all("Subject: s7" not in x["data"]
                for u in ups.values() for x in u.messages())
@@ -187,16 +187,16 @@ def run(f, ups):
     f.restart_node("n1", signal.SIGKILL)
     wait_until(lambda: f.node_status("n1") is not None and
                f.node_status("n1")["state"] == "up" and
-               port_open("127.0.0.1", port), 20, "n1 back")
+               port_open("127.0.0.1", port), 60, "n1 back")
     assert f.spool("n1") == {qid: "held"}, f.spool("n1")
     f.ctl("queue", "release", qid)
-    wait_until(lambda: "s7" in subjects(ups["D"]), 20, "s7 after release")
+    wait_until(lambda: "s7" in subjects(ups["D"]), 60, "s7 after release")
 
     # -- 120 recipients to the google preset: transactions of <= 100
     rc = ["r%03d@example.org" % i for i in range(120)]
     submit(port, "bulk", "news@bulk.example", rc, "s8")
     wait_until(lambda: sum(len(m["rcpts"]) for m in ups["G"].messages())
-               == 120, 20, "120 recipients at the google hop")
+               == 120, 60, "120 recipients at the google hop")
     sizes = sorted(len(m["rcpts"]) for m in ups["G"].messages())
     assert sizes == [20, 100], sizes
     assert sorted(r for m in ups["G"].messages() for r in m["rcpts"]) == rc
