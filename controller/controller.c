@@ -21,6 +21,7 @@
 #include "console.h"
 #include "dkim_watch.h"
 #include "log.h"
+#include "hooks_http.h"
 #include "metrics_http.h"
 #include "outbox.h"
 #include "rpc.h"
@@ -199,7 +200,9 @@ main(int argc, char *argv[])
 	    "console_listen", "console_cert", "console_key", "console_ca",
 	    "console_session_idle_s", "console_session_max_s",
 	    "console_lockout_failures", "console_lockout_s", "console_poll_ms",
-	    NULL};
+	    "hooks_listen", "hooks_tls_cert", "hooks_tls_key",
+	    "hooks_max_age_s", "hooks_sns_max_age_s", "hooks_sns_cert_host",
+	    "hooks_sns_ca", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -212,6 +215,9 @@ main(int argc, char *argv[])
 	struct controller_health health;
 	struct dkim_watch dkim = {0};
 	struct metrics_http *mh = NULL;
+	struct hooks_http_config hcf;
+	struct hooks_http *hh = NULL;
+	struct store *hh_store = NULL;
 	struct console_config console_cf;
 	struct console *console = NULL;
 	struct webhook *hook = NULL;
@@ -380,6 +386,30 @@ main(int argc, char *argv[])
 		log_warnx("%s", err);
 		goto servers;
 	}
+	/* Provider webhooks (issue 16): off unless hooks_listen is set. */
+	memset(&hcf, 0, sizeof(hcf));
+	hcf.listen = config_get(cf, "hooks_listen");
+	hcf.cert = config_get(cf, "hooks_tls_cert");
+	hcf.key = config_get(cf, "hooks_tls_key");
+	hcf.sns_cert_host = config_get(cf, "hooks_sns_cert_host");
+	hcf.sns_ca = config_get(cf, "hooks_sns_ca");
+	if (config_get_int(cf, "hooks_max_age_s", 600, &hcf.max_age_s, err,
+	        sizeof(err)) == -1 ||
+	    config_get_int(cf, "hooks_sns_max_age_s", 3600, &hcf.sns_max_age_s,
+	        err, sizeof(err)) == -1 ||
+	    hcf.max_age_s < 1 || hcf.sns_max_age_s < 1) {
+		log_warnx("%s: hooks_max_age_s and hooks_sns_max_age_s: "
+		          "positive seconds",
+		    conf);
+		goto servers;
+	}
+	if (hcf.listen != NULL &&
+	    ((hh_store = store_new(database, "hooks")) == NULL ||
+	        (hh = hooks_http_start(&hcf, hh_store, &controller_stop, err,
+	             sizeof(err))) == NULL)) {
+		log_warnx("%s", hh_store == NULL ? "out of memory" : err);
+		goto servers;
+	}
 	if ((health.store = store_new(database, "health")) == NULL ||
 	    (dkim.store = store_new(database, "dkim")) == NULL) {
 		log_warnx("out of memory");
@@ -431,6 +461,8 @@ servers:
 	controller_stop = 1;
 	metrics_http_stop(mh);
 	console_stop(console);
+	hooks_http_stop(hh);
+	store_free(hh_store);
 	store_free(mh_store);
 	store_free(health.store);
 	store_free(dkim.store);

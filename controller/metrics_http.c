@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "health.h"
+#include "hooks_http.h"
 #include "log.h"
 #include "outbox_metrics.h"
 #include "proto.h"
@@ -271,6 +272,7 @@ mh_on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	mh_render(&f, head, b);
+	hooks_http_metrics(b);
 	mh_fleet_free(&f);
 	if (outbox_metrics(mh->store, b) != STORE_OK) {
 		evbuffer_free(b);

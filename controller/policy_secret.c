@@ -48,6 +48,14 @@ policy_secret_redact(Sluice__Policy *p)
 		p->dkim[i]->has_key = p->dkim[i]->private_key[0] != '\0';
 		policy_secret_blank(p->dkim[i]->private_key);
 	}
+	for (i = 0; i < p->n_provider_hooks; i++) {
+		Sluice__ProviderHook *h = p->provider_hooks[i];
+
+		h->has_secret = h->secret[0] != '\0';
+		h->has_path_token = h->path_token[0] != '\0';
+		policy_secret_blank(h->secret);
+		policy_secret_blank(h->path_token);
+	}
 }
 
 static int
@@ -144,13 +152,46 @@ policy_secret_dkim(
 	return 0;
 }
 
+/* Provider hooks (issue 16): secret and path token kept by provider and
+ * name, like hop secrets. */
+static int
+policy_secret_provider_hooks(
+    Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err)
+{
+	const Sluice__ProviderHook *c;
+	Sluice__ProviderHook *h;
+	size_t i, j;
+
+	for (i = 0; i < p->n_provider_hooks; i++) {
+		h = p->provider_hooks[i];
+		c = NULL;
+		for (j = 0; cur != NULL && j < cur->n_provider_hooks; j++)
+			if (strcmp(cur->provider_hooks[j]->provider,
+			        h->provider) == 0 &&
+			    strcmp(cur->provider_hooks[j]->name, h->name) == 0)
+				c = cur->provider_hooks[j];
+		if (h->secret[0] == '\0' && h->has_secret &&
+		    policy_secret_set(&h->secret, c != NULL ? c->secret : "") ==
+		        -1)
+			return policy_secret_oom(err, "provider_hooks", i);
+		if (h->path_token[0] == '\0' && h->has_path_token &&
+		    policy_secret_set(
+		        &h->path_token, c != NULL ? c->path_token : "") == -1)
+			return policy_secret_oom(err, "provider_hooks", i);
+		h->has_secret = h->secret[0] != '\0';
+		h->has_path_token = h->path_token[0] != '\0';
+	}
+	return 0;
+}
+
 int
 policy_secret_merge(
     Sluice__Policy *p, const Sluice__Policy *cur, struct policy_error *err)
 {
 	if (policy_secret_hops(p, cur, err) == -1 ||
 	    policy_secret_users(p, cur, err) == -1 ||
-	    policy_secret_dkim(p, cur, err) == -1)
+	    policy_secret_dkim(p, cur, err) == -1 ||
+	    policy_secret_provider_hooks(p, cur, err) == -1)
 		return -1;
 	return 0;
 }

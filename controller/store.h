@@ -240,6 +240,24 @@ int store_event_log(struct store *, const struct store_event_query *q,
 int store_event_partitions(
     struct store *, int64_t retention_days, int *dropped);
 
+/* ----------------------------------------------- provider events */
+
+struct hook_batch;
+struct store_hook_counts {
+	uint64_t stored;    /* new, joined to a message */
+	uint64_t unknown;   /* new, message not known (kept) */
+	uint64_t duplicate; /* seen before: nothing stored */
+};
+/* Stores a webhook request's events in one transaction (store_hook.c):
+ * sets each event's is_new / is_known. */
+int store_hook_insert(struct store *, const char *provider, const char *hook,
+    struct hook_batch *, struct store_hook_counts *);
+/* Records a Mailgun token; *is_new false: it was used before (replay). */
+int store_hook_token(struct store *, const char *provider, const char *hook,
+    const char *token, bool *is_new);
+/* Provider events whose message sluice does not know. */
+int store_hook_unknown_count(struct store *, uint64_t *n);
+
 /* ------------------------------------------------- metrics history */
 
 /* Increments of one heartbeat and the gauges after it. */
@@ -317,7 +335,7 @@ int store_command_expire(struct store *, int64_t seconds);
 
 /* Sets one endpoint's filters (kinds and sender domains, each an array of
  * n NUL-terminated strings stride bytes apart; n 0: all).  The events
- * stored from now on that pass them are enqueued (migration 008). */
+ * stored from now on that pass them are enqueued (migration 010). */
 int store_outbox_endpoint(struct store *, const char *name, const char *kinds,
     size_t kind_stride, size_t n_kinds, const char *senders,
     size_t sender_stride, size_t n_senders);

@@ -68,7 +68,7 @@ store_event_is_utf8(const Sluice__Event *e)
 {
 	const char *const f[] = {e->kind, e->queue_id, e->message_id, e->client,
 	    e->auth_user, e->sender, e->recipient, e->hop, e->host, e->enhanced,
-	    e->reply, e->dkim};
+	    e->reply, e->dkim, e->provider_id};
 	size_t i;
 
 	for (i = 0; i < sizeof(f) / sizeof(*f); i++)
@@ -197,6 +197,7 @@ enum {
 	EC_TLS,
 	EC_RAW,
 	EC_DKIM,
+	EC_PROVIDER_ID,
 	EC_N
 };
 
@@ -253,6 +254,7 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 		} else
 			ev_col_text(&col[EC_RAW], NULL);
 		ev_col_text(&col[EC_DKIM], e->dkim);
+		ev_col_text(&col[EC_PROVIDER_ID], e->provider_id);
 	}
 	vals[0] = idb;
 	vals[1] = node_name;
@@ -270,22 +272,23 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 	         "INSERT INTO events (node_id, node_name, seq, at, kind,"
 	         " queue_id, message_id, client, auth_user, sender,"
 	         " recipients, recipient, size, hop, host, code, enhanced,"
-	         " reply, duration_ms, tls, raw, dkim)"
+	         " reply, duration_ms, tls, raw, dkim, provider_id)"
 	         " SELECT $1::bigint, $2::text, v.seq,"
 	         " to_timestamp(v.at_ms / 1000.0), v.kind, v.queue_id,"
 	         " v.message_id, v.client, v.auth_user, v.sender,"
 	         " v.recipients::text[], v.recipient, v.size, v.hop, v.host,"
 	         " v.code, v.enhanced, v.reply, v.duration_ms, v.tls, v.raw,"
-	         " v.dkim"
+	         " v.dkim, v.provider_id"
 	         " FROM unnest($3::bigint[], $4::bigint[], $5::text[],"
 	         " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
 	         " $11::text[], $12::text[], $13::bigint[], $14::text[],"
 	         " $15::text[], $16::integer[], $17::text[], $18::text[],"
-	         " $19::integer[], $20::boolean[], $21::bytea[], $22::text[])"
+	         " $19::integer[], $20::boolean[], $21::bytea[], $22::text[],"
+	         " $23::text[])"
 	         " AS v (seq, at_ms, kind, queue_id, message_id, client,"
 	         " auth_user, sender, recipients, recipient, size, hop, host,"
-	         " code, enhanced, reply, duration_ms, tls, raw, dkim)"
-	         " WHERE NOT EXISTS (SELECT 1 FROM events e"
+	         " code, enhanced, reply, duration_ms, tls, raw, dkim,"
+	         " provider_id) WHERE NOT EXISTS (SELECT 1 FROM events e"
 	         "  WHERE e.node_id = $1::bigint AND e.seq = v.seq)"
 	         " ON CONFLICT (node_id, seq, at) DO NOTHING",
 	         2 + EC_N, vals, NULL, NULL, &rc)) != NULL)
@@ -435,7 +438,7 @@ store_event_quarantined(
 	"SELECT node_name, seq, (extract(epoch FROM at) * 1000)::bigint,"      \
 	" kind, queue_id, message_id, client, auth_user, sender,"              \
 	" array_to_string(recipients, E'\\n'), recipient, size, hop, host,"    \
-	" code, enhanced, reply, duration_ms, tls, at, id, dkim"
+	" code, enhanced, reply, duration_ms, tls, at, id, dkim, provider_id"
 
 static int
 store_event_rows(PGresult *res, store_event_cb cb, void *arg)
@@ -465,6 +468,7 @@ store_event_rows(PGresult *res, store_event_cb cb, void *arg)
 		e.duration_ms = (uint32_t)store_int(res, i, 17);
 		e.tls = store_bool(res, i, 18);
 		e.dkim = PQgetvalue(res, i, 21);
+		e.provider_id = PQgetvalue(res, i, 22);
 		/* Addresses cannot hold a newline (RFC 5321): a safe join. */
 		rcpts = PQgetvalue(res, i, 9);
 		n = rcpts[0] != '\0' ? 1 : 0;

@@ -303,6 +303,28 @@ load_checked(
 		d->n_dkim = 0;
 		sluice__policy__free_unpacked(d, NULL);
 	}
+	/* Provider hooks and the suppression list are managed by `hook` and
+	 * `suppress` (and the controller), not by policy files: an apply
+	 * keeps the stored ones. */
+	if (cur->n_provider_hooks > 0 || cur->n_suppressions > 0) {
+		Sluice__Policy tmp = SLUICE__POLICY__INIT;
+		Sluice__Policy *d;
+
+		tmp.n_provider_hooks = cur->n_provider_hooks;
+		tmp.provider_hooks = cur->provider_hooks;
+		tmp.n_suppressions = cur->n_suppressions;
+		tmp.suppressions = cur->suppressions;
+		d = policy_dup(&tmp);
+		p->provider_hooks = d->provider_hooks;
+		p->n_provider_hooks = d->n_provider_hooks;
+		p->suppressions = d->suppressions;
+		p->n_suppressions = d->n_suppressions;
+		d->provider_hooks = NULL;
+		d->n_provider_hooks = 0;
+		d->suppressions = NULL;
+		d->n_suppressions = 0;
+		sluice__policy__free_unpacked(d, NULL);
+	}
 	for (i = 0; i < p->n_hops; i++) {
 		if (!p->hops[i]->keep_secret)
 			continue;

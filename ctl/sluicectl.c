@@ -84,6 +84,15 @@ static const struct cmd cmds[] = {
     {{"policy", "check"}, cmd_policy_check, "-f FILE (offline)"},
     {{"policy", "history"}, cmd_policy_history, ""},
     {{"trace", ""}, cmd_trace, "QUEUE-ID|MESSAGE-ID"},
+    {{"hook", "add"}, cmd_hook_add,
+        "PROVIDER NAME [--key K] [--secret-stdin] [--path-token-stdin] "
+        "[--engagement] [--suppress] [--tag]"},
+    {{"hook", "del"}, cmd_hook_del, "PROVIDER NAME"},
+    {{"hook", "list"}, cmd_hook_list, ""},
+    {{"suppress", "list"}, cmd_suppress_list, ""},
+    {{"suppress", "add"}, cmd_suppress_add,
+        "ADDRESS [--reason bounce|complaint|manual]"},
+    {{"suppress", "del"}, cmd_suppress_del, "ADDRESS"},
     {{"alerts", ""}, cmd_alerts, "[--open] [--limit N]"},
     {{"queue", "list"}, cmd_queue_list,
         "[--node N] [--state active|deferred|held] [--to DOMAIN]\n"

@@ -88,6 +88,12 @@ int cmd_policy_diff(struct ctl *, int, char **);
 int cmd_policy_check(struct ctl *, int, char **);
 int cmd_policy_history(struct ctl *, int, char **);
 int cmd_trace(struct ctl *, int, char **);
+int cmd_hook_add(struct ctl *, int, char **);
+int cmd_hook_del(struct ctl *, int, char **);
+int cmd_hook_list(struct ctl *, int, char **);
+int cmd_suppress_list(struct ctl *, int, char **);
+int cmd_suppress_add(struct ctl *, int, char **);
+int cmd_suppress_del(struct ctl *, int, char **);
 int cmd_route_explain(struct ctl *, int, char **);
 int cmd_log(struct ctl *, int, char **);
 

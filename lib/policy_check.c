@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -406,6 +407,114 @@ check_dkim(const Sluice__Policy *p, struct policy_error *e)
 	return 0;
 }
 
+/* Issue 16: provider webhook accounts (docs/providers.md). */
+static int
+check_provider_hooks(const Sluice__Policy *p, enum policy_check_mode mode,
+    struct policy_error *e)
+{
+	static const char *const providers[] = {
+	    "sendgrid", "ses", "mailgun", "postmark", "brevo"};
+	const Sluice__ProviderHook *h;
+	size_t i, j;
+
+	for (i = 0; i < p->n_provider_hooks; i++) {
+		h = p->provider_hooks[i];
+		for (j = 0; j < sizeof(providers) / sizeof(*providers); j++)
+			if (strcmp(h->provider, providers[j]) == 0)
+				break;
+		if (j == sizeof(providers) / sizeof(*providers))
+			return perr(e, "provider_hooks", (int)i,
+			    "provider '%.32s' is not sendgrid, ses, mailgun, "
+			    "postmark or brevo",
+			    h->provider);
+		if (policy_check_name(h->name) == -1 ||
+		    strchr(h->name, '@') != NULL ||
+		    strchr(h->name, '+') != NULL)
+			return perr(e, "provider_hooks", (int)i,
+			    "hook name '%.64s' is not [A-Za-z0-9._-], 1..64 "
+			    "characters",
+			    h->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->provider_hooks[j]->provider,
+			        h->provider) == 0 &&
+			    strcmp(p->provider_hooks[j]->name, h->name) == 0)
+				return perr(e, "provider_hooks", (int)i,
+				    "hook %s/%s is listed twice", h->provider,
+				    h->name);
+		if (strlen(h->path_token) > 128 ||
+		    strspn(h->path_token,
+		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		        "0123456789._-") != strlen(h->path_token))
+			return perr(e, "provider_hooks", (int)i,
+			    "hook %s/%s: path token is not [A-Za-z0-9._-], "
+			    "at most 128 characters",
+			    h->provider, h->name);
+		if (strcmp(h->provider, "sendgrid") == 0 && h->key[0] == '\0')
+			return perr(e, "provider_hooks", (int)i,
+			    "hook sendgrid/%s needs the verification key (key)",
+			    h->name);
+		if ((strcmp(h->provider, "postmark") == 0 ||
+		        strcmp(h->provider, "brevo") == 0) &&
+		    h->key[0] == '\0')
+			return perr(e, "provider_hooks", (int)i,
+			    "hook %s/%s needs a Basic user (key) and password "
+			    "(secret)",
+			    h->provider, h->name);
+		if (mode == POLICY_CHECK_SNAPSHOT &&
+		    strcmp(h->provider, "sendgrid") != 0 &&
+		    strcmp(h->provider, "ses") != 0 && h->secret[0] == '\0')
+			return perr(e, "provider_hooks", (int)i,
+			    "hook %s/%s needs a secret", h->provider, h->name);
+	}
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+check_suppressions(const Sluice__Policy *p, struct policy_error *e)
+{
+	const char **v;
+	const char *a, *at;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < p->n_suppressions; i++) {
+		a = p->suppressions[i]->address;
+		at = strrchr(a, '@');
+		if (strlen(a) > POLICY_ADDRESS_MAX || at == NULL || at == a ||
+		    check_domain(at + 1) == -1 || strchr(a, ' ') != NULL ||
+		    strchr(a, '<') != NULL || strchr(a, '>') != NULL)
+			return perr(e, "suppressions", (int)i,
+			    "'%.100s' is not an address (local@domain)", a);
+		for (; *a != '\0'; a++)
+			if (isupper((unsigned char)*a))
+				return perr(e, "suppressions", (int)i,
+				    "'%.100s' is not lower case",
+				    p->suppressions[i]->address);
+	}
+	if (p->n_suppressions < 2)
+		return 0;
+	/* sorted copies: a list of many thousands stays cheap */
+	if ((v = calloc(p->n_suppressions, sizeof(*v))) == NULL)
+		return perr(e, "suppressions", -1, "out of memory");
+	for (i = 0; i < p->n_suppressions; i++)
+		v[i] = p->suppressions[i]->address;
+	qsort(v, p->n_suppressions, sizeof(*v), cmp_str);
+	for (i = 1; i < p->n_suppressions; i++)
+		if (strcmp(v[i - 1], v[i]) == 0) {
+			rc = perr(e, "suppressions", -1,
+			    "'%.100s' is listed twice", v[i]);
+			break;
+		}
+	free(v);
+	return rc;
+}
+
 int
 policy_check(const Sluice__Policy *p, enum policy_check_mode mode,
     struct policy_error *e)
@@ -416,7 +525,8 @@ policy_check(const Sluice__Policy *p, enum policy_check_mode mode,
 	if (check_networks(p, e) == -1 || check_users(p, mode, e) == -1 ||
 	    check_hops(p, mode, e) == -1 || check_routes(p, e) == -1 ||
 	    check_user_routing(p, e) == -1 || check_limits(p, e) == -1 ||
-	    check_dkim(p, e) == -1)
+	    check_dkim(p, e) == -1 || check_provider_hooks(p, mode, e) == -1 ||
+	    check_suppressions(p, e) == -1)
 		return -1;
 	return 0;
 }

@@ -23,6 +23,9 @@ enum policy_check_mode {
 /* 0 when valid; -1 with *err filled at the first problem. */
 int policy_check(
     const Sluice__Policy *, enum policy_check_mode, struct policy_error *err);
+/* Longest suppressed address (RFC 5321 4.5.3.1.3: a path is 256). */
+#define POLICY_ADDRESS_MAX 254
+
 /* Valid route pattern: "*", "*.example.com" or "example.com". */
 int policy_check_pattern(const char *pattern);
 /* Valid sender pattern for a user: "*", "*@example.com", "a@example.com",

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "node.h"
 #include "policy.h"
+#include "provider_id.h"
 #include "reply_scope.h"
 #include "resolver.h"
 #include "route_match.h"
@@ -302,9 +303,13 @@ dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
 {
 	struct delivery *d = m->d;
 	Sluice__Event ev = SLUICE__EVENT__INIT;
-	char reply[SMTP_REPLY_TEXT + 32];
+	char reply[SMTP_REPLY_TEXT + 32], pid[PROVIDER_ID_MAX + 1];
 
 	smtp_reply_format(r, reply, sizeof(reply));
+	/* The provider's id for its webhook events (issue 16). */
+	if (strcmp(kind, "delivered") == 0 &&
+	    provider_id_from_reply(r->text, pid, sizeof(pid)))
+		ev.provider_id = pid;
 	ev.kind = dlv_mut(kind);
 	ev.queue_id = m->qid;
 	ev.message_id = m->message_id;

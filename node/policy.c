@@ -3,6 +3,7 @@
  * a scan of pre-parsed prefixes. */
 #include "policy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,18 @@ struct policy {
 	bool *deny;
 	size_t nnets;
 	int64_t limits[LIMIT_COUNT]; /* compiled: the snapshot's or default */
+	/* The suppression list sorted by address, for bsearch (issue 16);
+	 * pointers into snap. */
+	const Sluice__Suppression **sup;
+	size_t nsup;
 };
+
+static int
+policy_sup_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const Sluice__Suppression *const *)a)->address,
+	    (*(const Sluice__Suppression *const *)b)->address);
+}
 
 static struct policy *
 policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
@@ -38,6 +50,18 @@ policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
 	p->snap = snap;
 	for (i = 0; i < LIMIT_COUNT; i++)
 		p->limits[i] = limit_value(snap, (enum limit_key)i);
+	if (snap != NULL && snap->n_suppressions > 0) {
+		if ((p->sup = calloc(snap->n_suppressions, sizeof(*p->sup))) ==
+		    NULL) {
+			free(p);
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+		for (i = 0; i < snap->n_suppressions; i++)
+			p->sup[i] = snap->suppressions[i];
+		p->nsup = snap->n_suppressions;
+		qsort(p->sup, p->nsup, sizeof(*p->sup), policy_sup_cmp);
+	}
 	if (snap == NULL || snap->n_networks == 0)
 		return p;
 	p->nets = calloc(snap->n_networks, sizeof(*p->nets));
@@ -45,6 +69,7 @@ policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
 	if (p->nets == NULL || p->deny == NULL) {
 		free(p->nets);
 		free(p->deny);
+		free(p->sup);
 		free(p);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -54,6 +79,7 @@ policy_compile(Sluice__Policy *snap, char *err, size_t errlen)
 		        errlen) == -1) {
 			free(p->nets);
 			free(p->deny);
+			free(p->sup);
 			free(p);
 			return NULL;
 		}
@@ -102,7 +128,26 @@ policy_unref(struct policy *p)
 		protobuf_c_message_free_unpacked(&p->snap->base, NULL);
 	free(p->nets);
 	free(p->deny);
+	free(p->sup);
 	free(p);
+}
+
+const Sluice__Suppression *
+policy_suppressed(const struct policy *p, const char *addr)
+{
+	Sluice__Suppression key = SLUICE__SUPPRESSION__INIT, *kp = &key;
+	const Sluice__Suppression **hit;
+	char low[POLICY_ADDRESS_MAX + 1];
+	size_t i;
+
+	if (p->nsup == 0 || strlen(addr) > POLICY_ADDRESS_MAX)
+		return NULL;
+	for (i = 0; addr[i] != '\0'; i++)
+		low[i] = (char)tolower((unsigned char)addr[i]);
+	low[i] = '\0';
+	key.address = low;
+	hit = bsearch(&kp, p->sup, p->nsup, sizeof(*p->sup), policy_sup_cmp);
+	return hit != NULL ? *hit : NULL;
 }
 
 uint64_t

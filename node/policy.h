@@ -45,4 +45,9 @@ struct route_ctx;
 const Sluice__Route *policy_route(
     const struct policy *, const struct route_ctx *);
 
+/* The suppression list's entry for a recipient (compared in lower case),
+ * NULL when it is not suppressed. */
+const Sluice__Suppression *policy_suppressed(
+    const struct policy *, const char *addr);
+
 #endif

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "policy.h"
 #include "ratelimit.h"
@@ -145,6 +146,7 @@ smtp_check_rcpt(struct smtp_verdict *v, const struct policy *p,
     const struct smtp_check_client *c, const char *arg, bool smtputf8,
     size_t nrcpts, struct smtp_path *to)
 {
+	const Sluice__Suppression *s;
 	struct smtp_reply err;
 
 	if (smtp_parse_rcpt(arg, to, &err) == -1)
@@ -155,6 +157,24 @@ smtp_check_rcpt(struct smtp_verdict *v, const struct policy *p,
 		say(v, "554 5.7.1 <%s>: Relay access denied", to->addr);
 		snprintf(v->refusal, sizeof(v->refusal),
 		    "554 5.7.1 Relay access denied");
+		return v;
+	}
+	/* Issue 16: the provider reported a hard bounce or a complaint for
+	 * this address (or an operator suppressed it).  Refused at RCPT so
+	 * the client hears it now: 5.1.1 (bad mailbox, RFC 3463) for
+	 * bounces, 5.7.1 (delivery not authorized) otherwise. */
+	if ((s = policy_suppressed(p, to->addr)) != NULL) {
+		bool bounce = strcmp(s->reason, "bounce") == 0;
+
+		say(v,
+		    "550 %s <%s>: Recipient address rejected: suppressed "
+		    "(%s)",
+		    bounce ? "5.1.1" : "5.7.1", to->addr,
+		    s->reason[0] ? s->reason : "manual");
+		snprintf(v->refusal, sizeof(v->refusal),
+		    "550 %s Recipient address suppressed (%s)",
+		    bounce ? "5.1.1" : "5.7.1",
+		    s->reason[0] ? s->reason : "manual");
 		return v;
 	}
 	if ((int64_t)nrcpts >= policy_limit_of(p, LIMIT_MAX_RECIPIENTS))

@@ -24,3 +24,5 @@ set_tests_properties(delivery_sink8 PROPERTIES SKIP_RETURN_CODE 77)
 sluice_scenario_test(delivery_auth_tls delivery/test_auth_tls.py 120)
 # Waits out the policy's minimum queue lifetime (60 s).
 sluice_scenario_test(delivery_expire delivery/test_expire.py 240)
+# Issue 16: the provider's message id from the 250 reply.
+sluice_unit_test(test_provider_id unit/test_provider_id.c ${_n}/provider_id.c)

@@ -38,3 +38,7 @@ sluice_unit_test(test_outbox_format store/test_outbox_format.c
 	${PROJECT_SOURCE_DIR}/controller/outbox_format.c
 	LIBS PkgConfig::LIBEVENT OpenSSL::Crypto)
 set_property(TEST test_outbox_format APPEND PROPERTY LABELS store)
+# Issue 16: provider webhook signatures (SendGrid, Mailgun, SNS, Basic).
+sluice_unit_test(test_hooks_verify store/test_hooks_verify.c
+	${PROJECT_SOURCE_DIR}/controller/hooks_verify.c LIBS OpenSSL::Crypto)
+set_property(TEST test_hooks_verify APPEND PROPERTY LABELS store)

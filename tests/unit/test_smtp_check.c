@@ -163,6 +163,19 @@ static const struct row rows[] = {
     {RCPT, LAN, "TO:<\xc3\xa9@example.net>", 0, T0,
         "553 5.6.7 Non-ASCII address requires SMTPUTF8",
         "553 5.6.7 Non-ASCII address requires SMTPUTF8", NULL},
+    /* issue 16: the suppression list, in any case; relay rules first */
+    {RCPT, LAN, "TO:<Gone@Example.NET>", 0, T0,
+        "550 5.1.1 <Gone@Example.NET>: Recipient address rejected: "
+        "suppressed (bounce)",
+        "550 5.1.1 Recipient address suppressed (bounce)", NULL},
+    {RCPT, APP1, "TO:<angry@example.net>", 0, T0,
+        "550 5.7.1 <angry@example.net>: Recipient address rejected: "
+        "suppressed (complaint)",
+        "550 5.7.1 Recipient address suppressed (complaint)", NULL},
+    {RCPT, STRANGER, "TO:<gone@example.net>", 0, T0,
+        "554 5.7.1 <gone@example.net>: Relay access denied",
+        "554 5.7.1 Relay access denied", NULL},
+    {RCPT, LAN, "TO:<gone2@example.net>", 0, T0, NULL, "", NULL},
     /* max_recipients 2 */
     {RCPT, APP1, "TO:<b@example.net>", 1, T0, NULL, "", NULL},
     {RCPT, APP1, "TO:<b@example.net>", 2, T0,
@@ -189,6 +202,16 @@ compile(struct fixture *f)
 	return p;
 }
 
+static char s_gone[] = "gone@example.net", s_angry[] = "angry@example.net",
+            s_bounce[] = "bounce", s_complaint[] = "complaint";
+static Sluice__Suppression sup_gone = {
+    PROTOBUF_C_MESSAGE_INIT(&sluice__suppression__descriptor), s_gone, s_bounce,
+    s_bounce, 0};
+static Sluice__Suppression sup_angry = {
+    PROTOBUF_C_MESSAGE_INIT(&sluice__suppression__descriptor), s_angry,
+    s_complaint, s_complaint, 0};
+static Sluice__Suppression *sups[] = {&sup_gone, &sup_angry};
+
 static void
 test_golden(void **state)
 {
@@ -214,6 +237,8 @@ test_golden(void **state)
 	fix_limit(&f, "messages_per_minute_per_ip", 3);
 	fix_limit(&f, "messages_per_minute_per_user", 1);
 	fix_limit(&f, "max_recipients", 2);
+	f.p.suppressions = sups;
+	f.p.n_suppressions = 2;
 	p = compile(&f);
 	assert_non_null(rl = ratelimit_new());
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
