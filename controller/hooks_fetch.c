@@ -5,6 +5,7 @@
  * and its name.  Called on the hooks thread only. */
 #include "hooks_fetch.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,8 @@ hooks_fetch(const char *url, const char *ca_file, int timeout_s, size_t max_len,
 	size_t n = 0, cap = 0, hl;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	int fd = -1, k, rc = -1, status;
+	unsigned char ip[16];
+	int fd = -1, k, rc = -1, status, named;
 
 	*body = NULL;
 	*len = 0;
@@ -90,9 +92,16 @@ hooks_fetch(const char *url, const char *ca_file, int timeout_s, size_t max_len,
 		goto out;
 	}
 	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-	SSL_set_tlsext_host_name(ssl, host);
-	if (SSL_set1_host(ssl, host) != 1 || SSL_set_fd(ssl, fd) != 1 ||
-	    SSL_connect(ssl) != 1) {
+	/* An IP literal (the tests' loopback server) is checked against the
+	 * certificate's IP addresses and sent no SNI (RFC 6066 3). */
+	if (inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1)
+		named = X509_VERIFY_PARAM_set1_ip_asc(
+		            SSL_get0_param(ssl), host) == 1;
+	else
+		named = SSL_set_tlsext_host_name(ssl, host) == 1 &&
+		        SSL_set1_host(ssl, host) == 1;
+	if (!named || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
 		snprintf(err, errlen, "TLS handshake with %s failed: %s", host,
 		    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
 		goto out;

@@ -16,39 +16,40 @@
 
 /* $1 provider $2 hook $3 event id $4 kind $5 recipient $6 provider id
  * $7 Message-ID $8 queue id (tag) $9 type $10 diagnostic $11 at (ms) */
-#define SH_INSERT                                                              \
-	"WITH j AS ("                                                          \
-	" SELECT queue_id, message_id, sender, 1 AS pref, at FROM events"      \
-	"  WHERE $8::text <> '' AND queue_id = $8::text AND kind = 'received'" \
-	" UNION ALL SELECT queue_id, message_id, sender, 2, at FROM events"    \
-	"  WHERE $6::text <> '' AND provider_id = $6::text AND kind = "        \
-	"'delivered'"                                                          \
-	" UNION ALL SELECT queue_id, message_id, sender, 3, at FROM events"    \
-	"  WHERE $7::text <> '' AND message_id = $7::text AND kind = "         \
-	"'delivered'"                                                          \
-	"   AND lower(recipient) = $5::text"                                   \
-	" ORDER BY pref, at DESC LIMIT 1),"                                    \
-	" ins AS (INSERT INTO provider_events (provider, hook, event_id,"      \
-	" kind, recipient, provider_id, message_id, queue_id, type,"           \
-	" diagnostic, at)"                                                     \
-	" SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"  \
-	"  coalesce(nullif(j.message_id, ''), $7::text), "                     \
-	"coalesce(j.queue_id, ''),"                                            \
-	"  $9::text, $10::text, CASE WHEN $11::bigint > 0"                     \
-	"   THEN to_timestamp($11::bigint / 1000.0) ELSE now() END"            \
-	" FROM (SELECT 1) one LEFT JOIN j ON true"                             \
-	" ON CONFLICT (provider, hook, event_id) DO NOTHING"                   \
-	" RETURNING id, queue_id, message_id, at),"                            \
-	" ev AS (INSERT INTO events (node_id, node_name, seq, at, kind,"       \
-	" queue_id, message_id, sender, recipient, hop, host, reply,"          \
-	" provider_id)"                                                        \
-	" SELECT 0, $1::text || '/' || $2::text, ins.id, ins.at, $4::text, "   \
-	"ins.queue_id,"                                                        \
-	"  ins.message_id, coalesce((SELECT sender FROM j), ''), $5::text, "   \
-	"$2::text, $1::text,"                                                  \
-	"  btrim($9::text || ' ' || $10::text), $6::text FROM ins RETURNING "  \
-	"1)"                                                                   \
-	" SELECT ins.queue_id FROM ins"
+static const char sh_insert[] =
+    "WITH j AS ("
+    " SELECT queue_id, message_id, sender, 1 AS pref, at FROM events"
+    "  WHERE $8::text <> '' AND queue_id = $8::text"
+    "   AND kind = 'received'"
+    /* "<> ''" repeated on the column: the partial indexes match */
+    " UNION ALL SELECT queue_id, message_id, sender, 2, at FROM events"
+    "  WHERE $6::text <> '' AND provider_id = $6::text"
+    "   AND provider_id <> '' AND kind = 'delivered'"
+    " UNION ALL SELECT queue_id, message_id, sender, 3, at FROM events"
+    "  WHERE $7::text <> '' AND message_id = $7::text"
+    "   AND message_id <> '' AND kind = 'delivered'"
+    "   AND lower(recipient) = $5::text"
+    " ORDER BY pref, at DESC LIMIT 1),"
+    " ins AS (INSERT INTO provider_events (provider, hook, event_id,"
+    "  kind, recipient, provider_id, message_id, queue_id, type,"
+    "  diagnostic, at)"
+    " SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
+    "  coalesce(nullif(j.message_id, ''), $7::text),"
+    "  coalesce(j.queue_id, ''), $9::text, $10::text,"
+    "  CASE WHEN $11::bigint > 0"
+    "   THEN to_timestamp($11::bigint / 1000.0) ELSE now() END"
+    " FROM (SELECT 1) one LEFT JOIN j ON true"
+    " ON CONFLICT (provider, hook, event_id) DO NOTHING"
+    " RETURNING id, queue_id, message_id, at),"
+    " ev AS (INSERT INTO events (node_id, node_name, seq, at, kind,"
+    "  queue_id, message_id, sender, recipient, hop, host, reply,"
+    "  provider_id)"
+    " SELECT 0, $1::text || '/' || $2::text, ins.id, ins.at, $4::text,"
+    "  ins.queue_id, ins.message_id,"
+    "  coalesce((SELECT sender FROM j), ''), $5::text, $2::text,"
+    "  $1::text, btrim($9::text || ' ' || $10::text), $6::text"
+    " FROM ins RETURNING 1)"
+    " SELECT ins.queue_id FROM ins";
 
 int
 store_hook_insert(struct store *s, const char *provider, const char *hook,
@@ -81,7 +82,7 @@ store_hook_insert(struct store *s, const char *provider, const char *hook,
 		vals[9] = e->diagnostic;
 		vals[10] = at;
 		if ((res = store_exec(
-		         s, SH_INSERT, 11, vals, NULL, NULL, &rc)) == NULL)
+		         s, sh_insert, 11, vals, NULL, NULL, &rc)) == NULL)
 			goto fail;
 		e->is_new = PQntuples(res) == 1;
 		e->is_known = e->is_new && PQgetvalue(res, 0, 0)[0] != '\0';

@@ -52,6 +52,7 @@ json_event(struct json *j, const Sluice__EventRecord *r)
 	json_uint(j, "duration_ms", e->duration_ms);
 	json_bool(j, "tls", e->tls);
 	json_str(j, "dkim", e->dkim);
+	json_str(j, "provider_id", e->provider_id);
 	json_object_end(j);
 }
 
@@ -84,6 +85,19 @@ event_detail(const Sluice__Event *e, char *buf, size_t len)
 	else if (e->reply[0] != '\0' && (strcmp(e->kind, "promoted") == 0 ||
 	                                    strcmp(e->kind, "withdrawn") == 0))
 		snprintf(buf, len, "%s", e->reply); /* issue 13 */
+	else if (strncmp(e->kind, "provider_", 9) == 0 ||
+	         strcmp(e->kind, "complaint") == 0 ||
+	         strcmp(e->kind, "opened") == 0 ||
+	         strcmp(e->kind, "clicked") == 0)
+		/* issue 16: what the provider reported after our 250 */
+		snprintf(buf, len, "provider=%s hook=%s%s%s %s", e->host,
+		    e->hop, e->provider_id[0] ? " id=" : "", e->provider_id,
+		    e->reply);
+	else if (e->provider_id[0] != '\0')
+		snprintf(buf, len, "hop=%s%s%s%s %.1fs id=%s %s",
+		    e->hop[0] ? e->hop : "-", e->host[0] ? " host=" : "",
+		    e->host, e->tls ? " tls" : "",
+		    (double)e->duration_ms / 1000.0, e->provider_id, e->reply);
 	else
 		snprintf(buf, len, "hop=%s%s%s%s %.1fs %s",
 		    e->hop[0] ? e->hop : "-", e->host[0] ? " host=" : "",
@@ -206,7 +220,10 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 	    "log [--from SENDER] [--to RECIPIENT] [--status KIND] "
 	    "[--since 1h] [--node NAME] [--limit N]";
 	static const char *const kinds[] = {"received", "delivered", "deferred",
-	    "bounced", "expired", "promoted", "withdrawn", NULL};
+	    "bounced", "expired", "promoted", "withdrawn",
+	    /* issue 16: what providers reported afterwards */
+	    "provider_delivered", "provider_bounced", "provider_deferred",
+	    "provider_dropped", "complaint", "opened", "clicked", NULL};
 	Sluice__AdminRequest req = SLUICE__ADMIN_REQUEST__INIT;
 	Sluice__LogRequest lr = SLUICE__LOG_REQUEST__INIT;
 	Sluice__AdminReply *r;
@@ -231,7 +248,10 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 			if (kinds[k] == NULL)
 				ctl_die("--status '%s': use received, "
 				        "delivered, deferred, bounced, "
-				        "expired, promoted or withdrawn",
+				        "expired, promoted, withdrawn, "
+				        "provider_delivered, provider_bounced, "
+				        "provider_deferred, provider_dropped, "
+				        "complaint, opened or clicked",
 				    val);
 			lr.status = argv[++i];
 		} else if (strcmp(opt, "--since") == 0) {

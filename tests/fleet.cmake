@@ -35,3 +35,7 @@ sluice_scenario_test(fleet_shadow_tls fleet/test_shadow_tls.py 120)
 sluice_unit_test(test_allowance fleet/test_allowance_unit.c
 	${PROJECT_SOURCE_DIR}/controller/allowance.c)
 sluice_scenario_test(fleet_quota fleet/test_quota.py 120)
+# Issue 16: provider webhooks (SendGrid, SES/SNS, Mailgun, Postmark, Brevo)
+# signed in the test, posted over HTTPS, joined into trace; refusals; the
+# suppression list at RCPT; ingest rate printed.
+sluice_scenario_test(fleet_provider_hooks fleet/test_provider_hooks.py 180)

@@ -34,6 +34,8 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
+import uuid
 
 LOCK = threading.Lock()
 STATE = {"conns": 0, "throttled": 0}
@@ -207,12 +209,23 @@ class Session(socketserver.StreamRequestHandler):
                     self.send("%d %s.0.0 data rejected by test\r\n"
                               % (a.data_code, str(a.data_code)[0]))
                 else:
+                    # --provider-reply: a cloud relay's 250 naming its
+                    # message id (issue 16), recorded with the message
+                    pid, reply = None, "250 2.0.0 ok queued as %d.%d" % (
+                        conn, len(rcpts))
+                    if a.provider_reply == "ses":
+                        pid = "%016x-%s-000000" % (
+                            int(time.time() * 1000), uuid.uuid4())
+                        reply = "250 Ok %s" % pid
+                    elif a.provider_reply == "sendgrid":
+                        pid = uuid.uuid4().hex[:22]
+                        reply = "250 Ok: queued as %s" % pid
                     record(a, {"ev": "message", "conn": conn, "from": mail,
                                "rcpts": rcpts, "data": data,
                                "tls": self.tls, "auth": self.authed,
-                               "helo": self.helo, "params": params})
-                    self.send("250 2.0.0 ok queued as %d.%d\r\n"
-                              % (conn, len(rcpts)))
+                               "helo": self.helo, "params": params,
+                               "provider_id": pid})
+                    self.send(reply + "\r\n")
                 mail, rcpts = None, []
             elif verb == "RSET":
                 mail, rcpts = None, []
@@ -305,6 +318,8 @@ def main():
                    help="do not offer 8BITMIME (RFC 6152)")
     p.add_argument("--smtputf8", action="store_true",
                    help="offer SMTPUTF8 (RFC 6531)")
+    p.add_argument("--provider-reply", choices=["ses", "sendgrid"],
+                   help="answer DATA as that provider does, naming an id")
     p.add_argument("--reply", action="append", default=[],
                    help="STAGE=REPLY (greeting, auth, mail, rcpt, data)")
     a = p.parse_args()
