@@ -38,4 +38,4 @@ sluice_scenario_test(fleet_quota fleet/test_quota.py 120)
 # Issue 16: provider webhooks (SendGrid, SES/SNS, Mailgun, Postmark, Brevo)
 # signed in the test, posted over HTTPS, joined into trace; refusals; the
 # suppression list at RCPT; ingest rate printed.
-sluice_scenario_test(fleet_provider_hooks fleet/test_provider_hooks.py 180)
+sluice_scenario_test(fleet_provider_hooks fleet/test_provider_hooks.py 300)
