@@ -335,7 +335,7 @@ int store_command_expire(struct store *, int64_t seconds);
 
 /* Sets one endpoint's filters (kinds and sender domains, each an array of
  * n NUL-terminated strings stride bytes apart; n 0: all).  The events
- * stored from now on that pass them are enqueued (migration 010). */
+ * stored from now on that pass them are enqueued (migration 008). */
 int store_outbox_endpoint(struct store *, const char *name, const char *kinds,
     size_t kind_stride, size_t n_kinds, const char *senders,
     size_t sender_stride, size_t n_senders);
