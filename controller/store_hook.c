@@ -1,5 +1,5 @@
 /* store_hook.c - provider webhook events into the delivery record
- * (migration 013).  One transaction per request: each event is inserted
+ * (migration 014).  One transaction per request: each event is inserted
  * into provider_events unless its (provider, hook, event id) is there
  * already, joined to its message (sluice's queue id from the metadata
  * header, else the provider's message id a node recorded from the 250

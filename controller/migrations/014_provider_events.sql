@@ -1,4 +1,4 @@
--- 013_provider_events.sql - provider feedback in the delivery record
+-- 014_provider_events.sql - provider feedback in the delivery record
 -- (issue 16, docs/providers.md).
 --
 -- provider_id: on "delivered" events, the provider's message id from its
