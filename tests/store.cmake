@@ -42,3 +42,9 @@ set_property(TEST test_outbox_format APPEND PROPERTY LABELS store)
 sluice_unit_test(test_hooks_verify store/test_hooks_verify.c
 	${PROJECT_SOURCE_DIR}/controller/hooks_verify.c LIBS OpenSSL::Crypto)
 set_property(TEST test_hooks_verify APPEND PROPERTY LABELS store)
+# Issue 16: provider webhook bodies into sluice events, per provider.
+sluice_unit_test(test_hooks_parse store/test_hooks_parse.c
+	${PROJECT_SOURCE_DIR}/controller/hooks_parse.c
+	${PROJECT_SOURCE_DIR}/controller/hooks_verify.c
+	LIBS PkgConfig::JANSSON OpenSSL::Crypto)
+set_property(TEST test_hooks_parse APPEND PROPERTY LABELS store)
