@@ -318,11 +318,13 @@ console_post_action(struct console_req *r)
 	Sluice__QueueCommandRequest q = SLUICE__QUEUE_COMMAND_REQUEST__INIT;
 	Sluice__AdminReply *rep;
 	const char *act = console_param(r, "action");
-	char action[32], detail[256], node[80];
+	char action[80], detail[256], node[80];
 	size_t i;
 
 	if (strcmp(r->role, "operator") != 0) {
-		console_audit(r, "queue action refused (viewer)", act);
+		/* peer text: printable, at most 64 characters */
+		console_audit(r, "queue action refused (viewer)",
+		    api_printable(act, action, sizeof(action)));
 		console_reply_error(r, 403, "denied",
 		    "Only operators act on queues; this account is a "
 		    "viewer.");
