@@ -477,7 +477,9 @@ shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
 	    (char *)(uintptr_t)(env->message_id ? env->message_id : "");
 	c.received_at = env->received_at;
 	c.flags = (env->smtputf8 ? 1U : 0) | (env->eightbit ? 2U : 0) |
-	          (env->body8bit ? 4U : 0) | (env->hdr8bit ? 8U : 0);
+	          (env->body8bit ? 4U : 0) | (env->hdr8bit ? 8U : 0) |
+	          (env->dkim7 ? 16U : 0) | (env->hold ? 32U : 0);
+	c.listener = (char *)(uintptr_t)(env->listener ? env->listener : "");
 	c.dkim = (char *)(uintptr_t)(env->dkim ? env->dkim : "");
 	c.data.data = (uint8_t *)(uintptr_t)data;
 	c.data.len = len;

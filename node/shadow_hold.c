@@ -214,6 +214,9 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	env.eightbit = (cp->flags & 2) != 0;
 	env.body8bit = (cp->flags & 4) != 0;
 	env.hdr8bit = (cp->flags & 8) != 0;
+	env.dkim7 = (cp->flags & 16) != 0;
+	env.hold = (cp->flags & 32) != 0;
+	env.listener = cp->listener;
 	env.dkim = cp->dkim;
 	env.origin = w->key;
 	TAILQ_INSERT_TAIL(&sh->waits, w, entry);
