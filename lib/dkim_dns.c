@@ -1,6 +1,7 @@
 /* dkim_dns.c - TXT lookups of DKIM key records and their comparison with
  * the stored key (dkim_dns.h).  c-ares runs to completion here: one query,
- * select() on its sockets, a 5 s budget. */
+ * poll() on its sockets (no FD_SETSIZE limit: the controller may hold more
+ * than 1024 descriptors), a 5 s budget. */
 #include "dkim_dns.h"
 
 #include <arpa/nameser.h>
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/select.h>
+#include <poll.h>
 
 #include <ares.h>
 
@@ -87,18 +88,46 @@ dkim_dns_txt(
 	}
 	ares_query(ch, name, ns_c_in, ns_t_txt, on_txt, &q);
 	while (!q.done && rounds++ < 1000) {
-		fd_set r, w;
+		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv, *tvp;
-		int nfds;
+		unsigned bits;
+		int i, n = 0, ms;
 
-		FD_ZERO(&r);
-		FD_ZERO(&w);
-		nfds = ares_fds(ch, &r, &w);
-		if (nfds == 0)
+		/* ARES_GETSOCK_WRITABLE shifts a signed 1 into bit 31 (UB):
+		 * the same tests on unsigned bits. */
+		bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			bool rd = (bits & (1U << i)) != 0;
+			bool wr =
+			    (bits & (1U << (i + ARES_GETSOCK_MAXNUM))) != 0;
+
+			if (!rd && !wr)
+				continue;
+			pfd[n].fd = socks[i];
+			pfd[n].events =
+			    (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
+			pfd[n].revents = 0;
+			n++;
+		}
+		if (n == 0)
 			break;
 		tvp = ares_timeout(ch, NULL, &tv);
-		select(nfds, &r, &w, NULL, tvp);
-		ares_process(ch, &r, &w);
+		ms = tvp == NULL
+		         ? 1000
+		         : (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) + 1;
+		if (poll(pfd, (nfds_t)n, ms) <= 0) {
+			/* timeout (or EINTR): let c-ares retry or give up */
+			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			ares_process_fd(ch,
+			    (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+			        ? pfd[i].fd
+			        : ARES_SOCKET_BAD,
+			    (pfd[i].revents & POLLOUT) ? pfd[i].fd
+			                               : ARES_SOCKET_BAD);
 	}
 	if (!q.done)
 		snprintf(err, errlen, "no answer for %s", name);
