@@ -341,8 +341,8 @@ int store_outbox_endpoint(struct store *, const char *name, const char *kinds,
     size_t sender_stride, size_t n_senders);
 /* One claimed row: e NULL (and node NULL) when its event is gone
  * (retention); pointers valid during the callback only. */
-typedef void (*store_outbox_cb)(void *arg, uint64_t outbox_id,
-    uint64_t node_id, const char *node, const Sluice__Event *e);
+typedef void (*store_outbox_cb)(void *arg, uint64_t outbox_id, uint64_t node_id,
+    const char *node, const Sluice__Event *e);
 /* Claims up to batch of the endpoint's oldest rows (FOR UPDATE SKIP
  * LOCKED) and hands them to cb; *failures: the endpoint's consecutive
  * failures so far.  With *n > 0 the transaction stays open until
@@ -352,8 +352,8 @@ int store_outbox_claim(struct store *, const char *endpoint, int batch,
     int *failures, store_outbox_cb cb, void *arg, size_t *n);
 /* The claimed rows were delivered (events: how many events they carried):
  * deleted, counted, the endpoint healthy again; commits. */
-int store_outbox_sent(struct store *, const char *endpoint,
-    const uint64_t *ids, size_t n, size_t events);
+int store_outbox_sent(struct store *, const char *endpoint, const uint64_t *ids,
+    size_t n, size_t events);
 /* The POST failed: rows kept (attempts + 1), the endpoint retries after
  * retry_ms; commits. */
 int store_outbox_failed(struct store *, const char *endpoint,

@@ -185,8 +185,7 @@ metrics_shadow(const struct node *n, struct evbuffer *b)
 	metric(b, "sluice_shadow_held_bytes", "gauge",
 	    "Bytes of the shadow copies held here.", m.shadow_bytes);
 	metric(b, "sluice_shadow_copied_total", "counter",
-	    "Messages of ours a peer acknowledged a copy of.",
-	    m.shadow_copied);
+	    "Messages of ours a peer acknowledged a copy of.", m.shadow_copied);
 	metric(b, "sluice_shadow_unprotected_total", "counter",
 	    "Messages accepted without a peer copy (no_peer = accept).",
 	    m.shadow_unprotected);

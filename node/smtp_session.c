@@ -1050,8 +1050,8 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 static void smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok);
 static void smtp_session_on_shadow(
     uint64_t cookie, const char *qid, bool ok, const char *why);
-static void data_copy(struct smtp_session *, struct spool_msg *,
-    const struct spool_envelope *);
+static void data_copy(
+    struct smtp_session *, struct spool_msg *, const struct spool_envelope *);
 
 static void
 data_sign7_cb(void *arg, const char *p, size_t n)
