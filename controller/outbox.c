@@ -272,6 +272,10 @@ outbox_start(
 		/* store logs say "store webhook: ..." (names are short) */
 		if ((w->store = store_new(conninfo, "webhook")) == NULL)
 			fatalx("out of memory");
+		/* A batch stays claimed (its rows locked) while it is
+		 * POSTed: the transaction may idle a whole POST timeout. */
+		store_set_idle_tx_timeout(
+		    w->store, (w->cf->timeout_s + 5) * 1000);
 		w->stop = stop;
 		if ((errno = pthread_create(&w->thread, NULL, outbox_run, w)) !=
 		    0)

@@ -61,7 +61,14 @@ store_new(const char *conninfo, const char *name)
 	}
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->backoff_ms = STORE_BACKOFF_MIN_MS;
+	s->idle_tx_ms = STORE_IDLE_TX_MS;
 	return s;
+}
+
+void
+store_set_idle_tx_timeout(struct store *s, int ms)
+{
+	s->idle_tx_ms = ms;
 }
 
 void
@@ -107,10 +114,15 @@ store_connect(struct store *s)
 {
 	/* connect_timeout first: the operator's conninfo may override it. */
 	const char *const keys[] = {
-	    "connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"5", "sluice-controller", s->conninfo, NULL};
+	    "connect_timeout", "application_name", "options", "dbname", NULL};
+	char options[64];
+	const char *vals[] = {
+	    "5", "sluice-controller", options, s->conninfo, NULL};
 	char msg[512];
 	int64_t now;
+
+	snprintf(options, sizeof(options),
+	    "-c idle_in_transaction_session_timeout=%d", s->idle_tx_ms);
 
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
 	    !s->needs_reset)

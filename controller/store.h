@@ -32,6 +32,14 @@ const char *store_rc_code(int rc);
 
 /* No connection is made yet; the first call connects.  NULL on ENOMEM. */
 struct store *store_new(const char *conninfo, const char *name);
+/* How long PostgreSQL lets this store's session sit idle inside a
+ * transaction before ending it (idle_in_transaction_session_timeout),
+ * from the next connection on.  Default STORE_IDLE_TX_MS: a controller
+ * stopped between two statements of a transaction (SIGSTOP, a hung host)
+ * must not hold its row and advisory locks - and so the other
+ * controllers' work - for longer than that.  0: PostgreSQL's setting. */
+#define STORE_IDLE_TX_MS 10000
+void store_set_idle_tx_timeout(struct store *, int ms);
 void store_free(struct store *);
 /* Connects (or reconnects, at most once per backoff step): STORE_OK or
  * STORE_UNAVAILABLE.  Every other call does this first. */

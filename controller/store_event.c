@@ -1,8 +1,8 @@
 /* store_event.c - the delivery record: batches of node events inserted
  * idempotently by (node_id, seq) (NOT EXISTS, and ON CONFLICT DO NOTHING on
- * UNIQUE (node_id, seq, at) - migration 003 partitions by day) in one
- * transaction, as one INSERT ... SELECT FROM unnest() of one array per
- * column.  Called by api_node.c (ReportEvents).
+ * UNIQUE (node_id, seq, at) - migration 003 partitions by day), each chunk
+ * as one INSERT ... SELECT FROM unnest() of one array per column in its
+ * own implicit transaction.  Called by api_node.c (ReportEvents).
  *
  * Nothing a node sends can stop its record: text that is not UTF-8 is
  * stored escaped (store.c) with the raw event beside it (column raw), and
@@ -337,9 +337,9 @@ store_event_quarantine(struct store *s, const char *idb, const char *node_name,
 	return STORE_OK;
 }
 
-/* The batch failed as a whole: each event on its own, under a savepoint,
- * and the ones PostgreSQL refuses go to quarantine.  Only a lost
- * connection (or a quarantine that fails too) fails the batch. */
+/* A chunk failed as a whole: each event on its own, and the ones
+ * PostgreSQL refuses go to quarantine.  Only a lost connection (or a
+ * quarantine that fails too) fails the chunk. */
 static int
 store_event_each(struct store *s, const char *idb, const char *node_name,
     Sluice__Event *const *events, size_t n, size_t *quarantined)
@@ -348,35 +348,19 @@ store_event_each(struct store *s, const char *idb, const char *node_name,
 	size_t i;
 	int rc;
 
-	if ((rc = store_begin(s)) != STORE_OK)
-		return rc;
 	for (i = 0; i < n; i++) {
-		if ((rc = store_run(s, "SAVEPOINT ev", 0, NULL)) != STORE_OK)
-			goto fail;
-		rc = store_event_chunk(s, idb, node_name, events + i, 1);
-		if (rc == STORE_OK) {
-			if ((rc = store_run(s, "RELEASE SAVEPOINT ev", 0,
-			         NULL)) != STORE_OK)
-				goto fail;
+		if ((rc = store_event_chunk(
+		         s, idb, node_name, events + i, 1)) == STORE_OK)
 			continue;
-		}
 		if (rc == STORE_UNAVAILABLE)
-			goto fail;
+			return rc;
 		snprintf(reason, sizeof(reason), "%s", s->last_error);
-		if ((rc = store_run(s, "ROLLBACK TO SAVEPOINT ev", 0, NULL)) !=
-		        STORE_OK ||
-		    (rc = store_event_quarantine(
+		if ((rc = store_event_quarantine(
 		         s, idb, node_name, events[i], reason)) != STORE_OK)
-			goto fail;
+			return rc;
 		(*quarantined)++;
 	}
-	if ((rc = store_commit(s)) != STORE_OK)
-		goto fail;
 	return STORE_OK;
-fail:
-	store_rollback(s);
-	*quarantined = 0;
-	return rc;
 }
 
 int
@@ -388,24 +372,27 @@ store_event_insert(struct store *s, uint64_t node_id, const char *node_name,
 	int rc;
 
 	*quarantined = 0;
-	if (n == 0)
-		return STORE_OK;
 	snprintf(idb, sizeof(idb), "%" PRIu64, node_id);
-	if ((rc = store_begin(s)) != STORE_OK)
-		return rc;
+	/* Each chunk is one statement in its own implicit transaction, never
+	 * BEGIN ... COMMIT across round trips: a controller stopped between
+	 * two of its statements (SIGSTOP, a hung host) would hold the new
+	 * rows' index entries uncommitted, and the controller the node races
+	 * the same batch to would wait on them - its whole node endpoint
+	 * stuck for as long as this one hangs.  Idempotency by (node_id, seq)
+	 * makes a partly stored batch safe: the node sends it again. */
 	for (i = 0; i < n; i += k) {
 		k = n - i > EV_CHUNK ? EV_CHUNK : n - i;
-		if ((rc = store_event_chunk(
-		         s, idb, node_name, events + i, k)) != STORE_OK)
-			break;
+		rc = store_event_chunk(s, idb, node_name, events + i, k);
+		if (rc == STORE_UNAVAILABLE)
+			return rc;
+		/* Something in the chunk is refused: find it, keep the
+		 * rest. */
+		if (rc != STORE_OK &&
+		    (rc = store_event_each(s, idb, node_name, events + i, k,
+		         quarantined)) != STORE_OK)
+			return rc;
 	}
-	if (rc == STORE_OK && (rc = store_commit(s)) == STORE_OK)
-		return STORE_OK;
-	store_rollback(s);
-	if (rc == STORE_UNAVAILABLE)
-		return rc;
-	/* Something in the batch is refused: find it, keep the rest. */
-	return store_event_each(s, idb, node_name, events, n, quarantined);
+	return STORE_OK;
 }
 
 /* Nodes with quarantined events newer than seconds, and how many. */

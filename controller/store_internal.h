@@ -16,6 +16,7 @@ struct store {
 	bool is_lost;         /* lost-connection logged once */
 	bool needs_reset;     /* reconnect before the next query */
 	char last_error[256]; /* of the last failed query, one line */
+	int idle_tx_ms;       /* idle_in_transaction_session_timeout */
 };
 
 /* Runs sql with text parameters (lens/fmts may be NULL; fmts[i] == 1 for

@@ -13,8 +13,18 @@ first, so both nodes start on it).  Under steady mail:
   * every message is delivered and has its received event stored.
 The store's view comes from triggers the test adds: every heartbeat write
 and every event insert is logged with clock_timestamp().
+
+Controller 0 is stopped while its PostgreSQL session is inside an insert
+of events (a test trigger makes each insert take 0.3 s, and the test waits
+to see controller 0's session running one): its session finishes the
+statement on its own, so the insert must commit without the controller.
+Before the fix the insert sat in BEGIN ... COMMIT: the stopped controller
+held the new rows' index entries, the controller the node raced the batch
+to waited on them, and no heartbeat or event was stored for the whole stop
+(a CI failure).
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,6 +56,15 @@ BEGIN
   RETURN NEW;
 END $$;
 CREATE TRIGGER t_ev AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION t_ev();
+CREATE TABLE t_slow (on_ boolean);
+INSERT INTO t_slow VALUES (false);
+CREATE FUNCTION t_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT on_ FROM t_slow) THEN PERFORM pg_sleep(0.3); END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER t_slow AFTER INSERT ON events FOR EACH STATEMENT
+  EXECUTE FUNCTION t_slow();
 """
 
 
@@ -74,12 +93,18 @@ class Load(threading.Thread):
 
 
 def max_gaps(f, since, until):
-    """{node: largest gap in seconds between stored heartbeats}."""
+    """{node: largest gap in seconds between stored heartbeats from since
+    to until, the window's own ends counted as heartbeats: a node whose
+    heartbeats stopped inside the window shows the whole silence}."""
     rows = f.pg.psql(
-        "SELECT node, max(gap) FROM (SELECT node, extract(epoch FROM at - "
-        "lag(at) OVER (PARTITION BY node ORDER BY at)) AS gap FROM t_hb "
-        "WHERE at BETWEEN to_timestamp(%f) AND to_timestamp(%f)) g "
-        "GROUP BY node ORDER BY node" % (since, until))
+        "SELECT n.node, max(extract(epoch FROM g.at - g.prev)) FROM"
+        " (SELECT DISTINCT node FROM t_hb) n CROSS JOIN LATERAL"
+        " (SELECT at, lag(at) OVER (ORDER BY at) AS prev FROM"
+        "  (SELECT at FROM t_hb WHERE node = n.node AND at BETWEEN"
+        "   to_timestamp(%f) AND to_timestamp(%f)"
+        "   UNION ALL SELECT to_timestamp(%f)"
+        "   UNION ALL SELECT to_timestamp(%f)) w) g"
+        " GROUP BY n.node ORDER BY n.node" % (since, until, since, until))
     return {ln.split("|")[0]: float(ln.split("|")[1] or 0)
             for ln in rows.splitlines()}
 
@@ -95,11 +120,13 @@ def silent_alerts(f):
     return f.pg.psql("SELECT count(*) FROM alerts WHERE kind = 'node_silent'")
 
 
-def hold(proc, seconds, what):
+def hold(proc, seconds, what, arm=None):
     """SIGSTOP proc for `seconds` (the scenario's duration), then SIGCONT;
     returns the (start, end) wall-clock window."""
     t0 = time.time()
     os.kill(proc.p.pid, signal.SIGSTOP)
+    if arm is not None:
+        arm()
     try:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -117,6 +144,20 @@ def main():
     with FleetOps("hungctl", heartbeat_ms=HB_MS,
                   controller_extra="silent_after_ms = 1500\n"
                   "health_interval_ms = 100\n") as f:
+        # each controller's PostgreSQL sessions are named ctl<index>
+        base_conf = f.controller_conf
+
+        def conf(node_url=None, admin_url=None, idx=0):
+            path = base_conf(node_url, admin_url, idx)
+            with open(path) as fh:
+                text = fh.read()
+            text = re.sub(r'^(database = ".*)"$',
+                          r'\1 application_name=ctl%d"' % idx, text,
+                          count=1, flags=re.M)
+            with open(path, "w") as fh:
+                fh.write(text)
+            return path
+        f.controller_conf = conf
         f.start_pg()
         c0 = f.start_controller()
         up = Upstream(f.dir, "up").start()
@@ -155,8 +196,15 @@ def run(f, up, c0):
     try:
         wait_until(lambda: len(load.sent) >= 5, 10, "load running")
         # -- controller 0, which both nodes use, hangs
-        t0, t1 = hold(c0, STOP_S, "nodes alive while controller 0 hangs")
-        gaps = max_gaps(f, t0 - 1, t1)
+        f.pg.psql("UPDATE t_slow SET on_ = true")
+        wait_until(lambda: f.pg.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name"
+            " = 'ctl0' AND state = 'active' AND query LIKE 'INSERT INTO "
+            "events%'") != "0", 20, "controller 0 inside an events insert",
+            interval=0.01)
+        t0, t1 = hold(c0, STOP_S, "nodes alive while controller 0 hangs",
+                      arm=lambda: f.pg.psql("UPDATE t_slow SET on_ = false"))
+        gaps = max_gaps(f, t0, t1)
         lag = max_event_lag(f, t0, t1 - 1)
         print("controller 0 stopped %.1f s: max heartbeat gap %s, "
               "max event lag %.2f s" % (t1 - t0, gaps, lag))
@@ -169,7 +217,7 @@ def run(f, up, c0):
                        "%s to see controller 0 answer again" % n)
         # -- now controller 1 hangs: controller 0 is used again
         t2, t3 = hold(c1, 3, "nodes alive while controller 1 hangs")
-        gaps = max_gaps(f, t2 - 1, t3)
+        gaps = max_gaps(f, t2, t3)
         print("controller 1 stopped %.1f s: max heartbeat gap %s"
               % (t3 - t2, gaps))
         for n, g in gaps.items():
