@@ -32,6 +32,7 @@ sluice_scenario_test(fleet_pg_failover fleet/test_pg_failover.py 180)
 sluice_scenario_test(fleet_shadow fleet/test_shadow.py 180)
 sluice_scenario_test(fleet_shadow_degraded fleet/test_shadow_degraded.py 120)
 sluice_scenario_test(fleet_shadow_tls fleet/test_shadow_tls.py 120)
+sluice_scenario_test(fleet_shadow_envelope fleet/test_shadow_envelope.py 120)
 sluice_unit_test(test_allowance fleet/test_allowance_unit.c
 	${PROJECT_SOURCE_DIR}/controller/allowance.c)
 sluice_scenario_test(fleet_quota fleet/test_quota.py 120)
