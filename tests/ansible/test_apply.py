@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -29,6 +30,14 @@ import time
 from common import ANSIBLE_DIR, REPO, ansible_env, require
 from fleet import Proc, free_port, wait_until
 from pg import PgServer
+
+# The whole test's budget in seconds, below its CTest TIMEOUT (600 in
+# tests/ansible.cmake): CTest kills a test past its TIMEOUT with SIGKILL,
+# so the test stops itself first and cleans up (its PostgreSQL is also
+# guarded by pg.py for a kill).  The first apply compiles the binaries: on
+# a loaded 2-core machine that alone can take minutes.
+BUDGET_S = float(os.environ.get("SLUICE_ANSIBLE_BUDGET", "540"))
+T0 = time.monotonic()
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+"
                    r"unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -78,16 +87,22 @@ class Run:
         with open(log, "w") as out:
             p = subprocess.Popen(argv, cwd=ANSIBLE_DIR, env=self.env,
                                  stdout=out, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 300
+            deadline = T0 + BUDGET_S
             while p.poll() is None:
                 if on_progress:
                     on_progress()
                 if time.monotonic() > deadline:
                     p.kill()
+                    p.wait()
                     break
                 time.sleep(0.1)
         with open(log) as f:
             text = f.read()
+        if time.monotonic() > deadline:
+            sys.stderr.write(text[-8000:])
+            raise AssertionError("ansible-playbook %s still running at the "
+                                 "end of the test's %.0f s budget (killed)"
+                                 % (playbook, BUDGET_S))
         if check and p.returncode != 0:
             sys.stderr.write(text[-8000:])
             raise AssertionError("ansible-playbook failed (%s)"
@@ -123,6 +138,8 @@ class Run:
 
 
 def main():
+    # A SIGTERM (or ^C) still runs the cleanup below: stop what we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     require("ansible-playbook")
     if os.geteuid() != 0:
         print("SKIP: the apply installs root-owned files (run as root, as "
@@ -137,7 +154,7 @@ def main():
     checks = []
     try:
         t0 = time.monotonic()
-        pg.start()
+        pg.start()   # guarded: stopped by PID if this process is killed
         conninfo = pg.create_db("sluice")
         src = os.path.join(tmp, "src")
         snapshot_sources(src)

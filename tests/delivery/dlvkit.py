@@ -118,6 +118,9 @@ class Node:
         for k, v in limits.items():
             args += ["--limit", "%s=%d" % (k, v)]
         subprocess.run(args, check=True)
+        # Generous delivery timeouts (a loaded machine can keep a Python
+        # upstream from greeting for seconds); a test that wants one to
+        # fire sets its own in extra (the last value of a key wins).
         with open(self.conf, "w") as f:
             f.write("name = dlv\ntoken = test\n"
                     "controller = tcp://127.0.0.1:1\n"
@@ -125,8 +128,8 @@ class Node:
                     "heartbeat_ms = 60000\n"
                     "listen = 127.0.0.1:%d relay\n"
                     "delivery_tick_ms = 50\n"
-                    "delivery_timeout_ms = 3000\n"
-                    "delivery_connect_timeout_ms = 2000\n"
+                    "delivery_timeout_ms = 15000\n"
+                    "delivery_connect_timeout_ms = 5000\n"
                     "delivery_idle_ms = 2000\n"
                     "circuit_cooldown_ms = 1000\n"
                     "%s\n" % (self.spool, self.port, extra))

@@ -93,12 +93,16 @@ class FleetOps(Fleet):
         mport = self.metrics_ports.get(name) or free_port()
         self.smtp_ports[name] = port
         self.metrics_ports[name] = mport
+        # The delivery timeouts are generous: on a loaded 2-core box a
+        # Python upstream can take seconds to greet, and a probe that
+        # times out reopens a circuit for minutes (fleet_failback did).
+        # A test that wants a timeout to fire sets its own in extra.
         conf = ("listen = 127.0.0.1:%d relay\n"
                 "metrics_listen = 127.0.0.1:%d\n"
                 "hostname = %s.test\n"
                 "delivery_tick_ms = 50\n"
-                "delivery_timeout_ms = 3000\n"
-                "delivery_connect_timeout_ms = 2000\n"
+                "delivery_timeout_ms = 15000\n"
+                "delivery_connect_timeout_ms = 5000\n"
                 "delivery_idle_ms = 1000\n"
                 "circuit_failures = 2\n"
                 "circuit_cooldown_ms = 1000\n" % (port, mport, name)) + extra

@@ -5,6 +5,13 @@ loopback TCP port), trust authentication for the role "sluice".  PostgreSQL
 refuses to run as root, so as root the server runs as the "postgres" system
 user (created by Debian's postgresql package).
 
+A server outlives the process that started it (pg_ctl daemonizes it), and
+CTest kills a test that runs past its TIMEOUT with SIGKILL (its whole
+process tree, no chance to clean up): so start() also leaves a guard, a
+small detached process that waits for the test's process to go away and
+then stops that server by the PID in its postmaster.pid (an immediate
+shutdown).  After a normal stop the guard finds no server and just exits.
+
 Used two ways:
   * suite fixture: `pg.py start STATE_FILE` / `pg.py stop STATE_FILE` (CTest
     FIXTURES_SETUP/CLEANUP), tests read the state file via SLUICE_TEST_PG;
@@ -14,9 +21,11 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 from scratch import scratch_dir  # noqa: E402
 
@@ -48,7 +57,13 @@ class PgServer:
         return "host=%s port=%d user=sluice dbname=%s" % (
             self.sock, self.port, db)
 
-    def start(self):
+    def start(self, owner=None):
+        """owner: the PID whose exit stops the server (default: this
+        process; the suite fixture passes 0: no guard)."""
+        owner = os.getpid() if owner is None else owner
+        if owner and not getattr(self, "_guarded", False):
+            start_guard(owner, self.data)
+            self._guarded = True
         if self.as_root:
             pw = pwd.getpwnam("postgres")
             os.chmod(self.base, 0o755)
@@ -95,6 +110,53 @@ class PgServer:
         return cls(base=st["base"], port=st["port"])
 
 
+def _start_time(pid):
+    """The kernel's start time of pid (tells a PID reused from it);
+    None once it has exited (a zombie too)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if st[0] in ("Z", "X") else st[19]
+
+
+def start_guard(owner, data):
+    """A detached process (double fork, own session: out of the reach of
+    CTest's kill of the test's process tree) that stops the PostgreSQL of
+    data once owner has exited."""
+    subprocess.run([sys.executable, os.path.abspath(__file__), "guard",
+                    "%d:%s" % (owner, _start_time(owner)), data],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+
+
+def _guard(owner, data):
+    pid, started = owner.split(":", 1)
+    pid = int(pid)
+    names = {os.fsencode(data), os.fsencode(os.path.abspath(data))}
+    data = os.path.abspath(data)
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    os.chdir("/")
+    while _start_time(pid) == started:
+        time.sleep(0.5)
+    try:
+        with open(os.path.join(data, "postmaster.pid")) as f:
+            pm = int(f.readline())
+        with open("/proc/%d/cmdline" % pm, "rb") as f:
+            cmd = f.read().split(b"\0")
+    except (OSError, ValueError):
+        return                  # stopped already: the normal case
+    # Only the postmaster of this data directory, nothing else with a
+    # recycled PID.
+    if os.path.basename(cmd[0]) == b"postgres" and names & set(cmd):
+        os.kill(pm, signal.SIGQUIT)     # immediate shutdown
+
+
 def suite_pg():
     """The suite's shared server (CTest fixture), or None."""
     path = os.environ.get("SLUICE_TEST_PG")
@@ -106,8 +168,11 @@ def suite_pg():
 
 def main():
     cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == "guard":
+        _guard(path, sys.argv[3])
+        return
     if cmd == "start":
-        pg = PgServer().start()
+        pg = PgServer().start(owner=0)  # stopped by the CLEANUP fixture
         with open(path, "w") as f:
             json.dump(pg.state(), f)
         print("postgresql up: %s" % pg.conninfo())
@@ -116,7 +181,8 @@ def main():
             PgServer.from_state(json.load(f)).destroy()
         os.unlink(path)
     else:
-        sys.exit("usage: pg.py start|stop STATE_FILE")
+        sys.exit("usage: pg.py start|stop STATE_FILE | "
+                 "guard PID:START DATA_DIR")
 
 
 if __name__ == "__main__":

@@ -41,12 +41,25 @@ def run_once(spool, seconds, outpath, churn=False):
         p = subprocess.Popen([CRASH, spool, "0", "16", "1" if churn else "0"],
                              stdout=out,
                              stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             with open(outpath) as f:
                 if f.readline() == "READY\n":
                     break
             assert time.monotonic() < deadline, "spool_crash not ready"
+            time.sleep(0.01)
+        # The kill comes at a random moment after the first commit was
+        # acknowledged: on a loaded machine the first fdatasync alone can
+        # take longer than the shortest random delay, and a round with
+        # nothing acknowledged proves nothing.
+        deadline = time.monotonic() + 60
+        while True:
+            with open(outpath) as f:
+                if any(ln.startswith("ACK ") and ln.endswith("\n")
+                       for ln in f):
+                    break
+            assert p.poll() is None, "spool_crash exited: %s" % p.returncode
+            assert time.monotonic() < deadline, "no commit acknowledged"
             time.sleep(0.01)
         time.sleep(seconds)
         os.kill(p.pid, signal.SIGKILL)
