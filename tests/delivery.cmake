@@ -17,7 +17,7 @@ foreach(_t basic failover retry dsn reuse weights mx restart provider trace
 		immediate received 8bitmime sink8 jitter)
 	sluice_scenario_test(delivery_${_t} delivery/test_${_t}.py 300)
 endforeach()
-# Needs Postfix's smtp-sink (package postfix, not installed by deps.sh):
+# Needs Postfix's smtp-sink (package postfix, installed by deps.sh):
 # without it the test exits 77 and CTest shows it as skipped.
 set_tests_properties(delivery_sink8 PROPERTIES SKIP_RETURN_CODE 77)
 # A hop with credentials never sends AUTH without TLS (issue 11).
