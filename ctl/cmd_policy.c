@@ -11,8 +11,10 @@
 
 #include "admin.h"
 #include "cidr.h"
+#include "hop_oauth.h"
 #include "hop_preset.h"
 #include "limit_table.h"
+#include "oauth_conf.h"
 #include "output.h"
 #include "passwd.h"
 #include "policy_check.h"
@@ -515,12 +517,28 @@ hop_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
 	    h->auth_user[0] != '\0') {
 		h->has_secret = true;
 		h->keep_secret = true;
+		/* the kept credential's kind and, for a service account,
+		 * its client_email come with it */
+		if (h->oauth2[0] != '\0' &&
+		    strcmp(h->oauth2, p->hops[i]->oauth2) == 0) {
+			h->oauth2_cert = p->hops[i]->oauth2_cert;
+			if (h->oauth2_client_id[0] == '\0')
+				policy_set_str(&h->oauth2_client_id,
+				    p->hops[i]->oauth2_client_id);
+		}
 	}
 	/* A cloud relay refuses mail without its credentials (issue 10):
 	 * refuse the hop instead (a stored secret counts). */
-	if (h->preset[0] != '\0' &&
-	    (missing = hop_preset_missing(
-	         h->preset, h->auth_user[0] != '\0', h->has_secret)) != NULL)
+	if (h->oauth2[0] != '\0') {
+		char buf[200];
+		const char *why =
+		    oauth_conf_problem(h, h->has_secret, buf, sizeof(buf));
+
+		if (why != NULL)
+			ctl_die("hop %s: %s", a->name, why);
+	} else if (h->preset[0] != '\0' &&
+	           (missing = hop_preset_missing(h->preset,
+	                h->auth_user[0] != '\0', h->has_secret)) != NULL)
 		ctl_die(
 		    "hop %s: preset %s needs %s", a->name, h->preset, missing);
 	if (i >= 0) {
@@ -561,12 +579,19 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 	    "[--user U --secret-stdin] [--preset "
 	    "sendgrid|ses|mailgun|m365|google] "
 	    "[--region R] [--eu] [--max-conn N] [--rate R] [--weight W] "
-	    "[--max-rcpt N] [--max-size BYTES] [--no-verify]";
+	    "[--max-rcpt N] [--max-size BYTES] [--no-verify] "
+	    "[--oauth2 m365|google [--tenant T] [--client-id ID] "
+	    "[--client-secret-stdin | --cert-key-file PEM | "
+	    "--service-account-file JSON] [--impersonate USER] "
+	    "[--token-url URL] [--scope S]]";
 	Sluice__Hop hop = SLUICE__HOP__INIT;
 	struct hop_arg a;
 	const char *preset = NULL, *region = NULL, *host = NULL, *user = NULL;
 	const char *tls = NULL, *port = NULL, *maxconn = NULL, *rate = NULL;
 	const char *weight = NULL, *maxrcpt = NULL, *maxsize = NULL;
+	const char *oauth2 = NULL, *tenant = NULL, *client_id = NULL;
+	const char *cert_key = NULL, *sa_file = NULL, *token_url = NULL;
+	const char *scope = NULL, *impersonate = NULL;
 	bool eu = false, noverify = false, secret_stdin = false;
 	char why[256], secret[LINE_MAX_SECRET];
 	uint64_t v;
@@ -582,8 +607,25 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 			eu = true;
 		else if (strcmp(f, "--no-verify") == 0)
 			noverify = true;
-		else if (strcmp(f, "--secret-stdin") == 0)
+		else if (strcmp(f, "--secret-stdin") == 0 ||
+		         strcmp(f, "--client-secret-stdin") == 0)
 			secret_stdin = true;
+		else if (strcmp(f, "--oauth2") == 0)
+			dst = &oauth2;
+		else if (strcmp(f, "--tenant") == 0)
+			dst = &tenant;
+		else if (strcmp(f, "--client-id") == 0)
+			dst = &client_id;
+		else if (strcmp(f, "--cert-key-file") == 0)
+			dst = &cert_key;
+		else if (strcmp(f, "--service-account-file") == 0)
+			dst = &sa_file;
+		else if (strcmp(f, "--token-url") == 0)
+			dst = &token_url;
+		else if (strcmp(f, "--scope") == 0)
+			dst = &scope;
+		else if (strcmp(f, "--impersonate") == 0)
+			dst = &impersonate;
 		else if (strcmp(f, "--secret") == 0)
 			ctl_die("secrets are not taken on the command line: "
 			        "use --secret-stdin");
@@ -628,9 +670,20 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 			ctl_die("%s", why);
 	} else if (region != NULL || eu)
 		ctl_die("--region and --eu go with --preset");
-	else if (strcmp(a.name, "mx") != 0 &&
+	else if (strcmp(a.name, "mx") != 0 && oauth2 == NULL &&
 	         (host == NULL || port == NULL || tls == NULL))
 		ctl_die("hop add needs --host, --port and --tls (or --preset)");
+	if (oauth2 != NULL) {
+		/* --oauth2 m365 alone is the m365 preset with XOAUTH2 */
+		if (hop_oauth_kind(&hop, oauth2, why, sizeof(why)) == -1)
+			ctl_die("%s", why);
+	} else if (tenant != NULL || client_id != NULL || cert_key != NULL ||
+	           sa_file != NULL || token_url != NULL || scope != NULL ||
+	           impersonate != NULL)
+		ctl_die(
+		    "--tenant, --client-id, --cert-key-file, "
+		    "--service-account-file, --impersonate, --token-url and "
+		    "--scope go with --oauth2 m365|google");
 	if (host != NULL)
 		policy_set_str(&hop.host, host);
 	if (port != NULL)
@@ -646,6 +699,40 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 		hop.verify_cert = false;
 	if (user != NULL)
 		policy_set_str(&hop.auth_user, user);
+	if (impersonate != NULL) {
+		if (user != NULL && strcmp(user, impersonate) != 0)
+			ctl_die("--impersonate is the AUTH user: give it or "
+			        "--user, not both");
+		policy_set_str(&hop.auth_user, impersonate);
+	}
+	if (tenant != NULL)
+		policy_set_str(&hop.oauth2_tenant, tenant);
+	if (client_id != NULL)
+		policy_set_str(&hop.oauth2_client_id, client_id);
+	if (token_url != NULL)
+		policy_set_str(&hop.oauth2_token_url, token_url);
+	if (scope != NULL)
+		policy_set_str(&hop.oauth2_scope, scope);
+	if ((secret_stdin != 0) + (cert_key != NULL) + (sa_file != NULL) > 1)
+		ctl_die("give one of --client-secret-stdin, --cert-key-file, "
+		        "--service-account-file");
+	if (cert_key != NULL) {
+		if (strcmp(hop.oauth2, "m365") != 0)
+			ctl_die("--cert-key-file goes with --oauth2 m365");
+		if (hop_oauth_cert_key_file(&hop, cert_key, why, sizeof(why)) ==
+		    -1)
+			ctl_die("%s", why);
+		a.secret_given = true;
+	}
+	if (sa_file != NULL) {
+		if (strcmp(hop.oauth2, "google") != 0)
+			ctl_die("--service-account-file goes with --oauth2 "
+			        "google");
+		if (hop_oauth_service_account_file(
+		        &hop, sa_file, why, sizeof(why)) == -1)
+			ctl_die("%s", why);
+		a.secret_given = true;
+	}
 	if (maxconn != NULL)
 		hop.max_conn = flag_u32("--max-conn", maxconn, 10000);
 	if (rate != NULL)
@@ -679,6 +766,11 @@ cmd_hop_add(struct ctl *ctl, int argc, char **argv)
 	free_str(hop.auth_user);
 	free_str(hop.secret);
 	free_str(hop.preset);
+	free_str(hop.oauth2);
+	free_str(hop.oauth2_tenant);
+	free_str(hop.oauth2_client_id);
+	free_str(hop.oauth2_token_url);
+	free_str(hop.oauth2_scope);
 	return rc;
 }
 
@@ -744,7 +836,13 @@ cmd_hop_list(struct ctl *ctl, int argc, char **argv)
 			                     : ",noverify");
 			table_row(&t, h->name, addr, tlsb,
 			    h->auth_user[0] ? h->auth_user : "-",
-			    h->has_secret ? "stored" : "-", conn, rate, weight);
+			    !h->has_secret         ? "-"
+			    : h->oauth2[0] == '\0' ? "stored"
+			    : h->oauth2_cert       ? "oauth2 cert"
+			    : strcmp(h->oauth2, "google") == 0
+			        ? "oauth2 key"
+			        : "oauth2 secret",
+			    conn, rate, weight);
 		}
 		table_print(&t, stdout);
 	}

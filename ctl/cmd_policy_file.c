@@ -227,7 +227,7 @@ preset_check(
 	for (i = 0; i < p->n_hops; i++) {
 		const Sluice__Hop *h = p->hops[i];
 
-		if (h->preset[0] == '\0' ||
+		if (h->preset[0] == '\0' || h->oauth2[0] != '\0' ||
 		    (missing = hop_preset_missing_field(h->preset,
 		         h->auth_user[0] != '\0', h->has_secret)) == NULL)
 			continue;

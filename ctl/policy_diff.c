@@ -230,6 +230,23 @@ hop_fields(struct policy_change *c, const Sluice__Hop *o, const Sluice__Hop *n)
 	if (o->max_size != n->max_size)
 		detail(c, "max_size %" PRIu64 " -> %" PRIu64, o->max_size,
 		    n->max_size);
+	if (strcmp(o->oauth2, n->oauth2) != 0)
+		detail(c, "oauth2 '%s' -> '%s'", o->oauth2, n->oauth2);
+	if (strcmp(o->oauth2_tenant, n->oauth2_tenant) != 0)
+		detail(c, "tenant '%s' -> '%s'", o->oauth2_tenant,
+		    n->oauth2_tenant);
+	if (strcmp(o->oauth2_client_id, n->oauth2_client_id) != 0)
+		detail(c, "client_id '%s' -> '%s'", o->oauth2_client_id,
+		    n->oauth2_client_id);
+	if (strcmp(o->oauth2_token_url, n->oauth2_token_url) != 0)
+		detail(c, "token_url '%s' -> '%s'", o->oauth2_token_url,
+		    n->oauth2_token_url);
+	if (strcmp(o->oauth2_scope, n->oauth2_scope) != 0)
+		detail(
+		    c, "scope '%s' -> '%s'", o->oauth2_scope, n->oauth2_scope);
+	if (o->oauth2_cert != n->oauth2_cert)
+		detail(c, "cert_key %s -> %s", o->oauth2_cert ? "yes" : "no",
+		    n->oauth2_cert ? "yes" : "no");
 }
 
 static void

@@ -81,6 +81,14 @@ policy_json_hops(struct json *j, const Sluice__Policy *p)
 		json_uint(j, "weight", h->weight);
 		json_uint(j, "max_rcpt", h->max_rcpt);
 		json_uint(j, "max_size", h->max_size);
+		if (h->oauth2[0] != '\0') {
+			json_str(j, "oauth2", h->oauth2);
+			json_str(j, "tenant", h->oauth2_tenant);
+			json_str(j, "client_id", h->oauth2_client_id);
+			json_str(j, "token_url", h->oauth2_token_url);
+			json_str(j, "scope", h->oauth2_scope);
+			json_bool(j, "cert_key", h->oauth2_cert);
+		}
 		json_object_end(j);
 	}
 	json_array_end(j);

@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "cidr.h"
+#include "hop_oauth.h"
 #include "hop_preset.h"
 #include "limit_table.h"
 #include "passwd.h"
@@ -460,14 +461,83 @@ parse_user(struct yp *y, const yaml_node_t *m)
 	return 0;
 }
 
+/* The XOAUTH2 keys of a hop (after oauth2 and user). */
+static int
+parse_hop_oauth(
+    struct yp *y, const yaml_node_t *m, Sluice__Hop *h, struct kv *kv, size_t n)
+{
+	static const char *const strs[] = {
+	    "tenant", "client_id", "token_url", "scope"};
+	char **field[4] = {&h->oauth2_tenant, &h->oauth2_client_id,
+	    &h->oauth2_token_url, &h->oauth2_scope};
+	const yaml_node_t *v;
+	const char *s;
+	char why[300];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if ((v = get(kv, n, strs[i])) == NULL)
+			continue;
+		if (str(y, v, strs[i], &s) == -1)
+			return -1;
+		policy_set_str(field[i], s);
+	}
+	if ((v = get(kv, n, "impersonate")) != NULL) {
+		if (str(y, v, "impersonate", &s) == -1)
+			return -1;
+		if (h->auth_user[0] != '\0' && strcmp(h->auth_user, s) != 0)
+			return yerr(y, v,
+			    "hop '%s': impersonate is the AUTH user: give it "
+			    "or user, not both",
+			    h->name);
+		policy_set_str(&h->auth_user, s);
+	}
+	if ((v = get(kv, n, "cert_key")) != NULL) {
+		if (str(y, v, "cert_key", &s) == -1)
+			return -1;
+		if (strcmp(s, "keep") != 0)
+			return yerr(y, v,
+			    "hop '%s': cert_key takes only keep (the stored "
+			    "one); a new one goes in cert_key_file",
+			    h->name);
+		h->keep_secret = h->has_secret = h->oauth2_cert = true;
+	}
+	if ((v = get(kv, n, "cert_key_file")) != NULL) {
+		if (str(y, v, "cert_key_file", &s) == -1)
+			return -1;
+		if (hop_oauth_cert_key_file(h, s, why, sizeof(why)) == -1)
+			return yerr(y, v, "hop '%s': %s", h->name, why);
+	}
+	if ((v = get(kv, n, "service_account_file")) != NULL) {
+		if (str(y, v, "service_account_file", &s) == -1)
+			return -1;
+		if (hop_oauth_service_account_file(h, s, why, sizeof(why)) ==
+		    -1)
+			return yerr(y, v, "hop '%s': %s", h->name, why);
+	}
+	if (h->oauth2[0] == '\0' &&
+	    (h->oauth2_cert || h->oauth2_tenant[0] != '\0' ||
+	        h->oauth2_client_id[0] != '\0' ||
+	        h->oauth2_token_url[0] != '\0' || h->oauth2_scope[0] != '\0' ||
+	        get(kv, n, "impersonate")))
+		return yerr(y, m,
+		    "hop '%s': tenant, client_id, token_url, scope, cert_key, "
+		    "service_account_file and impersonate go with oauth2: "
+		    "m365|google",
+		    h->name);
+	return 0;
+}
+
 static int
 parse_hop(struct yp *y, const yaml_node_t *m)
 {
 	static const char *const keys[] = {"name", "preset", "region", "eu",
 	    "host", "port", "tls", "verify_cert", "user", "secret",
 	    "secret_file", "secret_env", "max_conn", "rate_per_minute",
-	    "weight", "max_rcpt", "max_size", NULL};
-	struct kv kv[20];
+	    "weight", "max_rcpt", "max_size", "oauth2", "tenant", "client_id",
+	    "token_url", "scope", "cert_key", "cert_key_file",
+	    "service_account_file", "impersonate", NULL};
+	struct kv kv[30];
 	yaml_node_t *v, *sv, *sf, *se;
 	Sluice__Hop *h;
 	const char *s, *region = NULL;
@@ -475,7 +545,7 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 	bool eu = false, verify;
 	size_t n;
 
-	if (pairs(y, m, "a hop", keys, kv, 20, &n) == -1)
+	if (pairs(y, m, "a hop", keys, kv, 30, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "name")) == NULL)
 		return yerr(y, m, "hop has no name");
@@ -500,6 +570,12 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 	} else if (region != NULL || eu)
 		return yerr(
 		    y, m, "hop '%s': region and eu go with a preset", h->name);
+	if ((v = get(kv, n, "oauth2")) != NULL) {
+		if (str(y, v, "oauth2", &s) == -1)
+			return -1;
+		if (hop_oauth_kind(h, s, why, sizeof(why)) == -1)
+			return yerr(y, v, "hop '%s': %s", h->name, why);
+	}
 	if ((v = get(kv, n, "host")) != NULL) {
 		if (str(y, v, "host", &s) == -1)
 			return -1;
@@ -542,12 +618,19 @@ parse_hop(struct yp *y, const yaml_node_t *m)
 	if ((v = get(kv, n, "max_size")) != NULL &&
 	    u64(y, v, "max_size", UINT64_MAX, &h->max_size) == -1)
 		return -1;
+	if (parse_hop_oauth(y, m, h, kv, n) == -1)
+		return -1;
 	sv = get(kv, n, "secret");
 	sf = get(kv, n, "secret_file");
 	se = get(kv, n, "secret_env");
-	if ((sv != NULL) + (sf != NULL) + (se != NULL) > 1)
+	if ((sv != NULL) + (sf != NULL) + (se != NULL) +
+	        (get(kv, n, "cert_key") != NULL) +
+	        (get(kv, n, "cert_key_file") != NULL) +
+	        (get(kv, n, "service_account_file") != NULL) >
+	    1)
 		return yerr(y, m,
-		    "hop '%s': give one of secret, secret_file, secret_env",
+		    "hop '%s': give one of secret, secret_file, secret_env, "
+		    "cert_key, cert_key_file, service_account_file",
 		    h->name);
 	if (sv != NULL) {
 		if (str(y, sv, "secret", &s) == -1)
@@ -1212,6 +1295,24 @@ emit_users(struct out *o, const Sluice__Policy *p)
 }
 
 static void
+emit_hop_oauth(struct out *o, const Sluice__Hop *h)
+{
+	static const char *const keys[] = {
+	    "oauth2", "tenant", "client_id", "token_url", "scope"};
+	const char *vals[5] = {h->oauth2, h->oauth2_tenant, h->oauth2_client_id,
+	    h->oauth2_token_url, h->oauth2_scope};
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		if (vals[i][0] == '\0')
+			continue;
+		outf(o, "    %s: ", keys[i]);
+		scalar(o, vals[i]);
+		outf(o, "\n");
+	}
+}
+
+static void
 emit_hop(struct out *o, const Sluice__Hop *h)
 {
 	Sluice__Hop base = SLUICE__HOP__INIT;
@@ -1245,7 +1346,16 @@ emit_hop(struct out *o, const Sluice__Hop *h)
 		scalar(o, h->auth_user);
 		outf(o, "\n");
 	}
-	if (h->has_secret || h->secret[0] != '\0' || h->keep_secret)
+	emit_hop_oauth(o, h);
+	if (!(h->has_secret || h->secret[0] != '\0' || h->keep_secret))
+		;
+	else if (h->oauth2_cert)
+		outf(o, "    cert_key: keep    # stored; replace with "
+		        "cert_key_file to change\n");
+	else if (strcmp(h->oauth2, "google") == 0)
+		outf(o, "    secret: keep    # the service account's key; "
+		        "replace with service_account_file to change\n");
+	else
 		outf(o, "    secret: keep    # stored; replace with secret_env "
 		        "or secret_file to change\n");
 	/* a preset's budgets are the baseline (m365: 3 connections, 30 a

@@ -10,6 +10,7 @@
 
 #include "cidr.h"
 #include "limit_table.h"
+#include "oauth_conf.h"
 #include "route_match.h"
 
 static int perr(struct policy_error *e, const char *section, int index,
@@ -214,6 +215,25 @@ check_hops(const Sluice__Policy *p, enum policy_check_mode mode,
 		if (mode == POLICY_CHECK_SNAPSHOT && h->keep_secret)
 			return perr(e, "hops", (int)i,
 			    "hop '%s': snapshot cannot keep a secret", h->name);
+		if (h->oauth2[0] != '\0') {
+			char buf[160];
+			const char *why = oauth_conf_problem(h,
+			    h->secret[0] != '\0' ||
+			        (mode == POLICY_CHECK_APPLY &&
+			            (h->keep_secret || h->has_secret)),
+			    buf, sizeof(buf));
+
+			if (why != NULL)
+				return perr(e, "hops", (int)i, "hop '%s': %s",
+				    h->name, why);
+		} else if (h->oauth2_cert || h->oauth2_client_id[0] != '\0' ||
+		           h->oauth2_tenant[0] != '\0' ||
+		           h->oauth2_token_url[0] != '\0' ||
+		           h->oauth2_scope[0] != '\0')
+			return perr(e, "hops", (int)i,
+			    "hop '%s': OAuth2 settings without oauth2 "
+			    "(m365|google)",
+			    h->name);
 	}
 	return 0;
 }

@@ -32,6 +32,7 @@
 #include "journal.h"
 #include "log.h"
 #include "node.h"
+#include "oauth.h"
 #include "policy.h"
 #include "provider_id.h"
 #include "reply_scope.h"
@@ -174,6 +175,7 @@ struct dlv_pool {
 	enum smtp_client_tls tls;
 	bool verify, is_mx;
 	uint32_t max_conn, rate, max_rcpt;
+	struct oauth_hop *oauth; /* XOAUTH2 hop (owned by d->oauth) */
 	struct dlv_conns conns;
 	int nconns;
 	struct dlv_txns waiting;
@@ -211,6 +213,7 @@ struct delivery {
 	struct router *router;
 	struct resolver *resolver;
 	struct ssl_ctx_st *ssl_ctx;
+	struct oauth *oauth; /* XOAUTH2 token cache and fetcher */
 	struct dlv_msgs msgs;
 	struct dlv_msg *hash[DLV_HASH];
 	struct dlv_last *last[DLV_HASH];
@@ -1243,6 +1246,9 @@ dlv_pool_get(struct delivery *d, const Sluice__Hop *h, const char *domain,
 	p->user = dlv_strdup(h->auth_user);
 	p->secret = dlv_strdup(h->secret);
 	p->domain = dlv_strdup(domain);
+	if (h->oauth2[0] != '\0' &&
+	    (p->oauth = oauth_hop_get(d->oauth, h)) == NULL)
+		fatalx("delivery: out of memory");
 	p->is_mx = is_mx;
 	p->port = h->port ? (int)h->port
 	                  : (h->tls == SLUICE__TLS_MODE__TLS_SMTPS ? 465 : 25);
@@ -1434,6 +1440,7 @@ dlv_conn_open(struct dlv_pool *p)
 	cp.ssl_ctx = d->ssl_ctx;
 	cp.auth_user = p->user;
 	cp.secret = p->secret;
+	cp.oauth = p->oauth;
 	cp.connect_timeout_ms = d->connect_timeout_ms;
 	cp.timeout_ms = d->timeout_ms;
 	TAILQ_INSERT_TAIL(&p->conns, c, entry);
@@ -2198,6 +2205,9 @@ delivery_open(struct node *n, char *err, size_t errlen)
 	if ((d->ssl_ctx = tls_client_ctx_new(
 	         config_get(c, "tls_ca_file"), err, errlen)) == NULL)
 		goto fail;
+	if ((d->oauth = oauth_new(
+	         n->base, config_get(c, "tls_ca_file"), err, errlen)) == NULL)
+		goto fail;
 	if ((d->resolver = resolver_new(n->base, config_get(c, "resolver"))) ==
 	    NULL) {
 		snprintf(err, errlen, "resolver '%s' unusable (see log)",
@@ -2230,6 +2240,7 @@ delivery_open(struct node *n, char *err, size_t errlen)
 	return d;
 fail:
 	router_free(d->router);
+	oauth_free(d->oauth);
 	if (d->ssl_ctx != NULL)
 		tls_client_ctx_free(d->ssl_ctx);
 	pthread_mutex_destroy(&d->mx);
@@ -2291,6 +2302,7 @@ delivery_close(struct delivery *d)
 		}
 	resolver_free(d->resolver);
 	router_free(d->router);
+	oauth_free(d->oauth); /* after the sessions that wait on it */
 	tls_client_ctx_free(d->ssl_ctx);
 	due_queue_free(d->due);
 	pthread_mutex_destroy(&d->mx);

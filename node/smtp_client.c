@@ -22,6 +22,8 @@
 
 #include "log.h"
 #include "mime8.h"
+#include "oauth.h"
+#include "oauth_jwt.h"
 #include "tls_client.h"
 
 #define SMTP_CLIENT_LINE_MAX 2048  /* RFC 5321 4.5.3.1.5 says 512 */
@@ -38,6 +40,9 @@ enum sc_state {
 	SC_AUTH_LOGIN_USER,
 	SC_AUTH_LOGIN_PASS,
 	SC_AUTH_LOGIN_DONE,
+	SC_AUTH_TOKEN,       /* waiting for an XOAUTH2 token (oauth.h) */
+	SC_AUTH_XOAUTH2,     /* AUTH XOAUTH2 sent */
+	SC_AUTH_XOAUTH2_ERR, /* 334 error challenge answered */
 	SC_IDLE,
 	SC_TXN,  /* waiting for MAIL/RCPT/DATA replies */
 	SC_BODY, /* streaming data */
@@ -60,6 +65,12 @@ struct smtp_client {
 	/* ESMTP capabilities of the current EHLO. */
 	bool esmtp, pipelining, starttls;
 	bool auth_plain, auth_login, eightbitmime;
+	bool auth_xoauth2;
+	/* XOAUTH2: the token waited for, the token sent (to discard it when
+	 * refused), and whether a refused one was retried already. */
+	struct oauth_wait *wait;
+	char *token;
+	bool token_retried;
 	bool smtputf8;
 	uint64_t size_max;
 	bool tls_on;
@@ -119,6 +130,8 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_failure f,
 		return;
 	c->state = SC_DEAD;
 	c->txn = NULL;
+	oauth_cancel(c->wait);
+	c->wait = NULL;
 	if (c->bev != NULL)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->quitting) {
@@ -250,6 +263,8 @@ smtp_client_new(struct event_base *base, const struct smtp_client_params *p,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = SC_CONNECTING;
 	c->bol = true;
+	if (p->oauth != NULL)
+		oauth_prefetch(p->oauth);
 	if (bufferevent_socket_connect(
 	        c->bev, (const void *)&p->addr, (int)p->addrlen) == -1) {
 		/* Reported from the loop, never re-entrantly from here. */
@@ -270,6 +285,10 @@ smtp_client_release(struct smtp_client *c)
 		bufferevent_free(c->bev);
 	if (c->secret != NULL)
 		explicit_bzero(c->secret, strlen(c->secret));
+	if (c->token != NULL)
+		explicit_bzero(c->token, strlen(c->token));
+	oauth_cancel(c->wait);
+	free(c->token);
 	free(c->helo);
 	free(c->host);
 	free(c->user);
@@ -286,6 +305,8 @@ smtp_client_free(struct smtp_client *c)
 	if (c->depth > 0) {
 		c->free_pending = true;
 		c->state = SC_DEAD;
+		oauth_cancel(c->wait);
+		c->wait = NULL;
 		if (c->bev != NULL)
 			bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		return;
@@ -354,6 +375,7 @@ smtp_client_ehlo(struct smtp_client *c)
 {
 	c->esmtp = c->pipelining = c->starttls = false;
 	c->auth_plain = c->auth_login = c->eightbitmime = c->smtputf8 = false;
+	c->auth_xoauth2 = false;
 	c->size_max = 0;
 	c->state = SC_EHLO;
 	smtp_client_printf(c, "EHLO %s\r\n", c->helo);
@@ -388,6 +410,10 @@ smtp_client_ehlo_line(struct smtp_client *c, const char *s, size_t len)
 			if (len - i > 5 &&
 			    strncasecmp(s + i + 1, "LOGIN", 5) == 0)
 				c->auth_login = true;
+			if (len - i > 7 &&
+			    strncasecmp(s + i + 1, "XOAUTH2", 7) == 0 &&
+			    (len - i == 8 || s[i + 8] == ' '))
+				c->auth_xoauth2 = true;
 		}
 	}
 }
@@ -414,6 +440,8 @@ smtp_client_b64(struct evbuffer *out, const unsigned char *in, size_t len)
 		evbuffer_add(out, q, 4);
 	}
 }
+
+static void smtp_client_xoauth2(struct smtp_client *);
 
 /* After EHLO (and TLS): AUTH if configured, else idle. */
 static void
@@ -448,6 +476,15 @@ smtp_client_after_ehlo(struct smtp_client *c)
 			    "TLS required for AUTH but STARTTLS not offered "
 			    "by %s",
 			    c->host);
+		return;
+	}
+	if (c->user[0] != '\0' && c->p.oauth != NULL) {
+		if (!c->auth_xoauth2) {
+			smtp_client_failf(c, SMTP_CLIENT_AUTH, 0, "4.7.0",
+			    "%s offers no AUTH XOAUTH2", c->host);
+			return;
+		}
+		smtp_client_xoauth2(c);
 		return;
 	}
 	if (c->user[0] != '\0') {
@@ -485,6 +522,84 @@ smtp_client_after_ehlo(struct smtp_client *c)
 	c->state = SC_IDLE;
 	smtp_client_timeouts(c, false);
 	c->cb.ready(c, c->arg);
+}
+
+/* ------------------------------------------------------------ XOAUTH2 */
+
+static void
+smtp_client_xoauth2_send(struct smtp_client *c, const char *token)
+{
+	char *ir;
+
+	if (c->token != NULL)
+		explicit_bzero(c->token, strlen(c->token));
+	free(c->token);
+	if ((c->token = strdup(token)) == NULL ||
+	    (ir = oauth_xoauth2(c->user, token)) == NULL) {
+		smtp_client_failf(
+		    c, SMTP_CLIENT_AUTH, 0, "4.3.0", "out of memory");
+		return;
+	}
+	smtp_client_printf(c, "AUTH XOAUTH2 %s\r\n", ir);
+	explicit_bzero(ir, strlen(ir));
+	free(ir);
+	c->state = SC_AUTH_XOAUTH2;
+}
+
+static void
+smtp_client_on_token(void *arg, const char *token, const char *err)
+{
+	struct smtp_client *c = arg;
+
+	c->wait = NULL;
+	smtp_client_enter(c);
+	if (c->state == SC_AUTH_TOKEN && !c->free_pending) {
+		if (token != NULL)
+			smtp_client_xoauth2_send(c, token);
+		else
+			/* The hop fails over like one refusing AUTH. */
+			smtp_client_failf(
+			    c, SMTP_CLIENT_AUTH, 0, "4.7.0", "%s", err);
+	}
+	smtp_client_leave(c);
+}
+
+/* AUTH XOAUTH2 (Google's and Microsoft's SASL mechanism) with the hop's
+ * cached token, or once the token endpoint has answered. */
+static void
+smtp_client_xoauth2(struct smtp_client *c)
+{
+	const char *token;
+
+	token = oauth_token(c->p.oauth, smtp_client_on_token, c, &c->wait);
+	if (token != NULL)
+		smtp_client_xoauth2_send(c, token);
+	else if (c->wait != NULL)
+		c->state = SC_AUTH_TOKEN;
+	else
+		smtp_client_failf(
+		    c, SMTP_CLIENT_AUTH, 0, "4.3.0", "out of memory");
+}
+
+/* A refused token (535 5.7.3 from Microsoft, 535 5.7.8 after Google's
+ * 334 challenge) may have been revoked or expired early: it is dropped
+ * and a new one tried, once per session. */
+static void
+smtp_client_xoauth2_refused(struct smtp_client *c, const struct smtp_reply *r)
+{
+	char text[SMTP_REPLY_TEXT + 32];
+
+	if (smtp_reply_class(r) != 5 || c->token_retried) {
+		smtp_client_fail(c, SMTP_CLIENT_AUTH, r);
+		return;
+	}
+	c->token_retried = true;
+	smtp_reply_format(r, text, sizeof(text));
+	log_info("smtp_client: %s[%s] refused the XOAUTH2 token (%s), "
+	         "retrying with a new one",
+	    c->host, c->peer, text);
+	oauth_discard(c->p.oauth, c->token);
+	smtp_client_xoauth2(c);
 }
 
 static void
@@ -870,6 +985,20 @@ smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r)
 		c->state = SC_IDLE;
 		smtp_client_timeouts(c, false);
 		c->cb.ready(c, c->arg);
+		break;
+	case SC_AUTH_XOAUTH2:
+	case SC_AUTH_XOAUTH2_ERR:
+		if (cls == 2) {
+			c->state = SC_IDLE;
+			smtp_client_timeouts(c, false);
+			c->cb.ready(c, c->arg);
+		} else if (r->code == 334 && c->state == SC_AUTH_XOAUTH2) {
+			/* The error challenge (base64 JSON): an empty
+			 * response ends the exchange with the 5xx. */
+			smtp_client_write(c, "\r\n", 2);
+			c->state = SC_AUTH_XOAUTH2_ERR;
+		} else
+			smtp_client_xoauth2_refused(c, r);
 		break;
 	case SC_AUTH_LOGIN_USER:
 	case SC_AUTH_LOGIN_PASS:

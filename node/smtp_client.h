@@ -1,6 +1,6 @@
 /* smtp_client.h - one outbound SMTP session (RFC 5321) on a libevent
  * bufferevent: connect, greeting, EHLO (HELO fallback), STARTTLS or
- * implicit TLS, AUTH PLAIN/LOGIN, then any number of transactions, each
+ * implicit TLS, AUTH PLAIN/LOGIN/XOAUTH2, then any number of transactions, each
  * pipelined (RFC 2920) when the server offers it.  Owned by delivery.c
  * (its connection cache); loop thread only.  The session reports through
  * callbacks and never frees itself: the owner calls smtp_client_free(),
@@ -19,6 +19,7 @@
 struct event_base;
 struct ssl_ctx_st;
 struct smtp_client;
+struct oauth_hop;
 
 /* Why a session ended before or between transactions. */
 enum smtp_client_failure {
@@ -49,6 +50,9 @@ struct smtp_client_params {
 	struct ssl_ctx_st *ssl_ctx;
 	const char *auth_user; /* NULL/"": no AUTH */
 	const char *secret;
+	/* XOAUTH2 hop: AUTH XOAUTH2 as auth_user with a token from here
+	 * (secret unused).  Outlives the session (delivery.c's oauth). */
+	struct oauth_hop *oauth;
 	int connect_timeout_ms;
 	int timeout_ms; /* per reply */
 };

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
  libssl-dev openssl libnng-dev libprotobuf-c-dev protobuf-c-compiler
  libpq-dev postgresql postgresql-client libevent-dev libc-ares-dev
- libyaml-dev libjansson-dev libcmocka-dev dnsmasq-base python3 iproute2 util-linux
+ libyaml-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev dnsmasq-base python3 iproute2 util-linux
  ansible ansible-lint python3-dkim python3-yaml
  chromium nodejs
  postfix dovecot-core swaks libnet-ssleay-perl msmtp

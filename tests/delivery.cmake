@@ -26,3 +26,6 @@ sluice_scenario_test(delivery_auth_tls delivery/test_auth_tls.py 120)
 sluice_scenario_test(delivery_expire delivery/test_expire.py 240)
 # Issue 16: the provider's message id from the 250 reply.
 sluice_unit_test(test_provider_id unit/test_provider_id.c ${_n}/provider_id.c)
+# Issue 15: XOAUTH2 hops against a loopback token endpoint (tokenep.py).
+sluice_scenario_test(delivery_xoauth2 delivery/test_xoauth2.py 180)
+sluice_unit_test(test_oauth_jwt unit/test_oauth_jwt.c)

@@ -53,7 +53,7 @@ sluice_fuzz(sasl ${_n}/smtp_parse.c INCLUDES ${_n})
 sluice_fuzz(proxy_hdr ${_n}/proxy.c INCLUDES ${_n})
 sluice_fuzz(smtp_reply ${_n}/smtp_reply.c INCLUDES ${_n})
 sluice_fuzz(policy_yaml ${_t}/policy_yaml.c ${_t}/policy_edit.c
-	${_t}/policy_diff.c ${_t}/hop_preset.c ${_t}/xmalloc.c
+	${_t}/policy_diff.c ${_t}/hop_preset.c ${_t}/hop_oauth.c ${_t}/xmalloc.c
 	INCLUDES ${_t} LIBS PkgConfig::YAML)
 
 sluice_fuzz(policy_snapshot ${_n}/policy.c INCLUDES ${_n})

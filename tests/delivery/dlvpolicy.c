@@ -5,6 +5,8 @@
  *       [--hop NAME:key=val,...]   keys: host port tls(none|starttls|
  *                                  require|smtps) verify user secret
  *                                  weight max_conn rate max_rcpt max_size
+ *                                  secret_file oauth2 tenant client_id
+ *                                  token_url scope cert
  *       [--route 'PATTERN=HOP,HOP;HOP']   ';' separates hop groups
  *       [--limit KEY=VALUE]
  *       [--dkim DOMAIN:SELECTOR:KEYFILE[:required][:subdomains]
@@ -26,6 +28,23 @@ die(const char *msg, const char *arg)
 	fprintf(stderr, "dlvpolicy: %s%s%s\n", msg, arg ? ": " : "",
 	    arg ? arg : "");
 	exit(2);
+}
+
+static char *
+slurp(const char *path)
+{
+	static char buf[4][16384];
+	static int next;
+	char *b = buf[next++ % 4];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		die("cannot read", path);
+	n = fread(b, 1, sizeof(buf[0]) - 1, f);
+	b[n] = '\0';
+	fclose(f);
+	return b;
 }
 
 static void
@@ -61,7 +80,23 @@ hop_parse(Sluice__Hop *h, char *spec)
 		else if (strcmp(kv, "secret") == 0) {
 			h->secret = v;
 			h->has_secret = 1;
-		} else if (strcmp(kv, "weight") == 0)
+		} else if (strcmp(kv, "secret_file") == 0) {
+			/* a whole file (a PEM key): XOAUTH2 credentials */
+			h->secret = slurp(v);
+			h->has_secret = 1;
+		} else if (strcmp(kv, "oauth2") == 0)
+			h->oauth2 = v;
+		else if (strcmp(kv, "tenant") == 0)
+			h->oauth2_tenant = v;
+		else if (strcmp(kv, "client_id") == 0)
+			h->oauth2_client_id = v;
+		else if (strcmp(kv, "token_url") == 0)
+			h->oauth2_token_url = v;
+		else if (strcmp(kv, "scope") == 0)
+			h->oauth2_scope = v;
+		else if (strcmp(kv, "cert") == 0)
+			h->oauth2_cert = atoi(v) != 0;
+		else if (strcmp(kv, "weight") == 0)
 			h->weight = (uint32_t)atoi(v);
 		else if (strcmp(kv, "max_conn") == 0)
 			h->max_conn = (uint32_t)atoi(v);

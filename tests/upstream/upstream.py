@@ -24,7 +24,13 @@ SMTPUTF8 only with --smtputf8.  --reply STAGE=REPLY answers every command
 of a stage (greeting, auth, mail, rcpt, data: the final dot) with a
 provider's documented reply, e.g. --reply "mail=554 Message rejected:
 Sending paused for this account." (a 4xx/5xx greeting closes the
-connection).  Python 3 standard library only.
+connection).  --xoauth2-tokens FILE offers AUTH XOAUTH2 and accepts a
+bearer token listed in FILE (JSON lines {"token", "user", "exp"}, written
+by tests/delivery/tokenep.py) for its user until exp; --xoauth2-revoke N
+refuses the first N tokens that would be valid (a revoked token);
+--xoauth2-style google answers a refused token with Google's 334 error
+challenge before the 535, m365 (default) with 535 5.7.3 at once.  Python
+3 standard library only.
 """
 import argparse
 import base64
@@ -92,7 +98,9 @@ class Session(socketserver.StreamRequestHandler):
         if (a.tls_cert or a.broken_starttls) and not self.tls and \
                 not a.smtps and not a.no_starttls:
             caps.append("STARTTLS")
-        if a.auth or a.auth_fail:
+        if a.xoauth2_tokens:
+            caps.append("AUTH LOGIN XOAUTH2")
+        elif a.auth or a.auth_fail:
             caps.append("AUTH PLAIN LOGIN")
         return "".join("250%s%s\r\n" % ("-" if i < len(caps) - 1 else " ",
                                          c) for i, c in enumerate(caps))
@@ -157,7 +165,8 @@ class Session(socketserver.StreamRequestHandler):
                            "line": ln})
                 self.auth(ln)
             elif verb == "MAIL":
-                if (a.auth or a.auth_fail) and not self.authed:
+                if (a.auth or a.auth_fail or a.xoauth2_tokens) and \
+                        not self.authed:
                     self.send("530 5.7.0 authentication required\r\n")
                     continue
                 if "mail" in a.replies:
@@ -226,6 +235,8 @@ class Session(socketserver.StreamRequestHandler):
                                "helo": self.helo, "params": params,
                                "provider_id": pid})
                     self.send(reply + "\r\n")
+                    if a.close_after_message:
+                        return
                 mail, rcpts = None, []
             elif verb == "RSET":
                 mail, rcpts = None, []
@@ -256,6 +267,9 @@ class Session(socketserver.StreamRequestHandler):
         parts = ln.split()
         mech = parts[1].upper() if len(parts) > 1 else ""
         user = pw = None
+        if mech == "XOAUTH2" and a.xoauth2_tokens:
+            self.xoauth2(parts[2] if len(parts) > 2 else "")
+            return
         if mech == "PLAIN":
             resp = parts[2] if len(parts) > 2 else None
             if resp is None:
@@ -281,6 +295,62 @@ class Session(socketserver.StreamRequestHandler):
             self.send("535 5.7.8 authentication credentials invalid\r\n")
 
 
+    def xoauth2_check(self, ir):
+        """(user, None) for a good initial response, else (user, why)."""
+        a = self.args
+        try:
+            raw = base64.b64decode(ir, validate=True).decode()
+        except Exception:
+            return None, "not base64"
+        if not raw.startswith("user=") or not raw.endswith("\x01\x01"):
+            return None, "not user=...^Aauth=...^A^A: %r" % raw[:40]
+        fields = raw[:-2].split("\x01")
+        if len(fields) != 2 or not fields[1].startswith("auth=Bearer "):
+            return None, "bad fields"
+        user, token = fields[0][5:], fields[1][12:]
+        issued = {}
+        with open(a.xoauth2_tokens) as f:
+            for ln in f:
+                if ln.strip():
+                    t = json.loads(ln)
+                    issued[t["token"]] = t
+        t = issued.get(token)
+        if t is None:
+            return user, "unknown token"
+        if t.get("user") and t["user"] != user:
+            return user, "token is for %s" % t["user"]
+        if t["exp"] <= time.time():
+            return user, "expired token"
+        with LOCK:
+            if token in STATE.setdefault("revoked", set()):
+                return user, "revoked token"
+            if STATE.setdefault("revoke_left", a.xoauth2_revoke) > 0:
+                STATE["revoke_left"] -= 1
+                STATE["revoked"].add(token)
+                return user, "revoked token"
+        return user, None
+
+    def xoauth2(self, ir):
+        a = self.args
+        user, why = self.xoauth2_check(ir)
+        record(a, {"ev": "xoauth2", "user": user, "ok": why is None,
+                   "why": why, "tls": self.tls})
+        if why is None:
+            self.authed = user
+            self.send("235 2.7.0 Authentication successful\r\n")
+        elif a.xoauth2_style == "google":
+            err = base64.b64encode(json.dumps(
+                {"status": "401", "schemes": "bearer",
+                 "scope": "https://mail.google.com/"}).encode()).decode()
+            self.send("334 %s\r\n" % err)
+            self.line()
+            self.send("535-5.7.8 Username and Password not accepted.\r\n"
+                      "535 5.7.8 (%s)\r\n" % why)
+        else:
+            self.send("535 5.7.3 Authentication unsuccessful (%s)\r\n"
+                      % why)
+
+
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -302,6 +372,13 @@ def main():
     p.add_argument("--data-code", type=int, default=0)
     p.add_argument("--auth")
     p.add_argument("--auth-fail", action="store_true")
+    p.add_argument("--xoauth2-tokens",
+                   help="offer AUTH XOAUTH2; tokens issued (JSON lines)")
+    p.add_argument("--xoauth2-revoke", type=int, default=0)
+    p.add_argument("--close-after-message", action="store_true",
+                   help="close the connection after each 250 to the dot")
+    p.add_argument("--xoauth2-style", choices=["m365", "google"],
+                   default="m365")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--smtps", action="store_true")
