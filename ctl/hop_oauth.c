@@ -28,6 +28,12 @@ hop_oauth_kind(Sluice__Hop *h, const char *kind, char *err, size_t errlen)
 	if (h->preset[0] == '\0' &&
 	    hop_preset_apply(h, kind, NULL, false, err, errlen) == -1)
 		return -1;
+	/* Google's XOAUTH2 endpoint for a mailbox is Gmail's SMTP
+	 * submission server, not the relay service (which accepts by client
+	 * IP or password); an explicit host still overrides it. */
+	if (strcmp(kind, "google") == 0 &&
+	    strcmp(h->host, "smtp-relay.gmail.com") == 0)
+		policy_set_str(&h->host, "smtp.gmail.com");
 	policy_set_str(&h->oauth2, kind);
 	return 0;
 }

@@ -113,7 +113,7 @@ def run(f):
     check(hops["o365c"]["cert_key"] is True, hops["o365c"])
     check(hops["gw"]["client_id"] == "relay@p.iam.gserviceaccount.com" and
           hops["gw"]["user"] == "app@example.com" and
-          hops["gw"]["host"] == "smtp-relay.gmail.com", hops["gw"])
+          hops["gw"]["host"] == "smtp.gmail.com", hops["gw"])
     listing = f.ctl("hop", "list").stdout
     check("oauth2 cert" in listing and "oauth2 key" in listing, listing)
     export = f.ctl("policy", "export").stdout
