@@ -129,6 +129,20 @@ oauth_write_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* A request in flight is abandoned when the node stops. */
+static int
+oauth_progress_cb(
+    void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct oauth *o = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return __atomic_load_n(&o->stop, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
 static void
 oauth_perform(struct oauth *o, CURL *h, struct oauth_job *j)
 {
@@ -147,6 +161,9 @@ oauth_perform(struct oauth *o, CURL *h, struct oauth_job *j)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, oauth_write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, oauth_progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, o);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	hdr = curl_slist_append(hdr, "Accept: application/json");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	if (o->ca_file != NULL)
@@ -368,10 +385,10 @@ oauth_free(struct oauth *o)
 	if (o == NULL)
 		return;
 	pthread_mutex_lock(&o->mx);
-	o->stop = true;
+	__atomic_store_n(&o->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mx);
-	/* A request in flight ends within its timeout. */
+	/* A request in flight is aborted by its progress callback. */
 	pthread_join(o->thread, NULL);
 	while ((j = TAILQ_FIRST(&o->todo)) != NULL) {
 		TAILQ_REMOVE(&o->todo, j, entry);

@@ -240,6 +240,7 @@ test_jwt_google(void **state)
 		assert_non_null(strstr(err, "no PEM certificate"));
 		assert_null(k2);
 	}
+	EVP_PKEY_free(key);
 	assert_int_equal(oauth_load_key("junk", false, &key, x5t, sizeof(x5t),
 	                     x5t256, sizeof(x5t256), err, sizeof(err)),
 	    -1);
