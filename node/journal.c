@@ -15,7 +15,7 @@
  * committed and acknowledged, and journal_rewind() makes them unacked
  * again when a controller says it has less than was acknowledged.  The
  * file is compacted once the expired records ahead of the retained ones
- * outgrow the live part.
+ * outgrow the live part; the copy runs outside mu (journal_compact).
  *
  * The journal shares the spool's filesystem, and a spool segment's
  * preallocation can take every free block.  So the journal reserves its
@@ -54,6 +54,8 @@
  * journal_retention_s and journal_retention_mb). */
 #define JOURNAL_RETAIN_MS    (15 * 60 * 1000)
 #define JOURNAL_RETAIN_BYTES ((size_t)64 * 1024 * 1024)
+/* Compaction copies under mu only a rest this small (journal_compact). */
+#define JOURNAL_COMPACT_TAIL (64 * 1024)
 
 struct journal_rec {
 	uint64_t seq;
@@ -82,6 +84,9 @@ struct journal {
 	off_t reserved_to; /* blocks owned up to here (fallocate KEEP_SIZE) */
 	bool no_reserve;   /* the filesystem cannot reserve: not enforced */
 	bool said_full;    /* "cannot reserve" logged until it works again */
+	bool compacting;   /* journal_compact copying without mu */
+	bool dir_dirty;    /* renamed by a compaction: fsync the directory */
+	char *dir;
 	/* The syncer thread (journal_sync_begin/end), under mu. */
 	pthread_t syncer;
 	pthread_cond_t sync_cv, done_cv;
@@ -90,6 +95,7 @@ struct journal {
 };
 
 static void *journal_syncer(void *);
+static int journal_sync_dir(struct journal *);
 
 static int64_t
 journal_now_ms(void)
@@ -302,7 +308,8 @@ journal_open(const char *dir)
 	j->path = strdup(path);
 	snprintf(path, sizeof(path), "%s/events.ack", dir);
 	j->ack_path = strdup(path);
-	if (j->path == NULL || j->ack_path == NULL)
+	j->dir = strdup(dir);
+	if (j->path == NULL || j->ack_path == NULL || j->dir == NULL)
 		goto fail;
 	j->acked = journal_read_ack(j->ack_path);
 	j->next_seq = j->acked + 1;
@@ -338,6 +345,7 @@ journal_open(const char *dir)
 fail:
 	free(j->path);
 	free(j->ack_path);
+	free(j->dir);
 	free(j);
 	return NULL;
 }
@@ -358,12 +366,15 @@ journal_close(struct journal *j)
 	pthread_cond_destroy(&j->done_cv);
 	if (j->dirty)
 		(void)fdatasync(j->fd);
+	if (j->dir_dirty)
+		(void)journal_sync_dir(j);
 	close(j->fd);
 	for (i = 0; i < j->nrecs; i++)
 		free(j->recs[i].buf);
 	free(j->recs);
 	free(j->path);
 	free(j->ack_path);
+	free(j->dir);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }
@@ -459,6 +470,18 @@ journal_note_new(struct journal *j, const Sluice__Event *ev)
 	return &jn->base;
 }
 
+static int
+journal_sync_dir(struct journal *j)
+{
+	int fd, rv;
+
+	if ((fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	rv = fsync(fd);
+	close(fd);
+	return rv;
+}
+
 /* The syncer thread: one fdatasync per request, outside the lock, so
  * appends go on meanwhile (one landing after the flag was read sets it
  * again and is synced next time). */
@@ -467,7 +490,7 @@ journal_syncer(void *arg)
 {
 	struct journal *j = arg;
 	uint64_t target;
-	bool dirty;
+	bool dirty, dir_dirty;
 
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
@@ -478,7 +501,17 @@ journal_syncer(void *arg)
 		target = j->sync_req;
 		dirty = j->dirty;
 		j->dirty = false;
+		dir_dirty = j->dir_dirty;
+		j->dir_dirty = false;
 		pthread_mutex_unlock(&j->mu);
+		/* A compaction's rename first: what the new file holds
+		 * counts only once its name does. */
+		if (dir_dirty && journal_sync_dir(j) == -1) {
+			log_warn("journal %s: directory fsync", j->dir);
+			pthread_mutex_lock(&j->mu);
+			j->dir_dirty = true;
+			pthread_mutex_unlock(&j->mu);
+		}
 		if (dirty && fdatasync(j->fd) == -1) {
 			log_warn("journal %s: fdatasync", j->path);
 			dirty = false;
@@ -563,49 +596,86 @@ journal_batch_free(Sluice__Event **evs, size_t n)
 	free(evs);
 }
 
-/* Under mu: the file from the first kept record on moves to the start
- * of a new file (tmp, fsync, rename), so expired records give their space
- * back.  On failure everything stays as it was. */
+/* Copies [pos, end) of the journal to fd (appending). */
+static int
+journal_copy(int from, int to, off_t pos, off_t end)
+{
+	uint8_t buf[65536];
+	size_t want;
+	ssize_t r;
+
+	for (; pos < end; pos += r) {
+		want = (size_t)(end - pos) < sizeof(buf) ? (size_t)(end - pos)
+		                                         : sizeof(buf);
+		r = pread(from, buf, want, pos);
+		if (r <= 0 || write(to, buf, (size_t)r) != r)
+			return -1;
+	}
+	return 0;
+}
+
+/* Called and returns under mu: the file from the first kept record on
+ * moves to the start of a new file (tmp, fdatasync, rename), so expired
+ * records give their space back.  The bulk (up to the retention bound,
+ * 64 MiB by default) is copied and synced WITHOUT mu: the loop thread goes
+ * on appending past it meanwhile.  Then what was appended during the copy,
+ * again without mu, until at most JOURNAL_COMPACT_TAIL is left; only that
+ * rest is copied and synced under mu before the new file takes the old
+ * one's name and descriptor.  The rename becomes durable (directory fsync)
+ * in the syncer before the next sync counts: an event appended to the new
+ * file is never reported on the strength of a name that a power cut could
+ * undo.  Only the uplink thread acks, so one compaction runs at a time;
+ * records only expire meanwhile (offsets stay in the old file's terms
+ * until the swap).  On failure everything stays as it was. */
 static void
 journal_compact(struct journal *j)
 {
 	char tmp[4200];
-	off_t base = j->recs[0].off, pos;
-	uint8_t buf[65536];
-	ssize_t r;
+	off_t base = j->recs[0].off, done = base, end;
 	size_t i;
-	int fd;
+	int fd, pass;
+	bool ok;
 
+	if (j->compacting)
+		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", j->path);
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
 	         0600)) == -1) {
 		log_warn("journal %s: compact", tmp);
 		return;
 	}
-	for (pos = base; pos < j->size; pos += r) {
-		r = pread(j->fd, buf,
-		    (size_t)(j->size - pos) < sizeof(buf)
-		        ? (size_t)(j->size - pos)
-		        : sizeof(buf),
-		    pos);
-		if (r <= 0 || write(fd, buf, (size_t)r) != r)
+	j->compacting = true;
+	for (pass = 0; pass < 4; pass++) {
+		end = j->size;
+		if (pass > 0 && end - done <= JOURNAL_COMPACT_TAIL)
+			break;
+		pthread_mutex_unlock(&j->mu);
+		ok = journal_copy(j->fd, fd, done, end) == 0 &&
+		     fdatasync(fd) == 0;
+		pthread_mutex_lock(&j->mu);
+		if (!ok)
 			goto fail;
+		done = end;
 	}
 	/* The syncer thread may be in fdatasync(j->fd): the descriptor
 	 * number stays, dup3 swaps the file under it in one step. */
-	if (fdatasync(fd) == -1 || rename(tmp, j->path) == -1 ||
-	    dup3(fd, j->fd, O_CLOEXEC) == -1)
+	if ((j->size > done && (journal_copy(j->fd, fd, done, j->size) == -1 ||
+	                           fdatasync(fd) == -1)) ||
+	    rename(tmp, j->path) == -1 || dup3(fd, j->fd, O_CLOEXEC) == -1)
 		goto fail;
 	close(fd);
+	j->compacting = false;
 	j->size -= base;
 	j->reserved_to = j->size;
 	j->dirty = false;
+	j->dir_dirty = true;
 	for (i = 0; i < j->nrecs; i++)
 		j->recs[i].off -= base;
 	(void)journal_reserve(j);
 	return;
 fail:
 	log_warn("journal %s: compact", tmp);
+	j->compacting = false;
 	close(fd);
 	unlink(tmp);
 }
@@ -641,7 +711,9 @@ journal_ack(struct journal *j, uint64_t upto)
 		log_warn("journal %s: ack", j->ack_path);
 	j->acked = upto;
 	journal_expire(j, now);
-	if (j->nrecs == 0 && j->size > JOURNAL_TRUNCATE_AT) {
+	if (j->compacting)
+		; /* not while a compaction copies the file */
+	else if (j->nrecs == 0 && j->size > JOURNAL_TRUNCATE_AT) {
 		/* Frees the reserved blocks too: take a new reservation. */
 		if (ftruncate(j->fd, 0) == 0) {
 			j->size = 0;

@@ -570,11 +570,12 @@ spool_alloc(const char *dir)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	s->dirfd = s->lockfd = s->efd = s->w_fd = -1;
+	s->dirfd = s->lockfd = s->efd = s->w_fd = s->spare_fd = -1;
 	TAILQ_INIT(&s->idx.order);
 	TAILQ_INIT(&s->segs);
 	STAILQ_INIT(&s->todo);
 	STAILQ_INIT(&s->done);
+	STAILQ_INIT(&s->unlinks);
 	s->next_seq = 1;
 	s->next_id = now_us();
 	s->segment_size = SPOOL_DEF_SEGMENT;
@@ -617,6 +618,8 @@ spool_open_opts(struct event_base *base, const char *dir, struct node_stats *st,
 		s->lazy_sync_ms = o->lazy_sync_ms;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->prep_cv, NULL);
+	pthread_cond_init(&s->spare_cv, NULL);
 	if (mkdir_p(dir, &created) == -1 || mkdir_p(s->dir, &created) == -1 ||
 	    asprintf(&tmp, "%s/tmp", s->dir) == -1 ||
 	    mkdir_p(tmp, &created) == -1) {
@@ -689,6 +692,7 @@ spool_close(struct spool *s)
 	 * not run: whoever closes the spool is tearing the sessions down. */
 	spool_flush_stop(s);
 	STAILQ_CONCAT(&s->done, &s->todo);
+	STAILQ_CONCAT(&s->done, &s->unlinks);
 	while ((j = STAILQ_FIRST(&s->done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&s->done, entry);
 		job_free(j);
@@ -704,6 +708,8 @@ spool_close(struct spool *s)
 	free_state(s);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->prep_cv);
+	pthread_cond_destroy(&s->spare_cv);
 	free(s);
 }
 

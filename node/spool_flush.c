@@ -1,7 +1,7 @@
 /* spool_flush.c - the spool's one worker thread: group commit.
  *
- * The loop queues jobs (records to append, segments to unlink); the worker
- * takes every job queued so far, appends the records to the active segment,
+ * The loop queues jobs (records to append); the worker takes every job
+ * queued so far, appends the records to the active segment,
  * makes them durable with ONE fdatasync and posts the batch back to the loop
  * (eventfd).  While it syncs, new jobs queue up for the next batch, so the
  * batch grows with the load: one flush acknowledges every message that
@@ -15,7 +15,14 @@
  * power cut may undo the last lazy_sync_ms of bookkeeping, which the
  * delivery engine redoes (at least once, as before).  A failed write or sync
  * fails the jobs it covers, cuts the segment back to its last good record and
- * starts a new one. */
+ * starts a new one.
+ *
+ * A second thread, prep, keeps file-system work with its own fsyncs out of
+ * the commit batches: it creates the next segment (file, preallocation,
+ * header, fdatasync, directory fsync) while the active one is half full,
+ * and it unlinks reclaimed segments (one directory fsync per batch of
+ * unlinks).  Before, a batch that filled a segment, or that carried an
+ * unlink, waited for those fsyncs before its commits were acknowledged. */
 #include "spool_int.h"
 
 #include <errno.h>
@@ -54,14 +61,13 @@ seg_retire(struct spool *s)
 	s->w_full = false;
 }
 
-/* Creates the next segment: header, preallocation, file and directory
- * entry durable before any record goes in. */
+/* Creates segment seq: header, preallocation, file and directory entry
+ * durable before any record goes in.  0 and *fdp, or -1 with errno. */
 static int
-seg_create(struct spool *s)
+seg_file_create(struct spool *s, uint64_t seq, int *fdp)
 {
 	uint8_t hdr[SPOOL_SEG_HDR];
 	char name[32];
-	uint64_t seq = s->next_seq;
 	int fd, rv, saved;
 
 	snprintf(name, sizeof(name), "%016" PRIX64 ".seg", seq);
@@ -84,12 +90,56 @@ seg_create(struct spool *s)
 		errno = saved;
 		return -1;
 	}
-	s->next_seq++;
+	*fdp = fd;
+	return 0;
+}
+
+/* The next segment to write: the spare the prep thread made ahead (waiting
+ * for it when it is being made), else one created here. */
+static int
+seg_create(struct spool *s)
+{
+	uint64_t seq;
+	int fd;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->spare_busy)
+		pthread_cond_wait(&s->spare_cv, &s->mu);
+	fd = s->spare_fd;
+	seq = s->spare_seq;
+	s->spare_fd = -1;
+	pthread_mutex_unlock(&s->mu);
+	if (fd == -1) {
+		seq = s->next_seq;
+		if (seg_file_create(s, seq, &fd) == -1)
+			return -1;
+		s->next_seq++;
+	}
 	s->w_fd = fd;
 	s->w_seq = seq;
 	s->w_off = SPOOL_SEG_HDR;
 	s->w_full = false;
+	s->w_spare_asked = false;
 	return 0;
+}
+
+/* Once the active segment is half full, the prep thread makes the next
+ * one, so a batch that fills it does not wait for a file, its
+ * preallocation and two fsyncs. */
+static void
+seg_ask_spare(struct spool *s)
+{
+	if (s->w_spare_asked || s->w_off < s->segment_size / 2)
+		return;
+	s->w_spare_asked = true;
+	pthread_mutex_lock(&s->mu);
+	if (s->spare_fd == -1 && !s->spare_busy) {
+		s->spare_seq = s->next_seq++;
+		s->spare_wanted = true;
+		s->spare_busy = true;
+		pthread_cond_signal(&s->prep_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Writes one record at w_off; 0 or -1 with errno.  The header goes last
@@ -263,6 +313,7 @@ job_write(struct spool *s, struct spool_job *j, struct spool_jobs *out)
 		return;
 	}
 	j->unsynced = true;
+	seg_ask_spare(s);
 	if (j->note != NULL) {
 		j->note->write(j->note);
 		j->note = NULL;
@@ -306,7 +357,7 @@ worker_main(void *arg)
 
 	STAILQ_INIT(&held);
 	for (;;) {
-		bool dirty_dir = false, eager, timed_out = false;
+		bool eager, timed_out = false;
 
 		pthread_mutex_lock(&s->mu);
 		while (STAILQ_EMPTY(&s->todo) && !s->stopping && !timed_out) {
@@ -335,20 +386,10 @@ worker_main(void *arg)
 			if (j->written)
 				continue;
 			j->written = true;
-			if (j->kind == SPOOL_JOB_UNLINK) {
-				char name[32];
-				snprintf(name, sizeof(name),
-				    "%016" PRIX64 ".seg", j->seg_seq);
-				j->ok = unlinkat(s->dirfd, name, 0) == 0 ||
-				        errno == ENOENT;
-				dirty_dir = true;
+			job_write(s, j, &out);
+			/* a commit, or a failure to report */
+			if (!j->lazy || !j->unsynced)
 				eager = true;
-			} else {
-				job_write(s, j, &out);
-				/* a commit, or a failure to report */
-				if (!j->lazy || !j->unsynced)
-					eager = true;
-			}
 		}
 		if (!eager) {
 			/* Only bookkeeping: written, its sync waits for the
@@ -361,10 +402,6 @@ worker_main(void *arg)
 		batch_sync(s, &out);
 		if (s->w_full)
 			seg_retire(s);
-		/* Unlinks are durable before the loop forgets a segment:
-		 * later segments may only go once it is gone for good. */
-		if (dirty_dir && fsync(s->dirfd) == -1)
-			log_warn("spool directory fsync");
 		STAILQ_FOREACH(j, &out, entry)
 		{
 			if (j->spill_path != NULL)
@@ -384,12 +421,93 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* Unlinks the reclaimed segments queued so far, makes that durable with
+ * one directory fsync and posts them back to the loop.  Unlinks are
+ * durable before the loop forgets a segment: later segments may only go
+ * once it is gone for good.  Called and returns under mu. */
+static void
+prep_unlink(struct spool *s)
+{
+	struct spool_jobs batch;
+	struct spool_job *j;
+	char name[32];
+	uint64_t one = 1;
+
+	STAILQ_INIT(&batch);
+	STAILQ_CONCAT(&batch, &s->unlinks);
+	pthread_mutex_unlock(&s->mu);
+	STAILQ_FOREACH(j, &batch, entry)
+	{
+		snprintf(name, sizeof(name), "%016" PRIX64 ".seg", j->seg_seq);
+		j->written = true;
+		j->ok = unlinkat(s->dirfd, name, 0) == 0 || errno == ENOENT;
+	}
+	if (fsync(s->dirfd) == -1)
+		log_warn("spool directory fsync");
+	pthread_mutex_lock(&s->mu);
+	STAILQ_CONCAT(&s->done, &batch);
+	pthread_mutex_unlock(&s->mu);
+	if (write(s->efd, &one, sizeof(one)) == -1)
+		log_warn("spool eventfd");
+	pthread_mutex_lock(&s->mu);
+}
+
+/* The prep thread: spare segments and unlinks (see spool_int.h). */
+static void *
+prep_main(void *arg)
+{
+	struct spool *s = arg;
+	char name[32];
+	uint64_t seq;
+	int fd, rv;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (STAILQ_EMPTY(&s->unlinks) && !s->spare_wanted &&
+		       !s->prep_stopping)
+			pthread_cond_wait(&s->prep_cv, &s->mu);
+		if (s->spare_wanted) {
+			s->spare_wanted = false;
+			seq = s->spare_seq;
+			pthread_mutex_unlock(&s->mu);
+			rv = seg_file_create(s, seq, &fd);
+			if (rv == -1)
+				log_warn("spool segment %016" PRIX64
+				         " (made ahead)",
+				    seq);
+			pthread_mutex_lock(&s->mu);
+			s->spare_fd = rv == 0 ? fd : -1;
+			s->spare_busy = false;
+			pthread_cond_broadcast(&s->spare_cv);
+		} else if (!STAILQ_EMPTY(&s->unlinks))
+			prep_unlink(s);
+		else
+			break; /* stopping, nothing left */
+	}
+	if (s->spare_fd != -1) {
+		/* never written: no record refers to it */
+		snprintf(
+		    name, sizeof(name), "%016" PRIX64 ".seg", s->spare_seq);
+		close(s->spare_fd);
+		s->spare_fd = -1;
+		unlinkat(s->dirfd, name, 0);
+		(void)fsync(s->dirfd);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
 int
 spool_flush_start(struct spool *s)
 {
 	int rv;
 
 	s->w_fd = -1;
+	if ((rv = pthread_create(&s->prep, NULL, prep_main, s)) != 0) {
+		log_warnx("spool prep thread: %s", strerror(rv));
+		return -1;
+	}
+	s->prep_started = true;
 	if ((rv = pthread_create(&s->worker, NULL, worker_main, s)) != 0) {
 		log_warnx("spool worker: %s", strerror(rv));
 		return -1;
@@ -401,22 +519,36 @@ spool_flush_start(struct spool *s)
 void
 spool_flush_stop(struct spool *s)
 {
-	if (!s->worker_started)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->worker, NULL);
-	s->worker_started = false;
+	if (s->worker_started) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = true;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->worker, NULL);
+		s->worker_started = false;
+	}
+	/* after the worker: it may wait for a spare being made */
+	if (s->prep_started) {
+		pthread_mutex_lock(&s->mu);
+		s->prep_stopping = true;
+		pthread_cond_signal(&s->prep_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->prep, NULL);
+		s->prep_started = false;
+	}
 }
 
 void
 spool_flush_submit(struct spool *s, struct spool_job *j)
 {
 	pthread_mutex_lock(&s->mu);
-	STAILQ_INSERT_TAIL(&s->todo, j, entry);
-	pthread_cond_signal(&s->cv);
+	if (j->kind == SPOOL_JOB_UNLINK) {
+		STAILQ_INSERT_TAIL(&s->unlinks, j, entry);
+		pthread_cond_signal(&s->prep_cv);
+	} else {
+		STAILQ_INSERT_TAIL(&s->todo, j, entry);
+		pthread_cond_signal(&s->cv);
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -203,6 +203,21 @@ struct spool {
 	int w_fd;
 	uint64_t w_seq, w_off;
 	bool w_full;
+	bool w_spare_asked; /* a spare was asked for while writing w_seq */
+
+	/* The prep thread (spool_flush.c): the next segment is created
+	 * ahead of need, and reclaimed segments are unlinked (with the
+	 * directory fsync), both outside the worker's commit batches. */
+	pthread_t prep;
+	bool prep_started;
+	pthread_cond_t prep_cv;    /* the prep thread has work */
+	pthread_cond_t spare_cv;   /* a spare's creation has ended */
+	struct spool_jobs unlinks; /* under mu */
+	int spare_fd;              /* under mu: -1 when none is ready */
+	uint64_t spare_seq;        /* under mu */
+	bool spare_wanted;         /* under mu: asked, not yet begun */
+	bool spare_busy;           /* under mu: asked, not yet ended */
+	bool prep_stopping;        /* under mu */
 
 	_Atomic uint64_t n_commits, n_records, n_flushes, n_failures;
 	_Atomic uint64_t n_sync[SPOOL_SYNC_BUCKETS], sync_us;

@@ -12,6 +12,12 @@ sluice_unit_test(test_spool ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_spool.c
 sluice_unit_test(test_spool_enospc
 	${CMAKE_CURRENT_SOURCE_DIR}/unit/test_spool_enospc.c
 	${SPOOL_SOURCES} LIBS PkgConfig::LIBEVENT Threads::Threads)
+# Issue 21: a segment unlink and its directory fsync run outside the
+# commit batches; fsync wrapped to hold one open.
+sluice_unit_test(test_spool_stall
+	${CMAKE_CURRENT_SOURCE_DIR}/unit/test_spool_stall.c
+	${SPOOL_SOURCES} LIBS PkgConfig::LIBEVENT Threads::Threads)
+target_link_options(test_spool_stall PRIVATE -Wl,--wrap=fsync)
 
 # build/tests/spool_list DIR: one line per queued message (docs/spool.md).
 add_executable(spool_list ${CMAKE_CURRENT_SOURCE_DIR}/spool/spool_list.c
@@ -48,7 +54,7 @@ target_link_libraries(spool_fill PRIVATE sluice_common PkgConfig::LIBEVENT
 # Issue 20: acknowledged journal events retained, rewound, compacted.
 sluice_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal.c
 	${PROJECT_SOURCE_DIR}/node/journal.c ${PROJECT_SOURCE_DIR}/node/crc32c.c)
-# Issue 21: the journal's fdatasyncs (report, ack file) never hold the lock
+# Issue 21: the journal's fdatasyncs (report, ack file, compaction) never hold the lock
 # the loop thread appends under; fdatasync wrapped to hold one open.
 sluice_unit_test(test_journal_stall
 	${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal_stall.c

@@ -5,7 +5,10 @@
  * (-Wl,--wrap=fdatasync): once the gate is armed, the next call blocks
  * until the test opens it, so "in progress" lasts as long as the test
  * wants.  The old journal synced under its mutex: the append below then
- * waited for the gate and the test failed on its timeout. */
+ * waited for the gate and the test failed on its timeout.  The same for
+ * a compaction (journal_ack once expired records outgrow the live part):
+ * its copy and the new file's fdatasync run without the lock; the old
+ * journal did both under it. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,12 +33,32 @@ static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static bool gate_armed, gate_held, gate_open;
 
+/* Only an fdatasync of a file whose name ends so is held (NULL: any). */
+static const char *gate_suffix;
+
+static bool
+gate_matches(int fd)
+{
+	char link[64], path[4096];
+	ssize_t n;
+	size_t k;
+
+	if (gate_suffix == NULL)
+		return true;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return false;
+	path[n] = '\0';
+	k = strlen(gate_suffix);
+	return (size_t)n >= k && strcmp(path + n - k, gate_suffix) == 0;
+}
+
 /* Armed: the next fdatasync says it is held and waits for the gate. */
 int
 __wrap_fdatasync(int fd)
 {
 	pthread_mutex_lock(&gate_mu);
-	if (gate_armed) {
+	if (gate_armed && gate_matches(fd)) {
 		gate_armed = false;
 		gate_held = true;
 		pthread_cond_broadcast(&gate_cv);
@@ -189,11 +214,80 @@ test_sync_outside_lock(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+struct ack_arg {
+	struct journal *j;
+	uint64_t upto;
+};
+
+static void *
+uplink_ack_upto(void *arg)
+{
+	struct ack_arg *a = arg;
+
+	journal_ack(a->j, a->upto);
+	return NULL;
+}
+
+/* A compaction of ~5 MiB of expired records: while its fdatasync of the
+ * new file is held, the loop appends; the event appended meanwhile is in
+ * the compacted journal, which is small, after a reopen. */
+static void
+test_compact_outside_lock(void **state)
+{
+	char dir[] = "/tmp/sluice-test-jcompact-XXXXXX", cmd[80], path[128];
+	char big[1025];
+	Sluice__Event ev = SLUICE__EVENT__INIT;
+	char kind[] = "delivered";
+	struct ack_arg a;
+	struct journal *j;
+	struct stat st;
+	pthread_t t;
+	int i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(j = journal_open(dir));
+	journal_set_retention(j, 0, 0); /* acknowledged: gone at once */
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ev.kind = kind;
+	ev.reply = big;
+	for (i = 0; i < 5000; i++) {
+		ev.seq = 0;
+		ev.at_ms = 0;
+		assert_int_equal(journal_append(j, &ev), 0);
+	}
+	/* everything but the last event acknowledged: >4 MiB expired ahead
+	 * of one live record, so journal_ack compacts */
+	a.j = j;
+	a.upto = 4999;
+	gate_suffix = "/events.journal.tmp";
+	gate_arm();
+	assert_int_equal(pthread_create(&t, NULL, uplink_ack_upto, &a), 0);
+	gate_wait_held();
+	loop_not_blocked(j);
+	gate_release();
+	pthread_join(t, NULL);
+	gate_suffix = NULL;
+	assert_int_equal(journal_unacked(j), 2); /* 5000 and loop_work's */
+	journal_close(j);
+
+	snprintf(path, sizeof(path), "%s/events.journal", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size < 64 * 1024);
+	assert_non_null(j = journal_open(dir));
+	assert_int_equal(journal_unacked(j), 2);
+	journal_close(j);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sync_outside_lock),
+	    cmocka_unit_test(test_compact_outside_lock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
