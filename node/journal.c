@@ -551,6 +551,7 @@ journal_sync_end(void *arg)
 size_t
 journal_pending(struct journal *j, size_t max, Sluice__Event ***out)
 {
+	struct journal_rec *bufs;
 	Sluice__Event **evs;
 	size_t i, n = 0, durable;
 	uint64_t want;
@@ -572,15 +573,26 @@ journal_pending(struct journal *j, size_t max, Sluice__Event ***out)
 		goto out;
 	if (max > durable - j->nacked)
 		max = durable - j->nacked;
-	if ((evs = calloc(max, sizeof(*evs))) == NULL)
+	if ((evs = calloc(max, sizeof(*evs))) == NULL ||
+	    (bufs = calloc(max, sizeof(*bufs))) == NULL) {
+		free(evs);
 		goto out;
-	for (i = j->nacked; i < j->nacked + max; i++) {
-		evs[n] =
-		    sluice__event__unpack(NULL, j->recs[i].len, j->recs[i].buf);
+	}
+	for (i = 0; i < max; i++)
+		bufs[i] = j->recs[j->nacked + i];
+	pthread_mutex_unlock(&j->mu);
+	/* Unpacked without mu (a report's 1000 events took milliseconds
+	 * the loop's appends waited for): an unacknowledged record's buffer
+	 * is freed only by journal_ack and journal_rewind, which run on this
+	 * same thread, the uplink. */
+	for (i = 0; i < max; i++) {
+		evs[n] = sluice__event__unpack(NULL, bufs[i].len, bufs[i].buf);
 		if (evs[n] != NULL)
 			n++;
 	}
+	free(bufs);
 	*out = evs;
+	return n;
 out:
 	pthread_mutex_unlock(&j->mu);
 	return n;

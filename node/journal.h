@@ -40,7 +40,8 @@ void journal_sync_end(void *journal);
 int journal_room(struct journal *, size_t need);
 /* Up to max unacked events, oldest first, packed into a new array of
  * unpacked events the caller frees with journal_batch_free().  0 events:
- * nothing pending. */
+ * nothing pending.  journal_pending, journal_ack and journal_rewind are
+ * called from one thread only (the uplink). */
 size_t journal_pending(struct journal *, size_t max, Sluice__Event ***events);
 void journal_batch_free(Sluice__Event **events, size_t n);
 /* Everything with seq <= upto is stored by the controller. */
