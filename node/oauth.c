@@ -53,6 +53,7 @@ struct oauth_hop {
 	int64_t got_ms, life_ms;
 	bool fetching;
 	int64_t failed_ms; /* last failed request, 0: none */
+	char failed_why[OAUTH_ERR];
 	struct oauth_waits waits;
 };
 TAILQ_HEAD(oauth_hops, oauth_hop);
@@ -65,6 +66,7 @@ struct oauth_job {
 	char *resp;
 	size_t resp_len;
 	bool too_big;
+	bool replay; /* no request: answers waiters with err */
 	char err[OAUTH_ERR];
 	int64_t started_ms;
 };
@@ -263,11 +265,14 @@ oauth_job_done(struct oauth_job *j)
 		oauth_hop_answer(hp, hp->token, NULL);
 		return;
 	}
-	hp->failed_ms = now;
 	snprintf(err, sizeof(err), "XOAUTH2 token request to %s failed: %s",
 	    hp->url, j->err);
-	log_warnx("oauth: hop=%s %s (%" PRId64 "ms)", hp->name, err,
-	    now - j->started_ms);
+	if (!j->replay) {
+		hp->failed_ms = now;
+		snprintf(hp->failed_why, sizeof(hp->failed_why), "%s", j->err);
+		log_warnx("oauth: hop=%s %s (%" PRId64 "ms)", hp->name, err,
+		    now - j->started_ms);
+	}
 	oauth_hop_answer(hp, NULL, err);
 }
 
@@ -552,6 +557,28 @@ oauth_fetch(struct oauth_hop *hp, char *err, size_t errlen)
 	return 0;
 }
 
+/* Fails hp's waiters from the loop (never inside the caller's call):
+ * a request that could not be made, or replay of the last failure. */
+static void
+oauth_answer_later(struct oauth_hop *hp, const char *err, bool replay)
+{
+	struct oauth_job *j = calloc(1, sizeof(*j));
+	char one = 1;
+
+	if (j == NULL)
+		fatalx("oauth: out of memory");
+	j->hop = hp;
+	j->replay = replay;
+	j->started_ms = oauth_now_ms();
+	snprintf(j->err, sizeof(j->err), "%s", err);
+	hp->fetching = true;
+	pthread_mutex_lock(&hp->o->mx);
+	TAILQ_INSERT_TAIL(&hp->o->done, j, entry);
+	if (write(hp->o->pipe[1], &one, 1) == -1 && errno != EAGAIN)
+		log_warn("oauth: wake-up pipe");
+	pthread_mutex_unlock(&hp->o->mx);
+}
+
 const char *
 oauth_token(struct oauth_hop *hp, oauth_token_cb *cb, void *arg,
     struct oauth_wait **wait)
@@ -577,27 +604,14 @@ oauth_token(struct oauth_hop *hp, oauth_token_cb *cb, void *arg,
 	x->arg = arg;
 	TAILQ_INSERT_TAIL(&hp->waits, x, entry);
 	*wait = x;
-	if (oauth_fetch(hp, err, sizeof(err)) == -1) {
-		/* Answered from the loop like any failure. */
-		struct oauth_job *j = calloc(1, sizeof(*j));
-		char one = 1;
-
-		if (j == NULL) {
-			TAILQ_REMOVE(&hp->waits, x, entry);
-			free(x);
-			*wait = NULL;
-			return NULL;
-		}
-		j->hop = hp;
-		j->started_ms = now;
-		snprintf(j->err, sizeof(j->err), "%s", err);
-		hp->fetching = true;
-		pthread_mutex_lock(&hp->o->mx);
-		TAILQ_INSERT_TAIL(&hp->o->done, j, entry);
-		if (write(hp->o->pipe[1], &one, 1) == -1 && errno != EAGAIN)
-			log_warn("oauth: wake-up pipe");
-		pthread_mutex_unlock(&hp->o->mx);
-	}
+	/* The request that just failed (typically this session's own
+	 * connect-time prefetch) answers it: one request per session, at
+	 * most one every OAUTH_RETRY_MS, while the endpoint is down. */
+	if (!hp->fetching && hp->failed_ms != 0 &&
+	    now - hp->failed_ms < OAUTH_RETRY_MS)
+		oauth_answer_later(hp, hp->failed_why, true);
+	else if (oauth_fetch(hp, err, sizeof(err)) == -1)
+		oauth_answer_later(hp, err, false);
 	return NULL;
 }
 
