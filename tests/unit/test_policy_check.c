@@ -122,6 +122,93 @@ test_errors(void **state)
 	expect(&f, POLICY_CHECK_SNAPSHOT, "hops", 2, "keep a secret");
 }
 
+/* An XOAUTH2 hop (issue 15): complete in a snapshot; each missing piece
+ * is one sentence naming the policy key; a secret may be kept in an
+ * apply. */
+static void
+oauth_hop(struct fixture *f, const char *kind)
+{
+	Sluice__Hop *h = &f->hop[2];
+
+	good(f);
+	h->host = (char *)(uintptr_t) "smtp.office365.com";
+	h->tls = SLUICE__TLS_MODE__TLS_REQUIRE;
+	h->oauth2 = (char *)(uintptr_t)kind;
+	h->oauth2_tenant = (char *)(uintptr_t) "contoso.example";
+	h->oauth2_client_id = (char *)(uintptr_t) "app-1";
+	h->auth_user = (char *)(uintptr_t) "app@contoso.example";
+	h->secret = (char *)(uintptr_t) "s3cret";
+}
+
+static void
+test_oauth2(void **state)
+{
+	struct fixture f;
+	struct policy_error e;
+	static const struct {
+		const char *kind, *field, *value, *msg;
+	} t[] = {
+	    {"yahoo", NULL, NULL, "oauth2 must be m365|google"},
+	    {"m365", "tenant", "", "needs tenant"},
+	    {"m365", "tenant", "a/b", "directory id or domain"},
+	    {"m365", "client_id", "", "m365 needs client_id"},
+	    {"google", "client_id", "", "client_email"},
+	    {"m365", "user", "", "needs user (the mailbox"},
+	    {"google", "user", "", "impersonate"},
+	    {"m365", "secret", "", "needs the client secret"},
+	    {"google", "secret", "", "service_account_file"},
+	    {"m365", "token_url", "http://x.example/t", "https:// URL"},
+	    {"m365", "tls", "starttls", "tls require or smtps"},
+	};
+	size_t i;
+
+	(void)state;
+	oauth_hop(&f, "m365");
+	assert_int_equal(policy_check(&f.p, POLICY_CHECK_SNAPSHOT, &e), 0);
+	oauth_hop(&f, "google");
+	assert_int_equal(policy_check(&f.p, POLICY_CHECK_SNAPSHOT, &e), 0);
+	for (i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		Sluice__Hop *h = &f.hop[2];
+
+		oauth_hop(&f, t[i].kind);
+		if (t[i].field == NULL)
+			;
+		else if (strcmp(t[i].field, "tenant") == 0)
+			h->oauth2_tenant = (char *)(uintptr_t)t[i].value;
+		else if (strcmp(t[i].field, "client_id") == 0)
+			h->oauth2_client_id = (char *)(uintptr_t)t[i].value;
+		else if (strcmp(t[i].field, "user") == 0) {
+			h->auth_user = (char *)(uintptr_t)t[i].value;
+			h->secret = (char *)(uintptr_t) "";
+			h->has_secret = 1; /* else "a secret needs a user" */
+			expect(&f, POLICY_CHECK_APPLY, "hops", 2, t[i].msg);
+			continue;
+		} else if (strcmp(t[i].field, "secret") == 0)
+			h->secret = (char *)(uintptr_t)t[i].value;
+		else if (strcmp(t[i].field, "token_url") == 0)
+			h->oauth2_token_url = (char *)(uintptr_t)t[i].value;
+		else if (strcmp(t[i].field, "tls") == 0)
+			h->tls = SLUICE__TLS_MODE__TLS_STARTTLS;
+		expect(&f, POLICY_CHECK_SNAPSHOT, "hops", 2, t[i].msg);
+	}
+	/* m365 with a token_url needs no tenant */
+	oauth_hop(&f, "m365");
+	f.hop[2].oauth2_tenant = (char *)(uintptr_t) "";
+	f.hop[2].oauth2_token_url = (char *)(uintptr_t) "https://t.example/tok";
+	assert_int_equal(policy_check(&f.p, POLICY_CHECK_SNAPSHOT, &e), 0);
+	/* an apply may keep the stored credential, a snapshot may not */
+	oauth_hop(&f, "m365");
+	f.hop[2].secret = (char *)(uintptr_t) "";
+	f.hop[2].keep_secret = 1;
+	f.hop[2].has_secret = 1;
+	assert_int_equal(policy_check(&f.p, POLICY_CHECK_APPLY, &e), 0);
+	expect(&f, POLICY_CHECK_SNAPSHOT, "hops", 2, "keep a secret");
+	/* OAuth2 settings on a hop that is not oauth2 */
+	good(&f);
+	f.hop[2].oauth2_tenant = (char *)(uintptr_t) "contoso.example";
+	expect(&f, POLICY_CHECK_SNAPSHOT, "hops", 2, "without oauth2");
+}
+
 static void
 test_patterns(void **state)
 {
@@ -149,6 +236,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_oauth2),
 	    cmocka_unit_test(test_patterns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
