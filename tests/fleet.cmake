@@ -40,3 +40,5 @@ sluice_scenario_test(fleet_quota fleet/test_quota.py 120)
 # signed in the test, posted over HTTPS, joined into trace; refusals; the
 # suppression list at RCPT; ingest rate printed.
 sluice_scenario_test(fleet_provider_hooks fleet/test_provider_hooks.py 300)
+# Issue 15: an XOAUTH2 hop from sluicectl through the controller to a node.
+sluice_scenario_test(fleet_xoauth2 fleet/test_xoauth2.py 180)

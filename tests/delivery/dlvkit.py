@@ -23,6 +23,7 @@ DLVPOLICY = os.path.abspath(os.path.join(BUILD, "tests", "sluice-dlvpolicy"))
 SPOOL_LIST = os.path.abspath(os.path.join(BUILD, "tests", "spool_list"))
 UPSTREAM = os.path.abspath(os.path.join(HERE, "..", "upstream",
                                         "upstream.py"))
+TOKENEP = os.path.join(HERE, "tokenep.py")
 
 
 def port_open(host, port):
@@ -96,6 +97,51 @@ class Upstream:
 
     def rcpts(self):
         return sorted(r for m in self.messages() for r in m["rcpts"])
+
+
+def jsonl(path):
+    """The records of a JSON-lines file ([] before it exists)."""
+    try:
+        with open(path) as f:
+            return [json.loads(ln) for ln in f if ln.strip()]
+    except FileNotFoundError:
+        return []
+
+
+class TokenEndpoint:
+    """tests/delivery/tokenep.py: a loopback HTTPS OAuth2 token endpoint
+    (XOAUTH2 hops); its tokens file is what upstream.py accepts."""
+
+    def __init__(self, d, name, *args):
+        self.dir = d
+        self.name = name
+        self.port = free_port()
+        self.tokens = os.path.join(d, "%s.tokens" % name)
+        self.record = os.path.join(d, "%s.jsonl" % name)
+        self.args = list(args)
+        self.proc = None
+
+    def url(self, path):
+        return "https://localhost:%d%s" % (self.port, path)
+
+    def start(self, path, *extra):
+        self.proc = Proc([sys.executable, TOKENEP, "--port", str(self.port),
+                          "--url", self.url(path), "--path", path,
+                          "--tokens", self.tokens, "--record", self.record]
+                         + self.args + list(extra),
+                         os.path.join(self.dir, "%s.log" % self.name)
+                         ).start()
+        wait_until(lambda: port_open("127.0.0.1", self.port), 10,
+                   "token endpoint %s listening" % self.name)
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def requests(self):
+        return jsonl(self.record)
 
 
 class Node:

@@ -21,65 +21,21 @@ token was issued for that mailbox and has not expired.
 """
 import base64
 import hashlib
-import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 
-from dlvkit import (HERE, Node, Proc, Scenario, Upstream, free_port,
-                    make_ca, message, port_open, wait_until)
+from dlvkit import (Node, Scenario, TokenEndpoint, Upstream, free_port,
+                    jsonl, make_ca, message, wait_until)
 
-TOKENEP = os.path.join(HERE, "tokenep.py")
 M365_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
 
 
 def run(*a):
     return subprocess.run(a, check=True, capture_output=True).stdout
-
-
-def jsonl(path):
-    try:
-        with open(path) as f:
-            return [json.loads(ln) for ln in f if ln.strip()]
-    except FileNotFoundError:
-        return []
-
-
-class TokenEndpoint:
-    def __init__(self, d, name, *args):
-        self.dir = d
-        self.name = name
-        self.port = free_port()
-        self.tokens = os.path.join(d, "%s.tokens" % name)
-        self.record = os.path.join(d, "%s.jsonl" % name)
-        self.args = list(args)
-        self.proc = None
-
-    def url(self, path):
-        return "https://localhost:%d%s" % (self.port, path)
-
-    def start(self, path, *extra):
-        self.proc = Proc([sys.executable, TOKENEP, "--port", str(self.port),
-                          "--url", self.url(path), "--path", path,
-                          "--tokens", self.tokens, "--record", self.record]
-                         + self.args + list(extra),
-                         os.path.join(self.dir, "%s.log" % self.name)
-                         ).start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), 10,
-                   "token endpoint %s listening" % self.name)
-        return self
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop()
-            self.proc = None
-
-    def requests(self):
-        return jsonl(self.record)
 
 
 def delivered(node, qid):
