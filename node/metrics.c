@@ -12,9 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "command.h"
 #include "config.h"
-#include "delivery.h"
+#include "control.h"
 #include "journal.h"
 #include "node.h"
 #include "shadow.h"
@@ -46,7 +45,7 @@ metric(struct evbuffer *b, const char *name, const char *type, const char *help,
 /* Per-hop health from the delivery engine (issue 5).  Hop names come from
  * policy (letters, digits, ._-), so they need no label escaping. */
 static void
-metrics_hops(const struct node *n, struct evbuffer *b)
+metrics_hops(const struct node_report *r, struct evbuffer *b)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -69,16 +68,14 @@ metrics_hops(const struct node *n, struct evbuffer *b)
 	    {"sluice_hop_throttle_window_seconds", "gauge",
 	        "The provider's throttle window (0: doubling back-off)."},
 	};
-	struct delivery_hop_metric hm[64];
-	size_t i, k, nh;
+	const struct delivery_hop_metric *hm = r->hops;
+	size_t i, k, nh = r->nhops;
 	uint64_t v;
 
-	nh = delivery_hop_metrics(n->delivery, hm, 64);
 	for (k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
 		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n",
 		    fam[k].name, fam[k].help, fam[k].name, fam[k].type);
 		for (i = 0; i < nh; i++) {
-			hm[i].name[sizeof(hm[i].name) - 1] = '\0';
 			v = k == 0   ? hm[i].circuit_open
 			    : k == 1 ? hm[i].connections
 			    : k == 2 ? hm[i].recent_failures
@@ -99,7 +96,6 @@ metrics_hops(const struct node *n, struct evbuffer *b)
 	    "operator (scope hop-config or account).\n"
 	    "# TYPE sluice_hop_alert gauge\n");
 	for (i = 0; i < nh; i++) {
-		hm[i].alert_scope[sizeof(hm[i].alert_scope) - 1] = '\0';
 		if (hm[i].alert_scope[0] != '\0')
 			evbuffer_add_printf(b,
 			    "sluice_hop_alert{hop=\"%s\",scope=\"%s\"} 1\n",
@@ -199,59 +195,53 @@ metrics_shadow(const struct node *n, struct evbuffer *b)
 	    m.shadow_pending_release);
 }
 
+/* From the report the heartbeat carries too (control.h), built now. */
 void
 metrics_render(const struct node *n, struct evbuffer *b)
 {
-	const struct node_stats *s = &n->stats;
-	int64_t oldest = atomic_load(&s->queue_oldest_at);
-	time_t now = time(NULL);
+	const struct node_report *r = control_report(n->control);
 
 	metric(b, "sluice_connections_total", "counter",
-	    "SMTP connections accepted.", atomic_load(&s->connections));
+	    "SMTP connections accepted.", r->connections);
 	metric(b, "sluice_messages_accepted_total", "counter",
-	    "Messages accepted and queued (250 after fsync).",
-	    atomic_load(&s->accepted));
+	    "Messages accepted and queued (250 after fsync).", r->accepted);
 	metric(b, "sluice_transactions_refused_total", "counter",
 	    "SMTP transactions or commands refused by policy or limits.",
-	    atomic_load(&s->refused));
+	    r->refused);
 	metric(b, "sluice_deliveries_total", "counter", "Recipients delivered.",
-	    atomic_load(&s->delivered));
+	    r->delivered);
 	metric(b, "sluice_delivery_deferrals_total", "counter",
-	    "Delivery attempts deferred.", atomic_load(&s->deferred_attempts));
+	    "Delivery attempts deferred.", r->deferred_attempts);
 	metric(b, "sluice_bounces_total", "counter", "Recipients bounced.",
-	    atomic_load(&s->bounced));
+	    r->bounced);
 	metric(b, "sluice_auth_failures_total", "counter",
-	    "Failed SMTP AUTH attempts.", atomic_load(&s->auth_failures));
+	    "Failed SMTP AUTH attempts.", r->auth_failures);
 	metric(b, "sluice_quota_refusals_total", "counter",
 	    "MAIL or RCPT refused with 451 4.7.1: a user's quota is reached.",
-	    atomic_load(&s->quota_refused));
+	    r->quota_refused);
 	metric(b, "sluice_queue_messages", "gauge", "Messages in the spool.",
-	    atomic_load(&s->queue_messages));
+	    r->queue_messages);
 	metric(b, "sluice_queue_bytes", "gauge",
-	    "Bytes of message data in the spool.",
-	    atomic_load(&s->queue_bytes));
+	    "Bytes of message data in the spool.", r->queue_bytes);
 	evbuffer_add_printf(b,
 	    "# HELP sluice_queue_state_messages Messages in the spool by "
 	    "state.\n# TYPE sluice_queue_state_messages gauge\n"
 	    "sluice_queue_state_messages{state=\"active\"} %" PRIu64 "\n"
 	    "sluice_queue_state_messages{state=\"deferred\"} %" PRIu64 "\n"
 	    "sluice_queue_state_messages{state=\"held\"} %" PRIu64 "\n",
-	    (uint64_t)atomic_load(&s->queue_active),
-	    (uint64_t)atomic_load(&s->queue_deferred),
-	    (uint64_t)atomic_load(&s->queue_held));
+	    r->queue_active, r->queue_deferred, r->queue_held);
 	metric(b, "sluice_queue_oldest_age_seconds", "gauge",
-	    "Age of the oldest message in the spool.",
-	    oldest > 0 && oldest < now ? (uint64_t)(now - oldest) : 0);
+	    "Age of the oldest message in the spool.", r->oldest_age_s);
 	metric(b, "sluice_policy_version", "gauge",
-	    "Policy version the node runs.", atomic_load(&n->running_version));
+	    "Policy version the node runs.", r->policy_version);
 	metric(b, "sluice_events_unacked", "gauge",
 	    "Delivery-record events not yet acknowledged by a controller.",
 	    n->journal != NULL ? journal_unacked(n->journal) : 0);
 	metric(b, "sluice_draining", "gauge",
 	    "1 while the node drains (listeners closed, delivery goes on).",
-	    command_draining(n->command));
+	    r->draining);
 	metrics_spool(n, b);
-	metrics_hops(n, b);
+	metrics_hops(r, b);
 	metrics_dkim(n, b);
 	metrics_shadow(n, b);
 }

@@ -21,12 +21,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "command.h"
 #include "authwatch.h"
 #include "config.h"
+#include "control.h"
 #include "delivery.h"
 #include "journal.h"
 #include "log.h"
+#include "mailbox.h"
 #include "metrics.h"
 #include "policy.h"
 #include "policy_check.h"
@@ -39,43 +40,6 @@
 
 static const char *const node_config_keys[] = {"spool", "hostname", "user",
     "journal_retention_s", "journal_retention_mb", NULL};
-
-void
-node_policy_swap(struct node *n, struct policy *p)
-{
-	uint64_t from = policy_version(n->policy);
-	struct signer *sg;
-
-	/* drain --handoff keeps routing to the peers (command.c) */
-	p = command_policy(n->command, p);
-	policy_unref(n->policy);
-	n->policy = p;
-	atomic_store(&n->running_version, policy_version(p));
-	pthread_mutex_lock(&n->hash_mu);
-	snprintf(n->running_hash, sizeof(n->running_hash), "%s",
-	    policy_snapshot(p) != NULL ? policy_snapshot(p)->content_hash : "");
-	pthread_mutex_unlock(&n->hash_mu);
-	if ((sg = signer_new(policy_snapshot(p), n->signer)) != NULL) {
-		signer_free(n->signer);
-		n->signer = sg;
-	} else
-		log_warn("node %s: out of memory loading DKIM keys; the "
-		         "previous ones stay",
-		    n->name);
-	if (from != policy_version(p))
-		log_info("node %s: running policy version %" PRIu64
-		         " (was %" PRIu64 ")%s",
-		    n->name, policy_version(p), from,
-		    atomic_load(&n->policy_from_cache) ? " from cache" : "");
-}
-
-void
-node_running_hash(struct node *n, char *out)
-{
-	pthread_mutex_lock(&n->hash_mu);
-	memcpy(out, n->running_hash, sizeof(n->running_hash));
-	pthread_mutex_unlock(&n->hash_mu);
-}
 
 static bool
 node_key_known(const char *key)
@@ -214,7 +178,7 @@ main(int argc, char **argv)
 	struct node n;
 	struct config *conf;
 	struct event *ev_term, *ev_int;
-	struct policy *cached;
+	struct policy *cached = NULL;
 	struct metrics *metrics = NULL;
 	const char *path = NULL;
 	bool check = false, debug = false;
@@ -248,7 +212,6 @@ main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		log_warn("prctl(PR_SET_DUMPABLE)");
 	memset(&n, 0, sizeof(n));
-	pthread_mutex_init(&n.hash_mu, NULL);
 	if ((conf = config_load(path, err, sizeof(err))) == NULL ||
 	    node_configure(&n, conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice-node: %s\n", err);
@@ -273,6 +236,8 @@ main(int argc, char **argv)
 	evthread_use_pthreads();
 	if ((n.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	if ((n.mailbox = mailbox_new(n.base)) == NULL)
+		fatalx("mailbox_new: out of memory");
 	if (mkdir(n.spool_dir, 0700) == -1 && errno != EEXIST) {
 		fprintf(stderr, "sluice-node: spool %s: %s\n", n.spool_dir,
 		    strerror(errno));
@@ -307,10 +272,12 @@ main(int argc, char **argv)
 	/* Received events are durable with their messages (smtp_session.c) */
 	spool_set_sync_hooks(
 	    n.spool, journal_sync_begin, journal_sync_end, n.journal);
-	if ((cached = uplink_load_cache(n.spool_dir)) != NULL) {
-		atomic_store(&n.policy_from_cache, true);
-		node_policy_swap(&n, cached);
+	if ((n.control = control_open(&n)) == NULL) {
+		fprintf(stderr, "sluice-node: out of memory\n");
+		goto out;
 	}
+	if ((cached = uplink_load_cache(n.spool_dir)) != NULL)
+		control_install(n.control, cached, true);
 	if ((n.delivery = delivery_open(&n, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
@@ -321,11 +288,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
 	}
-	if ((n.command = command_open(&n)) == NULL) {
-		fprintf(stderr, "sluice-node: out of memory\n");
-		goto out;
-	}
-	if ((n.uplink = uplink_start(&n, err, sizeof(err))) == NULL) {
+	if (control_start(n.control, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice-node: %s\n", err);
 		goto out;
 	}
@@ -335,9 +298,9 @@ main(int argc, char **argv)
 	event_add(ev_int, NULL);
 	log_info("node %s: started, version %s, policy version %" PRIu64 "%s",
 	    n.name, SLUICE_VERSION, policy_version(n.policy),
-	    atomic_load(&n.policy_from_cache) ? " (cached)" : "");
+	    cached != NULL ? " (cached)" : "");
 	event_base_dispatch(n.base);
-	rv = uplink_refused(n.uplink) ? 1 : 0;
+	rv = control_refused(n.control) ? 1 : 0;
 	if (rv != 0)
 		fprintf(stderr,
 		    "sluice-node: node '%s' was refused by the "
@@ -346,8 +309,10 @@ main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 out:
-	uplink_stop(n.uplink);
-	command_close(n.command);
+	/* The uplink thread first, then what it posted, then its target. */
+	control_stop(n.control);
+	mailbox_free(n.mailbox);
+	control_close(n.control);
 	metrics_close(metrics);
 	smtp_server_close(n.smtp);
 	shadow_close(n.shadow);

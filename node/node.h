@@ -1,10 +1,12 @@
 /* node.h - the one context of sluice-node.  Owned by the event-loop thread:
- * everything here is read and written on that thread only, except the
- * fields marked (atomic) which the uplink thread reads for heartbeats. */
+ * everything here is read and written on that thread only.  Other threads
+ * (the uplink, the spool's flush worker, the AUTH worker) reach the loop
+ * through the mailbox (mailbox.h) or their module's own documented queue
+ * (the spool's job lists, the journal).  The node_stats counters are
+ * still declared atomic, but only the loop thread touches them now. */
 #ifndef SLUICE_NODE_H
 #define SLUICE_NODE_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,11 +20,13 @@ struct uplink;
 struct smtp_server;
 struct authwatch;
 struct delivery;
-struct command;
+struct control;
+struct mailbox;
 struct signer;
 struct shadow;
 
-/* Counters since start, reported in every heartbeat (QueueMetrics). */
+/* Counters since start, reported in every heartbeat (QueueMetrics) and
+ * on /metrics, both from control_report() on the loop thread. */
 struct node_stats {
 	atomic_uint_fast64_t connections;
 	atomic_uint_fast64_t accepted;
@@ -48,15 +52,15 @@ struct node {
 	const char *hostname; /* EHLO/greeting name */
 	const char *spool_dir;
 	/* Current policy; never NULL after start (an empty policy relays
-	 * nothing).  Replaced only by node_policy_swap() on the loop
+	 * nothing).  Replaced only by control_install() on the loop
 	 * thread; holders that need it across callbacks take a reference. */
 	struct policy *policy;
 	struct spool *spool;
 	struct journal *journal;
-	struct uplink *uplink;
 	struct smtp_server *smtp;
 	struct delivery *delivery;
-	struct command *command; /* fleet commands, drain (command.h) */
+	struct mailbox *mailbox; /* the one way in from other threads */
+	struct control *control; /* the cluster link, loop side (control.h) */
 	struct shadow *shadow;   /* shadow redundancy (shadow.h) */
 	/* DKIM keys of the current policy, rebuilt with it (signer.h). */
 	struct signer *signer;
@@ -67,19 +71,6 @@ struct node {
 	struct quota *quota;
 	int heartbeat_ms;
 	int64_t retention_s, retention_mb; /* of acknowledged journal events */
-	/* What the uplink reports: the running policy version and whether
-	 * it came from the on-disk cache rather than the controller. */
-	atomic_uint_fast64_t running_version;
-	atomic_bool policy_from_cache;
-	/* The running version's content hash ("" unknown): with the number,
-	 * its identity (docs/control-plane.md).  Under hash_mu. */
-	pthread_mutex_t hash_mu;
-	char running_hash[65];
 };
-
-/* Installs a new policy (takes the caller's reference).  Loop thread. */
-void node_policy_swap(struct node *, struct policy *);
-/* Copies the running version's content hash into out (65 bytes). */
-void node_running_hash(struct node *, char *out);
 
 #endif

@@ -103,9 +103,7 @@ shadow_now_ms(void)
 static void
 shadow_degraded_set(struct shadow *sh, const char *why)
 {
-	pthread_mutex_lock(&sh->mu);
 	snprintf(sh->degraded, sizeof(sh->degraded), "%s", why);
-	pthread_mutex_unlock(&sh->mu);
 }
 
 /* The outcome of one copy: off the link, out of the gate, to the
@@ -698,54 +696,16 @@ shadow_on_removed(struct shadow *sh, const char *qid)
 /* ------------------------------------------------- the controller's word */
 
 void
-shadow_post(struct shadow *sh, const char *peer, const char *peer_address,
+shadow_post(struct shadow *sh, const char *peer_name, const char *peer_address,
     char *const *promote, size_t n)
 {
-	char **v = NULL;
-	size_t i, k = 0;
+	char peer[128], addr[256];
+	struct shadow_link *l;
 
 	if (sh == NULL)
 		return;
-	if (n > 0 && (v = calloc(n, sizeof(*v))) != NULL)
-		for (i = 0; i < n; i++)
-			if ((v[k] = strdup(promote[i])) != NULL)
-				k++;
-	pthread_mutex_lock(&sh->mu);
-	snprintf(sh->posted_peer, sizeof(sh->posted_peer), "%s", peer);
-	snprintf(sh->posted_addr, sizeof(sh->posted_addr), "%s", peer_address);
-	for (i = 0; i < sh->npromote; i++)
-		free(sh->promote[i]);
-	free(sh->promote);
-	sh->promote = v;
-	sh->npromote = k;
-	sh->posted = true;
-	pthread_mutex_unlock(&sh->mu);
-	event_active(sh->ev_post, EV_READ, 0);
-}
-
-static void
-shadow_on_post(evutil_socket_t fd, short what, void *arg)
-{
-	struct shadow *sh = arg;
-	char peer[128], addr[256], **promote;
-	struct shadow_link *l;
-	size_t i, n;
-
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&sh->mu);
-	if (!sh->posted) {
-		pthread_mutex_unlock(&sh->mu);
-		return;
-	}
-	sh->posted = false;
-	memcpy(peer, sh->posted_peer, sizeof(peer));
-	memcpy(addr, sh->posted_addr, sizeof(addr));
-	promote = sh->promote;
-	n = sh->npromote;
-	sh->promote = NULL;
-	sh->npromote = 0;
-	pthread_mutex_unlock(&sh->mu);
+	snprintf(peer, sizeof(peer), "%s", peer_name);
+	snprintf(addr, sizeof(addr), "%s", peer_address);
 	/* never ourselves, whatever a confused controller says */
 	if (sh->address[0] != '\0' && strcmp(addr, sh->address) == 0)
 		addr[0] = '\0';
@@ -777,9 +737,6 @@ shadow_on_post(evutil_socket_t fd, short what, void *arg)
 		snprintf(sh->peer, sizeof(sh->peer), "%s", peer);
 	}
 	shadow_hold_promote(sh, promote, n);
-	for (i = 0; i < n; i++)
-		free(promote[i]);
-	free(promote);
 	/* releases parked for the then unknown peer */
 	shadow_release_flush(sh);
 }
@@ -804,9 +761,7 @@ shadow_metrics(
 	m->shadow_refused = atomic_load(&sh->refused);
 	m->shadow_promoted = atomic_load(&sh->promoted);
 	m->shadow_pending_release = atomic_load(&sh->pending_release);
-	pthread_mutex_lock(&sh->mu);
 	snprintf(degraded, len, "%s", sh->degraded);
-	pthread_mutex_unlock(&sh->mu);
 	m->shadow_degraded = degraded;
 }
 
@@ -947,16 +902,13 @@ shadow_open(struct node *n, char *err, size_t errlen)
 	sh->base = n->base;
 	sh->cur = -1;
 	snprintf(sh->name, sizeof(sh->name), "%s", n->name);
-	pthread_mutex_init(&sh->mu, NULL);
 	TAILQ_INIT(&sh->conns);
 	TAILQ_INIT(&sh->waits);
 	if (shadow_map_init(&sh->gated) == -1 ||
 	    shadow_map_init(&sh->where) == -1 ||
 	    shadow_map_init(&sh->held) == -1 ||
 	    (sh->ev_release = evtimer_new(
-	         n->base, shadow_on_release_timer, sh)) == NULL ||
-	    (sh->ev_post = event_new(n->base, -1, 0, shadow_on_post, sh)) ==
-	        NULL) {
+	         n->base, shadow_on_release_timer, sh)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1006,11 +958,6 @@ shadow_close(struct shadow *sh)
 		shadow_link_free(sh->links[i]);
 	if (sh->ev_release != NULL)
 		event_free(sh->ev_release);
-	if (sh->ev_post != NULL)
-		event_free(sh->ev_post);
-	for (i = 0; i < sh->npromote; i++)
-		free(sh->promote[i]);
-	free(sh->promote);
 	shadow_map_fini(&sh->gated, NULL);
 	shadow_map_fini(&sh->where, NULL);
 	shadow_map_fini(&sh->held, free);
@@ -1018,6 +965,5 @@ shadow_close(struct shadow *sh)
 		shadow_tls_free(sh->srv_ctx);
 	if (sh->cli_ctx != NULL)
 		shadow_tls_free(sh->cli_ctx);
-	pthread_mutex_destroy(&sh->mu);
 	free(sh);
 }

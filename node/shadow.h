@@ -75,15 +75,16 @@ void shadow_on_removed(struct shadow *, const char *queue_id);
 void shadow_note_unprotected(struct shadow *, const char *why);
 void shadow_note_refused(struct shadow *, const char *why);
 
-/* Uplink thread.  The shadow listener's address for Hello/Heartbeat
- * ("" none; constant after open). */
+/* The shadow listener's address for Hello/Heartbeat ("" none; constant
+ * after open: the uplink thread gets a copy at start). */
 const char *shadow_address(const struct shadow *);
-/* A heartbeat reply: the peer to copy to ("" none) and its address, and
- * the lost nodes whose shadows to promote.  Copied; any thread. */
+/* A heartbeat reply (control.c, loop thread): the peer to copy to (""
+ * none) and its address, and the lost nodes whose shadows to promote;
+ * applied at once. */
 void shadow_post(struct shadow *, const char *peer, const char *peer_address,
     char *const *promote, size_t npromote);
 /* Counters and gauges for the heartbeat; degraded gets "" or why the
- * last messages went unprotected.  Any thread. */
+ * last messages went unprotected.  Loop thread. */
 void shadow_metrics(
     struct shadow *, Sluice__QueueMetrics *, char *degraded, size_t len);
 

@@ -85,15 +85,7 @@ struct shadow {
 	struct shadow_map gated;  /* qid -> struct shadow_pending */
 	struct shadow_map where;  /* qid -> link slot + 1 (uintptr_t) */
 	struct event *ev_release; /* batches releases */
-	struct event *ev_post;    /* the uplink posted a reply */
-
-	/* posted by the uplink thread, under mu */
-	pthread_mutex_t mu;
-	bool posted;
-	char posted_peer[128], posted_addr[256];
-	char **promote;
-	size_t npromote;
-	char degraded[256];
+	char degraded[256];       /* why messages went unprotected, "" */
 
 	/* holder side (shadow_hold.c) */
 	struct spool *sp; /* <spool>/shadow */

@@ -42,3 +42,13 @@ sluice_scenario_test(fleet_quota fleet/test_quota.py 120)
 sluice_scenario_test(fleet_provider_hooks fleet/test_provider_hooks.py 300)
 # Issue 15: an XOAUTH2 hop from sluicectl through the controller to a node.
 sluice_scenario_test(fleet_xoauth2 fleet/test_xoauth2.py 180)
+
+# node/mailbox.c: closures from other threads run on the loop, in order.
+sluice_unit_test(test_mailbox unit/test_mailbox.c
+	${PROJECT_SOURCE_DIR}/node/mailbox.c LIBS PkgConfig::LIBEVENT Threads::Threads)
+
+# node/control/: the pure halves of the control plane, table tests.
+sluice_unit_test(test_qshape unit/test_qshape.c
+	${PROJECT_SOURCE_DIR}/node/control/qshape.c)
+sluice_unit_test(test_handoff unit/test_handoff.c
+	${PROJECT_SOURCE_DIR}/node/control/handoff.c)
