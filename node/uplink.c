@@ -383,8 +383,9 @@ uplink_heartbeat(struct uplink *u, const struct uplink_report *r)
 	Sluice__HeartbeatRequest *hb;
 	Sluice__NodeReply *rep;
 	struct uplink_msg *m;
-	uint64_t latest;
+	uint64_t latest, stored;
 	char code[32], msg[256], latest_hash[65];
+	bool rewind;
 
 	if ((hb = sluice__heartbeat_request__unpack(NULL, r->len, r->hb)) ==
 	    NULL) {
@@ -413,8 +414,10 @@ uplink_heartbeat(struct uplink *u, const struct uplink_report *r)
 	latest = rep->heartbeat->policy_version;
 	snprintf(latest_hash, sizeof(latest_hash), "%s",
 	    rep->heartbeat->policy_hash);
-	/* Commands, hop shares and pauses, shadow peer, quota grants, a
-	 * rewind of the events: all the loop's (control.c). */
+	rewind = rep->heartbeat->events_rewind;
+	stored = rep->heartbeat->events_stored_seq;
+	/* Commands, hop shares and pauses, shadow peer, quota grants: all
+	 * the loop's (control.c). */
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		sluice__node_reply__free_unpacked(rep, NULL);
 	else {
@@ -422,6 +425,12 @@ uplink_heartbeat(struct uplink *u, const struct uplink_report *r)
 		m->reply = rep;
 		uplink_post(u, m);
 	}
+	/* The controller lost events we had reported (a database failover):
+	 * rewind the journal here, before this thread reports events again
+	 * (done on the loop, an ack of a batch sent before the rewind could
+	 * mark the rewound events acknowledged unsent). */
+	if (rewind)
+		(void)uplink_rewind(u, stored);
 	/* Fetch only on a change of number or content (a database that lost
 	 * a version may reuse its number; "" from an older controller); the
 	 * controller's version 0 means "no policy yet" and the empty policy

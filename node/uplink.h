@@ -5,8 +5,8 @@
  * uplink_send(); the thread sends Hello until it succeeds, then the
  * heartbeat, fetches, checks and caches the policy when the controller's
  * version differs from the one the report says runs, and reports the
- * journal's events (the journal is the one queue shared by design,
- * journal.h).  Everything it receives goes back to the loop through the
+ * journal's events, rewinding the journal when the controller lost some
+ * (the journal is the one queue shared by design, journal.h).  Everything it receives goes back to the loop through the
  * mailbox (mailbox.h), never by a direct call. */
 #ifndef SLUICE_UPLINK_H
 #define SLUICE_UPLINK_H

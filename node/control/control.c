@@ -352,28 +352,6 @@ control_quota_grants(struct control *c, const Sluice__HeartbeatReply *hb)
 	free(g);
 }
 
-/* The controller's database has our events only up to stored (a failover
- * lost acknowledged ones): what the journal still retains goes out
- * again. */
-static void
-control_rewind(struct control *c, uint64_t stored)
-{
-	uint64_t lost_from;
-	int64_t n;
-
-	if (c->n->journal == NULL ||
-	    (n = journal_rewind(c->n->journal, stored, &lost_from)) == -1)
-		return;
-	if (n > 0 || lost_from != 0)
-		log_warnx("node %s: the controller's database has this node's "
-		          "events up to seq %" PRIu64 " only; sending %" PRId64
-		          " retained events again%s",
-		    c->n->name, stored, n,
-		    lost_from != 0 ? "; older ones are past the retention "
-		                     "window and lost"
-		                   : "");
-}
-
 /* ------------------------------------------ what the uplink posts */
 
 static void
@@ -401,8 +379,8 @@ control_on_reply(void *arg, uint64_t seq, Sluice__HeartbeatReply *hb)
 	shadow_post(c->n->shadow, hb->shadow_peer, hb->shadow_peer_address,
 	    hb->shadow_promote, hb->n_shadow_promote);
 	control_quota_grants(c, hb);
-	if (hb->events_rewind)
-		control_rewind(c, hb->events_stored_seq);
+	/* events_rewind: done by the uplink thread, in order with its event
+	 * reports (uplink.c) */
 	sluice__heartbeat_reply__free_unpacked(hb, NULL);
 }
 

@@ -5,7 +5,8 @@
  * which only transports it; /metrics renders the same report), and what
  * comes back: fleet commands (drain, resume and the queue commands of
  * queue_cmd.h), hop budget shares and fleet-wide pauses, the shadow peer,
- * quota grants, a rewind of the event journal, a new policy.  The uplink
+ * quota grants, a new policy.  (A rewind of the event journal stays on
+ * the uplink thread, in order with its event reports.)  The uplink
  * thread posts each of those through the node's mailbox; everything here
  * runs on the loop thread, so none of it takes a lock.
  *
