@@ -394,6 +394,11 @@ uplink_heartbeat(struct uplink *u, const struct uplink_report *r)
 	}
 	uplink_fill_auth(u, &a);
 	hb->auth = &a;
+	/* The journal's window as of now, not as of the report: it moves
+	 * with this thread's event reports and rewinds. */
+	if (u->journal != NULL)
+		journal_window(u->journal, &hb->events_acked_seq,
+		    &hb->events_retained_from);
 	req.body_case = SLUICE__NODE_REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = hb;
 	rep = uplink_call(u, &req, code, sizeof(code), msg, sizeof(msg));

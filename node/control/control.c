@@ -619,9 +619,6 @@ control_heartbeat(struct control *c)
 	hb.n_results = nresults;
 	hb.policy_version = c->running_version;
 	hb.policy_hash = c->running_hash;
-	if (c->n->journal != NULL)
-		journal_window(c->n->journal, &hb.events_acked_seq,
-		    &hb.events_retained_from);
 	hb.metrics = &m;
 	hb.policy_from_cache = c->from_cache;
 	hb.heartbeat_ms = (uint32_t)c->n->heartbeat_ms;
