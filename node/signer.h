@@ -1,7 +1,7 @@
 /* signer.h - the node's DKIM signing policy compiled from a policy
  * snapshot: which keys sign a message (by its From: domain), and what a
  * failure means (required: the message is deferred, optional: it goes
- * unsigned).  Built on every policy swap (node_policy_swap), used by the
+ * unsigned).  Built on every policy swap (control_install), used by the
  * SMTP session at the end of DATA, loop thread only.  The signatures are
  * computed once, stored with the message in the spool and sent unchanged
  * on every attempt and to every hop. */
