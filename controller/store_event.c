@@ -521,9 +521,12 @@ store_event_log(struct store *s, const struct store_event_query *q,
 	if ((res = store_exec(s,
 	         "SELECT * FROM (" EV_SELECT " FROM events"
 	         " WHERE ($1 = '' OR strpos(lower(sender), lower($1)) > 0)"
-	         " AND ($2 = '' OR strpos(lower(recipient), lower($2)) > 0"
-	         "  OR strpos(lower(array_to_string(recipients, ' ')),"
-	         "   lower($2)) > 0)"
+	         /* the expression of events_rcpt_trgm (migration 015);
+	          * the address's LIKE characters taken literally */
+	         " AND ($2 = '' OR sluice_event_rcpts(recipient, recipients)"
+	         "  LIKE '%' || replace(replace(replace(lower($2), '\\',"
+	         "   '\\\\'), '%', '\\%'), '_', '\\_') || '%')"
+	         /* events_kind_at */
 	         " AND ($3 = '' OR kind = $3)"
 	         " AND ($4 = '' OR node_name = $4)"
 	         " AND ($5::bigint = 0 OR"

@@ -48,6 +48,14 @@ def main():
         r = c.admin("log", "recipient=EXAMPLE.NET")
         check([k[2] for k in kinds(r)] == ["deferred", "delivered"],
               "by recipient, case-insensitive: %r" % r)
+        # a substring, its LIKE characters taken literally (the trigram
+        # index's LIKE, migration 015)
+        r = c.admin("log", "recipient=b@example")
+        check([k[2] for k in kinds(r)] == ["deferred", "delivered"],
+              "by recipient substring: %r" % r)
+        for lit in ("b_example", "%", "b@%.net", "\\"):
+            check(c.admin("log", "recipient=" + lit)["events"] ==
+                  {"events": []}, "recipient %r matched literally" % lit)
         r = c.admin("log", "limit=2")
         check(len(r["events"]["events"]) == 2, "limit")
         # Events are from 2023 (at_ms 1.7e12): "since 1h" finds none.
