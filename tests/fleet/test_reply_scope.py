@@ -37,6 +37,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetkit import (FleetOps, Upstream, http_get, parse_prometheus,  # noqa
                       sample, wait_until)
+from fleet import slack  # noqa: E402
 
 HOPS = {
     # name: (stage=reply, scope, window)
@@ -119,7 +120,7 @@ def run(f, ups, fb):
             assert sample(s, "sluice_hop_throttle_window_seconds",
                           hop=name) == window, (name, s)
             assert sample(s, "sluice_hop_throttled_seconds",
-                          hop=name) > window - 30, name
+                          hop=name) > window - slack(30), name
         elif scope in ("account", "hop-config"):
             assert failed == 1 and thr == 0 and alert == 1, (name, s)
         else:

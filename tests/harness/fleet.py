@@ -35,6 +35,13 @@ def binary(name):
 WAIT_SCALE = float(os.environ.get("SLUICE_WAIT_SCALE", "3"))
 
 
+def slack(seconds):
+    """An upper bound on a measured duration (a property such as "silent
+    within three heartbeats"), scaled like every wait_until deadline: it
+    still fails a hang or a missing timeout, not a loaded machine."""
+    return seconds * WAIT_SCALE
+
+
 def wait_until(cond, timeout=10.0, what="condition", interval=0.05):
     """Poll cond() until it returns a true value; fail with `what`."""
     timeout *= WAIT_SCALE
