@@ -233,12 +233,19 @@ alert_now_ms(void)
 /* How long this controller has watched the fleet without a break, as of
  * a tick that reached the store.  A gap between ticks much longer than the
  * interval means the process was stopped (SIGSTOP, a hung host): nodes
- * could not reach it meanwhile, so watching starts again. */
+ * could not reach it meanwhile, so watching starts again.  After the store
+ * was away, watching starts once the node endpoint's store can be back
+ * too: it reconnects on its own backoff, up to STORE_BACKOFF_MAX_MS after
+ * this one, and until then no heartbeat is recorded (a node judged silent
+ * for that was fleet_false_alerts' false alert after a PostgreSQL
+ * outage). */
 static int64_t
 alert_watched(struct alert_config *cf, int64_t now)
 {
 	if (cf->watch_from_ms == 0) {
-		cf->watch_from_ms = now;
+		cf->watch_from_ms =
+		    now + (cf->store_was_away ? STORE_BACKOFF_MAX_MS : 0);
+		cf->store_was_away = false;
 		log_info("alert: watching the fleet; nodes get %s before "
 		         "they are judged silent",
 		    cf->silent_after_ms > 0 ? "silent_after_ms"
@@ -380,7 +387,16 @@ alert_tick(struct store *st, struct alert_config *cf)
 	alert_partitions(st, cf);
 	if (store_health_lock(st, &got) != STORE_OK) {
 		cf->watch_from_ms = 0; /* the store is away: nothing seen */
+		cf->store_was_away = true;
 		return;
+	}
+	/* Lost and back since the last tick (a query of the last tick or of
+	 * the partition upkeep failed, this one reconnected): the database
+	 * may be another (a promoted standby) whose heartbeats lag. */
+	if (store_reconnects(st) != cf->store_reconnects) {
+		cf->store_reconnects = store_reconnects(st);
+		cf->watch_from_ms = 0;
+		cf->store_was_away = true;
 	}
 	watched = alert_watched(cf, now_ms);
 	if (!got)

@@ -28,6 +28,10 @@ struct alert_config {
 	 * between ticks (the process was stopped). */
 	int64_t watch_from_ms;
 	int64_t last_tick_ms;
+	/* The last tick found the store away: the node endpoint's store,
+	 * which records heartbeats, reconnects on its own schedule. */
+	bool store_was_away;
+	uint64_t store_reconnects; /* store_reconnects() at the last tick */
 };
 
 /* One evaluation.  Errors are logged by the store and retried next tick. */

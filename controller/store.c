@@ -16,7 +16,6 @@
 #include "text_escape.h"
 
 #define STORE_BACKOFF_MIN_MS 100
-#define STORE_BACKOFF_MAX_MS 2000
 /* pg_advisory_xact_lock key for migrations: "sluice" in ASCII. */
 #define STORE_MIGRATE_LOCK "126909663503205"
 
@@ -63,6 +62,12 @@ store_new(const char *conninfo, const char *name)
 	s->backoff_ms = STORE_BACKOFF_MIN_MS;
 	s->idle_tx_ms = STORE_IDLE_TX_MS;
 	return s;
+}
+
+uint64_t
+store_reconnects(const struct store *s)
+{
+	return s->reconnects;
 }
 
 void
@@ -138,9 +143,11 @@ store_connect(struct store *s)
 		PQreset(s->conn);
 	s->needs_reset = false;
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
-		if (s->is_lost)
+		if (s->is_lost) {
 			log_info(
 			    "store %s: connected to PostgreSQL again", s->name);
+			s->reconnects++;
+		}
 		s->is_lost = false;
 		s->backoff_ms = STORE_BACKOFF_MIN_MS;
 		s->retry_at_ms = 0;

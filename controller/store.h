@@ -40,6 +40,13 @@ struct store *store_new(const char *conninfo, const char *name);
  * controllers' work - for longer than that.  0: PostgreSQL's setting. */
 #define STORE_IDLE_TX_MS 10000
 void store_set_idle_tx_timeout(struct store *, int ms);
+/* A lost connection is retried with a backoff doubling up to this (ms),
+ * by each thread's store on its own next use: after an outage, a store
+ * in use is back at most this long after the server (plus its next use). */
+#define STORE_BACKOFF_MAX_MS 2000
+/* How many times this store connected again after losing PostgreSQL (a
+ * caller that compares it between two uses knows it was away between). */
+uint64_t store_reconnects(const struct store *);
 void store_free(struct store *);
 /* Connects (or reconnects, at most once per backoff step): STORE_OK or
  * STORE_UNAVAILABLE.  Every other call does this first. */

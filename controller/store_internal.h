@@ -14,6 +14,7 @@ struct store {
 	int64_t retry_at_ms; /* no reconnect before (monotonic) */
 	int backoff_ms;
 	bool is_lost;         /* lost-connection logged once */
+	uint64_t reconnects;  /* times connected again after a loss */
 	bool needs_reset;     /* reconnect before the next query */
 	char last_error[256]; /* of the last failed query, one line */
 	int idle_tx_ms;       /* idle_in_transaction_session_timeout */
