@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleetkit import FleetOps, Upstream, free_port, wait_until  # noqa: E402
+from fleet import slack  # noqa: E402
 
 TOTAL = int(os.environ.get("SHADOW_TOTAL", "2000"))
 THREADS = 6
@@ -153,8 +154,9 @@ def run(f, up):
         load.dead.add("n1")
     up.start()
     f.ctl("node", "lost", "n1")
+    end = time.monotonic() + slack(120)
     for t in threads:
-        t.join(120)
+        t.join(max(0, end - time.monotonic()))
     assert not any(t.is_alive() for t in threads)
     acked = dict(load.acked)
     by_node = {n: sum(1 for v in acked.values() if v == n) for n in NODES}
