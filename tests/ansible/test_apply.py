@@ -31,12 +31,14 @@ from common import ANSIBLE_DIR, REPO, ansible_env, require
 from fleet import Proc, free_port, wait_until
 from pg import PgServer
 
-# The whole test's budget in seconds, below its CTest TIMEOUT (600 in
+# The whole test's budget in seconds, below its CTest TIMEOUT (780 in
 # tests/ansible.cmake): CTest kills a test past its TIMEOUT with SIGKILL,
 # so the test stops itself first and cleans up (its PostgreSQL is also
-# guarded by pg.py for a kill).  The first apply compiles the binaries: on
-# a loaded 2-core machine that alone can take minutes.
-BUDGET_S = float(os.environ.get("SLUICE_ANSIBLE_BUDGET", "540"))
+# guarded by pg.py for a kill).  The first apply compiles the binaries and
+# each of the five runs has some 80 tasks: on a loaded 2-core machine
+# (scripts/test.sh runs it at nice 5 beside both test passes) that can
+# take many minutes; ~2 on an idle one.
+BUDGET_S = float(os.environ.get("SLUICE_ANSIBLE_BUDGET", "720"))
 T0 = time.monotonic()
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+"
