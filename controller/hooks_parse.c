@@ -89,6 +89,19 @@ hp_str(const json_t *o, const char *key)
 	return s != NULL ? s : "";
 }
 
+/* sluice's queue id in a metadata object, "" if none. */
+static const char *
+hp_qid(const json_t *o)
+{
+	static const char *const keys[] = HOOKS_QID_KEYS;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (*hp_str(o, keys[i]) != '\0')
+			return hp_str(o, keys[i]);
+	return "";
+}
+
 /* A number or a numeric string, in seconds (fractions kept as ms). */
 static int64_t
 hp_time_ms(const json_t *v)
@@ -233,7 +246,7 @@ hooks_parse_sendgrid(const char *body, size_t len, struct hook_batch *b,
 		                         : hp_str(e, "response"));
 		if (hp_add(b, hp_str(e, "sg_event_id"), kind,
 		        hp_str(e, "email"), pid, hp_str(e, "smtp-id"),
-		        hp_str(e, HOOKS_QID_KEY),
+		        hp_qid(e),
 		        *type ? type : hp_str(e, "bounce_classification"), diag,
 		        hp_time_ms(json_object_get(e, "timestamp")), hard, err,
 		        errlen) == -1)
@@ -316,8 +329,8 @@ hooks_parse_mailgun(const char *body, size_t len, struct hook_batch *b,
 	    "message-id");
 	uv = json_object_get(d, "user-variables");
 	rc = hp_add(b, hp_str(d, "id"), kind, hp_str(d, "recipient"), "", mid,
-	    hp_str(uv, HOOKS_QID_KEY), sev, diag,
-	    hp_time_ms(json_object_get(d, "timestamp")), hard, err, errlen);
+	    hp_qid(uv), sev, diag, hp_time_ms(json_object_get(d, "timestamp")),
+	    hard, err, errlen);
 out:
 	json_decref(root);
 	return rc;
@@ -388,7 +401,7 @@ hooks_parse_postmark(const char *body, size_t len, struct hook_batch *b,
 	    *hp_str(root, "Details") ? " " : "", hp_str(root, "Details"));
 	md = json_object_get(root, "Metadata");
 	rc = hp_add(b, id, kind, rcpt, hp_str(root, "MessageID"), "",
-	    hp_str(md, HOOKS_QID_KEY), type, diag,
+	    hp_qid(md), type, diag,
 	    hooks_iso_time(at) > 0 ? hooks_iso_time(at) * 1000 : 0, hard, err,
 	    errlen);
 out:
@@ -402,8 +415,10 @@ static int
 hp_brevo_one(struct hook_batch *b, const json_t *e, char *err, size_t errlen)
 {
 	const char *ev = hp_str(e, "event"), *kind = NULL, *custom, *q;
-	char id[768], qid[64] = "";
+	static const char *const keys[] = HOOKS_QID_KEYS;
+	char id[768], qid[64] = "", key[32];
 	json_t *ts;
+	size_t k;
 	bool hard = false;
 
 	if (strcmp(ev, "delivered") == 0)
@@ -438,9 +453,13 @@ hp_brevo_one(struct hook_batch *b, const json_t *e, char *err, size_t errlen)
 	    hp_str(e, "message-id"), ev, hp_str(e, "email"), hp_time_ms(ts));
 	/* X-Mailin-custom: the node's "sluice_qid=<id>" */
 	custom = hp_str(e, "X-Mailin-custom");
-	if ((q = strstr(custom, HOOKS_QID_KEY "=")) != NULL) {
-		q += strlen(HOOKS_QID_KEY "=");
-		snprintf(qid, sizeof(qid), "%.*s", (int)strcspn(q, ";|, "), q);
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]) && qid[0] == '\0'; k++) {
+		snprintf(key, sizeof(key), "%s=", keys[k]);
+		if ((q = strstr(custom, key)) != NULL) {
+			q += strlen(key);
+			snprintf(qid, sizeof(qid), "%.*s",
+			    (int)strcspn(q, ";|, "), q);
+		}
 	}
 	return hp_add(b, id, kind, hp_str(e, "email"), "",
 	    hp_str(e, "message-id"), qid, ev, hp_str(e, "reason"),
@@ -556,8 +575,10 @@ int
 hooks_parse_ses(const char *message, const char *sns_message_id,
     struct hook_batch *b, char *err, size_t errlen)
 {
+	static const char *const keys[] = HOOKS_QID_KEYS;
 	const char *t, *pid, *qid = "", *mid = "";
 	json_t *root, *mail, *sec, *tags, *hh;
+	size_t k;
 	char type[128], diag[HP_FIELD_MAX];
 	int64_t at;
 	size_t i;
@@ -575,10 +596,13 @@ hooks_parse_ses(const char *message, const char *sns_message_id,
 		t = hp_str(root, "notificationType");
 	mail = json_object_get(root, "mail");
 	pid = hp_str(mail, "messageId");
-	tags = json_object_get(json_object_get(mail, "tags"), HOOKS_QID_KEY);
-	if (json_is_array(tags) && json_array_size(tags) > 0 &&
-	    json_is_string(json_array_get(tags, 0)))
-		qid = json_string_value(json_array_get(tags, 0));
+	/* tags: {"name": ["value"], ...} */
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]) && *qid == '\0'; k++) {
+		tags = json_object_get(json_object_get(mail, "tags"), keys[k]);
+		if (json_is_array(tags) && json_array_size(tags) > 0 &&
+		    json_is_string(json_array_get(tags, 0)))
+			qid = json_string_value(json_array_get(tags, 0));
+	}
 	hh = json_object_get(mail, "commonHeaders");
 	mid = hp_str(hh, "messageId");
 	at = hp_time_ms(json_object_get(mail, "timestamp"));

@@ -21,9 +21,15 @@
 
 #define HOOKS_MAX_EVENTS 10000 /* per request; more is refused (413) */
 
-/* The metadata key sluice's queue id travels under (SendGrid unique_args,
- * Mailgun user-variables, SES message tag, Postmark metadata). */
-#define HOOKS_QID_KEY "sluice_qid"
+/* The metadata keys sluice's queue id travels under (SendGrid unique_args,
+ * Mailgun user-variables, SES message tag, Postmark Metadata, Brevo
+ * X-Mailin-custom), first found wins: the node's (node/provider_tag.h;
+ * Postmark's header name turns '_' into '-'), then the older name
+ * applications were told to set. */
+#define HOOKS_QID_KEYS                                                         \
+	{                                                                      \
+		"sluice_queue_id", "sluice-queue-id", "sluice_qid"             \
+	}
 
 struct hook_event {
 	char *event_id;    /* the provider's, unique per provider account */

@@ -35,6 +35,7 @@
 #include "oauth.h"
 #include "policy.h"
 #include "provider_id.h"
+#include "provider_tag.h"
 #include "reply_scope.h"
 #include "resolver.h"
 #include "route_match.h"
@@ -149,6 +150,10 @@ struct dlv_txn {
 	/* refused before sending: the server lacks what the message needs
 	 * (SIZE, 8BITMIME for data that does not convert, SMTPUTF8) */
 	bool refused;
+	/* The provider metadata header with the queue id, sent first on a
+	 * tagged hop (provider_tag.h); not in the spool. */
+	char tag[PROVIDER_TAG_MAX];
+	size_t tag_len;
 };
 TAILQ_HEAD(dlv_txns, dlv_txn);
 
@@ -943,6 +948,14 @@ dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
 	 * 7 bit goes without them: they would not verify (docs/dkim.md). */
 	size_t pre = t->t.downgraded && !m->dkim7 ? 0 : m->dkim_len;
 
+	/* The provider's metadata header before all (not signed). */
+	if (off < t->tag_len) {
+		if (n > t->tag_len - off)
+			n = (size_t)(t->tag_len - off);
+		memcpy(buf, t->tag + off, n);
+		return (ssize_t)n;
+	}
+	off -= t->tag_len;
 	if (off < pre) {
 		if (n > pre - off)
 			n = (size_t)(pre - off);
@@ -1516,7 +1529,13 @@ dlv_conn_start(struct dlv_conn *c, struct dlv_txn *t)
 	t->t.sender = m->sender;
 	t->t.rcpts = t->addrs;
 	t->t.nrcpts = t->n;
-	t->t.size = m->size + m->dkim_len;
+	t->tag_len = c->pool->is_mx
+	                 ? 0
+	                 : provider_tag_header(
+	                       provider_tag_for_hop(
+	                           policy_snapshot(m->pol), c->pool->name),
+	                       m->qid, t->tag, sizeof(t->tag));
+	t->t.size = m->size + m->dkim_len + t->tag_len;
 	/* BODY=8BITMIME when declared or found (RFC 6152), offered */
 	t->t.eightbit = m->eightbit || m->body8bit || m->hdr8bit;
 	t->t.has8bit = m->body8bit || m->hdr8bit;

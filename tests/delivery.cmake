@@ -29,3 +29,5 @@ sluice_unit_test(test_provider_id unit/test_provider_id.c ${_n}/provider_id.c)
 # Issue 15: XOAUTH2 hops against a loopback token endpoint (tokenep.py).
 sluice_scenario_test(delivery_xoauth2 delivery/test_xoauth2.py 180)
 sluice_unit_test(test_oauth_jwt unit/test_oauth_jwt.c)
+# Issue 16: the provider metadata header with sluice's queue id.
+sluice_unit_test(test_provider_tag unit/test_provider_tag.c ${_n}/provider_tag.c)

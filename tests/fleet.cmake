@@ -52,3 +52,6 @@ sluice_unit_test(test_qshape unit/test_qshape.c
 	${PROJECT_SOURCE_DIR}/node/control/qshape.c)
 sluice_unit_test(test_handoff unit/test_handoff.c
 	${PROJECT_SOURCE_DIR}/node/control/handoff.c)
+# Issue 16: sluice's queue id in the provider's metadata header (per hop,
+# on the wire only, DKIM still verifies) and events joined by it.
+sluice_scenario_test(fleet_provider_tag fleet/test_provider_tag.py 180)

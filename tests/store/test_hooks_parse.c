@@ -34,7 +34,7 @@ static const struct row rows[] = {
         "\"bounce\",\"type\":\"bounce\",\"status\":\"5.1.1\",\"reason\":"
         "\"no such user\",\"sg_event_id\":\"e1\",\"sg_message_id\":"
         "\"14c5d75ce93.filter0001.16648.5515E0B88.0\",\"smtp-id\":"
-        "\"<m1@ex.com>\",\"sluice_qid\":\"Q1\"},"
+        "\"<m1@ex.com>\",\"sluice_qid\":\"OLD\",\"sluice_queue_id\":\"Q1\"},"
         "{\"email\":\"b@ex.com\",\"event\":\"processed\",\"sg_event_id\":"
         "\"e2\"},"
         "{\"email\":\"c@ex.com\",\"event\":\"bounce\",\"type\":\"blocked\","
@@ -75,7 +75,7 @@ static const struct row rows[] = {
         "{\"RecordType\":\"Bounce\",\"ID\":42,\"Type\":\"HardBounce\","
         "\"MessageID\":\"883953f4\",\"Email\":\"e@x\",\"Description\":\"d\","
         "\"BouncedAt\":\"2019-11-05T16:33:54Z\",\"Metadata\":{"
-        "\"sluice_qid\":\"Q3\"}}",
+        "\"sluice-queue-id\":\"Q3\"}}",
         0, 1, 0, {{"provider_bounced", "e@x", "883953f4", "", "Q3", true}}},
     {POSTMARK,
         "{\"RecordType\":\"Delivery\",\"MessageID\":\"p1\",\"Recipient\":"
@@ -85,14 +85,14 @@ static const struct row rows[] = {
     {BREVO,
         "{\"event\":\"hard_bounce\",\"email\":\"g@x\",\"message-id\":"
         "\"<m3@x>\",\"ts_event\":1604933619,\"reason\":\"unknown\","
-        "\"X-Mailin-custom\":\"sluice_qid=Q4;other=1\"}",
+        "\"X-Mailin-custom\":\"other=1;sluice_queue_id=Q4\"}",
         0, 1, 0, {{"provider_bounced", "g@x", "", "<m3@x>", "Q4", true}}},
     {BREVO, "{\"event\":\"soft_bounce\",\"email\":\"h@x\"}", 0, 1, 0,
         {{"provider_bounced", "h@x", "", "", "", false}}},
     {BREVO, "\"str\"", -1, 0, 0, {{0}}},
     {SES,
         "{\"notificationType\":\"Bounce\",\"mail\":{\"messageId\":\"S1\","
-        "\"tags\":{\"sluice_qid\":[\"Q5\"]},\"commonHeaders\":{"
+        "\"tags\":{\"sluice_queue_id\":[\"Q5\"]},\"commonHeaders\":{"
         "\"messageId\":\"<m4@x>\"}},\"bounce\":{\"bounceType\":"
         "\"Permanent\",\"bouncedRecipients\":[{\"emailAddress\":\"i@x\","
         "\"diagnosticCode\":\"smtp; 550\"},{\"emailAddress\":\"j@x\"}]}}",
