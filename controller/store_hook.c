@@ -1,10 +1,12 @@
 /* store_hook.c - provider webhook events into the delivery record
- * (migration 014).  One transaction per request: each event is inserted
+ * (migration 014).  Each event is inserted
  * into provider_events unless its (provider, hook, event id) is there
  * already, joined to its message (sluice's queue id from the metadata
  * header, else the provider's message id a node recorded from the 250
  * reply, else the Message-ID and recipient), and copied into events as a
- * row of node 0 so trace and log show it.  Called by hooks_http.c. */
+ * row of node 0 so trace and log show it.  One INSERT per request
+ * (unnest of one array per column), like store_event.c.  Called by
+ * hooks_http.c. */
 #include "store_internal.h"
 
 #include <inttypes.h>
@@ -14,79 +16,187 @@
 
 #include "hooks_parse.h"
 
-/* $1 provider $2 hook $3 event id $4 kind $5 recipient $6 provider id
- * $7 Message-ID $8 queue id (tag) $9 type $10 diagnostic $11 at (ms) */
+/* One statement for a request's events: one array per column, unnested
+ * (like store_event.c).  $1 provider $2 hook, then per event: $3 event
+ * id $4 kind $5 recipient $6 provider id $7 Message-ID $8 queue id (tag)
+ * $9 type $10 diagnostic $11 at (ms).  An event id twice in one request
+ * counts once (DISTINCT ON); one already stored stays as it is (ON
+ * CONFLICT DO NOTHING).  Each event is joined to its message by the
+ * first that finds it (docs/providers.md): sluice's queue id, the
+ * provider id from the 250 reply, the Message-ID and recipient.  Returns
+ * the event id and queue id ("" unknown) of each new row. */
 static const char sh_insert[] =
-    "WITH j AS ("
-    " SELECT queue_id, message_id, sender, 1 AS pref, at FROM events"
-    "  WHERE $8::text <> '' AND queue_id = $8::text"
-    "   AND kind = 'received'"
+    "WITH v AS (SELECT DISTINCT ON (event_id) * FROM unnest($3::text[],"
+    "  $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+    "  $9::text[], $10::text[], $11::bigint[]) WITH ORDINALITY AS v"
+    "  (event_id, kind, recipient, provider_id, message_id, tag, type,"
+    "  diagnostic, at_ms, ord) ORDER BY event_id, ord),"
+    " j AS (SELECT v.*, m.queue_id AS qid, m.message_id AS mid,"
+    "  m.sender FROM v LEFT JOIN LATERAL ("
+    "  SELECT queue_id, message_id, sender, 1 AS pref, at FROM events"
+    "   WHERE v.tag <> '' AND queue_id = v.tag AND kind = 'received'"
     /* "<> ''" repeated on the column: the partial indexes match */
-    " UNION ALL SELECT queue_id, message_id, sender, 2, at FROM events"
-    "  WHERE $6::text <> '' AND provider_id = $6::text"
-    "   AND provider_id <> '' AND kind = 'delivered'"
-    " UNION ALL SELECT queue_id, message_id, sender, 3, at FROM events"
-    "  WHERE $7::text <> '' AND message_id = $7::text"
-    "   AND message_id <> '' AND kind = 'delivered'"
-    "   AND lower(recipient) = $5::text"
-    " ORDER BY pref, at DESC LIMIT 1),"
+    "  UNION ALL SELECT queue_id, message_id, sender, 2, at FROM events"
+    "   WHERE v.provider_id <> '' AND provider_id = v.provider_id"
+    "    AND provider_id <> '' AND kind = 'delivered'"
+    "  UNION ALL SELECT queue_id, message_id, sender, 3, at FROM events"
+    "   WHERE v.message_id <> '' AND message_id = v.message_id"
+    "    AND message_id <> '' AND kind = 'delivered'"
+    "    AND lower(recipient) = v.recipient"
+    "  ORDER BY pref, at DESC LIMIT 1) m ON true),"
     " ins AS (INSERT INTO provider_events (provider, hook, event_id,"
     "  kind, recipient, provider_id, message_id, queue_id, type,"
     "  diagnostic, at)"
-    " SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text,"
-    "  coalesce(nullif(j.message_id, ''), $7::text),"
-    "  coalesce(j.queue_id, ''), $9::text, $10::text,"
-    "  CASE WHEN $11::bigint > 0"
-    "   THEN to_timestamp($11::bigint / 1000.0) ELSE now() END"
-    " FROM (SELECT 1) one LEFT JOIN j ON true"
+    " SELECT $1::text, $2::text, event_id, kind, recipient, provider_id,"
+    "  coalesce(nullif(mid, ''), message_id), coalesce(qid, ''), type,"
+    "  diagnostic, CASE WHEN at_ms > 0"
+    "   THEN to_timestamp(at_ms / 1000.0) ELSE now() END"
+    " FROM j ORDER BY ord"
     " ON CONFLICT (provider, hook, event_id) DO NOTHING"
-    " RETURNING id, queue_id, message_id, at),"
+    " RETURNING id, event_id, queue_id, message_id, at),"
     " ev AS (INSERT INTO events (node_id, node_name, seq, at, kind,"
     "  queue_id, message_id, sender, recipient, hop, host, reply,"
     "  provider_id)"
-    " SELECT 0, $1::text || '/' || $2::text, ins.id, ins.at, $4::text,"
-    "  ins.queue_id, ins.message_id,"
-    "  coalesce((SELECT sender FROM j), ''), $5::text, $2::text,"
-    "  $1::text, btrim($9::text || ' ' || $10::text), $6::text"
-    " FROM ins RETURNING 1)"
-    " SELECT ins.queue_id FROM ins";
+    " SELECT 0, $1::text || '/' || $2::text, ins.id, ins.at, j.kind,"
+    "  ins.queue_id, ins.message_id, coalesce(j.sender, ''), j.recipient,"
+    "  $2::text, $1::text, btrim(j.type || ' ' || j.diagnostic),"
+    "  j.provider_id"
+    " FROM ins JOIN j USING (event_id)"
+    " RETURNING 1)"
+    " SELECT event_id, queue_id FROM ins";
+
+#define SH_COLS 9
+
+/* A PostgreSQL array literal of n strings: {"a","b\"c"}.  The strings
+ * come from the provider's JSON (UTF-8, no NUL: jansson).  malloc'd,
+ * NULL on ENOMEM. */
+static char *
+sh_array(const char *const *v, size_t n)
+{
+	size_t i, len = 3;
+	const char *p;
+	char *out, *o;
+
+	for (i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	if ((o = out = malloc(len)) == NULL)
+		return NULL;
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+struct sh_new {
+	const char *event_id;
+	bool known;
+	bool used;
+};
+
+static int
+sh_new_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sh_new *)a)->event_id,
+	    ((const struct sh_new *)b)->event_id);
+}
 
 int
 store_hook_insert(struct store *s, const char *provider, const char *hook,
     struct hook_batch *b, struct store_hook_counts *c)
 {
-	const char *vals[11];
-	char at[24];
-	PGresult *res;
-	size_t i;
-	int rc;
+	const char *vals[2 + SH_COLS], **col = NULL;
+	char *arr[SH_COLS] = {NULL}, (*at)[24] = NULL;
+	struct sh_new *nw = NULL, key, *hit;
+	PGresult *res = NULL;
+	size_t i, k, nnew = 0;
+	int rc = STORE_ERROR;
 
 	memset(c, 0, sizeof(*c));
 	if (b->n == 0)
 		return STORE_OK;
-	if ((rc = store_begin(s)) != STORE_OK)
-		return rc;
+	if ((col = calloc(b->n, sizeof(*col))) == NULL ||
+	    (at = calloc(b->n, sizeof(*at))) == NULL)
+		goto out;
+	for (k = 0; k < SH_COLS; k++) {
+		for (i = 0; i < b->n; i++) {
+			const struct hook_event *e = &b->v[i];
+
+			switch (k) {
+			case 0:
+				col[i] = e->event_id;
+				break;
+			case 1:
+				col[i] = e->kind;
+				break;
+			case 2:
+				col[i] = e->recipient;
+				break;
+			case 3:
+				col[i] = e->provider_id;
+				break;
+			case 4:
+				col[i] = e->message_id;
+				break;
+			case 5:
+				col[i] = e->queue_id;
+				break;
+			case 6:
+				col[i] = e->type;
+				break;
+			case 7:
+				col[i] = e->diagnostic;
+				break;
+			default:
+				snprintf(
+				    at[i], sizeof(at[i]), "%" PRId64, e->at_ms);
+				col[i] = at[i];
+			}
+		}
+		if ((arr[k] = sh_array(col, b->n)) == NULL)
+			goto out;
+	}
+	vals[0] = provider;
+	vals[1] = hook;
+	for (k = 0; k < SH_COLS; k++)
+		vals[2 + k] = arr[k];
+	/* One statement: atomic on its own. */
+	if ((res = store_exec(
+	         s, sh_insert, 2 + SH_COLS, vals, NULL, NULL, &rc)) == NULL)
+		goto out;
+	nnew = (size_t)PQntuples(res);
+	if (nnew > 0 && (nw = calloc(nnew, sizeof(*nw))) == NULL) {
+		rc = STORE_ERROR;
+		goto out;
+	}
+	for (i = 0; i < nnew; i++) {
+		nw[i].event_id = PQgetvalue(res, (int)i, 0);
+		nw[i].known = PQgetvalue(res, (int)i, 1)[0] != '\0';
+	}
+	if (nnew > 0)
+		qsort(nw, nnew, sizeof(*nw), sh_new_cmp);
+	/* New: the first of its event id in the request that was stored. */
 	for (i = 0; i < b->n; i++) {
 		struct hook_event *e = &b->v[i];
 
-		snprintf(at, sizeof(at), "%" PRId64, e->at_ms);
-		vals[0] = provider;
-		vals[1] = hook;
-		vals[2] = e->event_id;
-		vals[3] = e->kind;
-		vals[4] = e->recipient;
-		vals[5] = e->provider_id;
-		vals[6] = e->message_id;
-		vals[7] = e->queue_id;
-		vals[8] = e->type;
-		vals[9] = e->diagnostic;
-		vals[10] = at;
-		if ((res = store_exec(
-		         s, sh_insert, 11, vals, NULL, NULL, &rc)) == NULL)
-			goto fail;
-		e->is_new = PQntuples(res) == 1;
-		e->is_known = e->is_new && PQgetvalue(res, 0, 0)[0] != '\0';
-		PQclear(res);
+		key.event_id = e->event_id;
+		hit = nnew > 0
+		          ? bsearch(&key, nw, nnew, sizeof(*nw), sh_new_cmp)
+		          : NULL;
+		e->is_new = hit != NULL && !hit->used;
+		e->is_known = e->is_new && hit->known;
+		if (hit != NULL)
+			hit->used = true;
 		if (!e->is_new)
 			c->duplicate++;
 		else if (!e->is_known)
@@ -94,12 +204,17 @@ store_hook_insert(struct store *s, const char *provider, const char *hook,
 		else
 			c->stored++;
 	}
-	if ((rc = store_commit(s)) != STORE_OK)
-		goto fail;
-	return STORE_OK;
-fail:
-	store_rollback(s);
-	memset(c, 0, sizeof(*c));
+	rc = STORE_OK;
+out:
+	if (res != NULL)
+		PQclear(res);
+	free(nw);
+	for (k = 0; k < SH_COLS; k++)
+		free(arr[k]);
+	free(col);
+	free(at);
+	if (rc != STORE_OK)
+		memset(c, 0, sizeof(*c));
 	return rc;
 }
 

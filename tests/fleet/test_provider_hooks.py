@@ -19,6 +19,8 @@ made in this test:
   * a hard bounce on a hook with --suppress puts the recipient on the
     suppression list; the node then refuses it at RCPT with 550 5.1.1;
     `suppress del` lets it through again;
+  * one request's events are one statement: an event id twice in a
+    request, or stored before, is a duplicate; nothing is stored twice;
   * the ingest rate (SendGrid batches of 100) is printed.
 """
 import json
@@ -155,6 +157,29 @@ def run(f, keys, sns, p, ups, mport):
                      sendgrid_headers(keys, sg_body))
     assert code == 200 and r["duplicate"] == 2 and r["stored"] == 0, r
     assert kinds(f, q["sg"]).count(("provider_delivered", "a@sg.test")) == 1
+    # one statement per request: an event id twice in a request and one
+    # stored before count as duplicates beside the new one
+    mixed = json.dumps([
+        {"email": "a@sg.test", "timestamp": now, "event": "deferred",
+         "sg_event_id": "ev-a-2", "sg_message_id": sg_a + ".filter0001",
+         "response": "451 try later"},
+        {"email": "a@sg.test", "timestamp": now, "event": "deferred",
+         "sg_event_id": "ev-a-2", "sg_message_id": sg_a + ".filter0001",
+         "response": "451 try later"},
+        {"email": "a@sg.test", "timestamp": now, "event": "delivered",
+         "sg_event_id": "ev-a-1", "sg_message_id": sg_a + ".filter0001",
+         "response": "250 2.0.0 OK"}]).encode()
+    code, r = p.post("/hooks/sendgrid/sg", mixed,
+                     sendgrid_headers(keys, mixed))
+    assert code == 200 and r == {"stored": 1, "unknown": 0,
+                                 "duplicate": 2, "ignored": 0}, (code, r)
+    k = kinds(f, q["sg"])
+    assert k.count(("provider_deferred", "a@sg.test")) == 1, k
+    assert k.count(("provider_delivered", "a@sg.test")) == 1, k
+    assert f.pg.psql("SELECT count(*) FROM provider_events WHERE "
+                     "event_id IN ('ev-a-1', 'ev-a-2')") == "2"
+    assert f.pg.psql("SELECT count(*) FROM events WHERE node_id = 0 AND "
+                     "queue_id = '%s'" % q["sg"]) == "2"
     # forged (another key), tampered, stale, unsigned
     code, _ = p.post("/hooks/sendgrid/sg", sg_body,
                      sendgrid_headers(keys, sg_body, key="sg-other.key"))
@@ -308,7 +333,7 @@ def run(f, keys, sns, p, ups, mport):
     assert sample(s, "sluice_hooks_unknown_events_total",
                   provider="sendgrid") == 1
     assert sample(s, "sluice_hooks_duplicate_events_total",
-                  provider="sendgrid") == 2
+                  provider="sendgrid") == 4
     log = f.controllers[0].output()
     assert "hooks: refused" in log and "outcome=forged" in log, log[-3000:]
 
