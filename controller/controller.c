@@ -202,7 +202,7 @@ main(int argc, char *argv[])
 	    "console_lockout_failures", "console_lockout_s", "console_poll_ms",
 	    "hooks_listen", "hooks_tls_cert", "hooks_tls_key",
 	    "hooks_max_age_s", "hooks_sns_max_age_s", "hooks_sns_cert_host",
-	    "hooks_sns_ca", NULL};
+	    "hooks_sns_ca", "hooks_rejoin_s", NULL};
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"database", required_argument, NULL, 'd'},
@@ -397,9 +397,11 @@ main(int argc, char *argv[])
 	        sizeof(err)) == -1 ||
 	    config_get_int(cf, "hooks_sns_max_age_s", 3600, &hcf.sns_max_age_s,
 	        err, sizeof(err)) == -1 ||
-	    hcf.max_age_s < 1 || hcf.sns_max_age_s < 1) {
+	    config_get_int(cf, "hooks_rejoin_s", 10, &hcf.rejoin_s, err,
+	        sizeof(err)) == -1 ||
+	    hcf.max_age_s < 1 || hcf.sns_max_age_s < 1 || hcf.rejoin_s < 0) {
 		log_warnx("%s: hooks_max_age_s and hooks_sns_max_age_s: "
-		          "positive seconds",
+		          "positive seconds; hooks_rejoin_s: seconds, 0 off",
 		    conf);
 		goto servers;
 	}

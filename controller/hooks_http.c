@@ -49,6 +49,9 @@
 #define HH_CERT_MAX      16384
 #define HH_CERTS         8 /* SNS signing certificates cached */
 #define HH_LOG_PER_S     10
+#define HH_REJOIN_AGE_S  (7 * 86400) /* unknown events retried this long */
+#define HH_REJOIN_BATCH  1000
+#define HH_REJOIN_MAX    10 /* batches a pass */
 
 enum hh_provider {
 	HP_SENDGRID,
@@ -86,6 +89,7 @@ static const char *const hh_kinds[] = {"provider_delivered", "provider_bounced",
 static _Atomic uint64_t hh_requests[HP_N][HO_N];
 static _Atomic uint64_t hh_events[HP_N][HK_N];
 static _Atomic uint64_t hh_unknown[HP_N], hh_duplicate[HP_N];
+static _Atomic uint64_t hh_rejoined;
 
 struct hh_cert {
 	char *url;
@@ -106,6 +110,7 @@ struct hooks_http {
 	uint64_t policy_version;
 	struct hh_cert certs[HH_CERTS];
 	size_t next_cert;
+	int64_t rejoin_at;  /* the last re-join pass (unix s) */
 	int64_t log_second; /* refusal logs: at most HH_LOG_PER_S a second */
 	int logged, suppressed;
 };
@@ -678,6 +683,36 @@ hh_bev(struct event_base *base, void *arg)
 	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
+/* Provider events that came before their message's record (the node's
+ * journal lagging, the controller away): every rejoin_s, batches of the
+ * unknown ones are joined again (store_hook_rejoin), up to HH_REJOIN_MAX
+ * batches a pass while batches come back full. */
+static void
+hh_rejoin(struct hooks_http *hh)
+{
+	uint64_t checked, joined, total = 0;
+	int64_t now = hh_now();
+	int i;
+
+	if (hh->cf.rejoin_s <= 0 || now - hh->rejoin_at < hh->cf.rejoin_s)
+		return;
+	hh->rejoin_at = now;
+	for (i = 0; i < HH_REJOIN_MAX; i++) {
+		if (store_hook_rejoin(hh->store, HH_REJOIN_AGE_S,
+		        HH_REJOIN_BATCH, &checked, &joined) != STORE_OK)
+			return; /* PostgreSQL away: the next pass */
+		total += joined;
+		if (checked < HH_REJOIN_BATCH)
+			break;
+	}
+	if (total > 0) {
+		atomic_fetch_add(&hh_rejoined, total);
+		log_info("hooks: joined %" PRIu64
+		         " provider events that came before their message",
+		    total);
+	}
+}
+
 static void
 hh_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -685,8 +720,11 @@ hh_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (*hh->stop)
+	if (*hh->stop) {
 		event_base_loopbreak(hh->base);
+		return;
+	}
+	hh_rejoin(hh);
 }
 
 static void *
@@ -873,4 +911,11 @@ hooks_http_metrics(struct evbuffer *b)
 		    "sluice_hooks_duplicate_events_total{provider=\"%s\"} "
 		    "%" PRIu64 "\n",
 		    hh_providers[p], atomic_load(&hh_duplicate[p]));
+	evbuffer_add_printf(b,
+	    "# HELP sluice_hooks_rejoined_events_total Unknown provider "
+	    "events this controller joined to their message later (they came "
+	    "before the message's record).\n"
+	    "# TYPE sluice_hooks_rejoined_events_total counter\n"
+	    "sluice_hooks_rejoined_events_total %" PRIu64 "\n",
+	    atomic_load(&hh_rejoined));
 }

@@ -24,6 +24,7 @@ struct hooks_http_config {
 	int64_t sns_max_age_s;     /* SNS Timestamp */
 	const char *sns_cert_host; /* tests: the one host:port allowed */
 	const char *sns_ca;        /* CA file for that fetch, NULL system */
+	int64_t rejoin_s;          /* re-join pass of unknown events, 0 off */
 };
 
 /* Binds and starts the thread; NULL with err (bad address, a plain
@@ -37,7 +38,8 @@ void hooks_http_stop(struct hooks_http *);
  * sluice_hooks_requests_total{provider,outcome},
  * sluice_hooks_events_total{provider,kind},
  * sluice_hooks_unknown_events_total{provider},
- * sluice_hooks_duplicate_events_total{provider}. */
+ * sluice_hooks_duplicate_events_total{provider},
+ * sluice_hooks_rejoined_events_total. */
 void hooks_http_metrics(struct evbuffer *);
 
 #endif

@@ -270,6 +270,11 @@ int store_hook_insert(struct store *, const char *provider, const char *hook,
 /* Records a Mailgun token; *is_new false: it was used before (replay). */
 int store_hook_token(struct store *, const char *provider, const char *hook,
     const char *token, bool *is_new);
+/* One re-join pass over at most batch unknown provider events received
+ * in the last max_age_s (store_hook.c): *checked looked at, *joined
+ * found their message (now in its trace). */
+int store_hook_rejoin(struct store *, int64_t max_age_s, int batch,
+    uint64_t *checked, uint64_t *joined);
 /* Provider events whose message sluice does not know. */
 int store_hook_unknown_count(struct store *, uint64_t *n);
 

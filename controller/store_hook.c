@@ -46,11 +46,11 @@ static const char sh_insert[] =
     "  ORDER BY pref, at DESC LIMIT 1) m ON true),"
     " ins AS (INSERT INTO provider_events (provider, hook, event_id,"
     "  kind, recipient, provider_id, message_id, queue_id, type,"
-    "  diagnostic, at)"
+    "  diagnostic, at, tag)"
     " SELECT $1::text, $2::text, event_id, kind, recipient, provider_id,"
     "  coalesce(nullif(mid, ''), message_id), coalesce(qid, ''), type,"
     "  diagnostic, CASE WHEN at_ms > 0"
-    "   THEN to_timestamp(at_ms / 1000.0) ELSE now() END"
+    "   THEN to_timestamp(at_ms / 1000.0) ELSE now() END, tag"
     " FROM j ORDER BY ord"
     " ON CONFLICT (provider, hook, event_id) DO NOTHING"
     " RETURNING id, event_id, queue_id, message_id, at),"
@@ -216,6 +216,63 @@ out:
 	if (rc != STORE_OK)
 		memset(c, 0, sizeof(*c));
 	return rc;
+}
+
+/* The re-join pass: $1 max age (s), $2 batch.  The least recently
+ * checked unknown events (FOR UPDATE SKIP LOCKED: two controllers take
+ * different ones), joined as at ingest (the tag kept in provider_events
+ * stands for the metadata); each is marked checked, those that found
+ * their message get its queue id in provider_events and in their row of
+ * events, so trace shows them.  Returns (checked, joined). */
+static const char sh_rejoin[] =
+    "WITH c AS (SELECT id FROM provider_events"
+    "  WHERE queue_id = ''"
+    "   AND received_at > now() - make_interval(secs => $1::bigint)"
+    "  ORDER BY checked_at NULLS FIRST, id LIMIT $2::integer"
+    "  FOR UPDATE SKIP LOCKED),"
+    " u AS (SELECT p.id, m.queue_id AS qid, m.message_id AS mid, m.sender"
+    "  FROM provider_events p JOIN c USING (id) LEFT JOIN LATERAL ("
+    "  SELECT queue_id, message_id, sender, 1 AS pref, at FROM events"
+    "   WHERE p.tag <> '' AND queue_id = p.tag AND kind = 'received'"
+    "  UNION ALL SELECT queue_id, message_id, sender, 2, at FROM events"
+    "   WHERE p.provider_id <> '' AND provider_id = p.provider_id"
+    "    AND provider_id <> '' AND kind = 'delivered'"
+    "  UNION ALL SELECT queue_id, message_id, sender, 3, at FROM events"
+    "   WHERE p.message_id <> '' AND message_id = p.message_id"
+    "    AND message_id <> '' AND kind = 'delivered'"
+    "    AND lower(recipient) = p.recipient"
+    "  ORDER BY pref, at DESC LIMIT 1) m ON true),"
+    " up AS (UPDATE provider_events p SET checked_at = now(),"
+    "  queue_id = coalesce(u.qid, ''),"
+    "  message_id = CASE WHEN u.qid IS NULL THEN p.message_id"
+    "   ELSE coalesce(nullif(u.mid, ''), p.message_id) END"
+    "  FROM u WHERE p.id = u.id"
+    "  RETURNING p.id, p.at, p.queue_id, p.message_id),"
+    " ev AS (UPDATE events e SET queue_id = up.queue_id,"
+    "  message_id = up.message_id, sender = coalesce(u.sender, '')"
+    "  FROM up JOIN u USING (id)"
+    "  WHERE up.queue_id <> '' AND e.node_id = 0 AND e.seq = up.id"
+    "   AND e.at = up.at RETURNING 1)"
+    " SELECT count(*), count(*) FILTER (WHERE queue_id <> '') FROM up";
+
+int
+store_hook_rejoin(struct store *s, int64_t max_age_s, int batch,
+    uint64_t *checked, uint64_t *joined)
+{
+	char age[24], lim[24];
+	const char *vals[2] = {age, lim};
+	PGresult *res;
+	int rc;
+
+	*checked = *joined = 0;
+	snprintf(age, sizeof(age), "%" PRId64, max_age_s);
+	snprintf(lim, sizeof(lim), "%d", batch);
+	if ((res = store_exec(s, sh_rejoin, 2, vals, NULL, NULL, &rc)) == NULL)
+		return rc;
+	*checked = (uint64_t)store_int(res, 0, 0);
+	*joined = (uint64_t)store_int(res, 0, 1);
+	PQclear(res);
+	return STORE_OK;
 }
 
 int

@@ -55,3 +55,6 @@ sluice_unit_test(test_handoff unit/test_handoff.c
 # Issue 16: sluice's queue id in the provider's metadata header (per hop,
 # on the wire only, DKIM still verifies) and events joined by it.
 sluice_scenario_test(fleet_provider_tag fleet/test_provider_tag.py 180)
+# Issue 16: provider events that came before their message's record are
+# joined by the controller's re-join pass.
+sluice_scenario_test(fleet_provider_rejoin fleet/test_provider_rejoin.py 180)
