@@ -248,10 +248,6 @@ struct delivery {
 	int64_t metrics_now;
 };
 
-/* The one engine of the process: resolver callbacks carry a pool id and
- * find the pool through it. */
-static struct delivery *dlv_self;
-
 static void dlv_pool_kick(struct dlv_pool *);
 static void dlv_share_apply(struct delivery *, struct dlv_pool *);
 static void dlv_job_next_hop(struct dlv_job *);
@@ -1337,16 +1333,16 @@ dlv_pool_set_port(struct dlv_pool *p, struct resolver_target *t)
 }
 
 static void
-dlv_on_resolved(uint64_t cookie, enum resolver_status st, const char *error,
-    const struct resolver_target *t, size_t n)
+dlv_on_resolved(void *arg, uint64_t cookie, enum resolver_status st,
+    const char *error, const struct resolver_target *t, size_t n)
 {
 	struct dlv_pool *p;
 	struct smtp_reply why;
 	size_t i;
 
-	if (dlv_self == NULL ||
-	    (p = dlv_pool_find_id(dlv_self, cookie)) == NULL)
-		return; /* the pool has gone meanwhile */
+	/* arg is the engine; the cookie a pool id: the pool may be gone */
+	if ((p = dlv_pool_find_id(arg, cookie)) == NULL)
+		return;
 	p->resolving = false;
 	free(p->targets);
 	p->targets = NULL;
@@ -1402,11 +1398,11 @@ dlv_pool_targets(struct dlv_pool *p)
 	} else {
 		p->resolving = true;
 		if (p->is_mx)
-			resolver_mx(
-			    p->d->resolver, p->domain, dlv_on_resolved, p->id);
+			resolver_mx(p->d->resolver, p->domain, dlv_on_resolved,
+			    p->d, p->id);
 		else
-			resolver_host(
-			    p->d->resolver, p->host, dlv_on_resolved, p->id);
+			resolver_host(p->d->resolver, p->host, dlv_on_resolved,
+			    p->d, p->id);
 		return false;
 	}
 	free(p->targets);
@@ -2247,7 +2243,6 @@ delivery_open(struct node *n, char *err, size_t errlen)
 	}
 	if ((d->parked_ev = evtimer_new(n->base, dlv_parked_run, d)) == NULL)
 		fatalx("delivery: evtimer_new");
-	dlv_self = d;
 	/* The index starts from what the spool recovered, then follows its
 	 * changes. */
 	spool_foreach(n->spool, dlv_seed_cb, d);
@@ -2278,7 +2273,6 @@ delivery_close(struct delivery *d)
 	if (d == NULL)
 		return;
 	d->closing = true;
-	dlv_self = NULL;
 	spool_watch(d->n->spool, NULL, NULL);
 	if (d->tick != NULL)
 		event_free(d->tick);

@@ -45,6 +45,7 @@ struct resolver_req {
 	struct resolver *r;
 	char *domain;
 	resolver_cb cb;
+	void *arg;
 	uint64_t cookie;
 	struct resolver_mxhost mx[RESOLVER_MAX_MX];
 	size_t nmx;
@@ -222,7 +223,7 @@ resolver_finish(struct resolver_req *q)
 			t[n++] = q->mx[i].addrs[j];
 	}
 	if (n > 0)
-		q->cb(q->cookie, RESOLVER_OK, NULL, t, n);
+		q->cb(q->arg, q->cookie, RESOLVER_OK, NULL, t, n);
 	else {
 		snprintf(err, sizeof(err), "%s: no address for %s%s (%s)",
 		    q->domain, q->implicit ? "" : "any MX of ", q->domain,
@@ -230,7 +231,7 @@ resolver_finish(struct resolver_req *q)
 		        status != ARES_SUCCESS ? status : ARES_ENODATA));
 		/* An implicit MX that does not exist is permanent; MX hosts
 		 * without addresses may be a transient misconfiguration. */
-		q->cb(q->cookie,
+		q->cb(q->arg, q->cookie,
 		    q->implicit ? resolver_classify(status) : RESOLVER_TEMPFAIL,
 		    err, NULL, 0);
 	}
@@ -331,7 +332,8 @@ resolver_on_mx(
 	if (status != ARES_SUCCESS) {
 		snprintf(err, sizeof(err), "MX lookup of %s: %s", q->domain,
 		    ares_strerror(status));
-		q->cb(q->cookie, resolver_classify(status), err, NULL, 0);
+		q->cb(
+		    q->arg, q->cookie, resolver_classify(status), err, NULL, 0);
 		resolver_req_free(q);
 		return;
 	}
@@ -341,7 +343,8 @@ resolver_on_mx(
 			ares_free_data(mx);
 			snprintf(err, sizeof(err),
 			    "%s does not accept mail (null MX)", q->domain);
-			q->cb(q->cookie, RESOLVER_PERMFAIL, err, NULL, 0);
+			q->cb(
+			    q->arg, q->cookie, RESOLVER_PERMFAIL, err, NULL, 0);
 			resolver_req_free(q);
 			return;
 		}
@@ -372,8 +375,8 @@ resolver_on_mx(
 }
 
 void
-resolver_mx(
-    struct resolver *r, const char *domain, resolver_cb cb, uint64_t cookie)
+resolver_mx(struct resolver *r, const char *domain, resolver_cb cb, void *arg,
+    uint64_t cookie)
 {
 	struct resolver_req *q;
 
@@ -382,14 +385,15 @@ resolver_mx(
 		fatalx("resolver: out of memory");
 	q->r = r;
 	q->cb = cb;
+	q->arg = arg;
 	q->cookie = cookie;
 	ares_query(r->ch, domain, ns_c_in, ns_t_mx, resolver_on_mx, q);
 	resolver_arm(r);
 }
 
 void
-resolver_host(
-    struct resolver *r, const char *host, resolver_cb cb, uint64_t cookie)
+resolver_host(struct resolver *r, const char *host, resolver_cb cb, void *arg,
+    uint64_t cookie)
 {
 	struct resolver_req *q;
 
@@ -398,6 +402,7 @@ resolver_host(
 		fatalx("resolver: out of memory");
 	q->r = r;
 	q->cb = cb;
+	q->arg = arg;
 	q->cookie = cookie;
 	q->implicit = true;
 	snprintf(q->mx[0].name, sizeof(q->mx[0].name), "%s", host);

@@ -29,8 +29,10 @@ struct resolver_target {
 };
 
 /* Results are valid during the callback only.  The callback gets back
- * the cookie it was given (never a pointer the resolver would keep). */
-typedef void (*resolver_cb)(uint64_t cookie, enum resolver_status,
+ * its context arg (which must outlive the resolver: the delivery engine)
+ * and the cookie it was given (an id, never a pointer to something that
+ * may go while the lookup runs). */
+typedef void (*resolver_cb)(void *arg, uint64_t cookie, enum resolver_status,
     const char *error, const struct resolver_target *, size_t n);
 
 /* servers: NULL for the system's resolv.conf, else "ip[:port],...".
@@ -39,10 +41,10 @@ struct resolver *resolver_new(struct event_base *, const char *servers);
 /* Pending lookups are dropped without callbacks. */
 void resolver_free(struct resolver *);
 /* Starts an MX lookup of domain; cb runs later, on the loop. */
-void resolver_mx(
-    struct resolver *, const char *domain, resolver_cb, uint64_t cookie);
+void resolver_mx(struct resolver *, const char *domain, resolver_cb, void *arg,
+    uint64_t cookie);
 /* Addresses (A and AAAA) of one host name, as one target list. */
-void resolver_host(
-    struct resolver *, const char *host, resolver_cb, uint64_t cookie);
+void resolver_host(struct resolver *, const char *host, resolver_cb, void *arg,
+    uint64_t cookie);
 
 #endif
