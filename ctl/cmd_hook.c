@@ -303,6 +303,43 @@ cmd_suppress_del(struct ctl *ctl, int argc, char **argv)
 	return ctl_policy_mutate(ctl, sup_edit, &a);
 }
 
+static void
+sup_mode_edit(Sluice__Policy *p, void *arg, char *msg, size_t msglen)
+{
+	const char *mode = arg;
+
+	policy_set_str(&p->suppression_mode, mode);
+	snprintf(msg, msglen, "suppressed recipients are %s",
+	    strcmp(mode, "bounce") == 0
+	        ? "accepted and bounced by the node (DSN)"
+	        : "refused at RCPT (550)");
+}
+
+/* suppress mode [refuse|bounce]: without an argument, prints it. */
+int
+cmd_suppress_mode(struct ctl *ctl, int argc, char **argv)
+{
+	Sluice__Policy *p;
+	const char *mode;
+
+	if (argc > 1)
+		ctl_usage("suppress mode [refuse|bounce]");
+	if (argc == 0) {
+		p = admin_policy_get(ctl, 0);
+		mode = p->suppression_mode[0] ? p->suppression_mode : "refuse";
+		if (ctl->json)
+			printf("{\"version\":%" PRIu64 ",\"mode\":\"%s\"}\n",
+			    p->version, mode);
+		else
+			printf("%s\n", mode);
+		sluice__policy__free_unpacked(p, NULL);
+		return 0;
+	}
+	if (strcmp(argv[0], "refuse") != 0 && strcmp(argv[0], "bounce") != 0)
+		ctl_die("mode '%s' is not refuse or bounce", argv[0]);
+	return ctl_policy_mutate(ctl, sup_mode_edit, argv[0]);
+}
+
 int
 cmd_suppress_list(struct ctl *ctl, int argc, char **argv)
 {
@@ -320,6 +357,8 @@ cmd_suppress_list(struct ctl *ctl, int argc, char **argv)
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
 		json_uint(&j, "version", p->version);
+		json_str(&j, "mode",
+		    p->suppression_mode[0] ? p->suppression_mode : "refuse");
 		json_array_begin(&j, "suppressions");
 		for (i = 0; i < p->n_suppressions; i++) {
 			const Sluice__Suppression *s = p->suppressions[i];

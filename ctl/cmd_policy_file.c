@@ -303,6 +303,8 @@ load_checked(
 		d->n_dkim = 0;
 		sluice__policy__free_unpacked(d, NULL);
 	}
+	if (!policy_lines_has_suppression_mode(*lines))
+		policy_set_str(&p->suppression_mode, cur->suppression_mode);
 	/* Provider hooks and the suppression list are managed by `hook` and
 	 * `suppress` (and the controller), not by policy files: an apply
 	 * keeps the stored ones. */

@@ -396,6 +396,11 @@ policy_diff(
 	diff_routes(o, n, d);
 	diff_limits(o, n, d);
 	diff_dkim(o, n, d);
+	if (strcmp(o->suppression_mode[0] ? o->suppression_mode : "refuse",
+	        n->suppression_mode[0] ? n->suppression_mode : "refuse") != 0)
+		detail(add(d, '~', "setting", "suppression_mode"), "%s -> %s",
+		    o->suppression_mode[0] ? o->suppression_mode : "refuse",
+		    n->suppression_mode[0] ? n->suppression_mode : "refuse");
 }
 
 void

@@ -40,6 +40,7 @@ struct policy_lines {
 	int *line[SEC_N];
 	size_t n[SEC_N];
 	bool has_dkim; /* the file has a dkim: key */
+	bool has_suppression_mode;
 };
 
 struct yp {
@@ -913,15 +914,16 @@ parse_list(struct yp *y, const yaml_node_t *seq, const char *what,
 static int
 parse_root(struct yp *y, const yaml_node_t *root)
 {
-	static const char *const keys[] = {
-	    "networks", "users", "hops", "routes", "limits", "dkim", NULL};
-	struct kv kv[6];
+	static const char *const keys[] = {"networks", "users", "hops",
+	    "routes", "limits", "dkim", "suppression_mode", NULL};
+	struct kv kv[7];
+	const char *s;
 	yaml_node_t *v;
 	size_t n;
 
 	if (root == NULL || is_null(root))
 		return 0; /* an empty file is the empty policy */
-	if (pairs(y, root, "the policy", keys, kv, 6, &n) == -1)
+	if (pairs(y, root, "the policy", keys, kv, 7, &n) == -1)
 		return -1;
 	if ((v = get(kv, n, "networks")) != NULL && parse_networks(y, v) == -1)
 		return -1;
@@ -940,6 +942,18 @@ parse_root(struct yp *y, const yaml_node_t *root)
 		y->lines->has_dkim = true;
 		if (parse_list(y, v, "dkim", parse_dkim) == -1)
 			return -1;
+	}
+	/* Issue 16: refuse (550 at RCPT) or bounce (accept, DSN); a file
+	 * without the key keeps the stored mode. */
+	if ((v = get(kv, n, "suppression_mode")) != NULL) {
+		if (str(y, v, "suppression_mode", &s) == -1)
+			return -1;
+		if (strcmp(s, "refuse") != 0 && strcmp(s, "bounce") != 0)
+			return yerr(y, v,
+			    "suppression_mode '%.32s' is not refuse or bounce",
+			    s);
+		y->lines->has_suppression_mode = true;
+		policy_set_str(&y->p->suppression_mode, s);
 	}
 	return 0;
 }
@@ -1078,6 +1092,12 @@ policy_lines_get(const struct policy_lines *l, const char *section, int index)
 		if (strcmp(sec_names[i], section) == 0)
 			return (size_t)index < l->n[i] ? l->line[i][index] : 0;
 	return 0;
+}
+
+bool
+policy_lines_has_suppression_mode(const struct policy_lines *l)
+{
+	return l != NULL && l->has_suppression_mode;
 }
 
 bool
@@ -1503,5 +1523,10 @@ policy_yaml_emit(const Sluice__Policy *p)
 		}
 	}
 	emit_dkim(&o, p);
+	if (p->suppression_mode[0] != '\0')
+		outf(&o,
+		    "# suppressed recipients: refuse (550 at RCPT) or bounce "
+		    "(accept, DSN)\nsuppression_mode: %s\n",
+		    p->suppression_mode);
 	return o.buf;
 }

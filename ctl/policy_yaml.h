@@ -37,6 +37,8 @@ void policy_lines_free(struct policy_lines *);
 /* Did the file have a dkim: section?  Without one, an apply keeps the
  * stored DKIM keys (files exported before DKIM was managed by them). */
 bool policy_lines_has_dkim(const struct policy_lines *);
+/* The file set suppression_mode (else an apply keeps the stored one). */
+bool policy_lines_has_suppression_mode(const struct policy_lines *);
 /* "fname:line: msg" (or "fname: msg" when the line is unknown). */
 void policy_yaml_error(const struct policy_lines *, const char *fname,
     const char *section, int index, const char *msg, char *out, size_t outlen);

@@ -93,6 +93,7 @@ static const struct cmd cmds[] = {
     {{"suppress", "add"}, cmd_suppress_add,
         "ADDRESS [--reason bounce|complaint|manual]"},
     {{"suppress", "del"}, cmd_suppress_del, "ADDRESS"},
+    {{"suppress", "mode"}, cmd_suppress_mode, "[refuse|bounce]"},
     {{"alerts", ""}, cmd_alerts, "[--open] [--limit N]"},
     {{"queue", "list"}, cmd_queue_list,
         "[--node N] [--state active|deferred|held] [--to DOMAIN]\n"

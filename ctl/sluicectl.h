@@ -94,6 +94,7 @@ int cmd_hook_list(struct ctl *, int, char **);
 int cmd_suppress_list(struct ctl *, int, char **);
 int cmd_suppress_add(struct ctl *, int, char **);
 int cmd_suppress_del(struct ctl *, int, char **);
+int cmd_suppress_mode(struct ctl *, int, char **);
 int cmd_route_explain(struct ctl *, int, char **);
 int cmd_log(struct ctl *, int, char **);
 

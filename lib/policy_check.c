@@ -517,6 +517,11 @@ check_suppressions(const Sluice__Policy *p, struct policy_error *e)
 				    "'%.100s' is not lower case",
 				    p->suppressions[i]->address);
 	}
+	if (p->suppression_mode[0] != '\0' &&
+	    strcmp(p->suppression_mode, "refuse") != 0 &&
+	    strcmp(p->suppression_mode, "bounce") != 0)
+		return perr(e, "suppression_mode", -1,
+		    "'%.32s' is not refuse or bounce", p->suppression_mode);
 	if (p->n_suppressions < 2)
 		return 0;
 	/* sorted copies: a list of many thousands stays cheap */

@@ -1784,6 +1784,7 @@ dlv_msg_start(struct dlv_msg *m)
 	m->njobs = 1; /* held until every job is started */
 	for (i = 0; i < m->nrcpts; i++) {
 		const char *dom = dlv_domain(m->rcpts[i]);
+		const Sluice__Suppression *sup;
 		const Sluice__Route *rt;
 		struct dlv_job *j = NULL;
 		bool has_mx = false;
@@ -1791,6 +1792,19 @@ dlv_msg_start(struct dlv_msg *m)
 
 		if (m->rstate[i] != DLV_R_ACTIVE)
 			continue;
+		/* Issue 16, suppression_mode bounce: never sent to a hop;
+		 * bounced now, the DSN names the suppression. */
+		if (policy_suppression_bounces(m->pol) &&
+		    (sup = policy_suppressed(m->pol, m->rcpts[i])) != NULL) {
+			bool hard = strcmp(sup->reason, "bounce") == 0;
+
+			smtp_reply_set(&why, 550, hard ? "5.1.1" : "5.7.1",
+			    "recipient address suppressed (%s): not sent",
+			    sup->reason[0] ? sup->reason : "manual");
+			dlv_rcpt_final(
+			    m, i, DLV_R_BOUNCED, "", "", &why, 0, false);
+			continue;
+		}
 		if ((rt = dlv_route(m, dom)) == NULL) {
 			/* No route: a policy change may add one. */
 			smtp_reply_set(

@@ -132,6 +132,13 @@ policy_unref(struct policy *p)
 	free(p);
 }
 
+bool
+policy_suppression_bounces(const struct policy *p)
+{
+	return p->snap != NULL &&
+	       strcmp(p->snap->suppression_mode, "bounce") == 0;
+}
+
 const Sluice__Suppression *
 policy_suppressed(const struct policy *p, const char *addr)
 {

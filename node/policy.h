@@ -49,5 +49,8 @@ const Sluice__Route *policy_route(
  * NULL when it is not suppressed. */
 const Sluice__Suppression *policy_suppressed(
     const struct policy *, const char *addr);
+/* suppression_mode bounce: suppressed recipients are accepted at RCPT
+ * and bounced by delivery (false: refused at RCPT). */
+bool policy_suppression_bounces(const struct policy *);
 
 #endif

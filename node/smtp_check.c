@@ -162,8 +162,11 @@ smtp_check_rcpt(struct smtp_verdict *v, const struct policy *p,
 	/* Issue 16: the provider reported a hard bounce or a complaint for
 	 * this address (or an operator suppressed it).  Refused at RCPT so
 	 * the client hears it now: 5.1.1 (bad mailbox, RFC 3463) for
-	 * bounces, 5.7.1 (delivery not authorized) otherwise. */
-	if ((s = policy_suppressed(p, to->addr)) != NULL) {
+	 * bounces, 5.7.1 (delivery not authorized) otherwise.  In the
+	 * policy's bounce mode it is accepted here and delivery bounces it
+	 * (delivery.c). */
+	if ((s = policy_suppressed(p, to->addr)) != NULL &&
+	    !policy_suppression_bounces(p)) {
 		bool bounce = strcmp(s->reason, "bounce") == 0;
 
 		say(v,

@@ -58,3 +58,6 @@ sluice_scenario_test(fleet_provider_tag fleet/test_provider_tag.py 180)
 # Issue 16: provider events that came before their message's record are
 # joined by the controller's re-join pass.
 sluice_scenario_test(fleet_provider_rejoin fleet/test_provider_rejoin.py 180)
+# Issue 16: suppression_mode bounce (accept, DSN naming the suppression,
+# never sent to a hop); sluicectl suppress mode; YAML round trip.
+sluice_scenario_test(fleet_suppress_bounce fleet/test_suppress_bounce.py 180)

@@ -292,6 +292,48 @@ test_golden(void **state)
 	policy_unref(p);
 }
 
+/* Issue 16, suppression_mode bounce: suppressed recipients are accepted
+ * at RCPT (delivery bounces them); relay rules still come first, and
+ * refuse (or "") keeps the 550. */
+static void
+test_suppression_bounce(void **state)
+{
+	static char bounce[] = "bounce", refuse[] = "refuse";
+	struct fixture f;
+	struct policy *p;
+	struct smtp_verdict vbuf;
+	const struct smtp_verdict *v;
+	struct smtp_path path;
+
+	(void)state;
+	fix_init(&f);
+	fix_net(&f, "10.0.0.0/8", 0);
+	f.p.suppressions = sups;
+	f.p.n_suppressions = 2;
+	f.p.suppression_mode = bounce;
+	p = compile(&f);
+	assert_true(policy_suppression_bounces(p));
+	assert_non_null(policy_suppressed(p, "Gone@Example.NET"));
+	assert_null(smtp_check_rcpt(
+	    &vbuf, p, &clients[LAN], "TO:<Gone@Example.NET>", false, 0, &path));
+	assert_null(smtp_check_rcpt(&vbuf, p, &clients[LAN],
+	    "TO:<angry@example.net>", false, 0, &path));
+	v = smtp_check_rcpt(&vbuf, p, &clients[STRANGER],
+	    "TO:<gone@example.net>", false, 0, &path);
+	assert_non_null(v);
+	assert_string_equal(v->refusal, "554 5.7.1 Relay access denied");
+	policy_unref(p);
+	f.p.suppression_mode = refuse;
+	p = compile(&f);
+	assert_false(policy_suppression_bounces(p));
+	v = smtp_check_rcpt(
+	    &vbuf, p, &clients[LAN], "TO:<gone@example.net>", false, 0, &path);
+	assert_non_null(v);
+	assert_string_equal(
+	    v->refusal, "550 5.1.1 Recipient address suppressed (bounce)");
+	policy_unref(p);
+}
+
 /* The enum names the table: each key's value comes from the policy or
  * the default, through the compiled array. */
 static void
@@ -326,6 +368,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_golden),
 	    cmocka_unit_test(test_limit_enum),
+	    cmocka_unit_test(test_suppression_bounce),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
