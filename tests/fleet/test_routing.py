@@ -189,7 +189,11 @@ def run(f, ups):
                f.node_status("n1")["state"] == "up" and
                port_open("127.0.0.1", port), 60, "n1 back")
     assert f.spool("n1") == {qid: "held"}, f.spool("n1")
-    f.ctl("queue", "release", qid)
+    # --node: to the node we restarted, whether or not its heartbeat was
+    # recent at this moment (without it the controller asks the nodes
+    # heard within silent_after; a loaded ASan node just restarted can be
+    # late for 2 s: "No node has sent a heartbeat recently")
+    f.ctl("queue", "release", qid, "--node", "n1")
     wait_until(lambda: "s7" in subjects(ups["D"]), 60, "s7 after release")
 
     # -- 120 recipients to the google preset: transactions of <= 100
