@@ -112,8 +112,13 @@ def main():
             routes=["sec.test=m365sec", "cert.test=m365cert",
                     "rev.test=m365rev", "goog.test=google",
                     "down.test=m365down;fallback"],
+            # generous session timeouts (the last setting wins): on a
+            # loaded box the token endpoint (TLS, an openssl process per
+            # signature) can take seconds, and a session waiting for its
+            # token must not time out into a deferral
             extra="tls_ca_file = %s\ncircuit_failures = 100\n"
-            "metrics_listen = 127.0.0.1:%d" % (ca, mport))).start()
+            "metrics_listen = 127.0.0.1:%d\ndelivery_timeout_ms = 20000\n"
+            "delivery_connect_timeout_ms = 5000" % (ca, mport))).start()
 
         # --- Microsoft 365, client secret and certificate assertion
         q1 = node.send("a@example.com", ["x@sec.test"], message("sec"))
@@ -194,10 +199,12 @@ def main():
                 r'^sluice_hop_alert\{hop="m365down",scope="hop-config"\} '
                 r'1$', t, re.M)
         wait_until(failing, 15, "m365down failing on /metrics")
-        # one token request per session while the endpoint is down (the
-        # connect-time prefetch's failure answers the AUTH)
-        assert len(re.findall(r"oauth: hop=m365down XOAUTH2 token request",
-                              log)) == 1, log
+        # one token request per session while the endpoint is down: the
+        # connect-time prefetch's failure answers the AUTH when it came
+        # within 2 s (a second request only on a box so loaded that EHLO
+        # and STARTTLS took longer)
+        assert 1 <= len(re.findall(r"oauth: hop=m365down XOAUTH2 token "
+                                   r"request", log)) <= 2, log
 
         # --- 535 to the first token: one new token, delivered
         n_before = len(epm.requests())
