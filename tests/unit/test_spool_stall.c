@@ -80,14 +80,15 @@ cb(uint64_t cookie, const char *qid, bool ok)
 	nok += ok;
 }
 
-/* Runs the loop until want callbacks arrived or 5 s passed. */
+/* Runs the loop until want callbacks arrived or 20 s passed (generous: a
+ * loaded CI box can take seconds over one fdatasync). */
 static bool
 wait_cbs(struct event_base *base, int want, bool (*also)(void))
 {
 	struct timeval tick = {0, 10000};
 	int i;
 
-	for (i = 0; i < 500; i++) {
+	for (i = 0; i < 2000; i++) {
 		if (ncb >= want && (also == NULL || also()))
 			return true;
 		event_base_loopexit(base, &tick);
