@@ -38,8 +38,9 @@ on_state(uint64_t cookie, const char *qid, bool ok)
 }
 
 static void
-on_commit(uint64_t cookie, const char *qid, bool ok)
+on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
+	(void)arg;
 	(void)cookie;
 	if (!ok) {
 		fprintf(stderr, "commit failed\n");
@@ -70,7 +71,7 @@ submit(void)
 		exit(1);
 	}
 	submitted++;
-	spool_msg_commit(m, &env, on_commit, 0);
+	spool_msg_commit(m, &env, on_commit, NULL, 0);
 }
 
 int

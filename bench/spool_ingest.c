@@ -37,8 +37,9 @@ now(void)
 static void submit(void);
 
 static void
-on_commit(uint64_t cookie, const char *qid, bool ok)
+on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
+	(void)arg;
 	double t0;
 
 	(void)qid;
@@ -81,7 +82,7 @@ submit(void)
 		    m, body + off, size - off < 4096 ? size - off : 4096);
 	memcpy(&cookie, &t0, sizeof(cookie));
 	inflight++;
-	spool_msg_commit(m, &env, on_commit, cookie);
+	spool_msg_commit(m, &env, on_commit, NULL, cookie);
 }
 
 static int

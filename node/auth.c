@@ -43,6 +43,7 @@ struct auth_cache_entry {
 struct auth {
 	struct event_base *base;
 	auth_cb cb;
+	void *cb_arg;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -141,13 +142,14 @@ auth_on_done(evutil_socket_t fd, short what, void *arg)
 			a->cache_next = (a->cache_next + 1) % AUTH_CACHE_SIZE;
 		}
 		a->pending--;
-		a->cb(j->cookie, j->ok);
+		a->cb(a->cb_arg, j->cookie, j->ok);
 		free(j);
 	}
 }
 
 struct auth *
-auth_new(struct event_base *base, auth_cb cb, char *err, size_t errlen)
+auth_new(
+    struct event_base *base, auth_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct auth *a;
 	int i;
@@ -158,6 +160,7 @@ auth_new(struct event_base *base, auth_cb cb, char *err, size_t errlen)
 	}
 	a->base = base;
 	a->cb = cb;
+	a->cb_arg = arg;
 	a->pipe[0] = a->pipe[1] = -1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);

@@ -19,9 +19,10 @@ struct auth;
 #define AUTH_QUEUE_MAX 64 /* pending checks before AUTH says 454 */
 
 /* Called on the loop thread with the cookie given to auth_verify(). */
-typedef void (*auth_cb)(uint64_t cookie, bool ok);
+typedef void (*auth_cb)(void *arg, uint64_t cookie, bool ok);
 
-struct auth *auth_new(struct event_base *, auth_cb, char *err, size_t errlen);
+struct auth *auth_new(
+    struct event_base *, auth_cb, void *arg, char *err, size_t errlen);
 void auth_free(struct auth *);
 
 enum auth_start {

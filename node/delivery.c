@@ -448,8 +448,9 @@ dlv_on_removed(uint64_t cookie, const char *qid, bool ok)
 }
 
 static void
-dlv_on_dsn_committed(uint64_t cookie, const char *dsn_qid, bool ok)
+dlv_on_dsn_committed(void *arg, uint64_t cookie, const char *dsn_qid, bool ok)
 {
+	(void)arg;
 	(void)cookie;
 	if (ok)
 		log_info("%s delivery: DSN queued", dsn_qid);
@@ -546,7 +547,8 @@ dlv_msg_bounce(struct dlv_msg *m)
 			dlv_scan_8bit(text, len, &env.hdr8bit, &env.body8bit);
 			log_info("%s delivery: DSN to <%s> for %zu recipient%s",
 			    m->qid, m->sender, k, k == 1 ? "" : "s");
-			spool_msg_commit(sm, &env, dlv_on_dsn_committed, m->id);
+			spool_msg_commit(
+			    sm, &env, dlv_on_dsn_committed, d, m->id);
 		}
 	} else if (k > 0)
 		log_warnx(

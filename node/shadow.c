@@ -53,6 +53,7 @@ struct shadow_pending {
 	uint64_t seq;
 	char qid[SPOOL_QID_MAX];
 	shadow_done_cb cb;
+	void *arg;
 	uint64_t cookie;
 	struct event *timer;
 	int timeout_ms;
@@ -133,7 +134,7 @@ shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
 	}
 	early = p->early;
 	release = p->release_after;
-	p->cb(p->cookie, qid, ok, why);
+	p->cb(p->arg, p->cookie, qid, ok, why);
 	free(p);
 	/* removed meanwhile (operator delete, defer mode, a failed commit):
 	 * release now; an early copy whose message is not committed yet is
@@ -445,8 +446,8 @@ shadow_peer_link(struct shadow *sh, char *why, size_t whylen)
 static int
 shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
     const struct spool_envelope *env, const uint8_t *data, size_t len,
-    int timeout_ms, shadow_done_cb cb, uint64_t cookie, bool early, char *why,
-    size_t whylen)
+    int timeout_ms, shadow_done_cb cb, void *arg, uint64_t cookie, bool early,
+    char *why, size_t whylen)
 {
 	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
 	Sluice__ShadowCopy c = SLUICE__SHADOW_COPY__INIT;
@@ -492,6 +493,7 @@ shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
 	p->seq = c.seq;
 	snprintf(p->qid, sizeof(p->qid), "%s", qid);
 	p->cb = cb;
+	p->arg = arg;
 	p->cookie = cookie;
 	p->timeout_ms = timeout_ms;
 	p->early = early;
@@ -509,20 +511,20 @@ shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
 int
 shadow_copy_data(struct shadow *sh, const char *qid,
     const struct spool_envelope *env, const uint8_t *data, size_t len,
-    int timeout_ms, shadow_done_cb cb, uint64_t cookie, char *why,
+    int timeout_ms, shadow_done_cb cb, void *arg, uint64_t cookie, char *why,
     size_t whylen)
 {
 	struct shadow_link *l;
 
 	if ((l = shadow_peer_link(sh, why, whylen)) == NULL)
 		return -1;
-	return shadow_send(sh, l, qid, env, data, len, timeout_ms, cb, cookie,
-	    true, why, whylen);
+	return shadow_send(sh, l, qid, env, data, len, timeout_ms, cb, arg,
+	    cookie, true, why, whylen);
 }
 
 int
 shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
-    shadow_done_cb cb, uint64_t cookie, char *why, size_t whylen)
+    shadow_done_cb cb, void *arg, uint64_t cookie, char *why, size_t whylen)
 {
 	struct shadow_link *l;
 	struct spool_info si;
@@ -555,7 +557,7 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 			return -1;
 		}
 	rv = shadow_send(sh, l, qid, &si.env, data, si.size, timeout_ms, cb,
-	    cookie, false, why, whylen);
+	    arg, cookie, false, why, whylen);
 	free(data);
 	return rv;
 }

@@ -50,21 +50,22 @@ bool shadow_wanted(const struct policy *, int role);
 /* The outcome of a copy, given to the session exactly once and never
  * from inside shadow_copy(). */
 typedef void (*shadow_done_cb)(
-    uint64_t cookie, const char *queue_id, bool ok, const char *why);
+    void *arg, uint64_t cookie, const char *queue_id, bool ok, const char *why);
 /* Sends the queued message queue_id to the shadow peer; cb says when the
  * peer has it durably (ok) or not within timeout_ms.  -1 with why when no
  * copy can be made now (no peer, peer unreachable, message too large):
  * the caller applies the no_peer mode at once.  Until cb, the delivery
  * engine leaves the message alone (shadow_gated). */
 int shadow_copy(struct shadow *, const char *queue_id, int timeout_ms,
-    shadow_done_cb, uint64_t cookie, char *why, size_t whylen);
+    shadow_done_cb, void *arg, uint64_t cookie, char *why, size_t whylen);
 /* The same, sent while the message's own commit is still running (its
  * data still in the session's memory, spool_msg_peek): the 250 waits for
  * both.  If the commit fails, the session calls shadow_on_removed(). */
 struct spool_envelope;
 int shadow_copy_data(struct shadow *, const char *queue_id,
     const struct spool_envelope *, const uint8_t *data, size_t len,
-    int timeout_ms, shadow_done_cb, uint64_t cookie, char *why, size_t whylen);
+    int timeout_ms, shadow_done_cb, void *arg, uint64_t cookie, char *why,
+    size_t whylen);
 /* True while a copy of queue_id is on its way: not due yet. */
 bool shadow_gated(struct shadow *, const char *queue_id);
 /* The message left this node's queue: its shadow is released (batched).

@@ -66,8 +66,6 @@ struct shadow_hold_wait {
 	char sqid[SPOOL_QID_MAX]; /* promote: the shadow's id here */
 };
 
-static struct shadow *hold_sh; /* for spool callbacks (one per process) */
-
 /* A queue id as spool.c makes them: 1 to 16 uppercase hex digits. */
 static bool
 shadow_qid_ok(const char *s)
@@ -135,10 +133,10 @@ shadow_ack(struct shadow_conn *c, uint64_t seq, bool ok, const char *err)
 }
 
 static void
-shadow_hold_on_commit(uint64_t cookie, const char *qid, bool ok)
+shadow_hold_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
 	struct shadow_hold_wait *w = (void *)(uintptr_t)cookie;
-	struct shadow *sh = hold_sh;
+	struct shadow *sh = arg;
 	struct shadow_conn *c;
 	void *old = NULL;
 	char *id;
@@ -221,7 +219,7 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	env.origin = w->key;
 	TAILQ_INSERT_TAIL(&sh->waits, w, entry);
 	spool_msg_commit(
-	    msg, &env, shadow_hold_on_commit, (uint64_t)(uintptr_t)w);
+	    msg, &env, shadow_hold_on_commit, sh, (uint64_t)(uintptr_t)w);
 }
 
 static void
@@ -381,10 +379,10 @@ shadow_on_accept_error(struct evconnlistener *lev, void *arg)
 static void shadow_on_promote(evutil_socket_t, short, void *);
 
 static void
-shadow_promote_on_commit(uint64_t cookie, const char *qid, bool ok)
+shadow_promote_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
 	struct shadow_hold_wait *w = (void *)(uintptr_t)cookie;
-	struct shadow *sh = hold_sh;
+	struct shadow *sh = arg;
 	Sluice__Event ev = SLUICE__EVENT__INIT;
 	char node[128], oqid[SPOOL_QID_MAX], reply[300], kind[] = "promoted";
 	struct spool_info si;
@@ -484,8 +482,8 @@ shadow_promote_one(struct shadow *sh, const struct spool_info *si)
 	}
 	TAILQ_INSERT_TAIL(&sh->waits, w, entry);
 	sh->promoting++;
-	spool_msg_commit_note(
-	    msg, &env, shadow_promote_on_commit, (uint64_t)(uintptr_t)w, note);
+	spool_msg_commit_note(msg, &env, shadow_promote_on_commit, sh,
+	    (uint64_t)(uintptr_t)w, note);
 	return 0;
 }
 
@@ -680,7 +678,6 @@ shadow_hold_open(
 	int len = sizeof(ss);
 	char dir[4096];
 
-	hold_sh = sh;
 	snprintf(dir, sizeof(dir), "%s/shadow", sh->n->spool_dir);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(
@@ -759,6 +756,4 @@ shadow_hold_close(struct shadow *sh)
 	free(sh->lost);
 	sh->lost = NULL;
 	sh->nlost = 0;
-	if (hold_sh == sh)
-		hold_sh = NULL;
 }

@@ -122,9 +122,9 @@ parse_listen(const char *line, struct smtp_listener *l,
 }
 
 static void
-smtp_server_on_auth(uint64_t id, bool ok)
+smtp_server_on_auth(void *arg, uint64_t id, bool ok)
 {
-	smtp_session_on_auth(id, ok);
+	smtp_session_on_auth(arg, id, ok);
 }
 
 struct smtp_server *
@@ -156,8 +156,8 @@ smtp_server_open(struct node *n, char *err, size_t errlen)
 	if (cert != NULL &&
 	    (srv->tls = tls_server_new(cert, key, err, errlen)) == NULL)
 		goto fail;
-	if ((srv->auth = auth_new(n->base, smtp_server_on_auth, err, errlen)) ==
-	    NULL)
+	if ((srv->auth = auth_new(
+	         n->base, smtp_server_on_auth, srv, err, errlen)) == NULL)
 		goto fail;
 	for (i = 0; i < nl; i++) {
 		l = &srv->listeners[i];

@@ -152,8 +152,6 @@ struct smtp_session {
 	size_t rwlen;
 };
 
-static struct smtp_server *session_srv; /* for callbacks by id */
-
 static void session_process(struct smtp_session *);
 static void session_settle(struct smtp_session *);
 static void session_free(struct smtp_session *);
@@ -228,13 +226,11 @@ session_close(struct smtp_session *s)
 /* --------------------------------------------------------- the table */
 
 static struct smtp_session *
-session_lookup(uint64_t id)
+session_lookup(struct smtp_server *srv, uint64_t id)
 {
 	struct smtp_session *s;
 
-	if (session_srv == NULL)
-		return NULL;
-	for (s = session_srv->sessions[id % SMTP_SESSION_BUCKETS]; s != NULL;
+	for (s = srv->sessions[id % SMTP_SESSION_BUCKETS]; s != NULL;
 	     s = s->hnext)
 		if (s->id == id)
 			return s;
@@ -660,7 +656,7 @@ auth_check(struct smtp_session *s, const char *user, const char *pass)
 		break;
 	case AUTH_CACHED_OK:
 		s->state = SS_CMD;
-		smtp_session_on_auth(s->id, true); /* replies now */
+		smtp_session_on_auth(s->srv, s->id, true); /* replies now */
 		break;
 	case AUTH_QUEUED:
 		s->state = SS_AUTH;
@@ -670,9 +666,9 @@ auth_check(struct smtp_session *s, const char *user, const char *pass)
 }
 
 void
-smtp_session_on_auth(uint64_t id, bool ok)
+smtp_session_on_auth(struct smtp_server *srv, uint64_t id, bool ok)
 {
-	struct smtp_session *s = session_lookup(id);
+	struct smtp_session *s = session_lookup(srv, id);
 	int64_t block_s, max;
 	bool async;
 
@@ -1047,9 +1043,10 @@ data_write(struct smtp_session *s, const char *buf, size_t len)
 	}
 }
 
-static void smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok);
+static void smtp_session_on_commit(
+    void *arg, uint64_t cookie, const char *qid, bool ok);
 static void smtp_session_on_shadow(
-    uint64_t cookie, const char *qid, bool ok, const char *why);
+    void *arg, uint64_t cookie, const char *qid, bool ok, const char *why);
 static void data_copy(
     struct smtp_session *, struct spool_msg *, const struct spool_envelope *);
 
@@ -1259,7 +1256,7 @@ data_end(struct smtp_session *s)
 	 * SS_COMMIT and the read high-watermark bounds what can pile up,
 	 * which saves two epoll_ctl calls per message. */
 	s->committing = true;
-	spool_msg_commit_note(msg, &env, smtp_session_on_commit, s->id,
+	spool_msg_commit_note(msg, &env, smtp_session_on_commit, s->srv, s->id,
 	    received_note(s, spool_msg_id(msg), msgid));
 	s->committing = false;
 }
@@ -1281,7 +1278,7 @@ data_copy(struct smtp_session *s, struct spool_msg *msg,
 		return;
 	s->copy = shadow_copy_data(node_of(s)->shadow, spool_msg_id(msg), env,
 	              p, len, (int)limit(s, LIMIT_REDUNDANCY_PEER_TIMEOUT_MS),
-	              smtp_session_on_shadow, s->id, s->copy_why,
+	              smtp_session_on_shadow, s->srv, s->id, s->copy_why,
 	              sizeof(s->copy_why)) == 0
 	              ? COPY_PENDING
 	              : COPY_FAILED;
@@ -1404,9 +1401,9 @@ commit_no_peer(struct smtp_session *s, const char *qid, const char *why)
 
 static void
 smtp_session_on_shadow(
-    uint64_t cookie, const char *qid, bool ok, const char *why)
+    void *arg, uint64_t cookie, const char *qid, bool ok, const char *why)
 {
-	struct smtp_session *s = session_lookup(cookie);
+	struct smtp_session *s = session_lookup(arg, cookie);
 
 	/* the client left meanwhile: it saw no 250 and sends again; the
 	 * queued message is delivered anyway */
@@ -1423,14 +1420,15 @@ smtp_session_on_shadow(
 }
 
 static void
-smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
+smtp_session_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
-	struct smtp_session *s = session_lookup(cookie);
+	struct smtp_server *srv = arg;
+	struct smtp_session *s = session_lookup(srv, cookie);
 	char why[256];
 
 	/* a copy sent beside a commit that failed is released */
-	if (!ok && session_srv != NULL)
-		shadow_on_removed(session_srv->node->shadow, qid);
+	if (!ok)
+		shadow_on_removed(srv->node->shadow, qid);
 	if (s == NULL) {
 		/* the client left before the flush: it never saw a 250 and
 		 * will send again; the queued copy is delivered anyway */
@@ -1458,7 +1456,8 @@ smtp_session_on_commit(uint64_t cookie, const char *qid, bool ok)
 		 * too, at most the peer timeout (docs/redundancy.md). */
 		if (shadow_copy(node_of(s)->shadow, qid,
 		        (int)limit(s, LIMIT_REDUNDANCY_PEER_TIMEOUT_MS),
-		        smtp_session_on_shadow, s->id, why, sizeof(why)) == 0)
+		        smtp_session_on_shadow, s->srv, s->id, why,
+		        sizeof(why)) == 0)
 			return;
 		commit_answer(s, qid, commit_no_peer(s, qid, why));
 		return;
@@ -1922,7 +1921,6 @@ smtp_session_start(struct smtp_listener *l, evutil_socket_t fd,
 	const struct sockaddr_in *sin;
 	const struct sockaddr_in6 *sin6;
 
-	session_srv = srv;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->out = evbuffer_new()) == NULL) {
 		free(s);
@@ -1999,6 +1997,4 @@ smtp_session_close_all(struct smtp_server *srv)
 	for (i = 0; i < SMTP_SESSION_BUCKETS; i++)
 		while ((s = srv->sessions[i]) != NULL)
 			session_free(s);
-	if (session_srv == srv)
-		session_srv = NULL;
 }

@@ -58,6 +58,6 @@ void smtp_session_start(struct smtp_listener *, evutil_socket_t fd,
 /* Frees every session (shutdown). */
 void smtp_session_close_all(struct smtp_server *);
 /* The auth worker's result, by session id. */
-void smtp_session_on_auth(uint64_t id, bool ok);
+void smtp_session_on_auth(struct smtp_server *, uint64_t id, bool ok);
 
 #endif

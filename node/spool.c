@@ -477,7 +477,7 @@ complete(struct spool *s, struct spool_job *j)
 			stats_publish(s);
 		}
 		if (j->commit_cb != NULL)
-			j->commit_cb(j->cookie, qid, j->ok);
+			j->commit_cb(j->commit_arg, j->cookie, qid, j->ok);
 		/* not if the callback withdrew it (spool_remove) already */
 		if (j->ok && s->watch != NULL && find_qid(s, qid) != NULL)
 			s->watch(s->watch_arg, qid, st, 0, false);
@@ -861,9 +861,9 @@ spool_msg_abort(struct spool_msg *m)
 
 void
 spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
-    spool_commit_cb cb, uint64_t cookie)
+    spool_commit_cb cb, void *arg, uint64_t cookie)
 {
-	spool_msg_commit_note(m, env, cb, cookie, NULL);
+	spool_msg_commit_note(m, env, cb, arg, cookie, NULL);
 }
 
 void
@@ -877,7 +877,7 @@ spool_set_sync_hooks(
 
 void
 spool_msg_commit_note(struct spool_msg *m, const struct spool_envelope *env,
-    spool_commit_cb cb, uint64_t cookie, struct spool_note *note)
+    spool_commit_cb cb, void *arg, uint64_t cookie, struct spool_note *note)
 {
 	struct spool *s = m->spool;
 	struct spool_job *j;
@@ -891,6 +891,7 @@ spool_msg_commit_note(struct spool_msg *m, const struct spool_envelope *env,
 	j->type = SPOOL_REC_MSG;
 	j->id = m->id;
 	j->commit_cb = cb;
+	j->commit_arg = arg;
 	j->cookie = cookie;
 	j->spill_fd = -1;
 	if (m->failed) {

@@ -76,10 +76,12 @@ int spool_msg_peek(const struct spool_msg *, const uint8_t **p, size_t *len);
  * The spool owns and frees msg after the callback returns.  The callback
  * gets back the cookie it was given, never a session pointer the spool
  * would keep: the session looks itself up by cookie and may be gone. */
-typedef void (*spool_commit_cb)(uint64_t cookie, const char *queue_id, bool ok);
-/* Hands msg to group commit: env is copied before return. */
+typedef void (*spool_commit_cb)(
+    void *arg, uint64_t cookie, const char *queue_id, bool ok);
+/* Hands msg to group commit: env is copied before return.  arg (the
+ * caller's context: its server, its engine) comes back with the cookie. */
 void spool_msg_commit(struct spool_msg *, const struct spool_envelope *,
-    spool_commit_cb, uint64_t cookie);
+    spool_commit_cb, void *arg, uint64_t cookie);
 
 /* A record to make durable with a message (the node's received event, in
  * its event journal): the flush worker calls write() once the message's
@@ -98,7 +100,7 @@ void spool_set_sync_hooks(struct spool *, void (*begin)(void *arg),
     void (*end)(void *arg), void *arg);
 /* spool_msg_commit with a note (NULL: none); the spool owns it. */
 void spool_msg_commit_note(struct spool_msg *, const struct spool_envelope *,
-    spool_commit_cb, uint64_t cookie, struct spool_note *);
+    spool_commit_cb, void *arg, uint64_t cookie, struct spool_note *);
 
 /*
  * Additions (the delivery engine, queue listing, tests).

@@ -143,6 +143,7 @@ struct spool_job {
 	/* Completion. */
 	struct spool_ent *ent; /* MSG: indexed once durable */
 	spool_commit_cb commit_cb;
+	void *commit_arg;
 	spool_done_cb done_cb;
 	uint64_t cookie;
 	struct spool_note *note; /* MSG: written with it (spool.h) */

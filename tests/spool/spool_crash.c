@@ -72,8 +72,9 @@ churn_one(void)
 }
 
 static void
-on_commit(uint64_t cookie, const char *qid, bool ok)
+on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
+	(void)arg;
 	printf("%s %s %llu\n", ok ? "ACK" : "FAIL", qid,
 	    (unsigned long long)cookie);
 	fflush(stdout);
@@ -121,7 +122,7 @@ submit(void)
 	    .message_id = "",
 	    .received_at = 1};
 	started++;
-	spool_msg_commit(m, &env, on_commit, size);
+	spool_msg_commit(m, &env, on_commit, NULL, size);
 }
 
 int

@@ -30,8 +30,9 @@ static int ncb, nok;
 static char last_qid[SPOOL_QID_MAX];
 
 static void
-commit_cb(uint64_t cookie, const char *qid, bool ok)
+commit_cb(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
+	(void)arg;
 	(void)cookie;
 	ncb++;
 	nok += ok;
@@ -41,7 +42,7 @@ commit_cb(uint64_t cookie, const char *qid, bool ok)
 static void
 done_cb(uint64_t cookie, const char *qid, bool ok)
 {
-	commit_cb(cookie, qid, ok);
+	commit_cb(NULL, cookie, qid, ok);
 }
 
 static void
@@ -128,7 +129,7 @@ submit(struct fx *f, size_t n, int seed, char out[SPOOL_QID_MAX])
 		assert_int_equal(spool_msg_write(m, buf, k), 0);
 		done += k;
 	}
-	spool_msg_commit(m, &e, commit_cb, (uint64_t)seed);
+	spool_msg_commit(m, &e, commit_cb, NULL, (uint64_t)seed);
 }
 
 static void
@@ -258,7 +259,7 @@ test_listener_hold(void **state)
 	assert_int_equal(spool_msg_write(m, "x\r\n", 3), 0);
 	e.listener = "submission";
 	e.hold = true;
-	spool_msg_commit(m, &e, commit_cb, 2);
+	spool_msg_commit(m, &e, commit_cb, NULL, 2);
 	wait_cbs(f, 2);
 	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
 	assert_int_equal(info.state, SPOOL_HELD);
@@ -289,7 +290,7 @@ test_null_sender_empty_body(void **state)
 
 	e.auth_user = NULL;
 	snprintf(qid, sizeof(qid), "%s", spool_msg_id(m));
-	spool_msg_commit(m, &e, commit_cb, 1);
+	spool_msg_commit(m, &e, commit_cb, NULL, 1);
 	wait_cbs(f, 1);
 	reopen(f);
 	assert_int_equal(spool_lookup(f->s, qid, &info), 0);
@@ -842,10 +843,11 @@ note_sync_end(void *arg)
 }
 
 static void
-note_commit_cb(uint64_t cookie, const char *qid, bool ok)
+note_commit_cb(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
+	(void)arg;
 	note_log_add(ok ? 'c' : 'f');
-	commit_cb(cookie, qid, ok);
+	commit_cb(NULL, cookie, qid, ok);
 }
 
 static void
@@ -863,13 +865,13 @@ test_note(void **state)
 	assert_non_null(n = calloc(1, sizeof(*n)));
 	n->write = note_write;
 	n->drop = note_drop;
-	spool_msg_commit_note(m, &e, note_commit_cb, 1, n);
+	spool_msg_commit_note(m, &e, note_commit_cb, NULL, 1, n);
 	wait_cbs(f, 1);
 	assert_string_equal(note_log, "wbec");
 	/* without a note: no write, no sync */
 	assert_non_null(m = spool_msg_new(f->s));
 	assert_int_equal(spool_msg_write(m, "hi\r\n", 4), 0);
-	spool_msg_commit_note(m, &e, note_commit_cb, 2, NULL);
+	spool_msg_commit_note(m, &e, note_commit_cb, NULL, 2, NULL);
 	wait_cbs(f, 2);
 	assert_string_equal(note_log, "wbecc");
 }

@@ -23,8 +23,9 @@ static struct spool *cur;
 static char acked[64][SPOOL_QID_MAX];
 
 static void
-commit_cb(uint64_t cookie, const char *qid, bool ok)
+commit_cb(void *arg, uint64_t cookie, const char *qid, bool ok)
 {
+	(void)arg;
 	(void)cookie;
 	ncb++;
 	if (ok && nok < 64)
@@ -78,7 +79,7 @@ put(struct event_base *base, struct spool *s, size_t n)
 			spool_msg_abort(m);
 			return -1;
 		}
-	spool_msg_commit(m, &env, commit_cb, 0);
+	spool_msg_commit(m, &env, commit_cb, NULL, 0);
 	wait_cbs(base, want);
 	return nok > before ? 0 : 1;
 }

@@ -80,6 +80,13 @@ cb(uint64_t cookie, const char *qid, bool ok)
 	nok += ok;
 }
 
+static void
+commit_cb(void *arg, uint64_t cookie, const char *qid, bool ok)
+{
+	(void)arg;
+	cb(cookie, qid, ok);
+}
+
 /* Runs the loop until want callbacks arrived or 20 s passed (generous: a
  * loaded CI box can take seconds over one fdatasync). */
 static bool
@@ -115,7 +122,7 @@ submit(struct spool *s, char qid[SPOOL_QID_MAX])
 	snprintf(qid, SPOOL_QID_MAX, "%s", spool_msg_id(m));
 	memset(body, 'x', sizeof(body));
 	assert_int_equal(spool_msg_write(m, body, sizeof(body)), 0);
-	spool_msg_commit(m, &e, cb, 0);
+	spool_msg_commit(m, &e, commit_cb, NULL, 0);
 }
 
 static void
