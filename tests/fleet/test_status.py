@@ -47,14 +47,17 @@ def run(f, up, mport):
         f.send("n1", "app@client.test", ["%s@defer.test" % r], "defer" + r)
     wait_until(lambda: len(up.messages()) == N, 20, "N deliveries")
 
-    # The queue shape is computed once a heartbeat period: it may trail
-    # the counters by one heartbeat.
+    # The queue shape is computed once a heartbeat period and the hops'
+    # health every delivery tick: either may trail the counters by one
+    # report.
     def settled():
         n = f.node("n1")
         m = n["metrics"]
         return (m["accepted"] == N + M and m["delivered"] == N and
                 m["messages"] == M and m["deferred"] == M and
                 [s["domain"] for s in m["shape"]] == ["defer.test"] and
+                any(h["name"] == "up" and h["delivered"] == N
+                    for h in m["hops"]) and
                 n) or None
     n = wait_until(settled, 20, "status to show the load")
     m = n["metrics"]
