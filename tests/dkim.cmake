@@ -1,7 +1,7 @@
 # DKIM signing (issue 14): the pure core as a cmocka unit; signatures
 # checked by an independent verifier (Debian's python3-dkim) offline.
 set(_n ${PROJECT_SOURCE_DIR}/node)
-sluice_unit_test(test_dkim unit/test_dkim.c ${_n}/dkim.c ${_n}/signer.c)
+sluice_unit_test(test_dkim unit/test_dkim.c LIBS sluice_node_core)
 
 add_executable(sluice-dkim-sign dkim/dkim_sign.c ${_n}/dkim.c)
 target_include_directories(sluice-dkim-sign PRIVATE ${_n})

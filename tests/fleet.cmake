@@ -44,14 +44,11 @@ sluice_scenario_test(fleet_provider_hooks fleet/test_provider_hooks.py 300)
 sluice_scenario_test(fleet_xoauth2 fleet/test_xoauth2.py 180)
 
 # node/mailbox.c: closures from other threads run on the loop, in order.
-sluice_unit_test(test_mailbox unit/test_mailbox.c
-	${PROJECT_SOURCE_DIR}/node/mailbox.c LIBS PkgConfig::LIBEVENT Threads::Threads)
+sluice_unit_test(test_mailbox unit/test_mailbox.c LIBS sluice_node_core)
 
 # node/control/: the pure halves of the control plane, table tests.
-sluice_unit_test(test_qshape unit/test_qshape.c
-	${PROJECT_SOURCE_DIR}/node/control/qshape.c)
-sluice_unit_test(test_handoff unit/test_handoff.c
-	${PROJECT_SOURCE_DIR}/node/control/handoff.c)
+sluice_unit_test(test_qshape unit/test_qshape.c LIBS sluice_control)
+sluice_unit_test(test_handoff unit/test_handoff.c LIBS sluice_control)
 # Issue 16: sluice's queue id in the provider's metadata header (per hop,
 # on the wire only, DKIM still verifies) and events joined by it.
 sluice_scenario_test(fleet_provider_tag fleet/test_provider_tag.py 180)

@@ -47,16 +47,16 @@ set(_n ${PROJECT_SOURCE_DIR}/node)
 set(_c ${PROJECT_SOURCE_DIR}/controller)
 set(_t ${PROJECT_SOURCE_DIR}/ctl)
 
-sluice_fuzz(smtp_cmd ${_n}/smtp_parse.c INCLUDES ${_n})
-sluice_fuzz(smtp_data ${_n}/smtp_parse.c INCLUDES ${_n})
-sluice_fuzz(sasl ${_n}/smtp_parse.c INCLUDES ${_n})
-sluice_fuzz(proxy_hdr ${_n}/proxy.c INCLUDES ${_n})
-sluice_fuzz(smtp_reply ${_n}/smtp_reply.c INCLUDES ${_n})
+sluice_fuzz(smtp_cmd ${_n}/smtp/smtp_parse.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
+sluice_fuzz(smtp_data ${_n}/smtp/smtp_parse.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
+sluice_fuzz(sasl ${_n}/smtp/smtp_parse.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
+sluice_fuzz(proxy_hdr ${_n}/smtp/proxy.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
+sluice_fuzz(smtp_reply ${_n}/smtp_reply.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
 sluice_fuzz(policy_yaml ${_t}/policy_yaml.c ${_t}/policy_edit.c
 	${_t}/policy_diff.c ${_t}/hop_preset.c ${_t}/hop_oauth.c ${_t}/xmalloc.c
 	INCLUDES ${_t} LIBS PkgConfig::YAML)
 
-sluice_fuzz(policy_snapshot ${_n}/policy.c INCLUDES ${_n})
+sluice_fuzz(policy_snapshot ${_n}/policy.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
 
 # The controller's handlers with the real store (no database unless
 # SLUICE_FUZZ_PG is set): every controller source but main().
@@ -76,5 +76,5 @@ foreach(_ep node admin)
 		add_dependencies(replay_controller_${_ep} sluice-controller)
 	endif()
 endforeach()
-sluice_fuzz(mime8 ${_n}/mime8.c INCLUDES ${_n})
-sluice_fuzz(dkim ${_n}/dkim.c INCLUDES ${_n})
+sluice_fuzz(mime8 ${_n}/delivery/mime8.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
+sluice_fuzz(dkim ${_n}/dkim.c INCLUDES ${_n} ${_n}/smtp ${_n}/spool ${_n}/delivery ${_n}/control)
