@@ -416,3 +416,41 @@ fail:
 	store_rollback(s);
 	return rc;
 }
+
+char *
+store_text_array(const char *const *v, size_t n)
+{
+	size_t i, len = 3;
+	const char *p;
+	char *out, *o;
+
+	/* An element that is not UTF-8 is escaped first (text_escape.h):
+	 * at most 4 octets per octet, then 2 for the quoting. */
+	for (i = 0; i < n; i++)
+		len += 3 + 8 * strlen(v[i]);
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	o = out;
+	*o++ = '{';
+	for (i = 0; i < n; i++) {
+		char *esc = NULL;
+
+		if (!text_is_utf8(v[i]) && (esc = text_escape(v[i])) == NULL) {
+			free(out);
+			return NULL;
+		}
+		if (i > 0)
+			*o++ = ',';
+		*o++ = '"';
+		for (p = esc != NULL ? esc : v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+		free(esc);
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}

@@ -22,45 +22,6 @@
 #define EV_CHUNK  1000 /* rows per INSERT (a node's batch) */
 #define EV_NUMLEN 24
 
-/* A PostgreSQL text[] literal: {"a","b\"c"}.  malloc'd, NULL on ENOMEM. */
-static char *
-store_event_array(char *const *v, size_t n)
-{
-	size_t i, len = 3;
-	const char *p;
-	char *out, *o;
-
-	/* An element that is not UTF-8 is escaped first (text_escape.h):
-	 * at most 4 octets per octet, then 2 for the quoting. */
-	for (i = 0; i < n; i++)
-		len += 3 + 8 * strlen(v[i]);
-	if ((out = malloc(len)) == NULL)
-		return NULL;
-	o = out;
-	*o++ = '{';
-	for (i = 0; i < n; i++) {
-		char *esc = NULL;
-
-		if (!text_is_utf8(v[i]) && (esc = text_escape(v[i])) == NULL) {
-			free(out);
-			return NULL;
-		}
-		if (i > 0)
-			*o++ = ',';
-		*o++ = '"';
-		for (p = esc != NULL ? esc : v[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				*o++ = '\\';
-			*o++ = *p;
-		}
-		*o++ = '"';
-		free(esc);
-	}
-	*o++ = '}';
-	*o = '\0';
-	return out;
-}
-
 /* Whether every text field of e is UTF-8: else the row keeps the raw
  * event beside its escaped text. */
 static bool
@@ -227,8 +188,8 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 		ev_col_text(&col[EC_CLIENT], e->client);
 		ev_col_text(&col[EC_AUTH_USER], e->auth_user);
 		ev_col_text(&col[EC_SENDER], e->sender);
-		if ((arr = store_event_array(e->recipients, e->n_recipients)) ==
-		    NULL)
+		if ((arr = store_text_array((const char *const *)e->recipients,
+		         e->n_recipients)) == NULL)
 			goto done;
 		ev_col_text(&col[EC_RECIPIENTS], arr);
 		free(arr);

@@ -67,37 +67,6 @@ static const char sh_insert[] =
 
 #define SH_COLS 9
 
-/* A PostgreSQL array literal of n strings: {"a","b\"c"}.  The strings
- * come from the provider's JSON (UTF-8, no NUL: jansson).  malloc'd,
- * NULL on ENOMEM. */
-static char *
-sh_array(const char *const *v, size_t n)
-{
-	size_t i, len = 3;
-	const char *p;
-	char *out, *o;
-
-	for (i = 0; i < n; i++)
-		len += 2 * strlen(v[i]) + 3;
-	if ((o = out = malloc(len)) == NULL)
-		return NULL;
-	*o++ = '{';
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			*o++ = ',';
-		*o++ = '"';
-		for (p = v[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				*o++ = '\\';
-			*o++ = *p;
-		}
-		*o++ = '"';
-	}
-	*o++ = '}';
-	*o = '\0';
-	return out;
-}
-
 struct sh_new {
 	const char *event_id;
 	bool known;
@@ -163,7 +132,7 @@ store_hook_insert(struct store *s, const char *provider, const char *hook,
 				col[i] = at[i];
 			}
 		}
-		if ((arr[k] = sh_array(col, b->n)) == NULL)
+		if ((arr[k] = store_text_array(col, b->n)) == NULL)
 			goto out;
 	}
 	vals[0] = provider;

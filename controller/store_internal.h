@@ -29,6 +29,12 @@ PGresult *store_exec(struct store *, const char *sql, int nparams,
 int store_run(
     struct store *, const char *sql, int nparams, const char *const *vals);
 
+/* A PostgreSQL text[] literal of n strings, {"a","b\"c"}, for one
+ * parameter of an unnest() insert; an element that is not UTF-8 goes in
+ * with its bad octets as \xHH (text_escape.h), like store_exec()'s
+ * parameters.  malloc'd, NULL on ENOMEM. */
+char *store_text_array(const char *const *v, size_t n);
+
 int64_t store_int(const PGresult *, int row, int col);
 bool store_bool(const PGresult *, int row, int col);
 

@@ -205,6 +205,23 @@ def run(f, keys, sns, p, ups, mport):
     assert f.pg.psql("SELECT count(*) FROM provider_events WHERE "
                      "queue_id = '' AND event_id = 'ev-unknown'") == "1"
 
+    # a reply longer than a stored field, cut inside a two-octet character:
+    # stored (the cut octet escaped), not a request PostgreSQL refuses and
+    # the provider retries for ever
+    long_reason = "\u00e9" * 2000
+    cut = json.dumps([{"email": "b@sg.test", "timestamp": now,
+                       "event": "dropped", "status": "5.1.1",
+                       "reason": long_reason, "sg_event_id": "ev-b-long",
+                       "sg_message_id": sg_b + ".filter0002"}]).encode()
+    code, r = p.post("/hooks/sendgrid/sg", cut, sendgrid_headers(keys, cut))
+    assert code == 200 and r["stored"] == 1, (code, r)
+    assert f.pg.psql("SELECT count(*) FROM provider_events WHERE "
+                     "event_id = 'ev-b-long'") == "1"
+    # the cut octet is escaped the way every stored text is (\xHH)
+    tail = f.pg.psql("SELECT right(reply, 5) FROM events WHERE kind = "
+                     "'provider_dropped' AND recipient = 'b@sg.test'")
+    assert tail == "\u00e9\\xC3", tail
+
     # ---- SES through SNS: the cert from the loopback "SNS" host
     sub = sns_sign(keys, {
         "Type": "SubscriptionConfirmation", "MessageId": "sub-1",
