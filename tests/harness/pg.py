@@ -32,12 +32,22 @@ from scratch import scratch_dir  # noqa: E402
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
+_given_ports = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback TCP port free now, and never one this process was given
+    before: a test picks several ports before it starts the servers that
+    bind them, and the kernel may hand a just-closed port out again."""
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+    raise RuntimeError("no fresh loopback port")
 
 
 class PgServer:
