@@ -487,6 +487,17 @@ complete(struct spool *s, struct spool_job *j)
 	 * deletion before their own. */
 	if (g != NULL && j->msg_seg != g->seq)
 		spool_seg_dep(g, j->msg_seg);
+	/* Queued while a compaction copy of the message was in flight: the
+	 * copy landed between msg_seg and g (which segment is not known
+	 * here, the message may be gone), and this record must outlive it
+	 * too, or a removed message (a lost state) comes back with the copy
+	 * after a restart. */
+	if (g != NULL && j->moving)
+		TAILQ_FOREACH(mg, &s->segs, entry)
+		{
+			if (mg->seq > j->msg_seg && mg->seq < g->seq)
+				spool_seg_dep(g, mg->seq);
+		}
 	if (j->type == SPOOL_REC_REMOVE && j->ok &&
 	    (mg = spool_seg_find(s, j->msg_seg)) != NULL) {
 		mg->live--;
@@ -1032,6 +1043,7 @@ update(struct spool *s, struct spool_ent *e, enum spool_rec_type type,
 	j->id = e->id;
 	j->msg_seg = e->seg->seq;
 	j->msg_bytes = e->data_len;
+	j->moving = e->relocating;
 	j->spill_fd = -1;
 	j->done_cb = cb;
 	j->cookie = cookie;

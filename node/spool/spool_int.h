@@ -128,6 +128,7 @@ struct spool_job {
 	uint64_t spill_len;
 	uint16_t flags;     /* record header flags */
 	bool reloc;         /* MSG: a compaction copy of a queued message */
+	bool moving;        /* about a message whose copy was in flight */
 	uint64_t msg_bytes; /* data octets of the message it is about */
 	uint8_t *tail;
 	size_t tail_len;

@@ -650,6 +650,87 @@ test_compact(void **state)
 	assert_int_equal(spool_lookup(f->s, q[0], &info), -1);
 }
 
+/* The segment a queued message's record is in now. */
+static uint64_t
+seg_of(struct fx *f, const char *qid)
+{
+	struct spool_ent *e;
+	uint64_t id;
+
+	assert_int_equal(spool_qid_parse(qid, &id), 0);
+	assert_non_null(e = spool_index_find(&f->s->idx, id));
+	return e->seg->seq;
+}
+
+/* A message removed while its compaction copy is in flight: the copy
+ * lands in one segment, the tombstone in a later one.  The tombstone's
+ * segment used to depend only on the original's, so it was reclaimed
+ * while the copy's segment (kept by another message) stayed, and the
+ * removed message was back after a restart (spool_crash's "removed but
+ * back after restart"). */
+static void
+test_compact_remove_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct spool_opts o = {
+	    .segment_size = 8192, .spill_size = 16384, .compact_delay_ms = 1};
+	char q[12][SPOOL_QID_MAX], w[SPOOL_QID_MAX], m[SPOOL_QID_MAX],
+	    n[SPOOL_QID_MAX];
+	struct spool_info info;
+	struct spool_ent *e;
+	uint64_t a, id;
+
+	spool_close(f->s);
+	assert_non_null(f->s = spool_open_opts(f->base, f->dir, NULL, &o));
+	for (int i = 0; i < 12; i++)
+		submit(f, 1000, i, q[i]);
+	wait_cbs(f, 12);
+	/* Six records fill a segment: q[0..5] in A, q[6..11] in the next. */
+	a = seg_of(f, q[0]);
+	for (int i = 0; i < 12; i++)
+		assert_true((seg_of(f, q[i]) == a) == (i < 6));
+	usleep(5000); /* A closed for compact_delay_ms */
+	/* Down to q[0] and q[1]: A is compacted once the last tombstone is
+	 * durable, in the same loop turn that reports it. */
+	ncb = 0;
+	for (int i = 2; i < 6; i++)
+		assert_int_equal(spool_remove(f->s, q[i], done_cb, 0), 0);
+	wait_cbs(f, 4);
+	assert_int_equal(spool_qid_parse(q[0], &id), 0);
+	assert_non_null(e = spool_index_find(&f->s->idx, id));
+	assert_true(e->relocating);
+	/* While the copies are in flight: W goes beside them (and keeps
+	 * their segment from being compacted), M does not fit there and
+	 * starts the next segment, where q[0]'s tombstone follows it. */
+	ncb = 0;
+	submit(f, 3000, 100, w);
+	submit(f, 7600, 101, m);
+	assert_int_equal(spool_remove(f->s, q[0], done_cb, 0), 0);
+	wait_cbs(f, 3);
+	assert_true(seg_of(f, q[1]) == seg_of(f, w));
+	assert_true(seg_of(f, w) < seg_of(f, m));
+	/* M's segment empties and closes (N starts another). */
+	ncb = 0;
+	assert_int_equal(spool_remove(f->s, m, done_cb, 0), 0);
+	submit(f, 7600, 102, n);
+	wait_cbs(f, 2);
+	assert_true(seg_of(f, n) > seg_of(f, w));
+	for (int i = 0; i < 1000 && spool_seg_find(f->s, a) != NULL; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_null(spool_seg_find(f->s, a));
+	/* Whatever was reclaimed with A is gone by now (close finishes the
+	 * queued unlinks). */
+	spool_close(f->s);
+	assert_non_null(f->s = spool_open_opts(f->base, f->dir, NULL, &o));
+	assert_int_equal(spool_lookup(f->s, q[0], &info), -1);
+	assert_int_equal(spool_lookup(f->s, m, &info), -1);
+	assert_int_equal(spool_lookup(f->s, q[1], &info), 0);
+	check_data(f, q[1], 1000, 1);
+	check_data(f, w, 3000, 100);
+	check_data(f, n, 7600, 102);
+	assert_int_equal(queued(f), 9);
+}
+
 static void
 test_stats(void **state)
 {
@@ -896,6 +977,8 @@ main(void)
 	        test_rcpt_state_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_compact_remove_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
