@@ -27,6 +27,7 @@ sluice_scenario_test(fleet_reply_scope fleet/test_reply_scope.py 180)
 # Issue 10: a throttle met by one node pauses the hop on every node.
 sluice_scenario_test(fleet_pause fleet/test_fleet_pause.py 120)
 sluice_scenario_test(fleet_journal_retention fleet/test_journal_retention.py 120)
+sluice_scenario_test(fleet_event_stream fleet/test_event_stream.py 180)
 sluice_scenario_test(fleet_pg_failover fleet/test_pg_failover.py 180)
 # Issue 13: shadow redundancy - a node lost under load, takeover, release.
 sluice_scenario_test(fleet_shadow fleet/test_shadow.py 180)

@@ -41,7 +41,7 @@
 const char *const uplink_config_keys[] = {"name", "token", "controller",
     "heartbeat_ms", "address", "controller_ca", "controller_cert_key",
     "controller_cert", "controller_key", "controller_server_name", "insecure",
-    NULL};
+    "event_report_ms", NULL};
 
 struct uplink {
 	struct rpc_client *rpc;
@@ -51,13 +51,15 @@ struct uplink {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool stop;                    /* under mu */
+	bool stop;     /* under mu */
+	int events_ms; /* report events this often between heartbeats */
 	struct uplink_report *report; /* under mu: the next to send */
 	atomic_bool aborted; /* rpc aborted by uplink_stop: fail quietly */
 	atomic_int refused;
 	bool started;
 	/* Thread-private. */
 	const struct uplink_report *cur; /* being sent */
+	struct uplink_report last;       /* what the last report said (no hb) */
 	bool hello_done;
 	bool reachable;
 	bool warned_down;
@@ -509,16 +511,50 @@ uplink_report_events(struct uplink *u)
 	}
 }
 
+/* Between heartbeats, events go out every events_ms: the controller and
+ * PostgreSQL store a fleet's events in small steady batches instead of
+ * one burst per heartbeat (which took a core for ~100 ms a second at
+ * 1 500 msg/s and showed as the node's accept-latency p99), and a trace
+ * is current within events_ms.  Only while the controller answers: a
+ * down one is retried by the heartbeat alone. */
+static void
+uplink_events_next(const struct uplink *u, struct timespec *next)
+{
+	clock_gettime(CLOCK_MONOTONIC, next);
+	next->tv_nsec += (long)(u->events_ms % 1000) * 1000000;
+	next->tv_sec += u->events_ms / 1000 + next->tv_nsec / 1000000000;
+	next->tv_nsec %= 1000000000;
+}
+
+static bool
+uplink_events_due(const struct uplink *u, struct timespec *next)
+{
+	if (u->events_ms <= 0 || !u->hello_done || !u->reachable ||
+	    atomic_load(&u->refused))
+		return false;
+	if (next->tv_sec == 0 && next->tv_nsec == 0)
+		uplink_events_next(u, next);
+	return true;
+}
+
 static void *
 uplink_main(void *arg)
 {
 	struct uplink *u = arg;
 	struct uplink_report *r;
+	struct timespec next = {0, 0};
+	bool tick;
 
 	for (;;) {
 		pthread_mutex_lock(&u->mu);
-		while (!u->stop && u->report == NULL)
-			pthread_cond_wait(&u->cv, &u->mu);
+		tick = false;
+		while (!u->stop && u->report == NULL && !tick) {
+			if (!uplink_events_due(u, &next))
+				pthread_cond_wait(&u->cv, &u->mu);
+			else if (pthread_cond_timedwait(
+			             &u->cv, &u->mu, &next) == ETIMEDOUT)
+				tick = true;
+		}
 		r = u->report;
 		u->report = NULL;
 		if (u->stop) {
@@ -527,8 +563,19 @@ uplink_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&u->mu);
+		if (r == NULL) { /* the events tick */
+			if (journal_unacked(u->journal) > 0) {
+				u->cur = &u->last;
+				uplink_report_events(u);
+				u->cur = NULL;
+			}
+			uplink_events_next(u, &next);
+			continue;
+		}
 		/* One round per report: the loop's timer is the cadence. */
 		u->cur = r;
+		u->last.running_version = r->running_version;
+		u->last.from_cache = r->from_cache;
 		if (!u->hello_done)
 			uplink_hello(u);
 		if (u->hello_done && !atomic_load(&u->refused)) {
@@ -608,8 +655,10 @@ uplink_start(const struct uplink_conf *c, char *err, size_t errlen)
 	const char *urls[UPLINK_MAX_CONTROLLERS], *v;
 	struct rpc_tls tls;
 	struct uplink *u;
+	pthread_condattr_t ca;
 	size_t nurls = 0;
 	int timeout, race;
+	int64_t ev_ms;
 
 	memset(&tls, 0, sizeof(tls));
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
@@ -621,7 +670,10 @@ uplink_start(const struct uplink_conf *c, char *err, size_t errlen)
 	u->hooks = c->hooks;
 	u->reachable = true;
 	pthread_mutex_init(&u->mu, NULL);
-	pthread_cond_init(&u->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	snprintf(u->cache_path, sizeof(u->cache_path), "%s/policy.cache",
 	    c->spool_dir);
 	snprintf(u->spool_dir, sizeof(u->spool_dir), "%s", c->spool_dir);
@@ -636,6 +688,16 @@ uplink_start(const struct uplink_conf *c, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(u->token, sizeof(u->token), "%s", v);
+	if (config_get_int(
+	        c->conf, "event_report_ms", 100, &ev_ms, err, errlen) == -1)
+		goto fail;
+	if (ev_ms < 0 || ev_ms > 600000) {
+		snprintf(err, errlen,
+		    "event_report_ms must be 0 (with heartbeats only) or "
+		    "1..600000");
+		goto fail;
+	}
+	u->events_ms = (int)ev_ms;
 	/* Shown in `sluicectl node list`: the configured address, else the
 	 * first SMTP listener, else the host name. */
 	if ((v = config_get(c->conf, "address")) != NULL)
