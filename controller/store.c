@@ -120,14 +120,18 @@ store_connect(struct store *s)
 	/* connect_timeout first: the operator's conninfo may override it. */
 	const char *const keys[] = {
 	    "connect_timeout", "application_name", "options", "dbname", NULL};
-	char options[64];
+	char options[128];
 	const char *vals[] = {
 	    "5", "sluice-controller", options, s->conninfo, NULL};
 	char msg[512];
 	int64_t now;
 
+	/* No JIT: every statement here is small OLTP work, and an event
+	 * batch's estimated cost crossed jit_above_cost, so PostgreSQL
+	 * compiled it with LLVM on every batch (15 % of its ingest CPU). */
 	snprintf(options, sizeof(options),
-	    "-c idle_in_transaction_session_timeout=%d", s->idle_tx_ms);
+	    "-c idle_in_transaction_session_timeout=%d -c jit=off",
+	    s->idle_tx_ms);
 
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
 	    !s->needs_reset)

@@ -167,8 +167,9 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
     Sluice__Event *const *ev, size_t n)
 {
 	struct ev_col col[EC_N];
-	const char *vals[2 + EC_N];
-	char nb[EV_NUMLEN], *arr;
+	const char *vals[4 + EC_N];
+	char nb[EV_NUMLEN], lo[EV_NUMLEN], hi[EV_NUMLEN], *arr;
+	uint64_t min_seq = UINT64_MAX, max_seq = 0;
 	uint8_t *raw;
 	size_t i, k, len;
 	int rc = STORE_ERROR;
@@ -180,6 +181,10 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 
 		snprintf(nb, sizeof(nb), "%" PRIu64, e->seq);
 		ev_col_num(&col[EC_SEQ], nb);
+		if (e->seq < min_seq)
+			min_seq = e->seq;
+		if (e->seq > max_seq)
+			max_seq = e->seq;
 		snprintf(nb, sizeof(nb), "%" PRId64, e->at_ms);
 		ev_col_num(&col[EC_AT], nb);
 		ev_col_text(&col[EC_KIND], e->kind);
@@ -225,10 +230,17 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 			goto done;
 		vals[2 + k] = col[k].buf;
 	}
+	snprintf(lo, sizeof(lo), "%" PRIu64, min_seq);
+	snprintf(hi, sizeof(hi), "%" PRIu64, max_seq);
+	vals[2 + EC_N] = lo;
+	vals[3 + EC_N] = hi;
 	/* (node, seq) identifies an event: the unique key of the partitioned
 	 * table must hold `at` as well, so a row whose (node, seq) is stored
 	 * already (at any time) is filtered out here, and ON CONFLICT covers
-	 * two controllers storing the same replay at once. */
+	 * two controllers storing the same replay at once.  The probe is
+	 * bounded by the batch's own sequence range: without it PostgreSQL
+	 * planned a hash anti join over every stored event of the node (a
+	 * batch read all of the node's rows, more with every batch). */
 	if ((res = store_exec(s,
 	         "INSERT INTO events (node_id, node_name, seq, at, kind,"
 	         " queue_id, message_id, client, auth_user, sender,"
@@ -250,9 +262,10 @@ store_event_chunk(struct store *s, const char *idb, const char *node_name,
 	         " auth_user, sender, recipients, recipient, size, hop, host,"
 	         " code, enhanced, reply, duration_ms, tls, raw, dkim,"
 	         " provider_id) WHERE NOT EXISTS (SELECT 1 FROM events e"
-	         "  WHERE e.node_id = $1::bigint AND e.seq = v.seq)"
+	         "  WHERE e.node_id = $1::bigint AND e.seq = v.seq"
+	         "  AND e.seq BETWEEN $24::bigint AND $25::bigint)"
 	         " ON CONFLICT (node_id, seq, at) DO NOTHING",
-	         2 + EC_N, vals, NULL, NULL, &rc)) != NULL)
+	         4 + EC_N, vals, NULL, NULL, &rc)) != NULL)
 		PQclear(res);
 done:
 	for (k = 0; k < EC_N; k++)
