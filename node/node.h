@@ -8,6 +8,7 @@
 #define SLUICE_NODE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@ struct shadow;
 
 /* Counters since start, reported in every heartbeat (QueueMetrics) and
  * on /metrics, both from control_report() on the loop thread. */
+#define NODE_ACCEPT_BUCKETS 13
+
 struct node_stats {
 	atomic_uint_fast64_t connections;
 	atomic_uint_fast64_t accepted;
@@ -43,7 +46,32 @@ struct node_stats {
 	atomic_uint_fast64_t queue_held;
 	atomic_int_fast64_t queue_oldest_at; /* unix s, 0: empty */
 	atomic_uint_fast64_t quota_refused;  /* MAIL/RCPT over a quota */
+	/* Final "." read -> 250 queued on the socket, a histogram with the
+	 * bounds of node_accept_bound_us() (the last bucket: above them). */
+	atomic_uint_fast64_t accept_buckets[NODE_ACCEPT_BUCKETS];
+	atomic_uint_fast64_t accept_us;
 };
+
+/* Upper bound of accept-latency bucket i < NODE_ACCEPT_BUCKETS - 1. */
+static inline uint64_t
+node_accept_bound_us(size_t i)
+{
+	static const uint64_t b[NODE_ACCEPT_BUCKETS - 1] = {250, 500, 1000,
+	    2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 2500000};
+
+	return b[i];
+}
+
+static inline void
+node_accept_observe(struct node_stats *st, uint64_t us)
+{
+	size_t i = 0;
+
+	while (i < NODE_ACCEPT_BUCKETS - 1 && us > node_accept_bound_us(i))
+		i++;
+	atomic_fetch_add(&st->accept_buckets[i], 1);
+	atomic_fetch_add(&st->accept_us, us);
+}
 
 struct node {
 	struct event_base *base;

@@ -168,6 +168,34 @@ metrics_spool(const struct node *n, struct evbuffer *b)
 	    cum, (double)c.sync_us / 1e6, cum);
 }
 
+/* Accept latency as the node sees it: final "." read -> 250 queued. */
+static void
+metrics_accept(const struct node *n, struct evbuffer *b)
+{
+	uint64_t cum = 0, v;
+	size_t i;
+
+	evbuffer_add_printf(b,
+	    "# HELP sluice_smtp_accept_seconds Time from a message's final "
+	    "\".\" read to its 250 queued on the connection (group commit, "
+	    "and the peer copy with redundancy).\n"
+	    "# TYPE sluice_smtp_accept_seconds histogram\n");
+	for (i = 0; i < NODE_ACCEPT_BUCKETS; i++) {
+		cum += atomic_load(&n->stats.accept_buckets[i]);
+		if (i < NODE_ACCEPT_BUCKETS - 1)
+			evbuffer_add_printf(b,
+			    "sluice_smtp_accept_seconds_bucket{le=\"%g\"} "
+			    "%" PRIu64 "\n",
+			    (double)node_accept_bound_us(i) / 1e6, cum);
+	}
+	v = atomic_load(&n->stats.accept_us);
+	evbuffer_add_printf(b,
+	    "sluice_smtp_accept_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+	    "sluice_smtp_accept_seconds_sum %.6f\n"
+	    "sluice_smtp_accept_seconds_count %" PRIu64 "\n",
+	    cum, (double)v / 1e6, cum);
+}
+
 /* Shadow redundancy (issue 13, docs/redundancy.md). */
 static void
 metrics_shadow(const struct node *n, struct evbuffer *b)
@@ -241,6 +269,7 @@ metrics_render(const struct node *n, struct evbuffer *b)
 	    "1 while the node drains (listeners closed, delivery goes on).",
 	    r->draining);
 	metrics_spool(n, b);
+	metrics_accept(n, b);
 	metrics_hops(r, b);
 	metrics_dkim(n, b);
 	metrics_shadow(n, b);

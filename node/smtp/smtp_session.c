@@ -78,6 +78,7 @@ struct smtp_session {
 	struct bufferevent *bev;
 	struct evbuffer *out;    /* replies of this batch */
 	struct event *ev_total;  /* session_timeout_seconds */
+	uint64_t dot_us;         /* when the final "." was read */
 	struct event *ev_linger; /* closing: TLS bytes still below us */
 	int lingered;            /* linger rounds so far */
 	enum smtp_state state;
@@ -177,6 +178,15 @@ static int64_t
 now_s(void)
 {
 	return (int64_t)time(NULL);
+}
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static int64_t
@@ -1167,6 +1177,7 @@ data_end(struct smtp_session *s)
 	const char *enh = "5.6.0";
 
 	s->state = SS_CMD;
+	s->dot_us = mono_us();
 	if (s->rw_pending)
 		data_rewrite_flush(s); /* a message that is all header */
 	if (s->overflow) {
@@ -1317,6 +1328,7 @@ commit_answer(struct smtp_session *s, const char *qid, enum commit_outcome o)
 	if (o == COMMIT_OK) {
 		reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		atomic_fetch_add(&n->stats.accepted, 1);
+		node_accept_observe(&n->stats, mono_us() - s->dot_us);
 		if (s->quota_msgs != 0 || s->quota_rcpts != 0)
 			quota_commit(n->quota, s->user, s->quota_msgs,
 			    s->quota_rcpts, now_s());

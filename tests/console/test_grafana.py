@@ -156,6 +156,13 @@ def main():
     buckets = sorted((float(dict(k[1])["le"]), v) for k, v in s.items()
                      if k[0] == "sluice_spool_commit_seconds_bucket")
     assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
+    # accept latency: exactly the one message, in a bucket at or below
+    # +Inf, the sum its time (positive, under the test's own deadline)
+    acc = s[("sluice_smtp_accept_seconds_count", frozenset())]
+    assert acc == 1, acc
+    assert s[("sluice_smtp_accept_seconds_bucket",
+              frozenset({("le", "+Inf")}))] == 1
+    assert 0 < s[("sluice_smtp_accept_seconds_sum", frozenset())] < 15
     names = exported([node, ctl])
     used = check_dashboard(names)
     n = check_rules(names)
