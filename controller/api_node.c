@@ -36,6 +36,8 @@ struct api_node_out {
 	Sluice__HeartbeatReply heartbeat;
 	Sluice__Command cmd;
 	char *peers[API_NODE_PEERS_MAX];
+	char *peer_names[API_NODE_PEERS_MAX];
+	char *peer_shadow[API_NODE_PEERS_MAX];
 	Sluice__Command **cmds; /* malloc'd; [0] may be &cmd */
 	size_t ncmds;
 	Sluice__GetPolicyReply get_policy;
@@ -200,15 +202,28 @@ api_node_results(
 }
 
 static int
-api_node_peer_cb(void *arg, const char *address)
+api_node_peer_cb(void *arg, const char *name, const char *address,
+    const char *shadow_address)
 {
 	struct api_node_out *o = arg;
+	size_t n = o->cmd.n_peers;
 
-	if (o->cmd.n_peers == API_NODE_PEERS_MAX ||
-	    (o->peers[o->cmd.n_peers] = strdup(address)) == NULL)
+	if (n == API_NODE_PEERS_MAX)
 		return 1;
-	o->cmd.n_peers++;
+	o->peers[n] = strdup(address);
+	o->peer_names[n] = strdup(name);
+	o->peer_shadow[n] = strdup(shadow_address);
+	if (o->peers[n] == NULL || o->peer_names[n] == NULL ||
+	    o->peer_shadow[n] == NULL) {
+		free(o->peers[n]);
+		free(o->peer_names[n]);
+		free(o->peer_shadow[n]);
+		return 1;
+	}
+	o->cmd.n_peers = o->cmd.n_peer_names = o->cmd.n_peer_shadow = n + 1;
 	o->cmd.peers = o->peers;
+	o->cmd.peer_names = o->peer_names;
+	o->cmd.peer_shadow = o->peer_shadow;
 	return 0;
 }
 
@@ -1011,8 +1026,11 @@ api_node_handle(void *arg, const uint8_t *req, size_t len,
 		log_warnx("node: out of memory packing a reply");
 	if (o.policy != NULL)
 		sluice__policy__free_unpacked(o.policy, NULL);
-	for (i = 0; i < o.cmd.n_peers; i++)
+	for (i = 0; i < o.cmd.n_peers; i++) {
 		free(o.peers[i]);
+		free(o.peer_names[i]);
+		free(o.peer_shadow[i]);
+	}
 	for (i = 0; i < o.ncmds; i++)
 		if (o.cmds[i] != &o.cmd)
 			sluice__command__free_unpacked(o.cmds[i], NULL);

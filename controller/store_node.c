@@ -194,14 +194,16 @@ store_node_peers(struct store *s, uint64_t self, int64_t silent_after_ms,
 	u64(ib, sizeof(ib), self);
 	snprintf(sb, sizeof(sb), "%" PRId64, silent_after_ms);
 	if ((res = store_exec(s,
-	         "SELECT address FROM nodes WHERE id <> $1 AND NOT draining"
+	         "SELECT name, address, shadow_address FROM nodes"
+	         " WHERE id <> $1 AND NOT draining"
 	         " AND address <> '' AND last_heartbeat_at >"
 	         " now() - sluice_silent_after($2::bigint, heartbeat_ms)"
 	         " ORDER BY name",
 	         2, vals, NULL, NULL, &rc)) == NULL)
 		return rc;
 	for (i = 0; i < PQntuples(res) && stop == 0; i++)
-		stop = cb(arg, PQgetvalue(res, i, 0));
+		stop = cb(arg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2));
 	PQclear(res);
 	return STORE_OK;
 }

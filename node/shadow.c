@@ -53,6 +53,7 @@ struct shadow_pending {
 	uint64_t seq;
 	char qid[SPOOL_QID_MAX];
 	shadow_done_cb cb;
+	shadow_handoff_cb hcb; /* set: a handoff, not a shadow copy */
 	void *arg;
 	uint64_t cookie;
 	struct event *timer;
@@ -88,6 +89,7 @@ struct shadow_link {
 };
 
 static void shadow_link_on_read(struct bufferevent *, void *);
+static bool shadow_loopback(const char *);
 static void shadow_link_on_event(struct bufferevent *, short, void *);
 
 static int64_t
@@ -107,10 +109,37 @@ shadow_degraded_set(struct shadow *sh, const char *why)
 	snprintf(sh->degraded, sizeof(sh->degraded), "%s", why);
 }
 
+/* A handoff's outcome: to the delivery engine.  An ok without a queue
+ * id comes from a holder that does not know handoffs (an older version):
+ * it kept a shadow copy, released with the message, and the handoff
+ * failed. */
+static void
+shadow_handoff_done(
+    struct shadow_pending *p, bool ok, const char *why, const char *peer_qid)
+{
+	struct shadow_link *l = p->l;
+	struct shadow *sh = l->sh;
+	char msg[400];
+
+	if (ok && peer_qid[0] == '\0') {
+		if (shadow_map_put(&sh->where, p->qid,
+		        (void *)(uintptr_t)(l->slot + 1), NULL) == 0)
+			l->held++;
+		snprintf(msg, sizeof(msg),
+		    "shadow peer %s does not take handoffs (an older version)",
+		    l->addr);
+		ok = false;
+		why = msg;
+	}
+	p->hcb(p->arg, p->cookie, ok, peer_qid, why);
+	free(p);
+}
+
 /* The outcome of one copy: off the link, out of the gate, to the
  * session, then due for delivery (unless the session withdrew it). */
 static void
-shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
+shadow_pending_done(struct shadow_pending *p, bool ok, const char *why,
+    const char *peer_qid)
 {
 	struct shadow_link *l = p->l;
 	struct shadow *sh = l->sh;
@@ -120,6 +149,10 @@ shadow_pending_done(struct shadow_pending *p, bool ok, const char *why)
 
 	TAILQ_REMOVE(&l->pending, p, entry);
 	event_free(p->timer);
+	if (p->hcb != NULL) {
+		shadow_handoff_done(p, ok, why, peer_qid);
+		return;
+	}
 	shadow_map_del(&sh->gated, p->qid);
 	snprintf(qid, sizeof(qid), "%s", p->qid);
 	/* A copy the peer may have (acknowledged, answered late, or cut
@@ -157,7 +190,7 @@ shadow_pending_on_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	snprintf(why, sizeof(why), "shadow peer %s did not answer within %d ms",
 	    p->l->addr, p->timeout_ms);
-	shadow_pending_done(p, false, why);
+	shadow_pending_done(p, false, why, "");
 }
 
 static void
@@ -179,7 +212,7 @@ shadow_link_fail(struct shadow_link *l, const char *why)
 	l->retry_at_ms = shadow_now_ms() + SHADOW_RETRY_MS;
 	snprintf(msg, sizeof(msg), "shadow peer %s: %s", l->addr, why);
 	while ((p = TAILQ_FIRST(&l->pending)) != NULL)
-		shadow_pending_done(p, false, msg);
+		shadow_pending_done(p, false, msg, "");
 	/* unacknowledged releases go out again on the next connection */
 	while ((b = TAILQ_FIRST(&l->sent)) != NULL) {
 		size_t i;
@@ -303,7 +336,7 @@ shadow_link_ack(struct shadow_link *l, const Sluice__ShadowAck *a)
 		snprintf(why, sizeof(why),
 		    "shadow peer %s refused the copy: %s", l->addr,
 		    a->error[0] ? a->error : "no reason given");
-		shadow_pending_done(p, a->ok, a->ok ? "" : why);
+		shadow_pending_done(p, a->ok, a->ok ? "" : why, a->queue_id);
 		return true;
 	}
 	TAILQ_FOREACH(b, &l->sent, entry)
@@ -446,8 +479,8 @@ shadow_peer_link(struct shadow *sh, char *why, size_t whylen)
 static int
 shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
     const struct spool_envelope *env, const uint8_t *data, size_t len,
-    int timeout_ms, shadow_done_cb cb, void *arg, uint64_t cookie, bool early,
-    char *why, size_t whylen)
+    int timeout_ms, shadow_done_cb cb, shadow_handoff_cb hcb, void *arg,
+    uint64_t cookie, bool early, char *why, size_t whylen)
 {
 	Sluice__ShadowFrame f = SLUICE__SHADOW_FRAME__INIT;
 	Sluice__ShadowCopy c = SLUICE__SHADOW_COPY__INIT;
@@ -482,6 +515,7 @@ shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
 	c.dkim = (char *)(uintptr_t)(env->dkim ? env->dkim : "");
 	c.data.data = (uint8_t *)(uintptr_t)data;
 	c.data.len = len;
+	c.handoff = hcb != NULL;
 	f.body_case = SLUICE__SHADOW_FRAME__BODY_COPY;
 	f.copy = &c;
 	if (shadow_frame_add(bufferevent_get_output(l->bev), &f.base) == -1) {
@@ -493,13 +527,15 @@ shadow_send(struct shadow *sh, struct shadow_link *l, const char *qid,
 	p->seq = c.seq;
 	snprintf(p->qid, sizeof(p->qid), "%s", qid);
 	p->cb = cb;
+	p->hcb = hcb;
 	p->arg = arg;
 	p->cookie = cookie;
 	p->timeout_ms = timeout_ms;
 	p->early = early;
+	/* a handoff is not gated: the delivery engine is driving it */
 	if ((p->timer = evtimer_new(sh->base, shadow_pending_on_timeout, p)) ==
 	        NULL ||
-	    shadow_map_put(&sh->gated, qid, p, NULL) == -1)
+	    (hcb == NULL && shadow_map_put(&sh->gated, qid, p, NULL) == -1))
 		fatalx("shadow: out of memory");
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
@@ -518,8 +554,42 @@ shadow_copy_data(struct shadow *sh, const char *qid,
 
 	if ((l = shadow_peer_link(sh, why, whylen)) == NULL)
 		return -1;
-	return shadow_send(sh, l, qid, env, data, len, timeout_ms, cb, arg,
-	    cookie, true, why, whylen);
+	return shadow_send(sh, l, qid, env, data, len, timeout_ms, cb, NULL,
+	    arg, cookie, true, why, whylen);
+}
+
+/* The queued message qid, read whole into *datap (malloc'd). */
+static int
+shadow_read_msg(struct shadow *sh, const char *qid, struct spool_info *si,
+    uint8_t **datap, char *why, size_t whylen)
+{
+	uint8_t *data;
+	uint64_t off;
+	ssize_t r;
+
+	if (spool_lookup(sh->n->spool, qid, si) == -1) {
+		snprintf(why, whylen, "not queued");
+		return -1;
+	}
+	if (si->size > SHADOW_DATA_MAX) {
+		snprintf(why, whylen,
+		    "message larger than a shadow copy "
+		    "may be (64 MiB)");
+		return -1;
+	}
+	if ((data = malloc(si->size ? si->size : 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	for (off = 0; off < si->size; off += (uint64_t)r)
+		if ((r = spool_read(sh->n->spool, qid, off, data + off,
+		         si->size - off)) <= 0) {
+			free(data);
+			snprintf(why, whylen, "cannot read the queued message");
+			return -1;
+		}
+	*datap = data;
+	return 0;
 }
 
 int
@@ -529,37 +599,68 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 	struct shadow_link *l;
 	struct spool_info si;
 	uint8_t *data;
-	uint64_t off;
-	ssize_t r;
 	int rv;
 
 	if ((l = shadow_peer_link(sh, why, whylen)) == NULL)
 		return -1;
-	if (spool_lookup(sh->n->spool, qid, &si) == -1) {
-		snprintf(why, whylen, "not queued");
+	if (shadow_read_msg(sh, qid, &si, &data, why, whylen) == -1)
 		return -1;
-	}
-	if (si.size > SHADOW_DATA_MAX) {
-		snprintf(why, whylen,
-		    "message larger than a shadow copy "
-		    "may be (64 MiB)");
-		return -1;
-	}
-	if ((data = malloc(si.size ? si.size : 1)) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	for (off = 0; off < si.size; off += (uint64_t)r)
-		if ((r = spool_read(sh->n->spool, qid, off, data + off,
-		         si.size - off)) <= 0) {
-			free(data);
-			snprintf(why, whylen, "cannot read the queued message");
-			return -1;
-		}
 	rv = shadow_send(sh, l, qid, &si.env, data, si.size, timeout_ms, cb,
+	    NULL, arg, cookie, false, why, whylen);
+	free(data);
+	return rv;
+}
+
+/* ---------------------------------------------------------- handoffs */
+
+int
+shadow_handoff(struct shadow *sh, const char *addr, const char *qid,
+    const char *const *rcpts, size_t nrcpts, int timeout_ms,
+    shadow_handoff_cb cb, void *arg, uint64_t cookie, char *why,
+    size_t whylen)
+{
+	struct spool_envelope env;
+	struct shadow_link *l;
+	struct spool_info si;
+	uint8_t *data;
+	int rv;
+
+	if (sh == NULL) {
+		snprintf(why, whylen, "no shadow channel on this node");
+		return -1;
+	}
+	if ((l = shadow_link_get(sh, addr)) == NULL) {
+		snprintf(why, whylen,
+		    "shadow peer %s: every link is busy with "
+		    "other peers",
+		    addr);
+		return -1;
+	}
+	if (l->bev == NULL && (shadow_now_ms() < l->retry_at_ms ||
+	                          shadow_link_connect(l) == -1)) {
+		snprintf(why, whylen, "shadow peer %s unreachable: %s", addr,
+		    l->why);
+		return -1;
+	}
+	if (shadow_read_msg(sh, qid, &si, &data, why, whylen) == -1)
+		return -1;
+	env = si.env;
+	env.rcpts = rcpts;
+	env.nrcpts = nrcpts;
+	/* the user's hold flag was applied here at acceptance; a message
+	 * that is delivered now was never held or has been released */
+	env.hold = si.state == SPOOL_HELD;
+	rv = shadow_send(sh, l, qid, &env, data, si.size, timeout_ms, NULL, cb,
 	    arg, cookie, false, why, whylen);
 	free(data);
 	return rv;
+}
+
+bool
+shadow_can_dial(const struct shadow *sh, const char *addr)
+{
+	return sh != NULL && (sh->cli_ctx != NULL || sh->insecure ||
+	                         shadow_loopback(addr));
 }
 
 bool
@@ -914,6 +1015,7 @@ shadow_open(struct node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	sh->insecure = t.insecure;
 	if (t.ca != NULL && ((sh->srv_ctx = shadow_tls_ctx(true, t.ca, t.cert,
 	                          t.key, err, errlen)) == NULL ||
 	                        (sh->cli_ctx = shadow_tls_ctx(false, t.ca,

@@ -76,6 +76,26 @@ void shadow_on_removed(struct shadow *, const char *queue_id);
 void shadow_note_unprotected(struct shadow *, const char *why);
 void shadow_note_refused(struct shadow *, const char *why);
 
+/* drain --handoff (docs/operations.md): whether this node may dial a
+ * peer's shadow channel at addr (TLS configured, or loopback, or
+ * insecure = yes). */
+bool shadow_can_dial(const struct shadow *, const char *addr);
+/* The outcome of a handoff, exactly once and never from inside
+ * shadow_handoff(): ok with the message's queue id at the peer, or why
+ * not (the peer may still have it when it answered late: at worst a
+ * duplicate, docs/operations.md). */
+typedef void (*shadow_handoff_cb)(void *arg, uint64_t cookie, bool ok,
+    const char *peer_qid, const char *why);
+/* Hands the queued message queue_id, with recipients rcpts (its pending
+ * ones), to the node whose shadow channel is at addr: the peer queues it
+ * as its own with the whole envelope (AUTH user, client, listener, DKIM
+ * signature, received time) and acks once that is durable.  The caller
+ * removes it here only after an ok.  -1 with why when it cannot be sent
+ * now (peer unreachable, message too large). */
+int shadow_handoff(struct shadow *, const char *addr, const char *queue_id,
+    const char *const *rcpts, size_t nrcpts, int timeout_ms,
+    shadow_handoff_cb, void *arg, uint64_t cookie, char *why, size_t whylen);
+
 /* The shadow listener's address for Hello/Heartbeat ("" none; constant
  * after open: the uplink thread gets a copy at start). */
 const char *shadow_address(const struct shadow *);

@@ -9,8 +9,12 @@
  * callback, so it says "durable here".  Acks of one batch leave in one
  * write (the loop flushes the connection's output once per turn).  A
  * connection that sends garbage is closed and logged; the copies it had
- * in flight are still kept (its primary will not count them).  Loop
- * thread only. */
+ * in flight are still kept (its primary will not count them).
+ *
+ * A copy marked handoff (drain --handoff, docs/operations.md) is not a
+ * shadow: it goes straight into our own queue, with its whole envelope
+ * and a received event that names its origin, and the ack (after that
+ * commit) carries its queue id here.  Loop thread only. */
 #include "shadow_int.h"
 
 #include <arpa/inet.h>
@@ -62,6 +66,7 @@ struct shadow_hold_wait {
 	uint64_t seq;
 	uint64_t size;
 	bool promote;
+	bool handoff;             /* into our queue, acked with its id */
 	char key[SHADOW_KEY_MAX]; /* "NODE QUEUEID" */
 	char sqid[SPOOL_QID_MAX]; /* promote: the shadow's id here */
 };
@@ -122,14 +127,40 @@ shadow_conn_drop(struct shadow_conn *c, const char *why)
 }
 
 static void
-shadow_ack(struct shadow_conn *c, uint64_t seq, bool ok, const char *err)
+shadow_ack_id(struct shadow_conn *c, uint64_t seq, bool ok, const char *err,
+    const char *qid)
 {
 	Sluice__ShadowAck a = SLUICE__SHADOW_ACK__INIT;
 
 	a.seq = seq;
 	a.ok = ok;
 	a.error = (char *)(uintptr_t)(err != NULL ? err : "");
+	a.queue_id = (char *)(uintptr_t)(qid != NULL ? qid : "");
 	(void)shadow_frame_add(bufferevent_get_output(c->bev), &a.base);
+}
+
+static void
+shadow_ack(struct shadow_conn *c, uint64_t seq, bool ok, const char *err)
+{
+	shadow_ack_id(c, seq, ok, err, NULL);
+}
+
+/* Our shadow copy "NODE QUEUEID" goes (released, or its message is in
+ * our queue now). */
+static void
+shadow_hold_drop(struct shadow *sh, const char *key)
+{
+	struct spool_info si;
+	char *sq;
+
+	if ((sq = shadow_map_del(&sh->held, key)) == NULL)
+		return; /* never here, or released before */
+	if (spool_lookup(sh->sp, sq, &si) == 0) {
+		atomic_fetch_sub(&sh->held_bytes, si.size);
+		(void)spool_remove(sh->sp, sq, NULL, 0);
+	}
+	atomic_fetch_sub(&sh->held_count, 1);
+	free(sq);
 }
 
 static void
@@ -169,6 +200,156 @@ shadow_hold_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 	free(w);
 }
 
+/* ---------------------------------------------------------- handoffs */
+
+/* A handoff taken: remembered (the last SHADOW_TAKEN_MAX) so that the
+ * same one sent again, its ack lost, is answered and not queued twice. */
+static void
+shadow_taken_add(struct shadow *sh, const char *key, const char *qid)
+{
+	char *k, *id;
+	void *old = NULL;
+
+	if (sh->taken_ring == NULL &&
+	    (sh->taken_ring = calloc(
+	         SHADOW_TAKEN_MAX, sizeof(*sh->taken_ring))) == NULL)
+		return;
+	if ((k = strdup(key)) == NULL || (id = strdup(qid)) == NULL) {
+		free(k);
+		return;
+	}
+	if (sh->taken_ring[sh->taken_next] != NULL) {
+		free(shadow_map_del(&sh->taken, sh->taken_ring[sh->taken_next]));
+		free(sh->taken_ring[sh->taken_next]);
+	}
+	if (shadow_map_put(&sh->taken, key, id, &old) == -1) {
+		free(id);
+		free(k);
+		sh->taken_ring[sh->taken_next] = NULL;
+		return;
+	}
+	free(old);
+	sh->taken_ring[sh->taken_next] = k;
+	sh->taken_next = (sh->taken_next + 1) % SHADOW_TAKEN_MAX;
+}
+
+static void
+shadow_handoff_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
+{
+	struct shadow_hold_wait *w = (void *)(uintptr_t)cookie;
+	struct shadow *sh = arg;
+	struct shadow_conn *c;
+	const char *err = NULL;
+
+	TAILQ_REMOVE(&sh->waits, w, entry);
+	if (ok) {
+		shadow_taken_add(sh, w->key, qid);
+		/* the message is ours now: a shadow copy of it is not */
+		shadow_hold_drop(sh, w->key);
+		log_info("%s shadow handoff taken from %s", qid, w->key);
+	} else {
+		err = spool_last_errno(sh->n->spool) == ENOSPC
+		          ? "queue full"
+		          : "queue error";
+		log_warnx("node %s: handoff %s not taken: %s", sh->name,
+		    w->key, err);
+	}
+	if ((c = shadow_conn_find(sh, w->conn)) != NULL)
+		shadow_ack_id(c, w->seq, ok, err, ok ? qid : NULL);
+	free(w);
+}
+
+/* The message itself (drain --handoff): into our queue, as accepted at
+ * its node.  Its received event names the origin; its user's hold flag
+ * comes along only if it is still held there. */
+static void
+shadow_hold_handoff(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
+{
+	Sluice__Event ev = SLUICE__EVENT__INIT;
+	struct shadow *sh = c->sh;
+	struct spool_envelope env;
+	struct shadow_hold_wait *w;
+	struct spool_note *note = NULL;
+	struct spool_msg *msg;
+	char key[SHADOW_KEY_MAX], reply[300], kind[] = "received";
+	const char *had;
+
+	snprintf(key, sizeof(key), "%s %s", c->origin, cp->queue_id);
+	if ((had = shadow_map_get(&sh->taken, key)) != NULL) {
+		log_info("%s shadow handoff from %s again: taken before",
+		    had, key);
+		shadow_ack_id(c, cp->seq, true, NULL, had);
+		return;
+	}
+	TAILQ_FOREACH(w, &sh->waits, entry)
+	if (w->handoff && strcmp(w->key, key) == 0) {
+		shadow_ack(c, cp->seq, false, "being queued already");
+		return;
+	}
+	if (cp->n_recipients == 0) {
+		shadow_ack(c, cp->seq, false, "no recipient");
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (msg = spool_msg_new(sh->n->spool)) == NULL) {
+		free(w);
+		shadow_ack(c, cp->seq, false, "queue error");
+		return;
+	}
+	if (cp->data.len > 0 &&
+	    spool_msg_write(msg, cp->data.data, cp->data.len) == -1) {
+		shadow_ack(c, cp->seq, false,
+		    errno == ENOSPC ? "queue full" : "queue error");
+		spool_msg_abort(msg);
+		free(w);
+		return;
+	}
+	w->conn = c->id;
+	w->seq = cp->seq;
+	w->size = cp->data.len;
+	w->handoff = true;
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	memset(&env, 0, sizeof(env));
+	env.sender = cp->sender;
+	env.rcpts = (const char *const *)cp->recipients;
+	env.nrcpts = cp->n_recipients;
+	env.client = cp->client;
+	env.helo = cp->helo;
+	env.auth_user = cp->auth_user;
+	env.message_id = cp->message_id;
+	env.received_at = cp->received_at;
+	env.smtputf8 = (cp->flags & 1) != 0;
+	env.eightbit = (cp->flags & 2) != 0;
+	env.body8bit = (cp->flags & 4) != 0;
+	env.hdr8bit = (cp->flags & 8) != 0;
+	env.dkim7 = (cp->flags & 16) != 0;
+	env.hold = (cp->flags & 32) != 0;
+	env.listener = cp->listener;
+	env.dkim = cp->dkim;
+	if (sh->n->journal != NULL) {
+		snprintf(reply, sizeof(reply),
+		    "handed off from %s (queue id %s there)", c->origin,
+		    cp->queue_id);
+		ev.kind = kind;
+		ev.queue_id = (char *)(uintptr_t)spool_msg_id(msg);
+		ev.message_id = cp->message_id;
+		ev.client = cp->client;
+		ev.auth_user = cp->auth_user;
+		ev.sender = cp->sender;
+		ev.recipients = cp->recipients;
+		ev.n_recipients = cp->n_recipients;
+		ev.size = cp->data.len;
+		ev.reply = reply;
+		ev.host = c->origin;
+		note = journal_note_new(sh->n->journal, &ev);
+	}
+	TAILQ_INSERT_TAIL(&sh->waits, w, entry);
+	spool_msg_commit_note(msg, &env, shadow_handoff_on_commit, sh,
+	    (uint64_t)(uintptr_t)w, note);
+}
+
+/* ------------------------------------------------------------ copies */
+
 static void
 shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 {
@@ -176,8 +357,13 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	struct spool_envelope env;
 	struct shadow_hold_wait *w;
 	struct spool_msg *msg;
+
 	if (!shadow_qid_ok(cp->queue_id)) {
 		shadow_ack(c, cp->seq, false, "bad queue id");
+		return;
+	}
+	if (cp->handoff) {
+		shadow_hold_handoff(c, cp);
 		return;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
@@ -225,21 +411,12 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 static void
 shadow_hold_release(struct shadow_conn *c, const Sluice__ShadowRelease *r)
 {
-	struct shadow *sh = c->sh;
-	struct spool_info si;
-	char key[SHADOW_KEY_MAX], *sq;
+	char key[SHADOW_KEY_MAX];
 	size_t i;
 
 	for (i = 0; i < r->n_queue_ids; i++) {
 		snprintf(key, sizeof(key), "%s %s", c->origin, r->queue_ids[i]);
-		if ((sq = shadow_map_del(&sh->held, key)) == NULL)
-			continue; /* never here, or released before */
-		if (spool_lookup(sh->sp, sq, &si) == 0) {
-			atomic_fetch_sub(&sh->held_bytes, si.size);
-			(void)spool_remove(sh->sp, sq, NULL, 0);
-		}
-		atomic_fetch_sub(&sh->held_count, 1);
-		free(sq);
+		shadow_hold_drop(c->sh, key);
 	}
 	shadow_ack(c, r->seq, true, NULL);
 }
@@ -691,7 +868,8 @@ shadow_hold_open(
 		    dir);
 		return -1;
 	}
-	if (spool_foreach(sh->sp, shadow_seed_cb, sh) != 0) {
+	if (shadow_map_init(&sh->taken) == -1 ||
+	    spool_foreach(sh->sp, shadow_seed_cb, sh) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -756,4 +934,10 @@ shadow_hold_close(struct shadow *sh)
 	free(sh->lost);
 	sh->lost = NULL;
 	sh->nlost = 0;
+	shadow_map_fini(&sh->taken, free);
+	if (sh->taken_ring != NULL)
+		for (i = 0; i < SHADOW_TAKEN_MAX; i++)
+			free(sh->taken_ring[i]);
+	free(sh->taken_ring);
+	sh->taken_ring = NULL;
 }

@@ -27,7 +27,8 @@ struct ssl_ctx_st;
  * envelope. */
 #define SHADOW_DATA_MAX  (64U * 1024 * 1024)
 #define SHADOW_FRAME_MAX (SHADOW_DATA_MAX + 1024U * 1024)
-#define SHADOW_LINKS_MAX 8 /* peers holding copies of ours at once */
+#define SHADOW_LINKS_MAX 8     /* peers holding copies of ours at once */
+#define SHADOW_TAKEN_MAX 65536 /* handoffs remembered (duplicates) */
 
 /* ------------------------------------------------------------ maps */
 
@@ -76,6 +77,7 @@ struct shadow {
 	char address[256]; /* advertised, "" no listener */
 	char name[128];
 	struct ssl_ctx_st *srv_ctx, *cli_ctx; /* NULL: plain TCP */
+	bool insecure;                        /* plain TCP off loopback */
 
 	/* primary side (shadow.c) */
 	struct shadow_link *links[SHADOW_LINKS_MAX];
@@ -94,6 +96,12 @@ struct shadow {
 	TAILQ_HEAD(, shadow_hold_wait) waits;
 	uint32_t next_conn;
 	struct shadow_map held; /* "NODE QID" -> shadow queue id (char *) */
+	/* handoffs taken (drain --handoff): "NODE QID" -> our queue id, so
+	 * one sent again (its ack was lost) is answered, not queued twice;
+	 * the last SHADOW_TAKEN_MAX, oldest dropped first (taken_ring) */
+	struct shadow_map taken;
+	char **taken_ring;
+	size_t taken_next;
 	struct event *ev_promote;
 	struct event *ev_expire; /* drops copies never released */
 	char **lost; /* names whose shadows are promoted (loop copy) */

@@ -63,7 +63,9 @@ struct control {
 	/* drain, drain --handoff */
 	bool draining, drained, handoff;
 	struct policy *orig; /* the controller's policy, while handing off */
-	char *peers[HANDOFF_PEERS_MAX];
+	char *peers[HANDOFF_PEERS_MAX]; /* "host:port" relay listener */
+	char *peer_names[HANDOFF_PEERS_MAX];
+	char *peer_shadow[HANDOFF_PEERS_MAX]; /* "" over SMTP */
 	size_t npeers;
 	bool warned_no_peers;
 	struct node_report report;
@@ -76,12 +78,19 @@ struct control {
 static struct policy *
 control_handoff_policy(struct control *c, const struct policy *p)
 {
+	struct handoff_peer hp[HANDOFF_PEERS_MAX];
 	Sluice__Policy *snap;
 	struct policy *h;
 	char err[256];
+	size_t i;
 
-	if ((snap = handoff_snapshot(
-	         policy_snapshot(p), c->peers, c->npeers)) == NULL)
+	for (i = 0; i < c->npeers; i++) {
+		hp[i].addr = c->peers[i];
+		hp[i].name = c->peer_names[i];
+		hp[i].shadow = c->peer_shadow[i];
+	}
+	if ((snap = handoff_snapshot(policy_snapshot(p), hp, c->npeers)) ==
+	    NULL)
 		return NULL;
 	if ((h = policy_new(snap, err, sizeof(err))) == NULL) {
 		log_warnx(
@@ -136,6 +145,54 @@ control_install(struct control *c, struct policy *p, bool from_cache)
 
 /* ------------------------------------------------- drain, handoff */
 
+static void
+control_peers_free(struct control *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->npeers; i++) {
+		free(c->peers[i]);
+		free(c->peer_names[i]);
+		free(c->peer_shadow[i]);
+	}
+	c->npeers = 0;
+}
+
+/* Peer i of cmd, kept; its mail goes over the shadow channel when it has
+ * one this node can dial (the whole envelope travels), else over SMTP,
+ * said once per handoff: the peer then sees a plain relay client. */
+static void
+control_peer_add(struct control *c, const Sluice__Command *cmd, size_t i)
+{
+	const char *name = i < cmd->n_peer_names ? cmd->peer_names[i] : "";
+	const char *sh = i < cmd->n_peer_shadow ? cmd->peer_shadow[i] : "";
+	size_t k = c->npeers;
+
+	if (sh[0] == '\0' || !shadow_can_dial(c->n->shadow, sh)) {
+		log_warnx("node %s: handoff to %s (%s) over SMTP: %s; the "
+		          "mail arrives there as from a relay client, and "
+		          "route conditions on user, client and listener, "
+		          "user holds and quotas do not apply to it",
+		    c->n->name, name[0] ? name : "a peer", cmd->peers[i],
+		    sh[0] == '\0' ? "it has no shadow channel (shadow_listen)"
+		                  : "no TLS for the shadow channel here "
+		                    "(shadow_ca/cert/key) and the peer is "
+		                    "not on loopback");
+		sh = "";
+	}
+	c->peers[k] = strdup(cmd->peers[i]);
+	c->peer_names[k] = strdup(name);
+	c->peer_shadow[k] = strdup(sh);
+	if (c->peers[k] == NULL || c->peer_names[k] == NULL ||
+	    c->peer_shadow[k] == NULL) {
+		free(c->peers[k]);
+		free(c->peer_names[k]);
+		free(c->peer_shadow[k]);
+		return;
+	}
+	c->npeers++;
+}
+
 /* Hand the queue to the peers: routes to them, deferred mail due now. */
 static void
 control_handoff_start(struct control *c, const Sluice__Command *cmd)
@@ -145,9 +202,7 @@ control_handoff_start(struct control *c, const Sluice__Command *cmd)
 	uint32_t port;
 	size_t i;
 
-	for (i = 0; i < c->npeers; i++)
-		free(c->peers[i]);
-	c->npeers = 0;
+	control_peers_free(c);
 	for (i = 0; i < cmd->n_peers && c->npeers < HANDOFF_PEERS_MAX; i++) {
 		if (handoff_peer_split(
 		        cmd->peers[i], host, sizeof(host), &port) == -1) {
@@ -155,8 +210,7 @@ control_handoff_start(struct control *c, const Sluice__Command *cmd)
 			    c->n->name, cmd->peers[i]);
 			continue;
 		}
-		if ((c->peers[c->npeers] = strdup(cmd->peers[i])) != NULL)
-			c->npeers++;
+		control_peer_add(c, cmd, i);
 	}
 	if (c->npeers == 0) {
 		if (!c->warned_no_peers)
@@ -174,9 +228,11 @@ control_handoff_start(struct control *c, const Sluice__Command *cmd)
 	(void)queue_cmd_due_now(c->n->spool);
 	delivery_kick(c->n->delivery);
 	log_info("node %s: handing off %" PRIu64 " queued messages to %zu "
-	         "peer%s (first %s)",
+	         "peer%s (first %s%s%s)",
 	    c->n->name, (uint64_t)atomic_load(&c->n->stats.queue_messages),
-	    c->npeers, c->npeers == 1 ? "" : "s", c->peers[0]);
+	    c->npeers, c->npeers == 1 ? "" : "s", c->peers[0],
+	    c->peer_shadow[0][0] ? ", shadow channel " : ", SMTP",
+	    c->peer_shadow[0]);
 }
 
 static void
@@ -727,8 +783,7 @@ control_close(struct control *c)
 		event_free(c->ev_tick);
 	for (i = 0; i < CONTROL_RING; i++)
 		free(c->ring[i].packed);
-	for (i = 0; i < c->npeers; i++)
-		free(c->peers[i]);
+	control_peers_free(c);
 	policy_unref(c->orig);
 	free(c);
 }

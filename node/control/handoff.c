@@ -1,8 +1,9 @@
 /* handoff.c - the handoff variant of a policy (handoff.h).
  *
- * Each message is acknowledged by a peer (250 after its fsync) before it
- * leaves this spool: the delivery engine does the handoff like any
- * delivery, over the routes built here. */
+ * Each message is acknowledged by a peer (its ShadowAck or its 250, both
+ * after its fsync) before it leaves this spool: the delivery engine does
+ * the handoff like any delivery, over the routes built here
+ * (docs/operations.md "drain --handoff"). */
 #include "handoff.h"
 
 #include <stdio.h>
@@ -39,7 +40,8 @@ handoff_peer_split(const char *peer, char *host, size_t hlen, uint32_t *port)
  * exists, so protobuf-c's free_unpacked releases everything on any
  * failure. */
 Sluice__Policy *
-handoff_snapshot(const Sluice__Policy *orig, char *const *peers, size_t npeers)
+handoff_snapshot(const Sluice__Policy *orig, const struct handoff_peer *peers,
+    size_t npeers)
 {
 	Sluice__Policy *snap;
 	Sluice__Route *r;
@@ -56,6 +58,14 @@ handoff_snapshot(const Sluice__Policy *orig, char *const *peers, size_t npeers)
 	free(buf);
 	if (snap == NULL)
 		return NULL;
+	/* A user's default route would win over "*" (route_match.h): the
+	 * user's mail would stay here.  The peer applies it. */
+	for (i = 0; i < snap->n_users; i++) {
+		if (snap->users[i]->default_route != NULL)
+			sluice__route__free_unpacked(
+			    snap->users[i]->default_route, NULL);
+		snap->users[i]->default_route = NULL;
+	}
 	for (i = 0; i < snap->n_routes; i++)
 		sluice__route__free_unpacked(snap->routes[i], NULL);
 	free(snap->routes);
@@ -81,8 +91,8 @@ handoff_snapshot(const Sluice__Policy *orig, char *const *peers, size_t npeers)
 		goto fail;
 	snap->hops = hv;
 	for (i = 0; i < npeers; i++) {
-		if (handoff_peer_split(peers[i], host, sizeof(host), &port) ==
-		    -1)
+		if (handoff_peer_split(
+		        peers[i].addr, host, sizeof(host), &port) == -1)
 			continue;
 		if ((h = calloc(1, sizeof(*h))) == NULL)
 			goto fail;
@@ -95,6 +105,12 @@ handoff_snapshot(const Sluice__Policy *orig, char *const *peers, size_t npeers)
 			goto fail;
 		h->port = port;
 		h->tls = SLUICE__TLS_MODE__TLS_NONE;
+		if (peers[i].shadow != NULL && peers[i].shadow[0] != '\0' &&
+		    ((h->shadow_peer = strdup(peers[i].shadow)) == NULL ||
+		        (h->peer_node = strdup(peers[i].name != NULL
+		                                   ? peers[i].name
+		                                   : "")) == NULL))
+			goto fail;
 		g->n_hops = ++n;
 	}
 	if (n == 0)

@@ -10,8 +10,12 @@
  * DSN to the sender), or on to the next hop (connection failures, 4xx);
  * when the hops are exhausted the message is deferred on the scheduler's
  * backoff.  A message leaves the spool only when every recipient is
- * delivered or bounced.  Loop thread only; callbacks from the resolver
- * and the spool carry ids, looked up here, never pointers. */
+ * delivered or bounced.  A hop with a shadow_peer (drain --handoff,
+ * node/control/handoff.c) is no SMTP server but a peer node: the job's
+ * recipients are handed to it over the shadow channel (shadow_handoff)
+ * and count as delivered once it acked them durable.  Loop thread only;
+ * callbacks from the resolver, the spool and the shadow channel carry
+ * ids, looked up here, never pointers. */
 #include "delivery.h"
 
 #include <arpa/inet.h>
@@ -133,6 +137,10 @@ struct dlv_job {
 	 * (SIZE, 8BITMIME, SMTPUTF8): at the end of the plan they bounce. */
 	bool hop_trouble;
 	const char *refused_by; /* the last hop that refused it so */
+	/* A handoff on its way (dlv_job_handoff): its id, hop, start. */
+	uint64_t hoff_id;
+	const Sluice__Hop *hoff_hop;
+	int64_t hoff_start_ms;
 };
 TAILQ_HEAD(dlv_jobs, dlv_job);
 
@@ -301,9 +309,12 @@ dlv_domain(const char *addr)
 
 /* ------------------------------------------------------ events + logs */
 
+/* An event with the id the receiving side gave the message (pid, NULL:
+ * from a delivered reply, issue 16; a handoff: the peer's queue id). */
 static void
-dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
-    const char *host, const struct smtp_reply *r, int64_t dur_ms, bool tls)
+dlv_event_id(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
+    const char *host, const struct smtp_reply *r, int64_t dur_ms, bool tls,
+    const char *peer_id)
 {
 	struct delivery *d = m->d;
 	Sluice__Event ev = SLUICE__EVENT__INIT;
@@ -311,8 +322,11 @@ dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
 
 	smtp_reply_format(r, reply, sizeof(reply));
 	/* The provider's id for its webhook events (issue 16). */
-	if (strcmp(kind, "delivered") == 0 &&
-	    provider_id_from_reply(r->text, pid, sizeof(pid)))
+	if (peer_id != NULL) {
+		snprintf(pid, sizeof(pid), "%s", peer_id);
+		ev.provider_id = pid;
+	} else if (strcmp(kind, "delivered") == 0 &&
+	           provider_id_from_reply(r->text, pid, sizeof(pid)))
 		ev.provider_id = pid;
 	ev.kind = dlv_mut(kind);
 	ev.queue_id = m->qid;
@@ -338,6 +352,13 @@ dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
 	    hop != NULL && *hop ? hop : "none",
 	    host != NULL && *host ? host : "none",
 	    (double)(dlv_now_ms() / 1000 - m->received_at), r->enhanced, reply);
+}
+
+static void
+dlv_event(struct dlv_msg *m, size_t i, const char *kind, const char *hop,
+    const char *host, const struct smtp_reply *r, int64_t dur_ms, bool tls)
+{
+	dlv_event_id(m, i, kind, hop, host, r, dur_ms, tls, NULL);
 }
 
 /* --------------------------------------------------------------- msgs */
@@ -718,6 +739,111 @@ static struct dlv_pool *dlv_pool_get(struct delivery *, const Sluice__Hop *,
     const char *domain, uint64_t version);
 
 static void dlv_parked_arm(struct delivery *, bool now);
+static void dlv_job_retry(struct dlv_job *, size_t);
+static void dlv_hop_health(struct delivery *, const char *, bool,
+    enum router_outcome, int64_t, const struct smtp_reply *);
+
+/* ---------------------------------------------------------- handoffs */
+
+/* The peer's answer to the job's handoff: every recipient delivered here
+ * (event handed_off with the peer's queue id), or on to the next hop. */
+static void
+dlv_handoff_result(struct dlv_job *j, bool ok, const char *peer_qid,
+    const struct smtp_reply *why)
+{
+	struct dlv_msg *m = j->m;
+	struct delivery *d = m->d;
+	const Sluice__Hop *h = j->hoff_hop;
+	int64_t now = dlv_now_ms(), dur = now - j->hoff_start_ms;
+	struct smtp_reply r;
+	size_t k;
+
+	j->hoff_id = 0;
+	if (ok)
+		smtp_reply_set(&r, 250, "2.0.0", "handed off to %s as %s",
+		    h->peer_node, peer_qid);
+	else {
+		r = *why;
+		j->hop_trouble = true;
+	}
+	for (k = 0; k < j->n; k++) {
+		size_t i = j->idx[k];
+
+		if (m->rstate[i] != DLV_R_ACTIVE)
+			continue;
+		m->last[i] = r;
+		free(m->last_host[i]);
+		m->last_host[i] = dlv_strdup(h->peer_node);
+		if (ok) {
+			m->rstate[i] = DLV_R_DELIVERED;
+			spool_rcpt_done(d->n->spool, m->qid, i,
+			    SPOOL_RCPT_DELIVERED, NULL, 0);
+			dlv_event_id(m, i, "handed_off", h->name, h->peer_node,
+			    &r, dur, false, peer_qid);
+		} else {
+			dlv_event(m, i, "deferred", h->name, h->peer_node, &r,
+			    dur, false);
+			dlv_job_retry(j, i);
+		}
+	}
+	dlv_hop_health(d, h->name, false, ok ? ROUTER_OK : ROUTER_FAIL, now, &r);
+	dlv_job_txn_closed(j);
+}
+
+/* shadow_handoff_cb: the job is found by its handoff id. */
+static void
+dlv_on_handoff(
+    void *arg, uint64_t cookie, bool ok, const char *peer_qid, const char *why)
+{
+	struct delivery *d = arg;
+	struct smtp_reply r;
+	struct dlv_msg *m;
+	struct dlv_job *j;
+
+	TAILQ_FOREACH(m, &d->msgs, entry)
+	LIST_FOREACH(j, &m->jobs, entry)
+	if (j->hoff_id == cookie) {
+		smtp_reply_set(&r, 0, "4.4.1", "%s", ok ? "" : why);
+		dlv_handoff_result(j, ok, peer_qid, &r);
+		return;
+	}
+	/* the attempt waits for its handoff: not reached */
+	log_warnx("delivery: handoff %" PRIu64 " answered (%s) without its "
+	          "attempt",
+	    cookie, ok ? peer_qid : why);
+}
+
+/* Hands the job's recipients (j->idx) to the peer node of hop h over the
+ * shadow channel, with the whole envelope (docs/operations.md "drain
+ * --handoff"); dlv_on_handoff takes the answer. */
+static void
+dlv_job_handoff(struct dlv_job *j, const Sluice__Hop *h, int64_t now)
+{
+	struct dlv_msg *m = j->m;
+	struct delivery *d = m->d;
+	const char **rcpts;
+	struct smtp_reply r;
+	char why[400];
+	size_t k;
+
+	j->tried = true;
+	j->hoff_hop = h;
+	j->hoff_start_ms = now;
+	j->hoff_id = ++d->next_id;
+	j->ntxn++;
+	rcpts = dlv_calloc(j->n, sizeof(*rcpts));
+	for (k = 0; k < j->n; k++)
+		rcpts[k] = m->rcpts[j->idx[k]];
+	if (shadow_handoff(d->n->shadow, h->shadow_peer, m->qid, rcpts, j->n,
+	        d->timeout_ms, dlv_on_handoff, d, j->hoff_id, why,
+	        sizeof(why)) == -1) {
+		free(rcpts);
+		smtp_reply_set(&r, 0, "4.4.1", "%s", why);
+		dlv_handoff_result(j, false, "", &r);
+		return;
+	}
+	free(rcpts); /* the frame is written */
+}
 
 /* Queues the job's recipients (j->idx) on hop h's pool. */
 static void
@@ -728,6 +854,10 @@ dlv_job_send(struct dlv_job *j, const Sluice__Hop *h, int64_t now)
 	struct dlv_txn *t;
 	size_t k, per, n;
 
+	if (h->shadow_peer[0] != '\0') {
+		dlv_job_handoff(j, h, now);
+		return;
+	}
 	j->tried = true;
 	p = dlv_pool_get(m->d, h, j->domain, policy_version(m->pol));
 	per = p->max_rcpt ? p->max_rcpt : j->n;
@@ -973,37 +1103,36 @@ dlv_txn_read(void *arg, uint64_t off, void *buf, size_t n)
  * successes are counted.  last is the reply (or local reason) the use
  * ended with, for the one log line per circuit change. */
 static void
-dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
-    const struct smtp_reply *last)
+dlv_hop_health(struct delivery *d, const char *name, bool is_mx,
+    enum router_outcome o, int64_t now, const struct smtp_reply *last)
 {
-	struct delivery *d = p->d;
 	enum router_admit before;
 	enum router_change ch;
 	char text[SMTP_REPLY_TEXT + 32];
 
-	if (p->is_mx && o != ROUTER_OK && o != ROUTER_ANSWERED)
+	if (is_mx && o != ROUTER_OK && o != ROUTER_ANSWERED)
 		return;
 	text[0] = '\0';
 	if (last != NULL && o == ROUTER_FAIL) {
 		smtp_reply_format(last, text, sizeof(text));
-		router_set_last(d->router, p->name, text);
+		router_set_last(d->router, name, text);
 	}
-	before = router_state(d->router, p->name, now);
-	ch = router_result(d->router, p->name, o, now);
+	before = router_state(d->router, name, now);
+	ch = router_result(d->router, name, o, now);
 	if (ch != ROUTER_SAME) {
 		if (last != NULL && text[0] == '\0')
 			smtp_reply_format(last, text, sizeof(text));
 		if (ch == ROUTER_OPENED)
 			log_info("delivery: circuit opened hop=%s node=%s "
 			         "reason=\"%s\" reply=\"%s\"",
-			    p->name, d->n->name,
+			    name, d->n->name,
 			    before == ROUTER_GO ? "consecutive failures"
 			                        : "probe failed",
 			    text);
 		else
 			log_info("delivery: circuit closed hop=%s node=%s "
 			         "reason=\"%s\" reply=\"%s\"",
-			    p->name, d->n->name,
+			    name, d->n->name,
 			    before == ROUTER_SKIP ? "hop answered"
 			                          : "probe succeeded",
 			    text);
@@ -1011,9 +1140,16 @@ dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
 	/* The hop is back: mail deferred on its routes while the circuit
 	 * was open goes now, not at its next scheduled retry. */
 	if (ch == ROUTER_CLOSED)
-		delivery_wake(d, p->name);
+		delivery_wake(d, name);
 	if (!TAILQ_EMPTY(&d->parked))
 		dlv_parked_arm(d, true);
+}
+
+static void
+dlv_hop_result(struct dlv_pool *p, enum router_outcome o, int64_t now,
+    const struct smtp_reply *last)
+{
+	dlv_hop_health(p->d, p->name, p->is_mx, o, now, last);
 }
 
 /* A reply said the hop needs its operator (credentials, configuration,

@@ -1,7 +1,8 @@
 /* test_handoff.c - drain --handoff's policy rewrite (node/control/
  * handoff.c): peer address forms, and the snapshot it returns: one "*"
- * route to handoff-N hops for the valid peers, the rest of the policy
- * untouched, NULL when no peer is usable. */
+ * route to handoff-N hops for the valid peers (over the shadow channel
+ * for a peer that has one, else SMTP), no user default routes, the rest
+ * of the policy untouched, NULL when no peer is usable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,11 +63,14 @@ test_snapshot(void **state)
 {
 	static const char *const g1[] = {"primary"};
 	static const char *const g2[] = {"backup"};
-	static char p1[] = "10.0.0.2:2525", p2[] = "not-a-peer",
-	            p3[] = "[::1]:25";
-	char *peers[] = {p1, p2, p3};
+	static const struct handoff_peer peers[] = {
+	    {"10.0.0.2:2525", "n2", ""},
+	    {"not-a-peer", "nx", "10.0.0.9:2600"},
+	    {"[::1]:25", "n3", "[::1]:2600"},
+	};
 	struct fixture f;
 	Sluice__Policy *s;
+	Sluice__User *u;
 	size_t i;
 
 	(void)state;
@@ -77,6 +81,10 @@ test_snapshot(void **state)
 	fix_hop(&f, "backup", "mx2.example", 25);
 	fix_route(&f, "example.com", g1, 1, g2, 1);
 	fix_route(&f, "*", g2, 1, NULL, 0);
+	/* a user default route: it would win over "*" */
+	u = fix_user(&f, "scanner", "x", NULL);
+	fix_route(&f, "*", g1, 1, NULL, 0);
+	u->default_route = f.routep[--f.p.n_routes];
 	fix_net(&f, "10.0.0.0/8", 0);
 	s = handoff_snapshot(&f.p, peers, 3);
 	assert_non_null(s);
@@ -93,9 +101,16 @@ test_snapshot(void **state)
 	assert_string_equal(s->hops[2]->host, "10.0.0.2");
 	assert_int_equal(s->hops[2]->port, 2525);
 	assert_int_equal(s->hops[2]->tls, SLUICE__TLS_MODE__TLS_NONE);
+	assert_string_equal(s->hops[2]->shadow_peer, ""); /* SMTP */
 	assert_string_equal(s->hops[3]->name, "handoff-2");
 	assert_string_equal(s->hops[3]->host, "::1");
 	assert_int_equal(s->hops[3]->port, 25);
+	assert_string_equal(s->hops[3]->shadow_peer, "[::1]:2600");
+	assert_string_equal(s->hops[3]->peer_node, "n3");
+	/* the user's default route is gone: "*" takes its mail too */
+	assert_int_equal(s->n_users, 1);
+	assert_null(s->users[0]->default_route);
+	assert_non_null(u->default_route);
 	/* one route, every domain, one group over the peers */
 	assert_int_equal(s->n_routes, 1);
 	assert_string_equal(s->routes[0]->pattern, "*");
@@ -113,8 +128,8 @@ test_snapshot(void **state)
 static void
 test_no_usable_peer(void **state)
 {
-	static char b1[] = "nope", b2[] = "host:0";
-	char *bad[] = {b1, b2};
+	static const struct handoff_peer bad[] = {
+	    {"nope", "n2", ""}, {"host:0", "n3", "127.0.0.1:2600"}};
 	struct fixture f;
 
 	(void)state;
