@@ -117,8 +117,8 @@ int store_node_set_draining(
 /* The live nodes other than self that are not draining: where a
  * draining node hands its queue.  Their name, SMTP "host:port" and
  * shadow channel address ("" none). */
-typedef int (*store_peer_cb)(void *arg, const char *name,
-    const char *address, const char *shadow_address);
+typedef int (*store_peer_cb)(void *arg, const char *name, const char *address,
+    const char *shadow_address);
 int store_node_peers(struct store *, uint64_t self, int64_t silent_after_ms,
     store_peer_cb, void *arg);
 int store_node_list(struct store *, store_node_cb, void *arg);

@@ -464,15 +464,22 @@ store_event_trace(struct store *s, const char *id, uint32_t limit,
 	int rc;
 
 	snprintf(lb, sizeof(lb), "%" PRIu32, limit);
-	/* A UNION, not an OR: each half uses its own index. */
+	/* A UNION, not an OR: each half uses its own index.  A message
+	 * handed off by drain --handoff goes on under the peer's queue id,
+	 * the provider_id of its handed_off events: followed, a few hops
+	 * deep (docs/operations.md). */
 	if ((res = store_exec(s,
-	         EV_SELECT " FROM events WHERE queue_id IN ("
-	                   " SELECT queue_id FROM events WHERE queue_id = $1"
-	                   " UNION SELECT queue_id FROM events"
-	                   "  WHERE message_id <> '' AND message_id IN"
-	                   "  ($1, btrim($1, '<>'), '<' || btrim($1, '<>') || "
-	                   "'>'))"
-	                   " ORDER BY at, id LIMIT $2::bigint",
+	         "WITH RECURSIVE ids(q, depth) AS ("
+	         " SELECT queue_id, 0 FROM events WHERE queue_id = $1"
+	         " UNION SELECT queue_id, 0 FROM events"
+	         "  WHERE message_id <> '' AND message_id IN"
+	         "  ($1, btrim($1, '<>'), '<' || btrim($1, '<>') || '>')"
+	         " UNION SELECT e.provider_id, ids.depth + 1"
+	         "  FROM events e JOIN ids ON e.queue_id = ids.q"
+	         "  WHERE e.kind = 'handed_off' AND e.provider_id <> ''"
+	         "  AND ids.depth < 8) " EV_SELECT
+	         " FROM events WHERE queue_id IN (SELECT q FROM ids)"
+	         " ORDER BY at, id LIMIT $2::bigint",
 	         2, vals, NULL, NULL, &rc)) == NULL)
 		return rc;
 	rc = store_event_rows(res, cb, arg);

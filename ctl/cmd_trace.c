@@ -85,6 +85,10 @@ event_detail(const Sluice__Event *e, char *buf, size_t len)
 	else if (e->reply[0] != '\0' && (strcmp(e->kind, "promoted") == 0 ||
 	                                    strcmp(e->kind, "withdrawn") == 0))
 		snprintf(buf, len, "%s", e->reply); /* issue 13 */
+	else if (strcmp(e->kind, "handed_off") == 0)
+		/* drain --handoff: "250 2.0.0 handed off to n2 as ID" */
+		snprintf(buf, len, "hop=%s %.1fs %s", e->hop[0] ? e->hop : "-",
+		    (double)e->duration_ms / 1000.0, e->reply);
 	else if (strncmp(e->kind, "provider_", 9) == 0 ||
 	         strcmp(e->kind, "complaint") == 0 ||
 	         strcmp(e->kind, "opened") == 0 ||
@@ -220,7 +224,7 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 	    "log [--from SENDER] [--to RECIPIENT] [--status KIND] "
 	    "[--since 1h] [--node NAME] [--limit N]";
 	static const char *const kinds[] = {"received", "delivered", "deferred",
-	    "bounced", "expired", "promoted", "withdrawn",
+	    "bounced", "expired", "promoted", "withdrawn", "handed_off",
 	    /* issue 16: what providers reported afterwards */
 	    "provider_delivered", "provider_bounced", "provider_deferred",
 	    "provider_dropped", "complaint", "opened", "clicked", NULL};
@@ -249,6 +253,7 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 				ctl_die("--status '%s': use received, "
 				        "delivered, deferred, bounced, "
 				        "expired, promoted, withdrawn, "
+				        "handed_off, "
 				        "provider_delivered, provider_bounced, "
 				        "provider_deferred, provider_dropped, "
 				        "complaint, opened or clicked",

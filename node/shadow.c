@@ -138,8 +138,8 @@ shadow_handoff_done(
 /* The outcome of one copy: off the link, out of the gate, to the
  * session, then due for delivery (unless the session withdrew it). */
 static void
-shadow_pending_done(struct shadow_pending *p, bool ok, const char *why,
-    const char *peer_qid)
+shadow_pending_done(
+    struct shadow_pending *p, bool ok, const char *why, const char *peer_qid)
 {
 	struct shadow_link *l = p->l;
 	struct shadow *sh = l->sh;
@@ -616,8 +616,7 @@ shadow_copy(struct shadow *sh, const char *qid, int timeout_ms,
 int
 shadow_handoff(struct shadow *sh, const char *addr, const char *qid,
     const char *const *rcpts, size_t nrcpts, int timeout_ms,
-    shadow_handoff_cb cb, void *arg, uint64_t cookie, char *why,
-    size_t whylen)
+    shadow_handoff_cb cb, void *arg, uint64_t cookie, char *why, size_t whylen)
 {
 	struct spool_envelope env;
 	struct shadow_link *l;
@@ -659,8 +658,8 @@ shadow_handoff(struct shadow *sh, const char *addr, const char *qid,
 bool
 shadow_can_dial(const struct shadow *sh, const char *addr)
 {
-	return sh != NULL && (sh->cli_ctx != NULL || sh->insecure ||
-	                         shadow_loopback(addr));
+	return sh != NULL &&
+	       (sh->cli_ctx != NULL || sh->insecure || shadow_loopback(addr));
 }
 
 bool

@@ -84,8 +84,8 @@ bool shadow_can_dial(const struct shadow *, const char *addr);
  * shadow_handoff(): ok with the message's queue id at the peer, or why
  * not (the peer may still have it when it answered late: at worst a
  * duplicate, docs/operations.md). */
-typedef void (*shadow_handoff_cb)(void *arg, uint64_t cookie, bool ok,
-    const char *peer_qid, const char *why);
+typedef void (*shadow_handoff_cb)(
+    void *arg, uint64_t cookie, bool ok, const char *peer_qid, const char *why);
 /* Hands the queued message queue_id, with recipients rcpts (its pending
  * ones), to the node whose shadow channel is at addr: the peer queues it
  * as its own with the whole envelope (AUTH user, client, listener, DKIM
@@ -93,8 +93,8 @@ typedef void (*shadow_handoff_cb)(void *arg, uint64_t cookie, bool ok,
  * removes it here only after an ok.  -1 with why when it cannot be sent
  * now (peer unreachable, message too large). */
 int shadow_handoff(struct shadow *, const char *addr, const char *queue_id,
-    const char *const *rcpts, size_t nrcpts, int timeout_ms,
-    shadow_handoff_cb, void *arg, uint64_t cookie, char *why, size_t whylen);
+    const char *const *rcpts, size_t nrcpts, int timeout_ms, shadow_handoff_cb,
+    void *arg, uint64_t cookie, char *why, size_t whylen);
 
 /* The shadow listener's address for Hello/Heartbeat ("" none; constant
  * after open: the uplink thread gets a copy at start). */

@@ -210,16 +210,16 @@ shadow_taken_add(struct shadow *sh, const char *key, const char *qid)
 	char *k, *id;
 	void *old = NULL;
 
-	if (sh->taken_ring == NULL &&
-	    (sh->taken_ring = calloc(
-	         SHADOW_TAKEN_MAX, sizeof(*sh->taken_ring))) == NULL)
+	if (sh->taken_ring == NULL && (sh->taken_ring = calloc(SHADOW_TAKEN_MAX,
+	                                   sizeof(*sh->taken_ring))) == NULL)
 		return;
 	if ((k = strdup(key)) == NULL || (id = strdup(qid)) == NULL) {
 		free(k);
 		return;
 	}
 	if (sh->taken_ring[sh->taken_next] != NULL) {
-		free(shadow_map_del(&sh->taken, sh->taken_ring[sh->taken_next]));
+		free(
+		    shadow_map_del(&sh->taken, sh->taken_ring[sh->taken_next]));
 		free(sh->taken_ring[sh->taken_next]);
 	}
 	if (shadow_map_put(&sh->taken, key, id, &old) == -1) {
@@ -248,11 +248,10 @@ shadow_handoff_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 		shadow_hold_drop(sh, w->key);
 		log_info("%s shadow handoff taken from %s", qid, w->key);
 	} else {
-		err = spool_last_errno(sh->n->spool) == ENOSPC
-		          ? "queue full"
-		          : "queue error";
-		log_warnx("node %s: handoff %s not taken: %s", sh->name,
-		    w->key, err);
+		err = spool_last_errno(sh->n->spool) == ENOSPC ? "queue full"
+		                                               : "queue error";
+		log_warnx(
+		    "node %s: handoff %s not taken: %s", sh->name, w->key, err);
 	}
 	if ((c = shadow_conn_find(sh, w->conn)) != NULL)
 		shadow_ack_id(c, w->seq, ok, err, ok ? qid : NULL);
@@ -276,8 +275,8 @@ shadow_hold_handoff(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 
 	snprintf(key, sizeof(key), "%s %s", c->origin, cp->queue_id);
 	if ((had = shadow_map_get(&sh->taken, key)) != NULL) {
-		log_info("%s shadow handoff from %s again: taken before",
-		    had, key);
+		log_info(
+		    "%s shadow handoff from %s again: taken before", had, key);
 		shadow_ack_id(c, cp->seq, true, NULL, had);
 		return;
 	}

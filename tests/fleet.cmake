@@ -13,6 +13,9 @@ sluice_scenario_test(fleet_budget fleet/test_budget.py 240)
 sluice_unit_test(test_budget fleet/test_budget_unit.c
 	${PROJECT_SOURCE_DIR}/controller/budget.c)
 sluice_scenario_test(fleet_handoff fleet/test_handoff.py 180)
+# drain --handoff over the shadow channel: the user's, the listener's
+# routes and the DKIM signature hold at the peer; trace follows the id.
+sluice_scenario_test(fleet_handoff_envelope fleet/test_handoff_envelope.py 180)
 sluice_scenario_test(fleet_auth_burst fleet/test_auth_burst.py 120)
 sluice_scenario_test(fleet_failback fleet/test_failback.py 180)
 sluice_scenario_test(fleet_hung_controller fleet/test_hung_controller.py 120)

@@ -40,8 +40,8 @@ handoff_peer_split(const char *peer, char *host, size_t hlen, uint32_t *port)
  * exists, so protobuf-c's free_unpacked releases everything on any
  * failure. */
 Sluice__Policy *
-handoff_snapshot(const Sluice__Policy *orig, const struct handoff_peer *peers,
-    size_t npeers)
+handoff_snapshot(
+    const Sluice__Policy *orig, const struct handoff_peer *peers, size_t npeers)
 {
 	Sluice__Policy *snap;
 	Sluice__Route *r;
@@ -107,9 +107,9 @@ handoff_snapshot(const Sluice__Policy *orig, const struct handoff_peer *peers,
 		h->tls = SLUICE__TLS_MODE__TLS_NONE;
 		if (peers[i].shadow != NULL && peers[i].shadow[0] != '\0' &&
 		    ((h->shadow_peer = strdup(peers[i].shadow)) == NULL ||
-		        (h->peer_node = strdup(peers[i].name != NULL
-		                                   ? peers[i].name
-		                                   : "")) == NULL))
+		        (h->peer_node = strdup(
+		             peers[i].name != NULL ? peers[i].name : "")) ==
+		            NULL))
 			goto fail;
 		g->n_hops = ++n;
 	}

@@ -786,7 +786,8 @@ dlv_handoff_result(struct dlv_job *j, bool ok, const char *peer_qid,
 			dlv_job_retry(j, i);
 		}
 	}
-	dlv_hop_health(d, h->name, false, ok ? ROUTER_OK : ROUTER_FAIL, now, &r);
+	dlv_hop_health(
+	    d, h->name, false, ok ? ROUTER_OK : ROUTER_FAIL, now, &r);
 	dlv_job_txn_closed(j);
 }
 
