@@ -3,8 +3,10 @@
 
 n1 holds deferred mail (the upstream is down).  `sluicectl node drain n1
 --handoff`: n1 closes its listeners and hands every queued message to the
-other live node's relay listener (n2), each one acknowledged by n2 before
-it leaves n1's spool; n1 reports drained without waiting for the upstream.
+other live node's relay listener (n2: it has no shadow channel, so this
+is the SMTP handoff, which n1's log says once; test_handoff_envelope.py
+has the shadow channel's), each one acknowledged by n2 before it leaves
+n1's spool; n1 reports drained without waiting for the upstream.
 The upstream comes back: every message reaches it exactly once, through
 n2 (the upstream sees n2's EHLO).  `node resume n1`: n1's own routes.
 """
@@ -60,8 +62,11 @@ def run(f, up):
                  f.ctl_json("trace", qid)["events"]]
         assert ("delivered", "handoff-1") in kinds, kinds
     wait_until(lambda: f.spool("n2") == {}, 15, "n2 delivered it all")
-    assert "handing off %d queued messages to 1 peer" % N in \
-        f.nodes["n1"].output()
+    out = f.nodes["n1"].output()
+    assert "handing off %d queued messages to 1 peer" % N in out
+    # n2 has no shadow channel: plain SMTP, and n1 says what that costs
+    assert out.count("over SMTP") == 1 and \
+        "route conditions on user, client and listener" in out, out[-3000:]
 
     # resume: n1 listens again and delivers on its own routes
     f.ctl("node", "resume", "n1")
