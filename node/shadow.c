@@ -656,6 +656,22 @@ shadow_handoff(struct shadow *sh, const char *addr, const char *qid,
 }
 
 bool
+shadow_handoff_busy(struct shadow *sh, const char *qid)
+{
+	struct shadow_pending *p;
+	int i;
+
+	for (i = 0; sh != NULL && i < SHADOW_LINKS_MAX; i++) {
+		if (sh->links[i] == NULL)
+			continue;
+		TAILQ_FOREACH(p, &sh->links[i]->pending, entry)
+		if (p->hcb != NULL && strcmp(p->qid, qid) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool
 shadow_can_dial(const struct shadow *sh, const char *addr)
 {
 	return sh != NULL &&

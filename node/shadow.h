@@ -96,6 +96,9 @@ int shadow_handoff(struct shadow *, const char *addr, const char *queue_id,
     const char *const *rcpts, size_t nrcpts, int timeout_ms, shadow_handoff_cb,
     void *arg, uint64_t cookie, char *why, size_t whylen);
 
+/* True while a handoff of queue_id waits for its peer's answer. */
+bool shadow_handoff_busy(struct shadow *, const char *queue_id);
+
 /* The shadow listener's address for Hello/Heartbeat ("" none; constant
  * after open: the uplink thread gets a copy at start). */
 const char *shadow_address(const struct shadow *);

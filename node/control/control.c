@@ -16,6 +16,7 @@
 
 #include "authwatch.h"
 #include "handoff.h"
+#include "handoff_held.h"
 #include "journal.h"
 #include "log.h"
 #include "node.h"
@@ -68,6 +69,7 @@ struct control {
 	char *peer_shadow[HANDOFF_PEERS_MAX]; /* "" over SMTP */
 	size_t npeers;
 	bool warned_no_peers;
+	struct handoff_held *held; /* held messages to hand off */
 	struct node_report report;
 };
 
@@ -227,6 +229,7 @@ control_handoff_start(struct control *c, const Sluice__Command *cmd)
 	c->handoff = true;
 	(void)queue_cmd_due_now(c->n->spool);
 	delivery_kick(c->n->delivery);
+	handoff_held_run(c->held, c->peer_names, c->peer_shadow, c->npeers);
 	log_info("node %s: handing off %" PRIu64 " queued messages to %zu "
 	         "peer%s (first %s%s%s)",
 	    c->n->name, (uint64_t)atomic_load(&c->n->stats.queue_messages),
@@ -702,9 +705,16 @@ control_heartbeat(struct control *c)
 static void
 control_on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct control *c = arg;
+
 	(void)fd;
 	(void)what;
-	control_heartbeat(arg);
+	/* held messages are not the delivery engine's: handed off here,
+	 * again each period for those that failed or were held since */
+	if (c->handoff)
+		handoff_held_run(
+		    c->held, c->peer_names, c->peer_shadow, c->npeers);
+	control_heartbeat(c);
 }
 
 /* --------------------------------------------------- open / close */
@@ -716,6 +726,10 @@ control_open(struct node *n)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	if ((c->held = handoff_held_new(n)) == NULL) {
+		free(c);
+		return NULL;
+	}
 	c->n = n;
 	c->running_version = policy_version(n->policy);
 	return c;
@@ -784,6 +798,7 @@ control_close(struct control *c)
 	for (i = 0; i < CONTROL_RING; i++)
 		free(c->ring[i].packed);
 	control_peers_free(c);
+	handoff_held_free(c->held);
 	policy_unref(c->orig);
 	free(c);
 }

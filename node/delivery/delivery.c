@@ -2295,7 +2295,9 @@ delivery_set_pauses(
 bool
 delivery_busy(struct delivery *d, const char *queue_id)
 {
-	return d != NULL && dlv_msg_find(d, queue_id) != NULL;
+	/* a held message on its way to a peer (drain --handoff) too */
+	return d != NULL && (dlv_msg_find(d, queue_id) != NULL ||
+	                        shadow_handoff_busy(d->n->shadow, queue_id));
 }
 
 size_t

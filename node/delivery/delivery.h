@@ -71,7 +71,9 @@ void delivery_ungate(struct delivery *, const char *queue_id);
  * messages of other hops may come along (due_queue.h).  Loop thread. */
 void delivery_wake(struct delivery *, const char *hop);
 /* Fleet commands (issue 5, node/command.c): true while the message is
- * in a delivery attempt, when hold and delete must wait.  Loop thread. */
+ * in a delivery attempt or a handoff of it waits for its peer's answer
+ * (shadow_handoff_busy), when hold, release and delete must wait.  Loop
+ * thread. */
 bool delivery_busy(struct delivery *, const char *queue_id);
 /* Fleet hop budgets (issue 5, node/command.c): this node's share of a
  * hop's fleet-wide max_conn / rate (0: the policy's).  Replaces the whole

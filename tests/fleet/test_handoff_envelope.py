@@ -11,12 +11,15 @@ the listener `apps` to hop L, and signs example.com with DKIM.  S and L are
 down, so on n1:
   * `scanner`'s message (AUTH over STARTTLS) is deferred, waiting for S;
   * a message on the `apps` listener is deferred, waiting for L;
-  * a message from example.com on `apps`, signed once at n1, too.
-`sluicectl node drain n1 --handoff`: n1 hands the three to n2 and is
+  * a message from example.com on `apps`, signed once at n1, too;
+  * a message of user `holder` (hold flag) is held.
+`sluicectl node drain n1 --handoff`: n1 hands the four to n2 and is
 drained.  n2 queues them as n1 accepted them: nothing reaches A (today's
 SMTP handoff lost the user and the listener: n2 saw a relay client and sent
-them to A).  S and L come up: each message arrives once, from n2, at its
-own upstream; the signed one carries n1's signature only, which verifies.
+them to A; and it never moved the held one, so n1 never drained).  S and L
+come up: each message arrives once, from n2, at its own upstream; the
+signed one carries n1's signature only, which verifies.  The held one
+stays held at n2 until `queue release` there, then goes to A.
 `sluicectl trace ID` with n1's queue id shows `handed off to n2` on n1 and
 the message going on at n2 as received from user scanner, then delivered
 through hop S.
@@ -109,8 +112,10 @@ def run(f, ups):
           "hopS")
     f.ctl("route", "set", "*", "--user", "scanner", "hopS")
     f.ctl("route", "set", "*", "--listener", "apps", "hopL")
-    f.ctl("user", "add", "scanner", "--password-stdin", "--sender", "*",
-          input="pw-scanner\n")
+    for u in ("scanner", "holder"):
+        f.ctl("user", "add", u, "--password-stdin", "--sender", "*",
+              input="pw-%s\n" % u)
+    f.ctl("user", "set", "holder", "--hold")
     dns = records_of(f.ctl("dkim", "add", "example.com", "--selector", "s1",
                            "--generate").stdout)
     assert dns, "no TXT record printed"
@@ -134,10 +139,12 @@ def run(f, ups):
     viaapps = submit(apps_port, "app@example.net", "z@example.org", "apps")
     signed = submit(apps_port, "alice@example.com", "y@example.org",
                     "signed")
+    held = submit(port, "h@example.net", "x@example.org", "held",
+                  user="holder")
     ids = {byuser, viaapps, signed}
-    wait_until(lambda: set(f.spool("n1")) == ids and
-               set(f.spool("n1").values()) == {"deferred"}, 30,
-               "three messages deferred at n1")
+    wait_until(lambda: set(f.spool("n1")) == ids | {held} and
+               sorted(f.spool("n1").values()) == ["deferred"] * 3 +
+               ["held"], 30, "three messages deferred, one held at n1")
     assert ups["A"].messages() == [], subjects(ups["A"])
 
     # -- the handoff
@@ -151,9 +158,9 @@ def run(f, ups):
     # n2 routes them as n1 would have: to S and L, which are down; none
     # to A (today's SMTP handoff: all three at A at once)
     wait_until(lambda: ups["A"].messages() or
-               (len(f.spool("n2")) == 3 and
-                set(f.spool("n2").values()) == {"deferred"}), 30,
-               "n2 tried the three")
+               (len(f.spool("n2")) == 4 and
+                sorted(f.spool("n2").values()) == ["deferred"] * 3 +
+                ["held"]), 30, "n2 tried the three, holds the fourth")
     assert ups["A"].messages() == [], subjects(ups["A"])
     out1 = f.nodes["n1"].output()
     assert "over SMTP" not in out1, out1[-3000:]
@@ -163,7 +170,8 @@ def run(f, ups):
     wait_until(lambda: subjects(ups["S"]) == ["byuser"] and
                subjects(ups["L"]) == ["apps", "signed"], 30,
                "delivered by n2 to the user's and the listener's hops")
-    wait_until(lambda: f.spool("n2") == {}, 15, "n2's queue empty")
+    wait_until(lambda: list(f.spool("n2").values()) == ["held"], 15,
+               "n2 delivered the three")
     assert ups["A"].messages() == [], subjects(ups["A"])
     for u in ("S", "L"):
         msgs = ups[u].messages()
@@ -204,6 +212,20 @@ def run(f, ups):
         kinds.index(("n2", "delivered")), kinds
     text = f.ctl("trace", byuser).stdout
     assert "handed off to n2" in text and "user=scanner" in text, text
+
+    # -- the held one: held at n2 (the user's hold flag travelled) until
+    # released there; its trace from n1's id says so
+    ev = f.ctl_json("trace", held)["events"]
+    off = [e for e in ev if e["kind"] == "handed_off"]
+    assert len(off) == 1 and "(held)" in off[0]["reply"], ev
+    (hq,) = f.spool("n2")
+    assert hq == off[0]["provider_id"], (hq, off)
+    assert any(e["node"] == "n2" and e["kind"] == "received" and
+               e["auth_user"] == "holder" for e in ev), ev
+    f.ctl("queue", "release", hq)
+    wait_until(lambda: subjects(ups["A"]) == ["held"], 30,
+               "the held message after its release at n2")
+    wait_until(lambda: f.spool("n2") == {}, 15, "n2's queue empty")
 
 
 if __name__ == "__main__":
