@@ -4,7 +4,8 @@
 its whole envelope, so the peer routes it as the node that accepted it would
 have.
 
-Two nodes with shadow channels (shadow_listen; redundancy stays off).  The
+Two nodes with shadow channels (shadow_listen, mutual TLS with certificates
+of the fleet CA; redundancy stays off).  The
 policy sends everything to hop A (its upstream up throughout), mail of user
 `scanner` to hop S (`route set '*' --user scanner`), mail that came in on
 the listener `apps` to hop L, and signs example.com with DKIM.  S and L are
@@ -40,6 +41,9 @@ from smtpkit import make_cert  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "dkim"))
 import dkimkit  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "hardening"))
+from pki import Pki  # noqa: E402
 
 
 def submit(port, sender, rcpt, subject, user=None):
@@ -123,11 +127,19 @@ def run(f, ups):
         f.ctl("limit", "set", k, str(v))
     v = f.policy_version()
     apps_port = free_port()
-    tls = "tls_cert = %s\ntls_key = %s\n" % (crt, key)
-    f.start_relay("n1", extra=tls + "listen = 127.0.0.1:%d relay name=apps\n"
-                  "shadow_listen = 127.0.0.1:%d\n" % (apps_port, free_port()))
-    f.start_relay("n2", extra=tls + "shadow_listen = 127.0.0.1:%d\n"
-                  % free_port())
+    pki = Pki(os.path.join(f.dir, "pki"))
+    pki.ca("fleet-ca")
+
+    def extra(name):
+        pem = pki.leaf(name, "fleet-ca", name, ips=["127.0.0.1"])
+        return ("tls_cert = %s\ntls_key = %s\n"
+                "shadow_listen = 127.0.0.1:%d\nshadow_ca = %s\n"
+                "shadow_cert = %s\nshadow_key = %s\n" % (
+                    crt, key, free_port(), pki.path("fleet-ca.crt"), pem,
+                    pem))
+    f.start_relay("n1", extra=extra("n1") +
+                  "listen = 127.0.0.1:%d relay name=apps\n" % apps_port)
+    f.start_relay("n2", extra=extra("n2"))
     for n in ("n1", "n2"):
         f.wait_node_version(n, v, timeout=30)
     wait_until(lambda: port_open("127.0.0.1", apps_port), 15,
@@ -150,21 +162,22 @@ def run(f, ups):
     # -- the handoff
     r = f.ctl_json("node", "drain", "n1", "--handoff")
     assert r["handoff"], r
-    n = wait_until(lambda: f.node("n1")["state"] == "drained" and
-                   f.node("n1"), 30, "n1 handed off and drained")
-    assert n["metrics"]["messages"] == 0, n
-    assert f.spool("n1") == {}
-
     # n2 routes them as n1 would have: to S and L, which are down; none
-    # to A (today's SMTP handoff: all three at A at once)
+    # to A (today's SMTP handoff: three at A at once, the held one never
+    # leaves n1)
     wait_until(lambda: ups["A"].messages() or
                (len(f.spool("n2")) == 4 and
                 sorted(f.spool("n2").values()) == ["deferred"] * 3 +
                 ["held"]), 30, "n2 tried the three, holds the fourth")
     assert ups["A"].messages() == [], subjects(ups["A"])
+    n = wait_until(lambda: f.node("n1")["state"] == "drained" and
+                   f.node("n1"), 30, "n1 handed off and drained")
+    assert n["metrics"]["messages"] == 0, n
+    assert f.spool("n1") == {}
     out1 = f.nodes["n1"].output()
     assert "over SMTP" not in out1, out1[-3000:]
     assert "shadow channel" in out1, out1[-3000:]
+
     ups["S"].start()
     ups["L"].start()
     wait_until(lambda: subjects(ups["S"]) == ["byuser"] and
