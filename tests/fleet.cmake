@@ -16,6 +16,8 @@ sluice_scenario_test(fleet_handoff fleet/test_handoff.py 180)
 # drain --handoff over the shadow channel: the user's, the listener's
 # routes and the DKIM signature hold at the peer; trace follows the id.
 sluice_scenario_test(fleet_handoff_envelope fleet/test_handoff_envelope.py 180)
+# ... and a late ack (peer stopped, then continued): sent again, taken once.
+sluice_scenario_test(fleet_handoff_once fleet/test_handoff_once.py 180)
 sluice_scenario_test(fleet_auth_burst fleet/test_auth_burst.py 120)
 sluice_scenario_test(fleet_failback fleet/test_failback.py 180)
 sluice_scenario_test(fleet_hung_controller fleet/test_hung_controller.py 120)
