@@ -258,6 +258,31 @@ shadow_handoff_on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 	free(w);
 }
 
+/* The envelope a copy carries (its flags as shadow.c packs them: bit 0
+ * SMTPUTF8, 1 8BITMIME, 2 8-bit body, 3 8-bit header, 4 DKIM over the
+ * 7-bit form, 5 held). */
+static void
+shadow_copy_envelope(const Sluice__ShadowCopy *cp, struct spool_envelope *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->sender = cp->sender;
+	env->rcpts = (const char *const *)cp->recipients;
+	env->nrcpts = cp->n_recipients;
+	env->client = cp->client;
+	env->helo = cp->helo;
+	env->auth_user = cp->auth_user;
+	env->message_id = cp->message_id;
+	env->received_at = cp->received_at;
+	env->smtputf8 = (cp->flags & 1) != 0;
+	env->eightbit = (cp->flags & 2) != 0;
+	env->body8bit = (cp->flags & 4) != 0;
+	env->hdr8bit = (cp->flags & 8) != 0;
+	env->dkim7 = (cp->flags & 16) != 0;
+	env->hold = (cp->flags & 32) != 0;
+	env->listener = cp->listener;
+	env->dkim = cp->dkim;
+}
+
 /* The message itself (drain --handoff): into our queue, as accepted at
  * its node.  Its received event names the origin; its user's hold flag
  * comes along only if it is still held there. */
@@ -308,23 +333,7 @@ shadow_hold_handoff(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	w->size = cp->data.len;
 	w->handoff = true;
 	snprintf(w->key, sizeof(w->key), "%s", key);
-	memset(&env, 0, sizeof(env));
-	env.sender = cp->sender;
-	env.rcpts = (const char *const *)cp->recipients;
-	env.nrcpts = cp->n_recipients;
-	env.client = cp->client;
-	env.helo = cp->helo;
-	env.auth_user = cp->auth_user;
-	env.message_id = cp->message_id;
-	env.received_at = cp->received_at;
-	env.smtputf8 = (cp->flags & 1) != 0;
-	env.eightbit = (cp->flags & 2) != 0;
-	env.body8bit = (cp->flags & 4) != 0;
-	env.hdr8bit = (cp->flags & 8) != 0;
-	env.dkim7 = (cp->flags & 16) != 0;
-	env.hold = (cp->flags & 32) != 0;
-	env.listener = cp->listener;
-	env.dkim = cp->dkim;
+	shadow_copy_envelope(cp, &env);
 	if (sh->n->journal != NULL) {
 		snprintf(reply, sizeof(reply),
 		    "handed off from %s (queue id %s there)", c->origin,
@@ -384,23 +393,7 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	w->seq = cp->seq;
 	w->size = cp->data.len;
 	snprintf(w->key, sizeof(w->key), "%s %s", c->origin, cp->queue_id);
-	memset(&env, 0, sizeof(env));
-	env.sender = cp->sender;
-	env.rcpts = (const char *const *)cp->recipients;
-	env.nrcpts = cp->n_recipients;
-	env.client = cp->client;
-	env.helo = cp->helo;
-	env.auth_user = cp->auth_user;
-	env.message_id = cp->message_id;
-	env.received_at = cp->received_at;
-	env.smtputf8 = (cp->flags & 1) != 0;
-	env.eightbit = (cp->flags & 2) != 0;
-	env.body8bit = (cp->flags & 4) != 0;
-	env.hdr8bit = (cp->flags & 8) != 0;
-	env.dkim7 = (cp->flags & 16) != 0;
-	env.hold = (cp->flags & 32) != 0;
-	env.listener = cp->listener;
-	env.dkim = cp->dkim;
+	shadow_copy_envelope(cp, &env);
 	env.origin = w->key;
 	TAILQ_INSERT_TAIL(&sh->waits, w, entry);
 	spool_msg_commit(
