@@ -150,8 +150,9 @@ def run(f, ups):
     wait_until(lambda: shadow_count(f, "n2") == 3, 30, "three copies at n2")
 
     # -- n1 is lost with its disk; the upstreams come up
-    shutil.rmtree(os.path.join(f.dir, "n1", "spool"))
+    # killed first: a live node may still make files in its spool
     f.nodes["n1"].stop(signal.SIGKILL)
+    shutil.rmtree(os.path.join(f.dir, "n1", "spool"))
     for u in ups.values():
         u.start()
     f.ctl("node", "lost", "n1")
