@@ -20,6 +20,7 @@ Used two ways:
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -35,18 +36,42 @@ PG_BIN = "/usr/lib/postgresql/15/bin"
 _given_ports = set()
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
     """A loopback TCP port free now, and never one this process was given
     before: a test picks several ports before it starts the servers that
-    bind them, and the kernel may hand a just-closed port out again."""
-    for _ in range(100):
+    bind them, and the kernel may hand a just-closed port out again.
+
+    Chosen below the kernel's ephemeral range (ip_local_port_range): a
+    port from bind(0) is an ephemeral one, and under load another test's
+    outgoing connection took it between the pick and the server's bind
+    (store_start_without_pg's PostgreSQL: "Address already in use" at
+    ctest -j6).  Below that range only a server that picks the same
+    random port in that moment can collide."""
+    low = _ephemeral_low()
+    top = max(low, 2048)
+    bottom = max(1024, top - 22000)
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(bottom, top)
+        if port in _given_ports:
+            continue
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in _given_ports:
-            _given_ports.add(port)
-            return port
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _given_ports.add(port)
+        return port
     raise RuntimeError("no fresh loopback port")
 
 
