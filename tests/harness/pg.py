@@ -53,15 +53,15 @@ def free_port():
     port from bind(0) is an ephemeral one, and under load another test's
     outgoing connection took it between the pick and the server's bind
     (store_start_without_pg's PostgreSQL: "Address already in use" at
-    ctest -j6).  Below that range only a server that picks the same
-    random port in that moment can collide."""
+    ctest -j6).  Below that range, test processes claim their ports
+    (_claim) so that two of them never pick the same one."""
     low = _ephemeral_low()
     top = max(low, 2048)
     bottom = max(1024, top - 22000)
     rng = random.SystemRandom()
     for _ in range(1000):
         port = rng.randrange(bottom, top)
-        if port in _given_ports:
+        if port in _given_ports or not _claim(port):
             continue
         s = socket.socket()
         try:
@@ -73,6 +73,39 @@ def free_port():
         _given_ports.add(port)
         return port
     raise RuntimeError("no fresh loopback port")
+
+
+_CLAIMS = "/tmp/sluice-test-ports"
+_CLAIM_TTL = 3600
+
+
+def _claim(port):
+    """Tests run in parallel processes, each picking ports well before
+    its servers bind them: two picking the same random port (a birthday
+    collision over a few dozen picks) made fleet_quota's PostgreSQL fail
+    with "Address already in use".  A port is claimed by creating a file
+    named after it (O_EXCL: one process wins); a claim older than an hour,
+    longer than any test runs, is stale and may be taken again."""
+    path = os.path.join(_CLAIMS, str(port))
+    try:
+        os.makedirs(_CLAIMS, mode=0o1777, exist_ok=True)
+    except OSError:
+        return True  # no claims possible here: the bind check only
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                             0o644))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime < _CLAIM_TTL:
+                    return False
+                os.unlink(path)  # stale: one of the racers re-creates it
+            except OSError:
+                return False
+        except OSError:
+            return True
+    return False
 
 
 class PgServer:
