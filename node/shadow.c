@@ -445,6 +445,18 @@ shadow_link_get(struct shadow *sh, const char *addr)
 
 /* ----------------------------------------------------------- copies */
 
+/* A link with a connection, or one being made: 0; -1 while it waits out
+ * its retry delay or cannot connect (l->why says why). */
+static int
+shadow_link_ready(struct shadow_link *l)
+{
+	if (l->bev != NULL)
+		return 0;
+	if (shadow_now_ms() < l->retry_at_ms)
+		return -1;
+	return shadow_link_connect(l);
+}
+
 /* The peer's link, dialled if it is down and may be tried; NULL with why
  * when no copy can be sent now. */
 static struct shadow_link *
@@ -458,19 +470,10 @@ shadow_peer_link(struct shadow *sh, char *why, size_t whylen)
 		    "none: no other live node)");
 		return NULL;
 	}
-	if (l->bev == NULL) {
-		if (shadow_now_ms() < l->retry_at_ms) {
-			snprintf(why, whylen,
-			    "shadow peer %s (%s) unreachable: %s", sh->peer,
-			    l->addr, l->why);
-			return NULL;
-		}
-		if (shadow_link_connect(l) == -1) {
-			snprintf(why, whylen,
-			    "shadow peer %s (%s) unreachable: %s", sh->peer,
-			    l->addr, l->why);
-			return NULL;
-		}
+	if (shadow_link_ready(l) == -1) {
+		snprintf(why, whylen, "shadow peer %s (%s) unreachable: %s",
+		    sh->peer, l->addr, l->why);
+		return NULL;
 	}
 	return l;
 }
@@ -635,8 +638,7 @@ shadow_handoff(struct shadow *sh, const char *addr, const char *qid,
 		    addr);
 		return -1;
 	}
-	if (l->bev == NULL && (shadow_now_ms() < l->retry_at_ms ||
-	                          shadow_link_connect(l) == -1)) {
+	if (shadow_link_ready(l) == -1) {
 		snprintf(why, whylen, "shadow peer %s unreachable: %s", addr,
 		    l->why);
 		return -1;

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,8 @@ struct control {
 	/* drain, drain --handoff */
 	bool draining, drained, handoff;
 	struct policy *orig; /* the controller's policy, while handing off */
-	char *peers[HANDOFF_PEERS_MAX]; /* "host:port" relay listener */
-	char *peer_names[HANDOFF_PEERS_MAX];
-	char *peer_shadow[HANDOFF_PEERS_MAX]; /* "" over SMTP */
+	/* strings owned here; shadow "" when the mail goes over SMTP */
+	struct handoff_peer peers[HANDOFF_PEERS_MAX];
 	size_t npeers;
 	bool warned_no_peers;
 	struct handoff_held *held; /* held messages to hand off */
@@ -80,19 +80,12 @@ struct control {
 static struct policy *
 control_handoff_policy(struct control *c, const struct policy *p)
 {
-	struct handoff_peer hp[HANDOFF_PEERS_MAX];
 	Sluice__Policy *snap;
 	struct policy *h;
 	char err[256];
-	size_t i;
 
-	for (i = 0; i < c->npeers; i++) {
-		hp[i].addr = c->peers[i];
-		hp[i].name = c->peer_names[i];
-		hp[i].shadow = c->peer_shadow[i];
-	}
-	if ((snap = handoff_snapshot(policy_snapshot(p), hp, c->npeers)) ==
-	    NULL)
+	if ((snap = handoff_snapshot(
+	         policy_snapshot(p), c->peers, c->npeers)) == NULL)
 		return NULL;
 	if ((h = policy_new(snap, err, sizeof(err))) == NULL) {
 		log_warnx(
@@ -148,15 +141,21 @@ control_install(struct control *c, struct policy *p, bool from_cache)
 /* ------------------------------------------------- drain, handoff */
 
 static void
+control_peer_free(struct handoff_peer *p)
+{
+	free((char *)(uintptr_t)p->addr);
+	free((char *)(uintptr_t)p->name);
+	free((char *)(uintptr_t)p->shadow);
+	memset(p, 0, sizeof(*p));
+}
+
+static void
 control_peers_free(struct control *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->npeers; i++) {
-		free(c->peers[i]);
-		free(c->peer_names[i]);
-		free(c->peer_shadow[i]);
-	}
+	for (i = 0; i < c->npeers; i++)
+		control_peer_free(&c->peers[i]);
 	c->npeers = 0;
 }
 
@@ -168,7 +167,7 @@ control_peer_add(struct control *c, const Sluice__Command *cmd, size_t i)
 {
 	const char *name = i < cmd->n_peer_names ? cmd->peer_names[i] : "";
 	const char *sh = i < cmd->n_peer_shadow ? cmd->peer_shadow[i] : "";
-	size_t k = c->npeers;
+	struct handoff_peer *p = &c->peers[c->npeers];
 
 	if (sh[0] == '\0' || !shadow_can_dial(c->n->shadow, sh)) {
 		log_warnx("node %s: handoff to %s (%s) over SMTP: %s; the "
@@ -182,14 +181,11 @@ control_peer_add(struct control *c, const Sluice__Command *cmd, size_t i)
 		                    "not on loopback");
 		sh = "";
 	}
-	c->peers[k] = strdup(cmd->peers[i]);
-	c->peer_names[k] = strdup(name);
-	c->peer_shadow[k] = strdup(sh);
-	if (c->peers[k] == NULL || c->peer_names[k] == NULL ||
-	    c->peer_shadow[k] == NULL) {
-		free(c->peers[k]);
-		free(c->peer_names[k]);
-		free(c->peer_shadow[k]);
+	p->addr = strdup(cmd->peers[i]);
+	p->name = strdup(name);
+	p->shadow = strdup(sh);
+	if (p->addr == NULL || p->name == NULL || p->shadow == NULL) {
+		control_peer_free(p);
 		return;
 	}
 	c->npeers++;
@@ -229,13 +225,13 @@ control_handoff_start(struct control *c, const Sluice__Command *cmd)
 	c->handoff = true;
 	(void)queue_cmd_due_now(c->n->spool);
 	delivery_kick(c->n->delivery);
-	handoff_held_run(c->held, c->peer_names, c->peer_shadow, c->npeers);
+	handoff_held_run(c->held, c->peers, c->npeers);
 	log_info("node %s: handing off %" PRIu64 " queued messages to %zu "
 	         "peer%s (first %s%s%s)",
 	    c->n->name, (uint64_t)atomic_load(&c->n->stats.queue_messages),
-	    c->npeers, c->npeers == 1 ? "" : "s", c->peers[0],
-	    c->peer_shadow[0][0] ? ", shadow channel " : ", SMTP",
-	    c->peer_shadow[0]);
+	    c->npeers, c->npeers == 1 ? "" : "s", c->peers[0].addr,
+	    c->peers[0].shadow[0] ? ", shadow channel " : ", SMTP",
+	    c->peers[0].shadow);
 }
 
 static void
@@ -712,8 +708,7 @@ control_on_tick(evutil_socket_t fd, short what, void *arg)
 	/* held messages are not the delivery engine's: handed off here,
 	 * again each period for those that failed or were held since */
 	if (c->handoff)
-		handoff_held_run(
-		    c->held, c->peer_names, c->peer_shadow, c->npeers);
+		handoff_held_run(c->held, c->peers, c->npeers);
 	control_heartbeat(c);
 }
 

@@ -169,13 +169,14 @@ handoff_held_cb(const struct spool_info *si, void *arg)
 
 /* The next peer with a shadow channel, in turn; -1 none. */
 static int
-handoff_held_peer(struct handoff_held *hh, char *const *shadows, size_t n)
+handoff_held_peer(
+    struct handoff_held *hh, const struct handoff_peer *peers, size_t n)
 {
 	size_t k, i;
 
 	for (k = 0; k < n; k++) {
 		i = (hh->next_peer + k) % n;
-		if (shadows[i][0] != '\0') {
+		if (peers[i].shadow[0] != '\0') {
 			hh->next_peer = i + 1;
 			return (int)i;
 		}
@@ -185,7 +186,7 @@ handoff_held_peer(struct handoff_held *hh, char *const *shadows, size_t n)
 
 void
 handoff_held_run(
-    struct handoff_held *hh, char *const *names, char *const *shadows, size_t n)
+    struct handoff_held *hh, const struct handoff_peer *peers, size_t n)
 {
 	struct handoff_held_walk *w;
 	struct handoff_held_slot *s;
@@ -205,7 +206,7 @@ handoff_held_run(
 	w->max = free_slots;
 	(void)spool_foreach(hh->n->spool, handoff_held_cb, w);
 	for (k = 0; k < w->n; k++) {
-		if ((p = handoff_held_peer(hh, shadows, n)) == -1) {
+		if ((p = handoff_held_peer(hh, peers, n)) == -1) {
 			handoff_held_fail(hh, w->ids[k],
 			    "no peer with a shadow channel: held messages "
 			    "stay here until released or deleted");
@@ -222,10 +223,10 @@ handoff_held_run(
 				s = &hh->slot[i];
 		s->cookie = ++hh->next_cookie;
 		snprintf(s->qid, sizeof(s->qid), "%s", w->ids[k]);
-		snprintf(s->peer, sizeof(s->peer), "%s", names[p]);
-		if (shadow_handoff(hh->n->shadow, shadows[p], w->ids[k], rcpts,
-		        nr, HANDOFF_HELD_TIMEOUT, handoff_held_on_done, hh,
-		        s->cookie, why, sizeof(why)) == -1) {
+		snprintf(s->peer, sizeof(s->peer), "%s", peers[p].name);
+		if (shadow_handoff(hh->n->shadow, peers[p].shadow, w->ids[k],
+		        rcpts, nr, HANDOFF_HELD_TIMEOUT, handoff_held_on_done,
+		        hh, s->cookie, why, sizeof(why)) == -1) {
 			s->cookie = 0;
 			handoff_held_fail(hh, w->ids[k], why);
 		}

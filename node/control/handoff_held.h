@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "handoff.h"
+
 struct node;
 struct handoff_held;
 
@@ -17,11 +19,10 @@ struct handoff_held *handoff_held_new(struct node *); /* NULL: ENOMEM */
  * (their callbacks never come, shadow.h). */
 void handoff_held_free(struct handoff_held *);
 /* Sends the held messages not on their way yet (a bounded number at a
- * time) to the peers with a shadow channel, in turn: names[i] at
- * shadows[i] ("" skipped).  Each leaves the spool once its peer acked
- * it, with a handed_off event per pending recipient.  Without such a
- * peer they stay, said once. */
+ * time) to the peers with a shadow channel (shadow "" skipped), in turn.
+ * Each leaves the spool once its peer acked it, with a handed_off event
+ * per pending recipient.  Without such a peer they stay, said once. */
 void handoff_held_run(
-    struct handoff_held *, char *const *names, char *const *shadows, size_t n);
+    struct handoff_held *, const struct handoff_peer *peers, size_t n);
 
 #endif
