@@ -4,6 +4,7 @@ run by the Debian interpreter that has python3-dkim)."""
 import base64
 import json
 import os
+import re
 import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,3 +81,14 @@ MESSAGES = {
     "fromcase": ("FROM: <Alice@Sub.Example.COM>\r\nsubject: x\r\n\r\n"
                  "x\r\n"),
 }
+
+
+def records_of(text):
+    """{name.: value} from `sluicectl dkim add/dns` lines (quoted strings
+    joined)."""
+    out = {}
+    for ln in text.splitlines():
+        m = re.match(r"^(\S+) IN TXT (.*)$", ln)
+        if m:
+            out[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+    return out

@@ -37,16 +37,6 @@ def one_line_error(r, what):
         (what, r.stderr)
 
 
-def records_of(text):
-    """{name.: value} from `dkim dns` lines (quoted strings joined)."""
-    out = {}
-    for ln in text.splitlines():
-        m = re.match(r"^(\S+) IN TXT (.*)$", ln)
-        if m:
-            out[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-    return out
-
-
 def relay(f, up, tag):
     """Every message shape through n1; returns the verified files."""
     before = len(up.messages())
@@ -86,13 +76,13 @@ def main():
         r = f.ctl("dkim", "add", "example.com", "--selector", "r1",
                   "--generate")
         assert "r1._domainkey.example.com. IN TXT" in r.stdout, r.stdout
-        added = records_of(r.stdout)
+        added = dkimkit.records_of(r.stdout)
         ed = os.path.join(f.dir, "ed.pem")
         want_ed = dkimkit.make_key(ed, "ed25519")
         pem = open(ed).read()
         r = f.ctl("dkim", "add", "example.com", "--selector", "e1",
                   "--algorithm", "ed25519", "--key-stdin", input=pem)
-        added.update(records_of(r.stdout))
+        added.update(dkimkit.records_of(r.stdout))
         assert added["e1._domainkey.example.com."] == want_ed, added
         v = f.policy_version()
         for what, args, inp in (
@@ -119,7 +109,7 @@ def main():
         table = f.ctl("dkim", "list").stdout
         assert re.search(r"example.com\s+e1\s+ed25519\s+stored", table), \
             table
-        dns = records_of(f.ctl("dkim", "dns", "example.com").stdout)
+        dns = dkimkit.records_of(f.ctl("dkim", "dns", "example.com").stdout)
         assert dns == added, (dns, added)
         dj = f.ctl_json("dkim", "dns", "example.com")
         assert {x["name"] + ".": x["value"] for x in dj} == added, dj
@@ -217,9 +207,9 @@ def main():
 
         # -- rotate: old and new sign side by side, then the old go
         r = f.ctl("dkim", "rotate", "example.com")
-        new = records_of(r.stdout)
+        new = dkimkit.records_of(r.stdout)
         assert len(new) == 2 and not set(new) & set(added), new
-        dns = records_of(f.ctl("dkim", "dns", "example.com").stdout)
+        dns = dkimkit.records_of(f.ctl("dkim", "dns", "example.com").stdout)
         assert len(dns) == 4, dns
         v = f.policy_version()
         f.wait_node_version("n1", v)

@@ -6,12 +6,14 @@ metrics_listen, ...), with relay nodes that deliver to a test upstream
 (tests/upstream/upstream.py).  Every wait polls; nothing sleeps to
 synchronise.
 """
+import base64
 import http.server
 import json
 import os
 import re
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -273,3 +275,41 @@ def parse_prometheus(text):
 
 def sample(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
+
+
+def subjects(up):
+    """The sorted Subject: of every message an Upstream received."""
+    return sorted(re.search(r"Subject: (\S+)", m["data"]).group(1)
+                  for m in up.messages())
+
+
+def submit_auth(port, sender, rcpt, subject, user=None, from_name=""):
+    """One message to a node's listener, with STARTTLS + AUTH PLAIN (password
+    pw-USER) when user is set; its queue id."""
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    try:
+        s.ehlo("client.test")
+        if user is not None:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s.starttls(context=ctx)
+            s.ehlo("client.test")
+            cred = base64.b64encode(("\0%s\0pw-%s" % (user, user)).encode())
+            code, resp = s.docmd("AUTH", "PLAIN " + cred.decode())
+            assert code == 235, (code, resp)
+        data = ("From: %s<%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
+                "Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n"
+                "Message-ID: <%s.%d@client.test>\r\n\r\nhello %s\r\n" % (
+                    from_name + " " if from_name else "", sender, rcpt,
+                    subject, subject, os.getpid(), subject))
+        code, resp = s.mail(sender)
+        assert code == 250, (code, resp)
+        code, resp = s.rcpt(rcpt)
+        assert code == 250, (code, resp)
+        code, resp = s.data(data.encode())
+        assert code == 250, (code, resp)
+        s.quit()
+    finally:
+        s.close()
+    return re.search(rb"queued as ([0-9A-Za-z]+)", resp).group(1).decode()

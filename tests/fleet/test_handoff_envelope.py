@@ -25,16 +25,14 @@ stays held at n2 until `queue release` there, then goes to A.
 the message going on at n2 as received from user scanner, then delivered
 through hop S.
 """
-import base64
 import os
 import re
-import smtplib
-import ssl
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from fleetkit import FleetOps, Upstream, free_port, port_open, wait_until  # noqa: E402,E501
+from fleetkit import (FleetOps, Upstream, free_port, port_open,  # noqa: E402
+                      subjects, submit_auth, wait_until)
 
 sys.path.insert(0, os.path.join(HERE, "..", "smtp"))
 from smtpkit import make_cert  # noqa: E402
@@ -44,50 +42,6 @@ import dkimkit  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "hardening"))
 from pki import Pki  # noqa: E402
-
-
-def submit(port, sender, rcpt, subject, user=None):
-    """One message (STARTTLS + AUTH PLAIN when user is set); queue id."""
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-    try:
-        s.ehlo("client.test")
-        if user is not None:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            s.starttls(context=ctx)
-            s.ehlo("client.test")
-            cred = base64.b64encode(("\0%s\0pw-%s" % (user, user)).encode())
-            code, resp = s.docmd("AUTH", "PLAIN " + cred.decode())
-            assert code == 235, (code, resp)
-        data = ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
-                "Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n"
-                "Message-ID: <%s.%d@client.test>\r\n\r\nhello %s\r\n" % (
-                    sender, rcpt, subject, subject, os.getpid(), subject))
-        code, resp = s.mail(sender)
-        assert code == 250, (code, resp)
-        code, resp = s.rcpt(rcpt)
-        assert code == 250, (code, resp)
-        code, resp = s.data(data.encode())
-        assert code == 250, (code, resp)
-        s.quit()
-    finally:
-        s.close()
-    return re.search(rb"queued as ([0-9A-Za-z]+)", resp).group(1).decode()
-
-
-def subjects(up):
-    return sorted(re.search(r"Subject: (\S+)", m["data"]).group(1)
-                  for m in up.messages())
-
-
-def records_of(text):
-    out = {}
-    for ln in text.splitlines():
-        m = re.match(r"^(\S+) IN TXT (.*)$", ln)
-        if m:
-            out[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-    return out
 
 
 def main():
@@ -120,8 +74,8 @@ def run(f, ups):
         f.ctl("user", "add", u, "--password-stdin", "--sender", "*",
               input="pw-%s\n" % u)
     f.ctl("user", "set", "holder", "--hold")
-    dns = records_of(f.ctl("dkim", "add", "example.com", "--selector", "s1",
-                           "--generate").stdout)
+    dns = dkimkit.records_of(f.ctl("dkim", "add", "example.com",
+                                   "--selector", "s1", "--generate").stdout)
     assert dns, "no TXT record printed"
     for k, v in (("retry_min_seconds", 1), ("retry_max_seconds", 2)):
         f.ctl("limit", "set", k, str(v))
@@ -146,13 +100,14 @@ def run(f, ups):
                "n1's apps listener")
 
     port = f.smtp_ports["n1"]
-    byuser = submit(port, "scan@example.net", "u@example.org", "byuser",
-                    user="scanner")
-    viaapps = submit(apps_port, "app@example.net", "z@example.org", "apps")
-    signed = submit(apps_port, "alice@example.com", "y@example.org",
-                    "signed")
-    held = submit(port, "h@example.net", "x@example.org", "held",
-                  user="holder")
+    byuser = submit_auth(port, "scan@example.net", "u@example.org",
+                         "byuser", user="scanner")
+    viaapps = submit_auth(apps_port, "app@example.net", "z@example.org",
+                          "apps")
+    signed = submit_auth(apps_port, "alice@example.com", "y@example.org",
+                         "signed")
+    held = submit_auth(port, "h@example.net", "x@example.org", "held",
+                       user="holder")
     ids = {byuser, viaapps, signed}
     wait_until(lambda: set(f.spool("n1")) == ids | {held} and
                sorted(f.spool("n1").values()) == ["deferred"] * 3 +

@@ -62,15 +62,6 @@ def send_raw(f, rcpts, data):
     return re.search(rb"queued as ([0-9A-Za-z]+)", resp).group(1).decode()
 
 
-def records_of(text):
-    out = {}
-    for ln in text.splitlines():
-        m = re.match(r"^(\S+) IN TXT (.*)$", ln)
-        if m:
-            out[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-    return out
-
-
 def arrived(up, subject):
     for m in up.messages():
         if ("Subject: %s\r\n" % subject) in m["data"]:
@@ -119,7 +110,7 @@ def run(f, keys, sns, p, ups):
     f.ctl("hook", "add", "sendgrid", "off", "--key", keys.sg_public)
     r = f.ctl("dkim", "add", "example.com", "--selector", "r1",
               "--generate")
-    dns = records_of(r.stdout)
+    dns = dkimkit.records_of(r.stdout)
     assert dns, r.stdout
     v = f.policy_version()
     f.start_relay("n1")

@@ -33,7 +33,8 @@ import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, port_open, wait_until  # noqa: E402
+from fleetkit import (FleetOps, Upstream, port_open, subjects,  # noqa: E402
+                      wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "smtp"))
@@ -72,11 +73,6 @@ def submit(port, user, sender, rcpt, subject, from_hdr=None):
     finally:
         s.close()
     return re.search(rb"queued as ([0-9A-Za-z]+)", resp).group(1).decode()
-
-
-def subjects(up):
-    return sorted(re.search(r"Subject: (\S+)", m["data"]).group(1)
-                  for m in up.messages())
 
 
 def main():

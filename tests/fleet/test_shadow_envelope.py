@@ -17,56 +17,23 @@ the upstreams come up, and n2 promotes the copies:
   * the held message stays held at n2, and arrives only after
     `queue release`.
 """
-import base64
 import os
 import re
 import shutil
 import signal
-import smtplib
-import ssl
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fleetkit import (FleetOps, SPOOL_LIST, Upstream, free_port,  # noqa: E402
-                      port_open, wait_until)
+                      port_open, subjects, submit_auth, wait_until)
 
 sys.path.insert(0, os.path.join(HERE, "..", "smtp"))
 from smtpkit import make_cert  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "dkim"))
 import dkimkit  # noqa: E402
-
-
-def submit(port, sender, rcpt, subject, user=None):
-    """One message (STARTTLS + AUTH PLAIN when user is set); queue id."""
-    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
-    try:
-        s.ehlo("client.test")
-        if user is not None:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            s.starttls(context=ctx)
-            s.ehlo("client.test")
-            cred = base64.b64encode(("\0%s\0pw-%s" % (user, user)).encode())
-            code, resp = s.docmd("AUTH", "PLAIN " + cred.decode())
-            assert code == 235, (code, resp)
-        data = ("From: Alice <%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
-                "Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n"
-                "Message-ID: <%s@client.test>\r\n\r\nhello %s\r\n" % (
-                    sender, rcpt, subject, subject, subject))
-        code, resp = s.mail(sender)
-        assert code == 250, (code, resp)
-        code, resp = s.rcpt(rcpt)
-        assert code == 250, (code, resp)
-        code, resp = s.data(data.encode())
-        assert code == 250, (code, resp)
-        s.quit()
-    finally:
-        s.close()
-    return re.search(rb"queued as ([0-9A-Za-z]+)", resp).group(1).decode()
 
 
 def shadow_count(f, name):
@@ -78,20 +45,6 @@ def shadow_count(f, name):
     assert r.returncode == 0, r.stderr
     return sum(1 for ln in r.stdout.splitlines()
                if re.match(r"^[0-9A-F]+ ", ln))
-
-
-def subjects(up):
-    return sorted(re.search(r"Subject: (\S+)", m["data"]).group(1)
-                  for m in up.messages())
-
-
-def records_of(text):
-    out = {}
-    for ln in text.splitlines():
-        m = re.match(r"^(\S+) IN TXT (.*)$", ln)
-        if m:
-            out[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-    return out
 
 
 def main():
@@ -117,8 +70,8 @@ def run(f, ups):
     f.ctl("user", "add", "holder", "--password-stdin", "--sender", "*",
           input="pw-holder\n")
     f.ctl("user", "set", "holder", "--hold")
-    dns = records_of(f.ctl("dkim", "add", "example.com", "--selector", "s1",
-                           "--generate").stdout)
+    dns = dkimkit.records_of(f.ctl("dkim", "add", "example.com",
+                                   "--selector", "s1", "--generate").stdout)
     assert dns, "no TXT record printed"
     for k, v in (("retry_min_seconds", 1), ("retry_max_seconds", 2),
                  ("redundancy", "peer")):
@@ -138,10 +91,12 @@ def run(f, ups):
                "n1's apps listener")
 
     port = f.smtp_ports["n1"]
-    held = submit(port, "h@example.net", "x@example.org", "held",
-                  user="holder")
-    signed = submit(port, "alice@example.com", "y@example.org", "signed")
-    viaapps = submit(apps_port, "app@example.net", "z@example.org", "apps")
+    held = submit_auth(port, "h@example.net", "x@example.org", "held",
+                       user="holder", from_name="Alice")
+    signed = submit_auth(port, "alice@example.com", "y@example.org",
+                         "signed", from_name="Alice")
+    viaapps = submit_auth(apps_port, "app@example.net", "z@example.org",
+                          "apps", from_name="Alice")
     # all three queued at n1 (held, or deferred: both hops are down),
     # each with its copy at n2
     wait_until(lambda: set(f.spool("n1")) == {held, signed, viaapps}, 30,
