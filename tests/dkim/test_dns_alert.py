@@ -17,7 +17,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fleet"))
 import dkimkit  # noqa: E402
 from fleetkit import FleetOps, free_port, wait_until  # noqa: E402
-from test_fleet import dnsmasq, records_of  # noqa: E402
+from test_fleet import dnsmasq  # noqa: E402
 
 NAME = "s1._domainkey.example.com"
 
@@ -41,7 +41,7 @@ def main():
         r = f.ctl("dkim", "add", "example.com", "--selector", "s1",
                   "--algorithm", "ed25519", "--key-stdin",
                   input=open(key).read())
-        right = records_of(r.stdout)[NAME + "."]
+        right = dkimkit.records_of(r.stdout)[NAME + "."]
         other = dkimkit.make_key(os.path.join(f.dir, "o.pem"), "ed25519")
         assert other != right
 
