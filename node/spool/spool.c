@@ -569,6 +569,8 @@ free_state(struct spool *s)
 		free(g->deps);
 		free(g);
 	}
+	if (s->recycle_fd != -1)
+		close(s->recycle_fd);
 	if (s->dirfd != -1)
 		close(s->dirfd);
 	free(s->dir);
@@ -582,6 +584,7 @@ spool_alloc(const char *dir)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->dirfd = s->lockfd = s->efd = s->w_fd = s->spare_fd = -1;
+	s->recycle_fd = -1;
 	TAILQ_INIT(&s->idx.order);
 	TAILQ_INIT(&s->segs);
 	STAILQ_INIT(&s->todo);
@@ -1137,6 +1140,7 @@ spool_counters(const struct spool *s, struct spool_counters *c)
 	c->failures = s->n_failures;
 	c->segments = s->n_segments;
 	c->segments_deleted = s->n_segments_deleted;
+	c->segments_recycled = atomic_load(&s->n_recycled);
 	c->relocated = s->n_relocated;
 	for (i = 0; i < SPOOL_SYNC_BUCKETS; i++)
 		c->sync_buckets[i] = atomic_load(&s->n_sync[i]);

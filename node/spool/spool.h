@@ -210,7 +210,8 @@ struct spool_counters {
 	uint64_t failures; /* failed commits/records */
 	uint64_t segments; /* segment files now on disk */
 	uint64_t segments_deleted;
-	uint64_t relocated; /* messages moved by compaction */
+	uint64_t segments_recycled; /* reclaimed files reused as new ones */
+	uint64_t relocated;         /* messages moved by compaction */
 	/* Group-commit latency (the fdatasync of a batch, with the journal
 	 * notes it covers): how many took at most spool_sync_bounds_us[i],
 	 * not cumulative; the last bucket is the rest.  sync_us: the sum. */

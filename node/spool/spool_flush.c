@@ -22,7 +22,15 @@
  * header, fdatasync, directory fsync) while the active one is half full,
  * and it unlinks reclaimed segments (one directory fsync per batch of
  * unlinks).  Before, a batch that filled a segment, or that carried an
- * unlink, waited for those fsyncs before its commits were acknowledged. */
+ * unlink, waited for those fsyncs before its commits were acknowledged.
+ *
+ * One reclaimed segment is kept (renamed SPOOL_RECYCLED) instead of
+ * unlinked, and becomes the next segment made: its blocks hold data
+ * already, so the appends overwrite them and a commit's fdatasync has no
+ * extent to convert from "unwritten" (ext4 does that on a worker thread
+ * at I/O completion and, without a journal, writes the inode back
+ * synchronously inside the fdatasync).  The version 2 record CRC, seeded
+ * with the segment's seq, keeps its old records from reading as valid. */
 #include "spool_int.h"
 
 #include <errno.h>
@@ -61,6 +69,31 @@ seg_retire(struct spool *s)
 	s->w_full = false;
 }
 
+/* The kept reclaimed segment renamed to name, or -1 when there is none
+ * (or the rename fails: it is then dropped). */
+static int
+seg_recycled(struct spool *s, const char *name)
+{
+	int fd;
+
+	pthread_mutex_lock(&s->mu);
+	fd = s->recycle_fd;
+	s->recycle_fd = -1;
+	pthread_mutex_unlock(&s->mu);
+	if (fd == -1)
+		return -1;
+	/* Until the new header is durable, name holds an old header whose
+	 * seq is not name's: recovery drops it as never written. */
+	if (renameat(s->dirfd, SPOOL_RECYCLED, s->dirfd, name) == -1) {
+		log_warn("spool %s: rename to %s", SPOOL_RECYCLED, name);
+		close(fd);
+		unlinkat(s->dirfd, SPOOL_RECYCLED, 0);
+		return -1;
+	}
+	atomic_fetch_add(&s->n_recycled, 1);
+	return fd;
+}
+
 /* Creates segment seq: header, preallocation, file and directory entry
  * durable before any record goes in.  0 and *fdp, or -1 with errno. */
 static int
@@ -71,12 +104,15 @@ seg_file_create(struct spool *s, uint64_t seq, int *fdp)
 	int fd, rv, saved;
 
 	snprintf(name, sizeof(name), "%016" PRIX64 ".seg", seq);
-	fd =
-	    openat(s->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = seg_recycled(s, name);
+	if (fd == -1)
+		fd = openat(s->dirfd, name,
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
 	/* Preallocated blocks make each append+fdatasync cheap (no block
-	 * allocation per sync); without the space we still try to write. */
+	 * allocation per sync); without the space we still try to write.
+	 * A recycled file gets back only what seg_retire gave up. */
 	if ((rv = posix_fallocate(fd, 0, (off_t)s->segment_size)) != 0 &&
 	    rv != EOPNOTSUPP && rv != ENOSPC)
 		log_warnx("spool segment %016" PRIX64 " fallocate: %s", seq,
@@ -117,6 +153,7 @@ seg_create(struct spool *s)
 	}
 	s->w_fd = fd;
 	s->w_seq = seq;
+	s->w_seed = spool_rec_seed(seq, SPOOL_VERSION);
 	s->w_off = SPOOL_SEG_HDR;
 	s->w_full = false;
 	s->w_spare_asked = false;
@@ -162,7 +199,7 @@ rec_write(struct spool *s, struct spool_job *j)
 	spool_put16(h + 4, (uint16_t)j->type);
 	spool_put16(h + 6, j->flags);
 	spool_put32(h + 8, (uint32_t)(total - SPOOL_REC_HDR));
-	crc = crc32c(0, h, 12);
+	crc = crc32c(s->w_seed, h, 12);
 	crc = crc32c(crc, h + SPOOL_REC_HDR, j->len - SPOOL_REC_HDR);
 	if (j->spill_fd == -1) {
 		struct iovec iov[2] = {
@@ -421,6 +458,32 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* Keeps reclaimed segment name for reuse when none is kept yet: renamed
+ * (so recovery no longer reads it; the caller's directory fsync makes
+ * that durable) and left open for seg_recycled. */
+static bool
+seg_keep(struct spool *s, const char *name)
+{
+	bool want;
+	int fd;
+
+	pthread_mutex_lock(&s->mu);
+	want = s->recycle_fd == -1;
+	pthread_mutex_unlock(&s->mu);
+	if (!want)
+		return false;
+	if ((fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC)) == -1)
+		return false;
+	if (renameat(s->dirfd, name, s->dirfd, SPOOL_RECYCLED) == -1) {
+		close(fd);
+		return false;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->recycle_fd = fd;
+	pthread_mutex_unlock(&s->mu);
+	return true;
+}
+
 /* Unlinks the reclaimed segments queued so far, makes that durable with
  * one directory fsync and posts them back to the loop.  Unlinks are
  * durable before the loop forgets a segment: later segments may only go
@@ -440,6 +503,10 @@ prep_unlink(struct spool *s)
 	{
 		snprintf(name, sizeof(name), "%016" PRIX64 ".seg", j->seg_seq);
 		j->written = true;
+		if (seg_keep(s, name)) {
+			j->ok = true;
+			continue;
+		}
 		j->ok = unlinkat(s->dirfd, name, 0) == 0 || errno == ENOENT;
 	}
 	if (fsync(s->dirfd) == -1)

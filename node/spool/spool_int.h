@@ -15,13 +15,22 @@
 #include "spool.h"
 
 /* Segment file: <dir>/queue/<16 hex seq>.seg, a 32-octet header then
- * records.  All integers little-endian. */
+ * records.  All integers little-endian.  Version 2 seeds each record's
+ * CRC with the segment's seq (spool_rec_seed), so the records a recycled
+ * file held in its previous life never read as valid in its new one;
+ * version 1 files (seed 0) are still read. */
 #define SPOOL_SUBDIR    "queue"
 #define SPOOL_SEG_MAGIC "SLUICEQ\n"
-#define SPOOL_VERSION   1
+#define SPOOL_VERSION   2
 #define SPOOL_SEG_HDR   32
+/* A reclaimed segment kept for reuse as the next one (spool_flush.c):
+ * its blocks are written already, so appends into it overwrite them and
+ * each fdatasync flushes data only. */
+#define SPOOL_RECYCLED "recycled.spare"
 /* Record: 16-octet header {magic, type u16, flags u16, len u32, crc u32}
- * then len octets of payload, padded with zeros to a multiple of 8. */
+ * then len octets of payload, padded with zeros to a multiple of 8.  The
+ * CRC32C runs from the segment's seed over the header's first 12 octets,
+ * then the payload. */
 #define SPOOL_REC_MAGIC     0x4352514cU /* "LQRC" on disk */
 #define SPOOL_REC_HDR       16
 #define SPOOL_LAZY_MS       20 /* default longest wait of a bookkeeping sync */
@@ -56,7 +65,10 @@ uint16_t spool_get16(const uint8_t *);
 uint32_t spool_get32(const uint8_t *);
 uint64_t spool_get64(const uint8_t *);
 void spool_seg_hdr_encode(uint8_t[SPOOL_SEG_HDR], uint64_t seq);
+/* The header's version (1 or 2) when it is segment seq's, else -1. */
 int spool_seg_hdr_check(const uint8_t[SPOOL_SEG_HDR], uint64_t seq);
+/* Where the CRC of every record of segment seq starts, by version. */
+uint32_t spool_rec_seed(uint64_t seq, int version);
 /* Envelope tail of a MSG record: committed_at, then the envelope.  Returns
  * a malloc'd buffer of *lenp octets, or NULL. */
 uint8_t *spool_env_encode(
@@ -206,6 +218,7 @@ struct spool {
 	uint64_t w_seq, w_off;
 	bool w_full;
 	bool w_spare_asked; /* a spare was asked for while writing w_seq */
+	uint32_t w_seed;    /* spool_rec_seed of w_seq */
 
 	/* The prep thread (spool_flush.c): the next segment is created
 	 * ahead of need, and reclaimed segments are unlinked (with the
@@ -220,12 +233,14 @@ struct spool {
 	bool spare_wanted;         /* under mu: asked, not yet begun */
 	bool spare_busy;           /* under mu: asked, not yet ended */
 	bool prep_stopping;        /* under mu */
+	int recycle_fd;            /* under mu: SPOOL_RECYCLED, or -1 */
 
 	_Atomic uint64_t n_commits, n_records, n_flushes, n_failures;
 	_Atomic uint64_t n_sync[SPOOL_SYNC_BUCKETS], sync_us;
 	uint64_t n_segments, n_segments_deleted;
-	int last_errno;     /* of the failure being reported */
-	size_t nrelocating; /* compaction copies in flight */
+	_Atomic uint64_t n_recycled; /* seg_recycled (worker or prep) */
+	int last_errno;              /* of the failure being reported */
+	size_t nrelocating;          /* compaction copies in flight */
 	uint64_t n_relocated;
 };
 

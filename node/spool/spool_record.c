@@ -65,13 +65,30 @@ spool_seg_hdr_encode(uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
 int
 spool_seg_hdr_check(const uint8_t h[SPOOL_SEG_HDR], uint64_t seq)
 {
+	uint32_t version;
+
 	if (memcmp(h, SPOOL_SEG_MAGIC, 8) != 0 ||
 	    spool_get32(h + 28) != crc32c(0, h, 28))
 		return -1;
-	if (spool_get32(h + 8) != SPOOL_VERSION ||
+	version = spool_get32(h + 8);
+	if ((version != 1 && version != SPOOL_VERSION) ||
 	    spool_get32(h + 12) != SPOOL_SEG_HDR || spool_get64(h + 16) != seq)
 		return -1;
-	return 0;
+	return (int)version;
+}
+
+/* Version 2: the CRC32C of "LQRC" and the seq, so a record is valid in
+ * one segment only.  Version 1 records start from 0. */
+uint32_t
+spool_rec_seed(uint64_t seq, int version)
+{
+	uint8_t b[12];
+
+	if (version < 2)
+		return 0;
+	spool_put32(b, SPOOL_REC_MAGIC);
+	spool_put64(b + 4, seq);
+	return crc32c(0, b, sizeof(b));
 }
 
 /* MSG tail: committed_at i64, received_at i64, flags u32 (1 smtputf8,

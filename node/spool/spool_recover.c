@@ -177,11 +177,14 @@ scan(struct spool *s, struct spool_seg *seg, uint64_t size, uint64_t *max_id)
 	uint64_t off = SPOOL_SEG_HDR;
 	uint8_t *pl = NULL;
 	size_t plcap = 0;
+	uint32_t seed;
+	int version;
 
 	if (size < SPOOL_SEG_HDR ||
 	    pread(seg->fd, h, SPOOL_SEG_HDR, 0) != SPOOL_SEG_HDR ||
-	    spool_seg_hdr_check(h, seg->seq) == -1)
+	    (version = spool_seg_hdr_check(h, seg->seq)) == -1)
 		return 0;
+	seed = spool_rec_seed(seg->seq, version);
 	while (off + SPOOL_REC_HDR <= size) {
 		uint32_t len, crc;
 		uint16_t type;
@@ -203,7 +206,7 @@ scan(struct spool *s, struct spool_seg *seg, uint64_t size, uint64_t *max_id)
 		if (pread(seg->fd, pl, len, (off_t)(off + SPOOL_REC_HDR)) !=
 		    (ssize_t)len)
 			break;
-		crc = crc32c(crc32c(0, h, 12), pl, len);
+		crc = crc32c(crc32c(seed, h, 12), pl, len);
 		if (crc != spool_get32(h + 12))
 			break;
 		apply(s, seg, off, type, spool_get16(h + 6), pl, len, max_id);
@@ -220,8 +223,12 @@ spool_recover(struct spool *s, bool readonly)
 	size_t n = 0;
 	bool dirty_dir = false;
 
-	if (!readonly)
+	if (!readonly) {
 		clean_tmp(s);
+		/* The reclaimed segment kept for reuse, from the last run. */
+		s->recycle_fd =
+		    openat(s->dirfd, SPOOL_RECYCLED, O_RDWR | O_CLOEXEC);
+	}
 	if (list_segments(s, &seqs, &n) == -1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {

@@ -7,7 +7,8 @@
  * With CHURN=1 it also acts like a delivery engine: after each ack it may
  * mark a recipient of an acknowledged message delivered ("DONE <id> 0"
  * once durable) or remove one ("RM <id>" once the tombstone is durable),
- * with small segments compacted and reclaimed all the time.
+ * with small segments compacted, reclaimed and recycled all the time
+ * ("RECYCLED <n>" each time a reclaimed segment was reused as a new one).
  *
  *   spool_crash SPOOL_DIR [COUNT (0: forever, -1: recover only)] [CONC]
  *               [CHURN] */
@@ -80,6 +81,13 @@ on_commit(void *arg, uint64_t cookie, const char *qid, bool ok)
 	fflush(stdout);
 	acked++;
 	if (ok && churn) {
+		static uint64_t recycled;
+		struct spool_counters c;
+		spool_counters(sp, &c);
+		if (c.segments_recycled != recycled) {
+			recycled = c.segments_recycled;
+			printf("RECYCLED %llu\n", (unsigned long long)recycled);
+		}
 		if (nlive < KEEP)
 			snprintf(live[nlive++], SPOOL_QID_MAX, "%s", qid);
 		churn_one();

@@ -67,6 +67,7 @@ def run_once(spool, seconds, outpath, churn=False):
     with open(outpath) as f:
         text = f.read()
     acked, removed, done, asked = {}, set(), set(), set()
+    recycled = 0
     # The last line may be cut by the kill: only whole lines count.
     for line in text.split("\n")[:-1]:
         parts = line.split()
@@ -78,7 +79,9 @@ def run_once(spool, seconds, outpath, churn=False):
             done.add(parts[1])
         elif len(parts) == 2 and parts[0] == "RMREQ":
             asked.add(parts[1])
-    return acked, removed, done, asked
+        elif len(parts) == 2 and parts[0] == "RECYCLED":
+            recycled = int(parts[1])
+    return acked, removed, done, asked, recycled
 
 
 def check(spool, all_acked, removed, done, asked):
@@ -104,8 +107,9 @@ def check(spool, all_acked, removed, done, asked):
 def crash_rounds(top, name, rnd, churn):
     spool = os.path.join(top, name)
     all_acked, removed, done, asked = {}, set(), set(), set()
+    recycled = 0
     for i in range(6):
-        acked, rm, dn, ask = run_once(spool, rnd.uniform(0.05, 0.5),
+        acked, rm, dn, ask, rec = run_once(spool, rnd.uniform(0.05, 0.5),
                                  os.path.join(top, "%s.%d" % (name, i)),
                                  churn)
         dup = set(acked) & set(all_acked)
@@ -115,6 +119,7 @@ def crash_rounds(top, name, rnd, churn):
         removed |= rm
         done |= dn
         asked |= ask
+        recycled += rec
         assert rm <= ask
         rows = check(spool, all_acked, removed, done, asked)
         segs = [f for f in os.listdir(os.path.join(spool, "queue"))
@@ -122,6 +127,9 @@ def crash_rounds(top, name, rnd, churn):
         print("%s round %d: %d acked (%d total), %d removed, %d queued, "
               "%d segments" % (name, i, len(acked), len(all_acked),
                                len(removed), len(rows), len(segs)))
+    # Under churn, reclaimed segments were reused as new ones between
+    # the kills (their old records must not come back: check() above).
+    assert not churn or recycled > 0, "no segment was recycled"
     # A clean recovery: tmp/ is emptied, the queue is unchanged.
     before = listing(spool)
     subprocess.run([CRASH, spool, "-1"], check=True,
@@ -134,8 +142,9 @@ def crash_rounds(top, name, rnd, churn):
     extra = set(before) - set(all_acked)
     assert len(extra) <= 16 * 6, len(extra)
     print("%s ok: %d acknowledged, all queued exactly once; %d removed "
-          "stay removed; %d queued without an ack (in flight at the kill)"
-          % (name, len(all_acked), len(removed), len(extra)))
+          "stay removed; %d queued without an ack (in flight at the kill); "
+          "%d segments recycled"
+          % (name, len(all_acked), len(removed), len(extra), recycled))
 
 
 def main():
