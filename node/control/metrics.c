@@ -166,6 +166,15 @@ metrics_spool(const struct node *n, struct evbuffer *b)
 	    "sluice_spool_commit_seconds_sum %.6f\n"
 	    "sluice_spool_commit_seconds_count %" PRIu64 "\n",
 	    cum, (double)c.sync_us / 1e6, cum);
+	evbuffer_add_printf(b,
+	    "# HELP sluice_spool_segments Segment files in the spool.\n"
+	    "# TYPE sluice_spool_segments gauge\n"
+	    "sluice_spool_segments %" PRIu64 "\n"
+	    "# HELP sluice_spool_segments_recycled_total Reclaimed segments "
+	    "reused as new ones.\n"
+	    "# TYPE sluice_spool_segments_recycled_total counter\n"
+	    "sluice_spool_segments_recycled_total %" PRIu64 "\n",
+	    c.segments, c.segments_recycled);
 }
 
 /* Accept latency as the node sees it: final "." read -> 250 queued. */

@@ -156,6 +156,9 @@ def main():
     buckets = sorted((float(dict(k[1])["le"]), v) for k, v in s.items()
                      if k[0] == "sluice_spool_commit_seconds_bucket")
     assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
+    # the one message is in a segment; too few messages to recycle one
+    assert s[("sluice_spool_segments", frozenset())] >= 1
+    assert s[("sluice_spool_segments_recycled_total", frozenset())] == 0
     # accept latency: exactly the one message, in a bucket at or below
     # +Inf, the sum its time (positive, under the test's own deadline)
     acc = s[("sluice_smtp_accept_seconds_count", frozenset())]
