@@ -388,13 +388,13 @@ worker_main(void *arg)
 {
 	struct spool *s = arg;
 	struct spool_jobs out, held;
-	struct spool_job *j;
+	struct spool_job *j, *first;
 	struct timespec deadline = {0, 0};
 	uint64_t one = 1;
 
 	STAILQ_INIT(&held);
 	for (;;) {
-		bool eager, timed_out = false;
+		bool eager, timed_out = false, had_held;
 
 		pthread_mutex_lock(&s->mu);
 		while (STAILQ_EMPTY(&s->todo) && !s->stopping && !timed_out) {
@@ -413,13 +413,18 @@ worker_main(void *arg)
 		 * sync for ever: the deadline holds whether or not we slept. */
 		eager = s->stopping || timed_out ||
 		        (!STAILQ_EMPTY(&held) && lazy_due(&deadline));
+		/* The held jobs go first (written already, synced with this
+		 * batch); only the new ones are walked: a long run of held
+		 * bookkeeping walked at every wake-up cost more CPU than the
+		 * writes (53 % of the node at 4 000 msg/s). */
+		first = STAILQ_FIRST(&s->todo);
+		had_held = !STAILQ_EMPTY(&held);
 		STAILQ_INIT(&out);
-		STAILQ_CONCAT(&out, &held); /* written already */
+		STAILQ_CONCAT(&out, &held);
 		STAILQ_CONCAT(&out, &s->todo);
 		pthread_mutex_unlock(&s->mu);
 
-		STAILQ_FOREACH(j, &out, entry)
-		{
+		for (j = first; j != NULL; j = STAILQ_NEXT(j, entry)) {
 			if (j->written)
 				continue;
 			j->written = true;
@@ -430,8 +435,11 @@ worker_main(void *arg)
 		}
 		if (!eager) {
 			/* Only bookkeeping: written, its sync waits for the
-			 * next commit's or for lazy_sync_ms. */
-			if (STAILQ_EMPTY(&held))
+			 * next commit's or for lazy_sync_ms from the first of
+			 * them (held was moved into out above: testing it
+			 * here restarted the clock at every job, and a steady
+			 * stream of bookkeeping was never synced alone). */
+			if (!had_held)
 				lazy_deadline(s, &deadline);
 			STAILQ_CONCAT(&held, &out);
 			continue;

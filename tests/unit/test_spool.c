@@ -914,6 +914,34 @@ test_lazy_bookkeeping(void **state)
 	assert_int_equal(queued(f), 1);
 }
 
+/* A steady stream of bookkeeping and no commit: each job is synced
+ * within lazy_sync_ms of the first one waiting, not when the stream
+ * stops (the deadline used to restart at every job). */
+static void
+test_lazy_stream(void **state)
+{
+	struct fx *f = *state;
+	char q[SPOOL_QID_MAX];
+	int i;
+
+	submit(f, 500, 1, q);
+	wait_cbs(f, 1);
+	ncb = nok = 0;
+	/* A job every 2 ms for 400 ms; lazy_sync_ms is 20. */
+	for (i = 0; i < 200; i++) {
+		assert_int_equal(spool_set_state(f->s, q, SPOOL_DEFERRED,
+		                     1800000000 + i, done_cb, 0),
+		    0);
+		usleep(2000);
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	}
+	/* Most were acknowledged while the stream ran (a deadline
+	 * restarted by every job acknowledges none before it ends). */
+	assert_true(ncb >= 100);
+	wait_cbs(f, 200);
+	assert_int_equal(nok, 200);
+}
+
 static void
 test_ids_unique(void **state)
 {
@@ -1057,6 +1085,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_lazy_bookkeeping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lazy_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_unique, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
