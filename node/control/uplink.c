@@ -545,6 +545,7 @@ uplink_main(void *arg)
 	struct timespec next = {0, 0};
 	bool tick;
 
+	pthread_setname_np(pthread_self(), "uplink");
 	for (;;) {
 		pthread_mutex_lock(&u->mu);
 		tick = false;

@@ -189,6 +189,7 @@ oauth_worker(void *arg)
 	CURL *h = curl_easy_init();
 	char one = 1;
 
+	pthread_setname_np(pthread_self(), "oauth-token");
 	pthread_mutex_lock(&o->mx);
 	for (;;) {
 		while (!o->stop && TAILQ_EMPTY(&o->todo))

@@ -89,6 +89,7 @@ auth_worker(void *arg)
 	struct auth_job *j, **pp;
 	char c = 1;
 
+	pthread_setname_np(pthread_self(), "auth-check");
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		while (a->todo == NULL && !a->stop)

@@ -492,6 +492,7 @@ journal_syncer(void *arg)
 	uint64_t target;
 	bool dirty, dir_dirty;
 
+	pthread_setname_np(pthread_self(), "journal-sync");
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
 		while (j->sync_done == j->sync_req && !j->sync_stop)

@@ -392,6 +392,7 @@ worker_main(void *arg)
 	struct timespec deadline = {0, 0};
 	uint64_t one = 1;
 
+	pthread_setname_np(pthread_self(), "spool-flush");
 	STAILQ_INIT(&held);
 	for (;;) {
 		bool eager, timed_out = false, had_held;
@@ -536,6 +537,7 @@ prep_main(void *arg)
 	uint64_t seq;
 	int fd, rv;
 
+	pthread_setname_np(pthread_self(), "spool-prep");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (STAILQ_EMPTY(&s->unlinks) && !s->spare_wanted &&

@@ -1,6 +1,7 @@
 """Enrollment: the right token is accepted and the node shows up; a wrong
 token or an unknown name is refused, logged, and the node exits non-zero
 with a clear message."""
+import os
 import time
 
 from fleet import Fleet, wait_until
@@ -22,6 +23,13 @@ def main():
         wait_until(lambda: f.node_status("edge-1")["last_heartbeat_at"]
                    > first or time.sleep(0.2), timeout=10,
                    what="heartbeats to continue")
+        # Its threads carry names (top -H, perf; docs/operations.md).
+        names = set()
+        for tid in os.listdir("/proc/%d/task" % node.p.pid):
+            with open("/proc/%d/task/%s/comm" % (node.p.pid, tid)) as c:
+                names.add(c.read().strip())
+        for want in ("spool-flush", "spool-prep", "journal-sync", "uplink"):
+            assert want in names, (want, names)
         human = f.ctl("node", "list").stdout
         assert "edge-1" in human and "up" in human, human
 
