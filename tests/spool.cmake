@@ -24,7 +24,7 @@ sluice_scenario_test(spool_crash spool/test_spool_crash.py 120)
 
 # Benchmarks (not tests): build/tests/data_reader, build/tests/fsync_rate,
 # build/tests/spool_ingest,
-# build/tests/spool_fill (bench/deferred.sh).
+# build/tests/spool_fill (bench/deferred.sh), build/tests/latency_client.
 add_executable(data_reader ${PROJECT_SOURCE_DIR}/bench/data_reader.c)
 target_link_libraries(data_reader PRIVATE sluice_smtp)
 add_executable(fsync_rate ${PROJECT_SOURCE_DIR}/bench/fsync_rate.c)
@@ -33,6 +33,8 @@ add_executable(spool_ingest ${PROJECT_SOURCE_DIR}/bench/spool_ingest.c)
 target_link_libraries(spool_ingest PRIVATE sluice_spool)
 add_executable(spool_fill ${PROJECT_SOURCE_DIR}/bench/spool_fill.c)
 target_link_libraries(spool_fill PRIVATE sluice_spool)
+# build/tests/latency_client: bench/latency.py's open-loop load.
+add_executable(latency_client ${PROJECT_SOURCE_DIR}/bench/latency_client.c)
 # Issue 20: acknowledged journal events retained, rewound, compacted.
 sluice_unit_test(test_journal ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal.c
 	LIBS sluice_spool)
