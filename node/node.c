@@ -35,11 +35,12 @@
 #include "quota.h"
 #include "signer.h"
 #include "smtp_server.h"
+#include "sched_slice.h"
 #include "spool.h"
 #include "uplink.h"
 
 static const char *const node_config_keys[] = {"spool", "hostname", "user",
-    "journal_retention_s", "journal_retention_mb", NULL};
+    "journal_retention_s", "journal_retention_mb", "sched_slice_us", NULL};
 
 static bool
 node_key_known(const char *key)
@@ -108,6 +109,18 @@ node_configure(struct node *n, const struct config *c, char *err, size_t errlen)
 		    "%s: journal_retention_s must be 0..604800 and "
 		    "journal_retention_mb 0..65536",
 		    c->path);
+		return -1;
+	}
+	/* The CPU slice asked for the node's threads (lib/sched_slice.c);
+	 * 0, the default: the kernel's.  A short one trims the accept tail
+	 * on a busy machine and costs throughput (docs/operations.md). */
+	if (config_get_int(
+	        c, "sched_slice_us", 0, &n->sched_slice_us, err, errlen) == -1)
+		return -1;
+	if (n->sched_slice_us != 0 &&
+	    (n->sched_slice_us < 100 || n->sched_slice_us > 100000)) {
+		snprintf(err, errlen,
+		    "%s: sched_slice_us must be 0 or 100..100000", c->path);
 		return -1;
 	}
 	return 0;
@@ -233,6 +246,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread starts: they inherit it (the loop, the spool's
+	 * flush worker and the journal's syncer are what a 250 waits on). */
+	sched_slice_configure((unsigned)n.sched_slice_us);
+	if (sched_slice_apply() == -1)
+		log_warn("sched_slice_us %lld", (long long)n.sched_slice_us);
 	evthread_use_pthreads();
 	if ((n.base = event_base_new()) == NULL)
 		fatalx("event_base_new");

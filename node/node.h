@@ -99,6 +99,7 @@ struct node {
 	struct quota *quota;
 	int heartbeat_ms;
 	int64_t retention_s, retention_mb; /* of acknowledged journal events */
+	int64_t sched_slice_us;            /* lib/sched_slice.c, 0: default */
 };
 
 #endif

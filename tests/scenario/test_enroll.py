@@ -2,9 +2,11 @@
 token or an unknown name is refused, logged, and the node exits non-zero
 with a clear message."""
 import os
+import re
+import subprocess
 import time
 
-from fleet import Fleet, wait_until
+from fleet import Fleet, binary, wait_until
 
 
 def main():
@@ -12,7 +14,8 @@ def main():
         token = f.add_node("edge-1")
         assert len(token) >= 40, token
         node = f.start_node("edge-1", token,
-                            extra="address = 127.0.0.1:2525\n")
+                            extra="address = 127.0.0.1:2525\n"
+                            "sched_slice_us = 250\n")
         st = wait_until(lambda: (f.node_status("edge-1") or {})
                         .get("state") == "up" and f.node_status("edge-1"),
                         what="edge-1 up")
@@ -30,6 +33,25 @@ def main():
                 names.add(c.read().strip())
         for want in ("spool-flush", "spool-prep", "journal-sync", "uplink"):
             assert want in names, (want, names)
+        # sched_slice_us: every thread asks for it (Linux 6.12 and later
+        # honour it and show it; older kernels ignore the request).
+        if tuple(map(int, re.findall(r"\d+", os.uname().release)[:2])) \
+                >= (6, 12):
+            for tid in os.listdir("/proc/%d/task" % node.p.pid):
+                with open("/proc/%d/task/%s/sched" % (node.p.pid, tid)) as c:
+                    sl = re.search(r"se\.slice\s*:\s*(\d+)", c.read())
+                assert sl and int(sl.group(1)) == 250000, (tid, sl)
+        # out of range: refused by --check-config, one line
+        bad = os.path.join(f.dir, "bad-slice.conf")
+        with open(os.path.join(f.dir, "edge-1", "node.conf")) as c, \
+                open(bad, "w") as o:
+            o.write(c.read().replace("sched_slice_us = 250",
+                                     "sched_slice_us = 50"))
+        r = subprocess.run([binary("sluice-node"), "--check-config",
+                            "--config", bad], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode != 0, r
+        assert "sched_slice_us must be 0 or 100..100000" in r.stderr, r
         human = f.ctl("node", "list").stdout
         assert "edge-1" in human and "up" in human, human
 
