@@ -143,8 +143,22 @@ store_connect(struct store *s)
 		s->conn = PQconnectdbParams(keys, vals, 1);
 		if (s->conn != NULL)
 			PQsetNoticeProcessor(s->conn, store_on_notice, s);
-	} else
+	} else {
+		/* Also a connection that broke where no failure was
+		 * classified (store_rollback's ROLLBACK ignores its result:
+		 * a health tick that did not get the lock rolled back on a
+		 * primary just killed): with a multi-host conninfo the new
+		 * one may be another server, a promoted standby whose
+		 * heartbeats lag, so it counts as a reconnection and
+		 * alert.c starts watching again.  Uncounted, the next tick
+		 * judged every node silent from the lost tail's stale
+		 * heartbeats (a fleet_pg_failover run's false node_silent). */
+		if (!s->is_lost)
+			log_warnx("store %s: connection to PostgreSQL broken",
+			    s->name);
+		s->is_lost = true;
 		PQreset(s->conn);
+	}
 	s->needs_reset = false;
 	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
 		if (s->is_lost) {
