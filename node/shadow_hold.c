@@ -283,6 +283,42 @@ shadow_copy_envelope(const Sluice__ShadowCopy *cp, struct spool_envelope *env)
 	env->dkim = cp->dkim;
 }
 
+/* A wait for cp's data written into spool sp under key (what says which
+ * spool in the refusal: "queue" or "shadow spool"); NULL, with the copy
+ * refused, when that fails. */
+static struct shadow_hold_wait *
+shadow_wait_write(struct shadow_conn *c, const Sluice__ShadowCopy *cp,
+    struct spool *sp, const char *what, const char *key,
+    struct spool_msg **msgp)
+{
+	struct shadow_hold_wait *w;
+	struct spool_msg *msg;
+	char why[64];
+
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (msg = spool_msg_new(sp)) == NULL) {
+		free(w);
+		snprintf(why, sizeof(why), "%s error", what);
+		shadow_ack(c, cp->seq, false, why);
+		return NULL;
+	}
+	if (cp->data.len > 0 &&
+	    spool_msg_write(msg, cp->data.data, cp->data.len) == -1) {
+		snprintf(why, sizeof(why), "%s %s", what,
+		    errno == ENOSPC ? "full" : "error");
+		shadow_ack(c, cp->seq, false, why);
+		spool_msg_abort(msg);
+		free(w);
+		return NULL;
+	}
+	w->conn = c->id;
+	w->seq = cp->seq;
+	w->size = cp->data.len;
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	*msgp = msg;
+	return w;
+}
+
 /* The message itself (drain --handoff): into our queue, as accepted at
  * its node.  Its received event names the origin; its user's hold flag
  * comes along only if it is still held there. */
@@ -314,25 +350,10 @@ shadow_hold_handoff(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 		shadow_ack(c, cp->seq, false, "no recipient");
 		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL ||
-	    (msg = spool_msg_new(sh->n->spool)) == NULL) {
-		free(w);
-		shadow_ack(c, cp->seq, false, "queue error");
+	if ((w = shadow_wait_write(c, cp, sh->n->spool, "queue", key, &msg)) ==
+	    NULL)
 		return;
-	}
-	if (cp->data.len > 0 &&
-	    spool_msg_write(msg, cp->data.data, cp->data.len) == -1) {
-		shadow_ack(c, cp->seq, false,
-		    errno == ENOSPC ? "queue full" : "queue error");
-		spool_msg_abort(msg);
-		free(w);
-		return;
-	}
-	w->conn = c->id;
-	w->seq = cp->seq;
-	w->size = cp->data.len;
 	w->handoff = true;
-	snprintf(w->key, sizeof(w->key), "%s", key);
 	shadow_copy_envelope(cp, &env);
 	if (sh->n->journal != NULL) {
 		snprintf(reply, sizeof(reply),
@@ -365,6 +386,7 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 	struct spool_envelope env;
 	struct shadow_hold_wait *w;
 	struct spool_msg *msg;
+	char key[SHADOW_KEY_MAX];
 
 	if (!shadow_qid_ok(cp->queue_id)) {
 		shadow_ack(c, cp->seq, false, "bad queue id");
@@ -374,25 +396,10 @@ shadow_hold_copy(struct shadow_conn *c, const Sluice__ShadowCopy *cp)
 		shadow_hold_handoff(c, cp);
 		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL ||
-	    (msg = spool_msg_new(sh->sp)) == NULL) {
-		free(w);
-		shadow_ack(c, cp->seq, false, "shadow spool error");
+	snprintf(key, sizeof(key), "%s %s", c->origin, cp->queue_id);
+	if ((w = shadow_wait_write(c, cp, sh->sp, "shadow spool", key, &msg)) ==
+	    NULL)
 		return;
-	}
-	if (cp->data.len > 0 &&
-	    spool_msg_write(msg, cp->data.data, cp->data.len) == -1) {
-		shadow_ack(c, cp->seq, false,
-		    errno == ENOSPC ? "shadow spool full"
-		                    : "shadow spool error");
-		spool_msg_abort(msg);
-		free(w);
-		return;
-	}
-	w->conn = c->id;
-	w->seq = cp->seq;
-	w->size = cp->data.len;
-	snprintf(w->key, sizeof(w->key), "%s %s", c->origin, cp->queue_id);
 	shadow_copy_envelope(cp, &env);
 	env.origin = w->key;
 	TAILQ_INSERT_TAIL(&sh->waits, w, entry);

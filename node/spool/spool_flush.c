@@ -426,9 +426,6 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		for (j = first; j != NULL; j = STAILQ_NEXT(j, entry)) {
-			if (j->written)
-				continue;
-			j->written = true;
 			job_write(s, j, &out);
 			/* a commit, or a failure to report */
 			if (!j->lazy || !j->unsynced)
@@ -511,7 +508,6 @@ prep_unlink(struct spool *s)
 	STAILQ_FOREACH(j, &batch, entry)
 	{
 		snprintf(name, sizeof(name), "%016" PRIX64 ".seg", j->seg_seq);
-		j->written = true;
 		if (seg_keep(s, name)) {
 			j->ok = true;
 			continue;

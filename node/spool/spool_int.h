@@ -148,7 +148,6 @@ struct spool_job {
 	/* Results. */
 	bool ok;
 	bool unsynced; /* worker: written, not yet synced */
-	bool written;  /* worker: job_write done (held for a lazy sync) */
 	bool lazy;     /* bookkeeping: its sync may wait (SPOOL_LAZY_MS) */
 	int err;
 	uint64_t seg_seq; /* where the record landed */

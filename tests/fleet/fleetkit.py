@@ -283,21 +283,28 @@ def subjects(up):
                   for m in up.messages())
 
 
+def starttls_auth(s, user):
+    """STARTTLS (any certificate) and AUTH PLAIN with password pw-USER on
+    an smtplib session that has said EHLO; nothing when user is None."""
+    if user is None:
+        return
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s.starttls(context=ctx)
+    s.ehlo("client.test")
+    cred = base64.b64encode(("\0%s\0pw-%s" % (user, user)).encode())
+    code, resp = s.docmd("AUTH", "PLAIN " + cred.decode())
+    assert code == 235, (code, resp)
+
+
 def submit_auth(port, sender, rcpt, subject, user=None, from_name=""):
     """One message to a node's listener, with STARTTLS + AUTH PLAIN (password
     pw-USER) when user is set; its queue id."""
     s = smtplib.SMTP("127.0.0.1", port, timeout=30)
     try:
         s.ehlo("client.test")
-        if user is not None:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            s.starttls(context=ctx)
-            s.ehlo("client.test")
-            cred = base64.b64encode(("\0%s\0pw-%s" % (user, user)).encode())
-            code, resp = s.docmd("AUTH", "PLAIN " + cred.decode())
-            assert code == 235, (code, resp)
+        starttls_auth(s, user)
         data = ("From: %s<%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
                 "Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n"
                 "Message-ID: <%s.%d@client.test>\r\n\r\nhello %s\r\n" % (

@@ -24,17 +24,15 @@ controller, PostgreSQL and a node, to real upstreams on loopback:
   * `policy export` carries every new field and `policy apply` of it
     changes nothing.
 """
-import base64
 import os
 import re
 import signal
 import smtplib
-import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import (FleetOps, Upstream, port_open, subjects,  # noqa: E402
-                      wait_until)
+from fleetkit import (FleetOps, Upstream, port_open,  # noqa: E402
+                      starttls_auth, subjects, wait_until)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "smtp"))
@@ -48,15 +46,7 @@ def submit(port, user, sender, rcpt, subject, from_hdr=None):
     s = smtplib.SMTP("127.0.0.1", port, timeout=30)
     try:
         s.ehlo("client.test")
-        if user is not None:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            s.starttls(context=ctx)
-            s.ehlo("client.test")
-            cred = base64.b64encode(("\0%s\0pw-%s" % (user, user)).encode())
-            code, resp = s.docmd("AUTH", "PLAIN " + cred.decode())
-            assert code == 235, (code, resp)
+        starttls_auth(s, user)
         data = ("From: %s\r\nTo: <%s>\r\nSubject: %s\r\n"
                 "Message-ID: <%s@client.test>\r\n\r\nhello\r\n" % (
                     from_hdr or "<%s>" % sender,
