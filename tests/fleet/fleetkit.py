@@ -277,6 +277,19 @@ def sample(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
 
 
+def main_with_upstream(name, run, **fleet_kw):
+    """A test's main: FleetOps(name, **fleet_kw) started, one Upstream "up",
+    run(f, up), then "ok"; the upstream stopped whatever happens."""
+    with FleetOps(name, **fleet_kw) as f:
+        f.start()
+        up = Upstream(f.dir, "up")
+        try:
+            run(f, up)
+        finally:
+            up.stop()
+    print("ok")
+
+
 def subjects(up):
     """The sorted Subject: of every message an Upstream received."""
     return sorted(re.search(r"Subject: (\S+)", m["data"]).group(1)

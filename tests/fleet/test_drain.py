@@ -13,7 +13,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, port_open, wait_until  # noqa: E402
+from fleetkit import main_with_upstream, port_open, wait_until  # noqa: E402
 
 N = 6
 
@@ -31,14 +31,7 @@ def refused(port):
 
 
 def main():
-    with FleetOps("drain") as f:
-        f.start()
-        up = Upstream(f.dir, "up")
-        try:
-            run(f, up)
-        finally:
-            up.stop()
-    print("ok")
+    main_with_upstream("drain", run)
 
 
 def run(f, up):

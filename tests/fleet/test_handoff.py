@@ -14,20 +14,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, port_open, wait_until  # noqa: E402
+from fleetkit import main_with_upstream, port_open, wait_until  # noqa: E402
 
 N = 8
 
 
 def main():
-    with FleetOps("handoff") as f:
-        f.start()
-        up = Upstream(f.dir, "up")
-        try:
-            run(f, up)
-        finally:
-            up.stop()
-    print("ok")
+    main_with_upstream("handoff", run)
 
 
 def run(f, up):

@@ -18,21 +18,14 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import FleetOps, Upstream, free_port, wait_until  # noqa: E402
+from fleetkit import free_port, main_with_upstream, wait_until  # noqa: E402
 
 N = 5
 
 
 def main():
-    with FleetOps("handoffonce",
-                  controller_extra="silent_after_ms = 60000\n") as f:
-        f.start()
-        up = Upstream(f.dir, "up")
-        try:
-            run(f, up)
-        finally:
-            up.stop()
-    print("ok")
+    main_with_upstream("handoffonce", run,
+                       controller_extra="silent_after_ms = 60000\n")
 
 
 def run(f, up):

@@ -23,8 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleetkit import (FleetOps, SPOOL_LIST, Upstream, free_port,  # noqa: E402
-                      http_get, parse_prometheus, sample, wait_until)
+from fleetkit import (SPOOL_LIST, free_port, http_get,  # noqa: E402
+                      main_with_upstream, parse_prometheus, sample, wait_until)
 from fleet import slack  # noqa: E402
 
 
@@ -57,14 +57,7 @@ def shadow_ids(f, name):
 
 
 def main():
-    with FleetOps("shadowdeg") as f:
-        f.start()
-        up = Upstream(f.dir, "up")
-        try:
-            run(f, up)
-        finally:
-            up.stop()
-    print("ok")
+    main_with_upstream("shadowdeg", run)
 
 
 def run(f, up):
