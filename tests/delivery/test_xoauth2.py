@@ -73,7 +73,9 @@ def main():
         epm = sc.add(TokenEndpoint(
             d, "ep_m365", "--cert", crt, "--key", key, "--client-id",
             "app-id-1", "--client-secret", "s3cret", "--pubkey", app_pub,
-            "--x5t256", x5t256, "--scope", M365_SCOPE, "--user",
+            # one "=" word: a thumbprint starting with "-" (1 in 64
+            # certificates) read as an option and tokenep.py exited
+            "--x5t256=" + x5t256, "--scope", M365_SCOPE, "--user",
             "app@contoso.example")).start(m365_path)
         epg = sc.add(TokenEndpoint(
             d, "ep_google", "--cert", crt, "--key", key, "--client-id",
