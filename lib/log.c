@@ -14,12 +14,37 @@
 
 static const char *log_prog = "sluice";
 static bool log_debug_on;
+static pid_t log_pid; /* no program forks after log_init */
 
 void
 log_init(const char *progname, bool debug)
 {
 	log_prog = progname;
 	log_debug_on = debug || getenv("SLUICE_DEBUG") != NULL;
+	log_pid = getpid();
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" of sec, made once per second and thread (a
+ * relay logs a few lines per message: gmtime_r and strftime each time
+ * were most of a line's cost). */
+static size_t
+log_stamp(time_t sec, char *buf, size_t len)
+{
+	static __thread time_t last = -1;
+	static __thread char stamp[32];
+	static __thread size_t stamp_len;
+	struct tm tm;
+
+	if (sec != last) {
+		gmtime_r(&sec, &tm);
+		stamp_len =
+		    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = sec;
+	}
+	if (stamp_len >= len)
+		return 0;
+	memcpy(buf, stamp, stamp_len);
+	return stamp_len;
 }
 
 static void
@@ -27,15 +52,14 @@ log_vemit(const char *level, const char *fmt, va_list ap, int err)
 {
 	char line[2048];
 	struct timeval tv;
-	struct tm tm;
 	size_t n;
 	int w;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = log_stamp(tv.tv_sec, line, sizeof(line));
 	w = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s",
-	    (long)(tv.tv_usec / 1000), log_prog, (int)getpid(), level);
+	    (long)(tv.tv_usec / 1000), log_prog,
+	    (int)(log_pid != 0 ? log_pid : getpid()), level);
 	if (w > 0)
 		n += (size_t)w < sizeof(line) - n ? (size_t)w
 		                                  : sizeof(line) - n - 1;

@@ -217,10 +217,19 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	evbuffer_add(s->out, "\r\n", 2);
 }
 
-/* One send per batch: everything collected goes out together. */
+/* One send per batch: everything collected goes out together.  On a
+ * plain socket with nothing queued the batch is written at once: handed
+ * to the bufferevent, a reply costs two epoll_ctl calls (write event on,
+ * then off once sent) and a turn of the loop, which were a third of the
+ * node's system calls at 100 sessions.  What the socket does not take
+ * (and any error, met again there) is left to the bufferevent. */
 static void
 session_flush(struct smtp_session *s)
 {
+	if (evbuffer_get_length(s->out) == 0)
+		return;
+	if (!s->tls && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		(void)evbuffer_write(s->out, bufferevent_getfd(s->bev));
 	if (evbuffer_get_length(s->out) > 0)
 		bufferevent_write_buffer(s->bev, s->out);
 }

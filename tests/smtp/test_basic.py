@@ -2,7 +2,10 @@
 keywords, every ordinary verb, sequence errors, PIPELINING in one send,
 the accepted log line and the journal's received event."""
 import os
+import select
+import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from smtpkit import Node, message, queue_id, send_mail  # noqa: E402
@@ -126,6 +129,53 @@ def test_pipelined_replies_in_one_segment(n):
     c.close()
 
 
+def test_client_reading_late(n):
+    """A client that pipelines a long run before it reads anything: the
+    replies (about 7 MB) outgrow the socket buffers (the client's receive
+    buffer is 4 KiB), the node's direct write of a batch is cut short
+    and the rest waits in the node, which stops reading until it drains.
+    Every reply arrives, once and in order."""
+    c = n.connect()
+    c.expect("220 ")
+    ehlo = [l.encode() for l in c.ehlo()]
+    pattern = ehlo + [b"250 2.0.0 Ok"]
+    pairs = 30000
+    batch = b"EHLO client.test\r\nNOOP\r\n" * pairs
+    c.close()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", n.ports["relay"]))
+    got = b""
+    while b"\r\n" not in got:
+        got += s.recv(4096)
+    assert got.startswith(b"220 "), got
+    s.setblocking(False)
+    sent, got = 0, b""
+    want = len(pattern) * pairs
+    deadline = time.monotonic() + 60
+    while got.count(b"\r\n") < want:
+        assert time.monotonic() < deadline, (sent, got.count(b"\r\n"))
+        r, w, _ = select.select(
+            [s], [s] if sent < len(batch) else [], [], 5)
+        if w:
+            sent += s.send(batch[sent:sent + 65536])
+        elif r:
+            # read only when sending is blocked or done: the replies
+            # pile up in the node first
+            d = s.recv(65536)
+            assert d, "node closed the connection"
+            got += d
+    lines = got.split(b"\r\n")[:-1]
+    assert len(lines) == want, (len(lines), want)
+    for i, line in enumerate(lines):
+        assert line == pattern[i % len(pattern)], (i, line)
+    s.setblocking(True)
+    s.sendall(b"QUIT\r\n")
+    assert s.recv(4096).startswith(b"221 ")
+    s.close()
+
+
 def test_journal(n):
     j = os.path.join(n.spool, "events.journal")
     assert os.path.exists(j) and os.path.getsize(j) > 0, "journal empty"
@@ -141,6 +191,7 @@ def main():
         test_helo_and_mail_before_helo(n)
         test_pipelining_one_send(n)
         test_pipelined_replies_in_one_segment(n)
+        test_client_reading_late(n)
         test_journal(n)
         n.stop()
         assert qid in n.queued()
