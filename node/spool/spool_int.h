@@ -35,6 +35,8 @@
 #define SPOOL_REC_HDR       16
 #define SPOOL_LAZY_MS       20 /* default longest wait of a bookkeeping sync */
 #define SPOOL_MSG_HEAD      32 /* rec hdr + id u64 + data_len u64 */
+#define SPOOL_MSG_FIRST     4096  /* a message's first buffer */
+#define SPOOL_MSG_GROW      32768 /* its first growth */
 #define SPOOL_REC_MAX       (UINT32_MAX - 64)
 #define SPOOL_DEF_SEGMENT   (64ULL << 20)
 #define SPOOL_COMPACT_SLICE (1ULL << 20) /* bytes copied per round */

@@ -500,6 +500,100 @@ test_data_body_runs(void **state)
 		}
 }
 
+/* Random data, fed whole, octet by octet and in odd chunks, must give the
+ * same output and the same verdicts: the chunked feeds never reach the
+ * sixteen-octet scan, so this checks it against the octet path. */
+static uint32_t rnd_state = 12345;
+
+static uint32_t
+rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) & 0xffffff;
+}
+
+static size_t
+random_data(char *buf, size_t cap)
+{
+	static const char odd[] = {'.', '\r', '\n', '\0', (char)0xe9, 'R'};
+	size_t o = 0, line, k, want;
+
+	if (rnd() % 3 == 0) {
+		static const char hdr[] = "Received: x\r\nSubject: y\r\n\r\n";
+		memcpy(buf, hdr, sizeof(hdr) - 1);
+		o = sizeof(hdr) - 1;
+	}
+	while (o + 1200 < cap && rnd() % 40 != 0) {
+		want = rnd() % 8 == 0 ? rnd() % 1100 : rnd() % 120;
+		if (rnd() % 6 == 0)
+			buf[o++] = '.';
+		for (line = 0; line < want; line++) {
+			k = rnd() % 200;
+			buf[o++] = k < 6 ? odd[k] : (char)('a' + k % 26);
+		}
+		buf[o++] = '\r';
+		buf[o++] = '\n';
+	}
+	memcpy(buf + o, "\r\n.\r\n", 5);
+	return o + 5;
+}
+
+struct data_run {
+	struct smtp_data d;
+	size_t used, olen;
+	char out[70000];
+};
+
+static void
+feed_steps(struct data_run *r, const char *in, size_t len, size_t step)
+{
+	size_t off, n, used, olen;
+
+	smtp_data_init(&r->d);
+	r->olen = 0;
+	for (off = 0; off < len && r->d.state != SMTP_DATA_DONE; off += used) {
+		n = step == 0 ? 1 + rnd() % 40 : step;
+		n = len - off < n ? len - off : n;
+		used =
+		    smtp_data_feed(&r->d, in + off, n, r->out + r->olen, &olen);
+		r->olen += olen;
+	}
+	r->used = off;
+}
+
+static void
+test_data_random(void **state)
+{
+	static char in[64000];
+	static struct data_run ref, got;
+	static const size_t steps[] = {0, 7, 16, 17, 64000};
+	size_t len, i, j;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		len = random_data(in, sizeof(in));
+		feed_steps(&ref, in, len, 1);
+		for (j = 0; j < N(steps); j++) {
+			feed_steps(&got, in, len, steps[j]);
+			if (got.used != ref.used || got.olen != ref.olen ||
+			    memcmp(got.out, ref.out, ref.olen) != 0 ||
+			    got.d.state != ref.d.state ||
+			    got.d.size != ref.d.size ||
+			    got.d.bare != ref.d.bare ||
+			    got.d.nul != ref.d.nul ||
+			    got.d.toolong != ref.d.toolong ||
+			    got.d.in_body != ref.d.in_body ||
+			    got.d.hdr8bit != ref.d.hdr8bit ||
+			    got.d.body8bit != ref.d.body8bit ||
+			    got.d.nreceived != ref.d.nreceived)
+				fail_msg(
+				    "random case %zu (%zu octets), step %zu "
+				    "differs from octet by octet",
+				    i, len, steps[j]);
+		}
+	}
+}
+
 static void
 test_data_long_line(void **state)
 {
@@ -653,6 +747,7 @@ main(void)
 	    cmocka_unit_test(test_data_body_runs),
 	    cmocka_unit_test(test_data_long_line),
 	    cmocka_unit_test(test_data_scan),
+	    cmocka_unit_test(test_data_random),
 	    cmocka_unit_test(test_message_id),
 	    cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_sasl_plain),
