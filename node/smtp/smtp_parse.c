@@ -391,6 +391,68 @@ smtp_data_init(struct smtp_data *d)
 #define SMTP_HAS_ZERO(w) (((w)-SMTP_OCTETS(1)) & ~(w)&SMTP_OCTETS(0x80))
 #endif
 
+/* The end of a run of body octets from i: the first CR, LF or NUL, or
+ * len.  *eight is set when an octet of the run is over 127. */
+static size_t
+body_run(const char *in, size_t i, size_t len, bool *eight)
+{
+	size_t k = i;
+	unsigned char acc = 0, u;
+
+#if defined(__SSE2__)
+	/* Sixteen octets at a time up to the first CR, LF or
+	 * NUL; the octets before it are content, their top
+	 * bits say 8-bit (the eight-octet SWAR scan below
+	 * cost 70 ns per 80-octet line). */
+	const __m128i cr = _mm_set1_epi8('\r');
+	const __m128i lf = _mm_set1_epi8('\n');
+	const __m128i nul = _mm_setzero_si128();
+	__m128i v, hi = _mm_setzero_si128();
+	unsigned stops;
+
+	while (len - k >= 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)(in + k));
+		stops = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
+		    _mm_cmpeq_epi8(v, nul)));
+		if (stops != 0) {
+			stops = (unsigned)__builtin_ctz(stops);
+			if ((unsigned)_mm_movemask_epi8(v) &
+			    ((1u << stops) - 1))
+				acc = 0x80;
+			k += stops;
+			break;
+		}
+		hi = _mm_or_si128(hi, v);
+		k += 16;
+	}
+	if (_mm_movemask_epi8(hi) != 0)
+		acc = 0x80;
+#else
+	uint64_t w, acc8 = 0;
+
+	/* Eight octets at a time while none is CR, LF or
+	 * NUL (a zero octet test, exact: SMTP_HAS_ZERO). */
+	while (len - k >= 8) {
+		memcpy(&w, in + k, 8);
+		if (SMTP_HAS_ZERO(w) | SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\r')) |
+		    SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\n')))
+			break;
+		acc8 |= w;
+		k += 8;
+	}
+	if (acc8 & SMTP_OCTETS(0x80))
+		acc = 0x80;
+#endif
+	while (k < len && (u = (unsigned char)in[k]) != '\r' && u != '\n' &&
+	       u != '\0') {
+		acc |= u;
+		k++;
+	}
+	*eight = (acc & 0x80) != 0;
+	return k;
+}
+
 size_t
 smtp_data_feed(
     struct smtp_data *d, const char *in, size_t len, char *out, size_t *outlen)
@@ -402,76 +464,38 @@ smtp_data_feed(
 		if (d->state == SMTP_DATA_MID && d->in_body) {
 			/* The hot path: a run of body octets inside a line
 			 * has nothing to decide but its length and whether
-			 * any is 8-bit, so it is copied as a block. */
-			size_t k = i;
-			unsigned char acc = 0, u;
-#if defined(__SSE2__)
-			/* Sixteen octets at a time up to the first CR, LF or
-			 * NUL; the octets before it are content, their top
-			 * bits say 8-bit (the eight-octet SWAR scan below
-			 * cost 70 ns per 80-octet line). */
-			const __m128i cr = _mm_set1_epi8('\r');
-			const __m128i lf = _mm_set1_epi8('\n');
-			const __m128i nul = _mm_setzero_si128();
-			__m128i v, hi = _mm_setzero_si128();
-			unsigned stops;
+			 * any is 8-bit, so it is copied as a block; and a
+			 * CRLF followed by a line that starts with content
+			 * goes on in the run (the switch below took three
+			 * turns per line end). */
+			for (;;) {
+				bool eight;
+				size_t k = body_run(in, i, len, &eight);
 
-			while (len - k >= 16) {
-				v = _mm_loadu_si128(
-				    (const __m128i *)(const void *)(in + k));
-				stops =
-				    (unsigned)_mm_movemask_epi8(_mm_or_si128(
-				        _mm_or_si128(_mm_cmpeq_epi8(v, cr),
-				            _mm_cmpeq_epi8(v, lf)),
-				        _mm_cmpeq_epi8(v, nul)));
-				if (stops != 0) {
-					stops = (unsigned)__builtin_ctz(stops);
-					if ((unsigned)_mm_movemask_epi8(v) &
-					    ((1u << stops) - 1))
-						acc = 0x80;
-					k += stops;
-					break;
+				if (k > i) {
+					memcpy(out + o, in + i, k - i);
+					o += k - i;
+					d->size += k - i;
+					d->linelen += k - i;
+					if (d->linelen > SMTP_TEXT_MAX - 2)
+						d->toolong = true;
+					if (eight)
+						d->body8bit = true;
+					i = k;
 				}
-				hi = _mm_or_si128(hi, v);
-				k += 16;
-			}
-			if (_mm_movemask_epi8(hi) != 0)
-				acc = 0x80;
-#else
-			uint64_t w, acc8 = 0;
-
-			/* Eight octets at a time while none is CR, LF or
-			 * NUL (a zero octet test, exact: SMTP_HAS_ZERO). */
-			while (len - k >= 8) {
-				memcpy(&w, in + k, 8);
-				if (SMTP_HAS_ZERO(w) |
-				    SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\r')) |
-				    SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\n')))
+				/* a line starting with a dot, or one whose
+				 * start is not here yet, takes the switch */
+				if (len - i < 3 || in[i] != '\r' ||
+				    in[i + 1] != '\n' || in[i + 2] == '.')
 					break;
-				acc8 |= w;
-				k += 8;
+				out[o++] = '\r';
+				out[o++] = '\n';
+				d->size += 2;
+				d->linelen = 0;
+				i += 2;
 			}
-			if (acc8 & SMTP_OCTETS(0x80))
-				acc = 0x80;
-#endif
-			while (k < len && (u = (unsigned char)in[k]) != '\r' &&
-			       u != '\n' && u != '\0') {
-				acc |= u;
-				k++;
-			}
-			if (k > i) {
-				memcpy(out + o, in + i, k - i);
-				o += k - i;
-				d->size += k - i;
-				d->linelen += k - i;
-				if (d->linelen > SMTP_TEXT_MAX - 2)
-					d->toolong = true;
-				if (acc & 0x80)
-					d->body8bit = true;
-				i = k;
-				if (i == len)
-					break;
-			}
+			if (i == len)
+				break;
 		}
 		c = in[i];
 		switch (d->state) {
