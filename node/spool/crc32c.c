@@ -17,6 +17,32 @@ crc_get32(const uint8_t *p)
 static uint32_t crc_table[8][256];
 static int crc_hw = -1;
 
+/* The crc32 instruction takes three cycles and can start one a cycle:
+ * three independent streams over CRC_BLOCK octets each run three times
+ * as fast as one, and are joined by shifting a register over CRC_BLOCK
+ * zero octets (crc_shift, a linear map, tabled by octet).  A 20 KB
+ * message's CRC took 5.5 us with one stream. */
+#define CRC_BLOCK 1024
+static uint32_t crc_shift_table[4][256];
+
+/* The raw register after n zero octets, in software. */
+static uint32_t
+crc_zeros(uint32_t c, size_t n)
+{
+	while (n-- > 0)
+		c = (c >> 8) ^ crc_table[0][c & 0xff];
+	return c;
+}
+
+static uint32_t
+crc_shift(uint32_t c)
+{
+	return crc_shift_table[0][c & 0xff] ^
+	       crc_shift_table[1][(c >> 8) & 0xff] ^
+	       crc_shift_table[2][(c >> 16) & 0xff] ^
+	       crc_shift_table[3][c >> 24];
+}
+
 static void
 crc_init(void)
 {
@@ -31,6 +57,19 @@ crc_init(void)
 			crc_table[t][i] =
 			    (crc_table[t - 1][i] >> 8) ^
 			    crc_table[0][crc_table[t - 1][i] & 0xff];
+	/* the shift of each of the 32 register bits, then every octet of
+	 * each of the four register octets as the sum of its bits' */
+	uint32_t bit[32];
+	for (int b = 0; b < 32; b++)
+		bit[b] = crc_zeros(1U << b, CRC_BLOCK);
+	for (int k = 0; k < 4; k++)
+		for (uint32_t v = 0; v < 256; v++) {
+			uint32_t c = 0;
+			for (int b = 0; b < 8; b++)
+				if (v & (1U << b))
+					c ^= bit[8 * k + b];
+			crc_shift_table[k][v] = c;
+		}
 #if defined(__x86_64__)
 	__builtin_cpu_init();
 	crc_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
@@ -47,6 +86,21 @@ crc_sse42(uint32_t crc, const uint8_t *p, size_t n)
 {
 	uint64_t c = crc;
 
+	while (n >= 3 * CRC_BLOCK) {
+		uint64_t c1 = 0, c2 = 0, v0, v1, v2;
+		for (size_t i = 0; i < CRC_BLOCK; i += 8) {
+			memcpy(&v0, p + i, 8);
+			memcpy(&v1, p + CRC_BLOCK + i, 8);
+			memcpy(&v2, p + 2 * CRC_BLOCK + i, 8);
+			c = __builtin_ia32_crc32di(c, v0);
+			c1 = __builtin_ia32_crc32di(c1, v1);
+			c2 = __builtin_ia32_crc32di(c2, v2);
+		}
+		c = crc_shift((uint32_t)c) ^ (uint32_t)c1;
+		c = crc_shift((uint32_t)c) ^ (uint32_t)c2;
+		p += 3 * CRC_BLOCK;
+		n -= 3 * CRC_BLOCK;
+	}
 	while (n >= 8) {
 		uint64_t v;
 		memcpy(&v, p, 8);

@@ -190,6 +190,55 @@ test_crc32c(void **state)
 	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283U);
 }
 
+/* Bit by bit, the definition: what the three-stream hardware path and the
+ * slicing table must both agree with, at every length around the
+ * three-block step and at odd alignments. */
+static uint32_t
+crc32c_bitwise(uint32_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	while (n-- > 0) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82F63B78U : crc >> 1;
+	}
+	return ~crc;
+}
+
+static void
+test_crc32c_long(void **state)
+{
+	static uint8_t buf[3 * 1024 * 7 + 64];
+	static const size_t lens[] = {0, 1, 7, 8, 3071, 3072, 3073, 3079, 6143,
+	    6144, 6151, 9216, 20480, 20527, 3 * 1024 * 7};
+	uint32_t x = 2463534242U;
+	size_t i, off;
+
+	(void)state;
+	for (i = 0; i < sizeof(buf); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (uint8_t)x;
+	}
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (off = 0; off < 3; off++) {
+			if (crc32c(0x1234567U, buf + off, lens[i]) !=
+			    crc32c_bitwise(0x1234567U, buf + off, lens[i]))
+				fail_msg(
+				    "crc32c differs at length %zu offset %zu",
+				    lens[i], off);
+			/* in two pieces, the cut inside a block */
+			if (lens[i] > 100 &&
+			    crc32c(crc32c(0, buf + off, 100), buf + off + 100,
+			        lens[i] - 100) !=
+			        crc32c_bitwise(0, buf + off, lens[i]))
+				fail_msg(
+				    "crc32c in pieces differs at length %zu",
+				    lens[i]);
+		}
+}
+
 static void
 test_qid(void **state)
 {
@@ -1063,6 +1112,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crc32c),
+	    cmocka_unit_test(test_crc32c_long),
 	    cmocka_unit_test(test_qid),
 	    cmocka_unit_test_setup_teardown(
 	        test_commit_reopen, setup, teardown),
