@@ -335,6 +335,31 @@ def main():
                     "%.1f×" % (rate / pfr) if pfr == pfr and
                     name != "postfix" else "-",
                     "%.0f %%" % (100 * rate / dr) if dr == dr else "-"))
+        # Issue 17's measure: a large message's node CPU against a small
+        # one's, pairing the two sizes rep by rep (run minutes apart at
+        # most), so the host's drift between reps cancels out.
+        if len(sizes) > 1:
+            small, big = min(sizes), max(sizes)
+            print()
+            for name in systems:
+                if name in ("postfix", "direct"):
+                    continue
+                for s in sessions:
+                    for r in reuses:
+                        lo = res[(name, small, s, r)]
+                        hi = res[(name, big, s, r)]
+                        pairs = [h["cpu"] / l["cpu"]
+                                 for l, h in zip(lo, hi) if l["cpu"] > 0]
+                        if not pairs:
+                            continue
+                        out["%s/cpu_ratio/%d/%s" % (
+                            name, s, "reuse" if r else "new")] = pairs
+                        print("%s %d sessions reuse=%s: node CPU %d KB ÷ "
+                              "%d KB, median of reps %.2f× (%s)" % (
+                                  name, s, "yes" if r else "no",
+                                  big // 1024, small // 1024,
+                                  statistics.median(pairs),
+                                  " ".join("%.2f" % x for x in pairs)))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(out, f, indent=1)
