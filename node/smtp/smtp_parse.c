@@ -400,10 +400,9 @@ body_run(const char *in, size_t i, size_t len, bool *eight)
 	unsigned char acc = 0, u;
 
 #if defined(__SSE2__)
-	/* Sixteen octets at a time up to the first CR, LF or
-	 * NUL; the octets before it are content, their top
-	 * bits say 8-bit (the eight-octet SWAR scan below
-	 * cost 70 ns per 80-octet line). */
+	/* Sixteen octets at a time up to the first CR, LF or NUL; the
+	 * octets before it are content, their top bits say 8-bit (the
+	 * eight-octet SWAR scan below cost 70 ns per 80-octet line). */
 	const __m128i cr = _mm_set1_epi8('\r');
 	const __m128i lf = _mm_set1_epi8('\n');
 	const __m128i nul = _mm_setzero_si128();
@@ -431,8 +430,8 @@ body_run(const char *in, size_t i, size_t len, bool *eight)
 #else
 	uint64_t w, acc8 = 0;
 
-	/* Eight octets at a time while none is CR, LF or
-	 * NUL (a zero octet test, exact: SMTP_HAS_ZERO). */
+	/* Eight octets at a time while none is CR, LF or NUL (a zero
+	 * octet test, exact: SMTP_HAS_ZERO). */
 	while (len - k >= 8) {
 		memcpy(&w, in + k, 8);
 		if (SMTP_HAS_ZERO(w) | SMTP_HAS_ZERO(w ^ SMTP_OCTETS('\r')) |
